@@ -1,0 +1,60 @@
+/** The Express app: router → validation → queue. Every error leaves as a spec error object. */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { SpecError, asSpecError } from '../shared/errors.js';
+import type { ApiContext } from './context.js';
+import { catalogRoutes } from './routes/catalog.js';
+import { jobRoutes } from './routes/jobs.js';
+import { opsRoutes, workerRoutes } from './routes/ops.js';
+
+interface BodyParserError extends Error {
+  type?: string;
+  status?: number;
+}
+
+export function createApp(ctx: ApiContext): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const started = performance.now();
+    res.on('finish', () => {
+      const route = req.route?.path ? String(req.route.path) : 'unmatched';
+      ctx.metrics.requests.inc({ method: req.method, route, status: String(res.statusCode) });
+      ctx.metrics.requestSeconds.observe({ method: req.method, route }, (performance.now() - started) / 1000);
+    });
+    req.tenant = null;
+    next();
+  });
+
+  app.use(opsRoutes(ctx));
+  // Bodies are parsed as JSON whatever their content type: `curl -d` sends form-encoded by default.
+  app.use(express.json({ limit: ctx.config.MAX_BODY_BYTES, type: () => true, strict: false }));
+  app.use(catalogRoutes(ctx));
+  app.use(jobRoutes(ctx));
+  app.use(workerRoutes(ctx));
+
+  app.use((req: Request) => {
+    throw new SpecError('ROUTE_NOT_FOUND', `no route ${req.method} ${req.path}`);
+  });
+
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const parserError = err as BodyParserError;
+    let spec: SpecError;
+    if (parserError.type === 'entity.too.large') {
+      spec = new SpecError('BODY_TOO_LARGE', `request body is larger than ${ctx.config.MAX_BODY_BYTES} bytes`);
+    } else if (parserError.type === 'entity.parse.failed' || parserError.type === 'encoding.unsupported' || parserError.type === 'charset.unsupported') {
+      spec = new SpecError('BAD_JSON', `request body is not valid JSON: ${parserError.message}`);
+    } else if (parserError.status && parserError.status >= 400 && parserError.status < 500 && !(err instanceof SpecError)) {
+      spec = new SpecError('INVALID_INPUT', parserError.message);
+    } else {
+      spec = asSpecError(err);
+    }
+    if (spec.httpStatus >= 500 && spec.kind !== 'BACKEND_UNAVAILABLE' && spec.kind !== 'WAIT_TIMEOUT') {
+      ctx.log.error({ err, path: req.path }, 'request failed');
+    }
+    for (const [k, v] of Object.entries(spec.headers)) res.setHeader(k, v);
+    res.status(spec.httpStatus).json(spec.toBody());
+  });
+  return app;
+}

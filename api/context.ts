@@ -1,0 +1,25 @@
+/** What the routes share: configuration, models, the job service, Redis and metrics. */
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import type { Config } from '../shared/config.js';
+import type { Logger } from '../shared/logger.js';
+import type { ModelEntry } from '../shared/manifest.js';
+import type { JobService } from './job-service.js';
+import type { ApiMetrics } from './metrics.js';
+
+export interface ApiContext {
+  config: Config;
+  log: Logger;
+  models: Map<string, ModelEntry>;
+  redis: Redis;
+  jobs: JobService;
+  registry: Registry;
+  metrics: ApiMetrics;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** The caller's tenant (from its API key), or null when the API is open. */
+    tenant: string | null;
+  }
+}

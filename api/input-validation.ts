@@ -1,0 +1,53 @@
+/**
+ * Request validation at the door: the spec input against the task's schema, then for images a
+ * cheap header read (no full decode) so that non-images and oversized images are refused
+ * before they are queued. The worker decodes fully and still guards against what slips through.
+ */
+import sharp, { type Metadata } from 'sharp';
+import type { Config } from '../shared/config.js';
+import { SpecError } from '../shared/errors.js';
+import type { ModelEntry } from '../shared/manifest.js';
+import { TASKS } from '../shared/tasks.js';
+
+export type Limits = Pick<Config, 'MAX_IMAGE_BYTES' | 'MAX_IMAGE_PIXELS'>;
+
+function describeIssue(issue: { path: PropertyKey[]; message: string; code: string; keys?: string[] }): string {
+  if (issue.code === 'unrecognized_keys') return `unknown field(s): ${(issue.keys ?? []).join(', ')}`;
+  const where = issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ` : '';
+  return `${where}${issue.message}`;
+}
+
+export async function validateInput(entry: ModelEntry, body: unknown, limits: Limits): Promise<Record<string, unknown>> {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new SpecError('INVALID_INPUT', 'input must be a JSON object');
+  }
+  const task = TASKS[entry.manifest.task];
+  const parsed = task.input.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0] as Parameters<typeof describeIssue>[0];
+    const kind = issue.path[0] === 'image' && issue.code !== 'invalid_type' ? 'INVALID_IMAGE' : 'INVALID_INPUT';
+    throw new SpecError(kind, describeIssue(issue));
+  }
+  const input = parsed.data as Record<string, unknown>;
+  if (task.modality === 'image') await checkImageHeader(input.image as string, limits);
+  return input;
+}
+
+export async function checkImageHeader(base64: string, limits: Limits): Promise<void> {
+  // 3 bytes per 4 characters: reject by length before allocating the decoded buffer.
+  if (Math.floor((base64.length * 3) / 4) - 2 > limits.MAX_IMAGE_BYTES) {
+    throw new SpecError('IMAGE_TOO_LARGE', `image is larger than ${limits.MAX_IMAGE_BYTES} bytes`);
+  }
+  const bytes = Buffer.from(base64, 'base64');
+  if (bytes.length === 0) throw new SpecError('INVALID_IMAGE', 'image is empty');
+  let meta: Metadata;
+  try {
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+  } catch {
+    throw new SpecError('INVALID_IMAGE', 'image is not a decodable image file (JPEG, PNG, WebP, GIF, TIFF, AVIF...)');
+  }
+  if (!meta.width || !meta.height) throw new SpecError('INVALID_IMAGE', 'image has no dimensions');
+  if (meta.width * meta.height > limits.MAX_IMAGE_PIXELS) {
+    throw new SpecError('IMAGE_TOO_LARGE', `image is ${meta.width}×${meta.height} pixels; the limit is ${limits.MAX_IMAGE_PIXELS} pixels`);
+  }
+}

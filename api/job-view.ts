@@ -1,0 +1,58 @@
+/** The API's job object (API.md) built from a BullMQ job and its state. */
+import type { Job, JobState } from 'bullmq';
+import { SpecError } from '../shared/errors.js';
+import type { JobData, JobResult } from '../shared/queue.js';
+
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
+
+export interface JobView {
+  id: string;
+  model: string;
+  status: JobStatus;
+  created_at: string;
+  started_at?: string;
+  completed_at?: string;
+  output?: Record<string, unknown>;
+  metrics?: { queue_ms: number; inference_ms: number; batch_size: number };
+  urls: { get: string; cancel: string };
+}
+
+export function statusOf(state: JobState | 'unknown', job: Job<JobData, JobResult>): JobStatus {
+  switch (state) {
+    case 'active':
+      return 'running';
+    case 'completed':
+      return 'succeeded';
+    case 'failed':
+      return SpecError.fromReason(job.failedReason).kind === 'CANCELED' ? 'canceled' : 'failed';
+    default:
+      return 'queued';
+  }
+}
+
+const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : undefined);
+
+export function jobView(job: Job<JobData, JobResult>, state: JobState | 'unknown'): JobView {
+  const id = job.id!;
+  const status = statusOf(state, job);
+  const view: JobView = {
+    id,
+    model: job.data.model,
+    status,
+    created_at: iso(job.timestamp)!,
+    ...(job.processedOn ? { started_at: iso(job.processedOn) } : {}),
+    ...(job.finishedOn && (status === 'succeeded' || status === 'failed' || status === 'canceled') ? { completed_at: iso(job.finishedOn) } : {}),
+    urls: { get: `/v1/jobs/${id}`, cancel: `/v1/jobs/${id}/cancel` },
+  };
+  if (status === 'succeeded' && job.returnvalue) {
+    view.output = { ...job.returnvalue.output, request_id: id, success: true, error_code: 0 };
+    view.metrics = {
+      queue_ms: Math.max(0, (job.processedOn ?? job.timestamp) - job.timestamp),
+      inference_ms: job.returnvalue.metrics.inference_ms,
+      batch_size: job.returnvalue.metrics.batch_size,
+    };
+  } else if (status === 'failed' || status === 'canceled') {
+    view.output = { ...SpecError.fromReason(job.failedReason).toBody(id) };
+  }
+  return view;
+}

@@ -1,0 +1,35 @@
+/** The API's Prometheus metrics. */
+import { Counter, Histogram, type Registry } from 'prom-client';
+import { LATENCY_BUCKETS } from '../shared/metrics.js';
+
+export function createApiMetrics(registry: Registry) {
+  return {
+    requests: new Counter({
+      name: 'modelhub_http_requests_total',
+      help: 'HTTP requests by route and status',
+      labelNames: ['method', 'route', 'status'],
+      registers: [registry],
+    }),
+    requestSeconds: new Histogram({
+      name: 'modelhub_http_request_duration_seconds',
+      help: 'HTTP request duration by route',
+      labelNames: ['method', 'route'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    jobsSubmitted: new Counter({
+      name: 'modelhub_jobs_submitted_total',
+      help: 'Jobs accepted into a model queue',
+      labelNames: ['model'],
+      registers: [registry],
+    }),
+    jobsRejected: new Counter({
+      name: 'modelhub_jobs_rejected_total',
+      help: 'Job submissions refused, by model and error code',
+      labelNames: ['model', 'error_code'],
+      registers: [registry],
+    }),
+  };
+}
+
+export type ApiMetrics = ReturnType<typeof createApiMetrics>;

@@ -1,0 +1,80 @@
+/** Catalog routes: the models, their documentation and their sample inputs. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Router, type Request, type Response } from 'express';
+import { SpecError } from '../../shared/errors.js';
+import { labelCount, type ModelEntry } from '../../shared/manifest.js';
+import { TASKS } from '../../shared/tasks.js';
+import { listLiveWorkers, type WorkerInfo } from '../../shared/worker-registry.js';
+import type { ApiContext } from '../context.js';
+
+export type ModelStatus = 'ready' | 'no_workers' | 'unavailable';
+
+function summary(entry: ModelEntry, workers: WorkerInfo[], queue: { waiting: number; active: number } | null) {
+  const m = entry.manifest;
+  const serving = workers.filter((w) => w.models.includes(m.name)).length;
+  const status: ModelStatus = !entry.modelPath ? 'unavailable' : serving > 0 ? 'ready' : 'no_workers';
+  return {
+    name: m.name,
+    task: m.task,
+    description: entry.weights === 'test' ? `${m.description} [TEST MODEL: generated stand-in with the reference export's signature, not the real weights]` : m.description,
+    status,
+    weights: entry.weights ?? 'missing',
+    workers: serving,
+    queue,
+  };
+}
+
+export function catalogRoutes(ctx: ApiContext): Router {
+  const router = Router();
+  const { jobs, models, redis, config } = ctx;
+
+  const liveWorkers = () => listLiveWorkers(redis, config.MODELHUB_PREFIX).catch(() => [] as WorkerInfo[]);
+  const queueCounts = async (name: string) => {
+    try {
+      const c = await jobs.queues.get(name)!.getJobCounts('waiting', 'prioritized', 'delayed', 'active');
+      return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0), active: c.active ?? 0 };
+    } catch {
+      return null;
+    }
+  };
+
+  router.get('/v1/models', async (_req: Request, res: Response) => {
+    const workers = await liveWorkers();
+    const list = await Promise.all([...models.values()].map(async (e) => summary(e, workers, await queueCounts(e.manifest.name))));
+    res.json({ models: list });
+  });
+
+  router.get('/v1/models/:model', async (req: Request, res: Response) => {
+    const entry = jobs.model(String(req.params.model));
+    const m = entry.manifest;
+    const task = TASKS[m.task];
+    const workers = await liveWorkers();
+    res.json({
+      ...summary(entry, workers, await queueCounts(m.name)),
+      reference: m.reference,
+      input: { schema: task.input.toJSONSchema({ io: 'input', unrepresentable: 'any' }) },
+      output: { fields: task.outputFields },
+      tensors: { inputs: m.inputs, outputs: m.outputs },
+      preprocess: m.preprocess,
+      postprocess: m.postprocess,
+      batching: m.batching,
+      num_labels: labelCount(entry.labels),
+      example: `/v1/models/${m.name}/example`,
+    });
+  });
+
+  router.get('/v1/models/:model/example', async (req: Request, res: Response) => {
+    const entry = jobs.model(String(req.params.model));
+    const file = entry.manifest.example;
+    if (!file) throw new SpecError('JOB_NOT_FOUND', `model "${entry.manifest.name}" has no example input`);
+    const full = path.resolve(entry.dir, file);
+    if (file.endsWith('.json')) {
+      res.json(JSON.parse(await fs.promises.readFile(full, 'utf8')));
+    } else {
+      res.json({ image: (await fs.promises.readFile(full)).toString('base64') });
+    }
+  });
+
+  return router;
+}

@@ -1,0 +1,64 @@
+/**
+ * Process configuration, read once from the environment and validated with zod so a typo in
+ * a deployment fails at start-up with the variable's name, not later with a confusing error.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+const int = (def: number) => z.coerce.number().int().nonnegative().default(def);
+
+const EnvSchema = z.object({
+  /** Redis for queues and job state. Unset: redis://127.0.0.1:6379. */
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  /** Key prefix of every queue and key; lets several hubs (or test runs) share one Redis. */
+  MODELHUB_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]+$/).default('modelhub'),
+  /** Folder of model manifests (one sub-folder per model with a manifest.json). */
+  MODELHUB_MODELS_DIR: z.string().default(path.join(REPO_ROOT, 'models')),
+  /** Where generated test models are written and looked up. */
+  MODELHUB_GENERATED_DIR: z.string().default(path.join(REPO_ROOT, 'models', '.generated')),
+  /** Serve a generated test model when a model's real weights are absent (labelled in the catalog). */
+  MODELHUB_TEST_MODELS: z.enum(['auto', 'off']).default('auto'),
+  HOST: z.string().default('127.0.0.1'),
+  PORT: int(8080),
+  /** Largest accepted request body, bytes (413 past it). */
+  MAX_BODY_BYTES: int(32 * 1024 * 1024),
+  /** Largest decoded image file, bytes (413 past it). */
+  MAX_IMAGE_BYTES: int(20 * 1024 * 1024),
+  /** Largest image in pixels, width × height (413 past it). */
+  MAX_IMAGE_PIXELS: int(40_000_000),
+  /** How long /predict and `Prefer: wait` may hold a response, seconds. */
+  PREDICT_WAIT_S: int(60),
+  /** Finished jobs (and their outputs) are kept this long, seconds, and at most this many per model. */
+  JOB_RETENTION_S: int(24 * 3600),
+  JOB_RETENTION_COUNT: int(10_000),
+  /** Attempts of a job whose failure is not the input's fault (e.g. a worker crash). */
+  JOB_ATTEMPTS: int(3),
+  /** Waiting jobs a model's queue accepts before answering 429. */
+  QUEUE_MAX_WAITING: int(10_000),
+  /** Worker metrics/health port = METRICS_PORT (default 9464 + WORKER_INDEX). */
+  WORKER_INDEX: int(0),
+  METRICS_PORT: z.coerce.number().int().nonnegative().optional(),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+});
+
+export type Config = z.infer<typeof EnvSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`invalid configuration: ${problems}`);
+  }
+  return parsed.data;
+}
+
+export function workerMetricsPort(config: Config): number {
+  return config.METRICS_PORT ?? 9464 + config.WORKER_INDEX;
+}

@@ -1,0 +1,87 @@
+/**
+ * Spec errors: every failure a client sees is `{ success: false, error_code, error_msg, request_id }`.
+ * Each code below is stable and documented in the README; `httpStatus` is what the API answers.
+ */
+export const ErrorCodes = {
+  BAD_JSON: { code: 1001, status: 400 },
+  INVALID_INPUT: { code: 1002, status: 400 },
+  INVALID_IMAGE: { code: 1003, status: 400 },
+  IMAGE_TOO_LARGE: { code: 1004, status: 413 },
+  BODY_TOO_LARGE: { code: 1005, status: 413 },
+  INVALID_OPTION: { code: 1006, status: 400 },
+  UNAUTHORIZED: { code: 1101, status: 401 },
+  FORBIDDEN: { code: 1102, status: 403 },
+  MODEL_NOT_FOUND: { code: 1201, status: 404 },
+  JOB_NOT_FOUND: { code: 1202, status: 404 },
+  ROUTE_NOT_FOUND: { code: 1203, status: 404 },
+  MODEL_UNAVAILABLE: { code: 1204, status: 503 },
+  CONFLICT: { code: 1301, status: 409 },
+  IDEMPOTENCY_MISMATCH: { code: 1302, status: 422 },
+  QUEUE_FULL: { code: 1401, status: 429 },
+  BACKEND_UNAVAILABLE: { code: 1501, status: 503 },
+  WAIT_TIMEOUT: { code: 1502, status: 504 },
+  INFERENCE_FAILED: { code: 2001, status: 500 },
+  DEADLINE_EXCEEDED: { code: 2002, status: 504 },
+  CANCELED: { code: 2003, status: 409 },
+  INTERNAL: { code: 2999, status: 500 },
+} as const;
+
+export type ErrorKind = keyof typeof ErrorCodes;
+
+export interface SpecErrorBody {
+  success: false;
+  error_code: number;
+  error_msg: string;
+  request_id?: string;
+}
+
+export class SpecError extends Error {
+  override name = 'SpecError';
+  readonly errorCode: number;
+  readonly httpStatus: number;
+
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+    readonly headers: Record<string, string> = {},
+    /** The job this error is about, when one was already created. */
+    readonly requestId?: string,
+  ) {
+    super(message);
+    this.errorCode = ErrorCodes[kind].code;
+    this.httpStatus = ErrorCodes[kind].status;
+  }
+
+  toBody(requestId = this.requestId): SpecErrorBody {
+    return { success: false, error_code: this.errorCode, error_msg: this.message, ...(requestId ? { request_id: requestId } : {}) };
+  }
+
+  /** Serialized form carried through BullMQ's failedReason, so the API can rebuild the spec error. */
+  toReason(): string {
+    return JSON.stringify({ kind: this.kind, error_msg: this.message });
+  }
+
+  static statusOfCode(code: number): number {
+    return Object.values(ErrorCodes).find((e) => e.code === code)?.status ?? 500;
+  }
+
+  static fromReason(reason: string | undefined): SpecError {
+    if (reason) {
+      try {
+        const parsed = JSON.parse(reason) as { kind?: string; error_msg?: string };
+        if (parsed.kind && parsed.kind in ErrorCodes && typeof parsed.error_msg === 'string') {
+          return new SpecError(parsed.kind as ErrorKind, parsed.error_msg);
+        }
+      } catch {
+        // not one of ours: a crash, a stalled job, a timeout raised by BullMQ itself
+      }
+    }
+    return new SpecError('INFERENCE_FAILED', reason || 'job failed');
+  }
+}
+
+/** Normalizes anything thrown into a SpecError (unknown errors become INTERNAL without leaking stacks). */
+export function asSpecError(err: unknown): SpecError {
+  if (err instanceof SpecError) return err;
+  return new SpecError('INTERNAL', err instanceof Error ? err.message : String(err));
+}

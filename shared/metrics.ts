@@ -1,0 +1,36 @@
+/** Prometheus helpers both processes use: one registry per process, queue depth collected on scrape. */
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Queue } from 'bullmq';
+
+export function createRegistry(component: 'api' | 'worker'): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ component });
+  collectDefaultMetrics({ register: registry, prefix: 'modelhub_process_' });
+  return registry;
+}
+
+const QUEUE_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'] as const;
+
+/** `modelhub_queue_jobs{model,state}`, read from Redis when Prometheus scrapes. */
+export function registerQueueDepth(registry: Registry, queues: () => Iterable<[string, Queue]>): void {
+  new Gauge({
+    name: 'modelhub_queue_jobs',
+    help: 'Jobs in each model queue by state',
+    labelNames: ['model', 'state'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [model, queue] of queues()) {
+        try {
+          const counts = await queue.getJobCounts(...QUEUE_STATES);
+          for (const state of QUEUE_STATES) this.set({ model, state }, counts[state] ?? 0);
+        } catch {
+          // Redis down: leave the series out rather than fail the whole scrape.
+        }
+      }
+    },
+  });
+}
+
+/** Shared bucket layouts, seconds. */
+export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];

@@ -1,0 +1,58 @@
+/**
+ * Queue naming, Redis connections and the job payload shared by the API (producer) and the
+ * workers (consumers). One BullMQ queue per model; everything lives under MODELHUB_PREFIX.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import type { JobsOptions } from 'bullmq';
+import type { Config } from './config.js';
+
+/** BullMQ queue name of a model (names may not contain ':'). */
+export function modelQueueName(model: string): string {
+  return `model.${model}`;
+}
+
+/** Redis key mapping a job id to its model (and tenant), so GET /v1/jobs/:id finds the queue. */
+export function jobIndexKey(prefix: string, jobId: string): string {
+  return `${prefix}:jobindex:${jobId}`;
+}
+
+export function workerRegistryKey(prefix: string): string {
+  return `${prefix}:workers`;
+}
+
+export interface RedisRole {
+  /** Blocking consumers (BullMQ Worker, QueueEvents) must retry forever; producers should fail fast. */
+  blocking: boolean;
+}
+
+export function createRedis(config: Pick<Config, 'REDIS_URL'>, role: RedisRole): Redis {
+  const options: RedisOptions = role.blocking
+    ? { maxRetriesPerRequest: null, enableReadyCheck: true }
+    : // Producers answer 503 quickly while Redis is down instead of queueing commands forever.
+      { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 };
+  return new Redis(config.REDIS_URL, { ...options, retryStrategy: (times) => Math.min(times * 200, 2000) });
+}
+
+/** What the API enqueues. `input` is the validated spec input. */
+export interface JobData {
+  model: string;
+  input: Record<string, unknown>;
+  tenant: string | null;
+  /** Epoch ms; a job still queued past it is never run. */
+  deadline_at?: number;
+}
+
+/** What a worker returns for a finished job. */
+export interface JobResult {
+  output: Record<string, unknown>;
+  metrics: { inference_ms: number; preprocess_ms: number; batch_size: number; device: string; worker: string };
+}
+
+export function defaultJobOptions(config: Pick<Config, 'JOB_RETENTION_S' | 'JOB_RETENTION_COUNT' | 'JOB_ATTEMPTS'>): JobsOptions {
+  return {
+    attempts: Math.max(1, config.JOB_ATTEMPTS),
+    backoff: { type: 'exponential', delay: 500 },
+    removeOnComplete: { age: config.JOB_RETENTION_S, count: config.JOB_RETENTION_COUNT },
+    removeOnFail: { age: config.JOB_RETENTION_S, count: config.JOB_RETENTION_COUNT },
+  };
+}

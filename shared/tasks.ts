@@ -1,0 +1,85 @@
+/**
+ * The spec's tasks, as both processes see them: input schema (what the API validates), the
+ * tensor roles a manifest must name, and the output fields (for the catalog's documentation).
+ * The compute side of each task (preprocess → forward → postprocess) lives in worker/tasks/.
+ */
+import { z } from 'zod';
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const DATA_URL = /^data:[\w.+/-]+;base64,/;
+
+/** A base64 image file; a `data:...;base64,` prefix and line breaks are tolerated. */
+export const Base64Image = z
+  .string({ error: 'image must be a base64 string' })
+  .min(1, 'image must not be empty')
+  .transform((s) => s.replace(DATA_URL, '').replace(/\s+/g, ''))
+  .refine((s) => BASE64.test(s) && s.length % 4 !== 1, 'image is not valid base64');
+
+const ImageInput = z.strictObject({ image: Base64Image });
+
+export const OUTPUT_SCHEMA_FIELDS = ['pool_output', 'first_token_output', 'all_hidden_outputs'] as const;
+
+const TextVectorsInput = z.strictObject({
+  first_sequence: z.string({ error: 'first_sequence must be a string' }).min(1, 'first_sequence must not be empty'),
+  second_sequence: z.string({ error: 'second_sequence must be a string' }).default(''),
+  sequence_length: z
+    .number({ error: 'sequence_length must be an integer' })
+    .int('sequence_length must be an integer')
+    .min(1, 'sequence_length must be at least 1')
+    .max(512, 'sequence_length must be at most 512')
+    .default(128),
+  output_schema: z
+    .string({ error: 'output_schema must be a string' })
+    .default('pool_output')
+    .transform((s, ctx) => {
+      const parts = s.split(',').map((p) => p.trim());
+      for (const p of parts) {
+        if (!(OUTPUT_SCHEMA_FIELDS as readonly string[]).includes(p)) {
+          ctx.addIssue({ code: 'custom', message: `unknown output_schema entry "${p}" (expected ${OUTPUT_SCHEMA_FIELDS.join(', ')})` });
+          return z.NEVER;
+        }
+      }
+      return [...new Set(parts)] as (typeof OUTPUT_SCHEMA_FIELDS)[number][];
+    }),
+  /** Not in the spec: "array" answers JSON number arrays instead of the spec's strings. */
+  format: z.enum(['string', 'array']).default('string'),
+});
+
+export interface TaskInfo {
+  modality: 'image' | 'text';
+  /** Tensor roles a manifest must map to tensor names. */
+  inputRoles: readonly string[];
+  outputRoles: readonly string[];
+  input: z.ZodType;
+  /** Output fields, documented in the catalog. */
+  outputFields: Record<string, string>;
+}
+
+export const TASKS = {
+  'image-classification': {
+    modality: 'image',
+    inputRoles: ['image'],
+    outputRoles: ['scores'],
+    input: ImageInput,
+    outputFields: {
+      class: 'INT32: id of the top class',
+      class_name: 'STRING: name of the top class',
+      class_probs: 'Dict[STRING, FLOAT]: probability of every class, keyed by class name',
+    },
+  },
+  'text-vectors': {
+    modality: 'text',
+    inputRoles: ['input_ids', 'attention_mask', 'token_type_ids'],
+    outputRoles: ['last_hidden_state', 'pooler_output'],
+    input: TextVectorsInput,
+    outputFields: {
+      pool_output: 'STRING: H comma-separated numbers (pooler: dense + tanh over CLS)',
+      first_token_output: 'STRING: H comma-separated numbers (CLS final hidden state)',
+      all_hidden_outputs: 'STRING: sequence_length positions separated by ";", each H comma-separated numbers',
+    },
+  },
+} as const satisfies Record<string, TaskInfo>;
+
+export type TaskName = keyof typeof TASKS;
+export type ImageInputT = z.infer<typeof ImageInput>;
+export type TextVectorsInputT = z.infer<typeof TextVectorsInput>;

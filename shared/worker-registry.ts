@@ -1,0 +1,44 @@
+/**
+ * Live workers: each worker writes a heartbeat into one Redis hash every few seconds; readers
+ * treat an entry older than `staleAfterMs` as dead and remove it.
+ */
+import type { Redis } from 'ioredis';
+import { workerRegistryKey } from './queue.js';
+
+export interface WorkerInfo {
+  id: string;
+  device: string;
+  models: string[];
+  pid: number;
+  host: string;
+  version: string;
+  started_at: string;
+  heartbeat_at: number;
+  batching: Record<string, { max_batch_size: number; max_queue_delay_ms: number }>;
+  /** Jobs held (running or in the batcher) per model at the last heartbeat. */
+  load: Record<string, number>;
+}
+
+export const HEARTBEAT_MS = 5_000;
+export const STALE_AFTER_MS = 3 * HEARTBEAT_MS;
+
+export async function publishHeartbeat(redis: Redis, prefix: string, info: WorkerInfo): Promise<void> {
+  await redis.hset(workerRegistryKey(prefix), info.id, JSON.stringify(info));
+}
+
+export async function removeWorker(redis: Redis, prefix: string, id: string): Promise<void> {
+  await redis.hdel(workerRegistryKey(prefix), id);
+}
+
+export async function listLiveWorkers(redis: Redis, prefix: string, now = Date.now()): Promise<WorkerInfo[]> {
+  const all = await redis.hgetall(workerRegistryKey(prefix));
+  const live: WorkerInfo[] = [];
+  const dead: string[] = [];
+  for (const [id, json] of Object.entries(all)) {
+    const info = JSON.parse(json) as WorkerInfo;
+    if (now - info.heartbeat_at > STALE_AFTER_MS) dead.push(id);
+    else live.push(info);
+  }
+  if (dead.length > 0) await redis.hdel(workerRegistryKey(prefix), ...dead);
+  return live.sort((a, b) => a.id.localeCompare(b.id));
+}

@@ -1,0 +1,140 @@
+/**
+ * One model on one device: an onnxruntime session, its task pipeline and its batcher.
+ * `run(input)` preprocesses one job, waits for its batch, and returns the spec output.
+ */
+import * as ort from 'onnxruntime-node';
+import type { Config } from '../shared/config.js';
+import { SpecError } from '../shared/errors.js';
+import type { ModelEntry } from '../shared/manifest.js';
+import { DynamicBatcher, type ItemOutcome } from './batcher.js';
+import { deviceName, sessionOptionsFor, type Device, type SessionTuning } from './backend/device.js';
+import { TASK_PIPELINES } from './tasks/index.js';
+import { stackFeeds, type PreparedItem, type TaskPipeline } from './tasks/task.js';
+import type { WorkerMetrics } from './metrics.js';
+
+export interface RunResult {
+  output: Record<string, unknown>;
+  preprocessMs: number;
+  inferenceMs: number;
+  batchSize: number;
+}
+
+interface BatchedResult {
+  output: Record<string, unknown>;
+  inferenceMs: number;
+  batchSize: number;
+}
+
+export class ModelRunner {
+  private readonly batcher: DynamicBatcher<PreparedItem, BatchedResult>;
+  private readonly labels: Record<string, string>;
+
+  private constructor(
+    readonly entry: ModelEntry,
+    readonly device: Device,
+    private readonly session: ort.InferenceSession,
+    private readonly pipeline: TaskPipeline,
+    private readonly metrics: WorkerMetrics,
+  ) {
+    const { batching } = entry.manifest;
+    this.labels = { model: entry.manifest.name, device: deviceName(device) };
+    this.batcher = new DynamicBatcher((items) => this.runBatch(items), {
+      maxBatchSize: batching.max_batch_size,
+      maxDelayMs: batching.max_queue_delay_ms,
+      maxBatchCost: batching.max_batch_tokens,
+      batchCost: pipeline.batchCost?.bind(pipeline),
+    });
+  }
+
+  static async load(
+    entry: ModelEntry,
+    device: Device,
+    config: Pick<Config, 'MAX_IMAGE_BYTES' | 'MAX_IMAGE_PIXELS'>,
+    metrics: WorkerMetrics,
+    tuning: SessionTuning = {},
+  ): Promise<ModelRunner> {
+    const name = entry.manifest.name;
+    if (!entry.modelPath) throw new Error(`model "${name}" is unavailable: ${entry.problem}`);
+    const factory = TASK_PIPELINES[entry.manifest.task];
+    if (!factory) throw new Error(`model "${name}": task ${entry.manifest.task} has no worker pipeline`);
+    const started = performance.now();
+    const session = await ort.InferenceSession.create(entry.modelPath, sessionOptionsFor(device, tuning));
+    for (const tensor of [...Object.values(entry.manifest.inputs)]) {
+      if (!session.inputNames.includes(tensor)) {
+        await session.release();
+        throw new Error(`model "${name}": the ONNX file has no input "${tensor}" (inputs: ${session.inputNames.join(', ')})`);
+      }
+    }
+    for (const tensor of [...Object.values(entry.manifest.outputs)]) {
+      if (!session.outputNames.includes(tensor)) {
+        await session.release();
+        throw new Error(`model "${name}": the ONNX file has no output "${tensor}" (outputs: ${session.outputNames.join(', ')})`);
+      }
+    }
+    const pipeline = factory({ entry, session, config });
+    metrics.modelLoadSeconds.set({ model: name, device: deviceName(device) }, (performance.now() - started) / 1000);
+    return new ModelRunner(entry, device, session, pipeline, metrics);
+  }
+
+  async run(input: Record<string, unknown>): Promise<RunResult> {
+    const started = performance.now();
+    const prepared = await this.pipeline.preprocess(input);
+    const preprocessMs = performance.now() - started;
+    this.metrics.preprocessSeconds.observe(this.labels, preprocessMs / 1000);
+    const result = await this.batcher.submit(prepared);
+    return { ...result, preprocessMs };
+  }
+
+  /** Waits for every submitted job's batch to finish. */
+  drain(): Promise<void> {
+    return this.batcher.drain();
+  }
+
+  async close(): Promise<void> {
+    await this.drain();
+    await this.session.release();
+  }
+
+  /** One batch: grouped by tensor shape, one session.run per group, postprocessed per item. */
+  private async runBatch(items: PreparedItem[]): Promise<ItemOutcome<BatchedResult>[]> {
+    const outcomes: ItemOutcome<BatchedResult>[] = new Array(items.length);
+    const groups = new Map<string, number[]>();
+    items.forEach((it, i) => groups.set(it.batchKey, [...(groups.get(it.batchKey) ?? []), i]));
+    for (const indices of groups.values()) {
+      const group = indices.map((i) => items[i]);
+      const results = await this.runGroup(group);
+      results.forEach((r, j) => {
+        outcomes[indices[j]] = r;
+      });
+    }
+    return outcomes;
+  }
+
+  private async runGroup(group: PreparedItem[]): Promise<ItemOutcome<BatchedResult>[]> {
+    let outputs: ort.InferenceSession.ReturnType;
+    const started = performance.now();
+    try {
+      const feeds = this.pipeline.collate ? this.pipeline.collate(group) : stackFeeds(group);
+      outputs = await this.session.run(feeds);
+    } catch (error) {
+      this.metrics.inferenceErrors.inc(this.labels);
+      // One bad item must not fail its batch-mates: rerun each alone so only the culprit fails.
+      if (group.length > 1) return Promise.all(group.map(async (item) => (await this.runGroup([item]))[0]));
+      return [{ ok: false, error: new SpecError('INFERENCE_FAILED', `inference failed: ${(error as Error).message}`) }];
+    }
+    const inferenceMs = performance.now() - started;
+    this.metrics.inferenceSeconds.observe(this.labels, inferenceMs / 1000);
+    this.metrics.batchSize.observe(this.labels, group.length);
+    this.metrics.sessionRuns.inc(this.labels);
+    const results: ItemOutcome<BatchedResult>[] = [];
+    for (let i = 0; i < group.length; i++) {
+      try {
+        const output = await this.pipeline.postprocess(outputs, i, group[i]);
+        results.push({ ok: true, value: { output, inferenceMs, batchSize: group.length } });
+      } catch (error) {
+        results.push({ ok: false, error });
+      }
+    }
+    return results;
+  }
+}

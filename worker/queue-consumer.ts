@@ -1,0 +1,96 @@
+/**
+ * Binds a model's BullMQ queue to its ModelRunner. BullMQ hands out up to `concurrency` jobs at
+ * once; each waits in the runner's batcher, so concurrency (2 × max_batch_size) is what lets a
+ * full batch form while the previous one runs.
+ */
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { SpecError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { modelQueueName, type JobData, type JobResult } from '../shared/queue.js';
+import { deviceName } from './backend/device.js';
+import type { WorkerMetrics } from './metrics.js';
+import type { ModelRunner } from './model-runner.js';
+
+export interface ConsumerOptions {
+  prefix: string;
+  connection: Redis;
+  workerId: string;
+  /** Lock held on a running job; renewed at half this. A worker silent past it loses its jobs to others. */
+  lockDurationMs?: number;
+  /** How often stalled jobs (a dead worker's) are looked for, ms. */
+  stalledIntervalMs?: number;
+}
+
+export class QueueConsumer {
+  readonly worker: Worker<JobData, JobResult>;
+
+  constructor(
+    private readonly runner: ModelRunner,
+    private readonly metrics: WorkerMetrics,
+    private readonly log: Logger,
+    options: ConsumerOptions,
+  ) {
+    const model = runner.entry.manifest.name;
+    this.worker = new Worker<JobData, JobResult>(modelQueueName(model), (job) => this.process(job), {
+      connection: options.connection,
+      prefix: options.prefix,
+      concurrency: runner.entry.manifest.batching.max_batch_size * 2,
+      lockDuration: options.lockDurationMs ?? 30_000,
+      stalledInterval: options.stalledIntervalMs ?? 15_000,
+      maxStalledCount: 2,
+      autorun: false,
+      name: options.workerId,
+    });
+    this.worker.on('error', (err) => this.log.error({ err, model }, 'queue consumer error'));
+    this.worker.on('failed', (job, err) => {
+      if (!job) return;
+      const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
+      this.metrics.jobs.inc({ model, outcome: final ? 'failed' : 'retried' });
+    });
+  }
+
+  start(): void {
+    void this.worker.run();
+  }
+
+  async close(): Promise<void> {
+    await this.worker.close();
+  }
+
+  private async process(job: Job<JobData, JobResult>): Promise<JobResult> {
+    const model = this.runner.entry.manifest.name;
+    const startedAt = Date.now();
+    this.metrics.queueWaitSeconds.observe({ model }, Math.max(0, startedAt - job.timestamp) / 1000);
+    try {
+      if (job.data.deadline_at && startedAt > job.data.deadline_at) {
+        throw new SpecError('DEADLINE_EXCEEDED', 'the job\'s deadline (timeout_s) passed before it could run');
+      }
+      const r = await this.runner.run(job.data.input);
+      this.metrics.jobs.inc({ model, outcome: 'succeeded' });
+      this.metrics.jobDurationSeconds.observe({ model }, (Date.now() - job.timestamp) / 1000);
+      return {
+        output: r.output,
+        metrics: {
+          inference_ms: round(r.inferenceMs),
+          preprocess_ms: round(r.preprocessMs),
+          batch_size: r.batchSize,
+          device: deviceName(this.runner.device),
+          worker: this.worker.name,
+        },
+      };
+    } catch (err) {
+      // Input errors are final: retrying the same bad image gives the same answer.
+      if (err instanceof SpecError && err.kind !== 'INFERENCE_FAILED' && err.kind !== 'INTERNAL') {
+        throw new UnrecoverableError(err.toReason());
+      }
+      const spec = err instanceof SpecError ? err : new SpecError('INFERENCE_FAILED', (err as Error).message);
+      this.log.warn({ err, jobId: job.id, model }, 'job failed');
+      throw new Error(spec.toReason());
+    }
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

@@ -1,0 +1,217 @@
+/**
+ * Image decoding and geometry for every image task: base64 → sharp decode (EXIF orientation,
+ * alpha flattened on white, grayscale/16-bit to 8-bit sRGB) → resize per the manifest →
+ * normalized float32 CHW tensor, plus the geometry needed to map tensor coordinates back to
+ * the input image's pixels.
+ */
+import sharp from 'sharp';
+import { SpecError } from '../../shared/errors.js';
+import type { ImagePreprocess, ResizeSpec } from '../../shared/manifest.js';
+
+export interface ImageLimits {
+  maxImageBytes: number;
+  maxImagePixels: number;
+}
+
+export interface DecodedImage {
+  /** Interleaved 8-bit RGB, width × height × 3, EXIF orientation applied. */
+  rgb: Buffer;
+  width: number;
+  height: number;
+}
+
+/**
+ * Where the tensor's pixels come from: tensor (x, y) = ((x_img - cropLeft) * scaleX + padLeft, ...).
+ * `contentWidth/Height` is the part of the tensor that holds image (the rest is padding).
+ */
+export interface Geometry {
+  imageWidth: number;
+  imageHeight: number;
+  tensorWidth: number;
+  tensorHeight: number;
+  scaleX: number;
+  scaleY: number;
+  padLeft: number;
+  padTop: number;
+  cropLeft: number;
+  cropTop: number;
+  contentWidth: number;
+  contentHeight: number;
+}
+
+export interface ImageTensor {
+  data: Float32Array;
+  /** [3, H, W] */
+  dims: [number, number, number];
+  geometry: Geometry;
+}
+
+export async function decodeImage(base64: string, limits: ImageLimits): Promise<DecodedImage> {
+  const bytes = Buffer.from(base64, 'base64');
+  if (bytes.length === 0) throw new SpecError('INVALID_IMAGE', 'image is empty');
+  if (bytes.length > limits.maxImageBytes) {
+    throw new SpecError('IMAGE_TOO_LARGE', `image is ${bytes.length} bytes; the limit is ${limits.maxImageBytes}`);
+  }
+  try {
+    const { data, info } = await sharp(bytes, { limitInputPixels: limits.maxImagePixels, failOn: 'error' })
+      .rotate()
+      .flatten({ background: '#ffffff' })
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`unexpected channel count ${info.channels}`);
+    return { rgb: data, width: info.width, height: info.height };
+  } catch (err) {
+    const msg = (err as Error).message;
+    if (/pixel limit/i.test(msg)) {
+      throw new SpecError('IMAGE_TOO_LARGE', `image has more than ${limits.maxImagePixels} pixels`);
+    }
+    throw new SpecError('INVALID_IMAGE', `image could not be decoded: ${msg}`);
+  }
+}
+
+function roundTo(value: number, multiple: number): number {
+  return Math.max(multiple, Math.round(value / multiple) * multiple);
+}
+
+interface Plan {
+  resizeWidth: number;
+  resizeHeight: number;
+  tensorWidth: number;
+  tensorHeight: number;
+  cropLeft: number;
+  cropTop: number;
+  padLeft: number;
+  padTop: number;
+  padValue: number | 'zero-after-normalize';
+}
+
+/** Pure geometry of each resize mode (unit-tested separately). */
+export function planResize(spec: ResizeSpec, width: number, height: number): Plan {
+  const base = { cropLeft: 0, cropTop: 0, padLeft: 0, padTop: 0, padValue: 0 as Plan['padValue'] };
+  switch (spec.mode) {
+    case 'none':
+      return { ...base, resizeWidth: width, resizeHeight: height, tensorWidth: width, tensorHeight: height };
+    case 'stretch':
+      return { ...base, resizeWidth: spec.width, resizeHeight: spec.height, tensorWidth: spec.width, tensorHeight: spec.height };
+    case 'shorter-side': {
+      const s = spec.size / Math.min(width, height);
+      const rw = Math.max(spec.crop.width, Math.round(width * s));
+      const rh = Math.max(spec.crop.height, Math.round(height * s));
+      return {
+        ...base,
+        resizeWidth: rw,
+        resizeHeight: rh,
+        tensorWidth: spec.crop.width,
+        tensorHeight: spec.crop.height,
+        cropLeft: Math.floor((rw - spec.crop.width) / 2),
+        cropTop: Math.floor((rh - spec.crop.height) / 2),
+      };
+    }
+    case 'letterbox': {
+      const s = Math.min(spec.width / width, spec.height / height);
+      const rw = Math.max(1, Math.round(width * s));
+      const rh = Math.max(1, Math.round(height * s));
+      return {
+        ...base,
+        resizeWidth: rw,
+        resizeHeight: rh,
+        tensorWidth: spec.width,
+        tensorHeight: spec.height,
+        padLeft: Math.floor((spec.width - rw) / 2),
+        padTop: Math.floor((spec.height - rh) / 2),
+        padValue: spec.pad_value,
+      };
+    }
+    case 'fixed-height': {
+      const rw = Math.min(spec.max_width, Math.max(1, Math.ceil((spec.height * width) / height)));
+      return {
+        ...base,
+        resizeWidth: rw,
+        resizeHeight: spec.height,
+        tensorWidth: spec.max_width,
+        tensorHeight: spec.height,
+        padValue: 'zero-after-normalize',
+      };
+    }
+    case 'limit-side': {
+      let s = Math.min(1, spec.max_side / Math.max(width, height));
+      if (spec.min_side && Math.min(width, height) * s < spec.min_side) s = spec.min_side / Math.min(width, height);
+      const rw = roundTo(width * s, spec.multiple_of);
+      const rh = roundTo(height * s, spec.multiple_of);
+      return { ...base, resizeWidth: rw, resizeHeight: rh, tensorWidth: rw, tensorHeight: rh };
+    }
+    case 'min-max': {
+      let s = spec.min_size / Math.min(width, height);
+      if (Math.max(width, height) * s > spec.max_size) s = spec.max_size / Math.max(width, height);
+      const rw = Math.max(1, Math.round(width * s));
+      const rh = Math.max(1, Math.round(height * s));
+      const m = spec.multiple_of;
+      return {
+        ...base,
+        resizeWidth: rw,
+        resizeHeight: rh,
+        tensorWidth: Math.ceil(rw / m) * m,
+        tensorHeight: Math.ceil(rh / m) * m,
+      };
+    }
+  }
+}
+
+/** Decoded image → normalized float32 [3, H, W] per the manifest's preprocessing. */
+export async function imageToTensor(image: DecodedImage, pre: ImagePreprocess): Promise<ImageTensor> {
+  const plan = planResize(pre.resize, image.width, image.height);
+  let pixels = image.rgb;
+  if (plan.resizeWidth !== image.width || plan.resizeHeight !== image.height) {
+    pixels = await sharp(image.rgb, { raw: { width: image.width, height: image.height, channels: 3 } })
+      .resize(plan.resizeWidth, plan.resizeHeight, { fit: 'fill', kernel: 'linear' })
+      .raw()
+      .toBuffer();
+  }
+  const { tensorWidth: W, tensorHeight: H } = plan;
+  const plane = W * H;
+  const data = new Float32Array(3 * plane);
+  const order = pre.channel_order === 'BGR' ? [2, 1, 0] : [0, 1, 2];
+  const norm = order.map((src, c) => ({ src, mul: pre.scale / pre.std[c], add: -pre.mean[c] / pre.std[c] }));
+  // Padding: a raw pixel value normalized like the image, or 0 in normalized space (PaddleOCR).
+  for (let c = 0; c < 3; c++) {
+    const fill = plan.padValue === 'zero-after-normalize' ? 0 : plan.padValue * norm[c].mul + norm[c].add;
+    if (fill !== 0) data.fill(fill, c * plane, (c + 1) * plane);
+  }
+  const copyW = Math.min(plan.resizeWidth - plan.cropLeft, W - plan.padLeft);
+  const copyH = Math.min(plan.resizeHeight - plan.cropTop, H - plan.padTop);
+  for (let y = 0; y < copyH; y++) {
+    const srcRow = (y + plan.cropTop) * plan.resizeWidth;
+    const dstRow = (y + plan.padTop) * W + plan.padLeft;
+    for (let x = 0; x < copyW; x++) {
+      const s = (srcRow + x + plan.cropLeft) * 3;
+      const d = dstRow + x;
+      for (let c = 0; c < 3; c++) data[c * plane + d] = pixels[s + norm[c].src] * norm[c].mul + norm[c].add;
+    }
+  }
+  return {
+    data,
+    dims: [3, H, W],
+    geometry: {
+      imageWidth: image.width,
+      imageHeight: image.height,
+      tensorWidth: W,
+      tensorHeight: H,
+      scaleX: plan.resizeWidth / image.width,
+      scaleY: plan.resizeHeight / image.height,
+      padLeft: plan.padLeft,
+      padTop: plan.padTop,
+      cropLeft: plan.cropLeft,
+      cropTop: plan.cropTop,
+      contentWidth: copyW,
+      contentHeight: copyH,
+    },
+  };
+}
+
+/** Maps a point in tensor pixels back to input-image pixels, clamped to the image. */
+export function tensorToImagePoint(g: Geometry, x: number, y: number): [number, number] {
+  const ix = (x - g.padLeft + g.cropLeft) / g.scaleX;
+  const iy = (y - g.padTop + g.cropTop) / g.scaleY;
+  return [Math.min(Math.max(ix, 0), g.imageWidth), Math.min(Math.max(iy, 0), g.imageHeight)];
+}

@@ -1,0 +1,8 @@
+/** Task name → pipeline factory. Adding a task: one file here and one entry in shared/tasks.ts. */
+import type { TaskName } from '../../shared/tasks.js';
+import { imageClassification } from './image-classification.js';
+import type { TaskFactory } from './task.js';
+
+export const TASK_PIPELINES: Partial<Record<TaskName, TaskFactory>> = {
+  'image-classification': imageClassification,
+};

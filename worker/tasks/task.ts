@@ -1,0 +1,77 @@
+/**
+ * The contract every task implements: preprocess (per job, concurrently) → collate (stack a
+ * batch into feeds) → forward (one session.run, done by the model runner) → postprocess (per
+ * job). Nothing here knows about queues; nothing in the queue layer knows about tasks.
+ */
+import * as ort from 'onnxruntime-node';
+import type { Config } from '../../shared/config.js';
+import type { ModelEntry } from '../../shared/manifest.js';
+
+export interface FeedPart {
+  type: 'float32' | 'int64';
+  data: Float32Array | BigInt64Array;
+  /** The item's dims without the batch dimension. */
+  dims: number[];
+}
+
+export interface PreparedItem {
+  /** Per input tensor name, this item's slice. */
+  feeds: Record<string, FeedPart>;
+  /** Items batch together only when their keys are equal (same tensor shapes). */
+  batchKey: string;
+}
+
+export interface SessionInfo {
+  inputNames: readonly string[];
+  outputNames: readonly string[];
+}
+
+export interface TaskContext {
+  entry: ModelEntry;
+  session: SessionInfo;
+  config: Pick<Config, 'MAX_IMAGE_BYTES' | 'MAX_IMAGE_PIXELS'>;
+}
+
+export interface TaskPipeline<P extends PreparedItem = PreparedItem> {
+  preprocess(input: Record<string, unknown>): Promise<P>;
+  /** Builds the feeds of one batch; the default stacks every feed along a new batch dimension. */
+  collate?(items: P[]): Record<string, ort.Tensor>;
+  /** Cost of a batch for the batcher's budget (e.g. padded tokens); absent means count only. */
+  batchCost?(items: readonly P[]): number;
+  postprocess(outputs: ort.InferenceSession.ReturnType, index: number, item: P): Promise<Record<string, unknown>> | Record<string, unknown>;
+}
+
+export type TaskFactory = (ctx: TaskContext) => TaskPipeline;
+
+/** Stacks each named feed of equal-shaped items into one [N, ...dims] tensor. */
+export function stackFeeds(items: PreparedItem[]): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const name of Object.keys(items[0].feeds)) {
+    const first = items[0].feeds[name];
+    const size = first.data.length;
+    if (first.type === 'float32') {
+      const out = new Float32Array(size * items.length);
+      items.forEach((it, i) => out.set(it.feeds[name].data as Float32Array, i * size));
+      feeds[name] = new ort.Tensor('float32', out, [items.length, ...first.dims]);
+    } else {
+      const out = new BigInt64Array(size * items.length);
+      items.forEach((it, i) => out.set(it.feeds[name].data as BigInt64Array, i * size));
+      feeds[name] = new ort.Tensor('int64', out, [items.length, ...first.dims]);
+    }
+  }
+  return feeds;
+}
+
+/** Row `index` of a batched float output, and the row's dims. */
+export function batchRow(tensor: ort.Tensor, index: number): { data: Float32Array; dims: number[] } {
+  const dims = tensor.dims.slice(1);
+  const size = dims.reduce((a, b) => a * b, 1);
+  const data = tensor.data as Float32Array;
+  return { data: data.subarray(index * size, (index + 1) * size), dims };
+}
+
+export function outputTensor(outputs: ort.InferenceSession.ReturnType, name: string): ort.Tensor {
+  const t = outputs[name];
+  if (!t) throw new Error(`model produced no output named "${name}" (has: ${Object.keys(outputs).join(', ')})`);
+  return t;
+}
