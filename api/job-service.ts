@@ -90,8 +90,15 @@ export class JobService {
   }
 
   async get(id: string, tenant: string | null): Promise<JobView> {
-    const { job } = await this.find(id, tenant);
-    return backend(async () => jobView(job, await job.getState()));
+    const { queue } = await this.find(id, tenant);
+    return backend(async () => {
+      // State first, then the job: a job read before its state could say "completed" without
+      // the return value that completion wrote in the meantime.
+      const state = await queue.getJobState(id);
+      const job = await queue.getJob(id);
+      if (!job) throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
+      return jobView(job, state);
+    });
   }
 
   /**

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { DeviceError, cudaProviderInstalled, parseDevice, sessionOptionsFor } from '../../worker/backend/device.js';
+
+describe('devices and execution providers', () => {
+  it('parses cpu and cuda:N', () => {
+    expect(parseDevice('cpu')).toEqual({ kind: 'cpu' });
+    expect(parseDevice('cuda:1')).toEqual({ kind: 'cuda', index: 1 });
+    expect(parseDevice('CUDA')).toEqual({ kind: 'cuda', index: 0 });
+    expect(() => parseDevice('tpu:0')).toThrow(DeviceError);
+  });
+
+  it('pins cpu workers to the CPU provider with the requested threads', () => {
+    const opts = sessionOptionsFor({ kind: 'cpu' }, { intraOpThreads: 3 });
+    expect(opts.executionProviders).toEqual(['cpu']);
+    expect(opts.intraOpNumThreads).toBe(3);
+  });
+
+  it('selects the CUDA provider with the device id, and never falls back to CPU', () => {
+    const opts = sessionOptionsFor({ kind: 'cuda', index: 2 }, { cudaMemLimit: 1 << 30 }, () => true);
+    expect(opts.executionProviders).toEqual([expect.objectContaining({ name: 'cuda', deviceId: 2, gpuMemLimit: 1 << 30 })]);
+  });
+
+  it('fails clearly when CUDA is asked for but its provider is not installed', () => {
+    expect(() => sessionOptionsFor({ kind: 'cuda', index: 0 }, {}, () => false)).toThrow(/CUDA execution provider is not installed.*ONNXRUNTIME_NODE_INSTALL=cuda12/);
+  });
+
+  it('detects this machine\'s onnxruntime install (CPU-only here: the .npmrc skips the CUDA download)', () => {
+    expect(typeof cudaProviderInstalled()).toBe('boolean');
+  });
+});
