@@ -1,7 +1,10 @@
 /** The Express app: router → validation → queue. Every error leaves as a spec error object. */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { SpecError, asSpecError } from '../shared/errors.js';
+import { apiKeyAuth, parseApiKeys } from './auth.js';
 import type { ApiContext } from './context.js';
+import { buildOpenApi } from './openapi.js';
+import { MAX_JSON_DEPTH, jsonDepth } from './schemas.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { jobRoutes } from './routes/jobs.js';
 import { opsRoutes, workerRoutes } from './routes/ops.js';
@@ -28,8 +31,19 @@ export function createApp(ctx: ApiContext): express.Express {
   });
 
   app.use(opsRoutes(ctx));
+  const openapi = buildOpenApi(ctx.version);
+  app.get('/openapi.json', (_req: Request, res: Response) => {
+    res.json(openapi);
+  });
+  app.use('/v1', apiKeyAuth(parseApiKeys(ctx.config.MODELHUB_API_KEYS)));
   // Bodies are parsed as JSON whatever their content type: `curl -d` sends form-encoded by default.
   app.use(express.json({ limit: ctx.config.MAX_BODY_BYTES, type: () => true, strict: false }));
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    if (req.body !== undefined && jsonDepth(req.body) > MAX_JSON_DEPTH) {
+      return next(new SpecError('INVALID_INPUT', `request body is nested deeper than ${MAX_JSON_DEPTH} levels`));
+    }
+    next();
+  });
   app.use(catalogRoutes(ctx));
   app.use(jobRoutes(ctx));
   app.use(workerRoutes(ctx));

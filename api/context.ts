@@ -8,6 +8,7 @@ import type { JobService } from './job-service.js';
 import type { ApiMetrics } from './metrics.js';
 
 export interface ApiContext {
+  version: string;
   config: Config;
   log: Logger;
   models: Map<string, ModelEntry>;

@@ -1,30 +1,60 @@
 /**
- * The API's side of the queues: enqueue validated jobs, find them again by id, wait for them.
- * One BullMQ Queue per model (created at start-up); QueueEvents per model, created on first wait.
+ * The API's side of the queues: enqueue validated jobs (idempotently, with backpressure), find
+ * them again by id (per tenant), wait for them (QueueEvents, no polling), cancel queued ones.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../shared/config.js';
 import { SpecError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { ModelEntry } from '../shared/manifest.js';
-import { createRedis, defaultJobOptions, jobIndexKey, modelQueueName, type JobData, type JobResult } from '../shared/queue.js';
-import { jobView, type JobView } from './job-view.js';
+import {
+  WEBHOOK_QUEUE,
+  createRedis,
+  defaultJobOptions,
+  idempotencyKey,
+  jobIndexKey,
+  modelQueueName,
+  webhookStatusKey,
+  type JobData,
+  type JobResult,
+  type WebhookEvent,
+} from '../shared/queue.js';
+import { canceledView, jobView, type JobView } from '../shared/job-view.js';
+import { enqueueWebhookEvent, webhookJobOptions, type WebhookJobData } from '../shared/webhooks/events.js';
 
 export interface SubmitOptions {
   tenant: string | null;
   priority?: number;
   timeoutS?: number;
+  webhook?: { url: string; events: WebhookEvent[] };
+  /** Client's Idempotency-Key and a hash of the request it came with. */
+  idempotency?: { key: string; requestHash: string };
+}
+
+export interface SubmitResult {
+  view: JobView;
+  /** True when an Idempotency-Key replay returned an existing job. */
+  replayed: boolean;
 }
 
 interface JobIndexEntry {
   model: string;
   tenant: string | null;
+  created_at: number;
+  canceled_at?: number;
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+export function requestHash(model: string, body: unknown): string {
+  return sha256(JSON.stringify([model, body]));
 }
 
 export class JobService {
   readonly queues = new Map<string, Queue<JobData, JobResult>>();
+  readonly webhooks: Queue<WebhookJobData>;
   private readonly events = new Map<string, QueueEvents>();
 
   constructor(
@@ -42,6 +72,8 @@ export class JobService {
       queue.on('error', (err) => log.warn({ err: err.message, model: name }, 'queue error'));
       this.queues.set(name, queue);
     }
+    this.webhooks = new Queue<WebhookJobData>(WEBHOOK_QUEUE, { connection: redis, prefix: config.MODELHUB_PREFIX, defaultJobOptions: webhookJobOptions(config) });
+    this.webhooks.on('error', (err) => log.warn({ err: err.message }, 'webhook queue error'));
   }
 
   model(name: string): ModelEntry {
@@ -50,65 +82,100 @@ export class JobService {
     return entry;
   }
 
-  async submit(model: string, input: Record<string, unknown>, options: SubmitOptions): Promise<JobView> {
+  async submit(model: string, input: Record<string, unknown>, options: SubmitOptions): Promise<SubmitResult> {
     const entry = this.model(model);
     if (!entry.modelPath) throw new SpecError('MODEL_UNAVAILABLE', `model "${model}" is unavailable: its model file is not installed`);
     const queue = this.queues.get(model)!;
+    const prefix = this.config.MODELHUB_PREFIX;
     const id = randomUUID();
+    const now = Date.now();
     const data: JobData = {
       model,
       input,
       tenant: options.tenant,
-      ...(options.timeoutS ? { deadline_at: Date.now() + options.timeoutS * 1000 } : {}),
+      ...(options.timeoutS ? { deadline_at: now + options.timeoutS * 1000 } : {}),
+      ...(options.webhook ? { webhook: options.webhook } : {}),
     };
     return backend(async () => {
-      const waiting = await queue.getJobCountByTypes('waiting', 'prioritized', 'delayed');
-      if (waiting >= this.config.QUEUE_MAX_WAITING) {
-        throw new SpecError('QUEUE_FULL', `model "${model}" has ${waiting} jobs waiting; try again later`, { 'Retry-After': '5' });
+      let idemKey: string | null = null;
+      if (options.idempotency) {
+        idemKey = idempotencyKey(prefix, options.tenant, sha256(options.idempotency.key));
+        const claim = JSON.stringify({ job_id: id, request_hash: options.idempotency.requestHash });
+        const claimed = await this.redis.set(idemKey, claim, 'EX', this.config.JOB_RETENTION_S, 'NX');
+        if (!claimed) return { view: await this.replay(idemKey, options), replayed: true };
       }
-      const index: JobIndexEntry = { model, tenant: options.tenant };
-      await this.redis.set(jobIndexKey(this.config.MODELHUB_PREFIX, id), JSON.stringify(index), 'EX', this.config.JOB_RETENTION_S + 3600);
-      const job = await queue.add('infer', data, {
-        jobId: id,
-        // BullMQ: 0 = no priority, 1 = highest; the API's 1..10 maps onto it directly.
-        ...(options.priority ? { priority: options.priority } : {}),
-      });
-      return jobView(job, 'waiting');
+      try {
+        const waiting = await queue.getJobCountByTypes('waiting', 'prioritized', 'delayed');
+        if (waiting >= this.config.QUEUE_MAX_WAITING) {
+          throw new SpecError('QUEUE_FULL', `model "${model}" has ${waiting} jobs waiting; try again later`, { 'Retry-After': '5' });
+        }
+        const index: JobIndexEntry = { model, tenant: options.tenant, created_at: now };
+        await this.redis.set(jobIndexKey(prefix, id), JSON.stringify(index), 'EX', this.config.JOB_RETENTION_S + 3600);
+        // BullMQ priority: 1 is highest, as in the API.
+        const job = await queue.add('infer', data, { jobId: id, timestamp: now, priority: options.priority ?? 5 });
+        return { view: jobView(job, 'waiting'), replayed: false };
+      } catch (err) {
+        // Nothing was accepted: free the key so the client's retry is not answered with a ghost.
+        if (idemKey) await this.redis.del(idemKey).catch(() => undefined);
+        throw err;
+      }
     });
   }
 
-  /** The job, if it exists and belongs to the tenant; 404 otherwise (no hint that another tenant has it). */
-  async find(id: string, tenant: string | null): Promise<{ job: Job<JobData, JobResult>; queue: Queue<JobData, JobResult> }> {
-    return backend(async () => {
-      const raw = await this.redis.get(jobIndexKey(this.config.MODELHUB_PREFIX, id));
-      const index = raw ? (JSON.parse(raw) as JobIndexEntry) : null;
-      const queue = index ? this.queues.get(index.model) : undefined;
-      const job = queue ? await queue.getJob(id) : undefined;
-      if (!index || !queue || !job || index.tenant !== tenant) throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
-      return { job, queue };
-    });
+  private async replay(idemKey: string, options: SubmitOptions): Promise<JobView> {
+    const raw = await this.redis.get(idemKey);
+    const prior = raw ? (JSON.parse(raw) as { job_id: string; request_hash: string }) : null;
+    if (!prior) throw new SpecError('CONFLICT', 'a request with this Idempotency-Key is being processed; retry');
+    if (prior.request_hash !== options.idempotency!.requestHash) {
+      throw new SpecError('IDEMPOTENCY_MISMATCH', 'this Idempotency-Key was used with a different request body');
+    }
+    // The first request may still be between claiming the key and adding the job.
+    for (let i = 0; i < 20; i++) {
+      try {
+        return await this.get(prior.job_id, options.tenant);
+      } catch (err) {
+        if (!(err instanceof SpecError && err.kind === 'JOB_NOT_FOUND')) throw err;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    throw new SpecError('CONFLICT', 'a request with this Idempotency-Key is being processed; retry');
+  }
+
+  private async readIndex(id: string, tenant: string | null): Promise<JobIndexEntry> {
+    const raw = await this.redis.get(jobIndexKey(this.config.MODELHUB_PREFIX, id));
+    const index = raw ? (JSON.parse(raw) as JobIndexEntry) : null;
+    // Another tenant's job answers exactly like a missing one.
+    if (!index || index.tenant !== tenant || !this.queues.has(index.model)) throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
+    return index;
   }
 
   async get(id: string, tenant: string | null): Promise<JobView> {
-    const { queue } = await this.find(id, tenant);
     return backend(async () => {
+      const index = await this.readIndex(id, tenant);
+      const queue = this.queues.get(index.model)!;
       // State first, then the job: a job read before its state could say "completed" without
       // the return value that completion wrote in the meantime.
       const state = await queue.getJobState(id);
       const job = await queue.getJob(id);
-      if (!job) throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
-      return jobView(job, state);
+      if (!job) {
+        if (index.canceled_at) return canceledView(id, index.model, index.created_at, index.canceled_at);
+        throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
+      }
+      const view = jobView(job, state);
+      if (job.data.webhook) {
+        const w = await this.redis.hgetall(webhookStatusKey(this.config.MODELHUB_PREFIX, id));
+        view.webhook = { attempts: Number(w.attempts ?? 0), last_status: w.last_status ?? null, delivered_at: w.delivered_at ?? null };
+      }
+      return view;
     });
   }
 
-  /**
-   * Waits up to `seconds` for the job to finish (through QueueEvents: no polling), then
-   * returns its view, finished or not.
-   */
+  /** Waits up to `seconds` for the job to finish (QueueEvents: no polling), then returns its view. */
   async waitFor(id: string, tenant: string | null, seconds: number): Promise<JobView> {
-    const { job } = await this.find(id, tenant);
-    if (seconds > 0) {
-      const events = await this.queueEvents(job.data.model);
+    const index = await backend(() => this.readIndex(id, tenant));
+    const job = await backend(() => this.queues.get(index.model)!.getJob(id));
+    if (job && seconds > 0) {
+      const events = await this.queueEvents(index.model);
       try {
         await job.waitUntilFinished(events, seconds * 1000);
       } catch {
@@ -116,6 +183,36 @@ export class JobService {
       }
     }
     return this.get(id, tenant);
+  }
+
+  /**
+   * Cancels a queued job: it never runs. A running job is left to finish and a finished one
+   * is left as it is (both 409); canceling twice answers the canceled job again.
+   */
+  async cancel(id: string, tenant: string | null): Promise<JobView> {
+    return backend(async () => {
+      const index = await this.readIndex(id, tenant);
+      if (index.canceled_at) return canceledView(id, index.model, index.created_at, index.canceled_at);
+      const queue = this.queues.get(index.model)!;
+      const job = await queue.getJob(id);
+      if (!job) throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
+      const state = await job.getState();
+      if (state === 'completed' || state === 'failed') throw new SpecError('CONFLICT', `job "${id}" has already finished`);
+      if (state === 'active') throw new SpecError('CONFLICT', `job "${id}" is running; it will finish`);
+      const key = jobIndexKey(this.config.MODELHUB_PREFIX, id);
+      const canceled: JobIndexEntry = { ...index, canceled_at: Date.now() };
+      await this.redis.set(key, JSON.stringify(canceled), 'KEEPTTL');
+      try {
+        // Atomic in BullMQ: fails if a worker locked the job in the meantime.
+        await job.remove();
+      } catch {
+        await this.redis.set(key, JSON.stringify(index), 'KEEPTTL');
+        throw new SpecError('CONFLICT', `job "${id}" started running; it will finish`);
+      }
+      const view = canceledView(id, index.model, index.created_at, canceled.canceled_at!);
+      await enqueueWebhookEvent(this.webhooks, view, job.data.webhook, 'completed');
+      return view;
+    });
   }
 
   private async queueEvents(model: string): Promise<QueueEvents> {
@@ -134,7 +231,7 @@ export class JobService {
 
   async close(): Promise<void> {
     await Promise.all([...this.events.values()].map((e) => e.close()));
-    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    await Promise.all([...this.queues.values(), this.webhooks].map((q) => q.close()));
   }
 }
 
@@ -147,3 +244,5 @@ async function backend<T>(fn: () => Promise<T>): Promise<T> {
     throw new SpecError('BACKEND_UNAVAILABLE', `the job store is unavailable: ${(err as Error).message}`);
   }
 }
+
+export type { Job };

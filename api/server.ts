@@ -5,10 +5,14 @@ import { createLogger } from '../shared/logger.js';
 import { loadModelRepository } from '../shared/manifest.js';
 import { createRegistry, registerQueueDepth } from '../shared/metrics.js';
 import { createRedis } from '../shared/queue.js';
+import { WebhookDelivery } from '../shared/webhooks/delivery.js';
+import { parseApiKeys } from './auth.js';
 import { createApp } from './app.js';
 import type { ApiContext } from './context.js';
 import { JobService } from './job-service.js';
 import { createApiMetrics } from './metrics.js';
+
+export const VERSION = '0.1.0';
 
 export interface RunningApi {
   server: Server;
@@ -28,7 +32,16 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
   const registry = createRegistry('api');
   const jobs = new JobService(models, redis, config, log);
   registerQueueDepth(registry, () => jobs.queues.entries());
-  const ctx: ApiContext = { config, log, models, redis, jobs, registry, metrics: createApiMetrics(registry) };
+  const ctx: ApiContext = { version: VERSION, config, log, models, redis, jobs, registry, metrics: createApiMetrics(registry) };
+  const keys = parseApiKeys(config.MODELHUB_API_KEYS);
+  if (keys.length === 0) log.warn('MODELHUB_API_KEYS is not set: the API is open to anyone who can reach it');
+  else log.info({ tenants: [...new Set(keys.map((k) => k.tenant))].length }, 'API keys required');
+  let delivery: WebhookDelivery | null = null;
+  if (config.WEBHOOK_SECRET && config.WEBHOOK_DELIVERY === 'on') {
+    delivery = new WebhookDelivery(config, redis, createRedis(config, { blocking: true }), log, registry);
+  } else if (!config.WEBHOOK_SECRET) {
+    log.info('WEBHOOK_SECRET is not set: requests with a webhook are refused');
+  }
   const app = createApp(ctx);
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.PORT, config.HOST, () => resolve(s));
@@ -44,6 +57,8 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
     url,
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await delivery?.close();
       await jobs.close();
       redis.disconnect();
     },

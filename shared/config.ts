@@ -41,6 +41,22 @@ const EnvSchema = z.object({
   /** Worker metrics/health port = METRICS_PORT (default 9464 + WORKER_INDEX). */
   WORKER_INDEX: int(0),
   METRICS_PORT: z.coerce.number().int().nonnegative().optional(),
+  /**
+   * API keys, "key:tenant" pairs separated by commas. Unset: the API is open (it says so at start).
+   */
+  MODELHUB_API_KEYS: z.string().optional(),
+  /** Webhook signing secret (Standard Webhooks: "whsec_<base64>" or any string). Unset: webhooks are refused. */
+  WEBHOOK_SECRET: z.string().min(1).optional(),
+  /** Delivery attempts per event; with the default backoff 12 attempts span about 68 minutes. */
+  WEBHOOK_ATTEMPTS: int(12),
+  /** First retry delay, ms; doubles each attempt, with 20 % jitter. */
+  WEBHOOK_BACKOFF_MS: int(2000),
+  /** Per-attempt timeout, ms. */
+  WEBHOOK_TIMEOUT_MS: int(10_000),
+  /** Private/loopback targets allowed anyway: comma-separated CIDRs (e.g. 10.0.0.0/8,127.0.0.1/32). */
+  WEBHOOK_ALLOW_PRIVATE: z.string().default(''),
+  /** Run the webhook delivery worker inside the API process (`on`) or only in `npm run start:webhooks` (`off`). */
+  WEBHOOK_DELIVERY: z.enum(['on', 'off']).default('on'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 

@@ -16,6 +16,18 @@ export function jobIndexKey(prefix: string, jobId: string): string {
   return `${prefix}:jobindex:${jobId}`;
 }
 
+/** Idempotency-Key → job, per tenant. The client's key is hashed: it may be long or odd. */
+export function idempotencyKey(prefix: string, tenant: string | null, keyHash: string): string {
+  return `${prefix}:idem:${tenant ?? '-'}:${keyHash}`;
+}
+
+/** Webhook delivery record of a job: attempts, last_status, delivered_at. */
+export function webhookStatusKey(prefix: string, jobId: string): string {
+  return `${prefix}:webhook:${jobId}`;
+}
+
+export const WEBHOOK_QUEUE = 'webhooks';
+
 export function workerRegistryKey(prefix: string): string {
   return `${prefix}:workers`;
 }
@@ -33,13 +45,16 @@ export function createRedis(config: Pick<Config, 'REDIS_URL'>, role: RedisRole):
   return new Redis(config.REDIS_URL, { ...options, retryStrategy: (times) => Math.min(times * 200, 2000) });
 }
 
+export type WebhookEvent = 'start' | 'completed';
+
 /** What the API enqueues. `input` is the validated spec input. */
 export interface JobData {
   model: string;
   input: Record<string, unknown>;
   tenant: string | null;
-  /** Epoch ms; a job still queued past it is never run. */
+  /** Epoch ms; a job still queued past it is never run, a running one past it is failed. */
   deadline_at?: number;
+  webhook?: { url: string; events: WebhookEvent[] };
 }
 
 /** What a worker returns for a finished job. */

@@ -12,7 +12,9 @@ import { loadConfig, workerMetricsPort } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
 import { loadModelRepository } from '../shared/manifest.js';
 import { createRegistry } from '../shared/metrics.js';
-import { createRedis } from '../shared/queue.js';
+import { Queue } from 'bullmq';
+import { WEBHOOK_QUEUE, createRedis } from '../shared/queue.js';
+import { webhookJobOptions, type WebhookJobData } from '../shared/webhooks/events.js';
 import { HEARTBEAT_MS, publishHeartbeat, removeWorker, type WorkerInfo } from '../shared/worker-registry.js';
 import { deviceName, parseDevice } from './backend/device.js';
 import { createWorkerMetrics } from './metrics.js';
@@ -41,6 +43,8 @@ async function main(): Promise<void> {
   const metrics = createWorkerMetrics(registry);
   const workerId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const connection = createRedis(config, { blocking: true });
+  const webhooks = new Queue<WebhookJobData>(WEBHOOK_QUEUE, { connection, prefix: config.MODELHUB_PREFIX, defaultJobOptions: webhookJobOptions(config) });
+  webhooks.on('error', (err) => log.warn({ err: err.message }, 'webhook queue error'));
   const consumers: QueueConsumer[] = [];
   const runners: ModelRunner[] = [];
 
@@ -55,7 +59,7 @@ async function main(): Promise<void> {
     }
     const runner = await ModelRunner.load(entry, device, config, metrics);
     runners.push(runner);
-    consumers.push(new QueueConsumer(runner, metrics, log, { prefix: config.MODELHUB_PREFIX, connection, workerId }));
+    consumers.push(new QueueConsumer(runner, metrics, log, { prefix: config.MODELHUB_PREFIX, connection, workerId, webhooks }));
     log.info({ model: name, device: deviceName(device), weights: entry.weights, file: entry.modelPath }, 'model loaded');
   }
   if (consumers.length === 0) throw new Error('no model could be loaded; nothing to serve');
@@ -112,6 +116,7 @@ async function main(): Promise<void> {
     await Promise.all(consumers.map((c) => c.close()));
     await Promise.all(runners.map((r) => r.close()));
     await removeWorker(connection, config.MODELHUB_PREFIX, workerId).catch(() => undefined);
+    await webhooks.close().catch(() => undefined);
     await connection.quit().catch(() => undefined);
     server.close();
     log.info('worker stopped');

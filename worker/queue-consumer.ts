@@ -3,11 +3,13 @@
  * once; each waits in the runner's batcher, so concurrency (2 × max_batch_size) is what lets a
  * full batch form while the previous one runs.
  */
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { SpecError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { modelQueueName, type JobData, type JobResult } from '../shared/queue.js';
+import { jobView } from '../shared/job-view.js';
+import { modelQueueName, type JobData, type JobResult, type WebhookEvent } from '../shared/queue.js';
+import { enqueueWebhookEvent, type WebhookJobData } from '../shared/webhooks/events.js';
 import { deviceName } from './backend/device.js';
 import type { WorkerMetrics } from './metrics.js';
 import type { ModelRunner } from './model-runner.js';
@@ -16,6 +18,8 @@ export interface ConsumerOptions {
   prefix: string;
   connection: Redis;
   workerId: string;
+  /** Where webhook events are enqueued (delivered elsewhere, never on this event loop). */
+  webhooks: Queue<WebhookJobData>;
   /** Lock held on a running job; renewed at half this. A worker silent past it loses its jobs to others. */
   lockDurationMs?: number;
   /** How often stalled jobs (a dead worker's) are looked for, ms. */
@@ -29,7 +33,7 @@ export class QueueConsumer {
     private readonly runner: ModelRunner,
     private readonly metrics: WorkerMetrics,
     private readonly log: Logger,
-    options: ConsumerOptions,
+    private readonly options: ConsumerOptions,
   ) {
     const model = runner.entry.manifest.name;
     this.worker = new Worker<JobData, JobResult>(modelQueueName(model), (job) => this.process(job), {
@@ -43,10 +47,12 @@ export class QueueConsumer {
       name: options.workerId,
     });
     this.worker.on('error', (err) => this.log.error({ err, model }, 'queue consumer error'));
+    this.worker.on('completed', (job) => this.notify(job, 'completed', 'completed'));
     this.worker.on('failed', (job, err) => {
       if (!job) return;
       const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
       this.metrics.jobs.inc({ model, outcome: final ? 'failed' : 'retried' });
+      if (final) this.notify(job, 'failed', 'completed');
     });
   }
 
@@ -63,10 +69,12 @@ export class QueueConsumer {
     const startedAt = Date.now();
     this.metrics.queueWaitSeconds.observe({ model }, Math.max(0, startedAt - job.timestamp) / 1000);
     try {
-      if (job.data.deadline_at && startedAt > job.data.deadline_at) {
+      const deadline = job.data.deadline_at;
+      if (deadline && startedAt > deadline) {
         throw new SpecError('DEADLINE_EXCEEDED', 'the job\'s deadline (timeout_s) passed before it could run');
       }
-      const r = await this.runner.run(job.data.input);
+      this.notify(job, 'active', 'start');
+      const r = deadline ? await withDeadline(this.runner.run(job.data.input), deadline - startedAt) : await this.runner.run(job.data.input);
       this.metrics.jobs.inc({ model, outcome: 'succeeded' });
       this.metrics.jobDurationSeconds.observe({ model }, (Date.now() - job.timestamp) / 1000);
       return {
@@ -89,6 +97,22 @@ export class QueueConsumer {
       throw new Error(spec.toReason());
     }
   }
+
+  /** Fire and forget: a webhook queue hiccup must not fail or slow the job itself. */
+  private notify(job: Job<JobData, JobResult>, state: 'active' | 'completed' | 'failed', event: WebhookEvent): void {
+    if (!job.data.webhook) return;
+    enqueueWebhookEvent(this.options.webhooks, jobView(job, state), job.data.webhook, event).catch((err) =>
+      this.log.warn({ err: (err as Error).message, jobId: job.id, event }, 'could not enqueue webhook event'),
+    );
+  }
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SpecError('DEADLINE_EXCEEDED', 'the job\'s deadline (timeout_s) passed while it ran')), Math.max(0, ms));
+  });
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
 }
 
 function round(ms: number): number {

@@ -1,17 +1,13 @@
-/** Job routes: submit, read, synchronous predict (API.md "Jobs" and "Synchronous predict"). */
+/** Job routes: submit, read, cancel, synchronous predict (API.md "Jobs" and "Synchronous predict"). */
+import net from 'node:net';
 import { Router, type Request, type Response } from 'express';
-import { z } from 'zod';
 import { SpecError } from '../../shared/errors.js';
+import type { WebhookEvent } from '../../shared/queue.js';
+import { WebhookTargetError, WebhookTargetPolicy } from '../../shared/webhooks/target-policy.js';
 import { validateInput } from '../input-validation.js';
+import { requestHash } from '../job-service.js';
+import { SubmitBody } from '../schemas.js';
 import type { ApiContext } from '../context.js';
-
-const SubmitBody = z.strictObject({
-  input: z.unknown(),
-  webhook: z.url({ protocol: /^https?$/, error: 'webhook must be an http(s) URL' }).optional(),
-  webhook_events_filter: z.array(z.enum(['start', 'completed'])).optional(),
-  priority: z.number().int().min(1).max(10).default(5),
-  timeout_s: z.number().positive().max(7 * 24 * 3600).optional(),
-});
 
 /** `Prefer: wait=N` → N seconds (capped by the server's limit), or 0. */
 export function preferWait(header: string | undefined, maxSeconds: number): number {
@@ -19,45 +15,74 @@ export function preferWait(header: string | undefined, maxSeconds: number): numb
   return m ? Math.min(Number(m[1]), maxSeconds) : 0;
 }
 
+function firstIssue(error: { issues: { path: PropertyKey[]; message: string; code: string; keys?: string[] }[] }): string {
+  const issue = error.issues[0];
+  if (issue.code === 'unrecognized_keys') return `unknown field(s): ${(issue.keys ?? []).join(', ')}`;
+  return `${issue.path.length ? `${issue.path.map(String).join('.')}: ` : ''}${issue.message}`;
+}
+
 export function jobRoutes(ctx: ApiContext): Router {
   const router = Router();
   const { jobs, config, metrics } = ctx;
+  const targets = new WebhookTargetPolicy(config.WEBHOOK_ALLOW_PRIVATE);
+
+  function webhookOf(body: { webhook?: string; webhook_events_filter?: ('start' | 'completed')[] }) {
+    if (!body.webhook) {
+      if (body.webhook_events_filter) throw new SpecError('INVALID_OPTION', 'webhook_events_filter needs a webhook');
+      return undefined;
+    }
+    if (!config.WEBHOOK_SECRET) throw new SpecError('INVALID_OPTION', 'webhooks are not enabled on this hub (WEBHOOK_SECRET is not set)');
+    try {
+      const url = targets.checkUrl(body.webhook);
+      const host = url.hostname.replace(/^\[|\]$/g, '');
+      if (net.isIP(host) && !targets.isAllowedAddress(host)) throw new WebhookTargetError(`webhook target ${host} is a private or local address`);
+    } catch (err) {
+      if (err instanceof WebhookTargetError) throw new SpecError('INVALID_OPTION', err.message);
+      throw err;
+    }
+    return { url: body.webhook, events: [...new Set<WebhookEvent>(body.webhook_events_filter ?? ['start', 'completed'])] };
+  }
 
   router.post('/v1/models/:model/jobs', async (req: Request, res: Response) => {
     const model = String(req.params.model);
     const entry = jobs.model(model);
     const body = SubmitBody.safeParse(req.body ?? {});
-    if (!body.success) {
-      const issue = body.error.issues[0];
-      const where = issue.path.length ? `${issue.path.join('.')}: ` : '';
-      throw new SpecError('INVALID_INPUT', issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : `${where}${issue.message}`);
-    }
-    if (body.data.input === undefined) throw new SpecError('INVALID_INPUT', 'input is required');
+    if (!body.success) throw new SpecError('INVALID_INPUT', firstIssue(body.error));
     const input = await validateInput(entry, body.data.input, config);
-    const view = await jobs.submit(model, input, { tenant: req.tenant, priority: body.data.priority, timeoutS: body.data.timeout_s });
-    metrics.jobsSubmitted.inc({ model });
+    const key = req.get('idempotency-key');
+    if (key !== undefined && (key.length === 0 || key.length > 255)) throw new SpecError('INVALID_OPTION', 'Idempotency-Key must be 1 to 255 characters');
+    const { view, replayed } = await jobs.submit(model, input, {
+      tenant: req.tenant,
+      priority: body.data.priority,
+      timeoutS: body.data.timeout_s,
+      webhook: webhookOf(body.data),
+      ...(key ? { idempotency: { key, requestHash: requestHash(model, req.body) } } : {}),
+    });
+    if (!replayed) metrics.jobsSubmitted.inc({ model });
     const wait = preferWait(req.get('prefer'), config.PREDICT_WAIT_S);
-    if (wait > 0) {
-      const done = await jobs.waitFor(view.id, req.tenant, wait);
-      if (done.status !== 'queued' && done.status !== 'running') {
-        res.status(200).json(done);
-        return;
-      }
-      res.status(202).json(done);
+    const current = wait > 0 ? await jobs.waitFor(view.id, req.tenant, wait) : view;
+    const finished = current.status !== 'queued' && current.status !== 'running';
+    res.location(view.urls.get);
+    if (replayed || finished) {
+      res.status(200).json(current);
       return;
     }
-    res.status(202).location(view.urls.get).json({ id: view.id, model: view.model, status: view.status, created_at: view.created_at, urls: view.urls });
+    res.status(202).json(wait > 0 ? current : { id: view.id, model: view.model, status: view.status, created_at: view.created_at, urls: view.urls });
   });
 
   router.get('/v1/jobs/:id', async (req: Request, res: Response) => {
     res.json(await jobs.get(String(req.params.id), req.tenant));
   });
 
+  router.post('/v1/jobs/:id/cancel', async (req: Request, res: Response) => {
+    res.json(await jobs.cancel(String(req.params.id), req.tenant));
+  });
+
   router.post('/v1/models/:model/predict', async (req: Request, res: Response) => {
     const model = String(req.params.model);
     const entry = jobs.model(model);
     const input = await validateInput(entry, req.body, config);
-    const view = await jobs.submit(model, input, { tenant: req.tenant });
+    const { view } = await jobs.submit(model, input, { tenant: req.tenant });
     metrics.jobsSubmitted.inc({ model });
     const done = await jobs.waitFor(view.id, req.tenant, config.PREDICT_WAIT_S);
     if (done.status === 'succeeded') {

@@ -1,7 +1,7 @@
 /** The API's job object (API.md) built from a BullMQ job and its state. */
 import type { Job, JobState } from 'bullmq';
-import { SpecError } from '../shared/errors.js';
-import type { JobData, JobResult } from '../shared/queue.js';
+import { SpecError } from './errors.js';
+import type { JobData, JobResult } from './queue.js';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
 
@@ -14,10 +14,12 @@ export interface JobView {
   completed_at?: string;
   output?: Record<string, unknown>;
   metrics?: { queue_ms: number; inference_ms: number; batch_size: number };
+  webhook?: { attempts: number; last_status: string | null; delivered_at: string | null };
   urls: { get: string; cancel: string };
 }
 
 export function statusOf(state: JobState | 'unknown', job: Job<JobData, JobResult>): JobStatus {
+  const pastDeadline = job.data.deadline_at !== undefined && Date.now() > job.data.deadline_at;
   switch (state) {
     case 'active':
       return 'running';
@@ -26,9 +28,12 @@ export function statusOf(state: JobState | 'unknown', job: Job<JobData, JobResul
     case 'failed':
       return SpecError.fromReason(job.failedReason).kind === 'CANCELED' ? 'canceled' : 'failed';
     default:
-      return 'queued';
+      // A queued job past its deadline will never run (the worker fails it on pick-up).
+      return pastDeadline ? 'failed' : 'queued';
   }
 }
+
+const urlsOf = (id: string) => ({ get: `/v1/jobs/${id}`, cancel: `/v1/jobs/${id}/cancel` });
 
 const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : undefined);
 
@@ -42,7 +47,7 @@ export function jobView(job: Job<JobData, JobResult>, state: JobState | 'unknown
     created_at: iso(job.timestamp)!,
     ...(job.processedOn ? { started_at: iso(job.processedOn) } : {}),
     ...(job.finishedOn && (status === 'succeeded' || status === 'failed' || status === 'canceled') ? { completed_at: iso(job.finishedOn) } : {}),
-    urls: { get: `/v1/jobs/${id}`, cancel: `/v1/jobs/${id}/cancel` },
+    urls: urlsOf(id),
   };
   if (status === 'succeeded' && job.returnvalue) {
     view.output = { ...job.returnvalue.output, request_id: id, success: true, error_code: 0 };
@@ -51,8 +56,23 @@ export function jobView(job: Job<JobData, JobResult>, state: JobState | 'unknown
       inference_ms: job.returnvalue.metrics.inference_ms,
       batch_size: job.returnvalue.metrics.batch_size,
     };
+  } else if (status === 'failed' && state !== 'failed') {
+    view.output = { ...new SpecError('DEADLINE_EXCEEDED', 'the job\'s deadline (timeout_s) passed before it could run').toBody(id) };
   } else if (status === 'failed' || status === 'canceled') {
     view.output = { ...SpecError.fromReason(job.failedReason).toBody(id) };
   }
   return view;
+}
+
+/** A canceled job: removed from its queue before it ran; the API keeps this tombstone. */
+export function canceledView(id: string, model: string, createdAt: number, canceledAt: number): JobView {
+  return {
+    id,
+    model,
+    status: 'canceled',
+    created_at: iso(createdAt)!,
+    completed_at: iso(canceledAt),
+    output: { ...new SpecError('CANCELED', 'the job was canceled before it ran').toBody(id) },
+    urls: urlsOf(id),
+  };
 }

@@ -1,0 +1,65 @@
+/**
+ * Request and response schemas of the HTTP API. The same zod schemas validate requests and
+ * generate /openapi.json, so the document cannot drift from what the server accepts.
+ */
+import { z } from 'zod';
+
+export const SubmitBody = z.strictObject({
+  input: z.record(z.string(), z.unknown()).describe("Exactly the model's spec input (see GET /v1/models/{model})"),
+  webhook: z.string().max(2048).optional().describe('http(s) URL that receives signed job events'),
+  webhook_events_filter: z.array(z.enum(['start', 'completed'])).min(1).optional().describe('Events to send; default both'),
+  priority: z.number().int().min(1).max(10).default(5).describe('1 is highest'),
+  timeout_s: z.number().positive().max(7 * 24 * 3600).optional().describe('Deadline from submission; past it the job ends as failed'),
+});
+
+export const SpecErrorSchema = z.object({
+  success: z.literal(false),
+  error_code: z.number().int(),
+  error_msg: z.string(),
+  request_id: z.string().optional(),
+});
+
+export const JobViewSchema = z.object({
+  id: z.string(),
+  model: z.string(),
+  status: z.enum(['queued', 'running', 'succeeded', 'failed', 'canceled']),
+  created_at: z.string(),
+  started_at: z.string().optional(),
+  completed_at: z.string().optional(),
+  output: z.record(z.string(), z.unknown()).optional().describe("The model's spec output with request_id, success, error_code (error_msg on failure)"),
+  metrics: z.object({ queue_ms: z.number(), inference_ms: z.number(), batch_size: z.number().int() }).optional(),
+  webhook: z.object({ attempts: z.number().int(), last_status: z.string().nullable(), delivered_at: z.string().nullable() }).optional(),
+  urls: z.object({ get: z.string(), cancel: z.string() }),
+});
+
+export const AcceptedSchema = JobViewSchema.pick({ id: true, model: true, status: true, created_at: true, urls: true });
+
+export const ModelSummarySchema = z.object({
+  name: z.string(),
+  task: z.string(),
+  description: z.string(),
+  status: z.enum(['ready', 'no_workers', 'unavailable']),
+  weights: z.enum(['real', 'test', 'missing']),
+  workers: z.number().int(),
+  queue: z.object({ waiting: z.number().int(), active: z.number().int() }).nullable(),
+});
+
+export const CatalogSchema = z.object({ models: z.array(ModelSummarySchema) });
+
+export const WorkersSchema = z.object({ workers: z.array(z.record(z.string(), z.unknown())) });
+
+/** Deepest JSON nesting accepted in a request body. */
+export const MAX_JSON_DEPTH = 32;
+
+export function jsonDepth(value: unknown, limit = MAX_JSON_DEPTH): number {
+  const stack: [unknown, number][] = [[value, 1]];
+  let max = 0;
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    max = Math.max(max, d);
+    if (max > limit) return max;
+    for (const child of Object.values(v as object)) stack.push([child, d + 1]);
+  }
+  return max;
+}

@@ -1,0 +1,127 @@
+/**
+ * The webhook delivery worker: consumes the webhooks queue, signs each event, POSTs it, and
+ * lets BullMQ retry with exponential backoff and jitter. 2xx ends an event; 410 Gone and
+ * refused targets stop it; anything else (other statuses, timeouts, refused connections)
+ * retries. Redirects are never followed. Runs in the API process or on its own
+ * (`npm run start:webhooks`); either way, never on an inference worker's event loop.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { WEBHOOK_QUEUE, webhookStatusKey } from '../queue.js';
+import { webhookMessageId, type WebhookJobData } from './events.js';
+import { signWebhook } from './signature.js';
+import { WebhookTargetError, WebhookTargetPolicy } from './target-policy.js';
+
+type DeliveryConfig = Pick<Config, 'MODELHUB_PREFIX' | 'WEBHOOK_SECRET' | 'WEBHOOK_TIMEOUT_MS' | 'WEBHOOK_ALLOW_PRIVATE' | 'JOB_RETENTION_S'>;
+
+/** One POST; resolves with the HTTP status (3xx included: redirects are not followed). */
+export function postOnce(url: URL, body: string, headers: Record<string, string>, timeoutMs: number, policy: WebhookTargetPolicy): Promise<number> {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  // Node skips `lookup` for IP literals, so those are checked here.
+  if (net.isIP(host) && !policy.isAllowedAddress(host)) {
+    return Promise.reject(new WebhookTargetError(`webhook target ${host} is a private or local address`));
+  }
+  return new Promise((resolve, reject) => {
+    const mod = url.protocol === 'https:' ? https : http;
+    const req = mod.request(
+      url,
+      {
+        method: 'POST',
+        lookup: policy.lookup,
+        headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'user-agent': 'modelhub-webhooks/0.1' },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', reject);
+      },
+    );
+    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    req.on('close', () => clearTimeout(timer));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+export class WebhookDelivery {
+  readonly worker: Worker<WebhookJobData>;
+  private readonly policy: WebhookTargetPolicy;
+  private readonly deliveries: Counter;
+  private readonly seconds: Histogram;
+
+  constructor(
+    private readonly config: DeliveryConfig,
+    private readonly redis: Redis,
+    connection: Redis,
+    private readonly log: Logger,
+    registry: Registry,
+    concurrency = 32,
+  ) {
+    if (!config.WEBHOOK_SECRET) throw new Error('WEBHOOK_SECRET is not set: webhooks cannot be signed');
+    this.policy = new WebhookTargetPolicy(config.WEBHOOK_ALLOW_PRIVATE);
+    this.deliveries = new Counter({
+      name: 'modelhub_webhook_deliveries_total',
+      help: 'Webhook delivery attempts by outcome (delivered, retry, gone, refused)',
+      labelNames: ['event', 'outcome'],
+      registers: [registry],
+    });
+    this.seconds = new Histogram({
+      name: 'modelhub_webhook_delivery_seconds',
+      help: 'Duration of one webhook POST',
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    });
+    this.worker = new Worker<WebhookJobData>(WEBHOOK_QUEUE, (job) => this.deliver(job), {
+      connection,
+      prefix: config.MODELHUB_PREFIX,
+      concurrency,
+    });
+    this.worker.on('error', (err) => log.warn({ err: err.message }, 'webhook worker error'));
+  }
+
+  async close(): Promise<void> {
+    await this.worker.close();
+  }
+
+  private async deliver(job: Job<WebhookJobData>): Promise<number> {
+    const { job_id, event, url, body } = job.data;
+    const headers = signWebhook(this.config.WEBHOOK_SECRET!, webhookMessageId(job_id, event), body);
+    const statusKey = webhookStatusKey(this.config.MODELHUB_PREFIX, job_id);
+    const started = performance.now();
+    let status: number;
+    try {
+      status = await postOnce(new URL(url), body, { ...headers }, this.config.WEBHOOK_TIMEOUT_MS, this.policy);
+    } catch (err) {
+      const refused = err instanceof WebhookTargetError;
+      await this.record(statusKey, refused ? 'refused' : `error: ${(err as Error).message}`);
+      this.deliveries.inc({ event, outcome: refused ? 'refused' : 'retry' });
+      if (refused) throw new UnrecoverableError((err as Error).message);
+      throw err;
+    } finally {
+      this.seconds.observe((performance.now() - started) / 1000);
+    }
+    await this.record(statusKey, String(status), status >= 200 && status < 300 ? event : undefined);
+    if (status >= 200 && status < 300) {
+      this.deliveries.inc({ event, outcome: 'delivered' });
+      return status;
+    }
+    if (status === 410) {
+      this.deliveries.inc({ event, outcome: 'gone' });
+      throw new UnrecoverableError('receiver answered 410 Gone: no more retries');
+    }
+    this.deliveries.inc({ event, outcome: 'retry' });
+    throw new Error(`receiver answered ${status}`);
+  }
+
+  private async record(key: string, lastStatus: string, deliveredEvent?: string): Promise<void> {
+    const multi = this.redis.multi().hincrby(key, 'attempts', 1).hset(key, 'last_status', lastStatus);
+    if (deliveredEvent) multi.hset(key, `delivered_at`, new Date().toISOString(), 'delivered_event', deliveredEvent);
+    await multi.expire(key, this.config.JOB_RETENTION_S + 3600).exec();
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Where webhooks may go: http(s) only, and by default never to loopback, link-local (cloud
+ * metadata at 169.254.169.254), private, CGNAT or unique-local addresses. The check runs on
+ * the address actually connected to (after DNS), so a name that later resolves inward is caught.
+ */
+import dns from 'node:dns';
+import net from 'node:net';
+
+export class WebhookTargetError extends Error {
+  override name = 'WebhookTargetError';
+}
+
+const BLOCKED_V4 = ['0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.0.0.0/24', '192.168.0.0/16', '198.18.0.0/15', '224.0.0.0/3'];
+const BLOCKED_V6 = ['::/128', '::1/128', 'fc00::/7', 'fe80::/10', 'ff00::/8'];
+
+function subnetList(cidrs: string[]): net.BlockList {
+  const list = new net.BlockList();
+  for (const cidr of cidrs) {
+    const [addr, bits] = cidr.trim().split('/');
+    const type = net.isIPv6(addr) ? 'ipv6' : 'ipv4';
+    list.addSubnet(addr, Number(bits ?? (type === 'ipv6' ? 128 : 32)), type);
+  }
+  return list;
+}
+
+export class WebhookTargetPolicy {
+  private readonly blocked = subnetList([...BLOCKED_V4, ...BLOCKED_V6]);
+  private readonly allowed: net.BlockList;
+
+  /** @param allowPrivate comma-separated CIDRs that are allowed even though private. */
+  constructor(allowPrivate = '') {
+    const cidrs = allowPrivate.split(',').map((s) => s.trim()).filter(Boolean);
+    for (const c of cidrs) {
+      const addr = c.split('/')[0];
+      if (!net.isIP(addr)) throw new WebhookTargetError(`WEBHOOK_ALLOW_PRIVATE: "${c}" is not a CIDR`);
+    }
+    this.allowed = subnetList(cidrs);
+  }
+
+  /** Syntax check at submission: an http(s) URL without credentials. */
+  checkUrl(raw: string): URL {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      throw new WebhookTargetError('webhook is not a valid URL');
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new WebhookTargetError('webhook must be an http(s) URL');
+    if (url.username || url.password) throw new WebhookTargetError('webhook URL must not carry credentials');
+    return url;
+  }
+
+  isAllowedAddress(address: string): boolean {
+    let addr = address;
+    let type: 'ipv4' | 'ipv6' = net.isIPv6(addr) ? 'ipv6' : 'ipv4';
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr);
+    if (mapped) {
+      addr = mapped[1];
+      type = 'ipv4';
+    }
+    if (this.allowed.check(addr, type)) return true;
+    return !this.blocked.check(addr, type);
+  }
+
+  /** A `lookup` for http.request: resolves, then refuses a blocked address before connecting. */
+  readonly lookup: net.LookupFunction = (hostname, options, callback) => {
+    dns.lookup(hostname, { ...options, all: false }, (err, address, family) => {
+      if (err) return callback(err, '', 0);
+      if (!this.isAllowedAddress(address as string)) {
+        return callback(new WebhookTargetError(`webhook target ${hostname} resolves to ${address}, a private or local address`), '', 0);
+      }
+      callback(null, address as string, family);
+    });
+  };
+}
