@@ -231,7 +231,7 @@ describe('auth and tenants', () => {
     hub = await startHub({ name: 'auth', models: 'resnet50', workers: 0, env: { MODELHUB_API_KEYS: 'alice-key:alice,bob-key:bob' } });
   });
   afterAll(async () => hub?.stop());
-  const as = (key: string | null) => (key ? { Authorization: `Bearer ${key}` } : {});
+  const as = (key: string): Record<string, string> => ({ Authorization: `Bearer ${key}` });
 
   it('needs a valid key on /v1, not on health, readiness and metrics', async () => {
     const none = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } });
