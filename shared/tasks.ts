@@ -17,6 +17,46 @@ export const Base64Image = z
 
 const ImageInput = z.strictObject({ image: Base64Image });
 
+/** Request options of the vision tasks (not in the spec; every one is optional). */
+const ScoreThreshold = z
+  .number({ error: 'score_threshold must be a number' })
+  .min(0, 'score_threshold must be between 0 and 1')
+  .max(1, 'score_threshold must be between 0 and 1')
+  .optional();
+const MaxDetections = z
+  .number({ error: 'max_detections must be an integer' })
+  .int('max_detections must be an integer')
+  .min(1, 'max_detections must be at least 1')
+  .max(1000, 'max_detections must be at most 1000')
+  .optional();
+/** array: the spec's nested arrays; rle: COCO uncompressed RLE (column-major); png: base64 PNG. */
+export const MASK_ENCODINGS = ['array', 'rle', 'png'] as const;
+const MaskEncoding = (field: string) =>
+  z.enum(MASK_ENCODINGS, { error: `${field} must be one of ${MASK_ENCODINGS.join(', ')}` }).default('array');
+
+const DetectionInput = z.strictObject({ image: Base64Image, score_threshold: ScoreThreshold, max_detections: MaxDetections });
+
+const SemanticSegmentationInput = z.strictObject({
+  image: Base64Image,
+  encoding: MaskEncoding('encoding'),
+  /** The spec's example form: probs as [num_classes, H, W] instead of the predicted class's probability. */
+  per_class_probs: z.boolean({ error: 'per_class_probs must be a boolean' }).default(false),
+});
+
+const InstanceSegmentationInput = z.strictObject({
+  image: Base64Image,
+  score_threshold: ScoreThreshold,
+  max_detections: MaxDetections,
+  mask_encoding: MaskEncoding('mask_encoding'),
+});
+
+const DETECTION_FIELDS = {
+  detection_boxes: 'FLOAT [num_detections, 4]: [y1, x1, y2, x2] (top, left, bottom, right) in input-image pixels',
+  detection_scores: 'FLOAT [num_detections]: probability of each detection',
+  detection_classes: 'INT [num_detections]: class id of each detection',
+  detection_class_names: 'STRING [num_detections]: class name of each detection',
+};
+
 export const OUTPUT_SCHEMA_FIELDS = ['pool_output', 'first_token_output', 'all_hidden_outputs'] as const;
 
 const TextVectorsInput = z.strictObject({
@@ -78,8 +118,41 @@ export const TASKS = {
       all_hidden_outputs: 'STRING: sequence_length positions separated by ";", each H comma-separated numbers',
     },
   },
+  'object-detection': {
+    modality: 'image',
+    inputRoles: ['image'],
+    // Role sets differ per export family (DBNet map, R-CNN boxes/labels/scores, YOLO grid):
+    // the decoder named in the manifest's postprocess section checks its own roles.
+    outputRoles: [],
+    input: DetectionInput,
+    outputFields: DETECTION_FIELDS,
+  },
+  'semantic-segmentation': {
+    modality: 'image',
+    inputRoles: ['image'],
+    outputRoles: [],
+    input: SemanticSegmentationInput,
+    outputFields: {
+      probs: 'FLOAT [image_height, image_width]: probability of the predicted class per pixel ([num_classes, H, W] with per_class_probs)',
+      preds: 'INT [image_height, image_width]: class id per pixel',
+    },
+  },
+  'instance-segmentation': {
+    modality: 'image',
+    inputRoles: ['image'],
+    outputRoles: [],
+    input: InstanceSegmentationInput,
+    outputFields: {
+      ...DETECTION_FIELDS,
+      detection_masks: 'BOOL [num_detections, image_height, image_width]: mask of each detection (or RLE / PNG per mask_encoding)',
+    },
+  },
 } as const satisfies Record<string, TaskInfo>;
 
 export type TaskName = keyof typeof TASKS;
 export type ImageInputT = z.infer<typeof ImageInput>;
+export type DetectionInputT = z.infer<typeof DetectionInput>;
+export type SemanticSegmentationInputT = z.infer<typeof SemanticSegmentationInput>;
+export type InstanceSegmentationInputT = z.infer<typeof InstanceSegmentationInput>;
+export type MaskEncoding = (typeof MASK_ENCODINGS)[number];
 export type TextVectorsInputT = z.infer<typeof TextVectorsInput>;

@@ -8,9 +8,16 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadConfig } from '../../shared/config.js';
 import { buildClassifierTestModel } from './classification-test-model.js';
+import { buildDeeplabTestModel } from './deeplab-test-model.js';
+import { buildFasterRcnnTestModel, buildMaskRcnnTestModel } from './rcnn-test-model.js';
+import { buildYoloTestModel } from './yolo-test-model.js';
 
 export const GENERATORS: Record<string, () => Uint8Array> = {
   'resnet50-test': buildClassifierTestModel,
+  'faster-rcnn-test': buildFasterRcnnTestModel,
+  'mask-rcnn-test': buildMaskRcnnTestModel,
+  'deeplabv3-test': buildDeeplabTestModel,
+  'yolov8-test': buildYoloTestModel,
 };
 
 export function generateTestModels(dir = loadConfig().MODELHUB_GENERATED_DIR): string[] {

@@ -149,6 +149,8 @@ export function planResize(spec: ResizeSpec, width: number, height: number): Pla
       const m = spec.multiple_of;
       return {
         ...base,
+        // R-CNN exports (ONNX zoo, torchvision) pad the normalized image with zeros.
+        padValue: 'zero-after-normalize',
         resizeWidth: rw,
         resizeHeight: rh,
         tensorWidth: Math.ceil(rw / m) * m,

@@ -1,8 +1,14 @@
 /** Task name → pipeline factory. Adding a task: one file here and one entry in shared/tasks.ts. */
 import type { TaskName } from '../../shared/tasks.js';
 import { imageClassification } from './image-classification.js';
+import { instanceSegmentation } from './instance-segmentation.js';
+import { objectDetection } from './object-detection.js';
+import { semanticSegmentation } from './semantic-segmentation.js';
 import type { TaskFactory } from './task.js';
 
 export const TASK_PIPELINES: Partial<Record<TaskName, TaskFactory>> = {
   'image-classification': imageClassification,
+  'object-detection': objectDetection,
+  'semantic-segmentation': semanticSegmentation,
+  'instance-segmentation': instanceSegmentation,
 };

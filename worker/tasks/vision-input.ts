@@ -1,0 +1,94 @@
+/**
+ * The image side shared by detection and segmentation tasks: decode → tensor per the
+ * manifest, with the geometry kept on the item so postprocessing can map back to input
+ * pixels. Batched exports (NCHW) batch images whose tensors share a shape; unbatched exports
+ * (CHW, e.g. the ONNX-zoo R-CNNs) get one session.run per image via a unique batch key.
+ */
+import * as ort from 'onnxruntime-node';
+import type { z } from 'zod';
+import { SpecError } from '../../shared/errors.js';
+import { ImagePreprocessSchema } from '../../shared/manifest.js';
+import { decodeImage, imageToTensor, type Geometry } from './image-preprocess.js';
+import type { PreparedItem, TaskContext } from './task.js';
+
+export interface VisionItem<O> extends PreparedItem {
+  geometry: Geometry;
+  options: O;
+}
+
+export interface VisionInput<O> {
+  /** Whether the model takes a batch dimension (NCHW) or one image (CHW). */
+  batched: boolean;
+  preprocess(input: Record<string, unknown>): Promise<VisionItem<O>>;
+  collate?(items: VisionItem<O>[]): Record<string, ort.Tensor>;
+}
+
+let singleRunCounter = 0;
+
+/** `optionsSchema` validates the request's fields other than `image` (the API did already; the worker does not trust it). */
+export function visionInput<S extends z.ZodType>(ctx: TaskContext, optionsSchema: S): VisionInput<z.output<S>> {
+  const pre = ImagePreprocessSchema.parse(ctx.entry.manifest.preprocess);
+  const inputName = ctx.entry.manifest.inputs.image;
+  const batched = pre.layout === 'NCHW';
+  const limits = { maxImageBytes: ctx.config.MAX_IMAGE_BYTES, maxImagePixels: ctx.config.MAX_IMAGE_PIXELS };
+  return {
+    batched,
+    async preprocess(input) {
+      const { image, ...rest } = input;
+      const parsed = optionsSchema.safeParse(rest);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new SpecError('INVALID_OPTION', `${issue.path.map(String).join('.') || 'input'}: ${issue.message}`);
+      }
+      if (typeof image !== 'string') throw new SpecError('INVALID_INPUT', 'image must be a base64 string');
+      const tensor = await imageToTensor(await decodeImage(image, limits), pre);
+      return {
+        feeds: { [inputName]: { type: 'float32', data: tensor.data, dims: tensor.dims } },
+        batchKey: batched ? tensor.dims.join('x') : `single-${++singleRunCounter}`,
+        geometry: tensor.geometry,
+        options: parsed.data,
+      };
+    },
+    collate: batched
+      ? undefined
+      : (items) => {
+          if (items.length !== 1) throw new Error(`model "${ctx.entry.manifest.name}" takes one image per run; got ${items.length}`);
+          const feed = items[0].feeds[inputName];
+          return { [inputName]: new ort.Tensor('float32', feed.data as Float32Array, feed.dims) };
+        },
+  };
+}
+
+export interface ItemOutput {
+  data: ArrayLike<number> | ArrayLike<bigint>;
+  /** Dims without the batch dimension. */
+  dims: number[];
+}
+
+/** One item's part of an output: row `index` of a batched output, the whole output of an unbatched model. */
+export function itemOutput(outputs: ort.InferenceSession.ReturnType, name: string, index: number, batched: boolean): ItemOutput {
+  const t = outputs[name];
+  if (!t) throw new Error(`model produced no output named "${name}" (has: ${Object.keys(outputs).join(', ')})`);
+  if (!batched) return { data: t.data as ArrayLike<number>, dims: [...t.dims] };
+  const dims = t.dims.slice(1);
+  const size = dims.reduce((a, b) => a * b, 1);
+  const data = t.data as Float32Array | BigInt64Array;
+  return { data: data.subarray(index * size, (index + 1) * size), dims };
+}
+
+/** Float view of an output (int64 labels become numbers). */
+export function asNumbers(data: ItemOutput['data']): ArrayLike<number> {
+  if (data instanceof BigInt64Array) return Float64Array.from(data, (v) => Number(v));
+  return data as ArrayLike<number>;
+}
+
+/** A manifest problem found when the worker builds the pipeline: names the model and the fix. */
+export function manifestProblem(ctx: TaskContext, problem: string): Error {
+  return new Error(`model "${ctx.entry.manifest.name}": ${problem}`);
+}
+
+export function requireOutput(ctx: TaskContext, role: string, why: string): string {
+  const name = ctx.entry.manifest.outputs[role];
+  if (!name) throw manifestProblem(ctx, `outputs.${role} (tensor name) is required: ${why}`);
+  return name;
+}
