@@ -2,7 +2,9 @@
 import type { TaskName } from '../../shared/tasks.js';
 import { imageClassification } from './image-classification.js';
 import type { TaskFactory } from './task.js';
+import { textVectors } from './text-vectors.js';
 
 export const TASK_PIPELINES: Partial<Record<TaskName, TaskFactory>> = {
   'image-classification': imageClassification,
+  'text-vectors': textVectors,
 };
