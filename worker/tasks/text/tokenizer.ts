@@ -20,21 +20,21 @@ export interface EncodedText {
 }
 
 /**
- * Longest-first split of a token budget between a pair (the `tokenizers` library's rule): the
- * shorter sequence is kept whole when the longer can take the rest; otherwise each gets half,
- * the longer one the odd token.
+ * Longest-first split of a token `budget` (sequence_length less the special tokens) between a pair,
+ * exactly as the `tokenizers` library (0.23) does it; the tests compare the two over every small
+ * case. The shorter text is kept whole when the longer can take the rest of the budget; otherwise
+ * each gets half, the odd token going to the longer text (the second on a tie). One quirk kept for
+ * fidelity: when the shorter text alone reaches `maxLength` (the whole sequence_length, specials
+ * included), the odd token goes to the second text.
  */
-export function longestFirstLengths(first: number, second: number, budget: number): [number, number] {
+export function longestFirstLengths(first: number, second: number, budget: number, maxLength = budget): [number, number] {
   if (first + second <= budget) return [first, second];
-  const swap = first > second;
-  const shorter = swap ? second : first;
-  let keepShorter = shorter;
-  let keepLonger = shorter > budget ? shorter : Math.max(shorter, budget - shorter);
-  if (keepShorter + keepLonger > budget) {
-    keepShorter = Math.floor(budget / 2);
-    keepLonger = keepShorter + (budget % 2);
-  }
-  return swap ? [keepLonger, keepShorter] : [keepShorter, keepLonger];
+  const shorter = Math.min(first, second);
+  const half = Math.floor(budget / 2);
+  const odd = budget % 2;
+  if (shorter >= maxLength) return [half, half + odd];
+  if (2 * shorter <= budget) return first <= second ? [first, budget - first] : [budget - second, second];
+  return first > second ? [half + odd, half] : [half, half + odd];
 }
 
 /** vocab.txt: one token per line, its id is its line number (a repeated token keeps the later id, as BERT's loader does). */
@@ -113,7 +113,7 @@ export class BertTextTokenizer {
       throw new SpecError('INVALID_INPUT', `sequence_length ${sequenceLength} leaves no room for the ${added} special tokens ([CLS]/[SEP]) of ${isPair ? 'a sentence pair' : 'a sentence'}`);
     }
     const [a, b] = await Promise.all([this.encodeText(first), isPair ? this.encodeText(second) : null]);
-    const [keepA, keepB] = longestFirstLengths(a.getLength(), b?.getLength() ?? 0, budget);
+    const [keepA, keepB] = longestFirstLengths(a.getLength(), b?.getLength() ?? 0, budget, sequenceLength);
     truncateEnd(a, keepA);
     if (b) truncateEnd(b, keepB);
     const full = this.tokenizer.postProcess(a, b, true);
