@@ -131,7 +131,7 @@ describe('text-vectors on the test BERT', () => {
       { first_sequence: '花呗在哪里', second_sequence: '我的额度是什么', output_schema: 'first_token_output,pool_output' },
     ];
     // Alone: one request per batch.
-    const alone = [];
+    const alone: Awaited<ReturnType<ModelRunner['run']>>[] = [];
     for (const r of requests) alone.push(await h.runner.run(r));
     expect(alone.every((a) => a.batchSize === 1)).toBe(true);
 
