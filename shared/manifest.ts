@@ -44,6 +44,30 @@ export const ImagePreprocessSchema = z.object({
 });
 export type ImagePreprocess = z.infer<typeof ImagePreprocessSchema>;
 
+/**
+ * Text models (BERT WordPiece): how text is normalized before the vocabulary lookup. These are
+ * the settings of the model's own tokenizer config (do_lower_case, tokenize_chinese_chars, ...);
+ * they apply whether the tokenizer file is a vocab.txt or a tokenizer.json, so both give the same ids.
+ */
+export const TextPreprocessSchema = z.strictObject({
+  lowercase: z.boolean().default(true),
+  /** Spaces around every CJK ideograph, so each is its own word (BERT's tokenize_chinese_chars). */
+  split_chinese_chars: z.boolean().default(true),
+  /** Absent: follows `lowercase`, as BERT does. */
+  strip_accents: z.boolean().optional(),
+  /** Drop control characters and normalize whitespace (BERT's clean_text). */
+  clean_text: z.boolean().default(true),
+  unk_token: z.string().min(1).default('[UNK]'),
+  cls_token: z.string().min(1).default('[CLS]'),
+  sep_token: z.string().min(1).default('[SEP]'),
+  pad_token: z.string().min(1).default('[PAD]'),
+  /** Words longer than this become [UNK] (WordPiece's max_input_chars_per_word). */
+  max_input_chars_per_word: Positive.default(100),
+  /** The model's position embeddings: a request asking for a longer sequence_length is refused. */
+  max_position_embeddings: Positive.default(512),
+});
+export type TextPreprocess = z.infer<typeof TextPreprocessSchema>;
+
 const ModelFileSchema = z.union([
   z.string().min(1),
   z.object({ package: z.string().min(1), path: z.string().min(1) }),
@@ -66,6 +90,13 @@ export const ManifestSchema = z.object({
     file: ModelFileSchema,
     /** Generator name under models/tools: served when `file` is absent, labelled as a test model. */
     test_model: z.string().optional(),
+    /**
+     * Text models: the tokenizer file(s) beside the real weights (vocab.txt or tokenizer.json),
+     * relative to the manifest; with a list, the first one present is used.
+     */
+    tokenizer: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+    /** Text models: the test model's tokenizer file, written by the generator into the generated folder. */
+    test_tokenizer: z.string().min(1).optional(),
   }),
   inputs: z.record(z.string(), z.string()),
   outputs: z.record(z.string(), z.string()),
@@ -87,6 +118,8 @@ export interface ModelEntry {
   weights: WeightsKind | null;
   /** Why the model is unavailable (only when modelPath is null). */
   problem?: string;
+  /** Text models: the tokenizer file that goes with the resolved weights (real or test). */
+  tokenizerPath?: string;
   labels: string[] | Record<number, string> | null;
 }
 
@@ -154,19 +187,34 @@ export function loadModel(dir: string, config: Pick<Config, 'MODELHUB_GENERATED_
   for (const role of task.outputRoles) {
     if (!manifest.outputs[role]) throw new ManifestError(manifest.name, `outputs.${role} (tensor name) is required for task ${manifest.task}`);
   }
-  if (task.modality === 'image') {
-    const pre = ImagePreprocessSchema.safeParse(manifest.preprocess);
-    if (!pre.success) {
-      throw new ManifestError(manifest.name, `invalid preprocess: ${pre.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const preSchema = task.modality === 'image' ? ImagePreprocessSchema : TextPreprocessSchema;
+  const pre = preSchema.safeParse(manifest.preprocess);
+  if (!pre.success) {
+    throw new ManifestError(manifest.name, `invalid preprocess: ${pre.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  if (task.modality === 'text') {
+    if (!manifest.model.tokenizer) throw new ManifestError(manifest.name, `model.tokenizer (vocab.txt or tokenizer.json) is required for task ${manifest.task}`);
+    if (manifest.model.test_model && !manifest.model.test_tokenizer) {
+      throw new ManifestError(manifest.name, 'model.test_tokenizer is required with model.test_model for a text model');
     }
   }
   const labels = manifest.labels ? loadLabels(path.resolve(dir, manifest.labels), manifest.name) : null;
 
   const realPath = resolveRealFile(manifest.model.file, dir, manifest.name);
-  if (fs.existsSync(realPath)) return { manifest, dir, modelPath: realPath, weights: 'real', labels };
+  if (fs.existsSync(realPath)) {
+    if (!manifest.model.tokenizer) return { manifest, dir, modelPath: realPath, weights: 'real', labels };
+    // Real weights need their own vocabulary: a test vocabulary would give them meaningless ids.
+    const candidates = [manifest.model.tokenizer].flat().map((f) => path.resolve(dir, f));
+    const tokenizerPath = candidates.find((f) => fs.existsSync(f));
+    if (tokenizerPath) return { manifest, dir, modelPath: realPath, weights: 'real', labels, tokenizerPath };
+    return { manifest, dir, modelPath: null, weights: null, labels, problem: `tokenizer file not found (looked for ${candidates.join(', ')})` };
+  }
   if (manifest.model.test_model && config.MODELHUB_TEST_MODELS === 'auto') {
     const testPath = path.join(config.MODELHUB_GENERATED_DIR, `${manifest.model.test_model}.onnx`);
-    if (fs.existsSync(testPath)) return { manifest, dir, modelPath: testPath, weights: 'test', labels };
+    const testTokenizer = manifest.model.test_tokenizer ? path.join(config.MODELHUB_GENERATED_DIR, manifest.model.test_tokenizer) : undefined;
+    if (fs.existsSync(testPath) && (!testTokenizer || fs.existsSync(testTokenizer))) {
+      return { manifest, dir, modelPath: testPath, weights: 'test', labels, ...(testTokenizer ? { tokenizerPath: testTokenizer } : {}) };
+    }
   }
   return { manifest, dir, modelPath: null, weights: null, labels, problem: `model file ${realPath} not found` };
 }

@@ -58,29 +58,48 @@ const DETECTION_FIELDS = {
 };
 
 export const OUTPUT_SCHEMA_FIELDS = ['pool_output', 'first_token_output', 'all_hidden_outputs'] as const;
+export type OutputSchemaField = (typeof OUTPUT_SCHEMA_FIELDS)[number];
 
-const TextVectorsInput = z.strictObject({
-  first_sequence: z.string({ error: 'first_sequence must be a string' }).min(1, 'first_sequence must not be empty'),
-  second_sequence: z.string({ error: 'second_sequence must be a string' }).default(''),
+/** Spec §2: sequence_length is a truncation length of at most 512 tokens. */
+export const MAX_SEQUENCE_LENGTH = 512;
+/**
+ * Longest text accepted per sequence, in characters. Not in the spec: the answer only ever uses
+ * the first 512 tokens, and tokenizing megabytes of text would hold a worker for nothing.
+ */
+export const MAX_TEXT_CHARS = 100_000;
+
+const Text = (field: string) =>
+  z.string({ error: `${field} must be a string` }).max(MAX_TEXT_CHARS, `${field} is longer than ${MAX_TEXT_CHARS} characters`);
+
+/** "pool_output,first_token_output" → ['pool_output', 'first_token_output']; an unknown or empty entry is an error. */
+export const OutputSchema = z
+  .string({ error: 'output_schema must be a string' })
+  .transform((s, ctx) => {
+    const parts = s.split(',').map((p) => p.trim());
+    for (const p of parts) {
+      if (p === '') {
+        ctx.addIssue({ code: 'custom', message: `output_schema has an empty entry (expected a comma-separated list of ${OUTPUT_SCHEMA_FIELDS.join(', ')})` });
+        return z.NEVER;
+      }
+      if (!(OUTPUT_SCHEMA_FIELDS as readonly string[]).includes(p)) {
+        ctx.addIssue({ code: 'custom', message: `unknown output_schema entry "${p}" (expected ${OUTPUT_SCHEMA_FIELDS.join(', ')})` });
+        return z.NEVER;
+      }
+    }
+    return [...new Set(parts)] as OutputSchemaField[];
+  });
+
+export const TextVectorsInput = z.strictObject({
+  first_sequence: Text('first_sequence').min(1, 'first_sequence must not be empty'),
+  /** Empty: a single sentence; otherwise a sentence pair (token type ids 0 then 1). */
+  second_sequence: Text('second_sequence').default(''),
   sequence_length: z
     .number({ error: 'sequence_length must be an integer' })
     .int('sequence_length must be an integer')
     .min(1, 'sequence_length must be at least 1')
-    .max(512, 'sequence_length must be at most 512')
+    .max(MAX_SEQUENCE_LENGTH, `sequence_length must be at most ${MAX_SEQUENCE_LENGTH}`)
     .default(128),
-  output_schema: z
-    .string({ error: 'output_schema must be a string' })
-    .default('pool_output')
-    .transform((s, ctx) => {
-      const parts = s.split(',').map((p) => p.trim());
-      for (const p of parts) {
-        if (!(OUTPUT_SCHEMA_FIELDS as readonly string[]).includes(p)) {
-          ctx.addIssue({ code: 'custom', message: `unknown output_schema entry "${p}" (expected ${OUTPUT_SCHEMA_FIELDS.join(', ')})` });
-          return z.NEVER;
-        }
-      }
-      return [...new Set(parts)] as (typeof OUTPUT_SCHEMA_FIELDS)[number][];
-    }),
+  output_schema: OutputSchema.prefault('pool_output'),
   /** Not in the spec: "array" answers JSON number arrays instead of the spec's strings. */
   format: z.enum(['string', 'array']).default('string'),
 });

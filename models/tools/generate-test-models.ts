@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadConfig } from '../../shared/config.js';
+import { BERT_TEST, bertTestVocabText, buildBertTestModel } from './bert-test-model.js';
 import { buildClassifierTestModel } from './classification-test-model.js';
 import { buildDeeplabTestModel } from './deeplab-test-model.js';
 import { buildFasterRcnnTestModel, buildMaskRcnnTestModel } from './rcnn-test-model.js';
@@ -18,15 +19,25 @@ export const GENERATORS: Record<string, () => Uint8Array> = {
   'mask-rcnn-test': buildMaskRcnnTestModel,
   'deeplabv3-test': buildDeeplabTestModel,
   'yolov8-test': buildYoloTestModel,
+  'bert-test': buildBertTestModel,
+};
+
+/** Files a test model needs besides its ONNX file (a text model's vocabulary), by file name. */
+export const GENERATED_FILES: Record<string, () => string | Uint8Array> = {
+  [BERT_TEST.vocabFile]: bertTestVocabText,
 };
 
 export function generateTestModels(dir = loadConfig().MODELHUB_GENERATED_DIR): string[] {
   fs.mkdirSync(dir, { recursive: true });
   const written: string[] = [];
-  for (const [name, build] of Object.entries(GENERATORS)) {
-    const file = path.join(dir, `${name}.onnx`);
-    const bytes = build();
-    if (fs.existsSync(file) && Buffer.compare(fs.readFileSync(file), Buffer.from(bytes)) === 0) continue;
+  const outputs: [string, () => string | Uint8Array][] = [
+    ...Object.entries(GENERATORS).map(([name, build]): [string, () => Uint8Array] => [`${name}.onnx`, build]),
+    ...Object.entries(GENERATED_FILES),
+  ];
+  for (const [name, build] of outputs) {
+    const file = path.join(dir, name);
+    const bytes = Buffer.from(build());
+    if (fs.existsSync(file) && Buffer.compare(fs.readFileSync(file), bytes) === 0) continue;
     fs.writeFileSync(file, bytes);
     written.push(file);
   }

@@ -5,10 +5,12 @@ import { instanceSegmentation } from './instance-segmentation.js';
 import { objectDetection } from './object-detection.js';
 import { semanticSegmentation } from './semantic-segmentation.js';
 import type { TaskFactory } from './task.js';
+import { textVectors } from './text-vectors.js';
 
 export const TASK_PIPELINES: Partial<Record<TaskName, TaskFactory>> = {
   'image-classification': imageClassification,
   'object-detection': objectDetection,
   'semantic-segmentation': semanticSegmentation,
   'instance-segmentation': instanceSegmentation,
+  'text-vectors': textVectors,
 };
