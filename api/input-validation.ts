@@ -50,4 +50,26 @@ export async function checkImageHeader(base64: string, limits: Limits): Promise<
   if (meta.width * meta.height > limits.MAX_IMAGE_PIXELS) {
     throw new SpecError('IMAGE_TOO_LARGE', `image is ${meta.width}×${meta.height} pixels; the limit is ${limits.MAX_IMAGE_PIXELS} pixels`);
   }
+  if (!endsCompletely(bytes, meta.format)) {
+    throw new SpecError('INVALID_IMAGE', `image is truncated: the ${meta.format} file has no end marker`);
+  }
+}
+
+/**
+ * Cheap truncation check for the common formats (the header alone says nothing about the
+ * data): PNG ends with an IEND chunk, JPEG with an EOI marker (some writers append padding),
+ * GIF with a trailer byte. Other formats are left to the worker's full decode.
+ */
+export function endsCompletely(bytes: Buffer, format: string | undefined): boolean {
+  const tail = bytes.subarray(Math.max(0, bytes.length - 64));
+  switch (format) {
+    case 'png':
+      return tail.includes(Buffer.from('IEND', 'latin1'));
+    case 'jpeg':
+      return tail.includes(Buffer.from([0xff, 0xd9]));
+    case 'gif':
+      return tail.includes(0x3b);
+    default:
+      return true;
+  }
 }

@@ -38,6 +38,25 @@ const EnvSchema = z.object({
   JOB_ATTEMPTS: int(3),
   /** Waiting jobs a model's queue accepts before answering 429. */
   QUEUE_MAX_WAITING: int(10_000),
+  /**
+   * Job lock held by the worker running it, ms (renewed at half this). A worker that dies (or
+   * whose event loop stalls past it) loses its jobs: others pick them up after the lock expires
+   * and the next stalled check runs. Inference runs off the event loop, so a long batch is fine.
+   */
+  MODELHUB_LOCK_MS: int(30_000),
+  /** How often each worker looks for stalled jobs (a dead worker's), ms. */
+  MODELHUB_STALLED_INTERVAL_MS: int(15_000),
+  /** Times a job may be recovered from a dead worker before it fails (a job that kills its worker). */
+  MODELHUB_MAX_STALLED: int(2),
+  /** Worker heartbeat into the registry, ms; a worker silent for 3 heartbeats is dead. */
+  MODELHUB_HEARTBEAT_MS: int(5_000),
+  /** Longest graceful shutdown (finish the batch in flight), ms; then the worker exits 1. */
+  SHUTDOWN_TIMEOUT_MS: int(30_000),
+  /** CPU workers: onnxruntime intra-op threads (0 = all cores) and inter-op threads. */
+  MODELHUB_INTRA_OP_THREADS: int(0),
+  MODELHUB_INTER_OP_THREADS: int(1),
+  /** CUDA workers: cap on onnxruntime's GPU memory arena, bytes (0 = none). */
+  MODELHUB_CUDA_MEM_LIMIT: int(0),
   /** Worker metrics/health port = METRICS_PORT (default 9464 + WORKER_INDEX). */
   WORKER_INDEX: int(0),
   METRICS_PORT: z.coerce.number().int().nonnegative().optional(),

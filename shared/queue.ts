@@ -40,8 +40,8 @@ export interface RedisRole {
 export function createRedis(config: Pick<Config, 'REDIS_URL'>, role: RedisRole): Redis {
   const options: RedisOptions = role.blocking
     ? { maxRetriesPerRequest: null, enableReadyCheck: true }
-    : // Producers answer 503 quickly while Redis is down instead of queueing commands forever.
-      { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 };
+    : // Producers answer 503 quickly while Redis is down (or hung) instead of waiting forever.
+      { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000, commandTimeout: 5000 };
   return new Redis(config.REDIS_URL, { ...options, retryStrategy: (times) => Math.min(times * 200, 2000) });
 }
 

@@ -1,6 +1,6 @@
 /**
  * Live workers: each worker writes a heartbeat into one Redis hash every few seconds; readers
- * treat an entry older than `staleAfterMs` as dead and remove it.
+ * treat an entry silent for MISSED_HEARTBEATS of its intervals as dead and remove it.
  */
 import type { Redis } from 'ioredis';
 import { workerRegistryKey } from './queue.js';
@@ -14,13 +14,15 @@ export interface WorkerInfo {
   version: string;
   started_at: string;
   heartbeat_at: number;
+  /** This worker's heartbeat interval, ms. */
+  heartbeat_ms: number;
   batching: Record<string, { max_batch_size: number; max_queue_delay_ms: number }>;
   /** Jobs held (running or in the batcher) per model at the last heartbeat. */
   load: Record<string, number>;
 }
 
-export const HEARTBEAT_MS = 5_000;
-export const STALE_AFTER_MS = 3 * HEARTBEAT_MS;
+/** A worker whose last heartbeat is older than this many of its own intervals is dead. */
+export const MISSED_HEARTBEATS = 3;
 
 export async function publishHeartbeat(redis: Redis, prefix: string, info: WorkerInfo): Promise<void> {
   await redis.hset(workerRegistryKey(prefix), info.id, JSON.stringify(info));
@@ -36,7 +38,7 @@ export async function listLiveWorkers(redis: Redis, prefix: string, now = Date.n
   const dead: string[] = [];
   for (const [id, json] of Object.entries(all)) {
     const info = JSON.parse(json) as WorkerInfo;
-    if (now - info.heartbeat_at > STALE_AFTER_MS) dead.push(id);
+    if (now - info.heartbeat_at > MISSED_HEARTBEATS * info.heartbeat_ms) dead.push(id);
     else live.push(info);
   }
   if (dead.length > 0) await redis.hdel(workerRegistryKey(prefix), ...dead);

@@ -2,26 +2,52 @@
  * A worker process pinned to one device:
  *   tsx worker/main.ts --device cpu --models text-direction,resnet50
  * Loads each model's session on the device, consumes the models' queues with batching, serves
- * /metrics and /healthz on METRICS_PORT (9464 + WORKER_INDEX), and shuts down gracefully on SIGTERM.
+ * /metrics and /healthz on METRICS_PORT (9464 + WORKER_INDEX), heartbeats into the worker
+ * registry, and on SIGTERM stops taking jobs, finishes the batch in flight and exits 0.
  */
 import http from 'node:http';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
-import { loadConfig, workerMetricsPort } from '../shared/config.js';
-import { createLogger } from '../shared/logger.js';
+import { Queue } from 'bullmq';
+import { loadConfig, workerMetricsPort, type Config } from '../shared/config.js';
+import { createLogger, type Logger } from '../shared/logger.js';
 import { loadModelRepository } from '../shared/manifest.js';
 import { createRegistry } from '../shared/metrics.js';
-import { Queue } from 'bullmq';
 import { WEBHOOK_QUEUE, createRedis } from '../shared/queue.js';
 import { webhookJobOptions, type WebhookJobData } from '../shared/webhooks/events.js';
-import { HEARTBEAT_MS, publishHeartbeat, removeWorker, type WorkerInfo } from '../shared/worker-registry.js';
-import { deviceName, parseDevice } from './backend/device.js';
+import { publishHeartbeat, removeWorker, type WorkerInfo } from '../shared/worker-registry.js';
+import { deviceName, parseDevice, type Device } from './backend/device.js';
 import { createWorkerMetrics } from './metrics.js';
 import { ModelRunner } from './model-runner.js';
 import { QueueConsumer } from './queue-consumer.js';
 
 const VERSION = '0.1.0';
+
+async function loadRunners(config: Config, device: Device, models: string, log: Logger, metrics: ReturnType<typeof createWorkerMetrics>): Promise<ModelRunner[]> {
+  const repository = loadModelRepository(config);
+  const wanted = models === 'all' ? [...repository.keys()] : models.split(',').map((m) => m.trim());
+  for (const name of wanted) {
+    if (!repository.has(name)) throw new Error(`unknown model "${name}" (known: ${[...repository.keys()].join(', ')})`);
+  }
+  const tuning = { intraOpThreads: config.MODELHUB_INTRA_OP_THREADS, interOpThreads: config.MODELHUB_INTER_OP_THREADS, cudaMemLimit: config.MODELHUB_CUDA_MEM_LIMIT };
+  const runners: ModelRunner[] = [];
+  for (const name of wanted) {
+    const entry = repository.get(name)!;
+    if (!entry.modelPath) {
+      // "all" serves what is installed; a model asked for by name must load.
+      if (models === 'all') {
+        log.warn({ model: name, problem: entry.problem }, 'model unavailable; not served');
+        continue;
+      }
+      throw new Error(`model "${name}" is unavailable: ${entry.problem}`);
+    }
+    runners.push(await ModelRunner.load(entry, device, config, metrics, tuning));
+    log.info({ model: name, device: deviceName(device), weights: entry.weights, file: entry.modelPath }, 'model loaded');
+  }
+  if (runners.length === 0) throw new Error('no model could be loaded; nothing to serve');
+  return runners;
+}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -33,45 +59,38 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger('worker', config.LOG_LEVEL);
   const device = parseDevice(values.device!);
-  const repository = loadModelRepository(config);
-  const wanted = values.models === 'all' ? [...repository.keys()] : values.models!.split(',').map((m) => m.trim());
-  for (const name of wanted) {
-    if (!repository.has(name)) throw new Error(`unknown model "${name}" (known: ${[...repository.keys()].join(', ')})`);
-  }
-
   const registry = createRegistry('worker');
   const metrics = createWorkerMetrics(registry);
+  const runners = await loadRunners(config, device, values.models!, log, metrics);
+
   const workerId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const connection = createRedis(config, { blocking: true });
+  connection.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
   const webhooks = new Queue<WebhookJobData>(WEBHOOK_QUEUE, { connection, prefix: config.MODELHUB_PREFIX, defaultJobOptions: webhookJobOptions(config) });
   webhooks.on('error', (err) => log.warn({ err: err.message }, 'webhook queue error'));
-  const consumers: QueueConsumer[] = [];
-  const runners: ModelRunner[] = [];
-
-  for (const name of wanted) {
-    const entry = repository.get(name)!;
-    if (!entry.modelPath) {
-      if (values.models === 'all') {
-        log.warn({ model: name, problem: entry.problem }, 'model unavailable; not served');
-        continue;
-      }
-      throw new Error(`model "${name}" is unavailable: ${entry.problem}`);
-    }
-    const runner = await ModelRunner.load(entry, device, config, metrics);
-    runners.push(runner);
-    consumers.push(new QueueConsumer(runner, metrics, log, { prefix: config.MODELHUB_PREFIX, connection, workerId, webhooks }));
-    log.info({ model: name, device: deviceName(device), weights: entry.weights, file: entry.modelPath }, 'model loaded');
-  }
-  if (consumers.length === 0) throw new Error('no model could be loaded; nothing to serve');
+  const consumers = runners.map(
+    (runner) =>
+      new QueueConsumer(runner, metrics, log, {
+        prefix: config.MODELHUB_PREFIX,
+        connection,
+        workerId,
+        webhooks,
+        lockDurationMs: config.MODELHUB_LOCK_MS,
+        stalledIntervalMs: config.MODELHUB_STALLED_INTERVAL_MS,
+        maxStalledCount: config.MODELHUB_MAX_STALLED,
+      }),
+  );
 
   const port = workerMetricsPort(config);
+  let stopping = false;
   const server = http.createServer(async (req, res) => {
     if (req.url === '/metrics') {
       res.setHeader('content-type', registry.contentType);
       res.end(await registry.metrics());
     } else if (req.url === '/healthz') {
+      res.statusCode = stopping ? 503 : 200;
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ status: 'ok', worker: workerId, device: deviceName(device), models: runners.map((r) => r.entry.manifest.name) }));
+      res.end(JSON.stringify({ status: stopping ? 'stopping' : 'ok', worker: workerId, device: deviceName(device), models: runners.map((r) => r.entry.manifest.name) }));
     } else {
       res.statusCode = 404;
       res.end();
@@ -79,6 +98,7 @@ async function main(): Promise<void> {
   });
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, config.HOST, resolve));
 
+  const startedAt = new Date().toISOString();
   const info = (): WorkerInfo => ({
     id: workerId,
     device: deviceName(device),
@@ -88,31 +108,31 @@ async function main(): Promise<void> {
     version: VERSION,
     started_at: startedAt,
     heartbeat_at: Date.now(),
+    heartbeat_ms: config.MODELHUB_HEARTBEAT_MS,
     batching: Object.fromEntries(runners.map((r) => [r.entry.manifest.name, r.entry.manifest.batching])),
-    load: Object.fromEntries(consumers.map((c, i) => [runners[i].entry.manifest.name, c.worker.concurrency])),
+    load: Object.fromEntries(runners.map((r) => [r.entry.manifest.name, r.inFlight])),
   });
-  const startedAt = new Date().toISOString();
-  const beat = () => publishHeartbeat(connection, config.MODELHUB_PREFIX, info()).catch((err) => log.warn({ err }, 'heartbeat failed'));
-  await beat();
-  const heartbeat = setInterval(beat, HEARTBEAT_MS);
+  const beat = () => publishHeartbeat(connection, config.MODELHUB_PREFIX, info()).catch((err) => log.warn({ err: err.message }, 'heartbeat failed'));
+  void beat();
+  const heartbeat = setInterval(beat, config.MODELHUB_HEARTBEAT_MS);
 
   for (const c of consumers) c.start();
   metrics.up.set({ device: deviceName(device) }, 1);
   log.info({ worker: workerId, device: deviceName(device), port, models: info().models }, 'worker ready');
 
-  let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'shutting down: finishing jobs in flight');
+    log.info({ signal }, 'shutting down: no new jobs, finishing the batch in flight');
     metrics.up.set({ device: deviceName(device) }, 0);
     clearInterval(heartbeat);
     const force = setTimeout(() => {
-      log.error('shutdown took too long; exiting');
+      log.error({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'shutdown took too long; exiting (unfinished jobs are recovered by other workers)');
       process.exit(1);
-    }, Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 30_000));
+    }, config.SHUTDOWN_TIMEOUT_MS);
     force.unref();
-    // worker.close() stops fetching and waits for the active jobs, i.e. the batch in flight.
+    // worker.close() stops fetching, then waits for the active jobs (the batch in flight) and
+    // stores their results.
     await Promise.all(consumers.map((c) => c.close()));
     await Promise.all(runners.map((r) => r.close()));
     await removeWorker(connection, config.MODELHUB_PREFIX, workerId).catch(() => undefined);

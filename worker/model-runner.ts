@@ -28,6 +28,8 @@ interface BatchedResult {
 export class ModelRunner {
   private readonly batcher: DynamicBatcher<PreparedItem, BatchedResult>;
   private readonly labels: Record<string, string>;
+  /** Jobs inside run(): preprocessing, waiting in the batcher or in session.run. */
+  inFlight = 0;
 
   private constructor(
     readonly entry: ModelEntry,
@@ -77,12 +79,17 @@ export class ModelRunner {
   }
 
   async run(input: Record<string, unknown>): Promise<RunResult> {
-    const started = performance.now();
-    const prepared = await this.pipeline.preprocess(input);
-    const preprocessMs = performance.now() - started;
-    this.metrics.preprocessSeconds.observe(this.labels, preprocessMs / 1000);
-    const result = await this.batcher.submit(prepared);
-    return { ...result, preprocessMs };
+    this.inFlight += 1;
+    try {
+      const started = performance.now();
+      const prepared = await this.pipeline.preprocess(input);
+      const preprocessMs = performance.now() - started;
+      this.metrics.preprocessSeconds.observe(this.labels, preprocessMs / 1000);
+      const result = await this.batcher.submit(prepared);
+      return { ...result, preprocessMs };
+    } finally {
+      this.inFlight -= 1;
+    }
   }
 
   /** Waits for every submitted job's batch to finish. */

@@ -24,6 +24,8 @@ export interface ConsumerOptions {
   lockDurationMs?: number;
   /** How often stalled jobs (a dead worker's) are looked for, ms. */
   stalledIntervalMs?: number;
+  /** Recoveries from dead workers before a job fails instead (a job that kills its worker). */
+  maxStalledCount?: number;
 }
 
 export class QueueConsumer {
@@ -42,7 +44,7 @@ export class QueueConsumer {
       concurrency: runner.entry.manifest.batching.max_batch_size * 2,
       lockDuration: options.lockDurationMs ?? 30_000,
       stalledInterval: options.stalledIntervalMs ?? 15_000,
-      maxStalledCount: 2,
+      maxStalledCount: options.maxStalledCount ?? 2,
       autorun: false,
       name: options.workerId,
     });

@@ -142,10 +142,19 @@ describe('bad input', () => {
     expect((await getJson(`${hub.url}/v2/nothing`)).status).toBe(404);
   });
 
-  it('a corrupt image that passes the header check fails alone; its batch-mates succeed', async () => {
-    const good = await solidImage(200, 200, [120, 30, 200]);
+  it('refuses a truncated image at the door (no end marker)', async () => {
     const truncated = (await solidImage(600, 600, [9, 9, 9], 'jpeg')).subarray(0, 700);
-    const bodies = [good, truncated, good, good].map((img) => ({ input: { image: b64(img) } }));
+    const r = await submit({ input: { image: b64(truncated) } });
+    expect(r.status).toBe(400);
+    expect(r.body).toMatchObject({ error_code: 1003, error_msg: expect.stringMatching(/truncated/) });
+  });
+
+  it('a corrupt image that passes the door\'s checks fails alone in the worker; its batch-mates succeed', async () => {
+    const good = await solidImage(200, 200, [120, 30, 200]);
+    const noisy = await sharp(Buffer.from(Array.from({ length: 300 * 300 * 3 }, (_, i) => (i * 7919) % 251)), { raw: { width: 300, height: 300, channels: 3 } }).png().toBuffer();
+    const corrupt = Buffer.from(noisy);
+    for (let i = 200; i < 260; i++) corrupt[i] ^= 0x5a; // inside IDAT: header and IEND intact
+    const bodies = [good, corrupt, good, good].map((img) => ({ input: { image: b64(img) } }));
     const ids = await Promise.all(bodies.map(async (b) => (await submit(b)).body.id as string));
     const jobs = await Promise.all(ids.map((id) => pollJob(hub.url, id)));
     expect(jobs.map((j) => j.status)).toEqual(['succeeded', 'failed', 'succeeded', 'succeeded']);

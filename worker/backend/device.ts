@@ -25,6 +25,20 @@ export function parseDevice(text: string): Device {
   throw new DeviceError(`unknown device "${text}" (expected cpu or cuda:N)`);
 }
 
+/**
+ * With CUDA_VISIBLE_DEVICES set, CUDA renumbers the visible GPUs from 0: `cuda:N` means the
+ * N-th visible one. An index past what is visible is refused here, with the variable's value.
+ */
+export function checkVisible(device: Device, visible = process.env.CUDA_VISIBLE_DEVICES): void {
+  if (device.kind !== 'cuda' || visible === undefined) return;
+  const ids = visible.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const usable = ids.findIndex((s) => s.startsWith('-'));
+  const count = usable === -1 ? ids.length : usable;
+  if (device.index >= count) {
+    throw new DeviceError(`cuda:${device.index} is not visible: CUDA_VISIBLE_DEVICES="${visible}" exposes ${count} GPU(s), numbered from 0`);
+  }
+}
+
 export function deviceName(d: Device): string {
   return d.kind === 'cpu' ? 'cpu' : `cuda:${d.index}`;
 }
@@ -59,10 +73,11 @@ export function sessionOptionsFor(
 ): InferenceSession.SessionOptions {
   const common: InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',
-    intraOpNumThreads: tuning.intraOpThreads ?? (device.kind === 'cpu' ? Math.max(1, os.availableParallelism()) : 1),
+    intraOpNumThreads: tuning.intraOpThreads || (device.kind === 'cpu' ? Math.max(1, os.availableParallelism()) : 1),
     interOpNumThreads: tuning.interOpThreads ?? 1,
   };
   if (device.kind === 'cpu') return { ...common, executionProviders: ['cpu'] };
+  checkVisible(device);
   if (!hasCuda()) {
     throw new DeviceError(
       `device ${deviceName(device)} asked for, but onnxruntime's CUDA execution provider is not installed ` +
