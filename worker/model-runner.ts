@@ -8,6 +8,7 @@ import { SpecError } from '../shared/errors.js';
 import type { ModelEntry } from '../shared/manifest.js';
 import { DynamicBatcher, type ItemOutcome } from './batcher.js';
 import { deviceName, sessionOptionsFor, type Device, type SessionTuning } from './backend/device.js';
+import { ThreadedSession, type InferenceBackend } from './backend/threaded-session.js';
 import { TASK_PIPELINES } from './tasks/index.js';
 import { stackFeeds, type PreparedItem, type TaskPipeline } from './tasks/task.js';
 import type { WorkerMetrics } from './metrics.js';
@@ -34,7 +35,7 @@ export class ModelRunner {
   private constructor(
     readonly entry: ModelEntry,
     readonly device: Device,
-    private readonly session: ort.InferenceSession,
+    private readonly session: InferenceBackend,
     private readonly pipeline: TaskPipeline,
     private readonly metrics: WorkerMetrics,
   ) {
@@ -60,7 +61,8 @@ export class ModelRunner {
     const factory = TASK_PIPELINES[entry.manifest.task];
     if (!factory) throw new Error(`model "${name}": task ${entry.manifest.task} has no worker pipeline`);
     const started = performance.now();
-    const session = await ort.InferenceSession.create(entry.modelPath, sessionOptionsFor(device, tuning));
+    // Off the event loop: onnxruntime-node's run() is synchronous on its calling thread.
+    const session = await ThreadedSession.create(entry.modelPath, sessionOptionsFor(device, tuning));
     for (const tensor of [...Object.values(entry.manifest.inputs)]) {
       if (!session.inputNames.includes(tensor)) {
         await session.release();

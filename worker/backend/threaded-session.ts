@@ -1,0 +1,105 @@
+/**
+ * An onnxruntime session hosted on its own worker thread (see session-host.mjs): same
+ * `run(feeds) → outputs` shape as ort.InferenceSession, but the event loop stays free while
+ * it computes. onnxruntime's own intra-op threads still do the math inside that thread.
+ */
+import { Worker } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+
+interface WireTensor {
+  type: ort.Tensor.Type;
+  dims: readonly number[];
+  data: ort.Tensor.DataType;
+}
+
+type HostMessage =
+  | { type: 'ready'; inputNames?: string[]; outputNames?: string[]; error?: string }
+  | { type: 'result'; id: number; outputs?: Record<string, WireTensor>; error?: string }
+  | { type: 'released' };
+
+export interface InferenceBackend {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType>;
+  release(): Promise<void>;
+}
+
+export class SessionThreadError extends Error {
+  override name = 'SessionThreadError';
+}
+
+export class ThreadedSession implements InferenceBackend {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (o: ort.InferenceSession.ReturnType) => void; reject: (e: Error) => void }>();
+  private released: (() => void) | null = null;
+
+  private constructor(
+    private readonly thread: Worker,
+    readonly inputNames: readonly string[],
+    readonly outputNames: readonly string[],
+  ) {
+    thread.on('message', (msg: HostMessage) => this.onMessage(msg));
+    thread.on('error', (err) => this.failAll(new SessionThreadError(`session thread crashed: ${err.message}`)));
+    thread.on('exit', (code) => this.failAll(new SessionThreadError(`session thread exited (${code})`)));
+  }
+
+  static create(modelPath: string, options: ort.InferenceSession.SessionOptions): Promise<ThreadedSession> {
+    const thread = new Worker(new URL('./session-host.mjs', import.meta.url), { workerData: { modelPath, options } });
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(new SessionThreadError(`session thread failed to start: ${err.message}`));
+      thread.once('error', onError);
+      thread.once('message', (msg: HostMessage) => {
+        thread.off('error', onError);
+        if (msg.type !== 'ready' || msg.error) {
+          void thread.terminate();
+          reject(new Error(msg.type === 'ready' && msg.error ? msg.error : 'session thread did not start'));
+          return;
+        }
+        resolve(new ThreadedSession(thread, msg.inputNames!, msg.outputNames!));
+      });
+    });
+  }
+
+  run(feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType> {
+    const id = this.nextId++;
+    const wire: Record<string, WireTensor> = {};
+    // Copied (not transferred): a failed batch is retried item by item from the same buffers.
+    for (const [name, t] of Object.entries(feeds)) wire[name] = { type: t.type, dims: t.dims, data: t.data };
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.thread.postMessage({ type: 'run', id, feeds: wire });
+    });
+  }
+
+  async release(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.released = resolve;
+      this.thread.postMessage({ type: 'release' });
+    });
+    await this.thread.terminate();
+  }
+
+  private onMessage(msg: HostMessage): void {
+    if (msg.type === 'released') {
+      this.released?.();
+      return;
+    }
+    if (msg.type !== 'result') return;
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    this.pending.delete(msg.id);
+    if (msg.error !== undefined) {
+      p.reject(new Error(msg.error));
+      return;
+    }
+    const outputs: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(msg.outputs!)) outputs[name] = new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims);
+    p.resolve(outputs);
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    this.released?.();
+  }
+}
