@@ -29,6 +29,16 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
   }
   const redis = createRedis(config, { blocking: false });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
+  // Commands fail fast while disconnected (no offline queue), so wait for the first connection;
+  // if Redis is down at start the API still starts, answering 503 until it is back.
+  const connected = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 5000);
+    redis.once('ready', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+  if (!connected) log.warn({ url: config.REDIS_URL }, 'redis is not reachable yet; answering 503 until it is');
   const registry = createRegistry('api');
   const jobs = new JobService(models, redis, config, log);
   registerQueueDepth(registry, () => jobs.queues.entries());

@@ -1,5 +1,6 @@
 /** Operations: liveness, readiness (Redis answers), Prometheus metrics, live workers. */
 import { Router, type Request, type Response } from 'express';
+import { SpecError } from '../../shared/errors.js';
 import { listLiveWorkers } from '../../shared/worker-registry.js';
 import type { ApiContext } from '../context.js';
 
@@ -29,7 +30,10 @@ export function opsRoutes(ctx: ApiContext): Router {
 export function workerRoutes(ctx: ApiContext): Router {
   const router = Router();
   router.get('/v1/workers', async (_req: Request, res: Response) => {
-    res.json({ workers: await listLiveWorkers(ctx.redis, ctx.config.MODELHUB_PREFIX) });
+    const workers = await listLiveWorkers(ctx.redis, ctx.config.MODELHUB_PREFIX).catch((err: Error) => {
+      throw new SpecError('BACKEND_UNAVAILABLE', `the worker registry is unavailable: ${err.message}`);
+    });
+    res.json({ workers });
   });
   return router;
 }

@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { checkVisible } from '../../worker/backend/device.js';
+import { DEFAULT_RESTART, parseDeviceList, restartDelay } from '../../worker/fleet.js';
+
+describe('fleet device lists', () => {
+  it('expands "cuda:0,cuda:1", "cpu x2" and mixed lists into one device per worker', () => {
+    expect(parseDeviceList('cuda:0,cuda:1')).toEqual(['cuda:0', 'cuda:1']);
+    expect(parseDeviceList('cpu x2')).toEqual(['cpu', 'cpu']);
+    expect(parseDeviceList('cpu, cuda:0 x2')).toEqual(['cpu', 'cuda:0', 'cuda:0']);
+    expect(() => parseDeviceList('tpu x2')).toThrow(/unknown device/);
+    expect(() => parseDeviceList('')).toThrow(/no devices/);
+  });
+
+  it('backs off restarts exponentially up to a cap', () => {
+    expect([1, 2, 3, 4, 10].map((n) => restartDelay(DEFAULT_RESTART, n))).toEqual([1000, 2000, 4000, 8000, 30_000]);
+  });
+});
+
+describe('CUDA_VISIBLE_DEVICES', () => {
+  it('numbers visible GPUs from 0 and refuses an index past them', () => {
+    expect(() => checkVisible({ kind: 'cuda', index: 1 }, '2,3')).not.toThrow();
+    expect(() => checkVisible({ kind: 'cuda', index: 2 }, '2,3')).toThrow(/CUDA_VISIBLE_DEVICES="2,3" exposes 2 GPU/);
+    expect(() => checkVisible({ kind: 'cuda', index: 0 }, '')).toThrow(/exposes 0 GPU/);
+    expect(() => checkVisible({ kind: 'cuda', index: 0 }, '-1')).toThrow(/exposes 0 GPU/);
+    expect(() => checkVisible({ kind: 'cuda', index: 5 }, undefined)).not.toThrow();
+    expect(() => checkVisible({ kind: 'cpu' }, '')).not.toThrow();
+  });
+});
