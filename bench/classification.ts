@@ -2,7 +2,8 @@
  * End-to-end throughput (HTTP → Redis → batching worker → poll) against raw onnxruntime
  * throughput, same model and inputs, one process tree.
  *   npm run bench -- --model text-direction --jobs 400 --concurrency 32
- * Prints both figures and their ratio. Timings, not tests: run it on a quiet machine.
+ * Prints the figures and their ratios, including the worker's pipeline in-process (no queue,
+ * no HTTP) to show where the gap is. Timings, not tests: run it on a quiet machine.
  */
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
@@ -12,6 +13,9 @@ import { ImagePreprocessSchema, loadModelRepository } from '../shared/manifest.j
 import { sessionOptionsFor } from '../worker/backend/device.js';
 import { decodeImage, imageToTensor } from '../worker/tasks/image-preprocess.js';
 import { stackFeeds } from '../worker/tasks/task.js';
+import { Registry } from 'prom-client';
+import { ModelRunner } from '../worker/model-runner.js';
+import { createWorkerMetrics } from '../worker/metrics.js';
 import { generateTestModels } from '../models/tools/generate-test-models.js';
 import { pollJob, postJson, startHub } from '../test/helpers/hub.js';
 import { textLineImage } from '../test/helpers/images.js';
@@ -68,6 +72,25 @@ async function rawThroughput(): Promise<{ best: number; byBatch: Record<number, 
   return { best: Math.max(...Object.values(byBatch)), byBatch };
 }
 
+/** The worker's pipeline in-process (decode, resize, batcher, threaded session), no queue or HTTP. */
+async function pipelineThroughput(): Promise<number> {
+  const runner = await ModelRunner.load(entry!, { kind: 'cpu' }, config, createWorkerMetrics(new Registry()));
+  await Promise.all(images.map((image) => runner.run({ image })));
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < totalJobs) {
+        next++;
+        await runner.run({ image: images[next % images.length] });
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  await runner.close();
+  return totalJobs / seconds;
+}
+
 async function endToEnd(): Promise<number> {
   const hub = await startHub({ name: 'bench', models: model });
   try {
@@ -95,10 +118,12 @@ async function endToEnd(): Promise<number> {
 }
 
 const raw = await rawThroughput();
+const pipeline = await pipelineThroughput();
 const e2e = await endToEnd();
 console.log(`model: ${model} (${entry.weights} weights), cpu, ${images.length} distinct inputs`);
 console.log(`raw onnxruntime session.run, images/s by batch size: ${Object.entries(raw.byBatch).map(([b, v]) => `${b}: ${v.toFixed(1)}`).join(', ')}`);
 console.log(`raw onnxruntime, best batch size: ${raw.best.toFixed(1)} images/s`);
+console.log(`worker pipeline in-process (decode + resize + batcher + session thread, ${concurrency} concurrent): ${pipeline.toFixed(1)} images/s (ratio to raw ${(pipeline / raw.best).toFixed(3)})`);
 console.log(`end to end (HTTP submit + poll, ${concurrency} concurrent clients, ${totalJobs} jobs): ${e2e.toFixed(1)} jobs/s`);
 console.log(`ratio end-to-end / raw: ${(e2e / raw.best).toFixed(3)}`);
 process.exit(0);
