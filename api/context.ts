@@ -1,8 +1,8 @@
 /** What the routes share: configuration, models, the job service, Redis and metrics. */
-import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
+import type { RedisClient } from '../shared/queue.js';
 import type { ModelEntry } from '../shared/manifest.js';
 import type { JobService } from './job-service.js';
 import type { ApiMetrics } from './metrics.js';
@@ -12,7 +12,7 @@ export interface ApiContext {
   config: Config;
   log: Logger;
   models: Map<string, ModelEntry>;
-  redis: Redis;
+  redis: RedisClient;
   jobs: JobService;
   registry: Registry;
   metrics: ApiMetrics;

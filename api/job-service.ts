@@ -4,7 +4,6 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Config } from '../shared/config.js';
 import { SpecError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -19,6 +18,7 @@ import {
   webhookStatusKey,
   type JobData,
   type JobResult,
+  type RedisClient,
   type WebhookEvent,
 } from '../shared/queue.js';
 import { canceledView, jobView, type JobView } from '../shared/job-view.js';
@@ -59,7 +59,7 @@ export class JobService {
 
   constructor(
     private readonly models: Map<string, ModelEntry>,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly config: Config,
     private readonly log: Logger,
   ) {

@@ -13,6 +13,11 @@ const int = (def: number) => z.coerce.number().int().nonnegative().default(def);
 const EnvSchema = z.object({
   /** Redis for queues and job state. Unset: redis://127.0.0.1:6379. */
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  /**
+   * Redis Cluster seed nodes, "host:port,host:port". When set, REDIS_URL is not used. Queue
+   * names carry their own hash tags, so each model's queue lives in one slot.
+   */
+  REDIS_CLUSTER_NODES: z.string().optional(),
   /** Key prefix of every queue and key; lets several hubs (or test runs) share one Redis. */
   MODELHUB_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]+$/).default('modelhub'),
   /** Folder of model manifests (one sub-folder per model with a manifest.json). */
@@ -86,7 +91,9 @@ export class ConfigError extends Error {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = EnvSchema.safeParse(env);
+  // An empty variable (`FOO=` in a compose file) means "not set", not "set to nothing".
+  const given = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = EnvSchema.safeParse(given);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new ConfigError(`invalid configuration: ${problems}`);

@@ -2,7 +2,7 @@
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Queue } from 'bullmq';
 
-export function createRegistry(component: 'api' | 'worker'): Registry {
+export function createRegistry(component: 'api' | 'worker' | 'webhooks'): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ component });
   collectDefaultMetrics({ register: registry, prefix: 'modelhub_process_' });

@@ -2,13 +2,16 @@
  * Queue naming, Redis connections and the job payload shared by the API (producer) and the
  * workers (consumers). One BullMQ queue per model; everything lives under MODELHUB_PREFIX.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { JobsOptions } from 'bullmq';
 import type { Config } from './config.js';
 
-/** BullMQ queue name of a model (names may not contain ':'). */
+/**
+ * BullMQ queue name of a model. The braces are a Redis Cluster hash tag: all keys of one queue
+ * share a slot (BullMQ's scripts need that), while different models' queues spread over shards.
+ */
 export function modelQueueName(model: string): string {
-  return `model.${model}`;
+  return `{model.${model}}`;
 }
 
 /** Redis key mapping a job id to its model (and tenant), so GET /v1/jobs/:id finds the queue. */
@@ -26,7 +29,7 @@ export function webhookStatusKey(prefix: string, jobId: string): string {
   return `${prefix}:webhook:${jobId}`;
 }
 
-export const WEBHOOK_QUEUE = 'webhooks';
+export const WEBHOOK_QUEUE = '{webhooks}';
 
 export function workerRegistryKey(prefix: string): string {
   return `${prefix}:workers`;
@@ -37,12 +40,38 @@ export interface RedisRole {
   blocking: boolean;
 }
 
-export function createRedis(config: Pick<Config, 'REDIS_URL'>, role: RedisRole): Redis {
+/** A single Redis or a Redis Cluster: BullMQ and every command here work with either. */
+export type RedisClient = Redis | Cluster;
+
+/** "host:port,host:port" → cluster seed nodes. */
+export function parseClusterNodes(spec: string): { host: string; port: number }[] {
+  return spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((hp) => {
+      const i = hp.lastIndexOf(':');
+      const port = Number(hp.slice(i + 1));
+      if (i <= 0 || !Number.isInteger(port)) throw new Error(`REDIS_CLUSTER_NODES: "${hp}" is not host:port`);
+      return { host: hp.slice(0, i), port };
+    });
+}
+
+export function createRedis(config: Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER_NODES'>, role: RedisRole): RedisClient {
   const options: RedisOptions = role.blocking
     ? { maxRetriesPerRequest: null, enableReadyCheck: true }
     : // Producers answer 503 quickly while Redis is down (or hung) instead of waiting forever.
       { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000, commandTimeout: 5000 };
-  return new Redis(config.REDIS_URL, { ...options, retryStrategy: (times) => Math.min(times * 200, 2000) });
+  const retryStrategy = (times: number) => Math.min(times * 200, 2000);
+  if (config.REDIS_CLUSTER_NODES) {
+    return new Cluster(parseClusterNodes(config.REDIS_CLUSTER_NODES), {
+      redisOptions: options,
+      clusterRetryStrategy: retryStrategy,
+      enableOfflineQueue: options.enableOfflineQueue ?? true,
+      enableReadyCheck: true,
+    });
+  }
+  return new Redis(config.REDIS_URL, { ...options, retryStrategy });
 }
 
 export type WebhookEvent = 'start' | 'completed';

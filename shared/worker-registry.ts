@@ -2,8 +2,7 @@
  * Live workers: each worker writes a heartbeat into one Redis hash every few seconds; readers
  * treat an entry silent for MISSED_HEARTBEATS of its intervals as dead and remove it.
  */
-import type { Redis } from 'ioredis';
-import { workerRegistryKey } from './queue.js';
+import { workerRegistryKey, type RedisClient } from './queue.js';
 
 export interface WorkerInfo {
   id: string;
@@ -24,15 +23,15 @@ export interface WorkerInfo {
 /** A worker whose last heartbeat is older than this many of its own intervals is dead. */
 export const MISSED_HEARTBEATS = 3;
 
-export async function publishHeartbeat(redis: Redis, prefix: string, info: WorkerInfo): Promise<void> {
+export async function publishHeartbeat(redis: RedisClient, prefix: string, info: WorkerInfo): Promise<void> {
   await redis.hset(workerRegistryKey(prefix), info.id, JSON.stringify(info));
 }
 
-export async function removeWorker(redis: Redis, prefix: string, id: string): Promise<void> {
+export async function removeWorker(redis: RedisClient, prefix: string, id: string): Promise<void> {
   await redis.hdel(workerRegistryKey(prefix), id);
 }
 
-export async function listLiveWorkers(redis: Redis, prefix: string, now = Date.now()): Promise<WorkerInfo[]> {
+export async function listLiveWorkers(redis: RedisClient, prefix: string, now = Date.now()): Promise<WorkerInfo[]> {
   const all = await redis.hgetall(workerRegistryKey(prefix));
   const live: WorkerInfo[] = [];
   const dead: string[] = [];

@@ -4,11 +4,10 @@
  * full batch form while the previous one runs.
  */
 import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { SpecError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { jobView } from '../shared/job-view.js';
-import { modelQueueName, type JobData, type JobResult, type WebhookEvent } from '../shared/queue.js';
+import { modelQueueName, type JobData, type JobResult, type RedisClient, type WebhookEvent } from '../shared/queue.js';
 import { enqueueWebhookEvent, type WebhookJobData } from '../shared/webhooks/events.js';
 import { deviceName } from './backend/device.js';
 import type { WorkerMetrics } from './metrics.js';
@@ -16,7 +15,7 @@ import type { ModelRunner } from './model-runner.js';
 
 export interface ConsumerOptions {
   prefix: string;
-  connection: Redis;
+  connection: RedisClient;
   workerId: string;
   /** Where webhook events are enqueued (delivered elsewhere, never on this event loop). */
   webhooks: Queue<WebhookJobData>;

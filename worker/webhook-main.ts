@@ -11,7 +11,7 @@ import { WebhookDelivery } from '../shared/webhooks/delivery.js';
 
 const config = loadConfig();
 const log = createLogger('webhooks', config.LOG_LEVEL);
-const registry = createRegistry('worker');
+const registry = createRegistry('webhooks');
 const delivery = new WebhookDelivery(config, createRedis(config, { blocking: false }), createRedis(config, { blocking: true }), log, registry);
 const server = http
   .createServer(async (req, res) => {

@@ -9,11 +9,10 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import { WEBHOOK_QUEUE, webhookStatusKey } from '../queue.js';
+import { WEBHOOK_QUEUE, webhookStatusKey, type RedisClient } from '../queue.js';
 import { webhookMessageId, type WebhookJobData } from './events.js';
 import { signWebhook } from './signature.js';
 import { WebhookTargetError, WebhookTargetPolicy } from './target-policy.js';
@@ -57,8 +56,8 @@ export class WebhookDelivery {
 
   constructor(
     private readonly config: DeliveryConfig,
-    private readonly redis: Redis,
-    connection: Redis,
+    private readonly redis: RedisClient,
+    connection: RedisClient,
     private readonly log: Logger,
     registry: Registry,
     concurrency = 32,
