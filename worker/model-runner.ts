@@ -10,7 +10,7 @@ import { DynamicBatcher, type ItemOutcome } from './batcher.js';
 import { deviceName, sessionOptionsFor, type Device, type SessionTuning } from './backend/device.js';
 import { ThreadedSession, type InferenceBackend } from './backend/threaded-session.js';
 import { TASK_PIPELINES } from './tasks/index.js';
-import { stackFeeds, type PreparedItem, type TaskPipeline } from './tasks/task.js';
+import { stackFeeds, type PreparedItem, type TaskFactory, type TaskPipeline } from './tasks/task.js';
 import type { WorkerMetrics } from './metrics.js';
 
 export interface RunResult {
@@ -55,10 +55,11 @@ export class ModelRunner {
     config: Pick<Config, 'MAX_IMAGE_BYTES' | 'MAX_IMAGE_PIXELS'>,
     metrics: WorkerMetrics,
     tuning: SessionTuning = {},
+    /** The task's pipeline unless given (a custom task, or a test's). */
+    factory: TaskFactory | undefined = TASK_PIPELINES[entry.manifest.task],
   ): Promise<ModelRunner> {
     const name = entry.manifest.name;
     if (!entry.modelPath) throw new Error(`model "${name}" is unavailable: ${entry.problem}`);
-    const factory = TASK_PIPELINES[entry.manifest.task];
     if (!factory) throw new Error(`model "${name}": task ${entry.manifest.task} has no worker pipeline`);
     const started = performance.now();
     // Off the event loop: onnxruntime-node's run() is synchronous on its calling thread.

@@ -57,7 +57,8 @@ describe('a worker killed mid-run', () => {
 
     // Kill the first worker once it has finished some jobs but while jobs remain.
     let doneByVictim = 0;
-    for (;;) {
+    for (const deadline = Date.now() + 90_000; ; ) {
+      if (Date.now() > deadline) throw new Error('the first worker finished no jobs');
       const page = await (await fetch(`${victim.metricsUrl}/metrics`)).text().catch(() => '');
       doneByVictim = page.includes('outcome="succeeded"') ? metricValue(page, 'modelhub_worker_jobs_total', { model: 'resnet50', outcome: 'succeeded' }) : 0;
       if (doneByVictim >= 40) break;
@@ -81,7 +82,7 @@ describe('a worker killed mid-run', () => {
     expect(new Set(deliveredIds).size).toBe(500);
     expect(receiver.deliveries.every((d) => d.json.status === 'succeeded')).toBe(true);
     await receiver.close();
-  });
+  }, 240_000);
 
   it('the dead worker leaves the registry within a few heartbeats; the live one stays', async () => {
     const deadline = Date.now() + 10_000;
@@ -128,7 +129,7 @@ describe('Redis restarted during a run', () => {
       await hub.stop();
       await redis.cleanup();
     }
-  });
+  }, 180_000);
 });
 
 describe('long batches (a slow model: seconds per batch)', () => {
@@ -158,7 +159,20 @@ describe('long batches (a slow model: seconds per batch)', () => {
       expect(job!.attemptsMade).toBe(1);
     }
     await q.close();
-  });
+  }, 120_000);
+
+  it('a job whose deadline passes while it runs fails with 2002; its batch-mate succeeds', async () => {
+    const image = b64(await solidImage(64, 64, [20, 20, 20]));
+    const [short, plain] = await Promise.all([
+      postJson(`${hub.url}/v1/models/slow/jobs`, { input: { image }, timeout_s: 0.5 }),
+      postJson(`${hub.url}/v1/models/slow/jobs`, { input: { image } }),
+    ]);
+    const [a, b] = await pollAll(hub, [short.body.id, plain.body.id], 60_000);
+    expect(a).toMatchObject({ status: 'failed', output: { success: false, error_code: 2002 } });
+    expect(a.output.error_msg).toMatch(/while it ran/);
+    expect(a.started_at).toEqual(expect.any(String));
+    expect(b.status).toBe('succeeded');
+  }, 120_000);
 
   it('SIGTERM during a batch: the batch completes, the worker exits 0 and takes nothing new', async () => {
     const image = b64(await sharp({ create: { width: 40, height: 40, channels: 3, background: '#777' } }).png().toBuffer());
@@ -181,5 +195,5 @@ describe('long batches (a slow model: seconds per batch)', () => {
     // A fresh worker takes them.
     await hub.addWorker(['--device', 'cpu', '--models', 'slow']);
     expect((await pollAll(hub, later, 60_000)).every((j) => j.status === 'succeeded')).toBe(true);
-  });
+  }, 120_000);
 });

@@ -225,6 +225,26 @@ describe('queue control with the worker stopped', () => {
   });
 });
 
+describe('retention', () => {
+  let hub: Hub;
+  beforeAll(async () => {
+    hub = await startHub({ name: 'retention', models: 'resnet50', env: { JOB_RETENTION_COUNT: '3' } });
+  });
+  afterAll(async () => hub?.stop());
+
+  it('keeps at most JOB_RETENTION_COUNT finished jobs per model; older ones answer 404', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } }, { Prefer: 'wait=30' });
+      expect(r.body.status).toBe('succeeded');
+      ids.push(r.body.id);
+    }
+    const statuses = await Promise.all(ids.map(async (id) => (await getJson(`${hub.url}/v1/jobs/${id}`)).status));
+    expect(statuses.slice(0, 3)).toEqual([404, 404, 404]);
+    expect(statuses.slice(3)).toEqual([200, 200, 200]);
+  });
+});
+
 describe('auth and tenants', () => {
   let hub: Hub;
   beforeAll(async () => {

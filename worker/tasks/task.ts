@@ -49,6 +49,9 @@ export function stackFeeds(items: PreparedItem[]): Record<string, ort.Tensor> {
   for (const name of Object.keys(items[0].feeds)) {
     const first = items[0].feeds[name];
     const size = first.data.length;
+    // Items share a batchKey only when their shapes agree; a mismatch is a bug, never silently stacked.
+    const odd = items.find((it) => it.feeds[name].data.length !== size);
+    if (odd) throw new Error(`feed "${name}": items of one batch differ in size (${odd.feeds[name].data.length} vs ${size})`);
     if (first.type === 'float32') {
       const out = new Float32Array(size * items.length);
       items.forEach((it, i) => out.set(it.feeds[name].data as Float32Array, i * size));
