@@ -21,7 +21,7 @@ import {
   type RedisClient,
   type WebhookEvent,
 } from '../shared/queue.js';
-import { canceledView, jobView, type JobView } from '../shared/job-view.js';
+import { canceledView, jobView, readJobView, type JobView } from '../shared/job-view.js';
 import { enqueueWebhookEvent, webhookJobOptions, type WebhookJobData } from '../shared/webhooks/events.js';
 
 export interface SubmitOptions {
@@ -44,6 +44,8 @@ interface JobIndexEntry {
   tenant: string | null;
   created_at: number;
   canceled_at?: number;
+  /** Whether the job has a webhook (its delivery record is shown on the job). */
+  webhook?: boolean;
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -109,7 +111,7 @@ export class JobService {
         if (waiting >= this.config.QUEUE_MAX_WAITING) {
           throw new SpecError('QUEUE_FULL', `model "${model}" has ${waiting} jobs waiting; try again later`, { 'Retry-After': '5' });
         }
-        const index: JobIndexEntry = { model, tenant: options.tenant, created_at: now };
+        const index: JobIndexEntry = { model, tenant: options.tenant, created_at: now, ...(options.webhook ? { webhook: true } : {}) };
         await this.redis.set(jobIndexKey(prefix, id), JSON.stringify(index), 'EX', this.config.JOB_RETENTION_S + 3600);
         // BullMQ priority: 1 is highest, as in the API.
         const job = await queue.add('infer', data, { jobId: id, timestamp: now, priority: options.priority ?? 5 });
@@ -153,16 +155,12 @@ export class JobService {
     return backend(async () => {
       const index = await this.readIndex(id, tenant);
       const queue = this.queues.get(index.model)!;
-      // State first, then the job: a job read before its state could say "completed" without
-      // the return value that completion wrote in the meantime.
-      const state = await queue.getJobState(id);
-      const job = await queue.getJob(id);
-      if (!job) {
+      const view = await readJobView(queue, id);
+      if (!view) {
         if (index.canceled_at) return canceledView(id, index.model, index.created_at, index.canceled_at);
         throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
       }
-      const view = jobView(job, state);
-      if (job.data.webhook) {
+      if (index.webhook) {
         const w = await this.redis.hgetall(webhookStatusKey(this.config.MODELHUB_PREFIX, id));
         view.webhook = { attempts: Number(w.attempts ?? 0), last_status: w.last_status ?? null, delivered_at: w.delivered_at ?? null };
       }
@@ -210,7 +208,7 @@ export class JobService {
         throw new SpecError('CONFLICT', `job "${id}" started running; it will finish`);
       }
       const view = canceledView(id, index.model, index.created_at, canceled.canceled_at!);
-      await enqueueWebhookEvent(this.webhooks, view, job.data.webhook, 'completed');
+      await enqueueWebhookEvent(this.webhooks, { id, model: index.model, webhook: job.data.webhook }, 'completed', view);
       return view;
     });
   }

@@ -1,5 +1,5 @@
 /** The API's job object (API.md) built from a BullMQ job and its state. */
-import type { Job, JobState } from 'bullmq';
+import type { Job, JobState, Queue } from 'bullmq';
 import { SpecError } from './errors.js';
 import type { JobData, JobResult } from './queue.js';
 
@@ -26,7 +26,7 @@ export function statusOf(state: JobState | 'unknown', job: Job<JobData, JobResul
     case 'completed':
       return 'succeeded';
     case 'failed':
-      return SpecError.fromReason(job.failedReason).kind === 'CANCELED' ? 'canceled' : 'failed';
+      return 'failed';
     default:
       // A queued job past its deadline will never run (the worker fails it on pick-up).
       return pastDeadline ? 'failed' : 'queued';
@@ -75,4 +75,14 @@ export function canceledView(id: string, model: string, createdAt: number, cance
     output: { ...new SpecError('CANCELED', 'the job was canceled before it ran').toBody(id) },
     urls: urlsOf(id),
   };
+}
+
+/**
+ * Reads a job's view from its queue, or null when the job is gone. The state is read before the
+ * job: a job read first could say "completed" without the result completion wrote meanwhile.
+ */
+export async function readJobView(queue: Queue<JobData, JobResult>, id: string): Promise<JobView | null> {
+  const state = await queue.getJobState(id);
+  const job = await queue.getJob(id);
+  return job ? jobView(job, state) : null;
 }

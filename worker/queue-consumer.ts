@@ -6,7 +6,7 @@
 import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import { SpecError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { jobView } from '../shared/job-view.js';
+import { jobView, type JobView } from '../shared/job-view.js';
 import { modelQueueName, type JobData, type JobResult, type RedisClient, type WebhookEvent } from '../shared/queue.js';
 import { enqueueWebhookEvent, type WebhookJobData } from '../shared/webhooks/events.js';
 import { deviceName } from './backend/device.js';
@@ -48,12 +48,12 @@ export class QueueConsumer {
       name: options.workerId,
     });
     this.worker.on('error', (err) => this.log.error({ err, model }, 'queue consumer error'));
-    this.worker.on('completed', (job) => this.notify(job, 'completed', 'completed'));
     this.worker.on('failed', (job, err) => {
       if (!job) return;
       const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
       this.metrics.jobs.inc({ model, outcome: final ? 'failed' : 'retried' });
-      if (final) this.notify(job, 'failed', 'completed');
+      // Also covers failures decided outside the processor (a job stalled too often).
+      if (final) this.notify(job, 'completed');
     });
   }
 
@@ -74,10 +74,12 @@ export class QueueConsumer {
       if (deadline && startedAt > deadline) {
         throw new SpecError('DEADLINE_EXCEEDED', 'the job\'s deadline (timeout_s) passed before it could run');
       }
-      this.notify(job, 'active', 'start');
+      this.notify(job, 'start', jobView(job, 'active'));
       const r = deadline ? await withDeadline(this.runner.run(job.data.input), deadline - startedAt) : await this.runner.run(job.data.input);
       this.metrics.jobs.inc({ model, outcome: 'succeeded' });
       this.metrics.jobDurationSeconds.observe({ model }, (Date.now() - job.timestamp) / 1000);
+      // Before the job is marked finished: a worker dying in between must not lose the event.
+      await this.enqueueCompleted(job);
       return {
         output: r.output,
         metrics: {
@@ -91,20 +93,39 @@ export class QueueConsumer {
     } catch (err) {
       // Input errors are final: retrying the same bad image gives the same answer.
       if (err instanceof SpecError && err.kind !== 'INFERENCE_FAILED' && err.kind !== 'INTERNAL') {
+        await this.enqueueCompleted(job);
         throw new UnrecoverableError(err.toReason());
       }
       const spec = err instanceof SpecError ? err : new SpecError('INFERENCE_FAILED', (err as Error).message);
       this.log.warn({ err, jobId: job.id, model }, 'job failed');
+      if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) await this.enqueueCompleted(job);
       throw new Error(spec.toReason());
     }
   }
 
+  private subject(job: Job<JobData, JobResult>) {
+    return { id: job.id!, model: job.data.model, webhook: job.data.webhook };
+  }
+
   /** Fire and forget: a webhook queue hiccup must not fail or slow the job itself. */
-  private notify(job: Job<JobData, JobResult>, state: 'active' | 'completed' | 'failed', event: WebhookEvent): void {
+  private notify(job: Job<JobData, JobResult>, event: WebhookEvent, body?: JobView): void {
     if (!job.data.webhook) return;
-    enqueueWebhookEvent(this.options.webhooks, jobView(job, state), job.data.webhook, event).catch((err) =>
+    enqueueWebhookEvent(this.options.webhooks, this.subject(job), event, body).catch((err) =>
       this.log.warn({ err: (err as Error).message, jobId: job.id, event }, 'could not enqueue webhook event'),
     );
+  }
+
+  /**
+   * The completed event, awaited: enqueued (without a body) before the job is marked finished;
+   * delivery reads the finished job. If Redis refuses, the job's own completion would fail too.
+   */
+  private async enqueueCompleted(job: Job<JobData, JobResult>): Promise<void> {
+    if (!job.data.webhook) return;
+    try {
+      await enqueueWebhookEvent(this.options.webhooks, this.subject(job), 'completed');
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, jobId: job.id }, 'could not enqueue the completed webhook event');
+    }
   }
 }
 

@@ -8,11 +8,12 @@
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import { WEBHOOK_QUEUE, webhookStatusKey, type RedisClient } from '../queue.js';
+import { readJobView } from '../job-view.js';
+import { WEBHOOK_QUEUE, modelQueueName, webhookStatusKey, type JobData, type JobResult, type RedisClient } from '../queue.js';
 import { webhookMessageId, type WebhookJobData } from './events.js';
 import { signWebhook } from './signature.js';
 import { WebhookTargetError, WebhookTargetPolicy } from './target-policy.js';
@@ -53,6 +54,7 @@ export class WebhookDelivery {
   private readonly policy: WebhookTargetPolicy;
   private readonly deliveries: Counter;
   private readonly seconds: Histogram;
+  private readonly modelQueues = new Map<string, Queue<JobData, JobResult>>();
 
   constructor(
     private readonly config: DeliveryConfig,
@@ -76,7 +78,7 @@ export class WebhookDelivery {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     });
-    this.worker = new Worker<WebhookJobData>(WEBHOOK_QUEUE, (job) => this.deliver(job), {
+    this.worker = new Worker<WebhookJobData>(WEBHOOK_QUEUE, (job, token) => this.deliver(job, token), {
       connection,
       prefix: config.MODELHUB_PREFIX,
       concurrency,
@@ -86,10 +88,32 @@ export class WebhookDelivery {
 
   async close(): Promise<void> {
     await this.worker.close();
+    await Promise.all([...this.modelQueues.values()].map((q) => q.close()));
   }
 
-  private async deliver(job: Job<WebhookJobData>): Promise<number> {
-    const { job_id, event, url, body } = job.data;
+  /** The body of a `completed` event: the finished job, read once and kept for every retry. */
+  private async completedBody(job: Job<WebhookJobData>, token: string | undefined): Promise<string> {
+    const { model, job_id } = job.data;
+    let queue = this.modelQueues.get(model);
+    if (!queue) {
+      queue = new Queue<JobData, JobResult>(modelQueueName(model), { connection: this.redis, prefix: this.config.MODELHUB_PREFIX });
+      this.modelQueues.set(model, queue);
+    }
+    const view = await readJobView(queue, job_id);
+    if (!view) throw new UnrecoverableError(`job ${job_id} no longer exists`);
+    if (view.status === 'queued' || view.status === 'running') {
+      // Enqueued just before the job was marked finished (or it is being recovered): look again soon.
+      await job.moveToDelayed(Date.now() + 500, token);
+      throw new DelayedError();
+    }
+    const body = JSON.stringify(view);
+    await job.updateData({ ...job.data, body });
+    return body;
+  }
+
+  private async deliver(job: Job<WebhookJobData>, token?: string): Promise<number> {
+    const { job_id, event, url } = job.data;
+    const body = job.data.body ?? (await this.completedBody(job, token));
     const headers = signWebhook(this.config.WEBHOOK_SECRET!, webhookMessageId(job_id, event), body);
     const statusKey = webhookStatusKey(this.config.MODELHUB_PREFIX, job_id);
     const started = performance.now();

@@ -10,10 +10,15 @@ import type { WebhookEvent } from '../queue.js';
 
 export interface WebhookJobData {
   job_id: string;
+  model: string;
   event: WebhookEvent;
   url: string;
-  /** The exact body to sign and send, fixed at enqueue time. */
-  body: string;
+  /**
+   * The exact body to sign and send. A `completed` event is enqueued before its job is marked
+   * finished (so a worker dying in between cannot lose it); its body is then read from the
+   * finished job at the first delivery attempt and kept, so every retry sends the same bytes.
+   */
+  body?: string;
 }
 
 export function webhookMessageId(jobId: string, event: WebhookEvent): string {
@@ -29,12 +34,16 @@ export function webhookJobOptions(config: Pick<Config, 'WEBHOOK_ATTEMPTS' | 'WEB
   };
 }
 
-export async function enqueueWebhookEvent(
-  queue: Queue<WebhookJobData>,
-  view: JobView,
-  webhook: { url: string; events: WebhookEvent[] } | undefined,
-  event: WebhookEvent,
-): Promise<void> {
+export interface WebhookSubject {
+  id: string;
+  model: string;
+  webhook?: { url: string; events: WebhookEvent[] };
+}
+
+/** Enqueues one event (once: later calls for the same job and event are no-ops). */
+export async function enqueueWebhookEvent(queue: Queue<WebhookJobData>, subject: WebhookSubject, event: WebhookEvent, body?: JobView): Promise<void> {
+  const { webhook } = subject;
   if (!webhook || !webhook.events.includes(event)) return;
-  await queue.add('deliver', { job_id: view.id, event, url: webhook.url, body: JSON.stringify(view) }, { jobId: `${view.id}.${event}` });
+  const data: WebhookJobData = { job_id: subject.id, model: subject.model, event, url: webhook.url, ...(body ? { body: JSON.stringify(body) } : {}) };
+  await queue.add('deliver', data, { jobId: `${subject.id}.${event}` });
 }

@@ -4,7 +4,25 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { redisAnswers } from '../../deploy/local/redis.js';
-import { freePort } from './hub.js';
+import net from 'node:net';
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/** A node needs its port and the cluster bus port (port + 10000) free, so ephemeral ports won't do. */
+async function freeClusterPort(taken: number[]): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = 20000 + Math.floor(Math.random() * 10000);
+    if (taken.includes(port)) continue;
+    if ((await bindable(port)) && (await bindable(port + 10000))) return port;
+  }
+  throw new Error('no free port pair for a cluster node');
+}
 
 export interface PrivateCluster {
   nodes: string;
@@ -16,7 +34,7 @@ export async function startPrivateCluster(size = 3): Promise<PrivateCluster> {
   const ports: number[] = [];
   const children: ChildProcess[] = [];
   for (let i = 0; i < size; i++) {
-    const port = await freePort();
+    const port = await freeClusterPort(ports);
     ports.push(port);
     const nodeDir = path.join(dir, String(port));
     fs.mkdirSync(nodeDir);
