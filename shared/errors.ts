@@ -15,6 +15,7 @@ export const ErrorCodes = {
   JOB_NOT_FOUND: { code: 1202, status: 404 },
   ROUTE_NOT_FOUND: { code: 1203, status: 404 },
   MODEL_UNAVAILABLE: { code: 1204, status: 503 },
+  EXAMPLE_NOT_FOUND: { code: 1205, status: 404 },
   CONFLICT: { code: 1301, status: 409 },
   IDEMPOTENCY_MISMATCH: { code: 1302, status: 422 },
   QUEUE_FULL: { code: 1401, status: 429 },

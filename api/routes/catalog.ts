@@ -67,7 +67,7 @@ export function catalogRoutes(ctx: ApiContext): Router {
   router.get('/v1/models/:model/example', async (req: Request, res: Response) => {
     const entry = jobs.model(String(req.params.model));
     const file = entry.manifest.example;
-    if (!file) throw new SpecError('JOB_NOT_FOUND', `model "${entry.manifest.name}" has no example input`);
+    if (!file) throw new SpecError('EXAMPLE_NOT_FOUND', `model "${entry.manifest.name}" has no example input`);
     const full = path.resolve(entry.dir, file);
     if (file.endsWith('.json')) {
       res.json(JSON.parse(await fs.promises.readFile(full, 'utf8')));
