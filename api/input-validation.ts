@@ -8,14 +8,9 @@ import type { Config } from '../shared/config.js';
 import { SpecError } from '../shared/errors.js';
 import type { ModelEntry } from '../shared/manifest.js';
 import { TASKS } from '../shared/tasks.js';
+import { describeIssue } from '../shared/validation.js';
 
 export type Limits = Pick<Config, 'MAX_IMAGE_BYTES' | 'MAX_IMAGE_PIXELS'>;
-
-function describeIssue(issue: { path: PropertyKey[]; message: string; code: string; keys?: string[] }): string {
-  if (issue.code === 'unrecognized_keys') return `unknown field(s): ${(issue.keys ?? []).join(', ')}`;
-  const where = issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ` : '';
-  return `${where}${issue.message}`;
-}
 
 export async function validateInput(entry: ModelEntry, body: unknown, limits: Limits): Promise<Record<string, unknown>> {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -24,7 +19,7 @@ export async function validateInput(entry: ModelEntry, body: unknown, limits: Li
   const task = TASKS[entry.manifest.task];
   const parsed = task.input.safeParse(body);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0] as Parameters<typeof describeIssue>[0];
+    const issue = parsed.error.issues[0];
     const kind = issue.path[0] === 'image' && issue.code !== 'invalid_type' ? 'INVALID_IMAGE' : 'INVALID_INPUT';
     throw new SpecError(kind, describeIssue(issue));
   }

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { z } from 'zod';
 import type { Config } from './config.js';
 import { TASKS, type TaskName } from './tasks.js';
+import { allProblems } from './validation.js';
 
 const require = createRequire(import.meta.url);
 
@@ -176,8 +177,7 @@ export function loadModel(dir: string, config: Pick<Config, 'MODELHUB_GENERATED_
   }
   const parsed = ManifestSchema.safeParse(raw);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new ManifestError(fallbackName, `invalid manifest ${file}: ${problems}`);
+    throw new ManifestError(fallbackName, `invalid manifest ${file}: ${allProblems(parsed.error, '(root)')}`);
   }
   const manifest = parsed.data;
   const task = TASKS[manifest.task];
@@ -190,7 +190,7 @@ export function loadModel(dir: string, config: Pick<Config, 'MODELHUB_GENERATED_
   const preSchema = task.modality === 'image' ? ImagePreprocessSchema : TextPreprocessSchema;
   const pre = preSchema.safeParse(manifest.preprocess);
   if (!pre.success) {
-    throw new ManifestError(manifest.name, `invalid preprocess: ${pre.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new ManifestError(manifest.name, `invalid preprocess: ${allProblems(pre.error)}`);
   }
   if (task.modality === 'text') {
     if (!manifest.model.tokenizer) throw new ManifestError(manifest.name, `model.tokenizer (vocab.txt or tokenizer.json) is required for task ${manifest.task}`);

@@ -3,6 +3,7 @@ import net from 'node:net';
 import { Router, type Request, type Response } from 'express';
 import { SpecError } from '../../shared/errors.js';
 import type { WebhookEvent } from '../../shared/queue.js';
+import { firstProblem } from '../../shared/validation.js';
 import { WebhookTargetError, WebhookTargetPolicy } from '../../shared/webhooks/target-policy.js';
 import { validateInput } from '../input-validation.js';
 import { requestHash } from '../job-service.js';
@@ -13,12 +14,6 @@ import type { ApiContext } from '../context.js';
 export function preferWait(header: string | undefined, maxSeconds: number): number {
   const m = header ? /(?:^|[,;\s])wait=(\d+)/i.exec(header) : null;
   return m ? Math.min(Number(m[1]), maxSeconds) : 0;
-}
-
-function firstIssue(error: { issues: { path: PropertyKey[]; message: string; code: string; keys?: string[] }[] }): string {
-  const issue = error.issues[0];
-  if (issue.code === 'unrecognized_keys') return `unknown field(s): ${(issue.keys ?? []).join(', ')}`;
-  return `${issue.path.length ? `${issue.path.map(String).join('.')}: ` : ''}${issue.message}`;
 }
 
 export function jobRoutes(ctx: ApiContext): Router {
@@ -47,7 +42,7 @@ export function jobRoutes(ctx: ApiContext): Router {
     const model = String(req.params.model);
     const entry = jobs.model(model);
     const body = SubmitBody.safeParse(req.body ?? {});
-    if (!body.success) throw new SpecError('INVALID_INPUT', firstIssue(body.error));
+    if (!body.success) throw new SpecError('INVALID_INPUT', firstProblem(body.error));
     const input = await validateInput(entry, body.data.input, config);
     const key = req.get('idempotency-key');
     if (key !== undefined && (key.length === 0 || key.length > 255)) throw new SpecError('INVALID_OPTION', 'Idempotency-Key must be 1 to 255 characters');

@@ -7,6 +7,7 @@
  */
 import type * as ort from 'onnxruntime-node';
 import { z } from 'zod';
+import { allProblems } from '../../shared/validation.js';
 import type { Geometry } from './image-preprocess.js';
 import { dbnetRegions } from './postprocess/dbnet.js';
 import { tensorBoxToImage, type Box, type Detection } from './postprocess/detections.js';
@@ -80,8 +81,7 @@ function clampBox(g: Geometry, b: Box): Box {
 export function parseInstanceDecoder(ctx: TaskContext): InstanceDecoderConfig {
   const parsed = InstanceDecoderSchema.safeParse(ctx.entry.manifest.postprocess);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'decoder'}: ${i.message}`).join('; ');
-    throw manifestProblem(ctx, `invalid postprocess (decoder: dbnet | rcnn | yolo): ${problems}`);
+    throw manifestProblem(ctx, `invalid postprocess (decoder: dbnet | rcnn | yolo): ${allProblems(parsed.error, 'decoder')}`);
   }
   return parsed.data;
 }

@@ -10,6 +10,7 @@
 import type * as ort from 'onnxruntime-node';
 import { z } from 'zod';
 import { TASKS, type MaskEncoding } from '../../shared/tasks.js';
+import { allProblems } from '../../shared/validation.js';
 import type { Geometry } from './image-preprocess.js';
 import { classMapToPng, encodeRle, probsToPng, toRows } from './postprocess/mask-encoding.js';
 import { imageSampler, resamplePlane } from './postprocess/masks.js';
@@ -106,8 +107,7 @@ type Segmenter = (outputs: ort.InferenceSession.ReturnType, index: number, g: Ge
 function segmenter(ctx: TaskContext, batched: boolean): Segmenter {
   const parsed = DecoderSchema.safeParse(ctx.entry.manifest.postprocess);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'decoder'}: ${i.message}`).join('; ');
-    throw manifestProblem(ctx, `invalid postprocess (decoder: torchvision-seg | dbnet): ${problems}`);
+    throw manifestProblem(ctx, `invalid postprocess (decoder: torchvision-seg | dbnet): ${allProblems(parsed.error, 'decoder')}`);
   }
   const cfg = parsed.data;
   if (cfg.decoder === 'dbnet') {

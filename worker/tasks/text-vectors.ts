@@ -15,6 +15,7 @@ import * as ort from 'onnxruntime-node';
 import { SpecError } from '../../shared/errors.js';
 import { TextPreprocessSchema } from '../../shared/manifest.js';
 import { TASKS, type OutputSchemaField, type TextVectorsInputT } from '../../shared/tasks.js';
+import { firstProblem } from '../../shared/validation.js';
 import { vectorsToArrays, vectorsToString } from './text/format-vectors.js';
 import { BertTextTokenizer } from './text/tokenizer.js';
 import { outputTensor, type PreparedItem, type TaskFactory, type TaskPipeline } from './task.js';
@@ -34,10 +35,7 @@ export function parseTextInput(input: Record<string, unknown>): TextVectorsInput
   const raw = Array.isArray(input.output_schema) ? { ...input, output_schema: input.output_schema.join(',') } : input;
   const parsed = TASKS['text-vectors'].input.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ` : '';
-    const what = issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : issue.message;
-    throw new SpecError('INVALID_INPUT', `${issue.code === 'unrecognized_keys' ? '' : where}${what}`);
+    throw new SpecError('INVALID_INPUT', firstProblem(parsed.error));
   }
   return parsed.data;
 }

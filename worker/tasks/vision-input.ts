@@ -7,6 +7,7 @@
 import * as ort from 'onnxruntime-node';
 import type { z } from 'zod';
 import { SpecError } from '../../shared/errors.js';
+import { firstProblem } from '../../shared/validation.js';
 import { ImagePreprocessSchema } from '../../shared/manifest.js';
 import { decodeImage, imageToTensor, type Geometry } from './image-preprocess.js';
 import type { PreparedItem, TaskContext } from './task.js';
@@ -37,8 +38,7 @@ export function visionInput<S extends z.ZodType>(ctx: TaskContext, optionsSchema
       const { image, ...rest } = input;
       const parsed = optionsSchema.safeParse(rest);
       if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        throw new SpecError('INVALID_OPTION', `${issue.path.map(String).join('.') || 'input'}: ${issue.message}`);
+        throw new SpecError('INVALID_OPTION', firstProblem(parsed.error, 'input'));
       }
       if (typeof image !== 'string') throw new SpecError('INVALID_INPUT', 'image must be a base64 string');
       const tensor = await imageToTensor(await decodeImage(image, limits), pre);
