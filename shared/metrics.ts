@@ -1,4 +1,5 @@
 /** Prometheus helpers both processes use: one registry per process, queue depth collected on scrape. */
+import http from 'node:http';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Queue } from 'bullmq';
 
@@ -34,3 +35,31 @@ export function registerQueueDepth(registry: Registry, queues: () => Iterable<[s
 
 /** Shared bucket layouts, seconds. */
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/**
+ * The small HTTP server of a non-API process: GET /metrics (Prometheus text) and GET /healthz
+ * (`health()` gives the status code and JSON body). Resolves once listening.
+ */
+export async function serveMetrics(
+  registry: Registry,
+  port: number,
+  host: string,
+  health: () => { status: number; body: Record<string, unknown> } = () => ({ status: 200, body: { status: 'ok' } }),
+): Promise<http.Server> {
+  const server = http.createServer(async (req, res) => {
+    if (req.url === '/metrics') {
+      res.setHeader('content-type', registry.contentType);
+      res.end(await registry.metrics());
+    } else if (req.url === '/healthz') {
+      const h = health();
+      res.statusCode = h.status;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(h.body));
+    } else {
+      res.statusCode = 404;
+      res.end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve));
+  return server;
+}

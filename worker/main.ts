@@ -5,7 +5,6 @@
  * /metrics and /healthz on METRICS_PORT (9464 + WORKER_INDEX), heartbeats into the worker
  * registry, and on SIGTERM stops taking jobs, finishes the batch in flight and exits 0.
  */
-import http from 'node:http';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
@@ -13,7 +12,7 @@ import { Queue } from 'bullmq';
 import { loadConfig, workerMetricsPort, type Config } from '../shared/config.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { loadModelRepository } from '../shared/manifest.js';
-import { createRegistry } from '../shared/metrics.js';
+import { createRegistry, serveMetrics } from '../shared/metrics.js';
 import { WEBHOOK_QUEUE, createRedis } from '../shared/queue.js';
 import { webhookJobOptions, type WebhookJobData } from '../shared/webhooks/events.js';
 import { publishHeartbeat, removeWorker, type WorkerInfo } from '../shared/worker-registry.js';
@@ -83,20 +82,10 @@ async function main(): Promise<void> {
 
   const port = workerMetricsPort(config);
   let stopping = false;
-  const server = http.createServer(async (req, res) => {
-    if (req.url === '/metrics') {
-      res.setHeader('content-type', registry.contentType);
-      res.end(await registry.metrics());
-    } else if (req.url === '/healthz') {
-      res.statusCode = stopping ? 503 : 200;
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ status: stopping ? 'stopping' : 'ok', worker: workerId, device: deviceName(device), models: runners.map((r) => r.entry.manifest.name) }));
-    } else {
-      res.statusCode = 404;
-      res.end();
-    }
-  });
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, config.HOST, resolve));
+  const server = await serveMetrics(registry, port, config.HOST, () => ({
+    status: stopping ? 503 : 200,
+    body: { status: stopping ? 'stopping' : 'ok', worker: workerId, device: deviceName(device), models: runners.map((r) => r.entry.manifest.name) },
+  }));
 
   const startedAt = new Date().toISOString();
   const info = (): WorkerInfo => ({

@@ -2,10 +2,9 @@
  * A process that only delivers webhooks: `npm run start:webhooks`. Use it (with
  * WEBHOOK_DELIVERY=off on the API) to scale delivery apart from the ingress.
  */
-import http from 'node:http';
 import { loadConfig, workerMetricsPort } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
-import { createRegistry } from '../shared/metrics.js';
+import { createRegistry, serveMetrics } from '../shared/metrics.js';
 import { createRedis } from '../shared/queue.js';
 import { WebhookDelivery } from '../shared/webhooks/delivery.js';
 
@@ -13,17 +12,7 @@ const config = loadConfig();
 const log = createLogger('webhooks', config.LOG_LEVEL);
 const registry = createRegistry('webhooks');
 const delivery = new WebhookDelivery(config, createRedis(config, { blocking: false }), createRedis(config, { blocking: true }), log, registry);
-const server = http
-  .createServer(async (req, res) => {
-    if (req.url === '/metrics') {
-      res.setHeader('content-type', registry.contentType);
-      res.end(await registry.metrics());
-    } else {
-      res.statusCode = req.url === '/healthz' ? 200 : 404;
-      res.end();
-    }
-  })
-  .listen(workerMetricsPort(config), config.HOST);
+const server = await serveMetrics(registry, workerMetricsPort(config), config.HOST);
 log.info('webhook delivery running');
 const stop = async () => {
   await delivery.close();
