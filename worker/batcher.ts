@@ -4,7 +4,8 @@
  * batch is full or `maxDelayMs` after its first item arrived, whichever comes first.
  * One batch runs at a time; items arriving meanwhile form the next batch.
  */
-export type ItemOutcome<R> = { ok: true; value: R } | { ok: false; error: unknown };
+/** A value may still be a promise: work after the batch (postprocessing) need not hold the next batch. */
+export type ItemOutcome<R> = { ok: true; value: R | PromiseLike<R> } | { ok: false; error: unknown };
 
 export interface BatcherOptions<T> {
   /** Most items in one batch. */
@@ -19,7 +20,7 @@ export interface BatcherOptions<T> {
 interface Pending<T, R> {
   item: T;
   enqueuedAt: number;
-  resolve: (value: R) => void;
+  resolve: (value: R | PromiseLike<R>) => void;
   reject: (error: unknown) => void;
 }
 

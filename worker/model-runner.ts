@@ -136,15 +136,14 @@ export class ModelRunner {
     this.metrics.inferenceSeconds.observe(this.labels, inferenceMs / 1000);
     this.metrics.batchSize.observe(this.labels, group.length);
     this.metrics.sessionRuns.inc(this.labels);
-    const results: ItemOutcome<BatchedResult>[] = [];
-    for (let i = 0; i < group.length; i++) {
-      try {
-        const output = await this.pipeline.postprocess(outputs, i, group[i]);
-        results.push({ ok: true, value: { output, inferenceMs, batchSize: group.length } });
-      } catch (error) {
-        results.push({ ok: false, error });
-      }
-    }
-    return results;
+    // Postprocessing is not part of the batch: the next batch's session.run starts meanwhile
+    // (formatting a large answer, e.g. 512 × 768 BERT states, takes a while).
+    return group.map((item, i) => {
+      const value = Promise.resolve()
+        .then(() => this.pipeline.postprocess(outputs, i, item))
+        .then((output) => ({ output, inferenceMs, batchSize: group.length }));
+      value.catch(() => undefined); // handled by the job that awaits it
+      return { ok: true, value };
+    });
   }
 }

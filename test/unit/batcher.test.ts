@@ -105,6 +105,25 @@ describe('DynamicBatcher', () => {
     expect(r.batches).toContainEqual([200]);
   });
 
+  it('a result that is still a promise (postprocessing) does not hold the next batch', async () => {
+    const started: number[][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const b = new DynamicBatcher<number, number>(
+      async (items) => {
+        started.push(items);
+        return items.map((i) => ({ ok: true, value: gate.then(() => i * 10) }));
+      },
+      { maxBatchSize: 1, maxDelayMs: 0 },
+    );
+    const first = b.submit(1);
+    const second = b.submit(2);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(started).toEqual([[1], [2]]); // the second batch ran while the first's result was pending
+    release();
+    await expect(Promise.all([first, second])).resolves.toEqual([10, 20]);
+  });
+
   it('drain() waits for everything submitted', async () => {
     const r = recorder<number>(10);
     const b = new DynamicBatcher(r.run, { maxBatchSize: 2, maxDelayMs: 1_000 });
