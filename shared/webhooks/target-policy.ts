@@ -11,7 +11,8 @@ export class WebhookTargetError extends Error {
 }
 
 const BLOCKED_V4 = ['0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.0.0.0/24', '192.168.0.0/16', '198.18.0.0/15', '224.0.0.0/3'];
-const BLOCKED_V6 = ['::/128', '::1/128', 'fc00::/7', 'fe80::/10', 'ff00::/8'];
+// IPv6 forms that embed an IPv4 address (IPv4-compatible, NAT64, 6to4) are blocked whole.
+const BLOCKED_V6 = ['::/96', '::1/128', '64:ff9b::/96', '64:ff9b:1::/48', '2002::/16', 'fc00::/7', 'fe80::/10', 'fec0::/10', 'ff00::/8'];
 
 function subnetList(cidrs: string[]): net.BlockList {
   const list = new net.BlockList();
@@ -62,14 +63,20 @@ export class WebhookTargetPolicy {
     return !this.blocked.check(addr, type);
   }
 
-  /** A `lookup` for http.request: resolves, then refuses a blocked address before connecting. */
-  readonly lookup: net.LookupFunction = (hostname, options, callback) => {
-    dns.lookup(hostname, { ...options, all: false }, (err, address, family) => {
-      if (err) return callback(err, '', 0);
-      if (!this.isAllowedAddress(address as string)) {
-        return callback(new WebhookTargetError(`webhook target ${hostname} resolves to ${address}, a private or local address`), '', 0);
+  /**
+   * A `lookup` for http.request: resolves, then refuses the target if any of its addresses is
+   * blocked, before connecting. Node asks for every address (`all: true`) when it races IPv4
+   * and IPv6 (autoSelectFamily), and for one otherwise; both forms are answered.
+   */
+  readonly lookup = (hostname: string, options: dns.LookupOptions, callback: (...args: any[]) => void): void => {
+    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err);
+      const blocked = addresses.find((a) => !this.isAllowedAddress(a.address));
+      if (blocked || addresses.length === 0) {
+        return callback(new WebhookTargetError(`webhook target ${hostname} resolves to ${blocked?.address ?? 'nothing'}, a private or local address`));
       }
-      callback(null, address as string, family);
+      if (options.all) callback(null, addresses);
+      else callback(null, addresses[0].address, addresses[0].family);
     });
   };
 }

@@ -37,7 +37,7 @@ describe('webhook signatures (Standard Webhooks)', () => {
 
 describe('webhook target policy (SSRF)', () => {
   const policy = new WebhookTargetPolicy('');
-  it.each(['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fd00::1', 'fe80::1', '::ffff:127.0.0.1', '::ffff:169.254.169.254'])(
+  it.each(['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fd00::1', 'fe80::1', '::ffff:127.0.0.1', '::ffff:169.254.169.254', '::ffff:7f00:1', '::7f00:1', '64:ff9b::7f00:1', '2002:7f00:1::1', 'fec0::1'])(
     'refuses %s',
     (addr) => expect(policy.isAllowedAddress(addr)).toBe(false),
   );
@@ -72,11 +72,19 @@ describe('webhook target policy (SSRF)', () => {
       expect(receiver.deliveries).toHaveLength(0);
     });
 
+    it('delivers to an allowed host name (resolved, every address checked)', async () => {
+      const allowed = new WebhookTargetPolicy('127.0.0.0/8,::1/128');
+      const url = new URL(receiver.url.replace('127.0.0.1', 'localhost'));
+      await expect(postOnce(url, '{"b":2}', {}, 2000, allowed)).resolves.toBe(302);
+      expect(receiver.deliveries.at(-1)?.body).toBe('{"b":2}');
+    });
+
     it('delivers to an allowed target and does not follow redirects', async () => {
       const allowed = new WebhookTargetPolicy('127.0.0.1/32');
+      const before = receiver.deliveries.length;
       await expect(postOnce(new URL(receiver.url), '{"a":1}', { 'webhook-id': 'msg_1' }, 2000, allowed)).resolves.toBe(302);
-      expect(receiver.deliveries).toHaveLength(1);
-      expect(receiver.deliveries[0].headers['webhook-id']).toBe('msg_1');
+      expect(receiver.deliveries).toHaveLength(before + 1);
+      expect(receiver.deliveries.at(-1)?.headers['webhook-id']).toBe('msg_1');
     });
   });
 });
