@@ -171,16 +171,46 @@ export class JobService {
   /** Waits up to `seconds` for the job to finish (QueueEvents: no polling), then returns its view. */
   async waitFor(id: string, tenant: string | null, seconds: number): Promise<JobView> {
     const index = await backend(() => this.readIndex(id, tenant));
-    const job = await backend(() => this.queues.get(index.model)!.getJob(id));
-    if (job && seconds > 0) {
-      const events = await this.queueEvents(index.model);
-      try {
-        await job.waitUntilFinished(events, seconds * 1000);
-      } catch {
-        // Failed or timed out: either way the view below says which.
-      }
-    }
+    if (seconds > 0 && !index.canceled_at) await this.untilFinished(index.model, id, seconds * 1000);
     return this.get(id, tenant);
+  }
+
+  /**
+   * Resolves when the job finishes, is removed, or `ttlMs` passes; never rejects (a Redis failure
+   * ends the wait and the caller's read reports it). Not BullMQ's waitUntilFinished: its
+   * internal check can reject unhandled when Redis hiccups, which would end the process.
+   */
+  private async untilFinished(model: string, id: string, ttlMs: number): Promise<void> {
+    const deadline = Date.now() + ttlMs;
+    const queue = this.queues.get(model)!;
+    const isDone = async () => {
+      try {
+        const view = await readJobView(queue, id);
+        return !view || (view.status !== 'queued' && view.status !== 'running');
+      } catch {
+        return true;
+      }
+    };
+    const events = await this.queueEvents(model);
+    if (!events) {
+      // Degraded: no event stream right now. Poll, gently, until the deadline.
+      while (Date.now() < deadline && !(await isDone())) await new Promise((r) => setTimeout(r, 250));
+      return;
+    }
+    // BullMQ emits "<event>:<job id>" besides "<event>"; its listener types know only the latter.
+    const emitter = events as unknown as import('node:events').EventEmitter;
+    await new Promise<void>((resolve) => {
+      const names = ['completed', 'failed', 'removed'].map((e) => `${e}:${id}`);
+      const done = () => {
+        clearTimeout(timer);
+        for (const n of names) emitter.off(n, done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, deadline - Date.now()));
+      for (const n of names) emitter.on(n, done);
+      // It may have finished before the listeners were attached.
+      void isDone().then((finished) => finished && done());
+    });
   }
 
   /**
@@ -213,7 +243,8 @@ export class JobService {
     });
   }
 
-  private async queueEvents(model: string): Promise<QueueEvents> {
+  /** The model's event stream, or null when it cannot be made ready within 2 s (Redis away). */
+  private async queueEvents(model: string): Promise<QueueEvents | null> {
     let events = this.events.get(model);
     if (!events) {
       events = new QueueEvents(modelQueueName(model), {
@@ -222,9 +253,13 @@ export class JobService {
       });
       events.on('error', (err) => this.log.warn({ err: err.message, model }, 'queue events error'));
       this.events.set(model, events);
-      await events.waitUntilReady();
     }
-    return events;
+    const ready = events.waitUntilReady().then(
+      () => true,
+      () => false,
+    );
+    const timeout = new Promise<false>((r) => setTimeout(() => r(false), 2000).unref());
+    return (await Promise.race([ready, timeout])) ? events : null;
   }
 
   async close(): Promise<void> {

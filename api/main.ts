@@ -2,6 +2,11 @@
 import { createLogger } from '../shared/logger.js';
 import { startApi } from './server.js';
 
+const log = createLogger('api');
+// A safety net: a library promise rejected without a handler (seen with Redis hiccups) must not
+// take the ingress down; it is logged instead.
+process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
+
 startApi()
   .then((api) => {
     const stop = async () => {
@@ -12,6 +17,6 @@ startApi()
     process.on('SIGINT', () => void stop());
   })
   .catch((err) => {
-    createLogger('api').fatal({ err }, `api failed to start: ${(err as Error).message}`);
+    log.fatal({ err }, `api failed to start: ${(err as Error).message}`);
     process.exit(1);
   });

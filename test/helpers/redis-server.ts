@@ -8,6 +8,9 @@ import { freePort } from './hub.js';
 
 export interface PrivateRedis {
   url: string;
+  /** SIGSTOP / SIGCONT: Redis hangs (connections stay open, nothing answers). */
+  pause(): void;
+  resume(): void;
   stop(): Promise<void>;
   start(): Promise<void>;
   cleanup(): Promise<void>;
@@ -28,6 +31,12 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
         await new Promise((r) => setTimeout(r, 100));
       }
       throw new Error('private redis-server did not start');
+    },
+    pause() {
+      child?.kill('SIGSTOP');
+    },
+    resume() {
+      child?.kill('SIGCONT');
     },
     async stop() {
       const c = child;

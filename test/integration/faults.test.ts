@@ -132,6 +132,41 @@ describe('Redis restarted during a run', () => {
   }, 180_000);
 });
 
+describe('Redis hung during synchronous waits', () => {
+  it('predict and Prefer: wait answer spec errors (never hang, never crash) and the API recovers', async () => {
+    const redis = await startPrivateRedis();
+    // No worker: the requests wait for jobs that will not finish.
+    const hub = await startHub({ name: 'redishang', models: 'resnet50', workers: 0, env: { REDIS_URL: redis.url, PREDICT_WAIT_S: '3' } });
+    try {
+      const image = b64(await solidImage(32, 32, [5, 5, 5]));
+      const inFlight = [
+        postJson(`${hub.url}/v1/models/resnet50/predict`, { image }),
+        postJson(`${hub.url}/v1/models/resnet50/predict`, { image }),
+        postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } }, { Prefer: 'wait=3' }),
+      ];
+      await new Promise((r) => setTimeout(r, 300));
+      redis.pause();
+      const answers = await Promise.all(inFlight);
+      redis.resume();
+      for (const a of answers) {
+        expect([202, 503, 504]).toContain(a.status);
+        if (a.status !== 202) expect(a.body).toMatchObject({ success: false, error_code: expect.any(Number) });
+      }
+      expect((await getJson(`${hub.url}/healthz`)).status).toBe(200);
+      const deadline = Date.now() + 20_000;
+      while ((await getJson(`${hub.url}/readyz`)).status !== 200) {
+        if (Date.now() > deadline) throw new Error('API did not become ready again');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect((await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } })).status).toBe(202);
+    } finally {
+      redis.resume();
+      await hub.stop();
+      await redis.cleanup();
+    }
+  }, 120_000);
+});
+
 describe('long batches (a slow model: seconds per batch)', () => {
   let hub: Hub;
   let modelsDir: string;
