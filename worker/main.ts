@@ -23,7 +23,14 @@ import { QueueConsumer } from './queue-consumer.js';
 
 const VERSION = '0.1.0';
 
-async function loadRunners(config: Config, device: Device, models: string, log: Logger, metrics: ReturnType<typeof createWorkerMetrics>): Promise<ModelRunner[]> {
+async function loadRunners(
+  config: Config,
+  device: Device,
+  models: string,
+  log: Logger,
+  metrics: ReturnType<typeof createWorkerMetrics>,
+  onSessionDeath: (err: Error) => void,
+): Promise<ModelRunner[]> {
   const repository = loadModelRepository(config);
   const wanted = models === 'all' ? [...repository.keys()] : models.split(',').map((m) => m.trim());
   for (const name of wanted) {
@@ -41,7 +48,7 @@ async function loadRunners(config: Config, device: Device, models: string, log: 
       }
       throw new Error(`model "${name}" is unavailable: ${entry.problem}`);
     }
-    runners.push(await ModelRunner.load(entry, device, config, metrics, tuning));
+    runners.push(await ModelRunner.load(entry, device, config, metrics, { tuning, onSessionDeath }));
     log.info({ model: name, device: deviceName(device), weights: entry.weights, file: entry.modelPath }, 'model loaded');
   }
   if (runners.length === 0) throw new Error('no model could be loaded; nothing to serve');
@@ -60,7 +67,17 @@ async function main(): Promise<void> {
   const device = parseDevice(values.device!);
   const registry = createRegistry('worker');
   const metrics = createWorkerMetrics(registry);
-  const runners = await loadRunners(config, device, values.models!, log, metrics);
+  // A dead session thread cannot be trusted again: drain and exit non-zero; the fleet launcher
+  // (or the orchestrator) restarts the worker and the failed jobs are retried.
+  let exitCode = 0;
+  let shutdown: (reason: string) => Promise<void> = async () => {
+    process.exit(1);
+  };
+  const runners = await loadRunners(config, device, values.models!, log, metrics, (err) => {
+    log.fatal({ err: err.message }, 'an onnxruntime session thread died; restarting the worker');
+    exitCode = 1;
+    void shutdown('session thread died');
+  });
 
   const workerId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const connection = createRedis(config, { blocking: true });
@@ -109,10 +126,10 @@ async function main(): Promise<void> {
   metrics.up.set({ device: deviceName(device) }, 1);
   log.info({ worker: workerId, device: deviceName(device), port, models: info().models }, 'worker ready');
 
-  const shutdown = async (signal: string) => {
+  shutdown = async (reason: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'shutting down: no new jobs, finishing the batch in flight');
+    log.info({ reason }, 'shutting down: no new jobs, finishing the batch in flight');
     metrics.up.set({ device: deviceName(device) }, 0);
     clearInterval(heartbeat);
     const force = setTimeout(() => {
@@ -129,7 +146,7 @@ async function main(): Promise<void> {
     await connection.quit().catch(() => undefined);
     server.close();
     log.info('worker stopped');
-    process.exit(0);
+    process.exit(exitCode);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));

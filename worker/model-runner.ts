@@ -8,10 +8,18 @@ import { SpecError } from '../shared/errors.js';
 import type { ModelEntry } from '../shared/manifest.js';
 import { DynamicBatcher, type ItemOutcome } from './batcher.js';
 import { deviceName, sessionOptionsFor, type Device, type SessionTuning } from './backend/device.js';
-import { ThreadedSession, type InferenceBackend } from './backend/threaded-session.js';
+import { SessionThreadError, ThreadedSession, type InferenceBackend } from './backend/threaded-session.js';
 import { TASK_PIPELINES } from './tasks/index.js';
 import { stackFeeds, type PreparedItem, type TaskFactory, type TaskPipeline } from './tasks/task.js';
 import type { WorkerMetrics } from './metrics.js';
+
+export interface RunnerOptions {
+  tuning?: SessionTuning;
+  /** The task's pipeline unless given (a custom task, or a test's). */
+  factory?: TaskFactory;
+  /** Called once if the session's thread dies; the worker then exits so its jobs are recovered. */
+  onSessionDeath?: (err: Error) => void;
+}
 
 export interface RunResult {
   output: Record<string, unknown>;
@@ -54,16 +62,15 @@ export class ModelRunner {
     device: Device,
     config: Pick<Config, 'MAX_IMAGE_BYTES' | 'MAX_IMAGE_PIXELS'>,
     metrics: WorkerMetrics,
-    tuning: SessionTuning = {},
-    /** The task's pipeline unless given (a custom task, or a test's). */
-    factory: TaskFactory | undefined = TASK_PIPELINES[entry.manifest.task],
+    options: RunnerOptions = {},
   ): Promise<ModelRunner> {
+    const { tuning = {}, factory = TASK_PIPELINES[entry.manifest.task], onSessionDeath } = options;
     const name = entry.manifest.name;
     if (!entry.modelPath) throw new Error(`model "${name}" is unavailable: ${entry.problem}`);
     if (!factory) throw new Error(`model "${name}": task ${entry.manifest.task} has no worker pipeline`);
     const started = performance.now();
     // Off the event loop: onnxruntime-node's run() is synchronous on its calling thread.
-    const session = await ThreadedSession.create(entry.modelPath, sessionOptionsFor(device, tuning));
+    const session = await ThreadedSession.create(entry.modelPath, sessionOptionsFor(device, tuning), onSessionDeath);
     for (const tensor of [...Object.values(entry.manifest.inputs)]) {
       if (!session.inputNames.includes(tensor)) {
         await session.release();
@@ -128,8 +135,9 @@ export class ModelRunner {
       outputs = await this.session.run(feeds);
     } catch (error) {
       this.metrics.inferenceErrors.inc(this.labels);
-      // One bad item must not fail its batch-mates: rerun each alone so only the culprit fails.
-      if (group.length > 1) return Promise.all(group.map(async (item) => (await this.runGroup([item]))[0]));
+      // One bad item must not fail its batch-mates: rerun each alone so only the culprit fails
+      // (unless the session itself is gone: then every job fails, to be retried elsewhere).
+      if (group.length > 1 && !(error instanceof SessionThreadError)) return Promise.all(group.map(async (item) => (await this.runGroup([item]))[0]));
       return [{ ok: false, error: new SpecError('INFERENCE_FAILED', `inference failed: ${(error as Error).message}`) }];
     }
     const inferenceMs = performance.now() - started;

@@ -32,18 +32,23 @@ export class ThreadedSession implements InferenceBackend {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (o: ort.InferenceSession.ReturnType) => void; reject: (e: Error) => void }>();
   private released: (() => void) | null = null;
+  /** Set once the thread is gone: every later call fails at once instead of waiting forever. */
+  private dead: SessionThreadError | null = null;
+  private releasing = false;
 
   private constructor(
     private readonly thread: Worker,
     readonly inputNames: readonly string[],
     readonly outputNames: readonly string[],
+    private readonly onDeath: (err: SessionThreadError) => void,
   ) {
     thread.on('message', (msg: HostMessage) => this.onMessage(msg));
-    thread.on('error', (err) => this.failAll(new SessionThreadError(`session thread crashed: ${err.message}`)));
-    thread.on('exit', (code) => this.failAll(new SessionThreadError(`session thread exited (${code})`)));
+    thread.on('error', (err) => this.die(new SessionThreadError(`session thread crashed: ${err.message}`)));
+    thread.on('exit', (code) => this.die(new SessionThreadError(`session thread exited (${code})`)));
   }
 
-  static create(modelPath: string, options: ort.InferenceSession.SessionOptions): Promise<ThreadedSession> {
+  /** `onDeath` is told once if the thread dies before release() (out of memory, a native crash). */
+  static create(modelPath: string, options: ort.InferenceSession.SessionOptions, onDeath: (err: SessionThreadError) => void = () => undefined): Promise<ThreadedSession> {
     const thread = new Worker(new URL('./session-host.mjs', import.meta.url), { workerData: { modelPath, options } });
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(new SessionThreadError(`session thread failed to start: ${err.message}`));
@@ -55,12 +60,13 @@ export class ThreadedSession implements InferenceBackend {
           reject(new Error(msg.type === 'ready' && msg.error ? msg.error : 'session thread did not start'));
           return;
         }
-        resolve(new ThreadedSession(thread, msg.inputNames!, msg.outputNames!));
+        resolve(new ThreadedSession(thread, msg.inputNames!, msg.outputNames!, onDeath));
       });
     });
   }
 
   run(feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType> {
+    if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     const wire: Record<string, WireTensor> = {};
     // Copied (not transferred): a failed batch is retried item by item from the same buffers.
@@ -72,10 +78,17 @@ export class ThreadedSession implements InferenceBackend {
   }
 
   async release(): Promise<void> {
+    this.releasing = true;
+    if (this.dead) return;
     await new Promise<void>((resolve) => {
       this.released = resolve;
       this.thread.postMessage({ type: 'release' });
     });
+    await this.thread.terminate();
+  }
+
+  /** Terminates the thread at once, as a crash would: pending and later runs fail, onDeath is told. */
+  async kill(): Promise<void> {
     await this.thread.terminate();
   }
 
@@ -97,9 +110,12 @@ export class ThreadedSession implements InferenceBackend {
     p.resolve(outputs);
   }
 
-  private failAll(err: Error): void {
+  private die(err: SessionThreadError): void {
+    if (this.dead) return;
+    this.dead = err;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
     this.released?.();
+    if (!this.releasing) this.onDeath(err);
   }
 }

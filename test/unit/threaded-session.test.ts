@@ -1,0 +1,40 @@
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../shared/config.js';
+import { loadModelRepository } from '../../shared/manifest.js';
+import { sessionOptionsFor } from '../../worker/backend/device.js';
+import { SessionThreadError, ThreadedSession } from '../../worker/backend/threaded-session.js';
+
+const entry = loadModelRepository(loadConfig({})).get('resnet50')!;
+const input = (n = 2) => ({ data: new ort.Tensor('float32', new Float32Array(n * 3 * 224 * 224).fill(0.1), [n, 3, 224, 224]) });
+
+describe('ThreadedSession', () => {
+  it('runs the model on its thread with the same outputs as a plain session', async () => {
+    const threaded = await ThreadedSession.create(entry.modelPath!, sessionOptionsFor({ kind: 'cpu' }));
+    const plain = await ort.InferenceSession.create(entry.modelPath!);
+    const a = await threaded.run(input());
+    const b = await plain.run(input());
+    expect(a.resnetv24_dense0_fwd.dims).toEqual([2, 1000]);
+    expect(Array.from(a.resnetv24_dense0_fwd.data as Float32Array)).toEqual(Array.from(b.resnetv24_dense0_fwd.data as Float32Array));
+    await threaded.release();
+    await plain.release();
+  });
+
+  it('when its thread dies: pending and later runs fail at once, release returns, onDeath is told once', async () => {
+    const deaths: Error[] = [];
+    const session = await ThreadedSession.create(entry.modelPath!, sessionOptionsFor({ kind: 'cpu' }), (err) => deaths.push(err));
+    const pending = session.run(input(64)); // long enough to be cut off
+    await session.kill();
+    await expect(pending).rejects.toBeInstanceOf(SessionThreadError);
+    await expect(session.run(input())).rejects.toBeInstanceOf(SessionThreadError);
+    await session.release();
+    expect(deaths).toHaveLength(1);
+  });
+
+  it('a normal release is not reported as a death', async () => {
+    const deaths: Error[] = [];
+    const session = await ThreadedSession.create(entry.modelPath!, sessionOptionsFor({ kind: 'cpu' }), (err) => deaths.push(err));
+    await session.release();
+    expect(deaths).toHaveLength(0);
+  });
+});
