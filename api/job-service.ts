@@ -10,6 +10,7 @@ import type { Logger } from '../shared/logger.js';
 import type { ModelEntry } from '../shared/manifest.js';
 import {
   WEBHOOK_QUEUE,
+  claimJob,
   createRedis,
   defaultJobOptions,
   idempotencyKey,
@@ -218,6 +219,7 @@ export class JobService {
    * is left as it is (both 409); canceling twice answers the canceled job again.
    */
   async cancel(id: string, tenant: string | null): Promise<JobView> {
+    const prefix = this.config.MODELHUB_PREFIX;
     return backend(async () => {
       const index = await this.readIndex(id, tenant);
       if (index.canceled_at) return canceledView(id, index.model, index.created_at, index.canceled_at);
@@ -226,16 +228,19 @@ export class JobService {
       if (!job) throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
       const state = await job.getState();
       if (state === 'completed' || state === 'failed') throw new SpecError('CONFLICT', `job "${id}" has already finished`);
-      if (state === 'active') throw new SpecError('CONFLICT', `job "${id}" is running; it will finish`);
-      const key = jobIndexKey(this.config.MODELHUB_PREFIX, id);
+      if (job.data.deadline_at !== undefined && Date.now() > job.data.deadline_at) {
+        throw new SpecError('CONFLICT', `job "${id}" has already failed: its deadline passed`);
+      }
+      // The race with a worker starting the job is settled by one SET NX on the job's claim.
+      const claim = await claimJob(this.redis, prefix, id, 'canceled', this.config.JOB_RETENTION_S + 3600);
+      if (claim === 'running') throw new SpecError('CONFLICT', `job "${id}" is running; it will finish`);
       const canceled: JobIndexEntry = { ...index, canceled_at: Date.now() };
-      await this.redis.set(key, JSON.stringify(canceled), 'KEEPTTL');
+      await this.redis.set(jobIndexKey(prefix, id), JSON.stringify(canceled), 'KEEPTTL');
       try {
-        // Atomic in BullMQ: fails if a worker locked the job in the meantime.
         await job.remove();
-      } catch {
-        await this.redis.set(key, JSON.stringify(index), 'KEEPTTL');
-        throw new SpecError('CONFLICT', `job "${id}" started running; it will finish`);
+      } catch (err) {
+        // Locked by a worker that lost the claim: it fails the job as canceled without running it.
+        this.log.debug({ err: (err as Error).message, jobId: id }, 'canceled job not removed; its worker will drop it');
       }
       const view = canceledView(id, index.model, index.created_at, canceled.canceled_at!);
       await enqueueWebhookEvent(this.webhooks, { id, model: index.model, webhook: job.data.webhook }, 'completed', view);

@@ -26,7 +26,8 @@ export function statusOf(state: JobState | 'unknown', job: Job<JobData, JobResul
     case 'completed':
       return 'succeeded';
     case 'failed':
-      return 'failed';
+      // A job canceled after a worker fetched it is failed by that worker, unrun, as CANCELED.
+      return SpecError.fromReason(job.failedReason).kind === 'CANCELED' ? 'canceled' : 'failed';
     default:
       // A queued job past its deadline will never run (the worker fails it on pick-up).
       return pastDeadline ? 'failed' : 'queued';

@@ -19,6 +19,23 @@ export function jobIndexKey(prefix: string, jobId: string): string {
   return `${prefix}:jobindex:${jobId}`;
 }
 
+/**
+ * Who got a job first: the first worker to start it ("running") or a cancel ("canceled"),
+ * each with SET NX. Whoever wins decides, so a job is never both canceled and run.
+ */
+export function jobClaimKey(prefix: string, jobId: string): string {
+  return `${prefix}:claim:${jobId}`;
+}
+
+export type JobClaim = 'running' | 'canceled';
+
+/** Claims the job for `claim`; returns the claim in force afterwards (ours, or the earlier one). */
+export async function claimJob(redis: RedisClient, prefix: string, jobId: string, claim: JobClaim, ttlS: number): Promise<JobClaim> {
+  const key = jobClaimKey(prefix, jobId);
+  if (await redis.set(key, claim, 'EX', ttlS, 'NX')) return claim;
+  return ((await redis.get(key)) as JobClaim | null) ?? claim;
+}
+
 /** Idempotency-Key → job, per tenant. The client's key is hashed: it may be long or odd. */
 export function idempotencyKey(prefix: string, tenant: string | null, keyHash: string): string {
   return `${prefix}:idem:${tenant ?? '-'}:${keyHash}`;

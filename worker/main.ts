@@ -94,6 +94,7 @@ async function main(): Promise<void> {
         lockDurationMs: config.MODELHUB_LOCK_MS,
         stalledIntervalMs: config.MODELHUB_STALLED_INTERVAL_MS,
         maxStalledCount: config.MODELHUB_MAX_STALLED,
+        claimTtlS: config.JOB_RETENTION_S + 3600,
       }),
   );
 

@@ -7,7 +7,7 @@ import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import { SpecError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { jobView, type JobView } from '../shared/job-view.js';
-import { modelQueueName, type JobData, type JobResult, type RedisClient, type WebhookEvent } from '../shared/queue.js';
+import { claimJob, modelQueueName, type JobData, type JobResult, type RedisClient, type WebhookEvent } from '../shared/queue.js';
 import { enqueueWebhookEvent, type WebhookJobData } from '../shared/webhooks/events.js';
 import { deviceName } from './backend/device.js';
 import type { WorkerMetrics } from './metrics.js';
@@ -17,6 +17,8 @@ export interface ConsumerOptions {
   prefix: string;
   connection: RedisClient;
   workerId: string;
+  /** How long a job's run/cancel claim is kept, seconds (at least the job's retention). */
+  claimTtlS: number;
   /** Where webhook events are enqueued (delivered elsewhere, never on this event loop). */
   webhooks: Queue<WebhookJobData>;
   /** Lock held on a running job; renewed at half this. A worker silent past it loses its jobs to others. */
@@ -74,6 +76,8 @@ export class QueueConsumer {
       if (deadline && startedAt > deadline) {
         throw new SpecError('DEADLINE_EXCEEDED', 'the job\'s deadline (timeout_s) passed before it could run');
       }
+      const claim = await claimJob(this.options.connection, this.options.prefix, job.id!, 'running', this.options.claimTtlS);
+      if (claim === 'canceled') throw new SpecError('CANCELED', 'the job was canceled before it ran');
       this.notify(job, 'start', jobView(job, 'active'));
       const r = deadline ? await withDeadline(this.runner.run(job.data.input), deadline - startedAt) : await this.runner.run(job.data.input);
       this.metrics.jobs.inc({ model, outcome: 'succeeded' });

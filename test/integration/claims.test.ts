@@ -1,0 +1,57 @@
+/** The run/cancel claim: one SET NX decides, so a job is never both canceled and run. */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { claimJob } from '../../shared/queue.js';
+import { REDIS_URL, deletePrefix, getJson, pollJob, postJson, startHub, testPrefix, type Hub } from '../helpers/hub.js';
+import { b64, solidImage } from '../helpers/images.js';
+
+describe('claimJob', () => {
+  const prefix = testPrefix('claims');
+  const redis = new Redis(REDIS_URL);
+  afterAll(async () => {
+    await deletePrefix(prefix);
+    redis.disconnect();
+  });
+
+  it('the first claim wins and later ones see it', async () => {
+    expect(await claimJob(redis, prefix, 'a', 'running', 60)).toBe('running');
+    expect(await claimJob(redis, prefix, 'a', 'canceled', 60)).toBe('running');
+    expect(await claimJob(redis, prefix, 'b', 'canceled', 60)).toBe('canceled');
+    expect(await claimJob(redis, prefix, 'b', 'running', 60)).toBe('canceled');
+    // A retried job claims "running" again and goes on.
+    expect(await claimJob(redis, prefix, 'a', 'running', 60)).toBe('running');
+  });
+
+  it('racing claims agree on one winner per job', async () => {
+    for (let i = 0; i < 50; i++) {
+      const [w, c] = await Promise.all([claimJob(redis, prefix, `r${i}`, 'running', 60), claimJob(redis, prefix, `r${i}`, 'canceled', 60)]);
+      expect(w).toBe(c);
+    }
+  });
+});
+
+describe('a job canceled after a worker fetched it', () => {
+  let hub: Hub;
+  beforeAll(async () => {
+    hub = await startHub({ name: 'claimjob', models: 'resnet50', workers: 0 });
+  });
+  afterAll(async () => hub?.stop());
+
+  it('is dropped by the worker unrun and reads canceled', async () => {
+    const image = b64(await solidImage(32, 32, [9, 99, 199]));
+    const { body } = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } });
+    // The cancel's claim lands, but (as if a worker had fetched the job in that instant) the
+    // job stays in the queue; the worker must still not run it.
+    const redis = new Redis(REDIS_URL);
+    expect(await claimJob(redis, hub.prefix, body.id, 'canceled', 60)).toBe('canceled');
+    redis.disconnect();
+    await hub.addWorker(['--device', 'cpu', '--models', 'resnet50']);
+    const job = await pollJob(hub.url, body.id);
+    expect(job).toMatchObject({ status: 'canceled', output: { success: false, error_code: 2003 } });
+    expect(job.metrics).toBeUndefined();
+    const other = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } }, { Prefer: 'wait=30' });
+    expect(other.body.status).toBe('succeeded');
+    expect((await postJson(`${hub.url}/v1/jobs/${other.body.id}/cancel`, {})).status).toBe(409);
+    expect((await getJson(`${hub.url}/v1/jobs/${body.id}`)).body.status).toBe('canceled');
+  });
+});
