@@ -51,8 +51,19 @@ interface JobIndexEntry {
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
-export function requestHash(model: string, body: unknown): string {
-  return sha256(JSON.stringify([model, body]));
+/** JSON with object keys sorted, so equal requests hash equally whatever their key order. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
+    return `{${entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** Hash of a request after validation and defaults: key order and spelled-out defaults do not matter. */
+export function requestHash(model: string, request: unknown): string {
+  return sha256(canonicalJson([model, request]));
 }
 
 export class JobService {
@@ -118,8 +129,13 @@ export class JobService {
         const job = await queue.add('infer', data, { jobId: id, timestamp: now, priority: options.priority ?? 5 });
         return { view: jobView(job, 'waiting'), replayed: false };
       } catch (err) {
-        // Nothing was accepted: free the key so the client's retry is not answered with a ghost.
-        if (idemKey) await this.redis.del(idemKey).catch(() => undefined);
+        // Free the key only when nothing was stored, so a retry neither meets a ghost nor makes
+        // a second job: a refusal of ours (429) is certain; after a Redis error, look (a timed-out
+        // add may have been stored), and when even that fails keep the key.
+        if (idemKey) {
+          const stored = err instanceof SpecError ? false : await queue.getJob(id).then((j) => Boolean(j), () => true);
+          if (!stored) await this.redis.del(idemKey).catch(() => undefined);
+        }
         throw err;
       }
     });
@@ -140,6 +156,11 @@ export class JobService {
         if (!(err instanceof SpecError && err.kind === 'JOB_NOT_FOUND')) throw err;
         await new Promise((r) => setTimeout(r, 50));
       }
+    }
+    // Still no job. If its index exists, the job is gone for good (removed by retention, or its
+    // storing failed): this key cannot be answered again. Otherwise it is still being created.
+    if (await this.redis.exists(jobIndexKey(this.config.MODELHUB_PREFIX, prior.job_id))) {
+      throw new SpecError('CONFLICT', `the job of this Idempotency-Key (${prior.job_id}) no longer exists; use a new key`);
     }
     throw new SpecError('CONFLICT', 'a request with this Idempotency-Key is being processed; retry');
   }

@@ -51,7 +51,7 @@ export function jobRoutes(ctx: ApiContext): Router {
       priority: body.data.priority,
       timeoutS: body.data.timeout_s,
       webhook: webhookOf(body.data),
-      ...(key ? { idempotency: { key, requestHash: requestHash(model, req.body) } } : {}),
+      ...(key ? { idempotency: { key, requestHash: requestHash(model, { ...body.data, input }) } } : {}),
     });
     if (!replayed) metrics.jobsSubmitted.inc({ model });
     const wait = preferWait(req.get('prefer'), config.PREDICT_WAIT_S);

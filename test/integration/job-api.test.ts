@@ -104,6 +104,10 @@ describe('with a worker', () => {
     const other = await submit({ input: { image }, priority: 2 }, { 'Idempotency-Key': key });
     expect(other.status).toBe(422);
     expect(other.body.error_code).toBe(1302);
+    // The same request spelled differently (key order, an explicit default) is the same request.
+    const respelled = await postJson(`${hub.url}/v1/models/resnet50/jobs`, `{"priority":5,"input":{"image":"${image}"}}`, { 'Idempotency-Key': key });
+    expect(respelled.status).toBe(200);
+    expect(respelled.body.id).toBe(first.body.id);
   });
 
   it('concurrent requests with one Idempotency-Key make exactly one job', async () => {
@@ -235,13 +239,17 @@ describe('retention', () => {
   it('keeps at most JOB_RETENTION_COUNT finished jobs per model; older ones answer 404', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 6; i++) {
-      const r = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } }, { Prefer: 'wait=30' });
+      const r = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } }, { Prefer: 'wait=30', ...(i === 0 ? { 'Idempotency-Key': 'first' } : {}) });
       expect(r.body.status).toBe('succeeded');
       ids.push(r.body.id);
     }
     const statuses = await Promise.all(ids.map(async (id) => (await getJson(`${hub.url}/v1/jobs/${id}`)).status));
     expect(statuses.slice(0, 3)).toEqual([404, 404, 404]);
     expect(statuses.slice(3)).toEqual([200, 200, 200]);
+    // The key of a job retention removed cannot be answered again; the client is told so.
+    const replay = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } }, { 'Idempotency-Key': 'first' });
+    expect(replay.status).toBe(409);
+    expect(replay.body.error_msg).toMatch(/no longer exists; use a new key/);
   });
 });
 
