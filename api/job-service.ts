@@ -70,6 +70,10 @@ export class JobService {
   readonly queues = new Map<string, Queue<JobData, JobResult>>();
   readonly webhooks: Queue<WebhookJobData>;
   private readonly events = new Map<string, QueueEvents>();
+  /** BullMQ leaves connections it was given open: these are closed here. */
+  private readonly eventConnections: RedisClient[] = [];
+  /** Ends every wait in progress (on close, so held requests answer instead of holding shutdown). */
+  private readonly waiters = new Set<() => void>();
 
   constructor(
     private readonly models: Map<string, ModelEntry>,
@@ -226,8 +230,10 @@ export class JobService {
       const done = () => {
         clearTimeout(timer);
         for (const n of names) emitter.off(n, done);
+        this.waiters.delete(done);
         resolve();
       };
+      this.waiters.add(done);
       const timer = setTimeout(done, Math.max(0, deadline - Date.now()));
       for (const n of names) emitter.on(n, done);
       // It may have finished before the listeners were attached.
@@ -273,10 +279,10 @@ export class JobService {
   private async queueEvents(model: string): Promise<QueueEvents | null> {
     let events = this.events.get(model);
     if (!events) {
-      events = new QueueEvents(modelQueueName(model), {
-        connection: createRedis(this.config, { blocking: true }),
-        prefix: this.config.MODELHUB_PREFIX,
-      });
+      const connection = createRedis(this.config, { blocking: true });
+      connection.on('error', (err) => this.log.debug({ err: err.message, model }, 'queue events connection error'));
+      this.eventConnections.push(connection);
+      events = new QueueEvents(modelQueueName(model), { connection, prefix: this.config.MODELHUB_PREFIX });
       events.on('error', (err) => this.log.warn({ err: err.message, model }, 'queue events error'));
       this.events.set(model, events);
     }
@@ -289,7 +295,9 @@ export class JobService {
   }
 
   async close(): Promise<void> {
+    for (const done of [...this.waiters]) done();
     await Promise.all([...this.events.values()].map((e) => e.close()));
+    for (const c of this.eventConnections) c.disconnect();
     await Promise.all([...this.queues.values(), this.webhooks].map((q) => q.close()));
   }
 }

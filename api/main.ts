@@ -10,6 +10,10 @@ process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandl
 startApi()
   .then((api) => {
     const stop = async () => {
+      setTimeout(() => {
+        log.error('shutdown took too long; exiting');
+        process.exit(1);
+      }, 15_000).unref();
       await api.close();
       process.exit(0);
     };

@@ -47,8 +47,9 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
   if (keys.length === 0) log.warn('MODELHUB_API_KEYS is not set: the API is open to anyone who can reach it');
   else log.info({ tenants: [...new Set(keys.map((k) => k.tenant))].length }, 'API keys required');
   let delivery: WebhookDelivery | null = null;
-  if (config.WEBHOOK_SECRET && config.WEBHOOK_DELIVERY === 'on') {
-    delivery = new WebhookDelivery(config, redis, createRedis(config, { blocking: true }), log, registry);
+  const deliveryConnection = config.WEBHOOK_SECRET && config.WEBHOOK_DELIVERY === 'on' ? createRedis(config, { blocking: true }) : null;
+  if (deliveryConnection) {
+    delivery = new WebhookDelivery(config, redis, deliveryConnection, log, registry);
   } else if (!config.WEBHOOK_SECRET) {
     log.info('WEBHOOK_SECRET is not set: requests with a webhook are refused');
   }
@@ -66,10 +67,14 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
     ctx,
     url,
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await delivery?.close();
+      // Stop accepting, end the waits held open (predict, Prefer: wait) so their requests
+      // answer, then let the server finish and drop idle keep-alive sockets.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
       await jobs.close();
+      await closed;
+      await delivery?.close();
+      deliveryConnection?.disconnect();
       redis.disconnect();
     },
   };

@@ -13,14 +13,26 @@ import { redisAnswers, redisServerInstalled, startLocalRedis } from './redis.js'
 
 const log = createLogger('start');
 const children: ChildProcess[] = [];
+let localRedis: ChildProcess | null = null;
 let stopping = false;
 
+const exited = (c: ChildProcess) => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => c.once('exit', () => r())));
+
+/** The API and the worker drain first (the worker stores its last batch in Redis), then Redis goes. */
 function stopAll(code: number): void {
   if (stopping) return;
   stopping = true;
-  for (const c of [...children].reverse()) c.kill('SIGTERM');
-  setTimeout(() => process.exit(code), 5000).unref();
-  Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r))))).then(() => process.exit(code));
+  setTimeout(() => process.exit(code), 45_000).unref();
+  const services = children.filter((c) => c !== localRedis);
+  for (const c of services) c.kill('SIGTERM');
+  void Promise.all(services.map(exited))
+    .then(async () => {
+      if (localRedis) {
+        localRedis.kill('SIGTERM');
+        await exited(localRedis);
+      }
+    })
+    .then(() => process.exit(code));
 }
 
 function run(name: string, script: string, args: string[] = []): ChildProcess {
@@ -44,7 +56,8 @@ async function main(): Promise<void> {
     if (await redisAnswers(url)) {
       log.info({ url }, 'using the Redis already running');
     } else if (redisServerInstalled()) {
-      children.push(await startLocalRedis(6379));
+      localRedis = await startLocalRedis(6379);
+      children.push(localRedis);
       log.info({ url }, 'started a local redis-server (no persistence; for production set REDIS_URL)');
     } else {
       log.fatal('no Redis answers on 127.0.0.1:6379 and redis-server is not installed: install it (apt-get install redis-server) or set REDIS_URL');
