@@ -10,7 +10,7 @@ import type { Logger } from '../shared/logger.js';
 import type { ModelEntry } from '../shared/manifest.js';
 import {
   WEBHOOK_QUEUE,
-  claimJob,
+  claimForCancel,
   createRedis,
   defaultJobOptions,
   idempotencyKey,
@@ -259,7 +259,7 @@ export class JobService {
         throw new SpecError('CONFLICT', `job "${id}" has already failed: its deadline passed`);
       }
       // The race with a worker starting the job is settled by one SET NX on the job's claim.
-      const claim = await claimJob(this.redis, prefix, id, 'canceled', this.config.JOB_RETENTION_S + 3600);
+      const claim = await claimForCancel(this.redis, prefix, index.model, id, this.config.JOB_RETENTION_S + 3600);
       if (claim === 'running') throw new SpecError('CONFLICT', `job "${id}" is running; it will finish`);
       const canceled: JobIndexEntry = { ...index, canceled_at: Date.now() };
       await this.redis.set(jobIndexKey(prefix, id), JSON.stringify(canceled), 'KEEPTTL');

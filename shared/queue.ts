@@ -20,20 +20,39 @@ export function jobIndexKey(prefix: string, jobId: string): string {
 }
 
 /**
- * Who got a job first: the first worker to start it ("running") or a cancel ("canceled"),
- * each with SET NX. Whoever wins decides, so a job is never both canceled and run.
+ * Who got a job first: a worker starting it ("running") or a cancel ("canceled"). Whoever wins
+ * decides, so a job is never both canceled and run. The key shares its queue's hash slot, so
+ * the cancel's check of BullMQ's lock key is one atomic script on a Redis Cluster too.
  */
-export function jobClaimKey(prefix: string, jobId: string): string {
-  return `${prefix}:claim:${jobId}`;
+export function jobClaimKey(prefix: string, model: string, jobId: string): string {
+  return `${prefix}:${modelQueueName(model)}:claim:${jobId}`;
+}
+
+/** BullMQ's lock of a running job (held while a worker runs it, renewed, gone when it dies). */
+function jobLockKey(prefix: string, model: string, jobId: string): string {
+  return `${prefix}:${modelQueueName(model)}:${jobId}:lock`;
 }
 
 export type JobClaim = 'running' | 'canceled';
 
-/** Claims the job for `claim`; returns the claim in force afterwards (ours, or the earlier one). */
-export async function claimJob(redis: RedisClient, prefix: string, jobId: string, claim: JobClaim, ttlS: number): Promise<JobClaim> {
-  const key = jobClaimKey(prefix, jobId);
-  if (await redis.set(key, claim, 'EX', ttlS, 'NX')) return claim;
-  return ((await redis.get(key)) as JobClaim | null) ?? claim;
+/** A worker starting a job: claims it "running" unless a cancel came first (a retry keeps its claim). */
+export async function claimForRun(redis: RedisClient, prefix: string, model: string, jobId: string, ttlS: number): Promise<JobClaim> {
+  const key = jobClaimKey(prefix, model, jobId);
+  if (await redis.set(key, 'running', 'EX', ttlS, 'NX')) return 'running';
+  return ((await redis.get(key)) as JobClaim | null) ?? 'running';
+}
+
+// A "running" claim only stands while a worker holds the job's lock: one left by an earlier
+// attempt (a retry waiting in the queue, or a dead worker's job) no longer does.
+const CLAIM_FOR_CANCEL = `
+local claim = redis.call('GET', KEYS[1])
+if claim == 'running' and redis.call('EXISTS', KEYS[2]) == 1 then return 'running' end
+redis.call('SET', KEYS[1], 'canceled', 'EX', ARGV[1])
+return 'canceled'`;
+
+/** A cancel: claims the job "canceled" unless a worker is running it right now. */
+export async function claimForCancel(redis: RedisClient, prefix: string, model: string, jobId: string, ttlS: number): Promise<JobClaim> {
+  return (await redis.eval(CLAIM_FOR_CANCEL, 2, jobClaimKey(prefix, model, jobId), jobLockKey(prefix, model, jobId), ttlS)) as JobClaim;
 }
 
 /** Idempotency-Key → job, per tenant. The client's key is hashed: it may be long or odd. */

@@ -118,7 +118,8 @@ export class DynamicBatcher<T, R> {
     let outcomes: ItemOutcome<R>[];
     try {
       outcomes = await this.runBatch(batch.map((p) => p.item));
-      if (outcomes.length !== batch.length) {
+      // Every item must get an outcome: an unsettled item would hang its job forever.
+      if (outcomes.length !== batch.length || outcomes.some((o) => o === undefined)) {
         throw new Error(`batch runner returned ${outcomes.length} results for ${batch.length} items`);
       }
     } catch (error) {

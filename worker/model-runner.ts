@@ -138,7 +138,8 @@ export class ModelRunner {
       // One bad item must not fail its batch-mates: rerun each alone so only the culprit fails
       // (unless the session itself is gone: then every job fails, to be retried elsewhere).
       if (group.length > 1 && !(error instanceof SessionThreadError)) return Promise.all(group.map(async (item) => (await this.runGroup([item]))[0]));
-      return [{ ok: false, error: new SpecError('INFERENCE_FAILED', `inference failed: ${(error as Error).message}`) }];
+      const failed = new SpecError('INFERENCE_FAILED', `inference failed: ${(error as Error).message}`);
+      return group.map(() => ({ ok: false, error: failed }));
     }
     const inferenceMs = performance.now() - started;
     this.metrics.inferenceSeconds.observe(this.labels, inferenceMs / 1000);

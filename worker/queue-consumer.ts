@@ -7,7 +7,7 @@ import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import { SpecError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { jobView, type JobView } from '../shared/job-view.js';
-import { claimJob, modelQueueName, type JobData, type JobResult, type RedisClient, type WebhookEvent } from '../shared/queue.js';
+import { claimForRun, modelQueueName, type JobData, type JobResult, type RedisClient, type WebhookEvent } from '../shared/queue.js';
 import { enqueueWebhookEvent, type WebhookJobData } from '../shared/webhooks/events.js';
 import { deviceName } from './backend/device.js';
 import type { WorkerMetrics } from './metrics.js';
@@ -76,7 +76,7 @@ export class QueueConsumer {
       if (deadline && startedAt > deadline) {
         throw new SpecError('DEADLINE_EXCEEDED', 'the job\'s deadline (timeout_s) passed before it could run');
       }
-      const claim = await claimJob(this.options.connection, this.options.prefix, job.id!, 'running', this.options.claimTtlS);
+      const claim = await claimForRun(this.options.connection, this.options.prefix, model, job.id!, this.options.claimTtlS);
       if (claim === 'canceled') throw new SpecError('CANCELED', 'the job was canceled before it ran');
       this.notify(job, 'start', jobView(job, 'active'));
       const r = deadline ? await withDeadline(this.runner.run(job.data.input), deadline - startedAt) : await this.runner.run(job.data.input);

@@ -1,11 +1,11 @@
 /** The run/cancel claim: one SET NX decides, so a job is never both canceled and run. */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claimJob } from '../../shared/queue.js';
+import { claimForCancel, claimForRun, modelQueueName } from '../../shared/queue.js';
 import { REDIS_URL, deletePrefix, getJson, pollJob, postJson, startHub, testPrefix, type Hub } from '../helpers/hub.js';
 import { b64, solidImage } from '../helpers/images.js';
 
-describe('claimJob', () => {
+describe('run and cancel claims', () => {
   const prefix = testPrefix('claims');
   const redis = new Redis(REDIS_URL);
   afterAll(async () => {
@@ -13,18 +13,29 @@ describe('claimJob', () => {
     redis.disconnect();
   });
 
-  it('the first claim wins and later ones see it', async () => {
-    expect(await claimJob(redis, prefix, 'a', 'running', 60)).toBe('running');
-    expect(await claimJob(redis, prefix, 'a', 'canceled', 60)).toBe('running');
-    expect(await claimJob(redis, prefix, 'b', 'canceled', 60)).toBe('canceled');
-    expect(await claimJob(redis, prefix, 'b', 'running', 60)).toBe('canceled');
+  const lock = (id: string) => `${prefix}:${modelQueueName('m')}:${id}:lock`;
+
+  it('a cancel loses to a worker holding the job, and wins before one starts', async () => {
+    await redis.set(lock('a'), 'token');
+    expect(await claimForRun(redis, prefix, 'm', 'a', 60)).toBe('running');
+    expect(await claimForCancel(redis, prefix, 'm', 'a', 60)).toBe('running');
+    expect(await claimForCancel(redis, prefix, 'm', 'b', 60)).toBe('canceled');
+    expect(await claimForRun(redis, prefix, 'm', 'b', 60)).toBe('canceled');
     // A retried job claims "running" again and goes on.
-    expect(await claimJob(redis, prefix, 'a', 'running', 60)).toBe('running');
+    expect(await claimForRun(redis, prefix, 'm', 'a', 60)).toBe('running');
   });
 
-  it('racing claims agree on one winner per job', async () => {
+  it('a "running" claim left by an earlier attempt (no lock held) does not stop a cancel', async () => {
+    expect(await claimForRun(redis, prefix, 'm', 'c', 60)).toBe('running');
+    // The attempt failed and the job waits for its retry: no worker holds its lock.
+    expect(await claimForCancel(redis, prefix, 'm', 'c', 60)).toBe('canceled');
+    expect(await claimForRun(redis, prefix, 'm', 'c', 60)).toBe('canceled');
+  });
+
+  it('racing claims agree on one winner per job (the worker holds the lock when it claims)', async () => {
     for (let i = 0; i < 50; i++) {
-      const [w, c] = await Promise.all([claimJob(redis, prefix, `r${i}`, 'running', 60), claimJob(redis, prefix, `r${i}`, 'canceled', 60)]);
+      await redis.set(lock(`r${i}`), 'token');
+      const [w, c] = await Promise.all([claimForRun(redis, prefix, 'm', `r${i}`, 60), claimForCancel(redis, prefix, 'm', `r${i}`, 60)]);
       expect(w).toBe(c);
     }
   });
@@ -43,7 +54,7 @@ describe('a job canceled after a worker fetched it', () => {
     // The cancel's claim lands, but (as if a worker had fetched the job in that instant) the
     // job stays in the queue; the worker must still not run it.
     const redis = new Redis(REDIS_URL);
-    expect(await claimJob(redis, hub.prefix, body.id, 'canceled', 60)).toBe('canceled');
+    expect(await claimForCancel(redis, hub.prefix, 'resnet50', body.id, 60)).toBe('canceled');
     redis.disconnect();
     await hub.addWorker(['--device', 'cpu', '--models', 'resnet50']);
     const job = await pollJob(hub.url, body.id);

@@ -124,6 +124,12 @@ describe('DynamicBatcher', () => {
     await expect(Promise.all([first, second])).resolves.toEqual([10, 20]);
   });
 
+  it('a runner that leaves an item without an outcome fails the batch instead of hanging it', async () => {
+    const b = new DynamicBatcher<number, number>(async (items) => [{ ok: true, value: items[0] }, ...new Array(items.length - 1)], { maxBatchSize: 3, maxDelayMs: 1 });
+    const settled = await Promise.allSettled([b.submit(1), b.submit(2), b.submit(3)]);
+    expect(settled.every((s) => s.status === 'rejected')).toBe(true);
+  });
+
   it('drain() waits for everything submitted', async () => {
     const r = recorder<number>(10);
     const b = new DynamicBatcher(r.run, { maxBatchSize: 2, maxDelayMs: 1_000 });

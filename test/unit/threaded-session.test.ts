@@ -4,6 +4,10 @@ import { loadConfig } from '../../shared/config.js';
 import { loadModelRepository } from '../../shared/manifest.js';
 import { sessionOptionsFor } from '../../worker/backend/device.js';
 import { SessionThreadError, ThreadedSession } from '../../worker/backend/threaded-session.js';
+import { Registry } from 'prom-client';
+import { ModelRunner } from '../../worker/model-runner.js';
+import { createWorkerMetrics } from '../../worker/metrics.js';
+import { b64, solidImage } from '../helpers/images.js';
 
 const entry = loadModelRepository(loadConfig({})).get('resnet50')!;
 const input = (n = 2) => ({ data: new ort.Tensor('float32', new Float32Array(n * 3 * 224 * 224).fill(0.1), [n, 3, 224, 224]) });
@@ -29,6 +33,21 @@ describe('ThreadedSession', () => {
     await expect(session.run(input())).rejects.toBeInstanceOf(SessionThreadError);
     await session.release();
     expect(deaths).toHaveLength(1);
+  });
+
+  it('in a ModelRunner, a death during a batch fails every job of the batch at once and is reported', async () => {
+    const deaths: Error[] = [];
+    const slowBatching = { ...entry, manifest: { ...entry.manifest, batching: { max_batch_size: 8, max_queue_delay_ms: 200 } } };
+    const runner = await ModelRunner.load(slowBatching, { kind: 'cpu' }, loadConfig({}), createWorkerMetrics(new Registry()), { onSessionDeath: (e) => deaths.push(e) });
+    const image = b64(await solidImage(64, 64, [1, 2, 3]));
+    const jobs = Promise.allSettled([1, 2, 3, 4].map(() => runner.run({ image })));
+    await new Promise((r) => setTimeout(r, 100)); // all four wait in the batcher
+    await (runner as unknown as { session: ThreadedSession }).session.kill();
+    const settled = await jobs;
+    expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
+    expect((settled[0] as PromiseRejectedResult).reason).toMatchObject({ kind: 'INFERENCE_FAILED' });
+    expect(deaths).toHaveLength(1);
+    await runner.close();
   });
 
   it('a normal release is not reported as a death', async () => {
