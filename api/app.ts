@@ -27,6 +27,7 @@ export function createApp(ctx: ApiContext): express.Express {
       ctx.metrics.requestSeconds.observe({ method: req.method, route }, (performance.now() - started) / 1000);
     });
     req.tenant = null;
+    if (ctx.jobs.closing) res.setHeader('connection', 'close');
     next();
   });
 

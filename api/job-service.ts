@@ -122,6 +122,7 @@ export class JobService {
         const claimed = await this.redis.set(idemKey, claim, 'EX', this.config.JOB_RETENTION_S, 'NX');
         if (!claimed) return { view: await this.replay(idemKey, options), replayed: true };
       }
+      let adding = false;
       try {
         const waiting = await queue.getJobCountByTypes('waiting', 'prioritized', 'delayed');
         if (waiting >= this.config.QUEUE_MAX_WAITING) {
@@ -130,24 +131,37 @@ export class JobService {
         const index: JobIndexEntry = { model, tenant: options.tenant, created_at: now, ...(options.webhook ? { webhook: true } : {}) };
         await this.redis.set(jobIndexKey(prefix, id), JSON.stringify(index), 'EX', this.config.JOB_RETENTION_S + 3600);
         // BullMQ priority: 1 is highest, as in the API.
+        adding = true;
         const job = await queue.add('infer', data, { jobId: id, timestamp: now, priority: options.priority ?? 5 });
+        if (idemKey) await this.markStored(idemKey, id, options).catch(() => undefined);
         return { view: jobView(job, 'waiting'), replayed: false };
       } catch (err) {
-        // Free the key only when nothing was stored, so a retry neither meets a ghost nor makes
-        // a second job: a refusal of ours (429) is certain; after a Redis error, look (a timed-out
-        // add may have been stored), and when even that fails keep the key.
-        if (idemKey) {
-          const stored = err instanceof SpecError ? false : await queue.getJob(id).then((j) => Boolean(j), () => true);
-          if (!stored) await this.redis.del(idemKey).catch(() => undefined);
-        }
+        if (idemKey) await this.settleKeyAfterFailure(idemKey, queue, id, adding && !(err instanceof SpecError));
         throw err;
       }
     });
   }
 
+  /** The key's job is in Redis: from now on a missing job means it expired, not "still coming". */
+  private async markStored(idemKey: string, id: string, options: SubmitOptions): Promise<void> {
+    const value = JSON.stringify({ job_id: id, request_hash: options.idempotency!.requestHash, stored: true });
+    await this.redis.set(idemKey, value, 'KEEPTTL');
+  }
+
+  /**
+   * After a failed submission: free the key when nothing was stored, so a retry neither meets a
+   * ghost nor makes a second job. Only an add that failed on Redis is ambiguous (a timed-out add
+   * may have been stored): look; if even that fails, keep the key but only for five minutes.
+   */
+  private async settleKeyAfterFailure(idemKey: string, queue: Queue<JobData, JobResult>, id: string, ambiguous: boolean): Promise<void> {
+    const stored = ambiguous ? await queue.getJob(id).then((j) => (j ? true : false), () => null) : false;
+    if (stored === false) await this.redis.del(idemKey).catch(() => undefined);
+    else if (stored === null) await this.redis.expire(idemKey, 300).catch(() => undefined);
+  }
+
   private async replay(idemKey: string, options: SubmitOptions): Promise<JobView> {
     const raw = await this.redis.get(idemKey);
-    const prior = raw ? (JSON.parse(raw) as { job_id: string; request_hash: string }) : null;
+    const prior = raw ? (JSON.parse(raw) as { job_id: string; request_hash: string; stored?: boolean }) : null;
     if (!prior) throw new SpecError('CONFLICT', 'a request with this Idempotency-Key is being processed; retry');
     if (prior.request_hash !== options.idempotency!.requestHash) {
       throw new SpecError('IDEMPOTENCY_MISMATCH', 'this Idempotency-Key was used with a different request body');
@@ -161,9 +175,9 @@ export class JobService {
         await new Promise((r) => setTimeout(r, 50));
       }
     }
-    // Still no job. If its index exists, the job is gone for good (removed by retention, or its
-    // storing failed): this key cannot be answered again. Otherwise it is still being created.
-    if (await this.redis.exists(jobIndexKey(this.config.MODELHUB_PREFIX, prior.job_id))) {
+    // Still no job. Once stored, it is gone for good (removed by retention): this key cannot be
+    // answered again. Otherwise the first request is still adding it.
+    if (prior.stored) {
       throw new SpecError('CONFLICT', `the job of this Idempotency-Key (${prior.job_id}) no longer exists; use a new key`);
     }
     throw new SpecError('CONFLICT', 'a request with this Idempotency-Key is being processed; retry');
@@ -207,6 +221,7 @@ export class JobService {
    * internal check can reject unhandled when Redis hiccups, which would end the process.
    */
   private async untilFinished(model: string, id: string, ttlMs: number): Promise<void> {
+    if (this.closing) return;
     const deadline = Date.now() + ttlMs;
     const queue = this.queues.get(model)!;
     const isDone = async () => {
@@ -220,7 +235,7 @@ export class JobService {
     const events = await this.queueEvents(model);
     if (!events) {
       // Degraded: no event stream right now. Poll, gently, until the deadline.
-      while (Date.now() < deadline && !(await isDone())) await new Promise((r) => setTimeout(r, 250));
+      while (!this.closing && Date.now() < deadline && !(await isDone())) await new Promise((r) => setTimeout(r, 250));
       return;
     }
     // BullMQ emits "<event>:<job id>" besides "<event>"; its listener types know only the latter.
@@ -277,6 +292,7 @@ export class JobService {
 
   /** The model's event stream, or null when it cannot be made ready within 2 s (Redis away). */
   private async queueEvents(model: string): Promise<QueueEvents | null> {
+    if (this.closing) return null;
     let events = this.events.get(model);
     if (!events) {
       const connection = createRedis(this.config, { blocking: true });
@@ -294,7 +310,11 @@ export class JobService {
     return (await Promise.race([ready, timeout])) ? events : null;
   }
 
+  /** Set by close(): waits end at once and no new event streams are opened. */
+  closing = false;
+
   async close(): Promise<void> {
+    this.closing = true;
     for (const done of [...this.waiters]) done();
     await Promise.all([...this.events.values()].map((e) => e.close()));
     for (const c of this.eventConnections) c.disconnect();

@@ -72,6 +72,10 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await jobs.close();
+      // Keep-alive sockets would hold close() until they time out: give answers in flight a
+      // moment, then cut what is left.
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 1000).unref())]);
+      server.closeAllConnections();
       await closed;
       await delivery?.close();
       deliveryConnection?.disconnect();

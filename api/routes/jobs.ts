@@ -46,12 +46,15 @@ export function jobRoutes(ctx: ApiContext): Router {
     const input = await validateInput(entry, body.data.input, config);
     const key = req.get('idempotency-key');
     if (key !== undefined && (key.length === 0 || key.length > 255)) throw new SpecError('INVALID_OPTION', 'Idempotency-Key must be 1 to 255 characters');
+    const webhook = webhookOf(body.data);
+    // Compared after validation and defaults: equal requests hash equally however spelled.
+    const normalized = { input, priority: body.data.priority, timeout_s: body.data.timeout_s, webhook: webhook && { url: webhook.url, events: [...webhook.events].sort() } };
     const { view, replayed } = await jobs.submit(model, input, {
       tenant: req.tenant,
       priority: body.data.priority,
       timeoutS: body.data.timeout_s,
-      webhook: webhookOf(body.data),
-      ...(key ? { idempotency: { key, requestHash: requestHash(model, { ...body.data, input }) } } : {}),
+      webhook,
+      ...(key ? { idempotency: { key, requestHash: requestHash(model, normalized) } } : {}),
     });
     if (!replayed) metrics.jobsSubmitted.inc({ model });
     const wait = preferWait(req.get('prefer'), config.PREDICT_WAIT_S);
@@ -83,6 +86,9 @@ export function jobRoutes(ctx: ApiContext): Router {
     if (done.status === 'succeeded') {
       res.json(done.output);
       return;
+    }
+    if ((done.status === 'queued' || done.status === 'running') && jobs.closing) {
+      throw new SpecError('BACKEND_UNAVAILABLE', `this API instance is shutting down; the job continues: GET /v1/jobs/${view.id}`, {}, view.id);
     }
     if (done.status === 'queued' || done.status === 'running') {
       throw new SpecError('WAIT_TIMEOUT', `the job did not finish within ${config.PREDICT_WAIT_S}s; it continues: GET /v1/jobs/${view.id}`, {}, view.id);

@@ -69,7 +69,8 @@ async function main(): Promise<void> {
   }
 
   run('api', 'api/main.ts');
-  run('worker', 'worker/main.ts', ['--device', process.env.MODELHUB_DEVICE ?? 'cpu', '--models', process.env.MODELHUB_MODELS ?? 'all']);
+  // Through the fleet launcher, which restarts a worker that dies (e.g. a crashed session thread).
+  run('worker', 'worker/fleet.ts', ['--devices', process.env.MODELHUB_DEVICE ?? 'cpu', '--models', process.env.MODELHUB_MODELS ?? 'all']);
   process.on('SIGINT', () => stopAll(0));
   process.on('SIGTERM', () => stopAll(0));
 }

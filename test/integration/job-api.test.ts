@@ -108,6 +108,12 @@ describe('with a worker', () => {
     const respelled = await postJson(`${hub.url}/v1/models/resnet50/jobs`, `{"priority":5,"input":{"image":"${image}"}}`, { 'Idempotency-Key': key });
     expect(respelled.status).toBe(200);
     expect(respelled.body.id).toBe(first.body.id);
+    // An omitted webhook filter is the default filter, in any order.
+    const r = await receiver();
+    const withFilter = await submit({ input: { image }, webhook: r.url, webhook_events_filter: ['completed', 'start'] }, { 'Idempotency-Key': `${key}-w` });
+    const withDefault = await submit({ input: { image }, webhook: r.url }, { 'Idempotency-Key': `${key}-w` });
+    expect(withDefault.status).toBe(200);
+    expect(withDefault.body.id).toBe(withFilter.body.id);
   });
 
   it('concurrent requests with one Idempotency-Key make exactly one job', async () => {
