@@ -7,7 +7,7 @@ export function createWorkerMetrics(registry: Registry) {
   return {
     jobs: new Counter({
       name: 'modelhub_worker_jobs_total',
-      help: 'Jobs finished by this worker, by model and outcome (succeeded, failed, retried)',
+      help: 'Jobs finished by this worker, by model and outcome (succeeded, failed, retried, canceled)',
       labelNames: ['model', 'outcome'],
       registers: [registry],
     }),

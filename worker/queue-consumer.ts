@@ -53,7 +53,8 @@ export class QueueConsumer {
     this.worker.on('failed', (job, err) => {
       if (!job) return;
       const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
-      this.metrics.jobs.inc({ model, outcome: final ? 'failed' : 'retried' });
+      const canceled = SpecError.fromReason(err.message).kind === 'CANCELED';
+      this.metrics.jobs.inc({ model, outcome: canceled ? 'canceled' : final ? 'failed' : 'retried' });
       // Also covers failures decided outside the processor (a job stalled too often).
       if (final) this.notify(job, 'completed');
     });
