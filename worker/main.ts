@@ -12,8 +12,8 @@ import { Queue } from 'bullmq';
 import { loadConfig, workerMetricsPort, type Config } from '../shared/config.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { loadModelRepository } from '../shared/manifest.js';
-import { createRegistry, serveMetrics } from '../shared/metrics.js';
-import { WEBHOOK_QUEUE, createRedis } from '../shared/queue.js';
+import { createRegistry, registerQueueDepth, serveMetrics } from '../shared/metrics.js';
+import { WEBHOOK_QUEUE, createRedis, modelQueueName } from '../shared/queue.js';
 import { webhookJobOptions, type WebhookJobData } from '../shared/webhooks/events.js';
 import { publishHeartbeat, removeWorker, type WorkerInfo } from '../shared/worker-registry.js';
 import { deviceName, parseDevice, type Device } from './backend/device.js';
@@ -98,6 +98,10 @@ async function main(): Promise<void> {
       }),
   );
 
+  // Queue depth of the models this worker serves, read from Redis when Prometheus scrapes.
+  const depthQueues = runners.map((r) => [r.entry.manifest.name, new Queue(modelQueueName(r.entry.manifest.name), { connection, prefix: config.MODELHUB_PREFIX })] as [string, Queue]);
+  registerQueueDepth(registry, () => depthQueues);
+
   const port = workerMetricsPort(config);
   let stopping = false;
   const server = await serveMetrics(registry, port, config.HOST, () => ({
@@ -144,6 +148,7 @@ async function main(): Promise<void> {
     await Promise.all(runners.map((r) => r.close()));
     await removeWorker(connection, config.MODELHUB_PREFIX, workerId).catch(() => undefined);
     await webhooks.close().catch(() => undefined);
+    await Promise.all(depthQueues.map(([, q]) => q.close().catch(() => undefined)));
     await connection.quit().catch(() => undefined);
     server.close();
     log.info('worker stopped');

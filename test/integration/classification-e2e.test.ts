@@ -190,6 +190,7 @@ describe('catalog and operations', () => {
     expect(metricValue(api, 'modelhub_queue_jobs', { model: 'resnet50', state: 'completed' })).toBeGreaterThan(0);
     const worker = await (await fetch(`${hub.workers[0].metricsUrl}/metrics`)).text();
     expect(metricValue(worker, 'modelhub_worker_up', { device: 'cpu' })).toBe(1);
+    expect(metricValue(worker, 'modelhub_queue_jobs', { model: 'text-direction', state: 'completed' })).toBeGreaterThan(0);
     expect(metricValue(worker, 'modelhub_worker_jobs_total', { model: 'resnet50', outcome: 'failed' })).toBeGreaterThan(0);
     for (const name of ['modelhub_queue_wait_seconds_count', 'modelhub_preprocess_seconds_count', 'modelhub_inference_seconds_count', 'modelhub_job_duration_seconds_count', 'modelhub_model_load_seconds']) {
       expect(metricValue(worker, name, { model: 'resnet50' })).toBeGreaterThan(0);
