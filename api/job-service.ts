@@ -2,7 +2,7 @@
  * The API's side of the queues: enqueue validated jobs (idempotently, with backpressure), find
  * them again by id (per tenant), wait for them (QueueEvents, no polling), cancel queued ones.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { Config } from '../shared/config.js';
 import { SpecError } from '../shared/errors.js';
@@ -13,7 +13,6 @@ import {
   claimForCancel,
   createRedis,
   defaultJobOptions,
-  idempotencyKey,
   jobIndexKey,
   modelQueueName,
   webhookStatusKey,
@@ -24,6 +23,7 @@ import {
 } from '../shared/queue.js';
 import { canceledView, jobView, readJobView, type JobView } from '../shared/job-view.js';
 import { enqueueWebhookEvent, webhookJobOptions, type WebhookJobData } from '../shared/webhooks/events.js';
+import { IdempotencyKey } from './idempotency.js';
 
 export interface SubmitOptions {
   tenant: string | null;
@@ -47,23 +47,6 @@ interface JobIndexEntry {
   canceled_at?: number;
   /** Whether the job has a webhook (its delivery record is shown on the job). */
   webhook?: boolean;
-}
-
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
-
-/** JSON with object keys sorted, so equal requests hash equally whatever their key order. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
-    return `{${entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
-/** Hash of a request after validation and defaults: key order and spelled-out defaults do not matter. */
-export function requestHash(model: string, request: unknown): string {
-  return sha256(canonicalJson([model, request]));
 }
 
 export class JobService {
@@ -115,13 +98,10 @@ export class JobService {
       ...(options.webhook ? { webhook: options.webhook } : {}),
     };
     return backend(async () => {
-      let idemKey: string | null = null;
-      if (options.idempotency) {
-        idemKey = idempotencyKey(prefix, options.tenant, sha256(options.idempotency.key));
-        const claim = JSON.stringify({ job_id: id, request_hash: options.idempotency.requestHash });
-        const claimed = await this.redis.set(idemKey, claim, 'EX', this.config.JOB_RETENTION_S, 'NX');
-        if (!claimed) return { view: await this.replay(idemKey, options), replayed: true };
-      }
+      const idem = options.idempotency
+        ? new IdempotencyKey(this.redis, prefix, options.tenant, options.idempotency.key, options.idempotency.requestHash, this.config.JOB_RETENTION_S)
+        : null;
+      if (idem && !(await idem.claim(id))) return { view: await idem.replay((jobId) => this.get(jobId, options.tenant)), replayed: true };
       let adding = false;
       try {
         const waiting = await queue.getJobCountByTypes('waiting', 'prioritized', 'delayed');
@@ -130,57 +110,16 @@ export class JobService {
         }
         const index: JobIndexEntry = { model, tenant: options.tenant, created_at: now, ...(options.webhook ? { webhook: true } : {}) };
         await this.redis.set(jobIndexKey(prefix, id), JSON.stringify(index), 'EX', this.config.JOB_RETENTION_S + 3600);
-        // BullMQ priority: 1 is highest, as in the API.
         adding = true;
+        // BullMQ priority: 1 is highest, as in the API.
         const job = await queue.add('infer', data, { jobId: id, timestamp: now, priority: options.priority ?? 5 });
-        if (idemKey) await this.markStored(idemKey, id, options).catch(() => undefined);
+        await idem?.markStored(id);
         return { view: jobView(job, 'waiting'), replayed: false };
       } catch (err) {
-        if (idemKey) await this.settleKeyAfterFailure(idemKey, queue, id, adding && !(err instanceof SpecError));
+        await idem?.settleAfterFailure(queue, id, adding && !(err instanceof SpecError));
         throw err;
       }
     });
-  }
-
-  /** The key's job is in Redis: from now on a missing job means it expired, not "still coming". */
-  private async markStored(idemKey: string, id: string, options: SubmitOptions): Promise<void> {
-    const value = JSON.stringify({ job_id: id, request_hash: options.idempotency!.requestHash, stored: true });
-    await this.redis.set(idemKey, value, 'KEEPTTL');
-  }
-
-  /**
-   * After a failed submission: free the key when nothing was stored, so a retry neither meets a
-   * ghost nor makes a second job. Only an add that failed on Redis is ambiguous (a timed-out add
-   * may have been stored): look; if even that fails, keep the key but only for five minutes.
-   */
-  private async settleKeyAfterFailure(idemKey: string, queue: Queue<JobData, JobResult>, id: string, ambiguous: boolean): Promise<void> {
-    const stored = ambiguous ? await queue.getJob(id).then((j) => (j ? true : false), () => null) : false;
-    if (stored === false) await this.redis.del(idemKey).catch(() => undefined);
-    else if (stored === null) await this.redis.expire(idemKey, 300).catch(() => undefined);
-  }
-
-  private async replay(idemKey: string, options: SubmitOptions): Promise<JobView> {
-    const raw = await this.redis.get(idemKey);
-    const prior = raw ? (JSON.parse(raw) as { job_id: string; request_hash: string; stored?: boolean }) : null;
-    if (!prior) throw new SpecError('CONFLICT', 'a request with this Idempotency-Key is being processed; retry');
-    if (prior.request_hash !== options.idempotency!.requestHash) {
-      throw new SpecError('IDEMPOTENCY_MISMATCH', 'this Idempotency-Key was used with a different request body');
-    }
-    // The first request may still be between claiming the key and adding the job.
-    for (let i = 0; i < 20; i++) {
-      try {
-        return await this.get(prior.job_id, options.tenant);
-      } catch (err) {
-        if (!(err instanceof SpecError && err.kind === 'JOB_NOT_FOUND')) throw err;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-    // Still no job. Once stored, it is gone for good (removed by retention): this key cannot be
-    // answered again. Otherwise the first request is still adding it.
-    if (prior.stored) {
-      throw new SpecError('CONFLICT', `the job of this Idempotency-Key (${prior.job_id}) no longer exists; use a new key`);
-    }
-    throw new SpecError('CONFLICT', 'a request with this Idempotency-Key is being processed; retry');
   }
 
   private async readIndex(id: string, tenant: string | null): Promise<JobIndexEntry> {

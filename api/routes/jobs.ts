@@ -6,7 +6,7 @@ import type { WebhookEvent } from '../../shared/queue.js';
 import { firstProblem } from '../../shared/validation.js';
 import { WebhookTargetError, WebhookTargetPolicy } from '../../shared/webhooks/target-policy.js';
 import { validateInput } from '../input-validation.js';
-import { requestHash } from '../job-service.js';
+import { requestHash } from '../idempotency.js';
 import { SubmitBody } from '../schemas.js';
 import type { ApiContext } from '../context.js';
 
