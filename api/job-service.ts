@@ -135,10 +135,12 @@ export class JobService {
       const index = await this.readIndex(id, tenant);
       const queue = this.queues.get(index.model)!;
       const view = await readJobView(queue, id);
-      if (!view) {
-        if (index.canceled_at) return canceledView(id, index.model, index.created_at, index.canceled_at);
-        throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
+      // A canceled job is gone from its queue, or (for a moment) held by a worker that lost the
+      // claim and is about to drop it unrun: either way it reads canceled.
+      if (index.canceled_at && (!view || view.status === 'queued' || view.status === 'running')) {
+        return canceledView(id, index.model, index.created_at, index.canceled_at);
       }
+      if (!view) throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
       if (index.webhook) {
         const w = await this.redis.hgetall(webhookStatusKey(this.config.MODELHUB_PREFIX, id));
         view.webhook = { attempts: Number(w.attempts ?? 0), last_status: w.last_status ?? null, delivered_at: w.delivered_at ?? null };
