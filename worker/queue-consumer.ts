@@ -56,7 +56,7 @@ export class QueueConsumer {
       const canceled = SpecError.fromReason(err.message).kind === 'CANCELED';
       this.metrics.jobs.inc({ model, outcome: canceled ? 'canceled' : final ? 'failed' : 'retried' });
       // Also covers failures decided outside the processor (a job stalled too often).
-      if (final) this.notify(job, 'completed');
+      if (final) void this.emit(job, 'completed');
     });
   }
 
@@ -79,12 +79,13 @@ export class QueueConsumer {
       }
       const claim = await claimForRun(this.options.connection, this.options.prefix, model, job.id!, this.options.claimTtlS);
       if (claim === 'canceled') throw new SpecError('CANCELED', 'the job was canceled before it ran');
-      this.notify(job, 'start', jobView(job, 'active'));
+      // Fire and forget: the start event must not slow the job.
+      void this.emit(job, 'start', () => jobView(job, 'active'));
       const r = deadline ? await withDeadline(this.runner.run(job.data.input), deadline - startedAt) : await this.runner.run(job.data.input);
       this.metrics.jobs.inc({ model, outcome: 'succeeded' });
       this.metrics.jobDurationSeconds.observe({ model }, (Date.now() - job.timestamp) / 1000);
       // Before the job is marked finished: a worker dying in between must not lose the event.
-      await this.enqueueCompleted(job);
+      await this.emit(job, 'completed');
       return {
         output: r.output,
         metrics: {
@@ -98,38 +99,27 @@ export class QueueConsumer {
     } catch (err) {
       // Input errors are final: retrying the same bad image gives the same answer.
       if (err instanceof SpecError && err.kind !== 'INFERENCE_FAILED' && err.kind !== 'INTERNAL') {
-        await this.enqueueCompleted(job);
+        await this.emit(job, 'completed');
         throw new UnrecoverableError(err.toReason());
       }
       const spec = err instanceof SpecError ? err : new SpecError('INFERENCE_FAILED', (err as Error).message);
       this.log.warn({ err, jobId: job.id, model }, 'job failed');
-      if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) await this.enqueueCompleted(job);
+      if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) await this.emit(job, 'completed');
       throw new Error(spec.toReason());
     }
   }
 
-  private subject(job: Job<JobData, JobResult>) {
-    return { id: job.id!, model: job.data.model, webhook: job.data.webhook };
-  }
-
-  /** Fire and forget: a webhook queue hiccup must not fail or slow the job itself. */
-  private notify(job: Job<JobData, JobResult>, event: WebhookEvent, body?: JobView): void {
-    if (!job.data.webhook) return;
-    enqueueWebhookEvent(this.options.webhooks, this.subject(job), event, body).catch((err) =>
-      this.log.warn({ err: (err as Error).message, jobId: job.id, event }, 'could not enqueue webhook event'),
-    );
-  }
-
   /**
-   * The completed event, awaited: enqueued (without a body) before the job is marked finished;
-   * delivery reads the finished job. If Redis refuses, the job's own completion would fail too.
+   * Enqueues a webhook event; never rejects (a webhook queue hiccup must not fail the job). The
+   * completed event is awaited before the job is marked finished, without a body: delivery
+   * reads the finished job. `body` is only built when the job has a webhook.
    */
-  private async enqueueCompleted(job: Job<JobData, JobResult>): Promise<void> {
+  private async emit(job: Job<JobData, JobResult>, event: WebhookEvent, body?: () => JobView): Promise<void> {
     if (!job.data.webhook) return;
     try {
-      await enqueueWebhookEvent(this.options.webhooks, this.subject(job), 'completed');
+      await enqueueWebhookEvent(this.options.webhooks, { id: job.id!, model: job.data.model, webhook: job.data.webhook }, event, body?.());
     } catch (err) {
-      this.log.warn({ err: (err as Error).message, jobId: job.id }, 'could not enqueue the completed webhook event');
+      this.log.warn({ err: (err as Error).message, jobId: job.id, event }, 'could not enqueue webhook event');
     }
   }
 }
