@@ -7,7 +7,6 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config.js';
@@ -22,10 +21,10 @@ type DeliveryConfig = Pick<Config, 'MODELHUB_PREFIX' | 'WEBHOOK_SECRET' | 'WEBHO
 
 /** One POST; resolves with the HTTP status (3xx included: redirects are not followed). */
 export function postOnce(url: URL, body: string, headers: Record<string, string>, timeoutMs: number, policy: WebhookTargetPolicy): Promise<number> {
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  // Node skips `lookup` for IP literals, so those are checked here.
-  if (net.isIP(host) && !policy.isAllowedAddress(host)) {
-    return Promise.reject(new WebhookTargetError(`webhook target ${host} is a private or local address`));
+  try {
+    policy.checkLiteralHost(url);
+  } catch (err) {
+    return Promise.reject(err);
   }
   return new Promise((resolve, reject) => {
     const mod = url.protocol === 'https:' ? https : http;

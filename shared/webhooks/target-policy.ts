@@ -38,7 +38,16 @@ export class WebhookTargetPolicy {
     this.allowed = subnetList(cidrs);
   }
 
-  /** Syntax check at submission: an http(s) URL without credentials. */
+  /**
+   * An IP-literal host is checked here: Node never calls `lookup` for one, and it needs no DNS.
+   * (Host names are checked by `lookup`, on the addresses actually connected to.)
+   */
+  checkLiteralHost(url: URL): void {
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    if (net.isIP(host) && !this.isAllowedAddress(host)) throw new WebhookTargetError(`webhook target ${host} is a private or local address`);
+  }
+
+  /** Check at submission: an http(s) URL without credentials, not naming a blocked address. */
   checkUrl(raw: string): URL {
     let url: URL;
     try {
@@ -48,6 +57,7 @@ export class WebhookTargetPolicy {
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new WebhookTargetError('webhook must be an http(s) URL');
     if (url.username || url.password) throw new WebhookTargetError('webhook URL must not carry credentials');
+    this.checkLiteralHost(url);
     return url;
   }
 
