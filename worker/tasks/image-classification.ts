@@ -1,8 +1,8 @@
 /** Spec §1.1 image classification: image → scores → { class, class_name, class_probs }. */
 import { z } from 'zod';
-import { ImagePreprocessSchema, labelOf, type ModelEntry } from '../../shared/manifest.js';
-import { decodeImage, imageToTensor } from './image-preprocess.js';
-import { batchRow, outputTensor, type PreparedItem, type TaskFactory } from './task.js';
+import { labelOf, type ModelEntry } from '../../shared/manifest.js';
+import { batchRow, outputTensor, type TaskFactory } from './task.js';
+import { visionInput } from './vision-input.js';
 
 const PostprocessSchema = z.object({
   /** What the score output holds: logits (softmax applied here) or probabilities already. */
@@ -33,23 +33,17 @@ export function classProbKeys(entry: Pick<ModelEntry, 'labels'>, numClasses: num
   return names.map((n, i) => ((seen.get(n) ?? 0) > 1 ? `${n} [${i}]` : n));
 }
 
-export const imageClassification: TaskFactory = ({ entry, config }) => {
-  const pre = ImagePreprocessSchema.parse(entry.manifest.preprocess);
+export const imageClassification: TaskFactory = (ctx) => {
+  const { entry } = ctx;
   const post = PostprocessSchema.parse(entry.manifest.postprocess);
-  const inputName = entry.manifest.inputs.image;
   const outputName = entry.manifest.outputs.scores;
   let keys: string[] | null = null;
-  const limits = { maxImageBytes: config.MAX_IMAGE_BYTES, maxImagePixels: config.MAX_IMAGE_PIXELS };
+  // The spec input has no options besides the image.
+  const input = visionInput(ctx, z.strictObject({}));
 
   return {
-    async preprocess(input): Promise<PreparedItem> {
-      const image = await decodeImage(input.image as string, limits);
-      const tensor = await imageToTensor(image, pre);
-      return {
-        feeds: { [inputName]: { type: 'float32', data: tensor.data, dims: tensor.dims } },
-        batchKey: tensor.dims.join('x'),
-      };
-    },
+    preprocess: input.preprocess,
+    collate: input.collate,
     postprocess(outputs, index) {
       const row = batchRow(outputTensor(outputs, outputName), index).data;
       const probs =

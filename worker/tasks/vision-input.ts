@@ -1,5 +1,5 @@
 /**
- * The image side shared by detection and segmentation tasks: decode → tensor per the
+ * The image side shared by every image task (classification, detection, segmentation): decode → tensor per the
  * manifest, with the geometry kept on the item so postprocessing can map back to input
  * pixels. Batched exports (NCHW) batch images whose tensors share a shape; unbatched exports
  * (CHW, e.g. the ONNX-zoo R-CNNs) get one session.run per image via a unique batch key.
