@@ -65,7 +65,7 @@ export function createApp(ctx: ApiContext): express.Express {
     } else {
       spec = asSpecError(err);
     }
-    if (spec.httpStatus >= 500 && spec.kind !== 'BACKEND_UNAVAILABLE' && spec.kind !== 'WAIT_TIMEOUT') {
+    if (spec.httpStatus >= 500 && spec.kind !== 'STORE_UNAVAILABLE' && spec.kind !== 'WAIT_TIMEOUT') {
       ctx.log.error({ err, path: req.path }, 'request failed');
     }
     for (const [k, v] of Object.entries(spec.headers)) res.setHeader(k, v);

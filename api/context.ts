@@ -2,7 +2,7 @@
 import type { Registry } from 'prom-client';
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
-import type { RedisClient } from '../shared/queue.js';
+import type { RedisClient } from '../shared/redis/connection.js';
 import type { ModelEntry } from '../shared/manifest.js';
 import type { JobService } from './job-service.js';
 import type { ApiMetrics } from './metrics.js';

@@ -7,7 +7,9 @@ import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import { SpecError } from '../shared/errors.js';
 import type { JobView } from '../shared/job-view.js';
-import { idempotencyKey, type JobData, type JobResult, type RedisClient } from '../shared/queue.js';
+import type { JobData, JobResult } from '../shared/jobs/payload.js';
+import type { RedisClient } from '../shared/redis/connection.js';
+import { idempotencyRecordKey } from '../shared/redis/keys.js';
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -45,7 +47,7 @@ export class IdempotencyKey {
     private readonly ttlS: number,
   ) {
     // The client's key is hashed: it may be long or odd.
-    this.key = idempotencyKey(prefix, tenant, sha256(clientKey));
+    this.key = idempotencyRecordKey(prefix, tenant, sha256(clientKey));
   }
 
   /** True when this request now owns the key for `jobId`; false when an earlier request does. */

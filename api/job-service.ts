@@ -8,19 +8,11 @@ import type { Config } from '../shared/config.js';
 import { SpecError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { ModelEntry } from '../shared/manifest.js';
-import {
-  WEBHOOK_QUEUE,
-  claimForCancel,
-  createRedis,
-  defaultJobOptions,
-  jobIndexKey,
-  modelQueueName,
-  webhookStatusKey,
-  type JobData,
-  type JobResult,
-  type RedisClient,
-  type WebhookEvent,
-} from '../shared/queue.js';
+import { JOB_PAYLOAD_VERSION, type JobData, type JobResult, type WebhookEvent } from '../shared/jobs/payload.js';
+import { defaultJobOptions, sideKeyTtlS } from '../shared/jobs/retention.js';
+import { claimForCancel } from '../shared/redis/claims.js';
+import { createRedis, type RedisClient } from '../shared/redis/connection.js';
+import { WEBHOOK_QUEUE, jobIndexKey, modelQueueName, webhookStatusKey } from '../shared/redis/keys.js';
 import { canceledView, jobView, readJobView, type JobView } from '../shared/job-view.js';
 import { enqueueWebhookEvent, webhookJobOptions, type WebhookJobData } from '../shared/webhooks/events.js';
 import { IdempotencyKey } from './idempotency.js';
@@ -91,13 +83,14 @@ export class JobService {
     const id = randomUUID();
     const now = Date.now();
     const data: JobData = {
+      v: JOB_PAYLOAD_VERSION,
       model,
       input,
       tenant: options.tenant,
       ...(options.timeoutS ? { deadline_at: now + options.timeoutS * 1000 } : {}),
       ...(options.webhook ? { webhook: options.webhook } : {}),
     };
-    return backend(async () => {
+    return withJobStore(async () => {
       const idem = options.idempotency
         ? new IdempotencyKey(this.redis, prefix, options.tenant, options.idempotency.key, options.idempotency.requestHash, this.config.JOB_RETENTION_S)
         : null;
@@ -109,7 +102,7 @@ export class JobService {
           throw new SpecError('QUEUE_FULL', `model "${model}" has ${waiting} jobs waiting; try again later`, { 'Retry-After': '5' });
         }
         const index: JobIndexEntry = { model, tenant: options.tenant, created_at: now, ...(options.webhook ? { webhook: true } : {}) };
-        await this.redis.set(jobIndexKey(prefix, id), JSON.stringify(index), 'EX', this.config.JOB_RETENTION_S + 3600);
+        await this.redis.set(jobIndexKey(prefix, id), JSON.stringify(index), 'EX', sideKeyTtlS(this.config));
         adding = true;
         // BullMQ priority: 1 is highest, as in the API.
         const job = await queue.add('infer', data, { jobId: id, timestamp: now, priority: options.priority ?? 5 });
@@ -131,7 +124,7 @@ export class JobService {
   }
 
   async get(id: string, tenant: string | null): Promise<JobView> {
-    return backend(async () => {
+    return withJobStore(async () => {
       const index = await this.readIndex(id, tenant);
       const queue = this.queues.get(index.model)!;
       const view = await readJobView(queue, id);
@@ -151,7 +144,7 @@ export class JobService {
 
   /** Waits up to `seconds` for the job to finish (QueueEvents: no polling), then returns its view. */
   async waitFor(id: string, tenant: string | null, seconds: number): Promise<JobView> {
-    const index = await backend(() => this.readIndex(id, tenant));
+    const index = await withJobStore(() => this.readIndex(id, tenant));
     if (seconds > 0 && !index.canceled_at) await this.untilFinished(index.model, id, seconds * 1000);
     return this.get(id, tenant);
   }
@@ -203,7 +196,7 @@ export class JobService {
    */
   async cancel(id: string, tenant: string | null): Promise<JobView> {
     const prefix = this.config.MODELHUB_PREFIX;
-    return backend(async () => {
+    return withJobStore(async () => {
       const index = await this.readIndex(id, tenant);
       if (index.canceled_at) return canceledView(id, index.model, index.created_at, index.canceled_at);
       const queue = this.queues.get(index.model)!;
@@ -215,7 +208,7 @@ export class JobService {
         throw new SpecError('CONFLICT', `job "${id}" has already failed: its deadline passed`);
       }
       // The race with a worker starting the job is settled by one SET NX on the job's claim.
-      const claim = await claimForCancel(this.redis, prefix, index.model, id, this.config.JOB_RETENTION_S + 3600);
+      const claim = await claimForCancel(this.redis, prefix, index.model, id, sideKeyTtlS(this.config));
       if (claim === 'running') throw new SpecError('CONFLICT', `job "${id}" is running; it will finish`);
       const canceled: JobIndexEntry = { ...index, canceled_at: Date.now() };
       await this.redis.set(jobIndexKey(prefix, id), JSON.stringify(canceled), 'KEEPTTL');
@@ -264,12 +257,12 @@ export class JobService {
 }
 
 /** Runs a Redis-backed step; a Redis failure becomes a 503 spec error rather than a hang or a 500. */
-async function backend<T>(fn: () => Promise<T>): Promise<T> {
+async function withJobStore<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
     if (err instanceof SpecError) throw err;
-    throw new SpecError('BACKEND_UNAVAILABLE', `the job store is unavailable: ${(err as Error).message}`);
+    throw new SpecError('STORE_UNAVAILABLE', `the job store is unavailable: ${(err as Error).message}`);
   }
 }
 

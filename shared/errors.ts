@@ -19,7 +19,8 @@ export const ErrorCodes = {
   CONFLICT: { code: 1301, status: 409 },
   IDEMPOTENCY_MISMATCH: { code: 1302, status: 422 },
   QUEUE_FULL: { code: 1401, status: 429 },
-  BACKEND_UNAVAILABLE: { code: 1501, status: 503 },
+  /** Redis (the job store) did not answer. */
+  STORE_UNAVAILABLE: { code: 1501, status: 503 },
   WAIT_TIMEOUT: { code: 1502, status: 504 },
   INFERENCE_FAILED: { code: 2001, status: 500 },
   DEADLINE_EXCEEDED: { code: 2002, status: 504 },

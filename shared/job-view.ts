@@ -1,7 +1,7 @@
 /** The API's job object (API.md) built from a BullMQ job and its state. */
 import type { Job, JobState, Queue } from 'bullmq';
 import { SpecError } from './errors.js';
-import type { JobData, JobResult } from './queue.js';
+import type { JobData, JobResult } from './jobs/payload.js';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
 

@@ -2,7 +2,8 @@
  * Live workers: each worker writes a heartbeat into one Redis hash every few seconds; readers
  * treat an entry silent for MISSED_HEARTBEATS of its intervals as dead and remove it.
  */
-import { workerRegistryKey, type RedisClient } from './queue.js';
+import type { RedisClient } from './redis/connection.js';
+import { workerRegistryKey } from './redis/keys.js';
 
 export interface WorkerInfo {
   id: string;

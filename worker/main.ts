@@ -13,7 +13,9 @@ import { loadConfig, workerMetricsPort, type Config } from '../shared/config.js'
 import { createLogger, type Logger } from '../shared/logger.js';
 import { loadModelRepository } from '../shared/manifest.js';
 import { createRegistry, registerQueueDepth, serveMetrics } from '../shared/metrics.js';
-import { WEBHOOK_QUEUE, createRedis, modelQueueName } from '../shared/queue.js';
+import { sideKeyTtlS } from '../shared/jobs/retention.js';
+import { createRedis } from '../shared/redis/connection.js';
+import { WEBHOOK_QUEUE, modelQueueName } from '../shared/redis/keys.js';
 import { webhookJobOptions, type WebhookJobData } from '../shared/webhooks/events.js';
 import { publishHeartbeat, removeWorker, type WorkerInfo } from '../shared/worker-registry.js';
 import { deviceName, parseDevice, type Device } from './backend/device.js';
@@ -94,7 +96,7 @@ async function main(): Promise<void> {
         lockDurationMs: config.MODELHUB_LOCK_MS,
         stalledIntervalMs: config.MODELHUB_STALLED_INTERVAL_MS,
         maxStalledCount: config.MODELHUB_MAX_STALLED,
-        claimTtlS: config.JOB_RETENTION_S + 3600,
+        claimTtlS: sideKeyTtlS(config),
       }),
   );
 

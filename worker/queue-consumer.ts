@@ -7,7 +7,10 @@ import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import { SpecError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { jobView, type JobView } from '../shared/job-view.js';
-import { claimForRun, modelQueueName, type JobData, type JobResult, type RedisClient, type WebhookEvent } from '../shared/queue.js';
+import { readJobData, type JobData, type JobResult, type WebhookEvent } from '../shared/jobs/payload.js';
+import { claimForRun } from '../shared/redis/claims.js';
+import type { RedisClient } from '../shared/redis/connection.js';
+import { modelQueueName } from '../shared/redis/keys.js';
 import { enqueueWebhookEvent, type WebhookJobData } from '../shared/webhooks/events.js';
 import { deviceName } from './backend/device.js';
 import type { WorkerMetrics } from './metrics.js';
@@ -73,7 +76,8 @@ export class QueueConsumer {
     const startedAt = Date.now();
     this.metrics.queueWaitSeconds.observe({ model }, Math.max(0, startedAt - job.timestamp) / 1000);
     try {
-      const deadline = job.data.deadline_at;
+      const data = readJobData(job.data);
+      const deadline = data.deadline_at;
       if (deadline && startedAt > deadline) {
         throw new SpecError('DEADLINE_EXCEEDED', 'the job\'s deadline (timeout_s) passed before it could run');
       }
@@ -81,7 +85,7 @@ export class QueueConsumer {
       if (claim === 'canceled') throw new SpecError('CANCELED', 'the job was canceled before it ran');
       // Fire and forget: the start event must not slow the job.
       void this.emit(job, 'start', () => jobView(job, 'active'));
-      const r = deadline ? await withDeadline(this.runner.run(job.data.input), deadline - startedAt) : await this.runner.run(job.data.input);
+      const r = deadline ? await withDeadline(this.runner.run(data.input), deadline - startedAt) : await this.runner.run(data.input);
       this.metrics.jobs.inc({ model, outcome: 'succeeded' });
       this.metrics.jobDurationSeconds.observe({ model }, (Date.now() - job.timestamp) / 1000);
       // Before the job is marked finished: a worker dying in between must not lose the event.

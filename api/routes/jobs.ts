@@ -1,7 +1,7 @@
 /** Job routes: submit, read, cancel, synchronous predict (API.md "Jobs" and "Synchronous predict"). */
 import { Router, type Request, type Response } from 'express';
 import { SpecError } from '../../shared/errors.js';
-import type { WebhookEvent } from '../../shared/queue.js';
+import type { WebhookEvent } from '../../shared/jobs/payload.js';
 import { firstProblem } from '../../shared/validation.js';
 import { WebhookTargetError, WebhookTargetPolicy } from '../../shared/webhooks/target-policy.js';
 import { validateInput } from '../input-validation.js';
@@ -85,7 +85,7 @@ export function jobRoutes(ctx: ApiContext): Router {
       return;
     }
     if ((done.status === 'queued' || done.status === 'running') && jobs.closing) {
-      throw new SpecError('BACKEND_UNAVAILABLE', `this API instance is shutting down; the job continues: GET /v1/jobs/${view.id}`, {}, view.id);
+      throw new SpecError('STORE_UNAVAILABLE', `this API instance is shutting down; the job continues: GET /v1/jobs/${view.id}`, {}, view.id);
     }
     if (done.status === 'queued' || done.status === 'running') {
       throw new SpecError('WAIT_TIMEOUT', `the job did not finish within ${config.PREDICT_WAIT_S}s; it continues: GET /v1/jobs/${view.id}`, {}, view.id);

@@ -31,7 +31,7 @@ export function workerRoutes(ctx: ApiContext): Router {
   const router = Router();
   router.get('/v1/workers', async (_req: Request, res: Response) => {
     const workers = await listLiveWorkers(ctx.redis, ctx.config.MODELHUB_PREFIX).catch((err: Error) => {
-      throw new SpecError('BACKEND_UNAVAILABLE', `the worker registry is unavailable: ${err.message}`);
+      throw new SpecError('STORE_UNAVAILABLE', `the worker registry is unavailable: ${err.message}`);
     });
     res.json({ workers });
   });

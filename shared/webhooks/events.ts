@@ -6,7 +6,7 @@
 import type { Queue } from 'bullmq';
 import type { Config } from '../config.js';
 import type { JobView } from '../job-view.js';
-import type { WebhookEvent } from '../queue.js';
+import type { WebhookEvent } from '../jobs/payload.js';
 
 export interface WebhookJobData {
   job_id: string;

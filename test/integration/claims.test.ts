@@ -1,7 +1,8 @@
 /** The run/cancel claim: one SET NX decides, so a job is never both canceled and run. */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claimForCancel, claimForRun, modelQueueName } from '../../shared/queue.js';
+import { claimForCancel, claimForRun } from '../../shared/redis/claims.js';
+import { modelQueueName } from '../../shared/redis/keys.js';
 import { REDIS_URL, deletePrefix, getJson, pollJob, postJson, startHub, testPrefix, type Hub } from '../helpers/hub.js';
 import { b64, solidImage } from '../helpers/images.js';
 

@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { modelQueueName } from '../../shared/queue.js';
+import { modelQueueName } from '../../shared/redis/keys.js';
 import { REDIS_URL, getJson, metricValue, pollJob, postJson, startHub, type Hub } from '../helpers/hub.js';
 import { b64, solidImage } from '../helpers/images.js';
 import { startReceiver } from '../helpers/receiver.js';

@@ -5,7 +5,7 @@
 import { createHmac } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { modelQueueName } from '../../shared/queue.js';
+import { modelQueueName } from '../../shared/redis/keys.js';
 import { verifyWebhook } from '../../shared/webhooks/signature.js';
 import { REDIS_URL, getJson, pollJob, postJson, startHub, type Hub } from '../helpers/hub.js';
 import { b64, solidImage } from '../helpers/images.js';

@@ -1,7 +1,8 @@
 /** The hub on a Redis Cluster: jobs, waits, cancel and the worker registry through ioredis Cluster. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from 'ioredis';
-import { modelQueueName, parseClusterNodes } from '../../shared/queue.js';
+import { parseClusterNodes } from '../../shared/redis/connection.js';
+import { modelQueueName } from '../../shared/redis/keys.js';
 import { getJson, pollJob, postJson, startHub, type Hub } from '../helpers/hub.js';
 import { b64, solidImage } from '../helpers/images.js';
 import { startPrivateCluster, type PrivateCluster } from '../helpers/redis-cluster.js';

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postOnce } from '../../shared/webhooks/delivery.js';
+import { postOnce } from '../../webhooks/http-post.js';
 import { signWebhook, verifyWebhook, WebhookVerificationError } from '../../shared/webhooks/signature.js';
 import { WebhookTargetError, WebhookTargetPolicy } from '../../shared/webhooks/target-policy.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';

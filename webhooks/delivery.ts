@@ -3,50 +3,23 @@
  * lets BullMQ retry with exponential backoff and jitter. 2xx ends an event; 410 Gone and
  * refused targets stop it; anything else (other statuses, timeouts, refused connections)
  * retries. Redirects are never followed. Runs in the API process or on its own
- * (`npm run start:webhooks`); either way, never on an inference worker's event loop.
+ * (`npm run start:webhooks`, webhooks/main.ts); either way, never on an inference worker's event loop.
  */
-import http from 'node:http';
-import https from 'node:https';
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { Config } from '../config.js';
-import type { Logger } from '../logger.js';
-import { readJobView } from '../job-view.js';
-import { WEBHOOK_QUEUE, modelQueueName, webhookStatusKey, type JobData, type JobResult, type RedisClient } from '../queue.js';
-import { webhookMessageId, type WebhookJobData } from './events.js';
-import { signWebhook } from './signature.js';
-import { WebhookTargetError, WebhookTargetPolicy } from './target-policy.js';
+import type { Config } from '../shared/config.js';
+import type { Logger } from '../shared/logger.js';
+import { readJobView } from '../shared/job-view.js';
+import type { JobData, JobResult } from '../shared/jobs/payload.js';
+import { sideKeyTtlS } from '../shared/jobs/retention.js';
+import type { RedisClient } from '../shared/redis/connection.js';
+import { WEBHOOK_QUEUE, modelQueueName, webhookStatusKey } from '../shared/redis/keys.js';
+import { webhookMessageId, type WebhookJobData } from '../shared/webhooks/events.js';
+import { signWebhook } from '../shared/webhooks/signature.js';
+import { WebhookTargetError, WebhookTargetPolicy } from '../shared/webhooks/target-policy.js';
+import { postOnce } from './http-post.js';
 
 type DeliveryConfig = Pick<Config, 'MODELHUB_PREFIX' | 'WEBHOOK_SECRET' | 'WEBHOOK_TIMEOUT_MS' | 'WEBHOOK_ALLOW_PRIVATE' | 'JOB_RETENTION_S'>;
-
-/** One POST; resolves with the HTTP status (3xx included: redirects are not followed). */
-export function postOnce(url: URL, body: string, headers: Record<string, string>, timeoutMs: number, policy: WebhookTargetPolicy): Promise<number> {
-  try {
-    policy.checkLiteralHost(url);
-  } catch (err) {
-    return Promise.reject(err);
-  }
-  return new Promise((resolve, reject) => {
-    const mod = url.protocol === 'https:' ? https : http;
-    const req = mod.request(
-      url,
-      {
-        method: 'POST',
-        lookup: policy.lookup,
-        headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'user-agent': 'modelhub-webhooks/0.1' },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-        res.on('error', reject);
-      },
-    );
-    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    req.on('close', () => clearTimeout(timer));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 export class WebhookDelivery {
   readonly worker: Worker<WebhookJobData>;
@@ -144,6 +117,6 @@ export class WebhookDelivery {
   private async record(key: string, lastStatus: string, deliveredEvent?: string): Promise<void> {
     const multi = this.redis.multi().hincrby(key, 'attempts', 1).hset(key, 'last_status', lastStatus);
     if (deliveredEvent) multi.hset(key, `delivered_at`, new Date().toISOString(), 'delivered_event', deliveredEvent);
-    await multi.expire(key, this.config.JOB_RETENTION_S + 3600).exec();
+    await multi.expire(key, sideKeyTtlS(this.config)).exec();
   }
 }

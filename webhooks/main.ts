@@ -5,8 +5,8 @@
 import { loadConfig, workerMetricsPort } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
 import { createRegistry, serveMetrics } from '../shared/metrics.js';
-import { createRedis } from '../shared/queue.js';
-import { WebhookDelivery } from '../shared/webhooks/delivery.js';
+import { createRedis } from '../shared/redis/connection.js';
+import { WebhookDelivery } from './delivery.js';
 
 const config = loadConfig();
 const log = createLogger('webhooks', config.LOG_LEVEL);

@@ -1,0 +1,25 @@
+/** How long jobs and the keys kept beside them live, and the BullMQ options every job gets. */
+import type { JobsOptions } from 'bullmq';
+import type { Config } from '../config.js';
+
+type RetentionConfig = Pick<Config, 'JOB_RETENTION_S'>;
+
+/**
+ * A job's side keys (its index entry, run/cancel claim, webhook delivery record) outlive the job
+ * by this much, so a job is never found without them while it is still kept.
+ */
+const SIDE_KEY_GRACE_S = 3600;
+
+/** TTL of a job's side keys, seconds. */
+export function sideKeyTtlS(config: RetentionConfig): number {
+  return config.JOB_RETENTION_S + SIDE_KEY_GRACE_S;
+}
+
+export function defaultJobOptions(config: Pick<Config, 'JOB_RETENTION_S' | 'JOB_RETENTION_COUNT' | 'JOB_ATTEMPTS'>): JobsOptions {
+  return {
+    attempts: Math.max(1, config.JOB_ATTEMPTS),
+    backoff: { type: 'exponential', delay: 500 },
+    removeOnComplete: { age: config.JOB_RETENTION_S, count: config.JOB_RETENTION_COUNT },
+    removeOnFail: { age: config.JOB_RETENTION_S, count: config.JOB_RETENTION_COUNT },
+  };
+}
