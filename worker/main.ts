@@ -108,7 +108,14 @@ async function main(): Promise<void> {
   let stopping = false;
   const server = await serveMetrics(registry, port, config.HOST, () => ({
     status: stopping ? 503 : 200,
-    body: { status: stopping ? 'stopping' : 'ok', worker: workerId, device: deviceName(device), models: runners.map((r) => r.entry.manifest.name) },
+    body: {
+      status: stopping ? 'stopping' : 'ok',
+      worker: workerId,
+      device: deviceName(device),
+      models: runners.map((r) => r.entry.manifest.name),
+      // Thread ids for per-thread CPU accounting from /proc (npm run bench reads them).
+      threads: { pid: process.pid, sessions: Object.fromEntries(runners.map((r) => [r.entry.manifest.name, r.sessionThreads])) },
+    },
   }));
 
   const startedAt = new Date().toISOString();

@@ -8,7 +8,7 @@ import { SpecError } from '../shared/errors.js';
 import type { ModelEntry } from '../shared/manifest.js';
 import { DynamicBatcher, type ItemOutcome } from './batcher.js';
 import { deviceName, sessionOptionsFor, type Device, type SessionTuning } from './backend/device.js';
-import { SessionThreadError, ThreadedSession, type InferenceBackend } from './backend/threaded-session.js';
+import { SessionThreadError, ThreadedSession, type InferenceBackend, type SessionThreadIds } from './backend/threaded-session.js';
 import { TASK_PIPELINES } from './tasks/index.js';
 import { stackFeeds, type PreparedItem, type TaskFactory, type TaskPipeline } from './tasks/task.js';
 import type { WorkerMetrics } from './metrics.js';
@@ -86,6 +86,11 @@ export class ModelRunner {
     const pipeline = factory({ entry, session, config });
     metrics.modelLoadSeconds.set({ model: name, device: deviceName(device) }, (performance.now() - started) / 1000);
     return new ModelRunner(entry, device, session, pipeline, metrics);
+  }
+
+  /** The session's Linux thread ids when it runs on a thread of its own (for per-thread CPU figures). */
+  get sessionThreads(): SessionThreadIds | null {
+    return this.session instanceof ThreadedSession ? this.session.threadIds : null;
   }
 
   async run(input: Record<string, unknown>): Promise<RunResult> {

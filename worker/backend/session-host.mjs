@@ -2,6 +2,7 @@
 // synchronous on the calling thread, so running it here keeps the worker's event loop free
 // (job locks, heartbeats, metrics) during long batches. Plain JS: no loader needed in a thread.
 import { parentPort, workerData } from 'node:worker_threads';
+import fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
 
 const toWire = (outputs) => {
@@ -14,10 +15,29 @@ const toWire = (outputs) => {
   return { wire, transfer: [...new Set(transfer)] };
 };
 
+// Linux thread ids of this thread and of the pool threads onnxruntime starts for the session,
+// so CPU time per thread can be read from /proc (the benchmark does). Empty elsewhere.
+const taskIds = () => {
+  try {
+    return fs.readdirSync('/proc/self/task').map(Number);
+  } catch {
+    return [];
+  }
+};
+const ownThreadId = () => {
+  try {
+    return Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+  } catch {
+    return null;
+  }
+};
+
 let session;
 try {
+  const before = new Set(taskIds());
   session = await ort.InferenceSession.create(workerData.modelPath, workerData.options);
-  parentPort.postMessage({ type: 'ready', inputNames: session.inputNames, outputNames: session.outputNames });
+  const threads = { host: ownThreadId(), pool: taskIds().filter((t) => !before.has(t)) };
+  parentPort.postMessage({ type: 'ready', inputNames: session.inputNames, outputNames: session.outputNames, threads });
 } catch (err) {
   parentPort.postMessage({ type: 'ready', error: err instanceof Error ? err.message : String(err) });
 }

@@ -13,7 +13,7 @@ interface WireTensor {
 }
 
 type HostMessage =
-  | { type: 'ready'; inputNames?: string[]; outputNames?: string[]; error?: string }
+  | { type: 'ready'; inputNames?: string[]; outputNames?: string[]; threads?: SessionThreadIds; error?: string }
   | { type: 'result'; id: number; outputs?: Record<string, WireTensor>; error?: string }
   | { type: 'released' };
 
@@ -22,6 +22,12 @@ export interface InferenceBackend {
   readonly outputNames: readonly string[];
   run(feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType>;
   release(): Promise<void>;
+}
+
+/** Linux thread ids: the hosting thread and the pool threads onnxruntime started for the session. */
+export interface SessionThreadIds {
+  host: number | null;
+  pool: number[];
 }
 
 export class SessionThreadError extends Error {
@@ -40,6 +46,7 @@ export class ThreadedSession implements InferenceBackend {
     private readonly thread: Worker,
     readonly inputNames: readonly string[],
     readonly outputNames: readonly string[],
+    readonly threadIds: SessionThreadIds,
     private readonly onDeath: (err: SessionThreadError) => void,
   ) {
     thread.on('message', (msg: HostMessage) => this.onMessage(msg));
@@ -60,7 +67,7 @@ export class ThreadedSession implements InferenceBackend {
           reject(new Error(msg.type === 'ready' && msg.error ? msg.error : 'session thread did not start'));
           return;
         }
-        resolve(new ThreadedSession(thread, msg.inputNames!, msg.outputNames!, onDeath));
+        resolve(new ThreadedSession(thread, msg.inputNames!, msg.outputNames!, msg.threads ?? { host: null, pool: [] }, onDeath));
       });
     });
   }

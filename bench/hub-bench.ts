@@ -1,0 +1,436 @@
+/**
+ * The hub against the engine it wraps, in one run and one process tree (`npm run bench`):
+ *   raw onnxruntime (batch-1 latency, throughput by batch size) → the hub end to end (predict,
+ *   job + poll, job + `Prefer: wait`) at each concurrency → batching off → a no-op model through
+ *   the whole hub → the bare BullMQ round trip → one worker on all cores vs one per core.
+ * For every load point: p50/p95/p99, throughput, CPU ms per job by process and thread (/proc),
+ * Redis commands and Redis CPU µs per job (INFO commandstats on a private redis-server).
+ *   npm run bench -- --model text-detection --concurrency 1,8,32 --seconds 2 --size 1280x960
+ * Writes bench/results/<model>[-<size>].json and .png. Figures are ratios from one run: the
+ * machine may be shared, so absolute numbers move between runs; the ratios are what to read.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
+import { REPO_ROOT, loadConfig } from '../shared/config.js';
+import { loadModelRepository } from '../shared/manifest.js';
+import { sessionOptionsFor } from '../worker/backend/device.js';
+import { TASK_PIPELINES } from '../worker/tasks/index.js';
+import { stackFeeds } from '../worker/tasks/task.js';
+import { generateTestModels } from '../models/tools/generate-test-models.js';
+import { writeChart, type Series } from './lib/chart.js';
+import { runLoad, percentile, type LoadResult, type Mode, type Target } from './lib/load.js';
+import { benchModels } from './lib/models.js';
+import {
+  cpuBetween,
+  freePort,
+  httpReady,
+  logReady,
+  processProbe,
+  selfProbe,
+  snapshot,
+  startService,
+  stopAll,
+  tsNode,
+  workerProbes,
+  type CpuProbe,
+  type Service,
+} from './lib/procs.js';
+import { commandStats, statsBetween, type CommandStats } from './lib/redis-stats.js';
+import { topSelfTime } from './lib/profile.js';
+
+const { values: opts } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'text-direction' },
+    image: { type: 'string' },
+    /** Resize the input image to WxH first (e.g. 1280x960 for a page-sized text-detection input). */
+    size: { type: 'string' },
+    concurrency: { type: 'string', default: '1,8,32,64' },
+    modes: { type: 'string', default: 'predict,poll,wait' },
+    seconds: { type: 'string', default: '2' },
+    warmup: { type: 'string', default: '0.5' },
+    'poll-ms': { type: 'string', default: '20' },
+    /** Phases to skip: raw,hub,nobatch,noop,bare,scale */
+    skip: { type: 'string', default: '' },
+    /** Write V8 CPU profiles of the API and worker (main phase) to bench/results/profiles/. */
+    profile: { type: 'boolean', default: false },
+    out: { type: 'string', default: path.join(REPO_ROOT, 'bench', 'results') },
+  },
+});
+
+const concurrencies = opts.concurrency!.split(',').map(Number);
+const modes = opts.modes!.split(',') as Mode[];
+const seconds = Number(opts.seconds);
+const warmup = Number(opts.warmup);
+const skip = new Set(opts.skip!.split(',').filter(Boolean));
+const topC = Math.max(...concurrencies);
+const cores = os.availableParallelism();
+
+generateTestModels();
+const config = loadConfig();
+const entry = loadModelRepository(config).get(opts.model!);
+if (!entry?.modelPath) throw new Error(`model ${opts.model} is not available`);
+const manifest = entry.manifest;
+
+// ---- the input: the model's example image (or --image), optionally resized ----
+let imageBytes = fs.readFileSync(opts.image ?? path.join(entry.dir, manifest.example ?? 'example.png'));
+if (opts.size) {
+  const [w, h] = opts.size.split('x').map(Number);
+  imageBytes = await sharp(imageBytes).resize(w, h, { fit: 'fill' }).png().toBuffer();
+}
+const imageMeta = await sharp(imageBytes).metadata();
+const image = imageBytes.toString('base64');
+const inputLabel = `${imageMeta.width}×${imageMeta.height} ${imageMeta.format}`;
+
+const log = (s = '') => console.log(s);
+const f = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '–');
+
+// ---- 1. raw onnxruntime and preprocessing, in this process, before anything else runs ----
+interface RawResult {
+  batch1P50Ms: number;
+  byBatch: Record<number, number>;
+  best: number;
+  bestBatch: number;
+}
+
+const pipeline = TASK_PIPELINES[manifest.task]!({ entry, session: { inputNames: [], outputNames: [] }, config });
+
+async function measurePreprocess(): Promise<{ p50Ms: number; cpuMs: number }> {
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) await pipeline.preprocess({ image });
+  const cpu0 = process.cpuUsage();
+  const until = performance.now() + 1000;
+  while (performance.now() < until || times.length < 5) {
+    const t = performance.now();
+    await pipeline.preprocess({ image });
+    times.push(performance.now() - t);
+  }
+  const cpu = process.cpuUsage(cpu0);
+  times.sort((a, b) => a - b);
+  return { p50Ms: percentile(times, 50), cpuMs: (cpu.user + cpu.system) / 1000 / times.length };
+}
+
+async function measureRaw(): Promise<RawResult> {
+  const session = await ort.InferenceSession.create(entry!.modelPath!, sessionOptionsFor({ kind: 'cpu' }));
+  const item = await pipeline.preprocess({ image });
+  const collate = (n: number) => {
+    const items = Array.from({ length: n }, () => item);
+    return pipeline.collate ? pipeline.collate(items) : stackFeeds(items);
+  };
+  const one = collate(1);
+  for (let i = 0; i < 5; i++) await session.run(one);
+  const lat: number[] = [];
+  const until = performance.now() + 1000;
+  while (performance.now() < until || lat.length < 5) {
+    const t = performance.now();
+    await session.run(one);
+    lat.push(performance.now() - t);
+  }
+  lat.sort((a, b) => a - b);
+  const byBatch: Record<number, number> = {};
+  const batched = !pipeline.collate || manifest.batching.max_batch_size > 1;
+  for (const bs of [1, 2, 4, 8, 16, 32].filter((b) => b <= manifest.batching.max_batch_size && (batched || b === 1))) {
+    let feeds;
+    try {
+      feeds = collate(bs);
+      await session.run(feeds);
+    } catch {
+      break; // an unbatched export takes one item per run
+    }
+    let n = 0;
+    const started = performance.now();
+    while (performance.now() - started < 1000 || n < 2 * bs) {
+      await session.run(feeds);
+      n += bs;
+    }
+    byBatch[bs] = n / ((performance.now() - started) / 1000);
+  }
+  await session.release();
+  const [bestBatch, best] = Object.entries(byBatch).reduce((a, b) => (b[1] > a[1] ? b : a));
+  return { batch1P50Ms: percentile(lat, 50), byBatch, best, bestBatch: Number(bestBatch) };
+}
+
+// ---- the process tree ----
+const models = await benchModels(opts.model!);
+const redisPort = await freePort();
+const redisUrl = `redis://127.0.0.1:${redisPort}`;
+const prefix = 'bench';
+const baseEnv = { REDIS_URL: redisUrl, MODELHUB_PREFIX: prefix, MODELHUB_MODELS_DIR: models.dir, LOG_LEVEL: 'warn', WEBHOOK_DELIVERY: 'off' };
+let redisServer!: Service;
+let redis: Redis | undefined;
+const profileDir = path.join(opts.out!, 'profiles');
+
+async function startRedis(): Promise<void> {
+  redisServer = await startService('redis', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {}, async () => {
+    const r = new Redis(redisUrl, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    r.on('error', () => undefined);
+    try {
+      await r.connect();
+      return (await r.ping()) === 'PONG';
+    } finally {
+      r.disconnect();
+    }
+  });
+  redis = new Redis(redisUrl);
+}
+
+async function startApi(nodeArgs: string[] = []): Promise<{ service: Service; url: string }> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const { command, args } = tsNode('api/main.ts', nodeArgs);
+  return { service: await startService('api', command, args, { ...baseEnv, PORT: String(port) }, httpReady(`${url}/healthz`)), url };
+}
+
+interface WorkerHandle {
+  service: Service;
+  sessionTids: number[];
+}
+
+async function startWorker(model: string, index: number, env: Record<string, string> = {}, nodeArgs: string[] = [], cpus?: string): Promise<WorkerHandle> {
+  const port = await freePort();
+  const { command, args } = tsNode('worker/main.ts', nodeArgs);
+  const service = await startService(`worker-${index}`, command, [...args, '--device', 'cpu', '--models', model], { ...baseEnv, METRICS_PORT: String(port), WORKER_INDEX: String(index), ...env }, httpReady(`http://127.0.0.1:${port}/healthz`), { cpus });
+  const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as { threads?: { sessions: Record<string, { host: number | null; pool: number[] } | null> } };
+  const sessionTids = Object.values(health.threads?.sessions ?? {}).flatMap((s) => (s ? [...(s.host ? [s.host] : []), ...s.pool] : []));
+  return { service, sessionTids };
+}
+
+interface Point extends LoadResult {
+  label: string;
+  mode: Mode;
+  cpuMsPerJob: Record<string, number>;
+  cpuMsPerJobTotal: number;
+  redisCommandsPerJob: number;
+  redisCommandUsPerJob: number;
+  redisTopCommands: Record<string, number>;
+}
+
+const points: Point[] = [];
+
+async function measure(label: string, mode: Mode, url: string, target: Target, concurrency: number, probes: CpuProbe[]): Promise<Point> {
+  let cpu0 = new Map<string, number>();
+  let cpu1 = new Map<string, number>();
+  let r0: CommandStats | null = null;
+  let r1: CommandStats | null = null;
+  const result = await runLoad(url, target, concurrency, seconds, warmup, {
+    onMeasureStart: async () => {
+      cpu0 = snapshot(probes);
+      r0 = await commandStats(redis!);
+    },
+    onMeasureEnd: async () => {
+      cpu1 = snapshot(probes);
+      r1 = await commandStats(redis!);
+    },
+  });
+  const cpu = cpuBetween(cpu0, cpu1);
+  const jobs = Math.max(1, result.jobs);
+  const rs = statsBetween(r0!, r1!);
+  const cpuMsPerJob = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / jobs]));
+  const top = Object.entries(rs.byCommand).sort((a, b) => b[1].calls - a[1].calls).slice(0, 8);
+  const point: Point = {
+    ...result,
+    label,
+    mode,
+    cpuMsPerJob,
+    cpuMsPerJobTotal: Object.values(cpuMsPerJob).reduce((a, b) => a + b, 0),
+    redisCommandsPerJob: rs.calls / jobs,
+    redisCommandUsPerJob: rs.usec / jobs,
+    redisTopCommands: Object.fromEntries(top.map(([k, v]) => [k, Number((v.calls / jobs).toFixed(2))])),
+  };
+  points.push(point);
+  log(
+    `${label.padEnd(28)} c=${String(concurrency).padStart(2)}  ${f(point.throughput).padStart(7)} jobs/s  p50 ${f(point.p50, 2).padStart(7)}  p95 ${f(point.p95, 2).padStart(7)}  p99 ${f(point.p99, 2).padStart(7)} ms` +
+      `  CPU ${f(point.cpuMsPerJobTotal, 2)} ms/job  redis ${f(point.redisCommandsPerJob)} cmds ${f(point.redisCommandUsPerJob, 0)} µs/job${result.failed ? `  FAILED ${result.failed}` : ''}`,
+  );
+  return point;
+}
+
+/** Warms a freshly started worker (JIT, first batches, connections) before anything is measured. */
+async function prime(url: string, target: Target): Promise<void> {
+  await runLoad(url, target, 8, 1, 0);
+}
+
+function hubProbes(api: Service, workers: WorkerHandle[]): CpuProbe[] {
+  return [
+    processProbe('api', api.pid),
+    ...workers.flatMap((w, i) => workerProbes(workers.length > 1 ? `worker ${i}` : 'worker', w.service.pid, w.sessionTids)),
+    processProbe('redis', redisServer.pid),
+    selfProbe('bench clients'),
+  ];
+}
+
+function hubTarget(model: string, mode: Mode, body: string): Target {
+  return mode === 'predict'
+    ? { mode, path: `/v1/models/${model}/predict`, body: [body] }
+    : { mode, path: `/v1/models/${model}/jobs`, body: [JSON.stringify({ input: JSON.parse(body) })], pollMs: Number(opts['poll-ms']) };
+}
+
+const modelBody = JSON.stringify({ image });
+const results: Record<string, unknown> = {};
+let exitCode = 0;
+
+try {
+  log(`ModelHub bench: ${opts.model} (${entry.weights} weights), input ${inputLabel}, cpu (${cores} cores), ${new Date().toISOString()}`);
+  log(`Shared machine: figures are from one run, side by side; compare ratios, not absolute numbers.`);
+  log();
+  let raw: RawResult | null = null;
+  if (!skip.has('raw')) {
+    raw = await measureRaw();
+    const pre = await measurePreprocess();
+    results.raw = raw;
+    results.preprocess = pre;
+    log(`raw onnxruntime (same input tensor, intra-op threads = ${cores}): batch-1 p50 ${f(raw.batch1P50Ms, 2)} ms`);
+    log(`  images/s by batch size: ${Object.entries(raw.byBatch).map(([b, v]) => `${b}: ${f(v)}`).join(', ')}  → best ${f(raw.best)} at batch ${raw.bestBatch} (${f(1000 / raw.best, 2)} ms per image)`);
+    log(`preprocessing in-process (decode + resize + normalise): p50 ${f(pre.p50Ms, 2)} ms, ${f(pre.cpuMs, 2)} ms CPU per image`);
+    log();
+  }
+
+  await startRedis();
+  const profArgs = (name: string) => (opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
+  if (opts.profile) fs.rmSync(profileDir, { recursive: true, force: true });
+  const api = await startApi(profArgs('api'));
+
+  let batchingOn: Point | undefined;
+  if (!skip.has('hub')) {
+    const worker = await startWorker(opts.model!, 0, {}, profArgs('worker'));
+    const probes = hubProbes(api.service, [worker]);
+    await prime(api.url, hubTarget(opts.model!, 'predict', modelBody));
+    for (const mode of modes) for (const c of concurrencies) {
+      const p = await measure(`hub ${mode}`, mode, api.url, hubTarget(opts.model!, mode, modelBody), c, probes);
+      if (mode === 'predict' && c === topC) batchingOn = p;
+    }
+    await worker.service.stop();
+    log();
+  }
+
+  if (!skip.has('nobatch')) {
+    const worker = await startWorker(models.nobatch, 0);
+    await prime(api.url, hubTarget(models.nobatch, 'predict', modelBody));
+    await measure('hub predict, batching off', 'predict', api.url, hubTarget(models.nobatch, 'predict', modelBody), topC, hubProbes(api.service, [worker]));
+    await worker.service.stop();
+    log();
+  }
+
+  if (!skip.has('noop')) {
+    const worker = await startWorker(models.noop, 0);
+    const probes = hubProbes(api.service, [worker]);
+    await prime(api.url, hubTarget(models.noop, 'predict', JSON.stringify({ image: models.noopImage })));
+    for (const c of concurrencies) await measure('no-op model, hub predict', 'predict', api.url, hubTarget(models.noop, 'predict', JSON.stringify({ image: models.noopImage })), c, probes);
+    await worker.service.stop();
+    log();
+  }
+
+  if (!skip.has('scale')) {
+    // Same load (predict at the top concurrency): one worker with every core vs one worker per core.
+    const one = await startWorker(opts.model!, 0, { MODELHUB_INTRA_OP_THREADS: String(cores) });
+    await prime(api.url, hubTarget(opts.model!, 'predict', modelBody));
+    await measure(`scale: 1 worker × ${cores} cores`, 'predict', api.url, hubTarget(opts.model!, 'predict', modelBody), topC, hubProbes(api.service, [one]));
+    await one.service.stop();
+    const many: WorkerHandle[] = [];
+    for (let i = 0; i < cores; i++) many.push(await startWorker(opts.model!, i, { MODELHUB_INTRA_OP_THREADS: '1' }, [], String(i)));
+    await prime(api.url, hubTarget(opts.model!, 'predict', modelBody));
+    await measure(`scale: ${cores} workers × 1 core`, 'predict', api.url, hubTarget(opts.model!, 'predict', modelBody), topC, hubProbes(api.service, many));
+    for (const w of many) await w.service.stop();
+    log();
+  }
+  await api.service.stop();
+
+  if (!skip.has('bare')) {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const w = tsNode('bench/bare/worker.ts');
+    const bareWorker = await startService('bare-worker', w.command, w.args, { REDIS_URL: redisUrl }, logReady('bare worker ready'));
+    const s = tsNode('bench/bare/server.ts');
+    const bareServer = await startService('bare-server', s.command, s.args, { REDIS_URL: redisUrl, PORT: String(port) }, httpReady(`${url}/healthz`));
+    const bareTarget: Target = { mode: 'bare', path: '/predict', body: [JSON.stringify({ x: [0.1, 0.2, 0.3] })] };
+    await prime(url, bareTarget);
+    const probes = [processProbe('api', bareServer.pid), processProbe('worker', bareWorker.pid), processProbe('redis', redisServer.pid), selfProbe('bench clients')];
+    for (const c of concurrencies) await measure('bare BullMQ round trip', 'bare', url, bareTarget, c, probes);
+    await bareServer.stop();
+    await bareWorker.stop();
+    log();
+  }
+
+  // ---- summary: the issue's targets as ratios of this run ----
+  const at = (label: string, c: number) => points.find((p) => p.label === label && p.concurrency === c);
+  const bare1 = at('bare BullMQ round trip', 1);
+  const bareTop = at('bare BullMQ round trip', topC);
+  const noop1 = at('no-op model, hub predict', 1);
+  const noopTop = at('no-op model, hub predict', topC);
+  const predict1 = at('hub predict', 1);
+  const predict32 = at('hub predict', 32);
+  const nobatch = at('hub predict, batching off', topC);
+  const targets: { what: string; value: string; target: string; met: boolean | null }[] = [];
+  const add = (what: string, v: number | undefined, target: string, ok: (v: number) => boolean, digits = 2) =>
+    targets.push({ what, value: v === undefined || !Number.isFinite(v) ? 'n/a' : f(v, digits), target, met: v === undefined || !Number.isFinite(v) ? null : ok(v) });
+  if (predict1 && raw && bare1) {
+    const overhead = predict1.p50 - raw.batch1P50Ms;
+    add(`overhead at c=1 (predict p50 − raw batch-1 p50), ms`, overhead, `≤ bare p50 + 2.5 = ${f(bare1.p50 + 2.5, 2)}`, (v) => v <= bare1.p50 + 2.5);
+  }
+  if (noopTop && bareTop) add(`no-op throughput / bare at c=${topC}`, noopTop.throughput / bareTop.throughput, '≥ 0.8', (v) => v >= 0.8);
+  if (noop1 && bare1) add('no-op p50 / bare p50 at c=1', noop1.p50 / bare1.p50, '≤ 1.25', (v) => v <= 1.25);
+  if (predict32 && raw) add(`${opts.model} predict at c=32 / raw best batch`, predict32.throughput / raw.best, opts.model === 'text-detection' ? (opts.size ? '≥ 0.9 (page)' : '≥ 0.75 (small)') : '≥ 0.33', (v) => v >= (opts.model === 'text-detection' ? (opts.size ? 0.9 : 0.75) : 0.33));
+  if (batchingOn && nobatch) add(`batching on / off at c=${topC}`, batchingOn.throughput / nobatch.throughput, '≥ 1.2', (v) => v >= 1.2);
+  for (const [name, p] of [['no-op', noopTop], [opts.model!, batchingOn]] as const) {
+    if (p && bareTop) {
+      add(`${name} Redis commands per job / bare at c=${topC}`, p.redisCommandsPerJob / bareTop.redisCommandsPerJob, '≤ 1.25', (v) => v <= 1.25);
+      add(`${name} Redis CPU µs per job / bare at c=${topC}`, p.redisCommandUsPerJob / bareTop.redisCommandUsPerJob, '≤ 1.25', (v) => v <= 1.25);
+    }
+  }
+  const scaleOne = points.find((p) => p.label.startsWith('scale: 1 worker'));
+  const scaleMany = points.find((p) => p.label.startsWith(`scale: ${cores} workers`));
+  if (scaleOne && scaleMany) add(`scale-out: ${cores} workers × 1 core / 1 worker × ${cores} cores`, scaleMany.throughput / scaleOne.throughput, '> 1 means one worker per core wins', () => true);
+
+  log('CPU ms per job by process (top concurrency of each series):');
+  for (const p of points.filter((p) => p.concurrency === topC)) {
+    log(`  ${p.label.padEnd(28)} ${Object.entries(p.cpuMsPerJob).map(([k, v]) => `${k} ${f(v, 2)}`).join(' · ')}`);
+  }
+  log();
+  log('Redis commands per job (top concurrency):');
+  for (const p of points.filter((p) => p.concurrency === topC)) log(`  ${p.label.padEnd(28)} ${f(p.redisCommandsPerJob)} cmds, ${f(p.redisCommandUsPerJob, 0)} µs: ${Object.entries(p.redisTopCommands).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  if (bareTop) {
+    const ceiling = (p: Point | undefined) => (p ? 1e6 / p.redisCommandUsPerJob : NaN);
+    log(`Redis ceiling per model per shard (1 s of Redis CPU / Redis µs per job): hub ${f(ceiling(batchingOn), 0)} jobs/s, no-op ${f(ceiling(noopTop), 0)} jobs/s, bare ${f(ceiling(bareTop), 0)} jobs/s`);
+  }
+  log();
+  log('Targets (ratios of this run):');
+  for (const t of targets) log(`  ${t.met === null ? '·' : t.met ? '✓' : '✗'} ${t.what}: ${t.value}  (${t.target})`);
+
+  if (opts.profile) {
+    log();
+    for (const file of fs.existsSync(profileDir) ? fs.readdirSync(profileDir) : []) {
+      log(`CPU profile ${file}: top self time`);
+      for (const t of topSelfTime(path.join(profileDir, file), 10)) log(`  ${f(t.pct)}%  ${t.fn}`);
+    }
+  }
+
+  // ---- JSON and chart ----
+  fs.mkdirSync(opts.out!, { recursive: true });
+  const base = `${opts.model}${opts.size ? `-${opts.size}` : ''}`;
+  const json = { model: opts.model, weights: entry.weights, input: inputLabel, cores, machine: 'shared', date: new Date().toISOString(), seconds, concurrencies, ...results, points, targets };
+  fs.writeFileSync(path.join(opts.out!, `${base}.json`), JSON.stringify(json, null, 2));
+  const series = (label: string, pick: (p: Point) => number): Series => ({ name: label, points: new Map(points.filter((p) => p.label === label).map((p) => [p.concurrency, pick(p)])) });
+  const labels = [...new Set(points.filter((p) => !p.label.startsWith('scale') && !p.label.includes('batching off')).map((p) => p.label))];
+  await writeChart(
+    path.join(opts.out!, `${base}.png`),
+    `${opts.model}, ${inputLabel}, ${cores} shared cores, ${new Date().toISOString().slice(0, 16)}Z`,
+    labels.map((l) => series(l, (p) => p.throughput)),
+    labels.map((l) => series(l, (p) => p.p95)),
+    concurrencies,
+    raw?.best,
+  );
+  log();
+  log(`wrote ${path.relative(REPO_ROOT, path.join(opts.out!, `${base}.json`))} and ${base}.png`);
+} catch (err) {
+  console.error(err);
+  exitCode = 1;
+} finally {
+  redis?.disconnect();
+  await stopAll();
+  models.cleanup();
+}
+process.exit(exitCode);
