@@ -290,7 +290,9 @@ try {
   }
 
   await startRedis();
-  const profArgs = (name: string) => (opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
+  // One folder per process: every thread (tsx's loader thread too) writes its own profile; the
+  // event loop's is the largest.
+  const profArgs = (name: string) => (opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, name)}`] : []);
   if (opts.profile) fs.rmSync(profileDir, { recursive: true, force: true });
   const api = await startApi(profArgs('api'));
 
@@ -402,9 +404,12 @@ try {
 
   if (opts.profile) {
     log();
-    for (const file of fs.existsSync(profileDir) ? fs.readdirSync(profileDir) : []) {
-      log(`CPU profile ${file}: top self time`);
-      for (const t of topSelfTime(path.join(profileDir, file), 10)) log(`  ${f(t.pct)}%  ${t.fn}`);
+    for (const name of fs.existsSync(profileDir) ? fs.readdirSync(profileDir) : []) {
+      const dir = path.join(profileDir, name);
+      const main = fs.readdirSync(dir).map((file) => path.join(dir, file)).sort((a, b) => fs.statSync(b).size - fs.statSync(a).size)[0];
+      if (!main) continue;
+      log(`CPU profile of the ${name}'s event loop (${path.relative(REPO_ROOT, main)}): top self time`);
+      for (const t of topSelfTime(main, 12)) log(`  ${f(t.pct)}%  ${t.fn}`);
     }
   }
 

@@ -76,7 +76,13 @@ const ModelFileSchema = z.union([
 
 export const BatchingSchema = z.object({
   max_batch_size: Positive.max(1024).default(8),
+  /**
+   * While the session is idle, how long a batch may wait for `min_batch_size` jobs, ms. Queued
+   * jobs never wait on it otherwise: an idle session runs what is queued at once.
+   */
   max_queue_delay_ms: z.number().nonnegative().max(10_000).default(5),
+  /** Jobs an idle session waits for (up to max_queue_delay_ms) before running a batch. Absent: 1. */
+  min_batch_size: Positive.max(1024).optional(),
   /** Text models: a batch's padded token count (batch × longest sequence) stays under this. */
   max_batch_tokens: Positive.optional(),
 });

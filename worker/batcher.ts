@@ -1,8 +1,13 @@
 /**
- * The dynamic batcher: items submitted one by one are grouped into batches of up to
- * `maxBatchSize` (and, optionally, a cost budget such as padded tokens), flushed as soon as a
- * batch is full or `maxDelayMs` after its first item arrived, whichever comes first.
- * One batch runs at a time; items arriving meanwhile form the next batch.
+ * The continuous batcher. Items submitted one by one run in batches, one batch at a time:
+ * - while the backend is idle, whatever is queued runs at once (no timer delays a job when
+ *   there is nothing else to do); items arriving while a batch runs gather into the next one,
+ *   which starts as soon as the backend is free (as Hugging Face TEI's queue does);
+ * - `maxDelayMs` only holds a batch open while fewer than `minBatchSize` items are queued
+ *   (with the default minimum of 1 it never does);
+ * - a batch takes items in arrival order up to `maxBatchSize`, closes before an optional cost
+ *   budget (e.g. padded tokens) would be exceeded, and closes at the first item whose `batchKey`
+ *   differs (its tensor shape), as Triton's dynamic batcher does: one batch, one session.run.
  */
 /** A value may still be a promise: work after the batch (postprocessing) need not hold the next batch. */
 export type ItemOutcome<R> = { ok: true; value: R | PromiseLike<R> } | { ok: false; error: unknown };
@@ -10,11 +15,15 @@ export type ItemOutcome<R> = { ok: true; value: R | PromiseLike<R> } | { ok: fal
 export interface BatcherOptions<T> {
   /** Most items in one batch. */
   maxBatchSize: number;
-  /** Longest wait, ms, from a batch's first item to its flush. 0 flushes on the next tick. */
+  /** Longest an item waits for `minBatchSize` items to gather while the backend is idle, ms. */
   maxDelayMs: number;
+  /** Items a batch waits for (up to `maxDelayMs`) while the backend is idle. Default 1: run at once. */
+  minBatchSize?: number;
   /** Optional budget: a batch is closed before `batchCost(items)` would exceed it (an item alone always fits). */
   maxBatchCost?: number;
   batchCost?: (items: readonly T[]) => number;
+  /** Items batch together only when their keys are equal; a batch closes at the first item whose key differs. */
+  batchKey?: (item: T) => string;
 }
 
 interface Pending<T, R> {
@@ -27,7 +36,8 @@ interface Pending<T, R> {
 export class DynamicBatcher<T, R> {
   private pending: Pending<T, R>[] = [];
   private timer: NodeJS.Timeout | null = null;
-  private deadlinePassed = false;
+  private scheduled = false;
+  private draining = false;
   private running: Promise<void> | null = null;
 
   constructor(
@@ -35,6 +45,7 @@ export class DynamicBatcher<T, R> {
     private readonly options: BatcherOptions<T>,
   ) {
     if (options.maxBatchSize < 1) throw new RangeError('maxBatchSize must be at least 1');
+    if ((options.minBatchSize ?? 1) < 1) throw new RangeError('minBatchSize must be at least 1');
   }
 
   get queued(): number {
@@ -43,75 +54,80 @@ export class DynamicBatcher<T, R> {
 
   submit(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      this.pending.push({ item, enqueuedAt: Date.now(), resolve, reject });
-      if (this.pending.length === 1) this.armTimer();
-      this.maybeFlush();
+      this.pending.push({ item, enqueuedAt: performance.now(), resolve, reject });
+      this.schedule();
     });
   }
 
   /** Resolves once everything submitted so far has run. */
   async drain(): Promise<void> {
-    while (this.pending.length > 0 || this.running) {
-      if (!this.running) {
-        this.deadlinePassed = true;
+    this.draining = true;
+    try {
+      while (this.pending.length > 0 || this.running) {
         this.maybeFlush();
+        await this.running;
       }
-      await this.running;
+    } finally {
+      this.draining = false;
     }
   }
 
-  private armTimer(): void {
+  /**
+   * Looks at the queue once the current tick's work is done: items submitted in the same tick
+   * (e.g. several jobs handed over at once) form one batch. Not a timer: nothing waits on a clock.
+   */
+  private schedule(): void {
+    if (this.scheduled || this.running) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.maybeFlush();
+    });
+  }
+
+  /** How many pending items (in arrival order) form the next batch, and whether it can grow. */
+  private nextBatch(): { count: number; closed: boolean } {
+    const { maxBatchSize, maxBatchCost, batchCost, batchKey } = this.options;
+    const limit = Math.min(this.pending.length, maxBatchSize);
+    const key = batchKey?.(this.pending[0].item);
+    let n = 1;
+    while (n < limit) {
+      if (batchKey && batchKey(this.pending[n].item) !== key) return { count: n, closed: true };
+      if (maxBatchCost !== undefined && batchCost && batchCost(this.pending.slice(0, n + 1).map((p) => p.item)) > maxBatchCost) return { count: n, closed: true };
+      n += 1;
+    }
+    return { count: n, closed: n >= maxBatchSize };
+  }
+
+  private maybeFlush(): void {
+    if (this.running || this.pending.length === 0) return;
+    const { count, closed } = this.nextBatch();
+    const waitedMs = performance.now() - this.pending[0].enqueuedAt;
+    const ready = closed || this.draining || count >= (this.options.minBatchSize ?? 1) || waitedMs >= this.options.maxDelayMs;
+    if (!ready) {
+      this.armTimer(this.options.maxDelayMs - waitedMs);
+      return;
+    }
     this.clearTimer();
-    this.deadlinePassed = false;
+    const batch = this.pending.splice(0, count);
+    this.running = this.execute(batch).finally(() => {
+      this.running = null;
+      // The next batch gathered while this one ran: it goes now.
+      this.maybeFlush();
+    });
+  }
+
+  private armTimer(ms: number): void {
+    if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.deadlinePassed = true;
       this.maybeFlush();
-    }, this.options.maxDelayMs);
+    }, Math.max(0, ms));
   }
 
   private clearTimer(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-  }
-
-  private isFull(): boolean {
-    return this.takeCount() < this.pending.length || this.pending.length >= this.options.maxBatchSize;
-  }
-
-  /** How many pending items (in arrival order) fit into the next batch. */
-  private takeCount(): number {
-    const limit = Math.min(this.pending.length, this.options.maxBatchSize);
-    const { maxBatchCost, batchCost } = this.options;
-    if (maxBatchCost === undefined || !batchCost) return limit;
-    let n = 1;
-    while (n < limit && batchCost(this.pending.slice(0, n + 1).map((p) => p.item)) <= maxBatchCost) n += 1;
-    return n;
-  }
-
-  private maybeFlush(): void {
-    if (this.running || this.pending.length === 0) return;
-    if (!this.deadlinePassed && !this.isFull()) return;
-    const batch = this.pending.splice(0, this.takeCount());
-    this.clearTimer();
-    if (this.pending.length > 0) {
-      // The rest waited already; they go as soon as the backend is free, their clock started earlier.
-      const waited = Date.now() - this.pending[0].enqueuedAt;
-      this.deadlinePassed = waited >= this.options.maxDelayMs;
-      if (!this.deadlinePassed) {
-        this.timer = setTimeout(() => {
-          this.timer = null;
-          this.deadlinePassed = true;
-          this.maybeFlush();
-        }, this.options.maxDelayMs - waited);
-      }
-    } else {
-      this.deadlinePassed = false;
-    }
-    this.running = this.execute(batch).finally(() => {
-      this.running = null;
-      this.maybeFlush();
-    });
   }
 
   private async execute(batch: Pending<T, R>[]): Promise<void> {

@@ -49,9 +49,12 @@ export class ModelRunner {
   ) {
     const { batching } = entry.manifest;
     this.labels = { model: entry.manifest.name, device: deviceName(device) };
-    this.batcher = new DynamicBatcher((items) => this.runBatch(items), {
+    this.batcher = new DynamicBatcher((items) => this.runGroup(items), {
       maxBatchSize: batching.max_batch_size,
       maxDelayMs: batching.max_queue_delay_ms,
+      minBatchSize: Math.min(batching.min_batch_size ?? 1, batching.max_batch_size),
+      // One batch holds one tensor shape: it is one session.run.
+      batchKey: (item) => item.batchKey,
       maxBatchCost: batching.max_batch_tokens,
       batchCost: pipeline.batchCost?.bind(pipeline),
     });
@@ -117,21 +120,7 @@ export class ModelRunner {
     await this.session.release();
   }
 
-  /** One batch: grouped by tensor shape, one session.run per group, postprocessed per item. */
-  private async runBatch(items: PreparedItem[]): Promise<ItemOutcome<BatchedResult>[]> {
-    const outcomes: ItemOutcome<BatchedResult>[] = new Array(items.length);
-    const groups = new Map<string, number[]>();
-    items.forEach((it, i) => groups.set(it.batchKey, [...(groups.get(it.batchKey) ?? []), i]));
-    for (const indices of groups.values()) {
-      const group = indices.map((i) => items[i]);
-      const results = await this.runGroup(group);
-      results.forEach((r, j) => {
-        outcomes[indices[j]] = r;
-      });
-    }
-    return outcomes;
-  }
-
+  /** One batch (one tensor shape): one session.run, postprocessed per item. */
   private async runGroup(group: PreparedItem[]): Promise<ItemOutcome<BatchedResult>[]> {
     let outputs: ort.InferenceSession.ReturnType;
     const started = performance.now();

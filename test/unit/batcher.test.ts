@@ -22,15 +22,57 @@ describe('DynamicBatcher', () => {
     expect(results).toEqual(['done 1', 'done 2', 'done 3', 'done 4']);
   });
 
-  it('flushes a partial batch once max delay passes after its first item', async () => {
+  it('runs a job at once when the backend is idle: no timer holds it', async () => {
     const r = recorder<number>();
-    const b = new DynamicBatcher(r.run, { maxBatchSize: 8, maxDelayMs: 30 });
+    const b = new DynamicBatcher(r.run, { maxBatchSize: 8, maxDelayMs: 60_000 });
+    await expect(b.submit(1)).resolves.toBe('done 1');
+    expect(r.batches).toEqual([[1]]);
+  });
+
+  it('gathers items submitted in the same tick into one batch', async () => {
+    const r = recorder<number>();
+    const b = new DynamicBatcher(r.run, { maxBatchSize: 8, maxDelayMs: 60_000 });
+    await Promise.all([1, 2, 3].map((i) => b.submit(i)));
+    expect(r.batches).toEqual([[1, 2, 3]]);
+  });
+
+  it('with a minimum batch, waits for it while idle, up to max delay after the first item', async () => {
+    const r = recorder<number>();
+    const b = new DynamicBatcher(r.run, { maxBatchSize: 8, maxDelayMs: 30, minBatchSize: 3 });
     const p1 = b.submit(1);
     await new Promise((res) => setTimeout(res, 10));
     const p2 = b.submit(2);
+    await new Promise((res) => setImmediate(res));
     expect(r.batches).toEqual([]);
     await Promise.all([p1, p2]);
     expect(r.batches).toEqual([[1, 2]]);
+  });
+
+  it('with a minimum batch, runs as soon as the minimum is reached', async () => {
+    const r = recorder<number>();
+    const b = new DynamicBatcher(r.run, { maxBatchSize: 8, maxDelayMs: 60_000, minBatchSize: 2 });
+    const p1 = b.submit(1);
+    await new Promise((res) => setTimeout(res, 5));
+    expect(r.batches).toEqual([]);
+    await Promise.all([p1, b.submit(2)]);
+    expect(r.batches).toEqual([[1, 2]]);
+  });
+
+  it('closes a batch at the first item of another shape, keeping arrival order (one run per shape)', async () => {
+    const r = recorder<string>(5);
+    const b = new DynamicBatcher(r.run, { maxBatchSize: 8, maxDelayMs: 20, minBatchSize: 8, batchKey: (s) => s[0] });
+    await Promise.all(['a1', 'a2', 'b1', 'a3', 'a4', 'b2', 'b3'].map((i) => b.submit(i)));
+    expect(r.batches).toEqual([['a1', 'a2'], ['b1'], ['a3', 'a4'], ['b2', 'b3']]);
+  });
+
+  it('a batch closed by a shape change runs without waiting for the minimum or the delay', async () => {
+    const r = recorder<string>();
+    const b = new DynamicBatcher(r.run, { maxBatchSize: 8, maxDelayMs: 60_000, minBatchSize: 4, batchKey: (s) => s[0] });
+    const first = b.submit('a1');
+    b.submit('b1').catch(() => undefined);
+    await expect(first).resolves.toBe('done a1');
+    expect(r.batches).toEqual([['a1']]);
+    await b.drain();
   });
 
   it('splits more items than max_batch_size into several batches, in arrival order', async () => {
@@ -59,6 +101,7 @@ describe('DynamicBatcher', () => {
     );
     const first = b.submit(0);
     await new Promise((r) => setTimeout(r, 5));
+    // These arrive while batch [0] runs: they gather, and go together the moment it ends.
     const rest = [1, 2, 3, 4].map((i) => b.submit(i));
     await Promise.all([first, ...rest]);
     expect(maxRunning).toBe(1);

@@ -33,7 +33,7 @@ describe('ModelRunner', () => {
     const registry = new Registry();
     const metrics = createWorkerMetrics(registry);
     // A long batching window so all four land in one batch, which then fails as a whole.
-    const slowBatching = { ...entry, manifest: { ...entry.manifest, batching: { max_batch_size: 8, max_queue_delay_ms: 300 } } };
+    const slowBatching = { ...entry, manifest: { ...entry.manifest, batching: { max_batch_size: 8, max_queue_delay_ms: 300, min_batch_size: 4 } } };
     const runner = await ModelRunner.load(slowBatching, { kind: 'cpu' }, config, metrics, { factory: poisonable });
     const image = b64(await solidImage(64, 64, [200, 10, 10]));
     const results = await Promise.allSettled([{ image }, { image, poison: true }, { image }, { image }].map((input) => runner.run(input)));

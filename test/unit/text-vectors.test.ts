@@ -63,7 +63,7 @@ describe('bert-base-chinese catalog entry', () => {
 describe('text-vectors on the test BERT', () => {
   let h: Awaited<ReturnType<typeof runnerWith>>;
   beforeAll(async () => {
-    h = await runnerWith({ max_batch_size: 16, max_queue_delay_ms: 100, max_batch_tokens: 100_000 });
+    h = await runnerWith({ max_batch_size: 16, max_queue_delay_ms: 100, min_batch_size: 4, max_batch_tokens: 100_000 });
   });
   afterAll(async () => {
     await h.runner.close();
@@ -158,7 +158,7 @@ describe('text-vectors on the test BERT', () => {
 describe('text batching limits and failures', () => {
   it('keeps batches inside max_batch_tokens (items × longest item)', async () => {
     // Each request is 8 tokens ([CLS] 6 chars [SEP]): 24 tokens fit 3 of them per batch.
-    const h = await runnerWith({ max_batch_size: 16, max_queue_delay_ms: 100, max_batch_tokens: 24 });
+    const h = await runnerWith({ max_batch_size: 16, max_queue_delay_ms: 100, min_batch_size: 3, max_batch_tokens: 24 });
     try {
       const runs = await Promise.all(Array.from({ length: 6 }, () => h.runner.run({ first_sequence: '双十一花呗提' })));
       expect(runs.map((r) => r.batchSize)).toEqual([3, 3, 3, 3, 3, 3]);
@@ -169,7 +169,7 @@ describe('text batching limits and failures', () => {
   });
 
   it('fails a malformed or over-long request alone; its batch-mates succeed', async () => {
-    const h = await runnerWith({ max_batch_size: 16, max_queue_delay_ms: 100 });
+    const h = await runnerWith({ max_batch_size: 16, max_queue_delay_ms: 100, min_batch_size: 3 });
     try {
       const good = { first_sequence: '双十一花呗提额在哪', output_schema: 'pool_output' };
       const results = await Promise.allSettled([

@@ -37,7 +37,7 @@ describe('ThreadedSession', () => {
 
   it('in a ModelRunner, a death during a batch fails every job of the batch at once and is reported', async () => {
     const deaths: Error[] = [];
-    const slowBatching = { ...entry, manifest: { ...entry.manifest, batching: { max_batch_size: 8, max_queue_delay_ms: 200 } } };
+    const slowBatching = { ...entry, manifest: { ...entry.manifest, batching: { max_batch_size: 8, max_queue_delay_ms: 200, min_batch_size: 8 } } };
     const runner = await ModelRunner.load(slowBatching, { kind: 'cpu' }, loadConfig({}), createWorkerMetrics(new Registry()), { onSessionDeath: (e) => deaths.push(e) });
     const image = b64(await solidImage(64, 64, [1, 2, 3]));
     const jobs = Promise.allSettled([1, 2, 3, 4].map(() => runner.run({ image })));

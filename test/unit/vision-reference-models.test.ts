@@ -212,11 +212,15 @@ describe('deeplabv3 (torchvision signature)', () => {
   });
 
   it('batches same-sized images together and keeps differently sized ones apart', async () => {
-    const r = await runner('deeplabv3', { max_batch_size: 8, max_queue_delay_ms: 300 });
+    const r = await runner('deeplabv3', { max_batch_size: 8, max_queue_delay_ms: 300, min_batch_size: 2 });
     const a = await solid(60, 40, '#ff0000');
     const b = await solid(40, 60, '#00ff00');
-    const results = await Promise.all([r.run({ image: a }), r.run({ image: a }), r.run({ image: b })]);
-    expect(results.map((x) => x.batchSize)).toEqual([2, 2, 1]);
+    const same = await Promise.all([r.run({ image: a }), r.run({ image: a })]);
+    expect(same.map((x) => x.batchSize)).toEqual([2, 2]);
+    // A different shape closes the pending batch: one session.run each, never padded together.
+    const mixed = await Promise.all([r.run({ image: a }), r.run({ image: b })]);
+    expect(mixed.map((x) => x.batchSize)).toEqual([1, 1]);
+    const results = [...same, mixed[1]];
     expect((results[0].output.preds as number[][])[20][30]).toBe(VOC.person);
     expect((results[2].output.preds as number[][])).toHaveLength(60);
     expect((results[2].output.preds as number[][])[30][20]).toBe(VOC.car);
@@ -241,8 +245,8 @@ describe('yolov8 (Ultralytics signature)', () => {
   });
 
   it('batches images of any size into one run (fixed 640×640 input)', async () => {
-    // A generous queue delay so both (differently long) preprocessings meet in one batch.
-    const r = await runner('yolov8', { max_batch_size: 8, max_queue_delay_ms: 300 });
+    // Waits for two jobs (generous delay) so both (differently long) preprocessings meet in one batch.
+    const r = await runner('yolov8', { max_batch_size: 8, max_queue_delay_ms: 300, min_batch_size: 2 });
     const results = await Promise.all([r.run({ image: await solid(800, 400) }), r.run({ image: await solid(300, 500) })]);
     expect(results.map((x) => x.batchSize)).toEqual([2, 2]);
     // 300×500 → scale 1.28, 128 px padding left and right.
