@@ -61,6 +61,14 @@ const EnvSchema = z.object({
   /** CPU workers: onnxruntime intra-op threads (0 = all cores) and inter-op threads. */
   MODELHUB_INTRA_OP_THREADS: int(0),
   MODELHUB_INTER_OP_THREADS: int(1),
+  /**
+   * CPU workers: whether onnxruntime's threads spin-wait between runs. Off: on a machine whose
+   * cores are shared with preprocessing (sharp) and the event loop, spinning burns CPU that
+   * jobs need (measured: 2.6 ms of CPU per batch-1 run of text-direction).
+   */
+  MODELHUB_ORT_SPINNING: z.enum(['on', 'off']).default('off'),
+  /** libvips threads per image operation in a worker (sharp.concurrency); images are small, jobs run side by side. */
+  MODELHUB_SHARP_THREADS: int(1),
   /** CUDA workers: cap on onnxruntime's GPU memory arena, bytes (0 = none). */
   MODELHUB_CUDA_MEM_LIMIT: int(0),
   /** Worker metrics/health port = METRICS_PORT (default 9464 + WORKER_INDEX). */

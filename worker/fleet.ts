@@ -6,6 +6,7 @@
  * Worker i gets WORKER_INDEX=i and metrics on METRICS_PORT + i (default 9464 + i).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
@@ -73,7 +74,8 @@ async function main(): Promise<void> {
     slot.startedAt = Date.now();
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'worker/main.ts'), '--device', slot.device, '--models', values.models!], {
       stdio: 'inherit',
-      env: { ...process.env, WORKER_INDEX: String(slot.index), METRICS_PORT: String(metricsBase + slot.index) },
+      // libuv's pool runs the worker's image decoding: as many threads as cores, not libuv's 4.
+      env: { UV_THREADPOOL_SIZE: String(os.availableParallelism()), ...process.env, WORKER_INDEX: String(slot.index), METRICS_PORT: String(metricsBase + slot.index) },
     });
     slot.child = child;
     log.info({ worker: slot.index, device: slot.device, pid: child.pid }, 'worker started');

@@ -9,6 +9,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
+import sharp from 'sharp';
 import { loadConfig, workerMetricsPort, type Config } from '../shared/config.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { loadModelRepository } from '../shared/manifest.js';
@@ -38,7 +39,12 @@ async function loadRunners(
   for (const name of wanted) {
     if (!repository.has(name)) throw new Error(`unknown model "${name}" (known: ${[...repository.keys()].join(', ')})`);
   }
-  const tuning = { intraOpThreads: config.MODELHUB_INTRA_OP_THREADS, interOpThreads: config.MODELHUB_INTER_OP_THREADS, cudaMemLimit: config.MODELHUB_CUDA_MEM_LIMIT };
+  const tuning = {
+    intraOpThreads: config.MODELHUB_INTRA_OP_THREADS,
+    interOpThreads: config.MODELHUB_INTER_OP_THREADS,
+    spinning: config.MODELHUB_ORT_SPINNING === 'on',
+    cudaMemLimit: config.MODELHUB_CUDA_MEM_LIMIT,
+  };
   const runners: ModelRunner[] = [];
   for (const name of wanted) {
     const entry = repository.get(name)!;
@@ -66,6 +72,9 @@ async function main(): Promise<void> {
   });
   const config = loadConfig();
   const log = createLogger('worker', config.LOG_LEVEL);
+  // The thread budget: libvips threads per image (jobs already run side by side on libuv's
+  // pool, sized by UV_THREADPOOL_SIZE: the fleet launcher sets it to the cores available).
+  sharp.concurrency(config.MODELHUB_SHARP_THREADS || os.availableParallelism());
   const device = parseDevice(values.device!);
   const registry = createRegistry('worker');
   const metrics = createWorkerMetrics(registry);

@@ -14,6 +14,7 @@ export interface BenchModels {
   dir: string;
   model: string;
   nobatch: string;
+  twin: string;
   noop: string;
   /** A 1×1 PNG, base64: the no-op model's input. */
   noopImage: string;
@@ -45,6 +46,8 @@ export function buildNoopModel(): Uint8Array {
 export async function benchModels(model: string): Promise<BenchModels> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelhub-bench-'));
   copyManifest(model, dir, model);
+  // A twin for A/B runs (two workers with different settings, alive side by side).
+  copyManifest(model, dir, `${model}-b`);
   copyManifest(model, dir, `${model}-nobatch`, (m) => {
     m.batching = { ...(m.batching ?? {}), max_batch_size: 1 };
   });
@@ -68,5 +71,5 @@ export async function benchModels(model: string): Promise<BenchModels> {
     }),
   );
   const noopImage = (await sharp({ create: { width: 1, height: 1, channels: 3, background: '#336699' } }).png().toBuffer()).toString('base64');
-  return { dir, model, nobatch: `${model}-nobatch`, noop: 'noop', noopImage, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+  return { dir, model, nobatch: `${model}-nobatch`, twin: `${model}-b`, noop: 'noop', noopImage, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }

@@ -11,6 +11,9 @@ describe('devices and execution providers', () => {
 
   it('pins cpu workers to the CPU provider with the requested threads', () => {
     const opts = sessionOptionsFor({ kind: 'cpu' }, { intraOpThreads: 3 });
+    // Spinning is off unless asked for: it burns the CPU that preprocessing needs.
+    expect(opts.extra).toEqual({ session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } });
+    expect(sessionOptionsFor({ kind: 'cpu' }, { spinning: true }).extra).toEqual({ session: { intra_op: { allow_spinning: '1' }, inter_op: { allow_spinning: '1' } } });
     expect(opts.executionProviders).toEqual(['cpu']);
     expect(opts.intraOpNumThreads).toBe(3);
   });

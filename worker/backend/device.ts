@@ -58,6 +58,8 @@ export interface SessionTuning {
   /** CPU: threads inside one operator (0 = onnxruntime's choice). */
   intraOpThreads?: number;
   interOpThreads?: number;
+  /** CPU: let onnxruntime's threads spin-wait between runs (onnxruntime's default; off here unless asked). */
+  spinning?: boolean;
   /** CUDA: cap on the memory arena, bytes (0 = no cap). */
   cudaMemLimit?: number;
 }
@@ -76,7 +78,10 @@ export function sessionOptionsFor(
     intraOpNumThreads: tuning.intraOpThreads || (device.kind === 'cpu' ? Math.max(1, os.availableParallelism()) : 1),
     interOpNumThreads: tuning.interOpThreads ?? 1,
   };
-  if (device.kind === 'cpu') return { ...common, executionProviders: ['cpu'] };
+  if (device.kind === 'cpu') {
+    const spin = tuning.spinning ? '1' : '0';
+    return { ...common, executionProviders: ['cpu'], extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } } };
+  }
   checkVisible(device);
   if (!hasCuda()) {
     throw new DeviceError(
