@@ -125,8 +125,10 @@ export class ModelRunner {
     let outputs: ort.InferenceSession.ReturnType;
     const started = performance.now();
     try {
+      // A stacked batch is a fresh buffer: it moves to the session thread without a copy (a
+      // task's own collate may hand over its items' buffers, which a retry would need: copied).
       const feeds = this.pipeline.collate ? this.pipeline.collate(group) : stackFeeds(group);
-      outputs = await this.session.run(feeds);
+      outputs = await this.session.run(feeds, { transfer: !this.pipeline.collate });
     } catch (error) {
       this.metrics.inferenceErrors.inc(this.labels);
       // One bad item must not fail its batch-mates: rerun each alone so only the culprit fails

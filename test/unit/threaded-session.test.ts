@@ -24,6 +24,23 @@ describe('ThreadedSession', () => {
     await plain.release();
   });
 
+  it('moves a feed it may take (transfer) instead of copying it, with the same outputs; copies otherwise', async () => {
+    const threaded = await ThreadedSession.create(entry.modelPath!, sessionOptionsFor({ kind: 'cpu' }));
+    const copied = input();
+    const moved = input();
+    const a = await threaded.run(copied);
+    const b = await threaded.run(moved, { transfer: true });
+    expect(copied.data.data.length).toBe(2 * 3 * 224 * 224); // still usable (a retry may need it)
+    expect((moved.data.data as Float32Array).buffer.byteLength).toBe(0); // detached: moved, not copied
+    expect(Array.from(b.resnetv24_dense0_fwd.data as Float32Array)).toEqual(Array.from(a.resnetv24_dense0_fwd.data as Float32Array));
+    // A view into a larger buffer is never moved: the rest of the buffer is not the run's.
+    const big = new Float32Array(3 * 3 * 224 * 224).fill(0.1);
+    const view = { data: new ort.Tensor('float32', big.subarray(0, 2 * 3 * 224 * 224), [2, 3, 224, 224]) };
+    await threaded.run(view, { transfer: true });
+    expect(big.length).toBe(3 * 3 * 224 * 224);
+    await threaded.release();
+  });
+
   it('when its thread dies: pending and later runs fail at once, release returns, onDeath is told once', async () => {
     const deaths: Error[] = [];
     const session = await ThreadedSession.create(entry.modelPath!, sessionOptionsFor({ kind: 'cpu' }), (err) => deaths.push(err));

@@ -20,8 +20,16 @@ type HostMessage =
 export interface InferenceBackend {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
-  run(feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType>;
+  run(feeds: Record<string, ort.Tensor>, options?: RunOptions): Promise<ort.InferenceSession.ReturnType>;
   release(): Promise<void>;
+}
+
+export interface RunOptions {
+  /**
+   * The feeds' buffers belong to this run alone (e.g. a freshly stacked batch): they are moved
+   * to the session thread instead of copied, and are unusable afterwards. Default false.
+   */
+  transfer?: boolean;
 }
 
 /** Linux thread ids: the hosting thread and the pool threads onnxruntime started for the session. */
@@ -72,15 +80,21 @@ export class ThreadedSession implements InferenceBackend {
     });
   }
 
-  run(feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType> {
+  run(feeds: Record<string, ort.Tensor>, options: RunOptions = {}): Promise<ort.InferenceSession.ReturnType> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     const wire: Record<string, WireTensor> = {};
-    // Copied (not transferred): a failed batch is retried item by item from the same buffers.
-    for (const [name, t] of Object.entries(feeds)) wire[name] = { type: t.type, dims: t.dims, data: t.data };
+    const transfer = new Set<ArrayBuffer>();
+    for (const [name, t] of Object.entries(feeds)) {
+      wire[name] = { type: t.type, dims: t.dims, data: t.data };
+      const data = t.data as ArrayBufferView;
+      // Only a buffer the tensor fills whole is moved: a view into a larger one would move (and
+      // detach) bytes that are not this run's.
+      if (options.transfer && data.buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) transfer.add(data.buffer);
+    }
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.thread.postMessage({ type: 'run', id, feeds: wire });
+      this.thread.postMessage({ type: 'run', id, feeds: wire }, [...transfer]);
     });
   }
 
