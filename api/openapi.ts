@@ -1,72 +1,99 @@
-/** OpenAPI 3.1 document of the whole API, generated from the zod schemas that validate requests. */
+/**
+ * OpenAPI 3.1 document of the whole API, generated from the zod schemas that validate requests.
+ * Each operationId is the name of the SDK method that calls it (clients/typescript), so code
+ * generators and the SDK agree; a test lints this document with Redocly's recommended rules.
+ */
 import { z } from 'zod';
 import { TASKS } from '../shared/tasks.js';
 import { AcceptedSchema, CatalogSchema, JobViewSchema, SpecErrorSchema, SubmitBody, WorkersSchema } from './schemas.js';
 
 const json = (schema: z.ZodType, io: 'input' | 'output' = 'output') => ({ 'application/json': { schema: z.toJSONSchema(schema, { io, unrepresentable: 'any' }) } });
-const error = (description: string) => ({ description, content: json(SpecErrorSchema) });
-const modelParam = { name: 'model', in: 'path', required: true, schema: { type: 'string' } };
-const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
-const commonErrors = {
-  '400': error('Bad input'),
-  '401': error('Missing or invalid API key'),
-  '404': error('Unknown model, job or route'),
-  '413': error('Body or image too large'),
-  '503': error('Redis unreachable'),
+const error = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/SpecError' } } } });
+const modelParam = { name: 'model', in: 'path', required: true, description: 'Model name, as listed by GET /v1/models', schema: { type: 'string' } };
+const idParam = { name: 'id', in: 'path', required: true, description: 'Job id (a predict answer\'s request_id is one too)', schema: { type: 'string' } };
+const preferParam = { name: 'Prefer', in: 'header', description: 'wait=N: hold the answer up to N seconds (capped by PREDICT_WAIT_S) until the job finishes', schema: { type: 'string', example: 'wait=10' } };
+
+const errors = {
+  '400': error('Bad input: invalid JSON, a missing, unknown or wrong-typed field, an undecodable image (error_code 1001-1006)'),
+  '401': error('Missing or invalid API key (1101); only when MODELHUB_API_KEYS is set'),
+  '404': error('Unknown model (1201), job (1202) or route (1203)'),
+  '409': error('Conflict: the job is running or finished (1301), or was canceled (2003)'),
+  '413': error('Body (1005) or image (1004) too large'),
+  '422': error('Idempotency-Key reused with another request (1302)'),
+  '429': error("The model's queue is full (1401); see Retry-After"),
+  '500': error('Inference failed (2001) or internal error (2999)'),
+  '503': error('Redis unreachable (1501) or the model is not installed (1204)'),
+  '504': error('Wait limit (1502) or the job deadline (2002) passed; the job continues in the former case'),
 };
+const pick = <K extends keyof typeof errors>(...codes: K[]) => Object.fromEntries(codes.map((c) => [c, errors[c]]));
 
 export function buildOpenApi(version: string): Record<string, unknown> {
   const anyInput = { oneOf: Object.entries(TASKS).map(([task, t]) => ({ title: task, ...z.toJSONSchema(t.input, { io: 'input', unrepresentable: 'any' }) })) };
   return {
     openapi: '3.1.0',
-    info: { title: 'ModelHub API', version, description: 'Queue-driven model serving: submit jobs, poll or wait, or predict synchronously.' },
+    info: {
+      title: 'ModelHub API',
+      version,
+      description: 'Queue-driven model serving: submit jobs, poll or wait, or predict synchronously.',
+      license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
+    },
+    servers: [{ url: '/', description: 'The hub that serves this document' }],
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Only when MODELHUB_API_KEYS is set' } },
+      schemas: { SpecError: z.toJSONSchema(SpecErrorSchema) },
     },
     security: [{ bearer: [] }, {}],
     paths: {
-      '/v1/models': { get: { summary: 'List models', responses: { '200': { description: 'Catalog', content: json(CatalogSchema) } } } },
+      '/v1/models': {
+        get: { operationId: 'models', summary: 'List models', responses: { '200': { description: 'Catalog', content: json(CatalogSchema) }, ...pick('401', '503') } },
+      },
       '/v1/models/{model}': {
-        get: { summary: 'One model: inputs, outputs, batching', parameters: [modelParam], responses: { '200': { description: 'Model' }, '404': commonErrors['404'] } },
+        get: { operationId: 'model', summary: 'One model: inputs, outputs, labels, batching', parameters: [modelParam], responses: { '200': { description: 'Model' }, ...pick('401', '404', '503') } },
       },
       '/v1/models/{model}/example': {
-        get: { summary: 'A ready sample input', parameters: [modelParam], responses: { '200': { description: 'Spec input', content: { 'application/json': { schema: anyInput } } }, '404': commonErrors['404'] } },
+        get: {
+          operationId: 'example',
+          summary: 'A ready sample input',
+          parameters: [modelParam],
+          responses: { '200': { description: 'Spec input', content: { 'application/json': { schema: anyInput } } }, ...pick('401', '404') },
+        },
       },
       '/v1/models/{model}/jobs': {
         post: {
+          operationId: 'submit',
           summary: 'Submit a job',
-          parameters: [
-            modelParam,
-            { name: 'Idempotency-Key', in: 'header', schema: { type: 'string', maxLength: 255 } },
-            { name: 'Prefer', in: 'header', schema: { type: 'string', example: 'wait=10' } },
-          ],
+          parameters: [modelParam, { name: 'Idempotency-Key', in: 'header', description: 'The same key and request return the same job', schema: { type: 'string', maxLength: 255 } }, preferParam],
           requestBody: { required: true, content: json(SubmitBody, 'input') },
           responses: {
             '200': { description: 'Finished within Prefer: wait, or an idempotent replay', content: json(JobViewSchema) },
             '202': { description: 'Queued', content: json(AcceptedSchema) },
-            ...commonErrors,
-            '422': error('Idempotency-Key reused with another body'),
-            '429': error('Queue full (Retry-After)'),
+            ...pick('400', '401', '404', '413', '422', '429', '503'),
           },
         },
       },
       '/v1/models/{model}/predict': {
         post: {
+          operationId: 'predict',
           summary: 'Synchronous predict: the spec input in, the spec output out',
           parameters: [modelParam],
           requestBody: { required: true, content: { 'application/json': { schema: anyInput } } },
-          responses: { '200': { description: 'Spec output' }, ...commonErrors, '429': error('Queue full'), '504': error('Wait limit passed; the job continues') },
+          responses: { '200': { description: 'Spec output' }, ...pick('400', '401', '404', '409', '413', '429', '500', '503', '504') },
         },
       },
-      '/v1/jobs/{id}': { get: { summary: 'Read a job', parameters: [idParam], responses: { '200': { description: 'Job', content: json(JobViewSchema) }, '404': commonErrors['404'] } } },
-      '/v1/jobs/{id}/cancel': {
-        post: { summary: 'Cancel a queued job', parameters: [idParam], responses: { '200': { description: 'Canceled', content: json(JobViewSchema) }, '404': commonErrors['404'], '409': error('Running or finished') } },
+      '/v1/jobs/{id}': {
+        get: { operationId: 'get', summary: 'Read a job', parameters: [idParam, preferParam], responses: { '200': { description: 'Job', content: json(JobViewSchema) }, ...pick('401', '404', '503') } },
       },
-      '/v1/workers': { get: { summary: 'Live workers', responses: { '200': { description: 'Workers', content: json(WorkersSchema) } } } },
-      '/healthz': { get: { summary: 'Liveness', security: [], responses: { '200': { description: 'Alive' } } } },
-      '/readyz': { get: { summary: 'Readiness (Redis answers)', security: [], responses: { '200': { description: 'Ready' }, '503': { description: 'Not ready' } } } },
-      '/metrics': { get: { summary: 'Prometheus metrics', security: [], responses: { '200': { description: 'Text format' } } } },
-      '/openapi.json': { get: { summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1' } } } },
+      '/v1/jobs/{id}/cancel': {
+        post: { operationId: 'cancel', summary: 'Cancel a queued job', parameters: [idParam], responses: { '200': { description: 'Canceled', content: json(JobViewSchema) }, ...pick('401', '404', '409', '503') } },
+      },
+      '/v1/workers': {
+        get: { operationId: 'workers', summary: 'Live workers', responses: { '200': { description: 'Workers', content: json(WorkersSchema) }, ...pick('401', '503') } },
+      },
+      // The operations endpoints answer no client error: they take no input and no key.
+      '/healthz': { get: { operationId: 'health', summary: 'Liveness', security: [], responses: { '200': { description: 'Alive' } } } },
+      '/readyz': { get: { operationId: 'ready', summary: 'Readiness (Redis answers)', security: [], responses: { '200': { description: 'Ready' }, '503': { description: 'Not ready' } } } },
+      '/metrics': { get: { operationId: 'metrics', summary: 'Prometheus metrics', security: [], responses: { '200': { description: 'Text format' } } } },
+      '/openapi.json': { get: { operationId: 'openapi', summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1' } } } },
     },
   };
 }

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Router, type Request, type Response } from 'express';
 import { SpecError } from '../../shared/errors.js';
-import { labelCount, type ModelEntry } from '../../shared/manifest.js';
+import { labelCount, labelOf, type ModelEntry } from '../../shared/manifest.js';
 import { TASKS } from '../../shared/tasks.js';
 import { listLiveWorkers, type WorkerInfo } from '../../shared/worker-registry.js';
 import type { ApiContext } from '../context.js';
@@ -23,6 +23,14 @@ function summary(entry: ModelEntry, workers: WorkerInfo[], queue: { waiting: num
     workers: serving,
     queue,
   };
+}
+
+/** Class names by id (null where an id has no name), for clients that draw legends. */
+function labelNames(labels: ModelEntry['labels']): (string | null)[] | null {
+  if (!labels) return null;
+  if (Array.isArray(labels)) return labels;
+  const ids = Object.keys(labels).map(Number);
+  return Array.from({ length: Math.max(...ids) + 1 }, (_, id) => (id in labels ? labelOf(labels, id) : null));
 }
 
 export function catalogRoutes(ctx: ApiContext): Router {
@@ -60,6 +68,7 @@ export function catalogRoutes(ctx: ApiContext): Router {
       postprocess: m.postprocess,
       batching: m.batching,
       num_labels: labelCount(entry.labels),
+      labels: labelNames(entry.labels),
       example: `/v1/models/${m.name}/example`,
     });
   });

@@ -66,7 +66,10 @@ export function jobRoutes(ctx: ApiContext): Router {
   });
 
   router.get('/v1/jobs/:id', async (req: Request, res: Response) => {
-    res.json(await jobs.get(String(req.params.id), req.tenant));
+    // Prefer: wait=N holds the read until the job finishes (the SDK's wait() uses it before polling).
+    const wait = preferWait(req.get('prefer'), config.PREDICT_WAIT_S);
+    const id = String(req.params.id);
+    res.json(wait > 0 ? await jobs.waitFor(id, req.tenant, wait) : await jobs.get(id, req.tenant));
   });
 
   router.post('/v1/jobs/:id/cancel', async (req: Request, res: Response) => {
