@@ -3,6 +3,7 @@
  * generate /openapi.json, so the document cannot drift from what the server accepts.
  */
 import { z } from 'zod';
+import { TASKS, type TaskName } from '../shared/tasks.js';
 
 export const SubmitBody = z.strictObject({
   input: z.record(z.string(), z.unknown()).describe("Exactly the model's spec input (see GET /v1/models/{model})"),
@@ -36,7 +37,7 @@ export const AcceptedSchema = JobViewSchema.pick({ id: true, model: true, status
 
 export const ModelSummarySchema = z.object({
   name: z.string(),
-  task: z.string(),
+  task: z.enum(Object.keys(TASKS) as [TaskName, ...TaskName[]]),
   description: z.string(),
   status: z.enum(['ready', 'no_workers', 'unavailable']),
   weights: z.enum(['real', 'test', 'missing']),

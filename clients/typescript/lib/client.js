@@ -1,0 +1,205 @@
+/**
+ * The ModelHub client. One method per API operation, named as the operation's operationId in
+ * /openapi.json, plus `wait()` (a job until it finishes) and `predict()` (the spec output).
+ */
+import { ModelHubConnectionError, ModelHubError, WaitTimeoutError, statusOfErrorCode } from './errors.js';
+const FINAL = new Set(['succeeded', 'failed', 'canceled']);
+export const isFinished = (job) => FINAL.has(job.status);
+const defaultUrl = () => globalThis.location?.origin ?? 'http://127.0.0.1:8080';
+function sleep(ms, signal) {
+    return new Promise((resolve, reject) => {
+        if (signal?.aborted)
+            return reject(signal.reason);
+        const timer = setTimeout(done, ms);
+        function done() {
+            signal?.removeEventListener('abort', abort);
+            resolve();
+        }
+        function abort() {
+            clearTimeout(timer);
+            reject(signal.reason);
+        }
+        signal?.addEventListener('abort', abort, { once: true });
+    });
+}
+/** Transient trouble a waiting client should ride out: the hub or its Redis briefly away. */
+const transient = (err) => err instanceof ModelHubConnectionError || (err instanceof ModelHubError && (err.error_code === 1501 || err.status === 502));
+/** The spec output of a finished job; throws its spec error when it failed or was canceled. */
+export function outputOf(job) {
+    if (job.status === 'succeeded' && job.output)
+        return job.output;
+    const body = job.output ?? { success: false, error_code: 2999, error_msg: `job ${job.id} is ${job.status}`, request_id: job.id };
+    throw new ModelHubError({ ...body, request_id: body.request_id ?? job.id }, statusOfErrorCode(body.error_code));
+}
+export class ModelHub {
+    url;
+    apiKey;
+    fetchImpl;
+    headers;
+    constructor(options = {}) {
+        this.url = (options.url ?? defaultUrl()).replace(/\/+$/, '');
+        if (options.apiKey)
+            this.apiKey = options.apiKey;
+        this.fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+        this.headers = options.headers ?? {};
+    }
+    /** GET /v1/models: every model with its task, status, live workers and queue depth. */
+    async models(options = {}) {
+        return (await this.request('GET', '/v1/models', options)).models;
+    }
+    /** GET /v1/models/{model}: its input schema, output fields, labels and batching. */
+    model(name, options = {}) {
+        return this.request('GET', `/v1/models/${encodeURIComponent(name)}`, options);
+    }
+    /** GET /v1/models/{model}/example: a ready sample input. */
+    example(name, options = {}) {
+        return this.request('GET', `/v1/models/${encodeURIComponent(name)}/example`, options);
+    }
+    /**
+     * POST /v1/models/{model}/jobs: enqueues a job. Answers the queued job (`status: "queued"`), or
+     * the finished job when `waitS` is given and it finished in time, or the first job for a
+     * repeated `idempotencyKey`.
+     */
+    submit(model, input, options = {}) {
+        const body = { input };
+        if (options.priority !== undefined)
+            body.priority = options.priority;
+        if (options.timeoutS !== undefined)
+            body.timeout_s = options.timeoutS;
+        if (options.webhook !== undefined)
+            body.webhook = options.webhook;
+        if (options.webhookEvents !== undefined)
+            body.webhook_events_filter = options.webhookEvents;
+        const headers = {};
+        if (options.idempotencyKey !== undefined)
+            headers['idempotency-key'] = options.idempotencyKey;
+        if (options.waitS)
+            headers.prefer = `wait=${Math.ceil(options.waitS)}`;
+        return this.request('POST', `/v1/models/${encodeURIComponent(model)}/jobs`, { body, headers, signal: options.signal });
+    }
+    /** GET /v1/jobs/{id}: the job as it stands (`waitS`: hold until it finishes, up to that long). */
+    get(id, options = {}) {
+        const headers = options.waitS ? { prefer: `wait=${Math.ceil(options.waitS)}` } : {};
+        return this.request('GET', `/v1/jobs/${encodeURIComponent(id)}`, { headers, signal: options.signal });
+    }
+    /**
+     * Waits until the job finishes and returns it, whatever its outcome (see `outputOf`). Each read
+     * asks the hub to hold it (Prefer: wait); when the hub answers at once anyway, reads are spaced
+     * with exponential backoff and jitter. Brief hub or Redis outages are ridden out.
+     */
+    async wait(job, options = {}) {
+        const id = typeof job === 'string' ? job : job.id;
+        if (typeof job !== 'string' && isFinished(job))
+            return job;
+        const deadline = options.timeoutS === undefined ? Infinity : Date.now() + options.timeoutS * 1000;
+        const holdS = options.holdS ?? 20;
+        const maxPollMs = options.maxPollMs ?? 5000;
+        let pause = options.pollMs ?? 250;
+        let last = typeof job === 'string' ? undefined : job;
+        for (;;) {
+            const remainingS = Math.floor((deadline - Date.now()) / 1000);
+            const hold = Math.max(0, Math.min(holdS, remainingS));
+            const asked = Date.now();
+            try {
+                last = await this.get(id, { waitS: hold, signal: options.signal });
+                options.onUpdate?.(last);
+                if (isFinished(last))
+                    return last;
+            }
+            catch (err) {
+                if (!transient(err) || Date.now() >= deadline)
+                    throw err;
+            }
+            if (Date.now() >= deadline)
+                throw new WaitTimeoutError((last ?? { id, model: '', status: 'queued', created_at: '', urls: { get: `/v1/jobs/${id}`, cancel: `/v1/jobs/${id}/cancel` } }));
+            // A hold that came back early without a final status: the hub does not hold (or failed). Back off.
+            if (hold === 0 || Date.now() - asked < hold * 500) {
+                const jittered = pause * (0.8 + Math.random() * 0.4);
+                await sleep(Math.min(jittered, Math.max(0, deadline - Date.now())), options.signal);
+                pause = Math.min(pause * 2, maxPollMs);
+            }
+        }
+    }
+    /**
+     * The spec output for one input: POST /v1/models/{model}/predict. If the hub's own wait limit
+     * passes first (1502), keeps waiting on the job. Throws ModelHubError with the spec error when
+     * the input is refused or the job fails.
+     */
+    async predict(model, input, options = {}) {
+        const started = Date.now();
+        try {
+            return await this.request('POST', `/v1/models/${encodeURIComponent(model)}/predict`, { body: input, signal: options.signal });
+        }
+        catch (err) {
+            if (!(err instanceof ModelHubError) || err.error_code !== 1502 || !err.request_id || options.waitBeyondLimit === false)
+                throw err;
+            const timeoutS = options.timeoutS === undefined ? undefined : Math.max(0, options.timeoutS - (Date.now() - started) / 1000);
+            const job = await this.wait(err.request_id, { signal: options.signal, ...(timeoutS === undefined ? {} : { timeoutS }) });
+            return outputOf(job);
+        }
+    }
+    /** POST /v1/jobs/{id}/cancel: a queued job becomes canceled and never runs (409 once running). */
+    cancel(id, options = {}) {
+        return this.request('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`, options);
+    }
+    /** GET /v1/workers: live workers, their devices, models and load. */
+    async workers(options = {}) {
+        return (await this.request('GET', '/v1/workers', options)).workers;
+    }
+    /** GET /healthz. */
+    health() {
+        return this.request('GET', '/healthz', {});
+    }
+    /** GET /readyz: resolves when the hub's Redis answers, else throws (HTTP 503). */
+    ready() {
+        return this.request('GET', '/readyz', {});
+    }
+    /** GET /metrics: Prometheus text. */
+    async metrics() {
+        const res = await this.send('GET', '/metrics', {});
+        return res.text();
+    }
+    /** GET /openapi.json. */
+    openapi() {
+        return this.request('GET', '/openapi.json', {});
+    }
+    async send(method, path, options) {
+        const headers = { accept: 'application/json', ...this.headers, ...options.headers };
+        if (this.apiKey)
+            headers.authorization = `Bearer ${this.apiKey}`;
+        if (options.body !== undefined)
+            headers['content-type'] = 'application/json';
+        try {
+            return await this.fetchImpl(this.url + path, {
+                method,
+                headers,
+                ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+                ...(options.signal ? { signal: options.signal } : {}),
+            });
+        }
+        catch (err) {
+            if (err?.name === 'AbortError' || options.signal?.aborted)
+                throw err;
+            throw new ModelHubConnectionError(`cannot reach the hub at ${this.url}: ${err?.message ?? err}`, { cause: err });
+        }
+    }
+    async request(method, path, options) {
+        const res = await this.send(method, path, options);
+        const text = await res.text();
+        let parsed;
+        try {
+            parsed = text ? JSON.parse(text) : undefined;
+        }
+        catch {
+            throw new ModelHubConnectionError(`${method} ${path}: HTTP ${res.status} with a body that is not JSON (is ${this.url} a ModelHub?)`);
+        }
+        if (res.ok)
+            return parsed;
+        const body = parsed;
+        if (body && body.success === false && typeof body.error_code === 'number') {
+            const retryAfter = res.headers.get('retry-after');
+            throw new ModelHubError(body, res.status, retryAfter && /^\d+$/.test(retryAfter) ? Number(retryAfter) : undefined);
+        }
+        throw new ModelHubConnectionError(`${method} ${path}: HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`);
+    }
+}
