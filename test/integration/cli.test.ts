@@ -23,7 +23,7 @@ interface Result {
 function run(args: string[], env: Record<string, string | undefined> = {}, command = [process.execPath, CLI]): Promise<Result> {
   return new Promise((resolve) => {
     const [file, ...pre] = command;
-    const childEnv = { ...process.env, MODELHUB_URL: hub.url, MODELHUB_API_KEY: '', ...env };
+    const childEnv: Record<string, string | undefined> = { ...process.env, MODELHUB_URL: hub.url, MODELHUB_API_KEY: '', ...env };
     for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k];
     execFile(file, [...pre, ...args], { env: childEnv as NodeJS.ProcessEnv, cwd: REPO_ROOT, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });

@@ -172,7 +172,7 @@ describe('webhooks', () => {
   it('checks the timestamp window and accepts plain-string secrets as the hub does', async () => {
     const body = JSON.stringify({ id: 'j1', status: 'succeeded' });
     const old = new Date(Date.now() - 10 * 60_000);
-    const stale = serverSign('plain secret', 'msg_1', body, old);
+    const stale = { ...serverSign('plain secret', 'msg_1', body, old) };
     await expect(verifyWebhook('plain secret', body, stale)).rejects.toThrow(/timestamp/);
     expect((await verifyWebhook('plain secret', body, stale, { now: old })).id).toBe('j1');
     const fresh = new Headers(serverSign('plain secret', 'msg_2', body) as unknown as Record<string, string>);
