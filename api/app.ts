@@ -6,6 +6,7 @@ import type { ApiContext } from './context.js';
 import { buildOpenApi } from './openapi.js';
 import { MAX_JSON_DEPTH, jsonDepth } from './schemas.js';
 import { catalogRoutes } from './routes/catalog.js';
+import { consoleRoutes } from './routes/console.js';
 import { jobRoutes } from './routes/jobs.js';
 import { opsRoutes, workerRoutes } from './routes/ops.js';
 
@@ -36,6 +37,7 @@ export function createApp(ctx: ApiContext): express.Express {
   app.get('/openapi.json', (_req: Request, res: Response) => {
     res.json(openapi);
   });
+  app.use(consoleRoutes());
   app.use('/v1', apiKeyAuth(parseApiKeys(ctx.config.MODELHUB_API_KEYS)));
   // Bodies are parsed as JSON whatever their content type: `curl -d` sends form-encoded by default.
   app.use(express.json({ limit: ctx.config.MAX_BODY_BYTES, type: () => true, strict: false }));

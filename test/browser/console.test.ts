@@ -1,0 +1,163 @@
+/**
+ * The web console in a real browser (Debian's Chromium driven by playwright-core) against a real
+ * API and worker: catalog → text-detection → upload a rendered text image → boxes drawn over it
+ * where the words are, JSON shown; a classification drawn as bars; a non-image answered with the
+ * spec error in words; the API-key prompt keeping the key in session storage only. No page
+ * errors anywhere. Screenshots go to test-artifacts/console/ (gitignored).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../shared/config.js';
+import { startHub, type Hub } from '../helpers/hub.js';
+import { boxIou, renderWords, type RenderedText } from '../helpers/text-image.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts', 'console');
+const haveChromium = fs.existsSync(CHROMIUM);
+if (!haveChromium) console.warn(`console tests skipped: ${CHROMIUM} is absent (apt-get install chromium; .ci/run installs it)`);
+
+let hub: Hub;
+let profile: string;
+let context: BrowserContext;
+let words: RenderedText;
+const problems: string[] = [];
+
+async function launch(): Promise<BrowserContext> {
+  profile = fs.mkdtempSync(path.join(os.tmpdir(), 'mh-chromium-'));
+  return chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/** A page whose uncaught errors and console errors are recorded (refused requests the test makes on purpose aside). */
+async function openPage(expectedStatuses: number[] = []): Promise<Page> {
+  const page = await context.newPage();
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() !== 'error') return;
+    const refused = /Failed to load resource: the server responded with a status of (\d+)/.exec(msg.text());
+    if (refused && expectedStatuses.includes(Number(refused[1]))) return;
+    problems.push(`console error: ${msg.text()}`);
+  });
+  return page;
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+describe.skipIf(!haveChromium)('web console', () => {
+  beforeAll(async () => {
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    hub = await startHub({ name: 'console', models: 'text-detection,text-direction' });
+    context = await launch();
+    words = await renderWords(480, 200, [
+      { text: 'Queue', x: 40, y: 80, size: 48 },
+      { text: 'Batch', x: 250, y: 165, size: 40 },
+    ]);
+  });
+  afterAll(async () => {
+    await context?.close();
+    if (profile) fs.rmSync(profile, { recursive: true, force: true });
+    await hub?.stop();
+  });
+  afterEach(() => {
+    const found = problems.splice(0);
+    expect(found).toEqual([]);
+  });
+
+  it('goes from the catalog to text-detection and draws the boxes of an uploaded text image', async () => {
+    const page = await openPage();
+    await page.goto(`${hub.url}/`);
+    const row = page.locator('tr[data-model="text-detection"]');
+    await expect.poll(() => row.locator('td.status').textContent()).toContain('ready');
+    expect(await row.locator('td.num').first().textContent()).toBe('1');
+    expect(await page.locator('tr[data-model="resnet50"] td.status').textContent()).toMatch(/no workers.*test weights/);
+    await shot(page, '01-catalog');
+
+    await row.locator('a.model-link').click();
+    await page.waitForURL(`${hub.url}/models/text-detection`);
+    await page.locator('#try-it').waitFor();
+    expect(await page.locator('table.docs').first().textContent()).toContain('max_detections');
+
+    await page.setInputFiles('#file', { name: 'words.png', mimeType: 'image/png', buffer: words.png });
+    await page.click('#run');
+    await page.locator('#job-status[data-status="succeeded"]').waitFor({ timeout: 30_000 });
+
+    const rects = await page.locator('svg.boxes g.detection rect:first-child').evaluateAll((els) => els.map((r) => ['x', 'y', 'width', 'height'].map((a) => Number(r.getAttribute(a)))));
+    expect(rects).toHaveLength(2);
+    for (const truth of words.boxes) {
+      const best = Math.max(...rects.map(([x, y, w, h]) => boxIou([x, y, x + w, y + h], truth)));
+      expect(best).toBeGreaterThanOrEqual(0.5);
+    }
+    expect(await page.locator('svg.boxes text').allTextContents()).toEqual([expect.stringMatching(/^text 0\.\d\d$/), expect.stringMatching(/^text 0\.\d\d$/)]);
+    // The raw JSON stays on the page, collapsible, with the spec fields.
+    expect(await page.locator('details.raw').getAttribute('open')).not.toBeNull();
+    const raw = await page.locator('#raw-json').textContent();
+    expect(raw).toContain('"detection_boxes"');
+    expect(raw).toContain('"status": "succeeded"');
+    const jobId = await page.locator('#job-status').getAttribute('data-job-id');
+    expect(await page.locator('#snippet-curl').textContent()).toContain(`/v1/jobs/${jobId}`);
+    expect(await page.locator('#snippet-sdk').textContent()).toContain(`hub.submit("text-detection"`);
+    await shot(page, '02-text-detection');
+    await page.close();
+  });
+
+  it('runs a classification and draws the top classes as bars', async () => {
+    const page = await openPage();
+    await page.goto(`${hub.url}/`);
+    await page.locator('tr[data-model="text-direction"] a.model-link').click();
+    await page.locator('#use-example').click();
+    await page.locator('.preview img').waitFor();
+    await page.click('#run');
+    await page.locator('#job-status[data-status="succeeded"]').waitFor({ timeout: 30_000 });
+    expect(await page.locator('.bar-label').allTextContents()).toEqual(['180', '0']);
+    expect(await page.locator('.bars .headline').textContent()).toMatch(/Top class: 180 \(id 1, 100\.00 %\)/);
+    const widths = await page.locator('.bar').evaluateAll((els) => els.map((e) => (e as HTMLElement).getBoundingClientRect().width));
+    expect(widths[0]).toBeGreaterThan(widths[1] * 10);
+    await shot(page, '03-text-direction');
+    await page.close();
+  });
+
+  it('answers a non-image upload with the spec error in words', async () => {
+    const page = await openPage([400]);
+    await page.goto(`${hub.url}/models/text-detection`);
+    await page.setInputFiles('#file', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('these are notes, not an image') });
+    await page.click('#run');
+    const error = page.locator('#result .error');
+    await error.waitFor();
+    expect(await error.locator('.error-msg').textContent()).toMatch(/^image is not a decodable image file/);
+    expect(await error.textContent()).toContain('error_code 1003 · HTTP 400');
+    expect(await page.locator('#raw-json').textContent()).toContain('"error_code": 1003');
+    await shot(page, '04-not-an-image');
+    await page.close();
+  });
+
+  it('asks for the API key when the hub needs one and keeps it in session storage only', async () => {
+    const secured = await startHub({ name: 'consolekeys', workers: 0, env: { MODELHUB_API_KEYS: 'k-console:console' } });
+    try {
+      const page = await openPage([401]);
+      await page.goto(`${secured.url}/`);
+      await page.locator('#key-dialog[open]').waitFor();
+      await shot(page, '05-key-prompt');
+      await page.fill('#key-input', 'k-console');
+      await page.click('#key-form button[type=submit]');
+      await page.locator('tr[data-model="text-detection"]').waitFor();
+      expect(await page.evaluate(() => sessionStorage.getItem('modelhub.apiKey'))).toBe('k-console');
+      expect(await page.evaluate(() => localStorage.length)).toBe(0);
+      expect(await page.evaluate(() => document.cookie)).toBe('');
+      // Another tab has its own session storage: it asks again.
+      const other = await openPage([401]);
+      await other.goto(`${secured.url}/`);
+      await other.locator('#key-dialog[open]').waitFor();
+      await other.close();
+      await page.close();
+    } finally {
+      await secured.stop();
+    }
+  });
+});
