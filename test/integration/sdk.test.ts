@@ -36,10 +36,10 @@ const exampleImage = (model: string) => fs.readFileSync(path.join(REPO_ROOT, 'mo
 
 describe('catalog', () => {
   it('models() lists every model with status, workers and queue depth', async () => {
-    const models = await sdk.models();
-    const direction = models.find((m) => m.name === 'text-direction')!;
-    expect(direction).toMatchObject({ task: 'image-classification', status: 'ready', weights: 'real', workers: 1, queue: { waiting: 0, active: 0 } });
-    expect(models.find((m) => m.name === 'resnet50')).toMatchObject({ status: 'no_workers', workers: 0 });
+    // The worker's first heartbeat may land just after its health check answered.
+    const direction = async () => (await sdk.models()).find((m) => m.name === 'text-direction');
+    await expect.poll(direction, { timeout: 15_000 }).toMatchObject({ task: 'image-classification', status: 'ready', weights: 'real', workers: 1, queue: { waiting: 0, active: 0 } });
+    expect((await sdk.models()).find((m) => m.name === 'resnet50')).toMatchObject({ status: 'no_workers', workers: 0 });
   });
 
   it('model() and example() document a model and give a ready input', async () => {
