@@ -1,7 +1,8 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { ImagePreprocessSchema } from '../../shared/manifest.js';
-import { decodeImage, imageToTensor, planResize, tensorToImagePoint } from '../../worker/tasks/image-preprocess.js';
+import { tensorToImagePoint } from '../../worker/tasks/geometry.js';
+import { decodeImage, imageToTensor, planResize } from '../../worker/tasks/image-preprocess.js';
 import { b64, solidImage } from '../helpers/images.js';
 
 const limits = { maxImageBytes: 10_000_000, maxImagePixels: 10_000_000 };

@@ -1,15 +1,15 @@
 /** Pure postprocessing of the vision tasks, on outputs whose right answers are computed by hand. */
 import { describe, expect, it } from 'vitest';
-import type { Geometry } from '../../worker/tasks/image-preprocess.js';
-import { dbnetRegions, unclipDistance } from '../../worker/tasks/postprocess/dbnet.js';
-import { detectionFields, selectDetections, tensorBoxToImage, type Detection } from '../../worker/tasks/postprocess/detections.js';
+import { dbnetRegions, unclipDistance } from '../../worker/tasks/decoders/dbnet.js';
+import { decodeRcnn } from '../../worker/tasks/decoders/rcnn.js';
+import { segmentLogits } from '../../worker/tasks/decoders/torchvision-seg.js';
+import { decodeYolo } from '../../worker/tasks/decoders/yolo.js';
+import { imageSampler, resamplePlane, tensorBoxToImage, type Geometry } from '../../worker/tasks/geometry.js';
+import { detectionFields, selectDetections, type Detection } from '../../worker/tasks/postprocess/detections.js';
 import { decodePng, decodeRle, encodeRle, maskToPng, probsToPng } from '../../worker/tasks/postprocess/mask-encoding.js';
-import { imageSampler, pasteMask, resamplePlane } from '../../worker/tasks/postprocess/masks.js';
+import { pasteMask } from '../../worker/tasks/postprocess/masks.js';
 import { classwiseNms, iou, nms } from '../../worker/tasks/postprocess/nms.js';
 import { convexHull, fillConvex, minAreaRect, type Point } from '../../worker/tasks/postprocess/polygon.js';
-import { decodeRcnn } from '../../worker/tasks/postprocess/rcnn.js';
-import { decodeYolo } from '../../worker/tasks/postprocess/yolo.js';
-import { segmentLogits } from '../../worker/tasks/semantic-segmentation.js';
 
 const det = (box: [number, number, number, number], score: number, classId = 0): Detection => ({ box, score, classId });
 

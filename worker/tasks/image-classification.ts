@@ -1,7 +1,8 @@
 /** Spec §1.1 image classification: image → scores → { class, class_name, class_probs }. */
 import { z } from 'zod';
 import { labelOf, type ModelEntry } from '../../shared/manifest.js';
-import { batchRow, outputTensor, type TaskFactory } from './task.js';
+import { asNumbers, itemOutput } from './outputs.js';
+import { defineTask } from './task.js';
 import { visionInput } from './vision-input.js';
 
 const PostprocessSchema = z.object({
@@ -33,7 +34,7 @@ export function classProbKeys(entry: Pick<ModelEntry, 'labels'>, numClasses: num
   return names.map((n, i) => ((seen.get(n) ?? 0) > 1 ? `${n} [${i}]` : n));
 }
 
-export const imageClassification: TaskFactory = (ctx) => {
+export const imageClassification = defineTask((ctx) => {
   const { entry } = ctx;
   const post = PostprocessSchema.parse(entry.manifest.postprocess);
   const outputName = entry.manifest.outputs.scores;
@@ -45,7 +46,7 @@ export const imageClassification: TaskFactory = (ctx) => {
     preprocess: input.preprocess,
     collate: input.collate,
     postprocess(outputs, index) {
-      const row = batchRow(outputTensor(outputs, outputName), index).data;
+      const row = asNumbers(itemOutput(outputs, outputName, index, input.batched).data);
       const probs =
         post.activation === 'softmax'
           ? softmax(row)
@@ -60,4 +61,4 @@ export const imageClassification: TaskFactory = (ctx) => {
       return { class: best, class_name: labelOf(entry.labels, best), class_probs: classProbs };
     },
   };
-};
+});

@@ -1,12 +1,13 @@
 /**
  * Image decoding and geometry for every image task: base64 → sharp decode (EXIF orientation,
  * alpha flattened on white, grayscale/16-bit to 8-bit sRGB) → resize per the manifest →
- * normalized float32 CHW tensor, plus the geometry needed to map tensor coordinates back to
- * the input image's pixels.
+ * normalized float32 CHW tensor, plus the geometry (./geometry.ts) that maps tensor coordinates
+ * back to the input image's pixels.
  */
 import sharp from 'sharp';
 import { SpecError } from '../../shared/errors.js';
 import type { ImagePreprocess, ResizeSpec } from '../../shared/manifest.js';
+import type { Geometry } from './geometry.js';
 
 export interface ImageLimits {
   maxImageBytes: number;
@@ -18,25 +19,6 @@ export interface DecodedImage {
   rgb: Buffer;
   width: number;
   height: number;
-}
-
-/**
- * Where the tensor's pixels come from: tensor (x, y) = ((x_img - cropLeft) * scaleX + padLeft, ...).
- * `contentWidth/Height` is the part of the tensor that holds image (the rest is padding).
- */
-export interface Geometry {
-  imageWidth: number;
-  imageHeight: number;
-  tensorWidth: number;
-  tensorHeight: number;
-  scaleX: number;
-  scaleY: number;
-  padLeft: number;
-  padTop: number;
-  cropLeft: number;
-  cropTop: number;
-  contentWidth: number;
-  contentHeight: number;
 }
 
 export interface ImageTensor {
@@ -209,11 +191,4 @@ export async function imageToTensor(image: DecodedImage, pre: ImagePreprocess): 
       contentHeight: copyH,
     },
   };
-}
-
-/** Maps a point in tensor pixels back to input-image pixels, clamped to the image. */
-export function tensorToImagePoint(g: Geometry, x: number, y: number): [number, number] {
-  const ix = (x - g.padLeft + g.cropLeft) / g.scaleX;
-  const iy = (y - g.padTop + g.cropTop) / g.scaleY;
-  return [Math.min(Math.max(ix, 0), g.imageWidth), Math.min(Math.max(iy, 0), g.imageHeight)];
 }

@@ -1,4 +1,7 @@
-/** Task name → pipeline factory. Adding a task: one file here and one entry in shared/tasks.ts. */
+/**
+ * Task name → pipeline factory. Adding a task: one file here and one entry in shared/tasks.ts.
+ * Image tasks take their model-specific decoding from the model's family (./decoders/).
+ */
 import type { TaskName } from '../../shared/tasks.js';
 import { imageClassification } from './image-classification.js';
 import { instanceSegmentation } from './instance-segmentation.js';

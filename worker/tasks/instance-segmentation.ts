@@ -1,10 +1,10 @@
 /** Spec §1.4 instance segmentation: the §1.2 fields plus one image-size mask per detection. */
 import { TASKS, type MaskEncoding } from '../../shared/tasks.js';
-import { instanceDecoder, parseInstanceDecoder } from './instance-decoders.js';
-import { detectionFields, selectDetections } from './postprocess/detections.js';
+import { buildDetector, detectionsFor } from './decoders/index.js';
+import { detectionFields } from './postprocess/detections.js';
 import { encodeRle, maskToPng, maskToRows } from './postprocess/mask-encoding.js';
+import { defineTask } from './task.js';
 import { visionInput, type VisionItem } from './vision-input.js';
-import type { TaskFactory, TaskPipeline } from './task.js';
 
 const Options = TASKS['instance-segmentation'].input.omit({ image: true });
 
@@ -19,25 +19,19 @@ export async function encodeMasks(masks: Uint8Array[], width: number, height: nu
   }
 }
 
-export const instanceSegmentation: TaskFactory = (ctx) => {
+export const instanceSegmentation = defineTask<VisionItem<typeof Options._output>>((ctx) => {
   const input = visionInput(ctx, Options);
-  const decoder = instanceDecoder(ctx, parseInstanceDecoder(ctx), input.batched, true);
-  const pipeline: TaskPipeline<VisionItem<typeof Options._output>> = {
+  const detector = buildDetector(ctx, input.batched, 'instances');
+  return {
     preprocess: input.preprocess,
     collate: input.collate,
     async postprocess(outputs, index, item) {
-      const selection = {
-        scoreThreshold: item.options.score_threshold ?? decoder.scoreThreshold,
-        maxDetections: item.options.max_detections ?? decoder.maxDetections,
-      };
-      const dets = selectDetections(decoder.decode(outputs, index, item.geometry, selection.scoreThreshold), selection);
+      const dets = detectionsFor(detector, outputs, index, item);
       const { imageWidth: w, imageHeight: h } = item.geometry;
-      const masks = dets.map((d) => d.mask!());
       return {
-        ...detectionFields(dets, ctx.entry.labels, decoder.labelOffset),
-        detection_masks: await encodeMasks(masks, w, h, item.options.mask_encoding),
+        ...detectionFields(dets, ctx.entry.labels, detector.labelOffset),
+        detection_masks: await encodeMasks(dets.map((d) => d.mask!()), w, h, item.options.mask_encoding),
       };
     },
   };
-  return pipeline as unknown as TaskPipeline;
-};
+});

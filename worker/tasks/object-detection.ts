@@ -1,26 +1,20 @@
-/** Spec §1.2 object detection: image → detector outputs → detection_boxes/scores/classes/class_names. */
+/** Spec §1.2 object detection: image → the model family's detector → detection_boxes/scores/classes/class_names. */
 import { TASKS } from '../../shared/tasks.js';
-import { instanceDecoder, parseInstanceDecoder } from './instance-decoders.js';
-import { detectionFields, selectDetections } from './postprocess/detections.js';
+import { buildDetector, detectionsFor } from './decoders/index.js';
+import { detectionFields } from './postprocess/detections.js';
+import { defineTask } from './task.js';
 import { visionInput, type VisionItem } from './vision-input.js';
-import type { TaskFactory, TaskPipeline } from './task.js';
 
 const Options = TASKS['object-detection'].input.omit({ image: true });
 
-export const objectDetection: TaskFactory = (ctx) => {
+export const objectDetection = defineTask<VisionItem<typeof Options._output>>((ctx) => {
   const input = visionInput(ctx, Options);
-  const decoder = instanceDecoder(ctx, parseInstanceDecoder(ctx), input.batched, false);
-  const pipeline: TaskPipeline<VisionItem<typeof Options._output>> = {
+  const detector = buildDetector(ctx, input.batched, 'detect');
+  return {
     preprocess: input.preprocess,
     collate: input.collate,
     postprocess(outputs, index, item) {
-      const selection = {
-        scoreThreshold: item.options.score_threshold ?? decoder.scoreThreshold,
-        maxDetections: item.options.max_detections ?? decoder.maxDetections,
-      };
-      const dets = selectDetections(decoder.decode(outputs, index, item.geometry, selection.scoreThreshold), selection);
-      return { ...detectionFields(dets, ctx.entry.labels, decoder.labelOffset) };
+      return { ...detectionFields(detectionsFor(detector, outputs, index, item), ctx.entry.labels, detector.labelOffset) };
     },
   };
-  return pipeline as unknown as TaskPipeline;
-};
+});

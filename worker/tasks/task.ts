@@ -41,7 +41,17 @@ export interface TaskPipeline<P extends PreparedItem = PreparedItem> {
   postprocess(outputs: ort.InferenceSession.ReturnType, index: number, item: P): Promise<Record<string, unknown>> | Record<string, unknown>;
 }
 
-export type TaskFactory = (ctx: TaskContext) => TaskPipeline;
+/** Builds a model's pipeline once, at load; throws a manifest problem it finds (naming the model). */
+export type TaskFactory<P extends PreparedItem = PreparedItem> = (ctx: TaskContext) => TaskPipeline<P>;
+
+/**
+ * A task's definition, typed by the item its preprocess produces: collate, batchCost and
+ * postprocess receive that same item type. The runner only ever hands a pipeline back its own
+ * items, which is why a TaskFactory<P> serves where a TaskFactory is expected.
+ */
+export function defineTask<P extends PreparedItem>(build: TaskFactory<P>): TaskFactory<P> {
+  return build;
+}
 
 /** Stacks each named feed of equal-shaped items into one [N, ...dims] tensor. */
 export function stackFeeds(items: PreparedItem[]): Record<string, ort.Tensor> {
@@ -63,18 +73,4 @@ export function stackFeeds(items: PreparedItem[]): Record<string, ort.Tensor> {
     }
   }
   return feeds;
-}
-
-/** Row `index` of a batched float output, and the row's dims. */
-export function batchRow(tensor: ort.Tensor, index: number): { data: Float32Array; dims: number[] } {
-  const dims = tensor.dims.slice(1);
-  const size = dims.reduce((a, b) => a * b, 1);
-  const data = tensor.data as Float32Array;
-  return { data: data.subarray(index * size, (index + 1) * size), dims };
-}
-
-export function outputTensor(outputs: ort.InferenceSession.ReturnType, name: string): ort.Tensor {
-  const t = outputs[name];
-  if (!t) throw new Error(`model produced no output named "${name}" (has: ${Object.keys(outputs).join(', ')})`);
-  return t;
 }

@@ -18,7 +18,8 @@ import { TASKS, type OutputSchemaField, type TextVectorsInputT } from '../../sha
 import { firstProblem } from '../../shared/validation.js';
 import { vectorsToArrays, vectorsToString } from './text/format-vectors.js';
 import { BertTextTokenizer } from './text/tokenizer.js';
-import { outputTensor, type PreparedItem, type TaskFactory, type TaskPipeline } from './task.js';
+import { itemOutput, outputTensor } from './outputs.js';
+import { defineTask, type PreparedItem, type TaskPipeline } from './task.js';
 
 export interface TextItem extends PreparedItem {
   ids: number[];
@@ -62,7 +63,7 @@ export function collateText(items: readonly TextItem[], padId: number, names: { 
   };
 }
 
-export const textVectors: TaskFactory = ({ entry }) => {
+export const textVectors = defineTask(({ entry }) => {
   const pre = TextPreprocessSchema.parse(entry.manifest.preprocess);
   if (!entry.tokenizerPath) throw new Error(`model "${entry.manifest.name}": no tokenizer file (vocab.txt or tokenizer.json)`);
   const tokenizer = BertTextTokenizer.fromFile(entry.tokenizerPath, pre);
@@ -94,15 +95,10 @@ export const textVectors: TaskFactory = ({ entry }) => {
     async postprocess(result, index, item) {
       const hidden = outputTensor(result, outputs.last_hidden_state);
       if (hidden.dims.length !== 3) throw new Error(`${outputs.last_hidden_state} has dims [${hidden.dims.join(',')}], expected [N,L,H]`);
-      const [, batchLength, width] = hidden.dims;
-      const rowStart = index * batchLength * width;
-      const states = (hidden.data as Float32Array).subarray(rowStart, rowStart + batchLength * width);
+      const width = hidden.dims[2];
+      const states = itemOutput(result, outputs.last_hidden_state, index).data as Float32Array;
       const vectors: Record<OutputSchemaField, () => Float32Array> = {
-        pool_output: () => {
-          const pooled = outputTensor(result, outputs.pooler_output);
-          const size = pooled.dims[1];
-          return (pooled.data as Float32Array).subarray(index * size, (index + 1) * size);
-        },
+        pool_output: () => itemOutput(result, outputs.pooler_output, index).data as Float32Array,
         first_token_output: () => states.subarray(0, width),
         all_hidden_outputs: () => states.subarray(0, item.sequenceLength * width),
       };
@@ -120,4 +116,4 @@ export const textVectors: TaskFactory = ({ entry }) => {
     },
   };
   return pipeline;
-};
+});

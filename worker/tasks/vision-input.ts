@@ -9,7 +9,8 @@ import type { z } from 'zod';
 import { SpecError } from '../../shared/errors.js';
 import { firstProblem } from '../../shared/validation.js';
 import { ImagePreprocessSchema } from '../../shared/manifest.js';
-import { decodeImage, imageToTensor, type Geometry } from './image-preprocess.js';
+import type { Geometry } from './geometry.js';
+import { decodeImage, imageToTensor } from './image-preprocess.js';
 import type { PreparedItem, TaskContext } from './task.js';
 
 export interface VisionItem<O> extends PreparedItem {
@@ -57,38 +58,4 @@ export function visionInput<S extends z.ZodType>(ctx: TaskContext, optionsSchema
           return { [inputName]: new ort.Tensor('float32', feed.data as Float32Array, feed.dims) };
         },
   };
-}
-
-export interface ItemOutput {
-  data: ArrayLike<number> | ArrayLike<bigint>;
-  /** Dims without the batch dimension. */
-  dims: number[];
-}
-
-/** One item's part of an output: row `index` of a batched output, the whole output of an unbatched model. */
-export function itemOutput(outputs: ort.InferenceSession.ReturnType, name: string, index: number, batched: boolean): ItemOutput {
-  const t = outputs[name];
-  if (!t) throw new Error(`model produced no output named "${name}" (has: ${Object.keys(outputs).join(', ')})`);
-  if (!batched) return { data: t.data as ArrayLike<number>, dims: [...t.dims] };
-  const dims = t.dims.slice(1);
-  const size = dims.reduce((a, b) => a * b, 1);
-  const data = t.data as Float32Array | BigInt64Array;
-  return { data: data.subarray(index * size, (index + 1) * size), dims };
-}
-
-/** Float view of an output (int64 labels become numbers). */
-export function asNumbers(data: ItemOutput['data']): ArrayLike<number> {
-  if (data instanceof BigInt64Array) return Float64Array.from(data, (v) => Number(v));
-  return data as ArrayLike<number>;
-}
-
-/** A manifest problem found when the worker builds the pipeline: names the model and the fix. */
-export function manifestProblem(ctx: TaskContext, problem: string): Error {
-  return new Error(`model "${ctx.entry.manifest.name}": ${problem}`);
-}
-
-export function requireOutput(ctx: TaskContext, role: string, why: string): string {
-  const name = ctx.entry.manifest.outputs[role];
-  if (!name) throw manifestProblem(ctx, `outputs.${role} (tensor name) is required: ${why}`);
-  return name;
 }

@@ -3,11 +3,7 @@
  * conversion to the spec's fields, where boxes are [y1, x1, y2, x2].
  */
 import { labelOf, type ModelEntry } from '../../../shared/manifest.js';
-import type { Geometry } from '../image-preprocess.js';
-import { tensorToImagePoint } from '../image-preprocess.js';
-
-/** [x1, y1, x2, y2]: left, top, right, bottom. */
-export type Box = [number, number, number, number];
+import type { Box } from '../geometry.js';
 
 export interface Detection {
   box: Box;
@@ -26,13 +22,6 @@ export function selectDetections<D extends Detection>(dets: readonly D[], sel: S
     .filter((d) => d.score >= sel.scoreThreshold)
     .sort((a, b) => b.score - a.score)
     .slice(0, sel.maxDetections);
-}
-
-/** A box in tensor pixels → input-image pixels (undoing resize, padding and crop), clamped to the image. */
-export function tensorBoxToImage(g: Geometry, box: Box): Box {
-  const [x1, y1] = tensorToImagePoint(g, box[0], box[1]);
-  const [x2, y2] = tensorToImagePoint(g, box[2], box[3]);
-  return [x1, y1, x2, y2];
 }
 
 export interface DetectionFields {

@@ -1,5 +1,6 @@
 /** Intersection over union and (class-wise) non-maximum suppression over [x1, y1, x2, y2] boxes. */
-import type { Box, Detection } from './detections.js';
+import type { Box } from '../geometry.js';
+import type { Detection } from './detections.js';
 
 export function iou(a: Box, b: Box): number {
   const iw = Math.min(a[2], b[2]) - Math.max(a[0], b[0]);

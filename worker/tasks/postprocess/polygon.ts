@@ -2,7 +2,9 @@
  * Plane geometry for region decoders (DBNet): convex hull, minimum-area rotated rectangle and
  * convex-polygon tests. Points are [x, y] in whatever pixel space the caller works in.
  */
-export type Point = [number, number];
+import type { Point } from '../geometry.js';
+
+export type { Point };
 
 function cross(o: Point, a: Point, b: Point): number {
   return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]);
