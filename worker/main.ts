@@ -22,6 +22,7 @@ import { publishHeartbeat, removeWorker, type WorkerInfo } from '../shared/worke
 import { deviceName, parseDevice, type Device } from './backend/device.js';
 import { createWorkerMetrics } from './metrics.js';
 import { ModelRunner } from './model-runner.js';
+import { SessionPool } from './backend/session-pool.js';
 import { QueueConsumer } from './queue-consumer.js';
 
 const VERSION = '0.1.0';
@@ -46,6 +47,8 @@ async function loadRunners(
     cudaMemLimit: config.MODELHUB_CUDA_MEM_LIMIT,
   };
   const runners: ModelRunner[] = [];
+  // One session per distinct model file: the three DBNet text models load one, not three.
+  const sessions = new SessionPool(onSessionDeath);
   for (const name of wanted) {
     const entry = repository.get(name)!;
     if (!entry.modelPath) {
@@ -56,7 +59,7 @@ async function loadRunners(
       }
       throw new Error(`model "${name}" is unavailable: ${entry.problem}`);
     }
-    runners.push(await ModelRunner.load(entry, device, config, metrics, { tuning, onSessionDeath }));
+    runners.push(await ModelRunner.load(entry, device, config, metrics, { tuning, onSessionDeath, sessions }));
     log.info({ model: name, device: deviceName(device), weights: entry.weights, file: entry.modelPath }, 'model loaded');
   }
   if (runners.length === 0) throw new Error('no model could be loaded; nothing to serve');

@@ -8,6 +8,7 @@ import { SpecError } from '../shared/errors.js';
 import type { ModelEntry } from '../shared/manifest.js';
 import { DynamicBatcher, type ItemOutcome } from './batcher.js';
 import { deviceName, sessionOptionsFor, type Device, type SessionTuning } from './backend/device.js';
+import { SessionPool } from './backend/session-pool.js';
 import { SessionThreadError, ThreadedSession, type InferenceBackend, type SessionThreadIds } from './backend/threaded-session.js';
 import { TASK_PIPELINES } from './tasks/index.js';
 import { stackFeeds, type PreparedItem, type TaskFactory, type TaskPipeline } from './tasks/task.js';
@@ -19,6 +20,8 @@ export interface RunnerOptions {
   factory?: TaskFactory;
   /** Called once if the session's thread dies; the worker then exits so its jobs are recovered. */
   onSessionDeath?: (err: Error) => void;
+  /** Where the session comes from: models sharing a file share a pooled session. Default: a session of its own. */
+  sessions?: SessionPool;
 }
 
 export interface RunResult {
@@ -67,13 +70,14 @@ export class ModelRunner {
     metrics: WorkerMetrics,
     options: RunnerOptions = {},
   ): Promise<ModelRunner> {
-    const { tuning = {}, factory = TASK_PIPELINES[entry.manifest.task], onSessionDeath } = options;
+    const { tuning = {}, factory = TASK_PIPELINES[entry.manifest.task], onSessionDeath, sessions } = options;
     const name = entry.manifest.name;
     if (!entry.modelPath) throw new Error(`model "${name}" is unavailable: ${entry.problem}`);
     if (!factory) throw new Error(`model "${name}": task ${entry.manifest.task} has no worker pipeline`);
     const started = performance.now();
     // Off the event loop: onnxruntime-node's run() is synchronous on its calling thread.
-    const session = await ThreadedSession.create(entry.modelPath, sessionOptionsFor(device, tuning), onSessionDeath);
+    const sessionOptions = sessionOptionsFor(device, tuning);
+    const session = sessions ? await sessions.acquire(entry.modelPath, sessionOptions) : await ThreadedSession.create(entry.modelPath, sessionOptions, onSessionDeath);
     for (const tensor of [...Object.values(entry.manifest.inputs)]) {
       if (!session.inputNames.includes(tensor)) {
         await session.release();
@@ -93,7 +97,7 @@ export class ModelRunner {
 
   /** The session's Linux thread ids when it runs on a thread of its own (for per-thread CPU figures). */
   get sessionThreads(): SessionThreadIds | null {
-    return this.session instanceof ThreadedSession ? this.session.threadIds : null;
+    return 'threadIds' in this.session ? (this.session.threadIds as SessionThreadIds) : null;
   }
 
   async run(input: Record<string, unknown>): Promise<RunResult> {

@@ -9,23 +9,30 @@ import { loadConfig } from '../../shared/config.js';
 import { loadModel } from '../../shared/manifest.js';
 import { decodeRle, type Rle } from '../../worker/tasks/postprocess/mask-encoding.js';
 import { ModelRunner } from '../../worker/model-runner.js';
+import { SessionPool } from '../../worker/backend/session-pool.js';
 import { createWorkerMetrics } from '../../worker/metrics.js';
 import { boxIou, renderWords, type RenderedText, type Word } from '../helpers/text-image.js';
 
 const config = loadConfig();
 const runners = new Map<string, ModelRunner>();
+// As in a worker: the three models share one DBNet file, so they share one session.
+const sessions = new SessionPool();
 
 async function runner(name: string): Promise<ModelRunner> {
   if (!runners.has(name)) {
     const entry = loadModel(`models/${name}`, config);
     expect(entry.weights).toBe('real');
-    runners.set(name, await ModelRunner.load(entry, { kind: 'cpu' }, config, createWorkerMetrics(new Registry())));
+    runners.set(name, await ModelRunner.load(entry, { kind: 'cpu' }, config, createWorkerMetrics(new Registry()), { sessions }));
   }
   return runners.get(name)!;
 }
 
 afterAll(async () => {
+  // All three DBNet models ran on one session (one copy of the weights, one thread pool).
+  expect([...runners.keys()].sort()).toEqual(['text-detection', 'text-instances', 'text-segmentation']);
+  expect(sessions.size).toBe(1);
   for (const r of runners.values()) await r.close();
+  expect(sessions.size).toBe(0);
 });
 
 /** Spec boxes [y1, x1, y2, x2] → [x1, y1, x2, y2]. */
