@@ -16,6 +16,7 @@ import { WEBHOOK_QUEUE, jobIndexKey, modelQueueName, webhookStatusKey } from '..
 import { canceledView, jobView, readJobView, type JobView } from '../shared/job-view.js';
 import { enqueueWebhookEvent, webhookJobOptions, type WebhookJobData } from '../shared/webhooks/events.js';
 import { IdempotencyKey } from './idempotency.js';
+import { WaitingCount } from './waiting-count.js';
 
 export interface SubmitOptions {
   tenant: string | null;
@@ -24,6 +25,12 @@ export interface SubmitOptions {
   webhook?: { url: string; events: WebhookEvent[] };
   /** Client's Idempotency-Key and a hash of the request it came with. */
   idempotency?: { key: string; requestHash: string };
+  /**
+   * Wait up to this many seconds for the job to finish and answer its finished view (predict,
+   * `Prefer: wait`). The wait is armed before the job is added, so its completion event is
+   * never missed and the result comes from the event: nothing is read back to find out.
+   */
+  waitS?: number;
 }
 
 export interface SubmitResult {
@@ -31,6 +38,9 @@ export interface SubmitResult {
   /** True when an Idempotency-Key replay returned an existing job. */
   replayed: boolean;
 }
+
+/** What a job's finishing event says (QueueEvents: completed with its result, failed with its reason, or removed). */
+type Finish = { event: 'completed'; returnvalue: JobResult } | { event: 'failed'; failedReason: string } | { event: 'removed' };
 
 interface JobIndexEntry {
   model: string;
@@ -49,6 +59,8 @@ export class JobService {
   private readonly eventConnections: RedisClient[] = [];
   /** Ends every wait in progress (on close, so held requests answer instead of holding shutdown). */
   private readonly waiters = new Set<() => void>();
+  /** Backpressure per model (QUEUE_MAX_WAITING), read from Redis at most once a second when far from the limit. */
+  private readonly waiting = new Map<string, WaitingCount>();
 
   constructor(
     private readonly models: Map<string, ModelEntry>,
@@ -64,6 +76,7 @@ export class JobService {
       });
       queue.on('error', (err) => log.warn({ err: err.message, model: name }, 'queue error'));
       this.queues.set(name, queue);
+      this.waiting.set(name, new WaitingCount({ limit: config.QUEUE_MAX_WAITING, read: () => queue.getJobCountByTypes('waiting', 'prioritized', 'delayed') }));
     }
     this.webhooks = new Queue<WebhookJobData>(WEBHOOK_QUEUE, { connection: redis, prefix: config.MODELHUB_PREFIX, defaultJobOptions: webhookJobOptions(config) });
     this.webhooks.on('error', (err) => log.warn({ err: err.message }, 'webhook queue error'));
@@ -78,9 +91,42 @@ export class JobService {
   async submit(model: string, input: Record<string, unknown>, options: SubmitOptions): Promise<SubmitResult> {
     const entry = this.model(model);
     if (!entry.modelPath) throw new SpecError('MODEL_UNAVAILABLE', `model "${model}" is unavailable: its model file is not installed`);
+    const id = randomUUID();
+    const waitS = options.waitS ?? 0;
+    // Armed before the job exists: its completion cannot slip past between add and listen.
+    const finish = waitS > 0 ? await this.watchFinish(model, id, waitS * 1000) : null;
+    let result: SubmitResult;
+    try {
+      result = await this.add(model, id, input, options);
+    } catch (err) {
+      finish?.cancel();
+      throw err;
+    }
+    if (waitS <= 0) return result;
+    if (result.replayed || !finish) {
+      finish?.cancel();
+      return { ...result, view: await this.waitFor(result.view.id, options.tenant, waitS) };
+    }
+    const outcome = await finish.done;
+    return { ...result, view: await this.finishedView(result.view, options, outcome) };
+  }
+
+  /**
+   * The finished job's view from its event: a completed or failed job is read back once (its
+   * timestamps), without the index and state look-ups; anything else (removed: canceled, the
+   * wait timed out, a webhook's delivery record to show) takes the full read.
+   */
+  private async finishedView(submitted: JobView, options: SubmitOptions, outcome: Finish | null): Promise<JobView> {
+    if (!outcome || outcome.event === 'removed' || options.webhook) return this.get(submitted.id, options.tenant);
+    return withJobStore(async () => {
+      const job = await this.queues.get(submitted.model)!.getJob(submitted.id);
+      return job ? jobView(job, outcome.event) : this.get(submitted.id, options.tenant);
+    });
+  }
+
+  private async add(model: string, id: string, input: Record<string, unknown>, options: SubmitOptions): Promise<SubmitResult> {
     const queue = this.queues.get(model)!;
     const prefix = this.config.MODELHUB_PREFIX;
-    const id = randomUUID();
     const now = Date.now();
     const data: JobData = {
       v: JOB_PAYLOAD_VERSION,
@@ -97,7 +143,7 @@ export class JobService {
       if (idem && !(await idem.claim(id))) return { view: await idem.replay((jobId) => this.get(jobId, options.tenant)), replayed: true };
       let adding = false;
       try {
-        const waiting = await queue.getJobCountByTypes('waiting', 'prioritized', 'delayed');
+        const waiting = await this.waiting.get(model)!.current();
         if (waiting >= this.config.QUEUE_MAX_WAITING) {
           throw new SpecError('QUEUE_FULL', `model "${model}" has ${waiting} jobs waiting; try again later`, { 'Retry-After': '5' });
         }
@@ -106,6 +152,7 @@ export class JobService {
         adding = true;
         // BullMQ priority: 1 is highest, as in the API.
         const job = await queue.add('infer', data, { jobId: id, timestamp: now, priority: options.priority ?? 5 });
+        this.waiting.get(model)!.added();
         await idem?.markStored(id);
         return { view: jobView(job, 'waiting'), replayed: false };
       } catch (err) {
@@ -113,6 +160,36 @@ export class JobService {
         throw err;
       }
     });
+  }
+
+  /**
+   * Listens for the job's finishing event (null: no event stream now, wait the slow way).
+   * `done` resolves with the event, or null after `ttlMs` or on close; it never rejects.
+   */
+  private async watchFinish(model: string, id: string, ttlMs: number): Promise<{ done: Promise<Finish | null>; cancel: () => void } | null> {
+    const events = await this.queueEvents(model);
+    if (!events) return null;
+    // BullMQ emits "<event>:<job id>" besides "<event>"; its listener types know only the latter.
+    const emitter = events as unknown as import('node:events').EventEmitter;
+    let finish!: (outcome: Finish | null) => void;
+    const done = new Promise<Finish | null>((resolve) => {
+      const handlers = {
+        [`completed:${id}`]: (args: { returnvalue: JobResult }) => finish({ event: 'completed', returnvalue: args.returnvalue }),
+        [`failed:${id}`]: (args: { failedReason: string }) => finish({ event: 'failed', failedReason: args.failedReason }),
+        [`removed:${id}`]: () => finish({ event: 'removed' }),
+      };
+      const end = () => finish(null);
+      const timer = setTimeout(end, ttlMs);
+      finish = (outcome) => {
+        clearTimeout(timer);
+        for (const [name, handler] of Object.entries(handlers)) emitter.off(name, handler);
+        this.waiters.delete(end);
+        resolve(outcome);
+      };
+      this.waiters.add(end);
+      for (const [name, handler] of Object.entries(handlers)) emitter.on(name, handler);
+    });
+    return { done, cancel: () => finish(null) };
   }
 
   private async readIndex(id: string, tenant: string | null): Promise<JobIndexEntry> {

@@ -215,6 +215,7 @@ interface Point extends LoadResult {
   redisCommandsPerJob: number;
   redisCommandUsPerJob: number;
   redisTopCommands: Record<string, number>;
+  redisByCommandPerJob: Record<string, number>;
 }
 
 const points: Point[] = [];
@@ -248,6 +249,7 @@ async function measure(label: string, mode: Mode, url: string, target: Target, c
     redisCommandsPerJob: rs.calls / jobs,
     redisCommandUsPerJob: rs.usec / jobs,
     redisTopCommands: Object.fromEntries(top.map(([k, v]) => [k, Number((v.calls / jobs).toFixed(2))])),
+    redisByCommandPerJob: Object.fromEntries(Object.entries(rs.byCommand).map(([k, v]) => [k, Number((v.calls / jobs).toFixed(3))])),
   };
   points.push(point);
   log(
@@ -432,6 +434,15 @@ try {
   log();
   log('Redis commands per job (top concurrency):');
   for (const p of points.filter((p) => p.concurrency === topC)) log(`  ${p.label.padEnd(28)} ${f(p.redisCommandsPerJob)} cmds, ${f(p.redisCommandUsPerJob, 0)} µs: ${Object.entries(p.redisTopCommands).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  if (bareTop && noop1 && bare1) {
+    // Where the hub's Redis work goes beyond the bare round trip's, per job, at c=1 (no backlog).
+    const diff = (a: Point, b: Point) =>
+      [...new Set([...Object.keys(a.redisByCommandPerJob), ...Object.keys(b.redisByCommandPerJob)])]
+        .map((k) => [k, (a.redisByCommandPerJob[k] ?? 0) - (b.redisByCommandPerJob[k] ?? 0)] as const)
+        .filter(([, d]) => Math.abs(d) >= 0.3)
+        .sort((x, y) => y[1] - x[1]);
+    log(`Redis commands per job, no-op hub minus bare, c=1: ${diff(noop1, bare1).map(([k, d]) => `${k} ${d > 0 ? '+' : ''}${d.toFixed(1)}`).join(', ')}`);
+  }
   if (bareTop) {
     const ceiling = (p: Point | undefined) => (p ? 1e6 / p.redisCommandUsPerJob : NaN);
     log(`Redis ceiling per model per shard (1 s of Redis CPU / Redis µs per job): hub ${f(ceiling(batchingOn), 0)} jobs/s, no-op ${f(ceiling(noopTop), 0)} jobs/s, bare ${f(ceiling(bareTop), 0)} jobs/s`);

@@ -79,11 +79,26 @@ export function canceledView(id: string, model: string, createdAt: number, cance
 }
 
 /**
- * Reads a job's view from its queue, or null when the job is gone. The state is read before the
- * job: a job read first could say "completed" without the result completion wrote meanwhile.
+ * Reads a job's view from its queue, or null when the job is gone. One read of the job's hash
+ * settles most jobs: BullMQ writes it atomically, so a finish time with a result means
+ * completed, one without a result failed, no start time queued, and a start on the first
+ * attempt (never retried, never recovered from a dead worker) running. Otherwise (a job that
+ * may be waiting again) its state is asked first and the job read after it: a job read first
+ * could say "completed" without the result its completion wrote meanwhile.
  */
 export async function readJobView(queue: Queue<JobData, JobResult>, id: string): Promise<JobView | null> {
-  const state = await queue.getJobState(id);
   const job = await queue.getJob(id);
-  return job ? jobView(job, state) : null;
+  if (!job) return null;
+  const known = stateFromHash(job);
+  if (known) return jobView(job, known);
+  const state = await queue.getJobState(id);
+  const again = await queue.getJob(id);
+  return again ? jobView(again, state) : null;
+}
+
+export function stateFromHash(job: Pick<Job, 'finishedOn' | 'processedOn' | 'returnvalue' | 'attemptsMade' | 'stalledCounter'>): JobState | null {
+  if (job.finishedOn) return job.returnvalue !== null && job.returnvalue !== undefined ? 'completed' : 'failed';
+  if (!job.processedOn) return 'waiting';
+  if (job.attemptsMade === 0 && !job.stalledCounter) return 'active';
+  return null;
 }

@@ -46,16 +46,17 @@ export function jobRoutes(ctx: ApiContext): Router {
     const webhook = webhookOf(body.data);
     // Compared after validation and defaults: equal requests hash equally however spelled.
     const normalized = { input, priority: body.data.priority, timeout_s: body.data.timeout_s, webhook: webhook && { url: webhook.url, events: [...webhook.events].sort() } };
+    const wait = preferWait(req.get('prefer'), config.PREDICT_WAIT_S);
     const { view, replayed } = await jobs.submit(model, input, {
       tenant: req.tenant,
       priority: body.data.priority,
       timeoutS: body.data.timeout_s,
       webhook,
+      waitS: wait,
       ...(key ? { idempotency: { key, requestHash: requestHash(model, normalized) } } : {}),
     });
     if (!replayed) metrics.jobsSubmitted.inc({ model });
-    const wait = preferWait(req.get('prefer'), config.PREDICT_WAIT_S);
-    const current = wait > 0 ? await jobs.waitFor(view.id, req.tenant, wait) : view;
+    const current = view;
     const finished = current.status !== 'queued' && current.status !== 'running';
     res.location(view.urls.get);
     if (replayed || finished) {
@@ -80,9 +81,9 @@ export function jobRoutes(ctx: ApiContext): Router {
     const model = String(req.params.model);
     const entry = jobs.model(model);
     const input = await validateInput(entry, req.body, config);
-    const { view } = await jobs.submit(model, input, { tenant: req.tenant });
+    const { view: done } = await jobs.submit(model, input, { tenant: req.tenant, waitS: config.PREDICT_WAIT_S });
     metrics.jobsSubmitted.inc({ model });
-    const done = await jobs.waitFor(view.id, req.tenant, config.PREDICT_WAIT_S);
+    const view = done;
     if (done.status === 'succeeded') {
       res.json(done.output);
       return;
