@@ -5,9 +5,11 @@
  * spec error in words; the API-key prompt keeping the key in session storage only. No page
  * errors anywhere. Screenshots go to test-artifacts/console/ (gitignored).
  */
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../shared/config.js';
@@ -15,6 +17,8 @@ import { startHub, type Hub } from '../helpers/hub.js';
 import { boxIou, renderWords, type RenderedText } from '../helpers/text-image.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+// Asynchronous: the API under test runs in this process, so a blocking exec would deadlock it.
+const sh = async (script: string, cwd: string) => (await promisify(execFile)('bash', ['-c', script], { cwd, encoding: 'utf8', timeout: 60_000 })).stdout;
 const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts', 'console');
 const haveChromium = fs.existsSync(CHROMIUM);
 if (!haveChromium) console.warn(`console tests skipped: ${CHROMIUM} is absent (apt-get install chromium; .ci/run installs it)`);
@@ -104,6 +108,21 @@ describe.skipIf(!haveChromium)('web console', () => {
     expect(await page.locator('#snippet-curl').textContent()).toContain(`/v1/jobs/${jobId}`);
     expect(await page.locator('#snippet-sdk').textContent()).toContain(`hub.submit("text-detection"`);
     await shot(page, '02-text-detection');
+
+    // The snippets work as copied: curl from the folder holding the file, the CLI from the repository.
+    const curl = (await page.locator('#snippet-curl').textContent())!;
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'mh-snippet-'));
+    try {
+      fs.writeFileSync(path.join(folder, 'words.png'), words.png);
+      const submitted = JSON.parse(await sh(curl.split('\n# read the job')[0], folder));
+      expect(submitted).toMatchObject({ model: 'text-detection', status: 'succeeded', output: { detection_class_names: ['text', 'text'] } });
+      const cli = (await page.locator('#snippet-cli').textContent())!;
+      expect(cli).toBe(`npx modelhub --url ${hub.url} predict text-detection 'words.png'`);
+      const answer = JSON.parse(await sh(`${cli.replace("'words.png'", path.join(folder, 'words.png'))} --json`, REPO_ROOT));
+      expect(answer.detection_boxes).toHaveLength(2);
+    } finally {
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
     await page.close();
   });
 
