@@ -100,10 +100,10 @@ const HINTS = {
   1501: 'The hub cannot reach its Redis right now.',
 };
 
-function errorBox(err) {
+function errorBox(err, title = 'The hub refused the request: ') {
   if (err instanceof ModelHubError) {
     return h('div', { class: 'error', role: 'alert' },
-      h('p', { class: 'error-title' }, 'The hub refused the request: ', h('span', { class: 'error-msg' }, err.error_msg)),
+      h('p', { class: 'error-title' }, title, h('span', { class: 'error-msg' }, err.error_msg)),
       HINTS[err.error_code] ? h('p', {}, HINTS[err.error_code]) : null,
       h('p', { class: 'muted' }, `error_code ${err.error_code} · HTTP ${err.status}${err.request_id ? ` · job ${err.request_id}` : ''}`));
   }
@@ -254,6 +254,7 @@ async function modelPage(name) {
   const preview = h('div', { class: 'preview' });
   const controls = optionControls(schema, isImage);
   const runButton = h('button', { type: 'submit', class: 'primary', id: 'run' }, 'Run');
+  const cancelButton = h('button', { type: 'button', id: 'cancel-job', hidden: true }, 'Cancel job');
   const statusLine = h('p', { class: 'status-line', id: 'job-status', 'aria-live': 'polite' });
   const result = h('div', { id: 'result' });
   let chosen = null; // { blob, name, url }
@@ -288,7 +289,7 @@ async function modelPage(name) {
     isImage ? h('label', { class: 'file' }, h('span', { class: 'option-name' }, 'image file'), fileInput) : null,
     preview,
     controls.length ? h('fieldset', { class: 'options' }, h('legend', {}, isImage ? 'options' : 'input'), controls.map((c) => c.label)) : null,
-    h('div', { class: 'row' }, runButton, statusLine));
+    h('div', { class: 'row' }, runButton, cancelButton, statusLine));
 
   async function run() {
     const options = collectOptions(controls);
@@ -316,6 +317,10 @@ async function modelPage(name) {
       job = await withKey(() => hub.submit(detail.name, input));
       status = job.status;
       statusLine.dataset.jobId = job.id;
+      // A queued job can be canceled (a model with no worker would otherwise wait for one).
+      const id = job.id;
+      cancelButton.hidden = false;
+      cancelButton.onclick = () => hub.cancel(id).catch((err) => result.replaceChildren(errorBox(err)));
       job = await hub.wait(job, { holdS: 2, pollMs: 100, onUpdate: (j) => (status = j.status) });
       status = job.status;
     } catch (err) {
@@ -326,6 +331,7 @@ async function modelPage(name) {
       clearInterval(timer);
       tick();
       runButton.disabled = false;
+      cancelButton.hidden = true;
     }
     const m = job.metrics;
     statusLine.textContent = `${job.status} in ${((performance.now() - started) / 1000).toFixed(1)} s` + (m ? ` · queue ${fmt(m.queue_ms, 0)} ms · inference ${fmt(m.inference_ms, 0)} ms · batch of ${m.batch_size}` : '');
@@ -335,7 +341,7 @@ async function modelPage(name) {
       drawing = isImage && !image ? h('p', { class: 'muted' }, 'The browser cannot display this image, so the result is not drawn; see the JSON below.') : await drawOutput(detail.task, job.output, image, detail.labels);
     } else {
       const e = job.output ?? { error_code: 2999, error_msg: `job ${job.status}` };
-      drawing = errorBox(new ModelHubError({ success: false, ...e }, e.error_code === 2003 ? 409 : 500));
+      drawing = errorBox(new ModelHubError({ success: false, ...e }, e.error_code === 2003 ? 409 : 500), job.status === 'canceled' ? 'The job was canceled: ' : 'The job failed: ');
     }
     result.replaceChildren(h('div', { class: 'drawing' }, drawing), rawJson(job), snippets({ ...request, jobId: job.id }));
   }

@@ -156,13 +156,30 @@ describe.skipIf(!haveChromium)('web console', () => {
     await page.close();
   });
 
+  it('cancels a job that waits for a worker', async () => {
+    const page = await openPage([409]);
+    await page.goto(`${hub.url}/models/resnet50`);
+    expect(await page.locator('.model-head .note').allTextContents()).toContainEqual(expect.stringContaining('No worker serves this model'));
+    await page.locator('#use-example').click();
+    await page.locator('.preview img').waitFor();
+    await page.click('#run');
+    await expect.poll(() => page.locator('#job-status').textContent()).toMatch(/^queued · /);
+    await page.click('#cancel-job');
+    await page.locator('#job-status[data-status="canceled"]').waitFor({ timeout: 15_000 });
+    expect(await page.locator('#result .error .error-msg').textContent()).toMatch(/cancel/);
+    const jobId = await page.locator('#job-status').getAttribute('data-job-id');
+    expect((await (await fetch(`${hub.url}/v1/jobs/${jobId}`)).json()).status).toBe('canceled');
+    await shot(page, '05-canceled');
+    await page.close();
+  });
+
   it('asks for the API key when the hub needs one and keeps it in session storage only', async () => {
     const secured = await startHub({ name: 'consolekeys', workers: 0, env: { MODELHUB_API_KEYS: 'k-console:console' } });
     try {
       const page = await openPage([401]);
       await page.goto(`${secured.url}/`);
       await page.locator('#key-dialog[open]').waitFor();
-      await shot(page, '05-key-prompt');
+      await shot(page, '06-key-prompt');
       await page.fill('#key-input', 'k-console');
       await page.click('#key-form button[type=submit]');
       await page.locator('tr[data-model="text-detection"]').waitFor();
