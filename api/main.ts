@@ -1,13 +1,15 @@
-/** The ingress process: `tsx api/main.ts` (scale it out behind a load balancer; it keeps no state). */
-import { createLogger } from '../shared/logger.js';
+/** The ingress process: `node dist/api/main.js` (scale it out behind a load balancer; it keeps no state). */
+import { loadConfig } from '../shared/config.js';
+import { createLogger, logOptions } from '../shared/logger.js';
 import { startApi } from './server.js';
 
-const log = createLogger('api');
+const config = loadConfig();
+const log = createLogger('api', logOptions(config));
 // A safety net: a library promise rejected without a handler (seen with Redis hiccups) must not
 // take the ingress down; it is logged instead.
 process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
 
-startApi()
+startApi(config)
   .then((api) => {
     const stop = async () => {
       setTimeout(() => {

@@ -1,7 +1,7 @@
 /** Builds and starts the API: configuration, model repository, queues, HTTP server. */
 import type { Server } from 'node:http';
 import { loadConfig, type Config } from '../shared/config.js';
-import { createLogger } from '../shared/logger.js';
+import { createLogger, logOptions } from '../shared/logger.js';
 import { loadModelRepository } from '../shared/manifest.js';
 import { createRegistry, registerQueueDepth } from '../shared/metrics.js';
 import { createRedis } from '../shared/redis/connection.js';
@@ -22,7 +22,7 @@ export interface RunningApi {
 }
 
 export async function startApi(config: Config = loadConfig()): Promise<RunningApi> {
-  const log = createLogger('api', config.LOG_LEVEL);
+  const log = createLogger('api', logOptions(config));
   const models = loadModelRepository(config);
   for (const entry of models.values()) {
     if (!entry.modelPath) log.warn({ model: entry.manifest.name, problem: entry.problem }, 'model listed as unavailable');

@@ -2,18 +2,35 @@
  * Process configuration, read once from the environment and validated with zod so a typo in
  * a deployment fails at start-up with the variable's name, not later with a confusing error.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { allProblems } from './validation.js';
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/**
+ * The folder holding package.json (and models/): the nearest one above this file, so the same
+ * answer comes from the TypeScript sources (shared/config.ts) and the compiled code
+ * (dist/shared/config.js).
+ */
+export const REPO_ROOT = findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));
+
+function findPackageRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${from}`);
+  }
+}
+
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+/** Worker i serves /metrics and /healthz on METRICS_PORT, by default this + WORKER_INDEX. */
+const BASE_METRICS_PORT = 9464;
 
 const int = (def: number) => z.coerce.number().int().nonnegative().default(def);
 
 const EnvSchema = z.object({
   /** Redis for queues and job state. Unset: redis://127.0.0.1:6379. */
-  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  REDIS_URL: z.string().default(DEFAULT_REDIS_URL),
   /**
    * Redis Cluster seed nodes, "host:port,host:port". When set, REDIS_URL is not used. Queue
    * names carry their own hash tags, so each model's queue lives in one slot.
@@ -91,6 +108,15 @@ const EnvSchema = z.object({
   /** Run the webhook delivery worker inside the API process (`on`) or only in `npm run start:webhooks` (`off`). */
   WEBHOOK_DELIVERY: z.enum(['on', 'off']).default('on'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** `auto`: human-readable lines when stdout is a terminal, JSON lines otherwise. */
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
+  /** Worker: device (`cpu`, `cuda:N`) and models (`all` or a comma list) when --device / --models are not given. */
+  MODELHUB_DEVICE: z.string().default('cpu'),
+  MODELHUB_MODELS: z.string().default('all'),
+  /** Fleet launcher: devices when --devices is not given, e.g. "cuda:0,cuda:1" or "cpu x2". */
+  MODELHUB_DEVICES: z.string().default('cpu'),
+  /** Fleet launcher: first restart delay of a worker that died, ms (unset: DEFAULT_RESTART's 1 s; doubles per crash up to 30 s). */
+  FLEET_RESTART_BASE_MS: z.coerce.number().int().nonnegative().optional(),
 });
 
 export type Config = z.infer<typeof EnvSchema>;
@@ -110,5 +136,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 }
 
 export function workerMetricsPort(config: Config): number {
-  return config.METRICS_PORT ?? 9464 + config.WORKER_INDEX;
+  return config.METRICS_PORT ?? BASE_METRICS_PORT + config.WORKER_INDEX;
+}
+
+/** The fleet launcher's worker i: METRICS_PORT (default 9464) + i. */
+export function fleetMetricsPort(config: Config, index: number): number {
+  return (config.METRICS_PORT ?? BASE_METRICS_PORT) + index;
 }

@@ -3,13 +3,13 @@
  * WEBHOOK_DELIVERY=off on the API) to scale delivery apart from the ingress.
  */
 import { loadConfig, workerMetricsPort } from '../shared/config.js';
-import { createLogger } from '../shared/logger.js';
+import { createLogger, logOptions } from '../shared/logger.js';
 import { createRegistry, serveMetrics } from '../shared/metrics.js';
 import { createRedis } from '../shared/redis/connection.js';
 import { WebhookDelivery } from './delivery.js';
 
 const config = loadConfig();
-const log = createLogger('webhooks', config.LOG_LEVEL);
+const log = createLogger('webhooks', logOptions(config));
 const registry = createRegistry('webhooks');
 const delivery = new WebhookDelivery(config, createRedis(config, { blocking: false }), createRedis(config, { blocking: true }), log, registry);
 const server = await serveMetrics(registry, workerMetricsPort(config), config.HOST);

@@ -1,17 +1,17 @@
 /**
  * The fleet launcher: one worker process per listed device, restarted with backoff when it
  * dies, signals forwarded so SIGTERM drains every worker.
- *   tsx worker/fleet.ts --devices cuda:0,cuda:1 --models all
- *   tsx worker/fleet.ts --devices "cpu x2"
+ *   node dist/worker/fleet.js --devices cuda:0,cuda:1 --models all
+ *   node dist/worker/fleet.js --devices "cpu x2"
  * Worker i gets WORKER_INDEX=i and metrics on METRICS_PORT + i (default 9464 + i).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
-import { REPO_ROOT } from '../shared/config.js';
-import { createLogger } from '../shared/logger.js';
+import { fleetMetricsPort, loadConfig } from '../shared/config.js';
+import { nodeEntryArgs } from '../shared/entry-point.js';
+import { createLogger, logOptions } from '../shared/logger.js';
 import { parseDevice } from './backend/device.js';
 
 /** "cuda:0,cuda:1" | "cpu x2" | "cpu,cuda:0 x2" → one device string per worker. */
@@ -53,29 +53,26 @@ interface Slot {
 }
 
 async function main(): Promise<void> {
+  const config = loadConfig();
   const { values } = parseArgs({
     options: {
-      devices: { type: 'string', default: process.env.MODELHUB_DEVICES ?? 'cpu' },
-      models: { type: 'string', default: process.env.MODELHUB_MODELS ?? 'all' },
+      devices: { type: 'string', default: config.MODELHUB_DEVICES },
+      models: { type: 'string', default: config.MODELHUB_MODELS },
     },
   });
-  const log = createLogger('fleet');
+  const log = createLogger('fleet', logOptions(config));
   const devices = parseDeviceList(values.devices!);
-  const policy: RestartPolicy = {
-    ...DEFAULT_RESTART,
-    ...(process.env.FLEET_RESTART_BASE_MS ? { baseDelayMs: Number(process.env.FLEET_RESTART_BASE_MS) } : {}),
-  };
-  const metricsBase = Number(process.env.METRICS_PORT ?? 9464);
+  const policy: RestartPolicy = { ...DEFAULT_RESTART, baseDelayMs: config.FLEET_RESTART_BASE_MS ?? DEFAULT_RESTART.baseDelayMs };
   const slots: Slot[] = devices.map((device, index) => ({ index, device, child: null, startedAt: 0, crashes: 0, timer: null }));
   let stopping = false;
 
   const start = (slot: Slot) => {
     slot.timer = null;
     slot.startedAt = Date.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'worker/main.ts'), '--device', slot.device, '--models', values.models!], {
+    const child = spawn(process.execPath, [...nodeEntryArgs(import.meta.url, './main'), '--device', slot.device, '--models', values.models!], {
       stdio: 'inherit',
       // libuv's pool runs the worker's image decoding: as many threads as cores, not libuv's 4.
-      env: { UV_THREADPOOL_SIZE: String(os.availableParallelism()), ...process.env, WORKER_INDEX: String(slot.index), METRICS_PORT: String(metricsBase + slot.index) },
+      env: { UV_THREADPOOL_SIZE: String(os.availableParallelism()), ...process.env, WORKER_INDEX: String(slot.index), METRICS_PORT: String(fleetMetricsPort(config, slot.index)) },
     });
     slot.child = child;
     log.info({ worker: slot.index, device: slot.device, pid: child.pid }, 'worker started');

@@ -1,6 +1,6 @@
 /**
  * A worker process pinned to one device:
- *   tsx worker/main.ts --device cpu --models text-direction,resnet50
+ *   node dist/worker/main.js --device cpu --models text-direction,resnet50
  * Loads each model's session on the device, consumes the models' queues with batching, serves
  * /metrics and /healthz on METRICS_PORT (9464 + WORKER_INDEX), heartbeats into the worker
  * registry, and on SIGTERM stops taking jobs, finishes the batch in flight and exits 0.
@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import sharp from 'sharp';
 import { loadConfig, workerMetricsPort, type Config } from '../shared/config.js';
-import { createLogger, type Logger } from '../shared/logger.js';
+import { createLogger, logOptions, type Logger } from '../shared/logger.js';
 import { loadModelRepository } from '../shared/manifest.js';
 import { createRegistry, registerQueueDepth, serveMetrics } from '../shared/metrics.js';
 import { sideKeyTtlS } from '../shared/jobs/retention.js';
@@ -67,14 +67,14 @@ async function loadRunners(
 }
 
 async function main(): Promise<void> {
+  const config = loadConfig();
   const { values } = parseArgs({
     options: {
-      device: { type: 'string', default: process.env.MODELHUB_DEVICE ?? 'cpu' },
-      models: { type: 'string', default: process.env.MODELHUB_MODELS ?? 'all' },
+      device: { type: 'string', default: config.MODELHUB_DEVICE },
+      models: { type: 'string', default: config.MODELHUB_MODELS },
     },
   });
-  const config = loadConfig();
-  const log = createLogger('worker', config.LOG_LEVEL);
+  const log = createLogger('worker', logOptions(config));
   // The thread budget: libvips threads per image (jobs already run side by side on libuv's
   // pool, sized by UV_THREADPOOL_SIZE: the fleet launcher sets it to the cores available).
   sharp.concurrency(config.MODELHUB_SHARP_THREADS || os.availableParallelism());

@@ -24,12 +24,12 @@ export interface ConsumerOptions {
   claimTtlS: number;
   /** Where webhook events are enqueued (delivered elsewhere, never on this event loop). */
   webhooks: Queue<WebhookJobData>;
-  /** Lock held on a running job; renewed at half this. A worker silent past it loses its jobs to others. */
-  lockDurationMs?: number;
-  /** How often stalled jobs (a dead worker's) are looked for, ms. */
-  stalledIntervalMs?: number;
-  /** Recoveries from dead workers before a job fails instead (a job that kills its worker). */
-  maxStalledCount?: number;
+  /** Lock held on a running job, ms (MODELHUB_LOCK_MS); renewed at half this. A worker silent past it loses its jobs to others. */
+  lockDurationMs: number;
+  /** How often stalled jobs (a dead worker's) are looked for, ms (MODELHUB_STALLED_INTERVAL_MS). */
+  stalledIntervalMs: number;
+  /** Recoveries from dead workers before a job fails instead (a job that kills its worker; MODELHUB_MAX_STALLED). */
+  maxStalledCount: number;
 }
 
 export class QueueConsumer {
@@ -46,9 +46,9 @@ export class QueueConsumer {
       connection: options.connection,
       prefix: options.prefix,
       concurrency: runner.entry.manifest.batching.max_batch_size * 2,
-      lockDuration: options.lockDurationMs ?? 30_000,
-      stalledInterval: options.stalledIntervalMs ?? 15_000,
-      maxStalledCount: options.maxStalledCount ?? 2,
+      lockDuration: options.lockDurationMs,
+      stalledInterval: options.stalledIntervalMs,
+      maxStalledCount: options.maxStalledCount,
       autorun: false,
       name: options.workerId,
     });

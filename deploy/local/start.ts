@@ -1,17 +1,17 @@
 /**
- * `npm start`: the whole hub on one machine — Redis (a local one is started when REDIS_URL is
- * unset and nothing answers on 127.0.0.1:6379), the API, and one CPU worker serving every
- * available model. Ctrl-C stops everything. In production run `npm run start:api` and
+ * `npm start`: the whole hub on one machine — Redis (a private one is started when REDIS_URL is
+ * the default and nothing answers on 127.0.0.1:6379), the API, and a supervised worker serving
+ * every available model. Ctrl-C stops everything. In production run `npm run start:api` and
  * `npm run start:worker` (or the fleet launcher) as separate processes instead.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
-import { REPO_ROOT } from '../../shared/config.js';
-import { createLogger } from '../../shared/logger.js';
-import { generateTestModels } from '../../models/tools/generate-test-models.js';
+import { DEFAULT_REDIS_URL, loadConfig, type Config } from '../../shared/config.js';
+import { nodeEntryArgs } from '../../shared/entry-point.js';
+import { createLogger, logOptions, type Logger } from '../../shared/logger.js';
 import { redisAnswers, redisServerInstalled, startLocalRedis } from './redis.js';
 
-const log = createLogger('start');
+const config = loadConfig();
+const log = createLogger('start', logOptions(config));
 const children: ChildProcess[] = [];
 let localRedis: ChildProcess | null = null;
 let stopping = false;
@@ -35,8 +35,9 @@ function stopAll(code: number): void {
     .then(() => process.exit(code));
 }
 
-function run(name: string, script: string, args: string[] = []): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, script), ...args], { stdio: 'inherit', env: process.env });
+/** `entry` relative to the code root (dist/ when compiled, the repository when run from source). */
+function run(name: string, entry: string, args: string[] = []): ChildProcess {
+  const child = spawn(process.execPath, [...nodeEntryArgs(import.meta.url, `../../${entry}`), ...args], { stdio: 'inherit', env: process.env });
   child.on('exit', (code, signal) => {
     if (!stopping) {
       log.error({ process: name, code, signal }, `${name} exited; stopping the hub`);
@@ -47,30 +48,50 @@ function run(name: string, script: string, args: string[] = []): ChildProcess {
   return child;
 }
 
-async function main(): Promise<void> {
-  const generated = generateTestModels();
-  if (generated.length) log.info({ files: generated }, 'generated test models');
+/**
+ * Test models stand in for reference models whose weights are not installed. Their generator
+ * needs dev dependencies (onnx-proto): after `npm ci --omit=dev` it is skipped, and those models
+ * are listed as unavailable.
+ */
+async function generateTestModels(config: Config, log: Logger): Promise<void> {
+  if (config.MODELHUB_TEST_MODELS === 'off') return;
+  let generator: typeof import('../../models/tools/generate-test-models.js');
+  try {
+    generator = await import('../../models/tools/generate-test-models.js');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    log.warn({ err: (err as Error).message }, 'test models not generated (dev dependencies are not installed)');
+    return;
+  }
+  const written = generator.generateTestModels(config.MODELHUB_GENERATED_DIR);
+  if (written.length) log.info({ files: written }, 'generated test models');
+}
 
-  if (!process.env.REDIS_URL) {
-    const url = 'redis://127.0.0.1:6379';
-    if (await redisAnswers(url)) {
-      log.info({ url }, 'using the Redis already running');
-    } else if (redisServerInstalled()) {
-      localRedis = await startLocalRedis(6379);
-      children.push(localRedis);
-      log.info({ url }, 'started a local redis-server (no persistence; for production set REDIS_URL)');
-    } else {
-      log.fatal('no Redis answers on 127.0.0.1:6379 and redis-server is not installed: install it (apt-get install redis-server) or set REDIS_URL');
-      process.exit(1);
-    }
-  } else if (!(await redisAnswers(process.env.REDIS_URL))) {
-    log.fatal({ url: process.env.REDIS_URL }, 'REDIS_URL does not answer');
+/** Makes sure the Redis the processes will use answers, starting a private one if that is the default URL. */
+async function ensureRedis(): Promise<void> {
+  if (config.REDIS_CLUSTER_NODES) return; // a cluster is never started here; the processes report if it is down
+  const url = config.REDIS_URL;
+  if (await redisAnswers(url)) {
+    log.info({ url }, 'using the Redis already running');
+  } else if (url !== DEFAULT_REDIS_URL) {
+    log.fatal({ url }, 'REDIS_URL does not answer');
+    process.exit(1);
+  } else if (redisServerInstalled()) {
+    localRedis = await startLocalRedis(6379);
+    children.push(localRedis);
+    log.info({ url }, 'started a local redis-server (no persistence; for production set REDIS_URL)');
+  } else {
+    log.fatal('no Redis answers on 127.0.0.1:6379 and redis-server is not installed: install it (apt-get install redis-server) or set REDIS_URL');
     process.exit(1);
   }
+}
 
-  run('api', 'api/main.ts');
+async function main(): Promise<void> {
+  await generateTestModels(config, log);
+  await ensureRedis();
+  run('api', 'api/main');
   // Through the fleet launcher, which restarts a worker that dies (e.g. a crashed session thread).
-  run('worker', 'worker/fleet.ts', ['--devices', process.env.MODELHUB_DEVICE ?? 'cpu', '--models', process.env.MODELHUB_MODELS ?? 'all']);
+  run('worker', 'worker/fleet', ['--devices', config.MODELHUB_DEVICE, '--models', config.MODELHUB_MODELS]);
   process.on('SIGINT', () => stopAll(0));
   process.on('SIGTERM', () => stopAll(0));
 }

@@ -1,0 +1,37 @@
+// `npm run build`: compiles the TypeScript to dist/ (tsc -p tsconfig.build.json, with source
+// maps), then copies every other file under api/, worker/, webhooks/, shared/ and deploy/local/ (.lua
+// scripts, the session thread host .mjs, static web files, ...) to the same place under dist/,
+// so code that loads a file from next to itself (`new URL('./x.lua', import.meta.url)`) finds
+// it when compiled too. models/ is not copied: manifests, labels, examples and weights are read
+// in place from the repository root (REPO_ROOT in shared/config.ts).
+// Plain JavaScript, because it runs before anything is compiled.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = path.join(root, 'dist');
+const ASSET_DIRS = ['api', 'worker', 'webhooks', 'shared', 'deploy/local'];
+const isTypeScript = (name) => /\.[mc]?ts$/.test(name);
+
+fs.rmSync(dist, { recursive: true, force: true });
+const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+const compiled = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+if (compiled.status !== 0) process.exit(compiled.status ?? 1);
+
+let copied = 0;
+const copyAssets = (dir) => {
+  for (const entry of fs.readdirSync(path.join(root, dir), { withFileTypes: true })) {
+    const rel = path.join(dir, entry.name);
+    if (entry.isDirectory()) copyAssets(rel);
+    else if (entry.isFile() && !isTypeScript(entry.name)) {
+      fs.mkdirSync(path.join(dist, dir), { recursive: true });
+      fs.copyFileSync(path.join(root, rel), path.join(dist, rel));
+      copied++;
+    }
+  }
+};
+for (const dir of ASSET_DIRS) copyAssets(dir);
+console.log(`build: compiled to dist/, ${copied} run-time file(s) copied beside it`);
