@@ -4,10 +4,13 @@
  * the page; the page asks for one when the API answers 401.
  */
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import express, { Router, type Response } from 'express';
 import { REPO_ROOT } from '../../shared/config.js';
 
-const CONSOLE_DIR = path.join(REPO_ROOT, 'api', 'console');
+/** Beside this module's folder: api/console from source, dist/api/console compiled (the build copies it). */
+const CONSOLE_DIR = fileURLToPath(new URL('../console', import.meta.url));
+/** The SDK is its own package, compiled into clients/typescript/lib (committed). */
 const SDK_DIR = path.join(REPO_ROOT, 'clients', 'typescript', 'lib');
 
 /** Same-origin only: no inline script or style, images from the page's own blobs and data URLs. */

@@ -57,10 +57,12 @@ async function untilOk(url: string, what: string, timeoutMs = 60_000): Promise<v
 beforeAll(async () => {
   app = fs.mkdtempSync(path.join(os.tmpdir(), 'mh-compiled-'));
   // The build script itself, into the copy; then what a runtime image holds: the manifest files,
-  // dist/ and models/ (manifests, labels, examples; no generated test models).
+  // dist/, models/ (manifests, labels, examples; no generated test models) and the compiled SDK
+  // the console imports.
   run(process.execPath, [path.join(REPO_ROOT, 'deploy/build.mjs'), '--out-dir', path.join(app, 'dist')], REPO_ROOT);
   for (const f of ['package.json', 'package-lock.json', '.npmrc']) fs.copyFileSync(path.join(REPO_ROOT, f), path.join(app, f));
   fs.cpSync(path.join(REPO_ROOT, 'models'), path.join(app, 'models'), { recursive: true, filter: (src) => !src.includes(`${path.sep}.generated`) });
+  fs.cpSync(path.join(REPO_ROOT, 'clients/typescript/lib'), path.join(app, 'clients/typescript/lib'), { recursive: true });
   // --prefer-offline: packages already in the npm cache (the repository's own install) are not
   // downloaded again.
   run('npm', ['ci', '--omit=dev', '--prefer-offline', '--ignore-scripts=false', '--no-audit', '--no-fund'], app);
@@ -102,6 +104,13 @@ describe('compiled build with production dependencies only', () => {
     for (const lua of ['api', 'worker', 'webhooks', 'shared'].filter((d) => fs.existsSync(path.join(REPO_ROOT, d))).flatMap(luaBeside)) {
       expect(fs.existsSync(path.join(app, 'dist', lua)), `dist/${lua}`).toBe(true);
     }
+  });
+
+  it('serves the web console and the SDK it imports from the compiled code', async () => {
+    const page = await fetch(`${apiUrl}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
+    expect((await fetch(`${apiUrl}/sdk/index.js`)).status).toBe(200);
   });
 
   it('answers the text-direction example through the queue with the spec §1.1 output', async () => {
