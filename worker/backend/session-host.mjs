@@ -1,6 +1,8 @@
 // Runs one onnxruntime session on a worker thread. onnxruntime-node's session.run is
 // synchronous on the calling thread, so running it here keeps the worker's event loop free
-// (job locks, heartbeats, metrics) during long batches. Plain JS: no loader needed in a thread.
+// (job locks, heartbeats, metrics) during long batches. Plain JavaScript, so the same file runs
+// in a thread with no loader at all: beside the sources (tests) and beside the compiled
+// threaded-session.js in dist/ (npm run build copies it there).
 import { parentPort, workerData } from 'node:worker_threads';
 import fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
