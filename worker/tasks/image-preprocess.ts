@@ -7,6 +7,7 @@
 import sharp from 'sharp';
 import { SpecError } from '../../shared/errors.js';
 import type { ImagePreprocess, ResizeSpec } from '../../shared/manifest.js';
+import { resampleToTensor } from './resample.js';
 import type { Geometry } from './geometry.js';
 
 export interface ImageLimits {
@@ -142,11 +143,20 @@ export function planResize(spec: ResizeSpec, width: number, height: number): Pla
   }
 }
 
+/**
+ * Small images that shrink are resized in one pass of our own, straight into the tensor (see
+ * resample.ts): for them a second sharp pipeline costs more than the decode. Larger ones (and
+ * enlargements) go through sharp, off the event loop and multi-threaded.
+ */
+const OWN_RESAMPLE_MAX_PIXELS = 256 * 1024;
+
 /** Decoded image → normalized float32 [3, H, W] per the manifest's preprocessing. */
 export async function imageToTensor(image: DecodedImage, pre: ImagePreprocess): Promise<ImageTensor> {
   const plan = planResize(pre.resize, image.width, image.height);
   let pixels = image.rgb;
-  if (plan.resizeWidth !== image.width || plan.resizeHeight !== image.height) {
+  const resized = plan.resizeWidth !== image.width || plan.resizeHeight !== image.height;
+  const ownResample = resized && plan.resizeWidth <= image.width && plan.resizeHeight <= image.height && image.width * image.height <= OWN_RESAMPLE_MAX_PIXELS;
+  if (resized && !ownResample) {
     pixels = await sharp(image.rgb, { raw: { width: image.width, height: image.height, channels: 3 } })
       .resize(plan.resizeWidth, plan.resizeHeight, { fit: 'fill', kernel: 'linear' })
       .raw()
@@ -164,13 +174,17 @@ export async function imageToTensor(image: DecodedImage, pre: ImagePreprocess): 
   }
   const copyW = Math.min(plan.resizeWidth - plan.cropLeft, W - plan.padLeft);
   const copyH = Math.min(plan.resizeHeight - plan.cropTop, H - plan.padTop);
-  for (let y = 0; y < copyH; y++) {
-    const srcRow = (y + plan.cropTop) * plan.resizeWidth;
-    const dstRow = (y + plan.padTop) * W + plan.padLeft;
-    for (let x = 0; x < copyW; x++) {
-      const s = (srcRow + x + plan.cropLeft) * 3;
-      const d = dstRow + x;
-      for (let c = 0; c < 3; c++) data[c * plane + d] = pixels[s + norm[c].src] * norm[c].mul + norm[c].add;
+  if (ownResample) {
+    resampleToTensor(image.rgb, image.width, image.height, { ...plan, copyWidth: copyW, copyHeight: copyH }, norm, data);
+  } else {
+    for (let y = 0; y < copyH; y++) {
+      const srcRow = (y + plan.cropTop) * plan.resizeWidth;
+      const dstRow = (y + plan.padTop) * W + plan.padLeft;
+      for (let x = 0; x < copyW; x++) {
+        const s = (srcRow + x + plan.cropLeft) * 3;
+        const d = dstRow + x;
+        for (let c = 0; c < 3; c++) data[c * plane + d] = pixels[s + norm[c].src] * norm[c].mul + norm[c].add;
+      }
     }
   }
   return {
