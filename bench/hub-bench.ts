@@ -280,6 +280,15 @@ function hubTarget(model: string, mode: Mode, body: string): Target {
 }
 
 const modelBody = JSON.stringify({ image });
+// Ctrl-C (or a kill) stops the bench's redis-server, API and workers too.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    void stopAll().finally(() => {
+      models.cleanup();
+      process.exit(130);
+    });
+  });
+}
 const results: Record<string, unknown> = {};
 let exitCode = 0;
 
