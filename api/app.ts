@@ -5,6 +5,7 @@ import { apiKeyAuth, parseApiKeys } from './auth.js';
 import type { ApiContext } from './context.js';
 import { buildOpenApi } from './openapi.js';
 import { MAX_JSON_DEPTH, jsonDepth } from './schemas.js';
+import { batchRoutes } from './routes/batches.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { consoleRoutes } from './routes/console.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -39,6 +40,8 @@ export function createApp(ctx: ApiContext): express.Express {
   });
   app.use(consoleRoutes());
   app.use('/v1', apiKeyAuth(parseApiKeys(ctx.config.MODELHUB_API_KEYS)));
+  // Before the JSON parser: a JSONL batch upload is read as a stream.
+  app.use(batchRoutes(ctx));
   // Bodies are parsed as JSON whatever their content type: `curl -d` sends form-encoded by default.
   app.use(express.json({ limit: ctx.config.MAX_BODY_BYTES, type: () => true, strict: false }));
   app.use((req: Request, _res: Response, next: NextFunction) => {

@@ -4,6 +4,7 @@ import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import type { RedisClient } from '../shared/redis/connection.js';
 import type { ModelEntry } from '../shared/manifest.js';
+import type { BatchService } from './batch-service.js';
 import type { JobService } from './job-service.js';
 import type { ApiMetrics } from './metrics.js';
 
@@ -14,6 +15,7 @@ export interface ApiContext {
   models: Map<string, ModelEntry>;
   redis: RedisClient;
   jobs: JobService;
+  batches: BatchService;
   registry: Registry;
   metrics: ApiMetrics;
 }

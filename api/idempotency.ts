@@ -72,7 +72,7 @@ export class IdempotencyKey {
   }
 
   /** Answers a repeated request with the first one's job (read by `read`, JOB_NOT_FOUND while absent). */
-  async replay(read: (jobId: string) => Promise<JobView>): Promise<JobView> {
+  async replay<V = JobView>(read: (id: string) => Promise<V>): Promise<V> {
     const raw = await this.redis.get(this.key);
     const prior = raw ? (JSON.parse(raw) as KeyValue) : null;
     if (!prior) throw new SpecError('CONFLICT', 'a request with this Idempotency-Key is being processed; retry');

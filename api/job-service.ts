@@ -334,7 +334,7 @@ export class JobService {
 }
 
 /** Runs a Redis-backed step; a Redis failure becomes a 503 spec error rather than a hang or a 500. */
-async function withJobStore<T>(fn: () => Promise<T>): Promise<T> {
+export async function withJobStore<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {

@@ -23,6 +23,18 @@ export function createApiMetrics(registry: Registry) {
       labelNames: ['model'],
       registers: [registry],
     }),
+    batchesSubmitted: new Counter({
+      name: 'modelhub_batches_submitted_total',
+      help: 'Batches accepted into a model bulk lane',
+      labelNames: ['model'],
+      registers: [registry],
+    }),
+    batchItemsSubmitted: new Counter({
+      name: 'modelhub_batch_items_submitted_total',
+      help: 'Items of the batches accepted',
+      labelNames: ['model'],
+      registers: [registry],
+    }),
     jobsRejected: new Counter({
       name: 'modelhub_jobs_rejected_total',
       help: 'Job submissions refused, by model and error code',

@@ -13,6 +13,41 @@ export const SubmitBody = z.strictObject({
   timeout_s: z.number().positive().max(7 * 24 * 3600).optional().describe('Deadline from submission; past it the job ends as failed'),
 });
 
+const BatchOptionFields = {
+  webhook: z.string().max(2048).optional().describe('http(s) URL that receives one signed batch.completed event'),
+  priority: z.coerce.number().int().min(1).max(10).default(5).describe('1 is first among batches; every batch ranks below every interactive job'),
+  timeout_s: z.coerce.number().positive().max(7 * 24 * 3600).optional().describe('Deadline from submission; items not started by then fail'),
+};
+
+/** JSON batch body. A JSONL body (application/x-ndjson) carries the same options as query parameters. */
+export const BatchBody = z.strictObject({
+  inputs: z.array(z.unknown()).min(1).describe("The model's spec inputs, one per item"),
+  ...BatchOptionFields,
+});
+
+export const BatchQuery = z.object(BatchOptionFields);
+
+export const BatchViewSchema = z.object({
+  id: z.string(),
+  object: z.literal('batch'),
+  model: z.string(),
+  status: z.enum(['queued', 'running', 'completed', 'canceled']),
+  counts: z.object({ total: z.number().int(), queued: z.number().int(), running: z.number().int(), succeeded: z.number().int(), failed: z.number().int(), canceled: z.number().int() }),
+  created_at: z.string(),
+  started_at: z.string().optional(),
+  completed_at: z.string().optional(),
+  canceled_at: z.string().optional(),
+  urls: z.object({ get: z.string(), results: z.string(), cancel: z.string() }),
+});
+
+export const BatchResultLineSchema = z.object({
+  index: z.number().int().describe('0-based position of the item in the upload'),
+  status: z.enum(['succeeded', 'failed', 'canceled']),
+  output: z.record(z.string(), z.unknown()).optional().describe("The model's spec output (with request_id, success, error_code)"),
+  error: z.object({ success: z.literal(false), error_code: z.number().int(), error_msg: z.string(), request_id: z.string().optional() }).optional(),
+  completed_at: z.string(),
+});
+
 export const SpecErrorSchema = z.object({
   success: z.literal(false),
   error_code: z.number().int(),

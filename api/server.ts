@@ -3,12 +3,14 @@ import type { Server } from 'node:http';
 import { loadConfig, type Config } from '../shared/config.js';
 import { createLogger, logOptions } from '../shared/logger.js';
 import { loadModelRepository } from '../shared/manifest.js';
-import { createRegistry, registerQueueDepth } from '../shared/metrics.js';
+import { createRegistry, registerBacklog, registerQueueDepth } from '../shared/metrics.js';
 import { createRedis } from '../shared/redis/connection.js';
 import { WebhookDelivery } from '../webhooks/delivery.js';
 import { parseApiKeys } from './auth.js';
 import { createApp } from './app.js';
 import type { ApiContext } from './context.js';
+import { BatchService } from './batch-service.js';
+import { validateInput } from './input-validation.js';
 import { JobService } from './job-service.js';
 import { createApiMetrics } from './metrics.js';
 
@@ -41,8 +43,10 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
   if (!connected) log.warn({ url: config.REDIS_URL }, 'redis is not reachable yet; answering 503 until it is');
   const registry = createRegistry('api');
   const jobs = new JobService(models, redis, config, log);
+  const batches = new BatchService(jobs, redis, config, log, (model, value) => validateInput(jobs.model(model), value, config));
   registerQueueDepth(registry, () => jobs.queues.entries());
-  const ctx: ApiContext = { version: VERSION, config, log, models, redis, jobs, registry, metrics: createApiMetrics(registry) };
+  registerBacklog(registry, redis, () => [...jobs.queues.keys()].map((model) => ({ model, interactive: jobs.queues.get(model)!, bulk: batches.queues.get(model)! })));
+  const ctx: ApiContext = { version: VERSION, config, log, models, redis, jobs, batches, registry, metrics: createApiMetrics(registry) };
   const keys = parseApiKeys(config.MODELHUB_API_KEYS);
   if (keys.length === 0) log.warn('MODELHUB_API_KEYS is not set: the API is open to anyone who can reach it');
   else log.info({ tenants: [...new Set(keys.map((k) => k.tenant))].length }, 'API keys required');
@@ -72,6 +76,7 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await jobs.close();
+      await batches.close();
       // Keep-alive sockets would hold close() until they time out: give answers in flight a
       // moment, then cut what is left.
       await Promise.race([closed, new Promise((r) => setTimeout(r, 1000).unref())]);

@@ -62,6 +62,24 @@ const EnvSchema = z.object({
   /** Waiting jobs a model's queue accepts before answering 429. */
   QUEUE_MAX_WAITING: int(10_000),
   /**
+   * Batches (POST /v1/models/{model}/batches). Items per queue entry (chunk): a worker takes a
+   * chunk as one queue entry and feeds its items to the model's batcher, so Redis work per item
+   * is about 1/BATCH_CHUNK_SIZE of a single job's. Independent of a model's max_batch_size.
+   */
+  BATCH_CHUNK_SIZE: int(64),
+  /** A chunk closes early at this many input bytes (one chunk is one Redis value). */
+  BATCH_CHUNK_BYTES: int(4 * 1024 * 1024),
+  /** Items one batch may hold. */
+  BATCH_MAX_ITEMS: int(50_000),
+  /** Bytes one batch upload may hold (its inputs are staged in Redis: keep it well under maxmemory). */
+  BATCH_MAX_BYTES: int(128 * 1024 * 1024),
+  /** Longest JSONL line, bytes; a longer line fails that item alone. */
+  BATCH_MAX_LINE_BYTES: int(32 * 1024 * 1024),
+  /** Chunks one worker works on at once per model (the next is fetched while one finishes). */
+  BATCH_WORKER_CHUNKS: int(2),
+  /** Bulk items one worker keeps in its model's batcher at once; 0 = 2 × max_batch_size. Interactive jobs are never held back. */
+  BATCH_ITEMS_IN_FLIGHT: int(0),
+  /**
    * Job lock held by the worker running it, ms (renewed at half this). A worker that dies (or
    * whose event loop stalls past it) loses its jobs: others pick them up after the lock expires
    * and the next stalled check runs. Inference runs off the event loop, so a long batch is fine.

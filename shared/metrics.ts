@@ -2,6 +2,7 @@
 import http from 'node:http';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Queue } from 'bullmq';
+import type { RedisClient } from './redis/connection.js';
 
 export function createRegistry(component: 'api' | 'worker' | 'webhooks'): Registry {
   const registry = new Registry();
@@ -31,6 +32,61 @@ export function registerQueueDepth(registry: Registry, queues: () => Iterable<[s
       }
     },
   });
+}
+
+export interface ModelLanes {
+  model: string;
+  interactive: Queue;
+  bulk: Queue;
+}
+
+const BACKLOG_STATES = ['waiting', 'prioritized', 'delayed'] as const;
+
+/**
+ * The autoscaling signal, per model and lane (interactive jobs; bulk chunks of a batch):
+ * `modelhub_queue_backlog` counts the entries not yet started: waiting + prioritized + delayed.
+ * BullMQ keeps a job added with a priority in a sorted set, not in the `wait` list, so a
+ * list-length probe (KEDA's Redis scaler) reads 0 while thousands are queued.
+ * `modelhub_queue_oldest_waiting_seconds` is the age of the oldest job at the head of the queue
+ * (the next one to run from `wait` and from `prioritized`); 0 when none waits.
+ */
+export function registerBacklog(registry: Registry, redis: RedisClient, models: () => Iterable<ModelLanes>): void {
+  const oldest = new Gauge({
+    name: 'modelhub_queue_oldest_waiting_seconds',
+    help: 'Age of the oldest job at the head of each model lane (0 when empty)',
+    labelNames: ['model', 'lane'],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'modelhub_queue_backlog',
+    help: 'Queue entries not yet started (waiting + prioritized + delayed) by model and lane; a bulk entry is a chunk of a batch',
+    labelNames: ['model', 'lane'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      oldest.reset();
+      const now = Date.now();
+      for (const { model, interactive, bulk } of models()) {
+        for (const [lane, queue] of [['interactive', interactive], ['bulk', bulk]] as const) {
+          try {
+            const counts = await queue.getJobCounts(...BACKLOG_STATES);
+            this.set({ model, lane }, BACKLOG_STATES.reduce((n, s) => n + (counts[s] ?? 0), 0));
+            oldest.set({ model, lane }, (await headAgeMs(queue, redis, now)) / 1000);
+          } catch {
+            // Redis down: leave the series out rather than fail the whole scrape.
+          }
+        }
+      }
+    },
+  });
+}
+
+/** Age of the oldest of the two next-to-run jobs (wait list tail, lowest prioritized score). */
+async function headAgeMs(queue: Queue, redis: RedisClient, now: number): Promise<number> {
+  const [fromWait, fromPrioritized] = await Promise.all([redis.lindex(queue.keys.wait, -1), redis.zrange(queue.keys.prioritized, 0, 0)]);
+  const ids = [fromWait, fromPrioritized[0]].filter((id): id is string => !!id);
+  const stamps = await Promise.all(ids.map((id) => redis.hget(queue.toKey(id), 'timestamp')));
+  return Math.max(0, ...stamps.map((t) => (t ? now - Number(t) : 0)));
 }
 
 /** Shared bucket layouts, seconds. */

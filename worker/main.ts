@@ -24,6 +24,9 @@ import { createWorkerMetrics } from './metrics.js';
 import { ModelRunner } from './model-runner.js';
 import { SessionPool } from './backend/session-pool.js';
 import { QueueConsumer } from './queue-consumer.js';
+import { BulkConsumer } from './bulk-consumer.js';
+import { ItemIntake } from './item-intake.js';
+import { batchLiveTtlS } from '../shared/batches.js';
 
 const VERSION = '0.1.0';
 
@@ -112,6 +115,24 @@ async function main(): Promise<void> {
       }),
   );
 
+  // Each model's bulk lane (batch chunks) feeds the same runner through its intake gate.
+  const bulkConsumers = runners.map((runner) => {
+    const { max_batch_size } = runner.entry.manifest.batching;
+    const intake = new ItemIntake(runner, config.BATCH_ITEMS_IN_FLIGHT || 2 * max_batch_size);
+    return new BulkConsumer(runner.entry.manifest.name, intake, metrics, log, {
+      prefix: config.MODELHUB_PREFIX,
+      connection,
+      workerId,
+      webhooks,
+      chunksAtOnce: config.BATCH_WORKER_CHUNKS,
+      liveTtlS: batchLiveTtlS(config),
+      retentionS: config.JOB_RETENTION_S,
+      lockDurationMs: config.MODELHUB_LOCK_MS,
+      stalledIntervalMs: config.MODELHUB_STALLED_INTERVAL_MS,
+      maxStalledCount: config.MODELHUB_MAX_STALLED,
+    });
+  });
+
   // Queue depth of the models this worker serves, read from Redis when Prometheus scrapes.
   const depthQueues = runners.map((r) => [r.entry.manifest.name, new Queue(modelQueueName(r.entry.manifest.name), { connection, prefix: config.MODELHUB_PREFIX })] as [string, Queue]);
   registerQueueDepth(registry, () => depthQueues);
@@ -149,6 +170,7 @@ async function main(): Promise<void> {
   const heartbeat = setInterval(beat, config.MODELHUB_HEARTBEAT_MS);
 
   for (const c of consumers) c.start();
+  for (const c of bulkConsumers) c.start();
   metrics.up.set({ device: deviceName(device) }, 1);
   log.info({ worker: workerId, device: deviceName(device), port, models: info().models }, 'worker ready');
 
@@ -165,7 +187,7 @@ async function main(): Promise<void> {
     force.unref();
     // worker.close() stops fetching, then waits for the active jobs (the batch in flight) and
     // stores their results.
-    await Promise.all(consumers.map((c) => c.close()));
+    await Promise.all([...consumers, ...bulkConsumers].map((c) => c.close()));
     await Promise.all(runners.map((r) => r.close()));
     await removeWorker(connection, config.MODELHUB_PREFIX, workerId).catch(() => undefined);
     await webhooks.close().catch(() => undefined);

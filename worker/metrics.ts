@@ -11,6 +11,18 @@ export function createWorkerMetrics(registry: Registry) {
       labelNames: ['model', 'outcome'],
       registers: [registry],
     }),
+    batchItems: new Counter({
+      name: 'modelhub_worker_batch_items_total',
+      help: 'Batch items finished by this worker, by model and outcome (succeeded, failed, canceled)',
+      labelNames: ['model', 'outcome'],
+      registers: [registry],
+    }),
+    batchChunks: new Counter({
+      name: 'modelhub_worker_batch_chunks_total',
+      help: 'Batch chunks (queue entries of a batch) finished by this worker',
+      labelNames: ['model'],
+      registers: [registry],
+    }),
     queueWaitSeconds: new Histogram({
       name: 'modelhub_queue_wait_seconds',
       help: 'Time from enqueue to a worker starting the job',

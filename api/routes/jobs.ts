@@ -3,8 +3,9 @@ import { Router, type Request, type Response } from 'express';
 import { SpecError } from '../../shared/errors.js';
 import type { WebhookEvent } from '../../shared/jobs/payload.js';
 import { firstProblem } from '../../shared/validation.js';
-import { WebhookTargetError, WebhookTargetPolicy } from '../../shared/webhooks/target-policy.js';
+import { WebhookTargetPolicy } from '../../shared/webhooks/target-policy.js';
 import { validateInput } from '../input-validation.js';
+import { checkWebhookTarget } from '../webhook-option.js';
 import { requestHash } from '../idempotency.js';
 import { SubmitBody } from '../schemas.js';
 import type { ApiContext } from '../context.js';
@@ -25,13 +26,7 @@ export function jobRoutes(ctx: ApiContext): Router {
       if (body.webhook_events_filter) throw new SpecError('INVALID_OPTION', 'webhook_events_filter needs a webhook');
       return undefined;
     }
-    if (!config.WEBHOOK_SECRET) throw new SpecError('INVALID_OPTION', 'webhooks are not enabled on this hub (WEBHOOK_SECRET is not set)');
-    try {
-      targets.checkUrl(body.webhook);
-    } catch (err) {
-      if (err instanceof WebhookTargetError) throw new SpecError('INVALID_OPTION', err.message);
-      throw err;
-    }
+    checkWebhookTarget(config, targets, body.webhook);
     return { url: body.webhook, events: [...new Set<WebhookEvent>(body.webhook_events_filter ?? ['start', 'completed'])] };
   }
 

@@ -7,11 +7,12 @@ import type { Queue } from 'bullmq';
 import type { Config } from '../config.js';
 import type { JobView } from '../job-view.js';
 import type { WebhookEvent } from '../jobs/payload.js';
+import type { AnyWebhookEvent, BatchData, BatchView } from '../batches.js';
 
 export interface WebhookJobData {
   job_id: string;
   model: string;
-  event: WebhookEvent;
+  event: AnyWebhookEvent;
   url: string;
   /**
    * The exact body to sign and send. A `completed` event is enqueued before its job is marked
@@ -21,7 +22,7 @@ export interface WebhookJobData {
   body?: string;
 }
 
-export function webhookMessageId(jobId: string, event: WebhookEvent): string {
+export function webhookMessageId(jobId: string, event: AnyWebhookEvent): string {
   return `msg_${jobId}_${event}`;
 }
 
@@ -46,4 +47,11 @@ export async function enqueueWebhookEvent(queue: Queue<WebhookJobData>, subject:
   if (!webhook || !webhook.events.includes(event)) return;
   const data: WebhookJobData = { job_id: subject.id, model: subject.model, event, url: webhook.url, ...(body ? { body: JSON.stringify(body) } : {}) };
   await queue.add('deliver', data, { jobId: `${subject.id}.${event}` });
+}
+
+/** A batch's one `batch.completed` event, its body (the finished batch) fixed now. Enqueued once. */
+export async function enqueueBatchCompleted(queue: Queue<WebhookJobData>, batch: BatchData, view: BatchView): Promise<void> {
+  if (!batch.webhook || !batch.webhook.events.includes('batch.completed')) return;
+  const data: WebhookJobData = { job_id: batch.id, model: batch.model, event: 'batch.completed', url: batch.webhook.url, body: JSON.stringify({ type: 'batch.completed', ...view }) };
+  await queue.add('deliver', data, { jobId: `${batch.id}.batch.completed` });
 }

@@ -1,0 +1,130 @@
+/**
+ * Batch routes: submit (JSON, or a JSONL stream read line by line), read, results, cancel.
+ * Mounted before the API's JSON body parser: a JSONL upload must reach us as a stream.
+ */
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import { SpecError } from '../../shared/errors.js';
+import { firstProblem } from '../../shared/validation.js';
+import { WebhookTargetPolicy } from '../../shared/webhooks/target-policy.js';
+import type { RawItem } from '../batch-service.js';
+import { jsonlLines } from '../batch-upload.js';
+import { BatchBody, BatchQuery, MAX_JSON_DEPTH, jsonDepth } from '../schemas.js';
+import { checkWebhookTarget } from '../webhook-option.js';
+import type { ApiContext } from '../context.js';
+
+const JSONL_TYPES = ['application/x-ndjson', 'application/jsonl', 'application/x-jsonlines', 'application/jsonlines'];
+
+export function batchRoutes(ctx: ApiContext): Router {
+  const router = Router();
+  const { batches, jobs, config, metrics } = ctx;
+  const targets = new WebhookTargetPolicy(config.WEBHOOK_ALLOW_PRIVATE);
+  const jsonBody = express.json({ limit: config.MAX_BODY_BYTES, type: () => true, strict: false });
+
+  const isJsonl = (req: Request) => JSONL_TYPES.includes((req.get('content-type') ?? '').split(';')[0].trim().toLowerCase());
+
+  router.post('/v1/models/:model/batches', (req: Request, res: Response, next: NextFunction) => {
+    // Refused up front, before a byte is staged.
+    const length = Number(req.get('content-length') ?? NaN);
+    const cap = isJsonl(req) ? config.BATCH_MAX_BYTES : Math.min(config.BATCH_MAX_BYTES, config.MAX_BODY_BYTES);
+    if (length > cap) return next(new SpecError('BODY_TOO_LARGE', `a batch upload is at most ${cap} bytes${isJsonl(req) ? '' : ' as JSON (send application/x-ndjson for more)'}`));
+    if (isJsonl(req)) return next();
+    jsonBody(req, res, next);
+  });
+
+  router.post('/v1/models/:model/batches', async (req: Request, res: Response) => {
+    const model = String(req.params.model);
+    jobs.model(model);
+    const jsonl = isJsonl(req);
+    const parsed = jsonl ? BatchQuery.safeParse(req.query) : BatchBody.safeParse(req.body ?? {});
+    if (!parsed.success) throw new SpecError(jsonl ? 'INVALID_OPTION' : 'INVALID_INPUT', firstProblem(parsed.error));
+    const options = parsed.data;
+    if (!jsonl && jsonDepth(req.body) > MAX_JSON_DEPTH) throw new SpecError('INVALID_INPUT', `request body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+    if (options.webhook) checkWebhookTarget(config, targets, options.webhook);
+    const key = req.get('idempotency-key');
+    if (key !== undefined && (key.length === 0 || key.length > 255)) throw new SpecError('INVALID_OPTION', 'Idempotency-Key must be 1 to 255 characters');
+
+    const hash = createHash('sha256');
+    let items: AsyncIterable<RawItem>;
+    if (jsonl) {
+      items = parseLines(req, config, hash);
+    } else {
+      const inputs = (req.body as { inputs: unknown[] }).inputs;
+      if (inputs.length > config.BATCH_MAX_ITEMS) throw new SpecError('BODY_TOO_LARGE', `a batch holds at most ${config.BATCH_MAX_ITEMS} items`);
+      hash.update(JSON.stringify(inputs));
+      items = (async function* () {
+        for (const value of inputs) yield { value };
+      })();
+    }
+    const { view, replayed } = await batches.submit(model, items, () => hash.copy().digest('hex'), {
+      tenant: req.tenant,
+      priority: options.priority,
+      timeoutS: options.timeout_s,
+      ...(options.webhook ? { webhook: { url: options.webhook, events: ['batch.completed' as const] } } : {}),
+      ...(key ? { idempotencyKey: key } : {}),
+    });
+    if (!replayed) {
+      metrics.batchesSubmitted.inc({ model });
+      metrics.batchItemsSubmitted.inc({ model }, view.counts.total);
+    }
+    res.location(view.urls.get);
+    res.status(replayed ? 200 : 202).json(view);
+  });
+
+  router.get('/v1/batches/:id', async (req: Request, res: Response) => {
+    res.json(await batches.get(String(req.params.id), req.tenant));
+  });
+
+  router.get('/v1/batches/:id/results', async (req: Request, res: Response) => {
+    const order = req.query.order ?? 'completion';
+    if (order !== 'completion' && order !== 'input') throw new SpecError('INVALID_OPTION', 'order must be "completion" or "input"');
+    let started = false;
+    await batches.results(String(req.params.id), req.tenant, order === 'input', async (text) => {
+      if (!started) {
+        res.status(200).type('application/x-ndjson');
+        started = true;
+      }
+      if (!res.write(text)) await once(res, 'drain');
+    });
+    if (!started) res.status(200).type('application/x-ndjson');
+    res.end();
+  });
+
+  router.post('/v1/batches/:id/cancel', async (req: Request, res: Response) => {
+    res.json(await batches.cancel(String(req.params.id), req.tenant));
+  });
+
+  return router;
+}
+
+/** JSONL lines → items: a line that is not JSON (or too long, or too deep) fails alone. */
+async function* parseLines(req: Request, config: ApiContext['config'], hash: ReturnType<typeof createHash>): AsyncGenerator<RawItem> {
+  const limits = { maxLineBytes: config.BATCH_MAX_LINE_BYTES, maxBytes: config.BATCH_MAX_BYTES, maxLines: config.BATCH_MAX_ITEMS };
+  const lines = jsonlLines(req, limits, hash);
+  for (;;) {
+    let next: IteratorResult<Awaited<ReturnType<typeof lines.next>>['value']>;
+    try {
+      next = await lines.next();
+    } catch (err) {
+      if (err instanceof SpecError) throw err;
+      // The client went away mid-upload: what was staged is deleted, nothing is queued.
+      throw new SpecError('INVALID_INPUT', `the upload ended before it was complete (${(err as Error).message})`);
+    }
+    if (next.done) return;
+    const line = next.value;
+    if (line.tooLong) {
+      yield { error: new SpecError('BODY_TOO_LARGE', `the line is ${line.bytes} bytes; the limit is ${config.BATCH_MAX_LINE_BYTES}`) };
+      continue;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(line.text);
+    } catch (err) {
+      yield { error: new SpecError('BAD_JSON', `the line is not valid JSON: ${(err as Error).message}`) };
+      continue;
+    }
+    if (jsonDepth(value) > MAX_JSON_DEPTH) yield { error: new SpecError('INVALID_INPUT', `the line is nested deeper than ${MAX_JSON_DEPTH} levels`) };
+    else yield { value };
+  }
+}

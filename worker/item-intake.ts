@@ -1,0 +1,85 @@
+/**
+ * Where queue entries meet a model's batcher. A queue entry carries N items: an interactive job
+ * is the N = 1 case, a batch chunk carries up to BATCH_CHUNK_SIZE. Every item goes through
+ * `runner.run` on its own, so the batcher forms batches across entries and a bad item fails
+ * alone.
+ *
+ * Fairness: interactive items go straight in; bulk items pass a gate that keeps at most
+ * `bulkInFlight` of them inside the runner (preprocessing, batcher, session) at once. The batcher
+ * is first come, first served, so an interactive job arriving during a bulk run waits behind at
+ * most `bulkInFlight` bulk items, not behind whole chunks.
+ */
+import { SpecError } from '../shared/errors.js';
+import type { ModelRunner, RunResult } from './model-runner.js';
+
+export type Lane = 'interactive' | 'bulk';
+
+/** One item's end: its result or its error, and when it ended (epoch ms). */
+export type ItemSettled = { ok: true; value: RunResult; at: number } | { ok: false; error: unknown; at: number };
+
+export class ItemIntake {
+  private bulkActive = 0;
+  private readonly gateQueue: (() => void)[] = [];
+
+  constructor(
+    private readonly runner: ModelRunner,
+    /** Most bulk items inside the runner at once (at least 1). */
+    private readonly bulkInFlight: number,
+  ) {}
+
+  /** Runs an entry's items; never rejects: one settled outcome per item, in input order. */
+  run(inputs: Record<string, unknown>[], lane: Lane, deadlineAt?: number): Promise<ItemSettled[]> {
+    return Promise.all(
+      inputs.map((input) =>
+        this.runItem(input, lane, deadlineAt).then(
+          (value): ItemSettled => ({ ok: true, value, at: Date.now() }),
+          (error: unknown): ItemSettled => ({ ok: false, error, at: Date.now() }),
+        ),
+      ),
+    );
+  }
+
+  /** An interactive job: the N = 1 entry. Rejects with the item's error. */
+  async runOne(input: Record<string, unknown>, deadlineAt?: number): Promise<RunResult> {
+    const [settled] = await this.run([input], 'interactive', deadlineAt);
+    if (!settled.ok) throw settled.error;
+    return settled.value;
+  }
+
+  private async runItem(input: Record<string, unknown>, lane: Lane, deadlineAt?: number): Promise<RunResult> {
+    if (lane === 'interactive') return withDeadline(() => this.runner.run(input), deadlineAt);
+    await this.enterGate();
+    try {
+      return await withDeadline(() => this.runner.run(input), deadlineAt);
+    } finally {
+      this.leaveGate();
+    }
+  }
+
+  private enterGate(): Promise<void> {
+    if (this.bulkActive < Math.max(1, this.bulkInFlight)) {
+      this.bulkActive += 1;
+      return Promise.resolve();
+    }
+    // The slot is handed over directly by leaveGate: bulkActive stays counted.
+    return new Promise((resolve) => this.gateQueue.push(resolve));
+  }
+
+  private leaveGate(): void {
+    const next = this.gateQueue.shift();
+    if (next) next();
+    else this.bulkActive -= 1;
+  }
+}
+
+/** Runs `work` unless the deadline has passed; fails it if the deadline passes while it runs. */
+function withDeadline<T>(work: () => Promise<T>, deadlineAt: number | undefined): Promise<T> {
+  if (deadlineAt === undefined) return work();
+  const left = deadlineAt - Date.now();
+  if (left <= 0) return Promise.reject(new SpecError('DEADLINE_EXCEEDED', "the deadline (timeout_s) passed before this could run"));
+  let timer: NodeJS.Timeout;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SpecError('DEADLINE_EXCEEDED', "the deadline (timeout_s) passed while this ran")), left);
+  });
+  return Promise.race([work(), expired]).finally(() => clearTimeout(timer));
+}
