@@ -51,12 +51,15 @@ const BACKLOG_STATES = ['waiting', 'prioritized', 'delayed'] as const;
  * (the next one to run from `wait` and from `prioritized`); 0 when none waits.
  */
 export function registerBacklog(registry: Registry, redis: RedisClient, models: () => Iterable<ModelLanes>): void {
-  const oldest = new Gauge({
-    name: 'modelhub_queue_oldest_waiting_seconds',
-    help: 'Age of the oldest job at the head of each model lane (0 when empty)',
-    labelNames: ['model', 'lane'],
-    registers: [registry],
-  });
+  type Row = { model: string; lane: string; backlog: number; oldestS: number };
+  // prom-client collects every metric of a scrape concurrently: both gauges share one read.
+  let reading: Promise<Row[]> | null = null;
+  const read = () => {
+    reading ??= readBacklog(redis, models()).finally(() => {
+      reading = null;
+    });
+    return reading;
+  };
   new Gauge({
     name: 'modelhub_queue_backlog',
     help: 'Queue entries not yet started (waiting + prioritized + delayed) by model and lane; a bulk entry is a chunk of a batch',
@@ -64,21 +67,36 @@ export function registerBacklog(registry: Registry, redis: RedisClient, models: 
     registers: [registry],
     async collect() {
       this.reset();
-      oldest.reset();
-      const now = Date.now();
-      for (const { model, interactive, bulk } of models()) {
-        for (const [lane, queue] of [['interactive', interactive], ['bulk', bulk]] as const) {
-          try {
-            const counts = await queue.getJobCounts(...BACKLOG_STATES);
-            this.set({ model, lane }, BACKLOG_STATES.reduce((n, s) => n + (counts[s] ?? 0), 0));
-            oldest.set({ model, lane }, (await headAgeMs(queue, redis, now)) / 1000);
-          } catch {
-            // Redis down: leave the series out rather than fail the whole scrape.
-          }
-        }
-      }
+      for (const r of await read()) this.set({ model: r.model, lane: r.lane }, r.backlog);
     },
   });
+  new Gauge({
+    name: 'modelhub_queue_oldest_waiting_seconds',
+    help: 'Age of the oldest job at the head of each model lane (0 when empty)',
+    labelNames: ['model', 'lane'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const r of await read()) this.set({ model: r.model, lane: r.lane }, r.oldestS);
+    },
+  });
+}
+
+async function readBacklog(redis: RedisClient, models: Iterable<ModelLanes>): Promise<{ model: string; lane: string; backlog: number; oldestS: number }[]> {
+  const rows = [];
+  const now = Date.now();
+  for (const { model, interactive, bulk } of models) {
+    for (const [lane, queue] of [['interactive', interactive], ['bulk', bulk]] as const) {
+      try {
+        const counts = await queue.getJobCounts(...BACKLOG_STATES);
+        const backlog = BACKLOG_STATES.reduce((n, s) => n + (counts[s] ?? 0), 0);
+        rows.push({ model, lane, backlog, oldestS: (await headAgeMs(queue, redis, now)) / 1000 });
+      } catch {
+        // Redis down: leave the series out rather than fail the whole scrape.
+      }
+    }
+  }
+  return rows;
 }
 
 /** Age of the oldest of the two next-to-run jobs (wait list tail, lowest prioritized score). */

@@ -11,36 +11,12 @@ import { verifyWebhook } from '../../shared/webhooks/signature.js';
 import { REDIS_URL, getJson, pollJob, postJson, startHub, type Hub } from '../helpers/hub.js';
 import { b64, solidImage } from '../helpers/images.js';
 import { startReceiver } from '../helpers/receiver.js';
+import { pollBatch, postJsonl, results } from '../helpers/batches.js';
 
 const SECRET = `whsec_${Buffer.from('modelhub-batch-webhook-secret-32').toString('base64')}`;
 const KEY_A = 'key-tenant-a';
 const KEY_B = 'key-tenant-b';
 const auth = (key: string) => ({ authorization: `Bearer ${key}` });
-
-export async function postJsonl(url: string, lines: string[], headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
-  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-ndjson', ...headers }, body: lines.join('\n') + '\n' });
-  return { status: r.status, body: await r.json() };
-}
-
-export async function pollBatch(baseUrl: string, id: string, headers: Record<string, string> = {}, timeoutMs = 120_000): Promise<any> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await fetch(`${baseUrl}/v1/batches/${id}`, { headers });
-    const body = await r.json();
-    if (r.status !== 200) throw new Error(`GET batch: ${r.status} ${JSON.stringify(body)}`);
-    if (body.counts.queued === 0 && body.counts.running === 0 && body.completed_at) return body;
-    if (Date.now() > deadline) throw new Error(`batch ${id} unfinished: ${JSON.stringify(body)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-export async function results(baseUrl: string, id: string, order = 'completion', headers: Record<string, string> = {}): Promise<any[]> {
-  const r = await fetch(`${baseUrl}/v1/batches/${id}/results?order=${order}`, { headers });
-  expect(r.status).toBe(200);
-  expect(r.headers.get('content-type')).toMatch(/application\/x-ndjson/);
-  const text = await r.text();
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
-}
 
 describe('batches', () => {
   let hub: Hub;
