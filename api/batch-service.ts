@@ -8,23 +8,11 @@ import { FlowProducer, Queue } from 'bullmq';
 import type { Config } from '../shared/config.js';
 import { SpecError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import {
-  BATCH_FORMAT_VERSION,
-  batchIndexKey,
-  batchLiveTtlS,
-  batchKeys,
-  batchView,
-  bulkQueueName,
-  chunkJobId,
-  finishChunk,
-  unranLines,
-  type BatchData,
-  type BatchView,
-  type BatchWebhookEvent,
-  type BulkJobData,
-  type ResultLine,
-  type StagedItem,
-} from '../shared/batches.js';
+import { BATCH_PAYLOAD_VERSION, chunkJobId, type BatchData, type BatchWebhookEvent, type BulkJobData, type StagedItem } from '../shared/batches/payload.js';
+import { batchView, unranLines, type BatchView, type ResultLine } from '../shared/batches/view.js';
+import { batchLiveTtlS } from '../shared/jobs/retention.js';
+import { finishChunk } from '../shared/redis/batch-chunks.js';
+import { batchIndexKey, batchKeys, bulkQueueName } from '../shared/redis/keys.js';
 import type { RedisClient } from '../shared/redis/connection.js';
 import { ChunkStager } from './batch-upload.js';
 import { IdempotencyKey, canonicalJson } from './idempotency.js';
@@ -107,7 +95,7 @@ export class BatchService {
 
       const now = Date.now();
       const data: BatchData = {
-        v: BATCH_FORMAT_VERSION,
+        v: BATCH_PAYLOAD_VERSION,
         kind: 'batch',
         id,
         model,
@@ -171,7 +159,7 @@ export class BatchService {
       const child = {
         name: 'chunk',
         queueName,
-        data: { v: BATCH_FORMAT_VERSION, kind: 'chunk' as const, batch: data.id, model: data.model, chunk, first, count, chunks: sizes.length, ...(data.deadline_at ? { deadline_at: data.deadline_at } : {}) },
+        data: { v: BATCH_PAYLOAD_VERSION, kind: 'chunk' as const, batch: data.id, model: data.model, chunk, first, count, chunks: sizes.length, ...(data.deadline_at ? { deadline_at: data.deadline_at } : {}) },
         opts: {
           jobId: chunkJobId(data.id, chunk),
           priority,

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { SpecError } from '../shared/errors.js';
-import type { StagedItem } from '../shared/batches.js';
+import type { StagedItem } from '../shared/batches/payload.js';
 
 export interface LineLimits {
   maxLineBytes: number;

@@ -6,21 +6,10 @@
  * bulk work never takes the slots interactive jobs are fetched into.
  */
 import { Worker, type Job, type Queue } from 'bullmq';
-import {
-  START_CHUNK,
-  batchIndexKey,
-  batchKeys,
-  batchView,
-  bulkQueueName,
-  finishChunk,
-  itemRequestId,
-  unranLines,
-  type BatchData,
-  type BulkJobData,
-  type ChunkData,
-  type ResultLine,
-  type StagedItem,
-} from '../shared/batches.js';
+import { itemRequestId, readBulkJobData, type BatchData, type BulkJobData, type ChunkData, type StagedItem } from '../shared/batches/payload.js';
+import { batchView, unranLines, type ResultLine } from '../shared/batches/view.js';
+import { finishChunk, startChunk } from '../shared/redis/batch-chunks.js';
+import { batchIndexKey, batchKeys, bulkQueueName } from '../shared/redis/keys.js';
 import { SpecError, asSpecError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { RedisClient } from '../shared/redis/connection.js';
@@ -47,14 +36,15 @@ const RETRIABLE = new Set(['INFERENCE_FAILED', 'INTERNAL']);
 
 export class BulkConsumer {
   readonly worker: Worker<BulkJobData>;
+  private readonly model: string;
 
   constructor(
-    private readonly model: string,
     private readonly intake: ItemIntake,
     private readonly metrics: WorkerMetrics,
     private readonly log: Logger,
     private readonly options: BulkConsumerOptions,
   ) {
+    const model = (this.model = intake.runner.entry.manifest.name);
     this.worker = new Worker<BulkJobData>(bulkQueueName(model), (job) => this.process(job), {
       connection: options.connection,
       prefix: options.prefix,
@@ -77,7 +67,8 @@ export class BulkConsumer {
   }
 
   private process(job: Job<BulkJobData>): Promise<unknown> {
-    return job.data.kind === 'batch' ? this.completeBatch(job.data) : this.runChunk(job as Job<ChunkData>);
+    const data = readBulkJobData(job.data);
+    return data.kind === 'batch' ? this.completeBatch(data) : this.runChunk(job as Job<ChunkData>);
   }
 
   private async runChunk(job: Job<ChunkData>): Promise<{ succeeded: number; failed: number; canceled: number }> {
@@ -85,7 +76,7 @@ export class BulkConsumer {
     const { prefix, connection: redis } = this.options;
     const keys = batchKeys(prefix, d.batch);
     const ref = { batch: d.batch, chunk: d.chunk, count: d.count, chunks: d.chunks };
-    const state = await redis.eval(START_CHUNK, 2, keys.counts, keys.started, d.chunk, d.count, Date.now(), this.options.liveTtlS);
+    const state = await startChunk(redis, prefix, ref, this.options.liveTtlS);
     let lines: ResultLine[];
     if (state === 'canceled') {
       lines = unranLines(d.batch, d.first, d.count, 'canceled', new SpecError('CANCELED', 'the batch was canceled before this item ran'));

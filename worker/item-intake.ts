@@ -22,7 +22,7 @@ export class ItemIntake {
   private readonly gateQueue: (() => void)[] = [];
 
   constructor(
-    private readonly runner: ModelRunner,
+    readonly runner: ModelRunner,
     /** Most bulk items inside the runner at once (at least 1). */
     private readonly bulkInFlight: number,
   ) {}
@@ -79,7 +79,7 @@ function withDeadline<T>(work: () => Promise<T>, deadlineAt: number | undefined)
   if (left <= 0) return Promise.reject(new SpecError('DEADLINE_EXCEEDED', "the deadline (timeout_s) passed before this could run"));
   let timer: NodeJS.Timeout;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new SpecError('DEADLINE_EXCEEDED', "the deadline (timeout_s) passed while this ran")), left);
+    timer = setTimeout(() => reject(new SpecError('DEADLINE_EXCEEDED', "the deadline (timeout_s) passed while it ran")), left);
   });
   return Promise.race([work(), expired]).finally(() => clearTimeout(timer));
 }

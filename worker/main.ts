@@ -26,7 +26,7 @@ import { SessionPool } from './backend/session-pool.js';
 import { QueueConsumer } from './queue-consumer.js';
 import { BulkConsumer } from './bulk-consumer.js';
 import { ItemIntake } from './item-intake.js';
-import { batchLiveTtlS } from '../shared/batches.js';
+import { batchLiveTtlS } from '../shared/jobs/retention.js';
 
 const VERSION = '0.1.0';
 
@@ -101,9 +101,12 @@ async function main(): Promise<void> {
   connection.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
   const webhooks = new Queue<WebhookJobData>(WEBHOOK_QUEUE, { connection, prefix: config.MODELHUB_PREFIX, defaultJobOptions: webhookJobOptions(config) });
   webhooks.on('error', (err) => log.warn({ err: err.message }, 'webhook queue error'));
-  const consumers = runners.map(
-    (runner) =>
-      new QueueConsumer(runner, metrics, log, {
+  // One intake per model: its interactive jobs (entries of one item) and its batch chunks (entries
+  // of up to BATCH_CHUNK_SIZE items) both feed the model's batcher through it.
+  const intakes = runners.map((runner) => new ItemIntake(runner, config.BATCH_ITEMS_IN_FLIGHT || 2 * runner.entry.manifest.batching.max_batch_size));
+  const consumers = intakes.map(
+    (intake) =>
+      new QueueConsumer(intake, metrics, log, {
         prefix: config.MODELHUB_PREFIX,
         connection,
         workerId,
@@ -115,23 +118,21 @@ async function main(): Promise<void> {
       }),
   );
 
-  // Each model's bulk lane (batch chunks) feeds the same runner through its intake gate.
-  const bulkConsumers = runners.map((runner) => {
-    const { max_batch_size } = runner.entry.manifest.batching;
-    const intake = new ItemIntake(runner, config.BATCH_ITEMS_IN_FLIGHT || 2 * max_batch_size);
-    return new BulkConsumer(runner.entry.manifest.name, intake, metrics, log, {
-      prefix: config.MODELHUB_PREFIX,
-      connection,
-      workerId,
-      webhooks,
-      chunksAtOnce: config.BATCH_WORKER_CHUNKS,
-      liveTtlS: batchLiveTtlS(config),
-      retentionS: config.JOB_RETENTION_S,
-      lockDurationMs: config.MODELHUB_LOCK_MS,
-      stalledIntervalMs: config.MODELHUB_STALLED_INTERVAL_MS,
-      maxStalledCount: config.MODELHUB_MAX_STALLED,
-    });
-  });
+  const bulkConsumers = intakes.map(
+    (intake) =>
+      new BulkConsumer(intake, metrics, log, {
+        prefix: config.MODELHUB_PREFIX,
+        connection,
+        workerId,
+        webhooks,
+        chunksAtOnce: config.BATCH_WORKER_CHUNKS,
+        liveTtlS: batchLiveTtlS(config),
+        retentionS: config.JOB_RETENTION_S,
+        lockDurationMs: config.MODELHUB_LOCK_MS,
+        stalledIntervalMs: config.MODELHUB_STALLED_INTERVAL_MS,
+        maxStalledCount: config.MODELHUB_MAX_STALLED,
+      }),
+  );
 
   // Queue depth of the models this worker serves, read from Redis when Prometheus scrapes.
   const depthQueues = runners.map((r) => [r.entry.manifest.name, new Queue(modelQueueName(r.entry.manifest.name), { connection, prefix: config.MODELHUB_PREFIX })] as [string, Queue]);

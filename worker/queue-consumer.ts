@@ -14,6 +14,7 @@ import { modelQueueName } from '../shared/redis/keys.js';
 import { enqueueWebhookEvent, type WebhookJobData } from '../shared/webhooks/events.js';
 import { deviceName } from './backend/device.js';
 import type { WorkerMetrics } from './metrics.js';
+import type { ItemIntake } from './item-intake.js';
 import type { ModelRunner } from './model-runner.js';
 
 export interface ConsumerOptions {
@@ -34,13 +35,16 @@ export interface ConsumerOptions {
 
 export class QueueConsumer {
   readonly worker: Worker<JobData, JobResult>;
+  private readonly runner: ModelRunner;
 
   constructor(
-    private readonly runner: ModelRunner,
+    /** An interactive job is an entry of one item: it goes through the intake like a batch chunk's. */
+    private readonly intake: ItemIntake,
     private readonly metrics: WorkerMetrics,
     private readonly log: Logger,
     private readonly options: ConsumerOptions,
   ) {
+    const runner = (this.runner = intake.runner);
     const model = runner.entry.manifest.name;
     this.worker = new Worker<JobData, JobResult>(modelQueueName(model), (job) => this.process(job), {
       connection: options.connection,
@@ -85,7 +89,7 @@ export class QueueConsumer {
       if (claim === 'canceled') throw new SpecError('CANCELED', 'the job was canceled before it ran');
       // Fire and forget: the start event must not slow the job.
       void this.emit(job, 'start', () => jobView(job, 'active'));
-      const r = deadline ? await withDeadline(this.runner.run(data.input), deadline - startedAt) : await this.runner.run(data.input);
+      const r = await this.intake.runOne(data.input, deadline);
       this.metrics.jobs.inc({ model, outcome: 'succeeded' });
       this.metrics.jobDurationSeconds.observe({ model }, (Date.now() - job.timestamp) / 1000);
       // Before the job is marked finished: a worker dying in between must not lose the event.
@@ -126,14 +130,6 @@ export class QueueConsumer {
       this.log.warn({ err: (err as Error).message, jobId: job.id, event }, 'could not enqueue webhook event');
     }
   }
-}
-
-function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new SpecError('DEADLINE_EXCEEDED', 'the job\'s deadline (timeout_s) passed while it ran')), Math.max(0, ms));
-  });
-  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
 }
 
 function round(ms: number): number {

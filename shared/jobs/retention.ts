@@ -23,3 +23,11 @@ export function defaultJobOptions(config: Pick<Config, 'JOB_RETENTION_S' | 'JOB_
     removeOnFail: { age: config.JOB_RETENTION_S, count: config.JOB_RETENTION_COUNT },
   };
 }
+
+/** Longest timeout_s a request may ask for. */
+const LONGEST_DEADLINE_S = 7 * 24 * 3600;
+
+/** TTL of a batch's keys while it may still run (retention plus the longest deadline), seconds. */
+export function batchLiveTtlS(config: RetentionConfig): number {
+  return config.JOB_RETENTION_S + LONGEST_DEADLINE_S;
+}

@@ -47,3 +47,34 @@ export function webhookStatusKey(prefix: string, jobId: string): string {
 export function workerRegistryKey(prefix: string): string {
   return `${prefix}:workers`;
 }
+
+/**
+ * The bulk lane of a model: batch chunks and batch parents, in a BullMQ queue of its own next to
+ * the interactive one (same hash tag). Workers take a couple of chunks from it at a time, so bulk
+ * work never takes the slots interactive jobs are fetched into (worker/item-intake.ts).
+ */
+export function bulkQueueName(model: string): string {
+  return `{model.${model}}.bulk`;
+}
+
+/** Batch id → its model and tenant, so GET /v1/batches/:id finds the bulk lane (and refuses other tenants). */
+export function batchIndexKey(prefix: string, batchId: string): string {
+  return `${prefix}:batchindex:${batchId}`;
+}
+
+/** A batch's moving parts, tagged with the batch id: on a Cluster each batch script touches one slot. */
+export function batchKeys(prefix: string, batchId: string) {
+  const base = `${prefix}:batch:{${batchId}}`;
+  return {
+    /** HASH: running, succeeded, failed, canceled, chunks_done, started_at, completed_at, canceled_at. */
+    counts: `${base}:counts`,
+    /** HASH chunk number → JSONL block of that chunk's result lines (written once). */
+    results: `${base}:results`,
+    /** LIST of chunk numbers in the order they finished (results in completion order). */
+    done: `${base}:done`,
+    /** HASH chunk number → when a worker first started it (a retry keeps it). */
+    started: `${base}:started`,
+    /** STRING: the staged items of one chunk, deleted once the chunk is done. */
+    input: (chunk: number) => `${base}:in:${chunk}`,
+  };
+}

@@ -7,7 +7,8 @@ import type { Queue } from 'bullmq';
 import type { Config } from '../config.js';
 import type { JobView } from '../job-view.js';
 import type { WebhookEvent } from '../jobs/payload.js';
-import type { AnyWebhookEvent, BatchData, BatchView } from '../batches.js';
+import type { AnyWebhookEvent, BatchData } from '../batches/payload.js';
+import type { BatchView } from '../batches/view.js';
 
 export interface WebhookJobData {
   job_id: string;

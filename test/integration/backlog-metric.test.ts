@@ -5,8 +5,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bulkQueueName } from '../../shared/batches.js';
-import { modelQueueName } from '../../shared/queue.js';
+import { bulkQueueName, modelQueueName } from '../../shared/redis/keys.js';
 import { REDIS_URL, metricValue, postJson, startHub, type Hub } from '../helpers/hub.js';
 import { postJsonl } from '../helpers/batches.js';
 import { b64, solidImage } from '../helpers/images.js';

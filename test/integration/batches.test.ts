@@ -6,7 +6,7 @@ import http from 'node:http';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bulkQueueName } from '../../shared/batches.js';
+import { bulkQueueName } from '../../shared/redis/keys.js';
 import { verifyWebhook } from '../../shared/webhooks/signature.js';
 import { REDIS_URL, getJson, pollJob, postJson, startHub, type Hub } from '../helpers/hub.js';
 import { b64, solidImage } from '../helpers/images.js';

@@ -1,0 +1,68 @@
+/**
+ * A batch chunk's two moments in Redis, each one Lua script (the .lua files next to this module)
+ * registered with ioredis `defineCommand`, like the job claims: starting it (unless the batch
+ * was canceled) and storing its results exactly once.
+ */
+import { readFileSync } from 'node:fs';
+import type { ResultLine } from '../batches/view.js';
+import type { RedisClient } from './connection.js';
+import { batchKeys } from './keys.js';
+
+const script = (name: string) => readFileSync(new URL(`./${name}`, import.meta.url), 'utf8');
+const START_CHUNK = script('start-chunk.lua');
+const FINISH_CHUNK = script('finish-chunk.lua');
+
+interface ChunkCommands {
+  modelhubStartChunk(counts: string, started: string, chunk: number, count: number, now: number, ttlS: number): Promise<'run' | 'canceled'>;
+  modelhubFinishChunk(...args: [string, string, string, string, string, number, string, number, number, number, number, number, number, number]): Promise<number>;
+}
+
+const defined = new WeakSet<RedisClient>();
+
+function commands(redis: RedisClient): ChunkCommands {
+  if (!defined.has(redis)) {
+    redis.defineCommand('modelhubStartChunk', { numberOfKeys: 2, lua: START_CHUNK });
+    redis.defineCommand('modelhubFinishChunk', { numberOfKeys: 5, lua: FINISH_CHUNK });
+    defined.add(redis);
+  }
+  return redis as unknown as ChunkCommands;
+}
+
+export interface ChunkRef {
+  batch: string;
+  chunk: number;
+  /** Items in the chunk. */
+  count: number;
+  /** Chunks in the batch. */
+  chunks: number;
+}
+
+/** A worker starting a chunk: 'canceled' when the batch was canceled first, else 'run'. */
+export function startChunk(redis: RedisClient, prefix: string, ref: ChunkRef, ttlS: number): Promise<'run' | 'canceled'> {
+  const k = batchKeys(prefix, ref.batch);
+  return commands(redis).modelhubStartChunk(k.counts, k.started, ref.chunk, ref.count, Date.now(), ttlS);
+}
+
+/** Stores a chunk's result lines once. True when this call stored them. */
+export async function finishChunk(redis: RedisClient, prefix: string, ref: ChunkRef, lines: ResultLine[], ttlS: number): Promise<boolean> {
+  const k = batchKeys(prefix, ref.batch);
+  const count = (s: ResultLine['status']) => lines.filter((l) => l.status === s).length;
+  const block = lines.map((l) => JSON.stringify(l)).join('\n');
+  const stored = await commands(redis).modelhubFinishChunk(
+    k.counts,
+    k.results,
+    k.done,
+    k.started,
+    k.input(ref.chunk),
+    ref.chunk,
+    block,
+    count('succeeded'),
+    count('failed'),
+    count('canceled'),
+    ref.count,
+    Date.now(),
+    ttlS,
+    ref.chunks,
+  );
+  return stored === 1;
+}
