@@ -5,12 +5,13 @@
  */
 import { z } from 'zod';
 import { TASKS } from '../shared/tasks.js';
-import { AcceptedSchema, CatalogSchema, JobViewSchema, SpecErrorSchema, SubmitBody, WorkersSchema } from './schemas.js';
+import { AcceptedSchema, BatchBody, BatchQuery, BatchResultLineSchema, BatchViewSchema, CatalogSchema, JobViewSchema, SpecErrorSchema, SubmitBody, WorkersSchema } from './schemas.js';
 
 const json = (schema: z.ZodType, io: 'input' | 'output' = 'output') => ({ 'application/json': { schema: z.toJSONSchema(schema, { io, unrepresentable: 'any' }) } });
 const error = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/SpecError' } } } });
 const modelParam = { name: 'model', in: 'path', required: true, description: 'Model name, as listed by GET /v1/models', schema: { type: 'string' } };
 const idParam = { name: 'id', in: 'path', required: true, description: 'Job id (a predict answer\'s request_id is one too)', schema: { type: 'string' } };
+const batchIdParam = { name: 'id', in: 'path', required: true, description: 'Batch id', schema: { type: 'string' } };
 const preferParam = { name: 'Prefer', in: 'header', description: 'wait=N: hold the answer up to N seconds (capped by PREDICT_WAIT_S) until the job finishes', schema: { type: 'string', example: 'wait=10' } };
 
 const errors = {
@@ -85,6 +86,57 @@ export function buildOpenApi(version: string): Record<string, unknown> {
       },
       '/v1/jobs/{id}/cancel': {
         post: { operationId: 'cancel', summary: 'Cancel a queued job', parameters: [idParam], responses: { '200': { description: 'Canceled', content: json(JobViewSchema) }, ...pick('401', '404', '409', '503') } },
+      },
+      '/v1/models/{model}/batches': {
+        post: {
+          operationId: 'submitBatch',
+          summary: 'Submit a batch: many inputs, one result stream, one batch.completed webhook',
+          description:
+            'JSON `{"inputs": [...], priority, timeout_s, webhook}` (at most MAX_BODY_BYTES), or a JSONL stream (`application/x-ndjson`: one spec input per line, ' +
+            'options as query parameters), read as it arrives, up to BATCH_MAX_BYTES and BATCH_MAX_ITEMS. A line that is not valid JSON or not a valid input fails that item alone. ' +
+            'A batch is queued whole or not at all: an upload cut short queues nothing. Every batch ranks below every interactive job.',
+          parameters: [
+            modelParam,
+            { name: 'Idempotency-Key', in: 'header', description: 'The same key and upload return the first batch (200); another upload with it is 422', schema: { type: 'string', maxLength: 255 } },
+            ...Object.entries(z.toJSONSchema(BatchQuery, { io: 'input', unrepresentable: 'any' }).properties ?? {}).map(([name, schema]) => ({
+              name,
+              in: 'query',
+              description: `${(schema as { description?: string }).description ?? name} (JSONL uploads; a JSON body carries it as a field)`,
+              schema,
+            })),
+          ],
+          requestBody: {
+            required: true,
+            content: { ...json(BatchBody, 'input'), 'application/x-ndjson': { schema: { type: 'string', description: 'One spec input (a JSON object) per line' } } },
+          },
+          responses: {
+            '200': { description: 'Idempotent replay: the existing batch', content: json(BatchViewSchema) },
+            '202': { description: 'Queued', content: json(BatchViewSchema) },
+            ...pick('400', '401', '404', '413', '422', '503'),
+          },
+        },
+      },
+      '/v1/batches/{id}': {
+        get: { operationId: 'getBatch', summary: 'Read a batch: status, counts, timestamps', parameters: [batchIdParam], responses: { '200': { description: 'Batch', content: json(BatchViewSchema) }, ...pick('401', '404', '503') } },
+      },
+      '/v1/batches/{id}/results': {
+        get: {
+          operationId: 'batchResults',
+          summary: 'Result lines finished so far (JSONL), in completion order or ?order=input',
+          parameters: [batchIdParam, { name: 'order', in: 'query', description: 'completion (as items finished) or input (by index)', schema: { type: 'string', enum: ['completion', 'input'], default: 'completion' } }],
+          responses: {
+            '200': { description: 'One JSON object per line', content: { 'application/x-ndjson': { schema: z.toJSONSchema(BatchResultLineSchema, { io: 'output', unrepresentable: 'any' }) } } },
+            ...pick('400', '401', '404', '503'),
+          },
+        },
+      },
+      '/v1/batches/{id}/cancel': {
+        post: {
+          operationId: 'cancelBatch',
+          summary: 'Cancel the items not yet started (running ones finish)',
+          parameters: [batchIdParam],
+          responses: { '200': { description: 'Batch', content: json(BatchViewSchema) }, ...pick('401', '404', '409', '503') },
+        },
       },
       '/v1/workers': {
         get: { operationId: 'workers', summary: 'Live workers', responses: { '200': { description: 'Workers', content: json(WorkersSchema) }, ...pick('401', '503') } },
