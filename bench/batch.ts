@@ -1,25 +1,20 @@
 /**
  * One N-item batch against the same N items as N single jobs, same model, one process tree:
  *   npm run bench:batch -- --model text-direction --items 10000
- * A private redis-server (so INFO commandstats and Redis CPU count this run only), the API and
- * one worker as child processes. Per way of submitting: items/s end to end (submit → every
+ * A private redis-server (so INFO commandstats counts this run only), the API and one worker as
+ * child processes (bench/lib, as `npm run bench`). Per way of submitting: items/s end to end (submit → every
  * result read by the client), CPU per item by process (API, worker, Redis, the client), and
  * Redis commands and Redis CPU per item. Timings, not tests: run it on a quiet machine.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { Redis } from 'ioredis';
-import { REPO_ROOT } from '../shared/config.js';
-import { startLocalRedis } from '../deploy/local/redis.js';
 import { generateTestModels } from '../models/tools/generate-test-models.js';
-import { freePort, startWorker } from '../test/helpers/hub.js';
 import { textLineImage } from '../test/helpers/images.js';
+import { cpuBetween, freePort, httpReady, processProbe, selfProbe, snapshot, startService, stopAll, tsNode, type CpuProbe } from './lib/procs.js';
+import { commandStats, statsBetween, type CommandStats } from './lib/redis-stats.js';
 
 const { values } = parseArgs({
-  strict: false,
   options: {
     model: { type: 'string', default: 'text-direction' },
     items: { type: 'string', default: '10000' },
@@ -31,74 +26,54 @@ const model = String(values.model);
 const items = Number(values.items);
 const concurrency = Number(values.concurrency);
 
-const TICK_MS = 1000 / 100; // /proc CPU times are in clock ticks (USER_HZ, 100 on Linux)
-
-/** CPU ms (user + system) a process has used, from /proc/<pid>/stat. */
-function processCpuMs(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-}
-
-const clientCpuMs = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
-
-interface RedisStats {
-  calls: number;
-  cpuMs: number;
-}
-
-async function redisStats(redis: Redis): Promise<RedisStats> {
-  const commandstats = await redis.info('commandstats');
-  const calls = [...commandstats.matchAll(/calls=(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
-  const cpu = await redis.info('cpu');
-  const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(cpu)![1]);
-  return { calls, cpuMs: (field('used_cpu_sys') + field('used_cpu_user')) * 1000 };
-}
-
-async function startApi(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'api/main.ts')], { env: { ...process.env, ...env, PORT: String(port), LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 300; i++) {
-    if (await fetch(`${url}/healthz`).then((r) => r.ok, () => false)) return { child, url };
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('the API did not start');
-}
-
 interface Figures {
   seconds: number;
   cpuMs: Record<string, number>;
-  redis: RedisStats;
+  redis: CommandStats;
 }
 
-async function measure(pids: Record<string, number>, redis: Redis, work: () => Promise<void>): Promise<Figures> {
-  const cpu0 = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, processCpuMs(pid)]));
-  const client0 = clientCpuMs();
-  const redis0 = await redisStats(redis);
+async function measure(probes: CpuProbe[], redis: Redis, work: () => Promise<void>): Promise<Figures> {
+  const cpu0 = snapshot(probes);
+  const redis0 = await commandStats(redis);
   const started = performance.now();
   await work();
   const seconds = (performance.now() - started) / 1000;
-  const redis1 = await redisStats(redis);
-  const cpuMs = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, processCpuMs(pid) - cpu0[name]]));
-  cpuMs.client = clientCpuMs() - client0;
-  // The two INFO calls of the measurement itself are not the hub's.
-  return { seconds, cpuMs, redis: { calls: redis1.calls - redis0.calls - 2, cpuMs: redis1.cpuMs - redis0.cpuMs } };
+  const redis1 = await commandStats(redis);
+  return { seconds, cpuMs: cpuBetween(cpu0, snapshot(probes)), redis: statsBetween(redis0, redis1) };
 }
 
 async function main(): Promise<void> {
   generateTestModels();
   const redisPort = await freePort();
-  const redisServer = await startLocalRedis(redisPort);
   const redisUrl = `redis://127.0.0.1:${redisPort}`;
-  const env = { REDIS_URL: redisUrl, MODELHUB_PREFIX: 'bench', BATCH_CHUNK_SIZE: String(values['chunk-size']), BATCH_MAX_ITEMS: String(Math.max(items, 50_000)), QUEUE_MAX_WAITING: String(items * 2), JOB_RETENTION_COUNT: String(items * 2) };
-  const api = await startApi(env);
-  const worker = await startWorker(env, ['--device', 'cpu', '--models', model]);
+  const redisServer = await startService('redis', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {}, async () => {
+    const probe = new Redis(redisUrl, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    probe.on('error', () => undefined);
+    try {
+      await probe.connect();
+      return (await probe.ping()) === 'PONG';
+    } finally {
+      probe.disconnect();
+    }
+  });
+  const env = {
+    REDIS_URL: redisUrl,
+    MODELHUB_PREFIX: 'bench',
+    LOG_LEVEL: 'warn',
+    BATCH_CHUNK_SIZE: String(values['chunk-size']),
+    BATCH_MAX_ITEMS: String(Math.max(items, 50_000)),
+    QUEUE_MAX_WAITING: String(items * 2),
+    JOB_RETENTION_COUNT: String(items * 2),
+  };
+  const apiPort = await freePort();
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  const apiCmd = tsNode('api/main.ts');
+  const api = await startService('api', apiCmd.command, apiCmd.args, { ...env, PORT: String(apiPort) }, httpReady(`${apiUrl}/healthz`));
+  const workerPort = await freePort();
+  const workerCmd = tsNode('worker/main.ts');
+  const worker = await startService('worker', workerCmd.command, [...workerCmd.args, '--device', 'cpu', '--models', model], { ...env, METRICS_PORT: String(workerPort) }, httpReady(`http://127.0.0.1:${workerPort}/healthz`));
   const redis = new Redis(redisUrl);
-  const pids = { api: api.child.pid!, worker: worker.child.pid!, redis: redisServer.pid! };
+  const probes = [processProbe('api', api.pid), processProbe('worker', worker.pid), processProbe('redis', redisServer.pid), selfProbe('client')];
   try {
     const words = ['Queue', 'Batch', 'Worker', 'Redis', 'Tensor', 'Metrics', 'Webhook', 'Device'];
     const images = await Promise.all(
@@ -110,16 +85,16 @@ async function main(): Promise<void> {
     const inputs = Array.from({ length: items }, (_, i) => ({ image: images[i % images.length] }));
     const post = (url: string, body: string, type = 'application/json') => fetch(url, { method: 'POST', headers: { 'content-type': type }, body }).then((r) => r.json() as Promise<any>);
     // Warm-up: the worker's session and the API's code paths.
-    await Promise.all(images.map((image) => post(`${api.url}/v1/models/${model}/predict`, JSON.stringify({ image }))));
+    await Promise.all(images.map((image) => post(`${apiUrl}/v1/models/${model}/predict`, JSON.stringify({ image }))));
 
-    const singles = await measure(pids, redis, async () => {
+    const singles = await measure(probes, redis, async () => {
       const ids: string[] = new Array(items);
       let next = 0;
       await Promise.all(
         Array.from({ length: concurrency }, async () => {
           while (next < items) {
             const i = next++;
-            ids[i] = (await post(`${api.url}/v1/models/${model}/jobs`, JSON.stringify({ input: inputs[i] }))).id;
+            ids[i] = (await post(`${apiUrl}/v1/models/${model}/jobs`, JSON.stringify({ input: inputs[i] }))).id;
           }
         }),
       );
@@ -131,23 +106,23 @@ async function main(): Promise<void> {
       await Promise.all(
         Array.from({ length: concurrency }, async () => {
           while (next < items) {
-            const job = (await (await fetch(`${api.url}/v1/jobs/${ids[next++]}`)).json()) as any;
+            const job = (await (await fetch(`${apiUrl}/v1/jobs/${ids[next++]}`)).json()) as any;
             if (job.status !== 'succeeded') throw new Error(`job ${job.id}: ${job.status}`);
           }
         }),
       );
     });
 
-    const batch = await measure(pids, redis, async () => {
+    const batch = await measure(probes, redis, async () => {
       const body = inputs.map((input) => JSON.stringify(input)).join('\n');
-      const view = await post(`${api.url}/v1/models/${model}/batches`, body, 'application/x-ndjson');
+      const view = await post(`${apiUrl}/v1/models/${model}/batches`, body, 'application/x-ndjson');
       if (!view.id) throw new Error(`batch refused: ${JSON.stringify(view)}`);
       for (;;) {
-        const b = (await (await fetch(`${api.url}/v1/batches/${view.id}`)).json()) as any;
+        const b = (await (await fetch(`${apiUrl}/v1/batches/${view.id}`)).json()) as any;
         if (b.completed_at) break;
         await new Promise((r) => setTimeout(r, 250));
       }
-      const text = await (await fetch(`${api.url}/v1/batches/${view.id}/results`)).text();
+      const text = await (await fetch(`${apiUrl}/v1/batches/${view.id}/results`)).text();
       const lines = text.split('\n').filter(Boolean).length;
       if (lines !== items) throw new Error(`batch results: ${lines} lines for ${items} items`);
     });
@@ -157,21 +132,20 @@ async function main(): Promise<void> {
       'items/s': Math.round(items / f.seconds),
       'api CPU ms/item': round(f.cpuMs.api / items),
       'worker CPU ms/item': round(f.cpuMs.worker / items),
-      'redis CPU ms/item': round(f.redis.cpuMs / items),
+      'redis process CPU ms/item': round(f.cpuMs.redis / items),
       'client CPU ms/item': round(f.cpuMs.client / items),
       'redis cmds/item': round(f.redis.calls / items),
+      'redis cmd CPU µs/item': round(f.redis.usec / items),
     });
     console.log(`\nbatch vs single jobs: model ${model}, ${items} items, chunk size ${values['chunk-size']}, 1 worker, private Redis (figures from one run on a shared machine)`);
     console.table([row(`${items} single jobs`, singles), row(`1 batch of ${items}`, batch)]);
     const ratio = (a: number, b: number) => (b > 0 ? round(a / b) : NaN);
     console.log(
-      `batch / single: items/s ${ratio(singles.seconds, batch.seconds)}x, Redis commands per item ${ratio(batch.redis.calls, singles.redis.calls)}, Redis CPU per item ${ratio(batch.redis.cpuMs, singles.redis.cpuMs)}, worker CPU per item ${ratio(batch.cpuMs.worker, singles.cpuMs.worker)}, API CPU per item ${ratio(batch.cpuMs.api, singles.cpuMs.api)}`,
+      `batch / single: items/s ${ratio(singles.seconds, batch.seconds)}x, Redis commands per item ${ratio(batch.redis.calls, singles.redis.calls)}, Redis command CPU per item ${ratio(batch.redis.usec, singles.redis.usec)}, worker CPU per item ${ratio(batch.cpuMs.worker, singles.cpuMs.worker)}, API CPU per item ${ratio(batch.cpuMs.api, singles.cpuMs.api)}`,
     );
   } finally {
     redis.disconnect();
-    await worker.stop('SIGTERM');
-    api.child.kill('SIGTERM');
-    redisServer.kill('SIGTERM');
+    await stopAll();
   }
 }
 

@@ -9,6 +9,7 @@
  * Writes bench/results/<model>[-<size>].json and .png. Figures are ratios from one run: the
  * machine may be shared, so absolute numbers move between runs; the ratios are what to read.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -60,10 +61,12 @@ const { values: opts } = parseArgs({
      */
     ab: { type: 'string' },
     'ab-rounds': { type: 'string', default: '3' },
-    /** Phases to skip: raw,hub,nobatch,noop,bare,scale */
+    /** Phases to skip: raw,hub,nobatch,noop,bare,scale,batch */
     skip: { type: 'string', default: '' },
     /** Write V8 CPU profiles of the API and worker (main phase) to bench/results/profiles/. */
     profile: { type: 'boolean', default: false },
+    /** Items of the batch phase (bench/batch.ts: one batch vs the same items as single jobs). */
+    'batch-items': { type: 'string', default: '10000' },
     out: { type: 'string', default: path.join(REPO_ROOT, 'bench', 'results') },
   },
 });
@@ -495,5 +498,10 @@ try {
   redis?.disconnect();
   await stopAll();
   models.cleanup();
+}
+// The batch phase runs last, on a fresh hub of its own (bench/batch.ts), into this output.
+if (exitCode === 0 && !skip.has('batch')) {
+  const { command, args } = tsNode('bench/batch.ts');
+  exitCode = spawnSync(command, [...args, '--model', opts.model!, '--items', opts['batch-items']!], { cwd: REPO_ROOT, stdio: 'inherit' }).status ?? 1;
 }
 process.exit(exitCode);
