@@ -104,34 +104,21 @@ async function main(): Promise<void> {
   // One intake per model: its interactive jobs (entries of one item) and its batch chunks (entries
   // of up to BATCH_CHUNK_SIZE items) both feed the model's batcher through it.
   const intakes = runners.map((runner) => new ItemIntake(runner, config.BATCH_ITEMS_IN_FLIGHT || 2 * runner.entry.manifest.batching.max_batch_size));
-  const consumers = intakes.map(
-    (intake) =>
-      new QueueConsumer(intake, metrics, log, {
-        prefix: config.MODELHUB_PREFIX,
-        connection,
-        workerId,
-        webhooks,
-        lockDurationMs: config.MODELHUB_LOCK_MS,
-        stalledIntervalMs: config.MODELHUB_STALLED_INTERVAL_MS,
-        maxStalledCount: config.MODELHUB_MAX_STALLED,
-        claimTtlS: sideKeyTtlS(config),
-      }),
-  );
+  // What both lanes' BullMQ workers share: where, who, and how jobs are locked and recovered.
+  const lane = {
+    prefix: config.MODELHUB_PREFIX,
+    connection,
+    workerId,
+    webhooks,
+    lockDurationMs: config.MODELHUB_LOCK_MS,
+    stalledIntervalMs: config.MODELHUB_STALLED_INTERVAL_MS,
+    maxStalledCount: config.MODELHUB_MAX_STALLED,
+  };
+  const consumers = intakes.map((intake) => new QueueConsumer(intake, metrics, log, { ...lane, claimTtlS: sideKeyTtlS(config) }));
 
   const bulkConsumers = intakes.map(
     (intake) =>
-      new BulkConsumer(intake, metrics, log, {
-        prefix: config.MODELHUB_PREFIX,
-        connection,
-        workerId,
-        webhooks,
-        chunksAtOnce: config.BATCH_WORKER_CHUNKS,
-        liveTtlS: batchLiveTtlS(config),
-        retentionS: config.JOB_RETENTION_S,
-        lockDurationMs: config.MODELHUB_LOCK_MS,
-        stalledIntervalMs: config.MODELHUB_STALLED_INTERVAL_MS,
-        maxStalledCount: config.MODELHUB_MAX_STALLED,
-      }),
+      new BulkConsumer(intake, metrics, log, { ...lane, chunksAtOnce: config.BATCH_WORKER_CHUNKS, liveTtlS: batchLiveTtlS(config), retentionS: config.JOB_RETENTION_S }),
   );
 
   // Queue depth of the models this worker serves, read from Redis when Prometheus scrapes.

@@ -3,30 +3,20 @@
  * registered with ioredis `defineCommand`, like the job claims: starting it (unless the batch
  * was canceled) and storing its results exactly once.
  */
-import { readFileSync } from 'node:fs';
 import type { ResultLine } from '../batches/view.js';
 import type { RedisClient } from './connection.js';
 import { batchKeys } from './keys.js';
-
-const script = (name: string) => readFileSync(new URL(`./${name}`, import.meta.url), 'utf8');
-const START_CHUNK = script('start-chunk.lua');
-const FINISH_CHUNK = script('finish-chunk.lua');
+import { luaCommands } from './lua-commands.js';
 
 interface ChunkCommands {
   modelhubStartChunk(counts: string, started: string, chunk: number, count: number, now: number, ttlS: number): Promise<'run' | 'canceled'>;
   modelhubFinishChunk(...args: [string, string, string, string, string, number, string, number, number, number, number, number, number, number]): Promise<number>;
 }
 
-const defined = new WeakSet<RedisClient>();
-
-function commands(redis: RedisClient): ChunkCommands {
-  if (!defined.has(redis)) {
-    redis.defineCommand('modelhubStartChunk', { numberOfKeys: 2, lua: START_CHUNK });
-    redis.defineCommand('modelhubFinishChunk', { numberOfKeys: 5, lua: FINISH_CHUNK });
-    defined.add(redis);
-  }
-  return redis as unknown as ChunkCommands;
-}
+const commands = luaCommands<ChunkCommands>({
+  modelhubStartChunk: { file: 'start-chunk.lua', numberOfKeys: 2 },
+  modelhubFinishChunk: { file: 'finish-chunk.lua', numberOfKeys: 5 },
+});
 
 export interface ChunkRef {
   batch: string;

@@ -1,0 +1,25 @@
+/**
+ * ModelHub's Lua scripts (the .lua files in this folder) as ioredis commands: registered once per
+ * connection with `defineCommand`, then sent by SHA and, on a Redis Cluster, routed by their keys.
+ */
+import { readFileSync } from 'node:fs';
+import type { RedisClient } from './connection.js';
+
+/** Read relative to this module, so tsx (shared/redis/) and compiled runs (dist/shared/redis/) both find them. */
+const script = (file: string) => readFileSync(new URL(`./${file}`, import.meta.url), 'utf8');
+
+/** command name → its .lua file and how many of its arguments are keys. */
+export type LuaCommandFiles = Record<string, { file: string; numberOfKeys: number }>;
+
+/** Returns a function giving a connection with the commands defined (typed as `T`). */
+export function luaCommands<T>(files: LuaCommandFiles): (redis: RedisClient) => T {
+  const scripts = Object.entries(files).map(([name, { file, numberOfKeys }]) => ({ name, numberOfKeys, lua: script(file) }));
+  const defined = new WeakSet<RedisClient>();
+  return (redis) => {
+    if (!defined.has(redis)) {
+      for (const { name, numberOfKeys, lua } of scripts) redis.defineCommand(name, { numberOfKeys, lua });
+      defined.add(redis);
+    }
+    return redis as unknown as T;
+  };
+}
