@@ -6,6 +6,7 @@ import http from 'node:http';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ModelHub } from '../../clients/typescript/lib/index.js';
 import { bulkQueueName } from '../../shared/redis/keys.js';
 import { verifyWebhook } from '../../shared/webhooks/signature.js';
 import { REDIS_URL, getJson, pollJob, postJson, startHub, type Hub } from '../helpers/hub.js';
@@ -100,6 +101,18 @@ describe('batches', () => {
     expect(done.counts).toMatchObject({ total: 3, succeeded: 3 });
     const lines = await results(hub.url, done.id, 'input', auth(KEY_A));
     expect(lines[0].output.class).toBe(lines[2].output.class);
+  });
+
+  it('the SDK submits a batch, follows it and reads its results', async () => {
+    const sdk = new ModelHub({ url: hub.url, apiKey: KEY_A });
+    const batch = await sdk.submitBatch('resnet50', [{ image: red }, { image: blue }]);
+    expect(batch).toMatchObject({ status: 'queued', counts: { total: 2 } });
+    await pollBatch(hub.url, batch.id, auth(KEY_A));
+    expect(await sdk.getBatch(batch.id)).toMatchObject({ status: 'completed', counts: { succeeded: 2 } });
+    const lines = await sdk.batchResults(batch.id, { order: 'input' });
+    expect(lines.map((l) => [l.index, l.status])).toEqual([[0, 'succeeded'], [1, 'succeeded']]);
+    await expect(sdk.cancelBatch(batch.id)).rejects.toMatchObject({ status: 409 });
+    await expect(new ModelHub({ url: hub.url, apiKey: KEY_B }).batchResults(batch.id)).rejects.toMatchObject({ status: 404 });
   });
 
   it('refuses bad options and empty or oversized batches with spec errors', async () => {

@@ -1,4 +1,4 @@
-import type { AnyOutput, InputOf, Job, ModelDetail, ModelName, ModelSummary, OutputOf, SubmitOptions, WorkerInfo } from './types.js';
+import type { AnyOutput, Batch, BatchOptions, BatchResultLine, InputOf, Job, ModelDetail, ModelName, ModelSummary, OutputOf, SubmitOptions, WorkerInfo } from './types.js';
 export interface ModelHubOptions {
     /** The hub's base URL. Default: the page's origin in a browser, else http://127.0.0.1:8080. */
     url?: string;
@@ -96,6 +96,24 @@ export declare class ModelHub {
     ready(): Promise<{
         status: string;
     }>;
+    /**
+     * POST /v1/models/{model}/batches: many inputs as one batch (sent as JSON; for uploads larger
+     * than the hub's MAX_BODY_BYTES, POST a JSONL file with Content-Type application/x-ndjson).
+     */
+    submitBatch<M extends ModelName>(model: M, inputs: InputOf<M>[], options?: BatchOptions): Promise<Batch>;
+    /** GET /v1/batches/{id}: status, counts, timestamps. */
+    getBatch(id: string, options?: {
+        signal?: AbortSignal;
+    }): Promise<Batch>;
+    /** GET /v1/batches/{id}/results: the lines finished so far, in completion order or by `index`. */
+    batchResults<O = AnyOutput>(id: string, options?: {
+        order?: 'completion' | 'input';
+        signal?: AbortSignal;
+    }): Promise<BatchResultLine<O>[]>;
+    /** POST /v1/batches/{id}/cancel: the items not yet started are canceled; running ones finish. */
+    cancelBatch(id: string, options?: {
+        signal?: AbortSignal;
+    }): Promise<Batch>;
     /** GET /metrics: Prometheus text. */
     metrics(): Promise<string>;
     /** GET /openapi.json. */

@@ -154,6 +154,42 @@ export class ModelHub {
     ready() {
         return this.request('GET', '/readyz', {});
     }
+    /**
+     * POST /v1/models/{model}/batches: many inputs as one batch (sent as JSON; for uploads larger
+     * than the hub's MAX_BODY_BYTES, POST a JSONL file with Content-Type application/x-ndjson).
+     */
+    submitBatch(model, inputs, options = {}) {
+        const body = { inputs };
+        if (options.priority !== undefined)
+            body.priority = options.priority;
+        if (options.timeoutS !== undefined)
+            body.timeout_s = options.timeoutS;
+        if (options.webhook !== undefined)
+            body.webhook = options.webhook;
+        const headers = options.idempotencyKey !== undefined ? { 'idempotency-key': options.idempotencyKey } : {};
+        return this.request('POST', `/v1/models/${encodeURIComponent(model)}/batches`, { body, headers, signal: options.signal });
+    }
+    /** GET /v1/batches/{id}: status, counts, timestamps. */
+    getBatch(id, options = {}) {
+        return this.request('GET', `/v1/batches/${encodeURIComponent(id)}`, options);
+    }
+    /** GET /v1/batches/{id}/results: the lines finished so far, in completion order or by `index`. */
+    async batchResults(id, options = {}) {
+        const path = `/v1/batches/${encodeURIComponent(id)}/results?order=${options.order ?? 'completion'}`;
+        const res = await this.send('GET', path, { signal: options.signal });
+        const text = await res.text();
+        if (!res.ok) {
+            const body = JSON.parse(text || '{}');
+            if (body.success === false && typeof body.error_code === 'number')
+                throw new ModelHubError(body, res.status);
+            throw new ModelHubConnectionError(`GET ${path}: HTTP ${res.status}`);
+        }
+        return text.split('\n').filter(Boolean).map((line) => JSON.parse(line));
+    }
+    /** POST /v1/batches/{id}/cancel: the items not yet started are canceled; running ones finish. */
+    cancelBatch(id, options = {}) {
+        return this.request('POST', `/v1/batches/${encodeURIComponent(id)}/cancel`, options);
+    }
     /** GET /metrics: Prometheus text. */
     async metrics() {
         const res = await this.send('GET', '/metrics', {});

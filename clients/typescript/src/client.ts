@@ -3,7 +3,7 @@
  * /openapi.json, plus `wait()` (a job until it finishes) and `predict()` (the spec output).
  */
 import { ModelHubConnectionError, ModelHubError, WaitTimeoutError, statusOfErrorCode } from './errors.js';
-import type { AnyOutput, InputOf, Job, ModelDetail, ModelName, ModelSummary, OutputOf, SpecErrorBody, SubmitBody, SubmitOptions, WorkerInfo } from './types.js';
+import type { AnyOutput, Batch, BatchOptions, BatchResultLine, InputOf, Job, ModelDetail, ModelName, ModelSummary, OutputOf, SpecErrorBody, SubmitBody, SubmitOptions, WorkerInfo } from './types.js';
 
 export interface ModelHubOptions {
   /** The hub's base URL. Default: the page's origin in a browser, else http://127.0.0.1:8080. */
@@ -191,6 +191,42 @@ export class ModelHub {
   /** GET /readyz: resolves when the hub's Redis answers, else throws (HTTP 503). */
   ready(): Promise<{ status: string }> {
     return this.request('GET', '/readyz', {});
+  }
+
+  /**
+   * POST /v1/models/{model}/batches: many inputs as one batch (sent as JSON; for uploads larger
+   * than the hub's MAX_BODY_BYTES, POST a JSONL file with Content-Type application/x-ndjson).
+   */
+  submitBatch<M extends ModelName>(model: M, inputs: InputOf<M>[], options: BatchOptions = {}): Promise<Batch> {
+    const body: Record<string, unknown> = { inputs };
+    if (options.priority !== undefined) body.priority = options.priority;
+    if (options.timeoutS !== undefined) body.timeout_s = options.timeoutS;
+    if (options.webhook !== undefined) body.webhook = options.webhook;
+    const headers: Record<string, string> = options.idempotencyKey !== undefined ? { 'idempotency-key': options.idempotencyKey } : {};
+    return this.request('POST', `/v1/models/${encodeURIComponent(model)}/batches`, { body, headers, signal: options.signal });
+  }
+
+  /** GET /v1/batches/{id}: status, counts, timestamps. */
+  getBatch(id: string, options: { signal?: AbortSignal } = {}): Promise<Batch> {
+    return this.request('GET', `/v1/batches/${encodeURIComponent(id)}`, options);
+  }
+
+  /** GET /v1/batches/{id}/results: the lines finished so far, in completion order or by `index`. */
+  async batchResults<O = AnyOutput>(id: string, options: { order?: 'completion' | 'input'; signal?: AbortSignal } = {}): Promise<BatchResultLine<O>[]> {
+    const path = `/v1/batches/${encodeURIComponent(id)}/results?order=${options.order ?? 'completion'}`;
+    const res = await this.send('GET', path, { signal: options.signal });
+    const text = await res.text();
+    if (!res.ok) {
+      const body = JSON.parse(text || '{}') as Partial<SpecErrorBody>;
+      if (body.success === false && typeof body.error_code === 'number') throw new ModelHubError(body as SpecErrorBody, res.status);
+      throw new ModelHubConnectionError(`GET ${path}: HTTP ${res.status}`);
+    }
+    return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as BatchResultLine<O>);
+  }
+
+  /** POST /v1/batches/{id}/cancel: the items not yet started are canceled; running ones finish. */
+  cancelBatch(id: string, options: { signal?: AbortSignal } = {}): Promise<Batch> {
+    return this.request('POST', `/v1/batches/${encodeURIComponent(id)}/cancel`, options);
   }
 
   /** GET /metrics: Prometheus text. */

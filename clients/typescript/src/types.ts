@@ -238,3 +238,40 @@ export interface WorkerInfo {
   batching: Record<string, { max_batch_size: number; max_queue_delay_ms: number }>;
   load: Record<string, number>;
 }
+
+export type BatchStatus = 'queued' | 'running' | 'completed' | 'canceled';
+
+/** A batch (POST /v1/models/{model}/batches): status, item counts, timestamps. */
+export interface Batch {
+  id: string;
+  object: 'batch';
+  model: string;
+  status: BatchStatus;
+  counts: { total: number; queued: number; running: number; succeeded: number; failed: number; canceled: number };
+  created_at: string;
+  started_at?: string;
+  completed_at?: string;
+  canceled_at?: string;
+  urls: { get: string; results: string; cancel: string };
+}
+
+/** One line of a batch's results. */
+export interface BatchResultLine<O = AnyOutput> {
+  index: number;
+  status: 'succeeded' | 'failed' | 'canceled';
+  output?: O & { request_id: string; success: true; error_code: 0 };
+  error?: SpecErrorBody;
+  completed_at: string;
+}
+
+export interface BatchOptions {
+  /** 1 (first) .. 10 among batches, default 5; every batch ranks below every interactive job. */
+  priority?: number;
+  /** Deadline in seconds from submission; items not started by then fail. */
+  timeoutS?: number;
+  /** http(s) URL that receives one signed batch.completed event. */
+  webhook?: string;
+  /** The same key and inputs return the same batch, never a second one. */
+  idempotencyKey?: string;
+  signal?: AbortSignal;
+}
