@@ -12,25 +12,42 @@ export function createRegistry(component: 'api' | 'worker' | 'webhooks'): Regist
 
 const QUEUE_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'] as const;
 
-/** `modelhub_queue_jobs{model,state}`, read from Redis when Prometheus scrapes. */
-export function registerQueueDepth(registry: Registry, queues: () => Iterable<[string, Queue]>): void {
-  new Gauge({
+async function readDepth(gauge: Gauge, queues: Iterable<[string, Queue]>): Promise<void> {
+  for (const [model, queue] of queues) {
+    try {
+      const counts = await queue.getJobCounts(...QUEUE_STATES);
+      for (const state of QUEUE_STATES) gauge.set({ model, state }, counts[state] ?? 0);
+    } catch {
+      // Redis down: keep the last values rather than fail the whole scrape.
+    }
+  }
+}
+
+/**
+ * `modelhub_queue_jobs{model,state}`. Without `refreshMs` it is read from Redis when Prometheus
+ * scrapes; with it, refreshed in the background so a scrape costs no Redis call (the API: its
+ * scrapes must not load Redis). Returns a function that stops the refresh.
+ */
+export function registerQueueDepth(registry: Registry, queues: () => Iterable<[string, Queue]>, options: { refreshMs?: number } = {}): () => void {
+  const gauge: Gauge = new Gauge({
     name: 'modelhub_queue_jobs',
     help: 'Jobs in each model queue by state',
     labelNames: ['model', 'state'],
     registers: [registry],
-    async collect() {
-      this.reset();
-      for (const [model, queue] of queues()) {
-        try {
-          const counts = await queue.getJobCounts(...QUEUE_STATES);
-          for (const state of QUEUE_STATES) this.set({ model, state }, counts[state] ?? 0);
-        } catch {
-          // Redis down: leave the series out rather than fail the whole scrape.
-        }
-      }
-    },
+    ...(options.refreshMs ? {} : { collect: () => readDepth(gauge, queues()) }),
   });
+  if (!options.refreshMs) return () => undefined;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const tick = async () => {
+    await readDepth(gauge, queues());
+    if (!stopped) timer = setTimeout(tick, options.refreshMs).unref();
+  };
+  void tick();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
 }
 
 /** Shared bucket layouts, seconds. */
@@ -46,6 +63,7 @@ export async function serveMetrics(
   host: string,
   health: () => { status: number; body: Record<string, unknown> } = () => ({ status: 200, body: { status: 'ok' } }),
 ): Promise<http.Server> {
+  // (The API serves its metrics through this too, on API_METRICS_PORT, never on its public port.)
   const server = http.createServer(async (req, res) => {
     if (req.url === '/metrics') {
       res.setHeader('content-type', registry.contentType);

@@ -47,3 +47,16 @@ export function webhookStatusKey(prefix: string, jobId: string): string {
 export function workerRegistryKey(prefix: string): string {
   return `${prefix}:workers`;
 }
+
+/** Written by /readyz (short PX): a readiness probe that a Redis refusing writes fails. */
+export function readinessProbeKey(prefix: string): string {
+  return `${prefix}:readyz`;
+}
+
+/**
+ * A tenant's count of jobs waiting in one model's queue (its quota). In the queue's hash slot, so
+ * the run/cancel claim scripts decrement it atomically with the claim, on a Redis Cluster too.
+ */
+export function tenantWaitingKey(prefix: string, model: string, tenant: string | null): string {
+  return `${prefix}:${modelQueueName(model)}:tenant:${tenant ?? '-'}:waiting`;
+}
