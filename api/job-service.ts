@@ -131,7 +131,7 @@ export class JobService {
    */
   private async finishedView(submitted: JobView, options: SubmitOptions, outcome: Finish | null): Promise<JobView> {
     if (!outcome || outcome.event === 'removed' || options.webhook) return this.get(submitted.id, options.tenant);
-    return withJobStore(async () => {
+    return this.withStore(async () => {
       const job = await this.queues.get(submitted.model)!.getJob(submitted.id);
       return job ? jobView(job, outcome.event) : this.get(submitted.id, options.tenant);
     });
@@ -220,6 +220,8 @@ export class JobService {
       for (const [name, handler] of Object.entries(handlers)) emitter.on(name, handler);
     });
     return { done, cancel: () => finish(null) };
+  }
+
   /** Each model's queue on the read connection (queue gauges are refreshed through these). */
   readQueueEntries(): [string, Queue<JobData, JobResult>][] {
     return [...this.queues.keys()].map((name) => [name, this.readQueue(name)]);
