@@ -4,7 +4,9 @@ import { SpecError, asSpecError } from '../shared/errors.js';
 import { apiKeyAuth, parseApiKeys } from './auth.js';
 import type { ApiContext } from './context.js';
 import { buildOpenApi } from './openapi.js';
-import { MAX_JSON_DEPTH, jsonDepth } from './schemas.js';
+import { bodyLimitBytes, parsingBytesLimit } from '../shared/config.js';
+import { ParseBudget, scanJsonStructure, tenantRateLimit } from './door.js';
+import { MAX_JSON_DEPTH } from './schemas.js';
 import { batchRoutes } from './routes/batches.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { consoleRoutes } from './routes/console.js';
@@ -29,6 +31,7 @@ export function createApp(ctx: ApiContext): express.Express {
       ctx.metrics.requestSeconds.observe({ method: req.method, route }, (performance.now() - started) / 1000);
     });
     req.tenant = null;
+    req.admin = false;
     if (ctx.jobs.closing) res.setHeader('connection', 'close');
     next();
   });
@@ -40,16 +43,25 @@ export function createApp(ctx: ApiContext): express.Express {
   });
   app.use(consoleRoutes());
   app.use('/v1', apiKeyAuth(parseApiKeys(ctx.config.MODELHUB_API_KEYS)));
-  // Before the JSON parser: a JSONL batch upload is read as a stream.
+  // Before the JSON parser and the per-request byte limits: a batch upload is read as a stream
+  // under its own line, byte and item caps (BATCH_MAX_*).
   app.use(batchRoutes(ctx));
+  const bodyLimit = bodyLimitBytes(ctx.config);
+  app.use(tenantRateLimit({ requestsPerS: ctx.config.TENANT_RATE_RPS, bytesPerS: ctx.config.TENANT_RATE_BYTES_PER_S, bodyLimit }));
+  app.use(new ParseBudget(parsingBytesLimit(ctx.config)).middleware(bodyLimit));
   // Bodies are parsed as JSON whatever their content type: `curl -d` sends form-encoded by default.
-  app.use(express.json({ limit: ctx.config.MAX_BODY_BYTES, type: () => true, strict: false }));
-  app.use((req: Request, _res: Response, next: NextFunction) => {
-    if (req.body !== undefined && jsonDepth(req.body) > MAX_JSON_DEPTH) {
-      return next(new SpecError('INVALID_INPUT', `request body is nested deeper than ${MAX_JSON_DEPTH} levels`));
-    }
-    next();
-  });
+  // Depth and value count are checked on the raw bytes first: parsing is what costs memory.
+  app.use(
+    express.json({
+      limit: bodyLimit,
+      type: () => true,
+      strict: false,
+      verify: (_req, _res, buf) => {
+        const problem = scanJsonStructure(buf, MAX_JSON_DEPTH, ctx.config.MAX_JSON_VALUES);
+        if (problem) throw new SpecError('INVALID_INPUT', problem);
+      },
+    }),
+  );
   app.use(catalogRoutes(ctx));
   app.use(jobRoutes(ctx));
   app.use(workerRoutes(ctx));
@@ -62,7 +74,7 @@ export function createApp(ctx: ApiContext): express.Express {
     const parserError = err as BodyParserError;
     let spec: SpecError;
     if (parserError.type === 'entity.too.large') {
-      spec = new SpecError('BODY_TOO_LARGE', `request body is larger than ${ctx.config.MAX_BODY_BYTES} bytes`);
+      spec = new SpecError('BODY_TOO_LARGE', `request body is larger than ${bodyLimitBytes(ctx.config)} bytes`);
     } else if (parserError.type === 'entity.parse.failed' || parserError.type === 'encoding.unsupported' || parserError.type === 'charset.unsupported') {
       spec = new SpecError('BAD_JSON', `request body is not valid JSON: ${parserError.message}`);
     } else if (parserError.status && parserError.status >= 400 && parserError.status < 500 && !(err instanceof SpecError)) {

@@ -16,7 +16,7 @@ import { batchIndexKey, batchKeys, bulkQueueName } from '../shared/redis/keys.js
 import type { RedisClient } from '../shared/redis/connection.js';
 import { ChunkStager } from './batch-upload.js';
 import { IdempotencyKey, canonicalJson } from './idempotency.js';
-import { withJobStore, type JobService } from './job-service.js';
+import type { JobService } from './job-service.js';
 
 /** One item as read from the upload: a value to validate, or why it could not be read. */
 export type RawItem = { value: unknown } | { error: SpecError };
@@ -78,7 +78,7 @@ export class BatchService {
     const keys = batchKeys(prefix, id);
     const ttl = this.liveTtlS;
     const stager = new ChunkStager(Math.max(1, this.config.BATCH_CHUNK_SIZE), Math.max(1, this.config.BATCH_CHUNK_BYTES), async (chunk, json) => {
-      await withJobStore(() => this.redis.set(keys.input(chunk), json, 'EX', ttl));
+      await this.jobs.withStore(() => this.redis.set(keys.input(chunk), json, 'EX', ttl));
     });
     const discard = () => Promise.all(stager.sizes.map((_, n) => this.redis.del(keys.input(n)).catch(() => 0)));
     let committed = false;
@@ -110,18 +110,21 @@ export class BatchService {
       const idem = options.idempotencyKey
         ? new IdempotencyKey(this.redis, prefix, options.tenant, options.idempotencyKey, this.requestHash(model, bodyHash(), options), this.config.JOB_RETENTION_S)
         : null;
-      if (idem && !(await withJobStore(() => idem.claim(id)))) {
+      if (idem && !(await this.jobs.withStore(() => idem.claim(id)))) {
         return { view: await idem.replay((batchId) => this.get(batchId, options.tenant)), replayed: true };
       }
       const queue = this.queues.get(model)!;
       try {
         const index: BatchIndexEntry = { model, tenant: options.tenant };
-        await withJobStore(() => this.redis.set(batchIndexKey(prefix, id), JSON.stringify(index), 'EX', ttl));
-        await withJobStore(() => this.commit(data, stager.sizes, options.priority ?? 5));
+        await this.jobs.withStore(() => this.redis.set(batchIndexKey(prefix, id), JSON.stringify(index), 'EX', ttl));
+        await this.jobs.withStore(() => this.commit(data, stager.sizes, options.priority ?? 5));
         committed = true;
         await idem?.markStored(id);
       } catch (err) {
-        await idem?.settleAfterFailure(queue as never, id, !(err instanceof SpecError) || err.kind === 'STORE_UNAVAILABLE');
+        // Only a commit that failed on Redis is ambiguous (a timed-out MULTI may have been applied).
+        const ambiguous = !(err instanceof SpecError) || err.kind === 'STORE_UNAVAILABLE';
+        const stored = ambiguous ? await queue.getJob(id).then((j) => Boolean(j), () => null) : false;
+        await idem?.settleAfterFailure(stored);
         throw err;
       }
       return { view: batchView(data, {}), replayed: false };
@@ -189,7 +192,7 @@ export class BatchService {
   }
 
   async get(id: string, tenant: string | null): Promise<BatchView> {
-    return withJobStore(async () => {
+    return this.jobs.withStore(async () => {
       const data = await this.readBatch(id, tenant);
       return batchView(data, await this.redis.hgetall(batchKeys(this.config.MODELHUB_PREFIX, id).counts));
     });
@@ -200,14 +203,14 @@ export class BatchService {
    * they were stored) or, with `inputOrder`, by index. Reads a few chunks per Redis call.
    */
   async results(id: string, tenant: string | null, inputOrder: boolean, write: (text: string) => Promise<void>): Promise<void> {
-    const data = await withJobStore(() => this.readBatch(id, tenant));
+    const data = await this.jobs.withStore(() => this.readBatch(id, tenant));
     const keys = batchKeys(this.config.MODELHUB_PREFIX, id);
     const order = inputOrder
       ? Array.from({ length: data.chunks }, (_, n) => String(n))
-      : await withJobStore(() => this.redis.lrange(keys.done, 0, -1));
+      : await this.jobs.withStore(() => this.redis.lrange(keys.done, 0, -1));
     for (let i = 0; i < order.length; i += RESULT_PAGE) {
       const page = order.slice(i, i + RESULT_PAGE);
-      const blocks = await withJobStore(() => this.redis.hmget(keys.results, ...page));
+      const blocks = await this.jobs.withStore(() => this.redis.hmget(keys.results, ...page));
       let text = '';
       for (const block of blocks) {
         if (!block) continue;
@@ -228,7 +231,7 @@ export class BatchService {
    */
   async cancel(id: string, tenant: string | null): Promise<BatchView> {
     const prefix = this.config.MODELHUB_PREFIX;
-    return withJobStore(async () => {
+    return this.jobs.withStore(async () => {
       const data = await this.readBatch(id, tenant);
       const keys = batchKeys(prefix, id);
       const counts = await this.redis.hgetall(keys.counts);

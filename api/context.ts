@@ -24,5 +24,7 @@ declare module 'express-serve-static-core' {
   interface Request {
     /** The caller's tenant (from its API key), or null when the API is open. */
     tenant: string | null;
+    /** An admin key (or an open API): operator details such as /v1/workers' hosts and pids. */
+    admin: boolean;
   }
 }

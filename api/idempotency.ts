@@ -4,10 +4,8 @@
  * surely stored nothing, so a retry neither meets a ghost nor makes a second job.
  */
 import { createHash } from 'node:crypto';
-import type { Queue } from 'bullmq';
 import { SpecError } from '../shared/errors.js';
 import type { JobView } from '../shared/job-view.js';
-import type { JobData, JobResult } from '../shared/jobs/payload.js';
 import type { RedisClient } from '../shared/redis/connection.js';
 import { idempotencyRecordKey } from '../shared/redis/keys.js';
 
@@ -62,11 +60,10 @@ export class IdempotencyKey {
   }
 
   /**
-   * After a failed submission. Only an add that failed on Redis is ambiguous (a timed-out add
-   * may have been stored): look; if even that fails, keep the key, but for five minutes only.
+   * After a failed submission: `stored` says whether its job was stored after all (null: could
+   * not tell). Free the key when it surely was not; when unknown, keep it for five minutes only.
    */
-  async settleAfterFailure(queue: Queue<JobData, JobResult>, jobId: string, ambiguous: boolean): Promise<void> {
-    const stored = ambiguous ? await queue.getJob(jobId).then((j) => (j ? true : false), () => null) : false;
+  async settleAfterFailure(stored: boolean | null): Promise<void> {
     if (stored === false) await this.redis.del(this.key).catch(() => undefined);
     else if (stored === null) await this.redis.expire(this.key, 300).catch(() => undefined);
   }

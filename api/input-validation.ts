@@ -6,13 +6,20 @@
 import sharp, { type Metadata } from 'sharp';
 import type { Config } from '../shared/config.js';
 import { SpecError } from '../shared/errors.js';
+import { requireAllowedFormat } from '../shared/image-formats.js';
+import { checkOutputAtDoor } from '../shared/output-bounds.js';
 import type { ModelEntry } from '../shared/manifest.js';
 import { TASKS } from '../shared/tasks.js';
 import { describeIssue } from '../shared/validation.js';
 
 export type Limits = Pick<Config, 'MAX_IMAGE_BYTES' | 'MAX_IMAGE_PIXELS'>;
 
-export async function validateInput(entry: ModelEntry, body: unknown, limits: Limits): Promise<Record<string, unknown>> {
+export interface ImageSize {
+  width: number;
+  height: number;
+}
+
+export async function validateInput(entry: ModelEntry, body: unknown, limits: Limits & Partial<Pick<Config, 'MAX_RESULT_BYTES'>>): Promise<Record<string, unknown>> {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new SpecError('INVALID_INPUT', 'input must be a JSON object');
   }
@@ -24,23 +31,29 @@ export async function validateInput(entry: ModelEntry, body: unknown, limits: Li
     throw new SpecError(kind, describeIssue(issue));
   }
   const input = parsed.data as Record<string, unknown>;
-  if (task.modality === 'image') await checkImageHeader(input.image as string, limits);
+  if (task.modality === 'image') {
+    const size = await checkImageHeader(input.image as string, limits);
+    checkOutputAtDoor(entry, size.width, size.height, input, limits);
+  }
   return input;
 }
 
-export async function checkImageHeader(base64: string, limits: Limits): Promise<void> {
+export async function checkImageHeader(base64: string, limits: Limits): Promise<ImageSize> {
   // 3 bytes per 4 characters: reject by length before allocating the decoded buffer.
   if (Math.floor((base64.length * 3) / 4) - 2 > limits.MAX_IMAGE_BYTES) {
     throw new SpecError('IMAGE_TOO_LARGE', `image is larger than ${limits.MAX_IMAGE_BYTES} bytes`);
   }
   const bytes = Buffer.from(base64, 'base64');
   if (bytes.length === 0) throw new SpecError('INVALID_IMAGE', 'image is empty');
+  // Before sharp sees a byte: only allow-listed formats reach a decoder (SVG would be rendered).
+  const format = requireAllowedFormat(bytes);
   let meta: Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch {
-    throw new SpecError('INVALID_IMAGE', 'image is not a decodable image file (JPEG, PNG, WebP, GIF, TIFF, AVIF...)');
+    throw new SpecError('INVALID_IMAGE', `image is not a decodable ${format} file`);
   }
+  if (meta.format !== format) throw new SpecError('INVALID_IMAGE', `image starts like ${format} but is not one`);
   if (!meta.width || !meta.height) throw new SpecError('INVALID_IMAGE', 'image has no dimensions');
   if (meta.width * meta.height > limits.MAX_IMAGE_PIXELS) {
     throw new SpecError('IMAGE_TOO_LARGE', `image is ${meta.width}×${meta.height} pixels; the limit is ${limits.MAX_IMAGE_PIXELS} pixels`);
@@ -48,6 +61,8 @@ export async function checkImageHeader(base64: string, limits: Limits): Promise<
   if (!endsCompletely(bytes, meta.format)) {
     throw new SpecError('INVALID_IMAGE', `image is truncated: the ${meta.format} file has no end marker`);
   }
+  // EXIF orientations 5-8 swap the sides the worker decodes to.
+  return (meta.orientation ?? 1) >= 5 ? { width: meta.height, height: meta.width } : { width: meta.width, height: meta.height };
 }
 
 /**

@@ -12,7 +12,7 @@ import { JOB_PAYLOAD_VERSION, type JobData, type JobResult, type WebhookEvent } 
 import { defaultJobOptions, sideKeyTtlS } from '../shared/jobs/retention.js';
 import { claimForCancel } from '../shared/redis/claims.js';
 import { createRedis, type RedisClient } from '../shared/redis/connection.js';
-import { WEBHOOK_QUEUE, jobIndexKey, modelQueueName, webhookStatusKey } from '../shared/redis/keys.js';
+import { WEBHOOK_QUEUE, jobIndexKey, modelQueueName, tenantWaitingKey, webhookStatusKey } from '../shared/redis/keys.js';
 import { canceledView, jobView, readJobView, type JobView } from '../shared/job-view.js';
 import { enqueueWebhookEvent, webhookJobOptions, type WebhookJobData } from '../shared/webhooks/events.js';
 import { IdempotencyKey } from './idempotency.js';
@@ -62,13 +62,26 @@ export class JobService {
   /** Backpressure per model (QUEUE_MAX_WAITING), read from Redis at most once a second when far from the limit. */
   private readonly waiting = new Map<string, WaitingCount>();
 
+  /**
+   * Reads (GET, polls, waits) go through their own connection and queue objects: a large job
+   * being read must not hold up the connection that submits (Redis answers one connection's
+   * commands in order).
+   */
+  private readonly readQueues = new Map<string, Queue<JobData, JobResult>>();
+
   constructor(
     private readonly models: Map<string, ModelEntry>,
     private readonly redis: RedisClient,
     private readonly config: Config,
     private readonly log: Logger,
+    private readonly reader: RedisClient = redis,
   ) {
     for (const name of models.keys()) {
+      if (reader !== redis) {
+        const readQueue = new Queue<JobData, JobResult>(modelQueueName(name), { connection: reader, prefix: config.MODELHUB_PREFIX });
+        readQueue.on('error', (err) => log.warn({ err: err.message, model: name }, 'queue error (reads)'));
+        this.readQueues.set(name, readQueue);
+      }
       const queue = new Queue<JobData, JobResult>(modelQueueName(name), {
         connection: redis,
         prefix: config.MODELHUB_PREFIX,
@@ -118,7 +131,7 @@ export class JobService {
    */
   private async finishedView(submitted: JobView, options: SubmitOptions, outcome: Finish | null): Promise<JobView> {
     if (!outcome || outcome.event === 'removed' || options.webhook) return this.get(submitted.id, options.tenant);
-    return withJobStore(async () => {
+    return this.withStore(async () => {
       const job = await this.queues.get(submitted.model)!.getJob(submitted.id);
       return job ? jobView(job, outcome.event) : this.get(submitted.id, options.tenant);
     });
@@ -136,19 +149,31 @@ export class JobService {
       ...(options.timeoutS ? { deadline_at: now + options.timeoutS * 1000 } : {}),
       ...(options.webhook ? { webhook: options.webhook } : {}),
     };
-    return withJobStore(async () => {
+    return this.withStore(async () => {
       const idem = options.idempotency
         ? new IdempotencyKey(this.redis, prefix, options.tenant, options.idempotency.key, options.idempotency.requestHash, this.config.JOB_RETENTION_S)
         : null;
       if (idem && !(await idem.claim(id))) return { view: await idem.replay((jobId) => this.get(jobId, options.tenant)), replayed: true };
+      const tenantCount = tenantWaitingKey(prefix, model, options.tenant);
+      let counted = false;
+      let indexed = false;
       let adding = false;
       try {
         const waiting = await this.waiting.get(model)!.current();
         if (waiting >= this.config.QUEUE_MAX_WAITING) {
           throw new SpecError('QUEUE_FULL', `model "${model}" has ${waiting} jobs waiting; try again later`, { 'Retry-After': '5' });
         }
+        if (options.tenant !== null && this.config.TENANT_MAX_WAITING > 0) {
+          // Counted up here, down by the run/cancel claim scripts (or below, when the add fails).
+          const [[, count]] = (await this.redis.multi().incr(tenantCount).expire(tenantCount, sideKeyTtlS(this.config)).exec()) as [[Error | null, number]];
+          counted = true;
+          if (count > this.config.TENANT_MAX_WAITING) {
+            throw new SpecError('TENANT_QUOTA', `you have ${count - 1} jobs waiting for model "${model}" (the limit is ${this.config.TENANT_MAX_WAITING}); try again later`, { 'Retry-After': '5' });
+          }
+        }
         const index: JobIndexEntry = { model, tenant: options.tenant, created_at: now, ...(options.webhook ? { webhook: true } : {}) };
         await this.redis.set(jobIndexKey(prefix, id), JSON.stringify(index), 'EX', sideKeyTtlS(this.config));
+        indexed = true;
         adding = true;
         // BullMQ priority: 1 is highest, as in the API.
         const job = await queue.add('infer', data, { jobId: id, timestamp: now, priority: options.priority ?? 5 });
@@ -156,7 +181,12 @@ export class JobService {
         await idem?.markStored(id);
         return { view: jobView(job, 'waiting'), replayed: false };
       } catch (err) {
-        await idem?.settleAfterFailure(queue, id, adding && !(err instanceof SpecError));
+        // Only an add that failed on Redis is ambiguous (a timed-out add may have been stored).
+        const stored = adding && !(err instanceof SpecError) ? await queue.getJob(id).then((j) => Boolean(j), () => null) : false;
+        // The index entry of a job that surely was not stored would point at nothing for a day.
+        if (indexed && stored === false) await this.redis.del(jobIndexKey(prefix, id)).catch(() => undefined);
+        if (counted && stored === false) await this.redis.decr(tenantCount).catch(() => undefined);
+        await idem?.settleAfterFailure(stored);
         throw err;
       }
     });
@@ -192,8 +222,17 @@ export class JobService {
     return { done, cancel: () => finish(null) };
   }
 
+  /** Each model's queue on the read connection (queue gauges are refreshed through these). */
+  readQueueEntries(): [string, Queue<JobData, JobResult>][] {
+    return [...this.queues.keys()].map((name) => [name, this.readQueue(name)]);
+  }
+
+  private readQueue(model: string): Queue<JobData, JobResult> {
+    return this.readQueues.get(model) ?? this.queues.get(model)!;
+  }
+
   private async readIndex(id: string, tenant: string | null): Promise<JobIndexEntry> {
-    const raw = await this.redis.get(jobIndexKey(this.config.MODELHUB_PREFIX, id));
+    const raw = await this.reader.get(jobIndexKey(this.config.MODELHUB_PREFIX, id));
     const index = raw ? (JSON.parse(raw) as JobIndexEntry) : null;
     // Another tenant's job answers exactly like a missing one.
     if (!index || index.tenant !== tenant || !this.queues.has(index.model)) throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
@@ -201,10 +240,9 @@ export class JobService {
   }
 
   async get(id: string, tenant: string | null): Promise<JobView> {
-    return withJobStore(async () => {
+    return this.withStore(async () => {
       const index = await this.readIndex(id, tenant);
-      const queue = this.queues.get(index.model)!;
-      const view = await readJobView(queue, id);
+      const view = await readJobView(this.readQueue(index.model), id);
       // A canceled job is gone from its queue, or (for a moment) held by a worker that lost the
       // claim and is about to drop it unrun: either way it reads canceled.
       if (index.canceled_at && (!view || view.status === 'queued' || view.status === 'running')) {
@@ -212,7 +250,7 @@ export class JobService {
       }
       if (!view) throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
       if (index.webhook) {
-        const w = await this.redis.hgetall(webhookStatusKey(this.config.MODELHUB_PREFIX, id));
+        const w = await this.reader.hgetall(webhookStatusKey(this.config.MODELHUB_PREFIX, id));
         view.webhook = { attempts: Number(w.attempts ?? 0), last_status: w.last_status ?? null, delivered_at: w.delivered_at ?? null };
       }
       return view;
@@ -221,7 +259,7 @@ export class JobService {
 
   /** Waits up to `seconds` for the job to finish (QueueEvents: no polling), then returns its view. */
   async waitFor(id: string, tenant: string | null, seconds: number): Promise<JobView> {
-    const index = await withJobStore(() => this.readIndex(id, tenant));
+    const index = await this.withStore(() => this.readIndex(id, tenant));
     if (seconds > 0 && !index.canceled_at) await this.untilFinished(index.model, id, seconds * 1000);
     return this.get(id, tenant);
   }
@@ -234,7 +272,7 @@ export class JobService {
   private async untilFinished(model: string, id: string, ttlMs: number): Promise<void> {
     if (this.closing) return;
     const deadline = Date.now() + ttlMs;
-    const queue = this.queues.get(model)!;
+    const queue = this.readQueue(model);
     const isDone = async () => {
       try {
         const view = await readJobView(queue, id);
@@ -273,7 +311,7 @@ export class JobService {
    */
   async cancel(id: string, tenant: string | null): Promise<JobView> {
     const prefix = this.config.MODELHUB_PREFIX;
-    return withJobStore(async () => {
+    return this.withStore(async () => {
       const index = await this.readIndex(id, tenant);
       if (index.canceled_at) return canceledView(id, index.model, index.created_at, index.canceled_at);
       const queue = this.queues.get(index.model)!;
@@ -285,7 +323,7 @@ export class JobService {
         throw new SpecError('CONFLICT', `job "${id}" has already failed: its deadline passed`);
       }
       // The race with a worker starting the job is settled by one SET NX on the job's claim.
-      const claim = await claimForCancel(this.redis, prefix, index.model, id, sideKeyTtlS(this.config));
+      const claim = await claimForCancel(this.redis, prefix, index.model, id, sideKeyTtlS(this.config), index.tenant);
       if (claim === 'running') throw new SpecError('CONFLICT', `job "${id}" is running; it will finish`);
       const canceled: JobIndexEntry = { ...index, canceled_at: Date.now() };
       await this.redis.set(jobIndexKey(prefix, id), JSON.stringify(canceled), 'KEEPTTL');
@@ -298,6 +336,26 @@ export class JobService {
       const view = canceledView(id, index.model, index.created_at, canceled.canceled_at!);
       await enqueueWebhookEvent(this.webhooks, { id, model: index.model, webhook: job.data.webhook }, 'completed', view);
       return view;
+    });
+  }
+
+  /**
+   * Deletes a finished job (its input, output and side keys) for its tenant; afterwards it reads
+   * as not found. A queued or running job is not deleted (409: cancel it first).
+   */
+  async remove(id: string, tenant: string | null): Promise<{ id: string; deleted: true }> {
+    const prefix = this.config.MODELHUB_PREFIX;
+    return this.withStore(async () => {
+      const index = await this.readIndex(id, tenant);
+      const queue = this.queues.get(index.model)!;
+      const state = await queue.getJobState(id);
+      if (state !== 'completed' && state !== 'failed' && state !== 'unknown' && !index.canceled_at) {
+        throw new SpecError('CONFLICT', `job "${id}" has not finished; cancel it first`);
+      }
+      if (state !== 'unknown') await queue.remove(id);
+      // One key per command: on a Redis Cluster these live in different slots.
+      await Promise.all([jobIndexKey(prefix, id), webhookStatusKey(prefix, id)].map((k) => this.redis.del(k)));
+      return { id, deleted: true as const };
     });
   }
 
@@ -321,6 +379,21 @@ export class JobService {
     return (await Promise.race([ready, timeout])) ? events : null;
   }
 
+  /**
+   * Runs a Redis-backed step; a Redis failure becomes a 503 spec error rather than a hang or a
+   * 500. The client gets a generic message; Redis's own (which can name scripts, keys, memory
+   * state) goes to the log only.
+   */
+  async withStore<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof SpecError) throw err;
+      this.log.warn({ err: (err as Error).message }, 'job store call failed');
+      throw new SpecError('STORE_UNAVAILABLE', 'the job store is unavailable; try again shortly', { 'Retry-After': '2' });
+    }
+  }
+
   /** Set by close(): waits end at once and no new event streams are opened. */
   closing = false;
 
@@ -329,18 +402,9 @@ export class JobService {
     for (const done of [...this.waiters]) done();
     await Promise.all([...this.events.values()].map((e) => e.close()));
     for (const c of this.eventConnections) c.disconnect();
-    await Promise.all([...this.queues.values(), this.webhooks].map((q) => q.close()));
+    await Promise.all([...this.queues.values(), ...this.readQueues.values(), this.webhooks].map((q) => q.close()));
   }
 }
 
-/** Runs a Redis-backed step; a Redis failure becomes a 503 spec error rather than a hang or a 500. */
-export async function withJobStore<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof SpecError) throw err;
-    throw new SpecError('STORE_UNAVAILABLE', `the job store is unavailable: ${(err as Error).message}`);
-  }
-}
 
 export type { Job };

@@ -20,10 +20,11 @@ const errors = {
   '404': error('Unknown model (1201), job (1202) or route (1203)'),
   '409': error('Conflict: the job is running or finished (1301), or was canceled (2003)'),
   '413': error('Body (1005) or image (1004) too large'),
-  '422': error('Idempotency-Key reused with another request (1302)'),
-  '429': error("The model's queue is full (1401); see Retry-After"),
+  '415': error('Image format not accepted: JPEG, PNG, WebP, GIF, TIFF only (1007)'),
+  '422': error('Idempotency-Key reused with another request (1302), image decode too slow (1008), or the result would pass the result limit (1009: use rle/png)'),
+  '429': error("The model's queue is full (1401), the tenant's waiting quota (1402) or rate limit (1403) is reached; see Retry-After"),
   '500': error('Inference failed (2001) or internal error (2999)'),
-  '503': error('Redis unreachable (1501) or the model is not installed (1204)'),
+  '503': error('The job store is unavailable (1501), the API is busy parsing other bodies (1503), or the model is not installed (1204); see Retry-After'),
   '504': error('Wait limit (1502) or the job deadline (2002) passed; the job continues in the former case'),
 };
 const pick = <K extends keyof typeof errors>(...codes: K[]) => Object.fromEntries(codes.map((c) => [c, errors[c]]));
@@ -68,7 +69,7 @@ export function buildOpenApi(version: string): Record<string, unknown> {
           responses: {
             '200': { description: 'Finished within Prefer: wait, or an idempotent replay', content: json(JobViewSchema) },
             '202': { description: 'Queued', content: json(AcceptedSchema) },
-            ...pick('400', '401', '404', '413', '422', '429', '503'),
+            ...pick('400', '401', '404', '413', '415', '422', '429', '503'),
           },
         },
       },
@@ -83,6 +84,7 @@ export function buildOpenApi(version: string): Record<string, unknown> {
       },
       '/v1/jobs/{id}': {
         get: { operationId: 'get', summary: 'Read a job', parameters: [idParam, preferParam], responses: { '200': { description: 'Job', content: json(JobViewSchema) }, ...pick('401', '404', '503') } },
+        delete: { operationId: 'delete', summary: "Delete a finished job's input and output", parameters: [idParam], responses: { '200': { description: 'Deleted: { id, deleted: true }' }, ...pick('401', '404', '409', '503') } },
       },
       '/v1/jobs/{id}/cancel': {
         post: { operationId: 'cancel', summary: 'Cancel a queued job', parameters: [idParam], responses: { '200': { description: 'Canceled', content: json(JobViewSchema) }, ...pick('401', '404', '409', '503') } },
@@ -143,8 +145,8 @@ export function buildOpenApi(version: string): Record<string, unknown> {
       },
       // The operations endpoints answer no client error: they take no input and no key.
       '/healthz': { get: { operationId: 'health', summary: 'Liveness', security: [], responses: { '200': { description: 'Alive' } } } },
-      '/readyz': { get: { operationId: 'ready', summary: 'Readiness (Redis answers)', security: [], responses: { '200': { description: 'Ready' }, '503': { description: 'Not ready' } } } },
-      '/metrics': { get: { operationId: 'metrics', summary: 'Prometheus metrics', security: [], responses: { '200': { description: 'Text format' } } } },
+      '/readyz': { get: { operationId: 'ready', summary: 'Readiness (Redis accepts writes)', security: [], responses: { '200': { description: 'Ready' }, '503': { description: 'Not ready' } } } },
+      '/metrics': { get: { operationId: 'metrics', summary: "Prometheus metrics: served on the API's metrics listener (API_METRICS_PORT, loopback by default), not on the public port", security: [], responses: { '200': { description: 'Text format' } } } },
       '/openapi.json': { get: { operationId: 'openapi', summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1' } } } },
     },
   };

@@ -82,20 +82,11 @@ export const ModelSummarySchema = z.object({
 
 export const CatalogSchema = z.object({ models: z.array(ModelSummarySchema) });
 
-export const WorkersSchema = z.object({ workers: z.array(z.record(z.string(), z.unknown())) });
+/** Admin keys (and an open API) see each worker; tenants see counts only. */
+export const WorkersSchema = z.union([
+  z.object({ workers: z.array(z.record(z.string(), z.unknown())), count: z.number().int() }),
+  z.object({ count: z.number().int(), by_device: z.record(z.string(), z.number().int()), by_model: z.record(z.string(), z.number().int()) }),
+]);
 
 /** Deepest JSON nesting accepted in a request body. */
 export const MAX_JSON_DEPTH = 32;
-
-export function jsonDepth(value: unknown, limit = MAX_JSON_DEPTH): number {
-  const stack: [unknown, number][] = [[value, 1]];
-  let max = 0;
-  while (stack.length) {
-    const [v, d] = stack.pop()!;
-    if (v === null || typeof v !== 'object') continue;
-    max = Math.max(max, d);
-    if (max > limit) return max;
-    for (const child of Object.values(v as object)) stack.push([child, d + 1]);
-  }
-  return max;
-}

@@ -1,12 +1,12 @@
 /** Builds and starts the API: configuration, model repository, queues, HTTP server. */
 import type { Server } from 'node:http';
-import { loadConfig, type Config } from '../shared/config.js';
+import { ConfigError, loadConfig, type Config } from '../shared/config.js';
 import { createLogger, logOptions } from '../shared/logger.js';
 import { loadModelRepository } from '../shared/manifest.js';
-import { createRegistry, registerBacklog, registerQueueDepth } from '../shared/metrics.js';
+import { createRegistry, registerBacklog, registerQueueDepth, serveMetrics } from '../shared/metrics.js';
 import { createRedis } from '../shared/redis/connection.js';
 import { WebhookDelivery } from '../webhooks/delivery.js';
-import { parseApiKeys } from './auth.js';
+import { isLoopback, parseApiKeys } from './auth.js';
 import { createApp } from './app.js';
 import type { ApiContext } from './context.js';
 import { BatchService } from './batch-service.js';
@@ -18,6 +18,8 @@ export const VERSION = '0.1.0';
 
 export interface RunningApi {
   server: Server;
+  /** The metrics listener (API_METRICS_HOST:API_METRICS_PORT): GET /metrics. */
+  metricsUrl: string;
   ctx: ApiContext;
   url: string;
   close(): Promise<void>;
@@ -25,6 +27,12 @@ export interface RunningApi {
 
 export async function startApi(config: Config = loadConfig()): Promise<RunningApi> {
   const log = createLogger('api', logOptions(config));
+  const keys = parseApiKeys(config.MODELHUB_API_KEYS);
+  if (keys.length === 0 && !isLoopback(config.HOST) && !config.MODELHUB_ALLOW_ANONYMOUS) {
+    throw new ConfigError(`MODELHUB_API_KEYS is not set and HOST=${config.HOST} is not loopback: set API keys, or MODELHUB_ALLOW_ANONYMOUS=true for an open hub`);
+  }
+  if (keys.length === 0) log.warn({ host: config.HOST }, 'MODELHUB_API_KEYS is not set: the API is open to anyone who can reach it');
+  else log.info({ tenants: [...new Set(keys.map((k) => k.tenant))].length }, 'API keys required');
   const models = loadModelRepository(config);
   for (const entry of models.values()) {
     if (!entry.modelPath) log.warn({ model: entry.manifest.name, problem: entry.problem }, 'model listed as unavailable');
@@ -42,14 +50,23 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
   });
   if (!connected) log.warn({ url: config.REDIS_URL }, 'redis is not reachable yet; answering 503 until it is');
   const registry = createRegistry('api');
-  const jobs = new JobService(models, redis, config, log);
+  // Reads (GET, polls) on a connection of their own: a large job read never delays a submit.
+  const reader = createRedis(config, { blocking: false });
+  reader.on('error', (err) => log.warn({ err: err.message }, 'redis error (reads)'));
+  if (connected) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 5000);
+      reader.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+  const jobs = new JobService(models, redis, config, log, reader);
   const batches = new BatchService(jobs, redis, config, log, (model, value) => validateInput(jobs.model(model), value, config));
-  registerQueueDepth(registry, () => jobs.queues.entries());
-  registerBacklog(registry, redis, () => [...jobs.queues.keys()].map((model) => ({ model, interactive: jobs.queues.get(model)!, bulk: batches.queues.get(model)! })));
+  const stopDepth = registerQueueDepth(registry, () => jobs.readQueueEntries(), { refreshMs: config.API_METRICS_REFRESH_MS });
+  const stopBacklog = registerBacklog(registry, reader, () => [...jobs.queues.keys()].map((model) => ({ model, interactive: jobs.queues.get(model)!, bulk: batches.queues.get(model)! })), { refreshMs: config.API_METRICS_REFRESH_MS });
   const ctx: ApiContext = { version: VERSION, config, log, models, redis, jobs, batches, registry, metrics: createApiMetrics(registry) };
-  const keys = parseApiKeys(config.MODELHUB_API_KEYS);
-  if (keys.length === 0) log.warn('MODELHUB_API_KEYS is not set: the API is open to anyone who can reach it');
-  else log.info({ tenants: [...new Set(keys.map((k) => k.tenant))].length }, 'API keys required');
   let delivery: WebhookDelivery | null = null;
   const deliveryConnection = config.WEBHOOK_SECRET && config.WEBHOOK_DELIVERY === 'on' ? createRedis(config, { blocking: true }) : null;
   if (deliveryConnection) {
@@ -62,6 +79,9 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
     const s = app.listen(config.PORT, config.HOST, () => resolve(s));
     s.once('error', reject);
   });
+  const metricsServer = await serveMetrics(registry, config.API_METRICS_PORT, config.API_METRICS_HOST);
+  const metricsAddress = metricsServer.address();
+  const metricsUrl = `http://${config.API_METRICS_HOST}:${typeof metricsAddress === 'object' && metricsAddress ? metricsAddress.port : config.API_METRICS_PORT}`;
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
   const url = `http://${config.HOST}:${port}`;
@@ -70,7 +90,11 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
     server,
     ctx,
     url,
+    metricsUrl,
     async close() {
+      stopDepth();
+      stopBacklog();
+      metricsServer.close();
       // Stop accepting, end the waits held open (predict, Prefer: wait) so their requests
       // answer, then let the server finish and drop idle keep-alive sockets.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -85,6 +109,7 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
       await delivery?.close();
       deliveryConnection?.disconnect();
       redis.disconnect();
+      reader.disconnect();
     },
   };
 }

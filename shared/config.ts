@@ -26,6 +26,15 @@ export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 /** Worker i serves /metrics and /healthz on METRICS_PORT, by default this + WORKER_INDEX. */
 const BASE_METRICS_PORT = 9464;
 
+/** Also the bound where a caller passes no configuration (tools, tests). */
+export const DEFAULT_MAX_RESULT_BYTES = 32 * 1024 * 1024;
+
+/** A webhook secret's key material: base64-decoded after whsec_, else the string's bytes. */
+const MIN_WEBHOOK_SECRET_BYTES = 16;
+function secretBytes(secret: string): number {
+  return secret.startsWith('whsec_') ? Buffer.from(secret.slice('whsec_'.length), 'base64').length : Buffer.byteLength(secret);
+}
+
 const int = (def: number) => z.coerce.number().int().nonnegative().default(def);
 
 const EnvSchema = z.object({
@@ -46,12 +55,23 @@ const EnvSchema = z.object({
   MODELHUB_TEST_MODELS: z.enum(['auto', 'off']).default('auto'),
   HOST: z.string().default('127.0.0.1'),
   PORT: int(8080),
-  /** Largest accepted request body, bytes (413 past it). */
-  MAX_BODY_BYTES: int(32 * 1024 * 1024),
+  /** Largest accepted request body, bytes (413 past it). Unset: derived from MAX_IMAGE_BYTES (base64 + 64 KiB). */
+  MAX_BODY_BYTES: z.coerce.number().int().positive().optional(),
+  /** Most JSON values (array items, object members) in one request body, counted before parsing. */
+  MAX_JSON_VALUES: int(100_000),
+  /** Request body bytes the API receives and parses at once, all requests together (503 past it). Unset: 4 × the body limit. */
+  MAX_PARSING_BYTES: z.coerce.number().int().positive().optional(),
+  /** Per tenant (API key), per API process: requests per second (burst 2×) and body bytes per second (burst: 2× or one body). 0 = off. */
+  TENANT_RATE_RPS: int(50),
+  TENANT_RATE_BYTES_PER_S: int(50 * 1024 * 1024),
   /** Largest decoded image file, bytes (413 past it). */
   MAX_IMAGE_BYTES: int(20 * 1024 * 1024),
   /** Largest image in pixels, width × height (413 past it). */
   MAX_IMAGE_PIXELS: int(40_000_000),
+  /** Longest decode (and resize) of one image in a worker, seconds (sharp's own timeout; 422 past it). */
+  IMAGE_DECODE_TIMEOUT_S: z.coerce.number().int().positive().default(10),
+  /** Largest result a job may produce, bytes (estimated before it is built; 422 with error 1009 past it). */
+  MAX_RESULT_BYTES: int(DEFAULT_MAX_RESULT_BYTES),
   /** How long /predict and `Prefer: wait` may hold a response, seconds. */
   PREDICT_WAIT_S: int(60),
   /** Finished jobs (and their outputs) are kept this long, seconds, and at most this many per model. */
@@ -61,6 +81,13 @@ const EnvSchema = z.object({
   JOB_ATTEMPTS: int(3),
   /** Waiting jobs a model's queue accepts before answering 429. */
   QUEUE_MAX_WAITING: int(10_000),
+  /** Waiting jobs one tenant may have in one model's queue before 429 (0 = only QUEUE_MAX_WAITING). */
+  TENANT_MAX_WAITING: int(1_000),
+  /**
+   * Highest priority a tenant's key may ask for (1 is highest, 10 lowest): a request above it is
+   * refused (400). Admin keys and an open API may use 1.
+   */
+  TENANT_PRIORITY_CEILING: z.coerce.number().int().min(1).max(10).default(3),
   /**
    * Batches (POST /v1/models/{model}/batches). Items per queue entry (chunk): a worker takes a
    * chunk as one queue entry and feeds its items to the model's batcher, so Redis work per item
@@ -106,6 +133,14 @@ const EnvSchema = z.object({
   MODELHUB_SHARP_THREADS: int(1),
   /** CUDA workers: cap on onnxruntime's GPU memory arena, bytes (0 = none). */
   MODELHUB_CUDA_MEM_LIMIT: int(0),
+  /**
+   * The API's Prometheus listener (not the public PORT): loopback unless the deployment binds it
+   * for its scraper. Queue gauges there are refreshed every API_METRICS_REFRESH_MS in the
+   * background, so a scrape costs no Redis call.
+   */
+  API_METRICS_PORT: int(9463),
+  API_METRICS_HOST: z.string().default('127.0.0.1'),
+  API_METRICS_REFRESH_MS: z.coerce.number().int().positive().default(5000),
   /** Worker metrics/health port = METRICS_PORT (default 9464 + WORKER_INDEX). */
   WORKER_INDEX: int(0),
   METRICS_PORT: z.coerce.number().int().nonnegative().optional(),
@@ -113,8 +148,16 @@ const EnvSchema = z.object({
    * API keys, "key:tenant" pairs separated by commas. Unset: the API is open (it says so at start).
    */
   MODELHUB_API_KEYS: z.string().optional(),
+  /**
+   * Without API keys the API refuses to start unless it listens on loopback only or this is
+   * `true` (an open hub behind something else that authenticates).
+   */
+  MODELHUB_ALLOW_ANONYMOUS: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   /** Webhook signing secret (Standard Webhooks: "whsec_<base64>" or any string). Unset: webhooks are refused. */
-  WEBHOOK_SECRET: z.string().min(1).optional(),
+  WEBHOOK_SECRET: z
+    .string()
+    .refine((s) => secretBytes(s) >= MIN_WEBHOOK_SECRET_BYTES, `must hold at least ${MIN_WEBHOOK_SECRET_BYTES} bytes (whsec_ + base64 of 32 random bytes is the usual form)`)
+    .optional(),
   /** Delivery attempts per event; with the default backoff 12 attempts span about 68 minutes. */
   WEBHOOK_ATTEMPTS: int(12),
   /** First retry delay, ms; doubles each attempt, with 20 % jitter. */
@@ -151,6 +194,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration: ${allProblems(parsed.error)}`);
   }
   return parsed.data;
+}
+
+/**
+ * The request body limit: MAX_BODY_BYTES, or enough for the largest image as base64 plus 64 KiB
+ * of JSON, and at least 1 MiB (so with a small image limit an oversized image still gets the
+ * error that names the image, 1004, rather than the body's).
+ */
+export function bodyLimitBytes(config: Pick<Config, 'MAX_BODY_BYTES' | 'MAX_IMAGE_BYTES'>): number {
+  return config.MAX_BODY_BYTES ?? Math.max(1024 * 1024, Math.ceil(config.MAX_IMAGE_BYTES / 3) * 4 + 64 * 1024);
+}
+
+export function parsingBytesLimit(config: Pick<Config, 'MAX_BODY_BYTES' | 'MAX_IMAGE_BYTES' | 'MAX_PARSING_BYTES'>): number {
+  return config.MAX_PARSING_BYTES ?? 4 * bodyLimitBytes(config);
 }
 
 export function workerMetricsPort(config: Config): number {

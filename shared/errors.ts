@@ -9,6 +9,12 @@ export const ErrorCodes = {
   IMAGE_TOO_LARGE: { code: 1004, status: 413 },
   BODY_TOO_LARGE: { code: 1005, status: 413 },
   INVALID_OPTION: { code: 1006, status: 400 },
+  /** An image format outside the allow-list (SVG, HEIF, BMP...). */
+  UNSUPPORTED_IMAGE_FORMAT: { code: 1007, status: 415 },
+  /** Decoding or resizing one image took longer than IMAGE_DECODE_TIMEOUT_S. */
+  IMAGE_DECODE_TIMEOUT: { code: 1008, status: 422 },
+  /** The result in the requested encoding would exceed the model's result limit (use rle/png). */
+  OUTPUT_TOO_LARGE: { code: 1009, status: 422 },
   UNAUTHORIZED: { code: 1101, status: 401 },
   FORBIDDEN: { code: 1102, status: 403 },
   MODEL_NOT_FOUND: { code: 1201, status: 404 },
@@ -19,6 +25,12 @@ export const ErrorCodes = {
   CONFLICT: { code: 1301, status: 409 },
   IDEMPOTENCY_MISMATCH: { code: 1302, status: 422 },
   QUEUE_FULL: { code: 1401, status: 429 },
+  /** This tenant's own quota (waiting jobs per model) is used up. */
+  TENANT_QUOTA: { code: 1402, status: 429 },
+  /** This tenant sends requests or bytes faster than its rate limit. */
+  RATE_LIMITED: { code: 1403, status: 429 },
+  /** The API is parsing as many request bytes as it allows at once; retry shortly. */
+  BUSY: { code: 1503, status: 503 },
   /** Redis (the job store) did not answer. */
   STORE_UNAVAILABLE: { code: 1501, status: 503 },
   WAIT_TIMEOUT: { code: 1502, status: 504 },
@@ -82,8 +94,11 @@ export class SpecError extends Error {
   }
 }
 
-/** Normalizes anything thrown into a SpecError (unknown errors become INTERNAL without leaking stacks). */
+/**
+ * Normalizes anything thrown into a SpecError. Unknown errors become INTERNAL with a generic
+ * message: their text (stacks, Redis internals) is for the log, not the client.
+ */
 export function asSpecError(err: unknown): SpecError {
   if (err instanceof SpecError) return err;
-  return new SpecError('INTERNAL', err instanceof Error ? err.message : String(err));
+  return new SpecError('INTERNAL', 'internal error');
 }

@@ -111,6 +111,8 @@ export const ManifestSchema = z.object({
   postprocess: z.record(z.string(), z.unknown()).default({}),
   labels: z.string().optional(),
   batching: BatchingSchema.default({ max_batch_size: 8, max_queue_delay_ms: 5 }),
+  /** Per-model bounds; each applies only where lower than the global setting (MAX_RESULT_BYTES). */
+  limits: z.object({ max_result_bytes: Positive.optional() }).default({}),
   example: z.string().optional(),
 });
 export type Manifest = z.infer<typeof ManifestSchema>;

@@ -13,25 +13,42 @@ export function createRegistry(component: 'api' | 'worker' | 'webhooks'): Regist
 
 const QUEUE_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'] as const;
 
-/** `modelhub_queue_jobs{model,state}`, read from Redis when Prometheus scrapes. */
-export function registerQueueDepth(registry: Registry, queues: () => Iterable<[string, Queue]>): void {
-  new Gauge({
+async function readDepth(gauge: Gauge, queues: Iterable<[string, Queue]>): Promise<void> {
+  for (const [model, queue] of queues) {
+    try {
+      const counts = await queue.getJobCounts(...QUEUE_STATES);
+      for (const state of QUEUE_STATES) gauge.set({ model, state }, counts[state] ?? 0);
+    } catch {
+      // Redis down: keep the last values rather than fail the whole scrape.
+    }
+  }
+}
+
+/**
+ * `modelhub_queue_jobs{model,state}`. Without `refreshMs` it is read from Redis when Prometheus
+ * scrapes; with it, refreshed in the background so a scrape costs no Redis call (the API: its
+ * scrapes must not load Redis). Returns a function that stops the refresh.
+ */
+export function registerQueueDepth(registry: Registry, queues: () => Iterable<[string, Queue]>, options: { refreshMs?: number } = {}): () => void {
+  const gauge: Gauge = new Gauge({
     name: 'modelhub_queue_jobs',
     help: 'Jobs in each model queue by state',
     labelNames: ['model', 'state'],
     registers: [registry],
-    async collect() {
-      this.reset();
-      for (const [model, queue] of queues()) {
-        try {
-          const counts = await queue.getJobCounts(...QUEUE_STATES);
-          for (const state of QUEUE_STATES) this.set({ model, state }, counts[state] ?? 0);
-        } catch {
-          // Redis down: leave the series out rather than fail the whole scrape.
-        }
-      }
-    },
+    ...(options.refreshMs ? {} : { collect: () => readDepth(gauge, queues()) }),
   });
+  if (!options.refreshMs) return () => undefined;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const tick = async () => {
+    await readDepth(gauge, queues());
+    if (!stopped) timer = setTimeout(tick, options.refreshMs).unref();
+  };
+  void tick();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
 }
 
 export interface ModelLanes {
@@ -50,36 +67,38 @@ const BACKLOG_STATES = ['waiting', 'prioritized', 'delayed'] as const;
  * `modelhub_queue_oldest_waiting_seconds` is the age of the oldest job at the head of the queue
  * (the next one to run from `wait` and from `prioritized`); 0 when none waits.
  */
-export function registerBacklog(registry: Registry, redis: RedisClient, models: () => Iterable<ModelLanes>): void {
+export function registerBacklog(registry: Registry, redis: RedisClient, models: () => Iterable<ModelLanes>, options: { refreshMs: number }): () => void {
   type Row = { model: string; lane: string; backlog: number; oldestS: number };
-  // prom-client collects every metric of a scrape concurrently: both gauges share one read.
-  let reading: Promise<Row[]> | null = null;
-  const read = () => {
-    reading ??= readBacklog(redis, models()).finally(() => {
-      reading = null;
-    });
-    return reading;
-  };
-  new Gauge({
+  const backlog = new Gauge({
     name: 'modelhub_queue_backlog',
     help: 'Queue entries not yet started (waiting + prioritized + delayed) by model and lane; a bulk entry is a chunk of a batch',
     labelNames: ['model', 'lane'],
     registers: [registry],
-    async collect() {
-      this.reset();
-      for (const r of await read()) this.set({ model: r.model, lane: r.lane }, r.backlog);
-    },
   });
-  new Gauge({
+  const oldest = new Gauge({
     name: 'modelhub_queue_oldest_waiting_seconds',
     help: 'Age of the oldest job at the head of each model lane (0 when empty)',
     labelNames: ['model', 'lane'],
     registers: [registry],
-    async collect() {
-      this.reset();
-      for (const r of await read()) this.set({ model: r.model, lane: r.lane }, r.oldestS);
-    },
   });
+  const publish = (rows: Row[]) => {
+    for (const r of rows) {
+      backlog.set({ model: r.model, lane: r.lane }, r.backlog);
+      oldest.set({ model: r.model, lane: r.lane }, r.oldestS);
+    }
+  };
+  // Refreshed in the background: a scrape costs no Redis call.
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const tick = async () => {
+    publish(await readBacklog(redis, models()));
+    if (!stopped) timer = setTimeout(tick, options.refreshMs).unref();
+  };
+  void tick();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
 }
 
 async function readBacklog(redis: RedisClient, models: Iterable<ModelLanes>): Promise<{ model: string; lane: string; backlog: number; oldestS: number }[]> {
@@ -120,6 +139,7 @@ export async function serveMetrics(
   host: string,
   health: () => { status: number; body: Record<string, unknown> } = () => ({ status: 200, body: { status: 'ok' } }),
 ): Promise<http.Server> {
+  // (The API serves its metrics through this too, on API_METRICS_PORT, never on its public port.)
   const server = http.createServer(async (req, res) => {
     if (req.url === '/metrics') {
       res.setHeader('content-type', registry.contentType);

@@ -94,7 +94,10 @@ export class WebhookDelivery {
       status = await postOnce(new URL(url), body, { ...headers }, this.config.WEBHOOK_TIMEOUT_MS, this.policy);
     } catch (err) {
       const refused = err instanceof WebhookTargetError;
-      await this.record(statusKey, refused ? 'refused' : `error: ${(err as Error).message}`);
+      // One fixed word, never the connection error: its text would tell a tenant which internal
+      // addresses and ports answer (a port-scan oracle). The log has the details.
+      this.log.debug({ err: (err as Error).message, jobId: job_id }, 'webhook delivery attempt failed');
+      await this.record(statusKey, refused ? 'refused' : 'unreachable');
       this.deliveries.inc({ event, outcome: refused ? 'refused' : 'retry' });
       if (refused) throw new UnrecoverableError((err as Error).message);
       throw err;

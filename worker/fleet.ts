@@ -43,6 +43,22 @@ export function restartDelay(policy: RestartPolicy, consecutiveCrashes: number):
   return Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, consecutiveCrashes - 1));
 }
 
+/**
+ * Asks a worker to stop with `signal`, and SIGKILLs it if it is still alive `killAfterMs` later:
+ * a worker past its own shutdown timeout may be stuck in native code (busy decoder threads) and
+ * never get to exit by itself. Resolves when it has exited.
+ */
+export function stopWorker(child: ChildProcess, signal: NodeJS.Signals, killAfterMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+  child.kill(signal);
+  return exited.finally(() => clearTimeout(timer));
+}
+
+/** Time a worker gets past its own SHUTDOWN_TIMEOUT_MS before the launcher kills it. */
+export const KILL_GRACE_MS = 5000;
+
 interface Slot {
   index: number;
   device: string;
@@ -61,6 +77,7 @@ async function main(): Promise<void> {
     },
   });
   const log = createLogger('fleet', logOptions(config));
+  const killAfterMs = config.SHUTDOWN_TIMEOUT_MS + KILL_GRACE_MS;
   const devices = parseDeviceList(values.devices!);
   const policy: RestartPolicy = { ...DEFAULT_RESTART, baseDelayMs: config.FLEET_RESTART_BASE_MS ?? DEFAULT_RESTART.baseDelayMs };
   const slots: Slot[] = devices.map((device, index) => ({ index, device, child: null, startedAt: 0, crashes: 0, timer: null }));
@@ -90,11 +107,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping the fleet: draining every worker');
-    for (const s of slots) {
-      if (s.timer) clearTimeout(s.timer);
-      s.child?.kill(signal);
-    }
-    const waitAll = slots.map((s) => (s.child ? new Promise((r) => s.child!.once('exit', r)) : null));
+    for (const s of slots) if (s.timer) clearTimeout(s.timer);
+    const waitAll = slots.map((s) => (s.child ? stopWorker(s.child, signal, killAfterMs) : null));
     void Promise.all(waitAll).then(() => process.exit(0));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));

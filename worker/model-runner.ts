@@ -66,7 +66,7 @@ export class ModelRunner {
   static async load(
     entry: ModelEntry,
     device: Device,
-    config: Pick<Config, 'MAX_IMAGE_BYTES' | 'MAX_IMAGE_PIXELS'>,
+    config: Pick<Config, 'MAX_IMAGE_BYTES' | 'MAX_IMAGE_PIXELS'> & Partial<Pick<Config, 'IMAGE_DECODE_TIMEOUT_S' | 'MAX_RESULT_BYTES'>>,
     metrics: WorkerMetrics,
     options: RunnerOptions = {},
   ): Promise<ModelRunner> {

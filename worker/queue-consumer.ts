@@ -9,6 +9,7 @@ import type { Logger } from '../shared/logger.js';
 import { jobView, type JobView } from '../shared/job-view.js';
 import { readJobData, type JobData, type JobResult, type WebhookEvent } from '../shared/jobs/payload.js';
 import { claimForRun } from '../shared/redis/claims.js';
+import { scripts } from '../shared/redis/scripts.js';
 import type { RedisClient } from '../shared/redis/connection.js';
 import { modelQueueName } from '../shared/redis/keys.js';
 import { enqueueWebhookEvent, type WebhookJobData } from '../shared/webhooks/events.js';
@@ -63,8 +64,12 @@ export class QueueConsumer {
       const canceled = SpecError.fromReason(err.message).kind === 'CANCELED';
       this.metrics.jobs.inc({ model, outcome: canceled ? 'canceled' : final ? 'failed' : 'retried' });
       // Also covers failures decided outside the processor (a job stalled too often).
-      if (final) void this.emit(job, 'completed');
+      if (final) {
+        void this.emit(job, 'completed');
+        this.dropInput(job);
+      }
     });
+    this.worker.on('completed', (job) => this.dropInput(job));
   }
 
   start(): void {
@@ -82,11 +87,12 @@ export class QueueConsumer {
     try {
       const data = readJobData(job.data);
       const deadline = data.deadline_at;
+      // Claimed first (it also ends the job's place in its tenant's waiting count), then judged.
+      const claim = await claimForRun(this.options.connection, this.options.prefix, model, job.id!, this.options.claimTtlS, data.tenant);
+      if (claim === 'canceled') throw new SpecError('CANCELED', 'the job was canceled before it ran');
       if (deadline && startedAt > deadline) {
         throw new SpecError('DEADLINE_EXCEEDED', 'the job\'s deadline (timeout_s) passed before it could run');
       }
-      const claim = await claimForRun(this.options.connection, this.options.prefix, model, job.id!, this.options.claimTtlS);
-      if (claim === 'canceled') throw new SpecError('CANCELED', 'the job was canceled before it ran');
       // Fire and forget: the start event must not slow the job.
       void this.emit(job, 'start', () => jobView(job, 'active'));
       const r = await this.intake.runOne(data.input, deadline);
@@ -115,6 +121,18 @@ export class QueueConsumer {
       if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) await this.emit(job, 'completed');
       throw new Error(spec.toReason());
     }
+  }
+
+  /**
+   * A finished job keeps its result for the retention period but not its input (an image can be
+   * megabytes). One script call, not awaited: the job is already finished for its client.
+   */
+  private dropInput(job: Job<JobData, JobResult>): void {
+    if (job.data.input_dropped) return;
+    const data: JobData = { ...job.data, input: {}, input_dropped: true };
+    scripts(this.options.connection)
+      .modelhubDropJobInput(this.worker.toKey(job.id!), JSON.stringify(data))
+      .catch((err: Error) => this.log.debug({ err: err.message, jobId: job.id }, 'could not drop a finished job\'s input'));
   }
 
   /**

@@ -6,11 +6,13 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { SpecError } from '../../shared/errors.js';
+import { bodyLimitBytes } from '../../shared/config.js';
 import { firstProblem } from '../../shared/validation.js';
 import { WebhookTargetPolicy } from '../../shared/webhooks/target-policy.js';
 import type { RawItem } from '../batch-service.js';
 import { jsonlLines } from '../batch-upload.js';
-import { BatchBody, BatchQuery, MAX_JSON_DEPTH, jsonDepth } from '../schemas.js';
+import { BatchBody, BatchQuery, MAX_JSON_DEPTH } from '../schemas.js';
+import { scanJsonStructure } from '../door.js';
 import { checkWebhookTarget } from '../webhook-option.js';
 import type { ApiContext } from '../context.js';
 
@@ -20,14 +22,23 @@ export function batchRoutes(ctx: ApiContext): Router {
   const router = Router();
   const { batches, jobs, config, metrics } = ctx;
   const targets = new WebhookTargetPolicy(config.WEBHOOK_ALLOW_PRIVATE);
-  const jsonBody = express.json({ limit: config.MAX_BODY_BYTES, type: () => true, strict: false });
+  // Depth and value count checked on the raw bytes before parsing, as for every other body.
+  const jsonBody = express.json({
+    limit: bodyLimitBytes(config),
+    type: () => true,
+    strict: false,
+    verify: (_req, _res, buf) => {
+      const problem = scanJsonStructure(buf, MAX_JSON_DEPTH, config.MAX_JSON_VALUES);
+      if (problem) throw new SpecError('INVALID_INPUT', problem);
+    },
+  });
 
   const isJsonl = (req: Request) => JSONL_TYPES.includes((req.get('content-type') ?? '').split(';')[0].trim().toLowerCase());
 
   router.post('/v1/models/:model/batches', (req: Request, res: Response, next: NextFunction) => {
     // Refused up front, before a byte is staged.
     const length = Number(req.get('content-length') ?? NaN);
-    const cap = isJsonl(req) ? config.BATCH_MAX_BYTES : Math.min(config.BATCH_MAX_BYTES, config.MAX_BODY_BYTES);
+    const cap = isJsonl(req) ? config.BATCH_MAX_BYTES : Math.min(config.BATCH_MAX_BYTES, bodyLimitBytes(config));
     if (length > cap) return next(new SpecError('BODY_TOO_LARGE', `a batch upload is at most ${cap} bytes${isJsonl(req) ? '' : ' as JSON (send application/x-ndjson for more)'}`));
     if (isJsonl(req)) return next();
     jsonBody(req, res, next);
@@ -40,7 +51,6 @@ export function batchRoutes(ctx: ApiContext): Router {
     const parsed = jsonl ? BatchQuery.safeParse(req.query) : BatchBody.safeParse(req.body ?? {});
     if (!parsed.success) throw new SpecError(jsonl ? 'INVALID_OPTION' : 'INVALID_INPUT', firstProblem(parsed.error));
     const options = parsed.data;
-    if (!jsonl && jsonDepth(req.body) > MAX_JSON_DEPTH) throw new SpecError('INVALID_INPUT', `request body is nested deeper than ${MAX_JSON_DEPTH} levels`);
     if (options.webhook) checkWebhookTarget(config, targets, options.webhook);
     const key = req.get('idempotency-key');
     if (key !== undefined && (key.length === 0 || key.length > 255)) throw new SpecError('INVALID_OPTION', 'Idempotency-Key must be 1 to 255 characters');
@@ -117,6 +127,11 @@ async function* parseLines(req: Request, config: ApiContext['config'], hash: Ret
       yield { error: new SpecError('BODY_TOO_LARGE', `the line is ${line.bytes} bytes; the limit is ${config.BATCH_MAX_LINE_BYTES}`) };
       continue;
     }
+    const problem = scanJsonStructure(Buffer.from(line.text), MAX_JSON_DEPTH, config.MAX_JSON_VALUES);
+    if (problem) {
+      yield { error: new SpecError('INVALID_INPUT', `the line: ${problem}`) };
+      continue;
+    }
     let value: unknown;
     try {
       value = JSON.parse(line.text);
@@ -124,7 +139,6 @@ async function* parseLines(req: Request, config: ApiContext['config'], hash: Ret
       yield { error: new SpecError('BAD_JSON', `the line is not valid JSON: ${(err as Error).message}`) };
       continue;
     }
-    if (jsonDepth(value) > MAX_JSON_DEPTH) yield { error: new SpecError('INVALID_INPUT', `the line is nested deeper than ${MAX_JSON_DEPTH} levels`) };
-    else yield { value };
+    yield { value };
   }
 }

@@ -39,6 +39,10 @@ export function jobRoutes(ctx: ApiContext): Router {
     const key = req.get('idempotency-key');
     if (key !== undefined && (key.length === 0 || key.length > 255)) throw new SpecError('INVALID_OPTION', 'Idempotency-Key must be 1 to 255 characters');
     const webhook = webhookOf(body.data);
+    const ceiling = req.admin ? 1 : config.TENANT_PRIORITY_CEILING;
+    if (body.data.priority !== undefined && body.data.priority < ceiling) {
+      throw new SpecError('INVALID_OPTION', `priority ${body.data.priority} is above what this key may use (${ceiling}..10; 1 is highest)`);
+    }
     // Compared after validation and defaults: equal requests hash equally however spelled.
     const normalized = { input, priority: body.data.priority, timeout_s: body.data.timeout_s, webhook: webhook && { url: webhook.url, events: [...webhook.events].sort() } };
     const wait = preferWait(req.get('prefer'), config.PREDICT_WAIT_S);
@@ -66,6 +70,10 @@ export function jobRoutes(ctx: ApiContext): Router {
     const wait = preferWait(req.get('prefer'), config.PREDICT_WAIT_S);
     const id = String(req.params.id);
     res.json(wait > 0 ? await jobs.waitFor(id, req.tenant, wait) : await jobs.get(id, req.tenant));
+  });
+
+  router.delete('/v1/jobs/:id', async (req: Request, res: Response) => {
+    res.json(await jobs.remove(String(req.params.id), req.tenant));
   });
 
   router.post('/v1/jobs/:id/cancel', async (req: Request, res: Response) => {

@@ -1,6 +1,7 @@
-/** Operations: liveness, readiness (Redis answers), Prometheus metrics, live workers. */
+/** Operations: liveness, readiness (Redis accepts writes), live workers. Metrics: API_METRICS_PORT (server.ts). */
 import { Router, type Request, type Response } from 'express';
 import { SpecError } from '../../shared/errors.js';
+import { readinessProbeKey } from '../../shared/redis/keys.js';
 import { listLiveWorkers } from '../../shared/worker-registry.js';
 import type { ApiContext } from '../context.js';
 
@@ -13,15 +14,13 @@ export function opsRoutes(ctx: ApiContext): Router {
 
   router.get('/readyz', async (_req: Request, res: Response) => {
     try {
-      await withTimeout(ctx.redis.ping(), 1000);
+      // A write, not a PING: a Redis at maxmemory (noeviction) answers PING but refuses submits.
+      await withTimeout(ctx.redis.set(readinessProbeKey(ctx.config.MODELHUB_PREFIX), String(Date.now()), 'PX', 10_000), 1000);
       res.json({ status: 'ready' });
     } catch (err) {
-      res.status(503).json({ status: 'not ready', reason: `redis: ${(err as Error).message}` });
+      ctx.log.warn({ err: (err as Error).message }, 'not ready: redis does not accept writes');
+      res.status(503).json({ status: 'not ready', reason: 'redis does not accept writes' });
     }
-  });
-
-  router.get('/metrics', async (_req: Request, res: Response) => {
-    res.type(ctx.registry.contentType).send(await ctx.registry.metrics());
   });
 
   return router;
@@ -29,11 +28,23 @@ export function opsRoutes(ctx: ApiContext): Router {
 
 export function workerRoutes(ctx: ApiContext): Router {
   const router = Router();
-  router.get('/v1/workers', async (_req: Request, res: Response) => {
+  router.get('/v1/workers', async (req: Request, res: Response) => {
     const workers = await listLiveWorkers(ctx.redis, ctx.config.MODELHUB_PREFIX).catch((err: Error) => {
-      throw new SpecError('STORE_UNAVAILABLE', `the worker registry is unavailable: ${err.message}`);
+      ctx.log.warn({ err: err.message }, 'worker registry read failed');
+      throw new SpecError('STORE_UNAVAILABLE', 'the worker registry is unavailable; try again shortly', { 'Retry-After': '2' });
     });
-    res.json({ workers });
+    if (req.admin) {
+      res.json({ workers, count: workers.length });
+      return;
+    }
+    // Tenants share the fleet: they see how much of it serves which model, not its hosts or pids.
+    const byModel: Record<string, number> = {};
+    const byDevice: Record<string, number> = {};
+    for (const w of workers) {
+      byDevice[w.device.split(':')[0]] = (byDevice[w.device.split(':')[0]] ?? 0) + 1;
+      for (const m of w.models) byModel[m] = (byModel[m] ?? 0) + 1;
+    }
+    res.json({ count: workers.length, by_device: byDevice, by_model: byModel });
   });
   return router;
 }

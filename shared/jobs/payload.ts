@@ -20,6 +20,8 @@ export interface JobData {
   /** Epoch ms; a job still queued past it is never run, a running one past it is failed. */
   deadline_at?: number;
   webhook?: { url: string; events: WebhookEvent[] };
+  /** Set once the job finished: its input was dropped from Redis (`input` is then {}). */
+  input_dropped?: boolean;
 }
 
 /** What a worker returns for a finished job. */

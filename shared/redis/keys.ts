@@ -78,3 +78,16 @@ export function batchKeys(prefix: string, batchId: string) {
     input: (chunk: number) => `${base}:in:${chunk}`,
   };
 }
+
+/** Written by /readyz (short PX): a readiness probe that a Redis refusing writes fails. */
+export function readinessProbeKey(prefix: string): string {
+  return `${prefix}:readyz`;
+}
+
+/**
+ * A tenant's count of jobs waiting in one model's queue (its quota). In the queue's hash slot, so
+ * the run/cancel claim scripts decrement it atomically with the claim, on a Redis Cluster too.
+ */
+export function tenantWaitingKey(prefix: string, model: string, tenant: string | null): string {
+  return `${prefix}:${modelQueueName(model)}:tenant:${tenant ?? '-'}:waiting`;
+}

@@ -174,16 +174,16 @@ describe.skipIf(!haveChromium)('web console', () => {
   });
 
   it('asks for the API key when the hub needs one and keeps it in session storage only', async () => {
-    const secured = await startHub({ name: 'consolekeys', workers: 0, env: { MODELHUB_API_KEYS: 'k-console:console' } });
+    const secured = await startHub({ name: 'consolekeys', workers: 0, env: { MODELHUB_API_KEYS: 'k-console-0123456789:console' } });
     try {
       const page = await openPage([401]);
       await page.goto(`${secured.url}/`);
       await page.locator('#key-dialog[open]').waitFor();
       await shot(page, '06-key-prompt');
-      await page.fill('#key-input', 'k-console');
+      await page.fill('#key-input', 'k-console-0123456789');
       await page.click('#key-form button[type=submit]');
       await page.locator('tr[data-model="text-detection"]').waitFor();
-      expect(await page.evaluate(() => sessionStorage.getItem('modelhub.apiKey'))).toBe('k-console');
+      expect(await page.evaluate(() => sessionStorage.getItem('modelhub.apiKey'))).toBe('k-console-0123456789');
       expect(await page.evaluate(() => localStorage.length)).toBe(0);
       expect(await page.evaluate(() => document.cookie)).toBe('');
       // Another tab has its own session storage: it asks again.

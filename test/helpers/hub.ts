@@ -104,7 +104,7 @@ export interface HubOptions {
 export async function startHub(options: HubOptions): Promise<Hub> {
   const prefix = testPrefix(options.name);
   const env: Record<string, string> = { REDIS_URL, MODELHUB_PREFIX: prefix, ...(options.env ?? {}) };
-  const config = loadConfig({ ...process.env, ...env, PORT: '0', LOG_LEVEL: process.env.LOG_LEVEL ?? 'error' });
+  const config = loadConfig({ ...process.env, ...env, PORT: '0', API_METRICS_PORT: '0', API_METRICS_REFRESH_MS: '1000', LOG_LEVEL: process.env.LOG_LEVEL ?? 'error' });
   const api = await startApi(config);
   const workerArgs = ['--device', 'cpu', '--models', options.models ?? 'all'];
   const hub: Hub = {

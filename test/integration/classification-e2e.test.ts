@@ -185,7 +185,7 @@ describe('catalog and operations', () => {
   it('serves healthz, readyz and Prometheus metrics in both processes', async () => {
     expect((await getJson(`${hub.url}/healthz`)).status).toBe(200);
     expect((await getJson(`${hub.url}/readyz`)).body).toEqual({ status: 'ready' });
-    const api = await (await fetch(`${hub.url}/metrics`)).text();
+    const api = await (await fetch(`${hub.api.metricsUrl}/metrics`)).text();
     expect(metricValue(api, 'modelhub_jobs_submitted_total', { model: 'resnet50' })).toBeGreaterThan(0);
     expect(metricValue(api, 'modelhub_queue_jobs', { model: 'resnet50', state: 'completed' })).toBeGreaterThan(0);
     const worker = await (await fetch(`${hub.workers[0].metricsUrl}/metrics`)).text();

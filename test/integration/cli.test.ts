@@ -126,13 +126,13 @@ describe('modelhub CLI', () => {
   });
 
   it('--url and --key override MODELHUB_URL and MODELHUB_API_KEY', async () => {
-    const secured = await startHub({ name: 'clikeys', workers: 0, env: { MODELHUB_API_KEYS: 'k-beta:beta' } });
+    const secured = await startHub({ name: 'clikeys', workers: 0, env: { MODELHUB_API_KEYS: 'k-beta-0123456789abc:beta' } });
     try {
       const denied = await run(['models'], { MODELHUB_URL: secured.url });
       expect(denied.code).toBe(1);
       expect(denied.stderr).toMatch(/error 1101 \(HTTP 401\): missing API key/);
-      expect((await run(['models'], { MODELHUB_URL: secured.url, MODELHUB_API_KEY: 'k-beta' })).code).toBe(0);
-      expect((await run(['models', '--url', secured.url, '--key', 'k-beta'], { MODELHUB_URL: 'http://127.0.0.1:9' })).code).toBe(0);
+      expect((await run(['models'], { MODELHUB_URL: secured.url, MODELHUB_API_KEY: 'k-beta-0123456789abc' })).code).toBe(0);
+      expect((await run(['models', '--url', secured.url, '--key', 'k-beta-0123456789abc'], { MODELHUB_URL: 'http://127.0.0.1:9' })).code).toBe(0);
     } finally {
       await secured.stop();
     }

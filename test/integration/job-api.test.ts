@@ -263,7 +263,7 @@ describe('retention', () => {
 describe('auth and tenants', () => {
   let hub: Hub;
   beforeAll(async () => {
-    hub = await startHub({ name: 'auth', models: 'resnet50', workers: 0, env: { MODELHUB_API_KEYS: 'alice-key:alice,bob-key:bob' } });
+    hub = await startHub({ name: 'auth', models: 'resnet50', workers: 0, env: { MODELHUB_API_KEYS: 'alice-key-0123456789:alice,bob-key-0123456789:bob' } });
   });
   afterAll(async () => hub?.stop());
   const as = (key: string): Record<string, string> => ({ Authorization: `Bearer ${key}` });
@@ -274,21 +274,24 @@ describe('auth and tenants', () => {
     expect(none.body).toMatchObject({ success: false, error_code: 1101 });
     expect((await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } }, as('mallory-key'))).status).toBe(401);
     expect((await fetch(`${hub.url}/v1/models`)).status).toBe(401);
-    for (const path of ['/healthz', '/readyz', '/metrics', '/openapi.json']) expect((await fetch(`${hub.url}${path}`)).status).toBe(200);
+    for (const path of ['/healthz', '/readyz', '/openapi.json']) expect((await fetch(`${hub.url}${path}`)).status).toBe(200);
+    // Metrics live on their own listener (API_METRICS_PORT), not on the public port.
+    expect((await fetch(`${hub.api.metricsUrl}/metrics`)).status).toBe(200);
+    expect((await fetch(`${hub.url}/metrics`)).status).toBe(404);
   });
 
   it('a tenant sees, cancels and de-duplicates only its own jobs', async () => {
-    const mine = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } }, { ...as('alice-key'), 'Idempotency-Key': 'shared-key' });
+    const mine = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } }, { ...as('alice-key-0123456789'), 'Idempotency-Key': 'shared-key' });
     expect(mine.status).toBe(202);
     const read = (key: string) => fetch(`${hub.url}/v1/jobs/${mine.body.id}`, { headers: as(key) });
-    expect((await read('alice-key')).status).toBe(200);
-    const theirs = await read('bob-key');
+    expect((await read('alice-key-0123456789')).status).toBe(200);
+    const theirs = await read('bob-key-0123456789');
     expect(theirs.status).toBe(404);
     expect((await theirs.json()).error_code).toBe(1202);
-    expect((await postJson(`${hub.url}/v1/jobs/${mine.body.id}/cancel`, {}, as('bob-key'))).status).toBe(404);
-    const bobs = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } }, { ...as('bob-key'), 'Idempotency-Key': 'shared-key' });
+    expect((await postJson(`${hub.url}/v1/jobs/${mine.body.id}/cancel`, {}, as('bob-key-0123456789'))).status).toBe(404);
+    const bobs = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } }, { ...as('bob-key-0123456789'), 'Idempotency-Key': 'shared-key' });
     expect(bobs.status).toBe(202);
     expect(bobs.body.id).not.toBe(mine.body.id);
-    expect((await postJson(`${hub.url}/v1/jobs/${mine.body.id}/cancel`, {}, as('alice-key'))).body.status).toBe('canceled');
+    expect((await postJson(`${hub.url}/v1/jobs/${mine.body.id}/cancel`, {}, as('alice-key-0123456789'))).body.status).toBe('canceled');
   });
 });

@@ -146,11 +146,11 @@ describe('spec errors', () => {
 
 describe('API keys', () => {
   it('sends the key as a bearer token; without it the hub answers 1101', async () => {
-    const secured = await startHub({ name: 'sdkkeys', workers: 0, env: { MODELHUB_API_KEYS: 'k-alpha:alpha' } });
+    const secured = await startHub({ name: 'sdkkeys', workers: 0, env: { MODELHUB_API_KEYS: 'k-alpha-0123456789ab:alpha' } });
     try {
       await expect(new ModelHub({ url: secured.url }).models()).rejects.toMatchObject({ error_code: 1101, status: 401 });
       await expect(new ModelHub({ url: secured.url, apiKey: 'wrong' }).models()).rejects.toMatchObject({ error_code: 1101 });
-      expect((await new ModelHub({ url: secured.url, apiKey: 'k-alpha' }).models()).length).toBeGreaterThan(0);
+      expect((await new ModelHub({ url: secured.url, apiKey: 'k-alpha-0123456789ab' }).models()).length).toBeGreaterThan(0);
     } finally {
       await secured.stop();
     }

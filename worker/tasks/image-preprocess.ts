@@ -6,6 +6,7 @@
  */
 import sharp from 'sharp';
 import { SpecError } from '../../shared/errors.js';
+import { requireAllowedFormat } from '../../shared/image-formats.js';
 import type { ImagePreprocess, ResizeSpec } from '../../shared/manifest.js';
 import { resampleToTensor } from './resample.js';
 import type { Geometry } from './geometry.js';
@@ -13,6 +14,14 @@ import type { Geometry } from './geometry.js';
 export interface ImageLimits {
   maxImageBytes: number;
   maxImagePixels: number;
+  /** Longest decode (or resize) of one image, seconds: sharp's own timeout, so its threads stop too. Default 10. */
+  decodeTimeoutS?: number;
+}
+
+const DEFAULT_DECODE_TIMEOUT_S = 10;
+
+function timeoutError(seconds: number): SpecError {
+  return new SpecError('IMAGE_DECODE_TIMEOUT', `decoding the image took longer than ${seconds} s; send a smaller or simpler image`);
 }
 
 export interface DecodedImage {
@@ -35,8 +44,12 @@ export async function decodeImage(base64: string, limits: ImageLimits): Promise<
   if (bytes.length > limits.maxImageBytes) {
     throw new SpecError('IMAGE_TOO_LARGE', `image is ${bytes.length} bytes; the limit is ${limits.maxImageBytes}`);
   }
+  // Checked again here: the worker does not trust what the API let through.
+  requireAllowedFormat(bytes);
+  const timeoutS = limits.decodeTimeoutS ?? DEFAULT_DECODE_TIMEOUT_S;
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: limits.maxImagePixels, failOn: 'error' })
+    const { data, info } = await sharp(bytes, { limitInputPixels: limits.maxImagePixels, failOn: 'error', pages: 1 })
+      .timeout({ seconds: timeoutS })
       .rotate()
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
@@ -46,6 +59,7 @@ export async function decodeImage(base64: string, limits: ImageLimits): Promise<
     return { rgb: data, width: info.width, height: info.height };
   } catch (err) {
     const msg = (err as Error).message;
+    if (/timeout/i.test(msg)) throw timeoutError(timeoutS);
     if (/pixel limit/i.test(msg)) {
       throw new SpecError('IMAGE_TOO_LARGE', `image has more than ${limits.maxImagePixels} pixels`);
     }
@@ -151,16 +165,20 @@ export function planResize(spec: ResizeSpec, width: number, height: number): Pla
 const OWN_RESAMPLE_MAX_PIXELS = 256 * 1024;
 
 /** Decoded image → normalized float32 [3, H, W] per the manifest's preprocessing. */
-export async function imageToTensor(image: DecodedImage, pre: ImagePreprocess): Promise<ImageTensor> {
+export async function imageToTensor(image: DecodedImage, pre: ImagePreprocess, timeoutS = DEFAULT_DECODE_TIMEOUT_S): Promise<ImageTensor> {
   const plan = planResize(pre.resize, image.width, image.height);
   let pixels = image.rgb;
   const resized = plan.resizeWidth !== image.width || plan.resizeHeight !== image.height;
   const ownResample = resized && plan.resizeWidth <= image.width && plan.resizeHeight <= image.height && image.width * image.height <= OWN_RESAMPLE_MAX_PIXELS;
   if (resized && !ownResample) {
     pixels = await sharp(image.rgb, { raw: { width: image.width, height: image.height, channels: 3 } })
+      .timeout({ seconds: timeoutS })
       .resize(plan.resizeWidth, plan.resizeHeight, { fit: 'fill', kernel: 'linear' })
       .raw()
-      .toBuffer();
+      .toBuffer()
+      .catch((err: Error) => {
+        throw /timeout/i.test(err.message) ? timeoutError(timeoutS) : err;
+      });
   }
   const { tensorWidth: W, tensorHeight: H } = plan;
   const plane = W * H;

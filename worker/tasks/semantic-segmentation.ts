@@ -3,6 +3,8 @@
  * (probability of that class; all classes' with per_class_probs), at the input image's size.
  * The model family's segmenter (decoders/) makes the maps; this file encodes them.
  */
+import { labelCount } from '../../shared/manifest.js';
+import { checkSegmentationOutput, resultLimitBytes } from '../../shared/output-bounds.js';
 import { TASKS, type MaskEncoding } from '../../shared/tasks.js';
 import type { SegmentationMaps } from './decoders/family.js';
 import { buildSegmenter } from './decoders/index.js';
@@ -33,10 +35,14 @@ export async function encodeSegmentation(m: SegmentationMaps, encoding: MaskEnco
 export const semanticSegmentation = defineTask<VisionItem<typeof Options._output>>((ctx) => {
   const input = visionInput(ctx, Options);
   const segmenter = buildSegmenter(ctx, input.batched);
+  const limit = resultLimitBytes(ctx.entry, ctx.config);
+  const classes = labelCount(ctx.entry.labels) || 2;
   return {
     preprocess: input.preprocess,
     collate: input.collate,
     async postprocess(outputs, index, item) {
+      // Before any per-pixel map is allocated.
+      checkSegmentationOutput(item.geometry.imageWidth, item.geometry.imageHeight, classes, item.options, limit);
       const maps = segmenter.segment(outputs, index, item.geometry, item.options.per_class_probs);
       return encodeSegmentation(maps, item.options.encoding);
     },

@@ -84,10 +84,28 @@ export declare class ModelHub {
     cancel(id: string, options?: {
         signal?: AbortSignal;
     }): Promise<Job>;
-    /** GET /v1/workers: live workers, their devices, models and load. */
+    /** DELETE /v1/jobs/{id}: removes a finished job's input and output (409 while queued or running). */
+    delete(id: string, options?: {
+        signal?: AbortSignal;
+    }): Promise<{
+        id: string;
+        deleted: true;
+    }>;
+    /**
+     * GET /v1/workers: live workers, their devices, models and load with an admin key (or an open
+     * hub); with a tenant key only an empty list (tenants see counts: see `workerCounts`).
+     */
     workers(options?: {
         signal?: AbortSignal;
     }): Promise<WorkerInfo[]>;
+    /** GET /v1/workers as a tenant sees it: how many live workers, by device and by model. */
+    workerCounts(options?: {
+        signal?: AbortSignal;
+    }): Promise<{
+        count: number;
+        by_device?: Record<string, number>;
+        by_model?: Record<string, number>;
+    }>;
     /** GET /healthz. */
     health(): Promise<{
         status: string;
@@ -114,7 +132,10 @@ export declare class ModelHub {
     cancelBatch(id: string, options?: {
         signal?: AbortSignal;
     }): Promise<Batch>;
-    /** GET /metrics: Prometheus text. */
+    /**
+     * GET /metrics: Prometheus text. The hub serves it on its metrics listener (API_METRICS_PORT),
+     * not on the API's port: point a client at that address to use this.
+     */
     metrics(): Promise<string>;
     /** GET /openapi.json. */
     openapi(): Promise<Record<string, unknown>>;

@@ -178,9 +178,22 @@ export class ModelHub {
     return this.request('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`, options);
   }
 
-  /** GET /v1/workers: live workers, their devices, models and load. */
+  /** DELETE /v1/jobs/{id}: removes a finished job's input and output (409 while queued or running). */
+  delete(id: string, options: { signal?: AbortSignal } = {}): Promise<{ id: string; deleted: true }> {
+    return this.request('DELETE', `/v1/jobs/${encodeURIComponent(id)}`, options);
+  }
+
+  /**
+   * GET /v1/workers: live workers, their devices, models and load with an admin key (or an open
+   * hub); with a tenant key only an empty list (tenants see counts: see `workerCounts`).
+   */
   async workers(options: { signal?: AbortSignal } = {}): Promise<WorkerInfo[]> {
-    return (await this.request<{ workers: WorkerInfo[] }>('GET', '/v1/workers', options)).workers;
+    return (await this.request<{ workers?: WorkerInfo[] }>('GET', '/v1/workers', options)).workers ?? [];
+  }
+
+  /** GET /v1/workers as a tenant sees it: how many live workers, by device and by model. */
+  async workerCounts(options: { signal?: AbortSignal } = {}): Promise<{ count: number; by_device?: Record<string, number>; by_model?: Record<string, number> }> {
+    return this.request('GET', '/v1/workers', options);
   }
 
   /** GET /healthz. */
@@ -229,7 +242,10 @@ export class ModelHub {
     return this.request('POST', `/v1/batches/${encodeURIComponent(id)}/cancel`, options);
   }
 
-  /** GET /metrics: Prometheus text. */
+  /**
+   * GET /metrics: Prometheus text. The hub serves it on its metrics listener (API_METRICS_PORT),
+   * not on the API's port: point a client at that address to use this.
+   */
   async metrics(): Promise<string> {
     const res = await this.send('GET', '/metrics', {});
     return res.text();

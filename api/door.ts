@@ -1,0 +1,138 @@
+/**
+ * Guards at the door, before and while a body is parsed, so one tenant cannot take the API's
+ * memory or event loop from the others:
+ * - a structural scan of the raw bytes (depth and element count) before JSON.parse, costing
+ *   no memory per element;
+ * - a cap on request bytes being parsed at once across all requests (503 + Retry-After);
+ * - per-tenant token buckets for requests (polling included) and body bytes (429 + Retry-After).
+ * Buckets live in this API process: with N replicas a tenant gets N times the rate.
+ */
+import type { NextFunction, Request, Response } from 'express';
+import { SpecError } from '../shared/errors.js';
+
+/**
+ * Depth and number of values of a JSON text, counted on its bytes (strings skipped), so a
+ * 32 MB `[0,0,…]` is refused before parsing instead of after 16 M values were built.
+ * Returns a problem, or null when within both limits.
+ */
+export function scanJsonStructure(buf: Uint8Array, maxDepth: number, maxElements: number): string | null {
+  let depth = 0;
+  let elements = 0;
+  let inString = false;
+  for (let i = 0; i < buf.length; i++) {
+    const c = buf[i];
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false;
+      continue;
+    }
+    if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > maxDepth) return `request body is nested deeper than ${maxDepth} levels`;
+      elements++;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+    else if (c === 0x2c) elements++;
+    if (elements > maxElements) return `request body has more than ${maxElements} JSON values`;
+  }
+  return null;
+}
+
+/** Bytes of request bodies being received and parsed at once, across all requests. */
+export class ParseBudget {
+  private inFlight = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** Middleware: reserves the body's declared size (unknown: the body limit) until the answer is sent. */
+  middleware(bodyLimit: number) {
+    return (req: Request, res: Response, next: NextFunction) => {
+      const declared = Number(req.get('content-length'));
+      const bytes = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, bodyLimit) : req.get('transfer-encoding') ? bodyLimit : 0;
+      if (bytes === 0) return next();
+      if (this.inFlight + bytes > this.maxBytes && this.inFlight > 0) {
+        return next(new SpecError('BUSY', 'the API is busy receiving other requests; retry shortly', { 'Retry-After': '1' }));
+      }
+      this.inFlight += bytes;
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        this.inFlight -= bytes;
+      };
+      res.once('finish', release);
+      res.once('close', release);
+      next();
+    };
+  }
+
+  get bytesInFlight(): number {
+    return this.inFlight;
+  }
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+/** A token bucket per key: `ratePerS` refill, `burst` capacity. */
+export class TokenBuckets {
+  private readonly buckets = new Map<string, Bucket>();
+
+  constructor(
+    private readonly ratePerS: number,
+    private readonly burst: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Takes `cost` tokens; returns 0 when granted, else the seconds until it would be. */
+  take(key: string, cost = 1): number {
+    const t = this.now();
+    const b = this.buckets.get(key) ?? { tokens: this.burst, at: t };
+    b.tokens = Math.min(this.burst, b.tokens + ((t - b.at) / 1000) * this.ratePerS);
+    b.at = t;
+    this.buckets.set(key, b);
+    if (b.tokens >= Math.min(cost, this.burst)) {
+      b.tokens -= cost;
+      return 0;
+    }
+    return Math.max(1, Math.ceil((Math.min(cost, this.burst) - b.tokens) / this.ratePerS));
+  }
+
+  /** Forgets buckets that are full again (bounded memory with many tenants). */
+  sweep(): void {
+    const t = this.now();
+    for (const [k, b] of this.buckets) if (b.tokens + ((t - b.at) / 1000) * this.ratePerS >= this.burst) this.buckets.delete(k);
+  }
+}
+
+export interface RateLimits {
+  requestsPerS: number;
+  bytesPerS: number;
+  /** Largest body: a single request may always spend up to this many bytes at once. */
+  bodyLimit: number;
+}
+
+/** Per-tenant request and byte rates (keyed requests only; 0 turns a limit off). */
+export function tenantRateLimit(limits: RateLimits) {
+  const requests = new TokenBuckets(limits.requestsPerS, Math.max(1, limits.requestsPerS * 2));
+  const bytes = new TokenBuckets(limits.bytesPerS, Math.max(limits.bytesPerS * 2, limits.bodyLimit));
+  const sweeper = setInterval(() => {
+    requests.sweep();
+    bytes.sweep();
+  }, 60_000);
+  sweeper.unref();
+  return (req: Request, _res: Response, next: NextFunction) => {
+    if (req.tenant === null) return next();
+    if (limits.requestsPerS > 0) {
+      const wait = requests.take(req.tenant);
+      if (wait) return next(new SpecError('RATE_LIMITED', `too many requests: the limit is ${limits.requestsPerS} per second`, { 'Retry-After': String(wait) }));
+    }
+    const declared = Number(req.get('content-length')) || 0;
+    if (limits.bytesPerS > 0 && declared > 0) {
+      const wait = bytes.take(req.tenant, declared);
+      if (wait) return next(new SpecError('RATE_LIMITED', `too many bytes: the limit is ${limits.bytesPerS} bytes per second`, { 'Retry-After': String(wait) }));
+    }
+    next();
+  };
+}

@@ -1,0 +1,52 @@
+import { EventEmitter } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { ParseBudget, TokenBuckets, scanJsonStructure } from '../../api/door.js';
+
+describe('JSON structure scan (before parsing)', () => {
+  it('counts values and depth on the bytes, skipping strings and escapes', () => {
+    const enc = (s: string) => Buffer.from(s);
+    expect(scanJsonStructure(enc('{"a":[1,2,3],"b":"[[[[,,,,"}'), 3, 10)).toBeNull();
+    expect(scanJsonStructure(enc('{"a":"\\"[[[[[[","b":1}'), 2, 10)).toBeNull();
+    expect(scanJsonStructure(enc('[[[[1]]]]'), 3, 100)).toMatch(/deeper than 3/);
+    expect(scanJsonStructure(enc(`[${'0,'.repeat(200)}0]`), 32, 100)).toMatch(/more than 100 JSON values/);
+  });
+});
+
+describe('parse budget', () => {
+  const req = (length: number) => ({ get: (h: string) => (h === 'content-length' ? String(length) : undefined) }) as any;
+  const res = () => Object.assign(new EventEmitter(), {}) as any;
+
+  it('refuses a body with 503 BUSY while others hold the budget, and frees it when they finish', () => {
+    const budget = new ParseBudget(100);
+    const mw = budget.middleware(1000);
+    const first = res();
+    const results: unknown[] = [];
+    mw(req(80), first, (err?: unknown) => results.push(err));
+    mw(req(80), res(), (err?: unknown) => results.push(err));
+    expect(results[0]).toBeUndefined();
+    expect(results[1]).toMatchObject({ kind: 'BUSY', httpStatus: 503, headers: { 'Retry-After': '1' } });
+    first.emit('finish');
+    expect(budget.bytesInFlight).toBe(0);
+    mw(req(80), res(), (err?: unknown) => results.push(err));
+    expect(results[2]).toBeUndefined();
+  });
+
+  it('always lets one body through when nothing else is being parsed', () => {
+    const budget = new ParseBudget(10);
+    const out: unknown[] = [];
+    budget.middleware(1000)(req(500), res(), (err?: unknown) => out.push(err));
+    expect(out).toEqual([undefined]);
+  });
+});
+
+describe('token buckets', () => {
+  it('grants a burst, then refills at the rate, and says how long to wait', () => {
+    let t = 0;
+    const b = new TokenBuckets(2, 4, () => t);
+    expect([1, 2, 3, 4].map(() => b.take('a'))).toEqual([0, 0, 0, 0]);
+    expect(b.take('a')).toBe(1);
+    expect(b.take('b')).toBe(0);
+    t = 1000;
+    expect([b.take('a'), b.take('a'), b.take('a')]).toEqual([0, 0, 1]);
+  });
+});
