@@ -26,7 +26,12 @@ describe.skipIf(!FIXTURE_WEIGHTS_DIR)(FIXTURE_WEIGHTS_DIR ? 'real weights on rea
   const catalog = async () => Object.fromEntries(((await getJson(`${hub.url}/v1/models`)).body.models as any[]).map((m) => [m.name, m]));
 
   it('serves the three on their real files: weights "real", each file\'s sha256 in the catalog, /v1/workers and the metrics', async () => {
-    const byName = await catalog();
+    // The worker's first heartbeat may trail its health check.
+    let byName = await catalog();
+    for (const deadline = Date.now() + 20_000; Object.keys(SHA256).some((m) => byName[m].workers < 1) && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 200));
+      byName = await catalog();
+    }
     for (const [name, sha256] of Object.entries(SHA256)) {
       expect(byName[name]).toMatchObject({ status: 'ready', weights: 'real', workers: 1, mixed_fleet: false, loaded: [{ sha256, kind: 'real', workers: 1 }] });
     }

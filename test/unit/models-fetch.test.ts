@@ -42,7 +42,7 @@ beforeAll(async () => {
     if (req.url!.startsWith('/cut/') && !cutOnce.has(req.url!)) {
       // The first answer stops a third of the way in: the connection is cut.
       cutOnce.add(req.url!);
-      res.write(body.subarray(0, 100_000), () => res.socket?.destroy());
+      res.write(body.subarray(0, 100_000), () => setTimeout(() => res.socket?.destroy(), 300));
       return;
     }
     res.end(body);
