@@ -76,7 +76,13 @@ export const ModelSummarySchema = z.object({
   description: z.string(),
   status: z.enum(['ready', 'no_workers', 'unavailable']),
   weights: z.enum(['real', 'test', 'missing']),
+  license: z.string().optional().describe("The weights file's licence, when its manifest says"),
   workers: z.number().int(),
+  max_batch_size: z.number().int().describe("Largest batch the live workers form (the manifest's, capped by a fixed batch dimension of the model file)"),
+  loaded: z
+    .array(z.object({ file: z.string(), sha256: z.string(), kind: z.enum(['real', 'test']), workers: z.number().int() }))
+    .describe('The weights files the live workers loaded, one entry per distinct sha256'),
+  mixed_fleet: z.boolean().describe('Live workers serving this model loaded different files'),
   queue: z.object({ waiting: z.number().int(), active: z.number().int() }).nullable(),
 });
 

@@ -51,8 +51,15 @@ const EnvSchema = z.object({
   MODELHUB_MODELS_DIR: z.string().default(path.join(REPO_ROOT, 'models')),
   /** Where generated test models are written and looked up. */
   MODELHUB_GENERATED_DIR: z.string().default(path.join(REPO_ROOT, 'models', '.generated')),
-  /** Serve a generated test model when a model's real weights are absent (labelled in the catalog). */
-  MODELHUB_TEST_MODELS: z.enum(['auto', 'off']).default('auto'),
+  /**
+   * Generated test models: `auto` serves one when a model's real weights are absent (labelled in
+   * the catalog), `off` never, `always` even when real weights are present (tests of the stand-ins).
+   */
+  MODELHUB_TEST_MODELS: z.enum(['auto', 'off', 'always']).default('auto'),
+  /** One more folder searched for model weights by file name (before the manifest's folder); models:fetch downloads into it. */
+  MODELHUB_WEIGHTS_DIR: z.string().optional(),
+  /** models:fetch: base URL that replaces each file's own url (`<mirror>/<file name>`), for air-gapped sites. */
+  MODELHUB_WEIGHTS_MIRROR: z.url().optional(),
   HOST: z.string().default('127.0.0.1'),
   PORT: int(8080),
   /** Largest accepted request body, bytes (413 past it). Unset: derived from MAX_IMAGE_BYTES (base64 + 64 KiB). */

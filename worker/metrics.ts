@@ -76,6 +76,18 @@ export function createWorkerMetrics(registry: Registry) {
       labelNames: md,
       registers: [registry],
     }),
+    maxBatchSize: new Gauge({
+      name: 'modelhub_model_max_batch_size',
+      help: 'Largest batch this worker forms for the model (the manifest, capped by a fixed batch dimension of the model file)',
+      labelNames: md,
+      registers: [registry],
+    }),
+    weightsInfo: new Gauge({
+      name: 'modelhub_model_weights_info',
+      help: 'The weights file loaded for the model (1): file name, sha256, and real or test weights',
+      labelNames: ['model', 'device', 'file', 'sha256', 'weights'],
+      registers: [registry],
+    }),
     up: new Gauge({
       name: 'modelhub_worker_up',
       help: '1 while the worker takes jobs, 0 while it shuts down',

@@ -2,10 +2,12 @@
  * One model on one device: an onnxruntime session, its task pipeline and its batcher.
  * `run(input)` preprocesses one job, waits for its batch, and returns the spec output.
  */
+import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Config } from '../shared/config.js';
 import { SpecError } from '../shared/errors.js';
-import type { ModelEntry } from '../shared/manifest.js';
+import { sha256File } from '../shared/file-hash.js';
+import type { Batching, ModelEntry } from '../shared/manifest.js';
 import { DynamicBatcher, type ItemOutcome } from './batcher.js';
 import { deviceName, sessionOptionsFor, type Device, type SessionTuning } from './backend/device.js';
 import { SessionPool } from './backend/session-pool.js';
@@ -13,6 +15,7 @@ import { SessionThreadError, ThreadedSession, type InferenceBackend, type Sessio
 import { TASK_PIPELINES } from './tasks/index.js';
 import { stackFeeds, type PreparedItem, type TaskFactory, type TaskPipeline } from './tasks/task.js';
 import type { WorkerMetrics } from './metrics.js';
+import { checkSignature, type BatchLimit } from './model-signature.js';
 
 export interface RunnerOptions {
   tuning?: SessionTuning;
@@ -22,6 +25,15 @@ export interface RunnerOptions {
   onSessionDeath?: (err: Error) => void;
   /** Where the session comes from: models sharing a file share a pooled session. Default: a session of its own. */
   sessions?: SessionPool;
+}
+
+/** The weights file a runner loaded, as the catalog, /v1/workers and the metrics show it. */
+export interface LoadedWeights {
+  file: string;
+  sha256: string;
+  kind: 'real' | 'test';
+  /** The manifest's sha256 for this file, when it gives one and the file differs from it. */
+  expected_sha256?: string;
 }
 
 export interface RunResult {
@@ -49,8 +61,12 @@ export class ModelRunner {
     private readonly session: InferenceBackend,
     private readonly pipeline: TaskPipeline,
     private readonly metrics: WorkerMetrics,
+    /** The manifest's batching, with max_batch_size capped by a fixed batch dimension of the file. */
+    readonly batching: Batching,
+    /** Set when the file's fixed batch dimension caps the manifest's max_batch_size. */
+    readonly batchLimit: BatchLimit | null,
+    readonly weights: LoadedWeights,
   ) {
-    const { batching } = entry.manifest;
     this.labels = { model: entry.manifest.name, device: deviceName(device) };
     this.batcher = new DynamicBatcher((items) => this.runGroup(items), {
       maxBatchSize: batching.max_batch_size,
@@ -90,9 +106,31 @@ export class ModelRunner {
         throw new Error(`model "${name}": the ONNX file has no output "${tensor}" (outputs: ${session.outputNames.join(', ')})`);
       }
     }
-    const pipeline = factory({ entry, session, config });
-    metrics.modelLoadSeconds.set({ model: name, device: deviceName(device) }, (performance.now() - started) / 1000);
-    return new ModelRunner(entry, device, session, pipeline, metrics);
+    let limit: BatchLimit | null;
+    let pipeline: TaskPipeline;
+    try {
+      limit = checkSignature(entry, session.signature?.inputs ?? [], session.signature?.outputs ?? []);
+      pipeline = factory({ entry, session, config });
+    } catch (err) {
+      await session.release();
+      throw err;
+    }
+    const manifestBatching = entry.manifest.batching;
+    const capped = limit !== null && limit.size < manifestBatching.max_batch_size;
+    const batching = capped ? { ...manifestBatching, max_batch_size: limit!.size } : manifestBatching;
+    const sha256 = await sha256File(entry.modelPath);
+    const expected = entry.weightsFile?.sha256?.toLowerCase();
+    const weights: LoadedWeights = {
+      file: path.basename(entry.modelPath),
+      sha256,
+      kind: entry.weights ?? 'real',
+      ...(expected && expected !== sha256 ? { expected_sha256: expected } : {}),
+    };
+    const labels = { model: name, device: deviceName(device) };
+    metrics.modelLoadSeconds.set(labels, (performance.now() - started) / 1000);
+    metrics.maxBatchSize.set(labels, batching.max_batch_size);
+    metrics.weightsInfo.set({ ...labels, file: weights.file, sha256, weights: weights.kind }, 1);
+    return new ModelRunner(entry, device, session, pipeline, metrics, batching, capped ? limit : null, weights);
   }
 
   /** The session's Linux thread ids when it runs on a thread of its own (for per-thread CPU figures). */

@@ -10,17 +10,38 @@ import type { ApiContext } from '../context.js';
 
 export type ModelStatus = 'ready' | 'no_workers' | 'unavailable';
 
+/** What the live workers serving a model loaded: each distinct file (by sha256) and how many workers hold it. */
+function loadedWeights(name: string, serving: WorkerInfo[]) {
+  const files = new Map<string, { file: string; sha256: string; kind: string; workers: number }>();
+  for (const w of serving) {
+    const loaded = w.weights?.[name];
+    if (!loaded) continue;
+    const seen = files.get(loaded.sha256);
+    if (seen) seen.workers += 1;
+    else files.set(loaded.sha256, { ...loaded, workers: 1 });
+  }
+  return [...files.values()];
+}
+
 function summary(entry: ModelEntry, workers: WorkerInfo[], queue: { waiting: number; active: number } | null) {
   const m = entry.manifest;
-  const serving = workers.filter((w) => w.models.includes(m.name)).length;
-  const status: ModelStatus = !entry.modelPath ? 'unavailable' : serving > 0 ? 'ready' : 'no_workers';
+  const serving = workers.filter((w) => w.models.includes(m.name));
+  const status: ModelStatus = !entry.modelPath ? 'unavailable' : serving.length > 0 ? 'ready' : 'no_workers';
+  const loaded = loadedWeights(m.name, serving);
+  // Live workers may batch less than the manifest says (a model file with a fixed batch dimension).
+  const workerBatch = serving.map((w) => w.batching[m.name]?.max_batch_size).filter((n): n is number => typeof n === 'number');
   return {
     name: m.name,
     task: m.task,
     description: entry.weights === 'test' ? `${m.description} [TEST MODEL: generated stand-in with the reference export's signature, not the real weights]` : m.description,
     status,
     weights: entry.weights ?? 'missing',
-    workers: serving,
+    ...(entry.weightsFile?.license ? { license: entry.weightsFile.license } : {}),
+    workers: serving.length,
+    max_batch_size: workerBatch.length > 0 ? Math.min(...workerBatch) : m.batching.max_batch_size,
+    /** The weights files the live workers loaded, by sha256: more than one is a mixed fleet. */
+    loaded,
+    mixed_fleet: loaded.length > 1,
     queue,
   };
 }

@@ -175,12 +175,20 @@ describe('text-segmentation (real DBNet)', () => {
     };
     const inBox = (b: number[], margin: number) => (x: number, y: number) => x >= b[0] - margin && x < b[2] + margin && y >= b[1] - margin && y < b[3] + margin;
     for (const b of scene.boxes) {
-      // DBNet's map marks a shrunk core of each text line: its middle is text, its rim may not be.
+      // The middle of each line is text, and most of its ink box (checked below).
       const core = [b[0] + (b[2] - b[0]) / 4, b[1] + (b[3] - b[1]) / 4, b[2] - (b[2] - b[0]) / 4, b[3] - (b[3] - b[1]) / 4];
       expect(textShare(inBox(core, 0))).toBeGreaterThan(0.7);
       expect(textShare(inBox(b, 0))).toBeGreaterThan(0.25);
     }
     expect(textShare((x, y) => !scene.boxes.some((b) => inBox(b, 4)(x, y)))).toBeLessThan(0.01);
+    // The marked regions are the text regions detection reports (unclipped), not DBNet's shrunk
+    // kernels: most of each line's ink box is text, and the text pixels are exactly the union of
+    // the regions text-instances reports, one per line.
+    for (const b of scene.boxes) expect(textShare(inBox(b, 0))).toBeGreaterThan(0.8);
+    const masks = (await (await runner('text-instances')).run({ image: scene.png.toString('base64') })).output.detection_masks as boolean[][][];
+    expect(masks).toHaveLength(words.length);
+    const union = preds.map((row, y) => row.map((_, x) => (masks.some((m) => m[y][x]) ? 1 : 0)));
+    expect(preds).toEqual(union);
     // probs is the probability of the predicted class: at least 1 - thresh for background, over thresh for text.
     for (let y = 0; y < 160; y += 7) {
       for (let x = 0; x < 320; x += 7) {

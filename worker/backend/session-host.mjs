@@ -39,7 +39,16 @@ try {
   const before = new Set(taskIds());
   session = await ort.InferenceSession.create(workerData.modelPath, workerData.options);
   const threads = { host: ownThreadId(), pool: taskIds().filter((t) => !before.has(t)) };
-  parentPort.postMessage({ type: 'ready', inputNames: session.inputNames, outputNames: session.outputNames, threads });
+  // Shapes as the file declares them (numbers, or names for dynamic dims): the worker checks them against the manifest.
+  const shapes = (list) => list.map((m) => ({ name: m.name, type: m.isTensor ? m.type : null, shape: m.isTensor ? [...m.shape] : [] }));
+  parentPort.postMessage({
+    type: 'ready',
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+    threads,
+    inputMetadata: shapes(session.inputMetadata),
+    outputMetadata: shapes(session.outputMetadata),
+  });
 } catch (err) {
   parentPort.postMessage({ type: 'ready', error: err instanceof Error ? err.message : String(err) });
 }

@@ -48,6 +48,7 @@ export class SessionPool {
       inputNames: session.inputNames,
       outputNames: session.outputNames,
       threadIds: session.threadIds,
+      signature: session.signature,
       run: (feeds: Record<string, ort.Tensor>, runOptions?: RunOptions) => session.run(feeds, runOptions),
       release: async () => {
         if (released) return;

@@ -12,14 +12,23 @@ interface WireTensor {
   data: ort.Tensor.DataType;
 }
 
+/** An input's or output's declared tensor: dims are numbers (fixed) or names (dynamic). */
+export interface TensorSignature {
+  name: string;
+  type: string | null;
+  shape: Array<number | string>;
+}
+
 type HostMessage =
-  | { type: 'ready'; inputNames?: string[]; outputNames?: string[]; threads?: SessionThreadIds; error?: string }
+  | { type: 'ready'; inputNames?: string[]; outputNames?: string[]; threads?: SessionThreadIds; inputMetadata?: TensorSignature[]; outputMetadata?: TensorSignature[]; error?: string }
   | { type: 'result'; id: number; outputs?: Record<string, WireTensor>; error?: string }
   | { type: 'released' };
 
 export interface InferenceBackend {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
+  /** Declared shapes of the inputs and outputs, where the backend knows them. */
+  readonly signature?: { inputs: readonly TensorSignature[]; outputs: readonly TensorSignature[] };
   run(feeds: Record<string, ort.Tensor>, options?: RunOptions): Promise<ort.InferenceSession.ReturnType>;
   release(): Promise<void>;
 }
@@ -49,6 +58,7 @@ export class ThreadedSession implements InferenceBackend {
   /** Set once the thread is gone: every later call fails at once instead of waiting forever. */
   private dead: SessionThreadError | null = null;
   private releasing = false;
+  signature?: { inputs: readonly TensorSignature[]; outputs: readonly TensorSignature[] };
 
   private constructor(
     private readonly thread: Worker,
@@ -75,7 +85,9 @@ export class ThreadedSession implements InferenceBackend {
           reject(new Error(msg.type === 'ready' && msg.error ? msg.error : 'session thread did not start'));
           return;
         }
-        resolve(new ThreadedSession(thread, msg.inputNames!, msg.outputNames!, msg.threads ?? { host: null, pool: [] }, onDeath));
+        const session = new ThreadedSession(thread, msg.inputNames!, msg.outputNames!, msg.threads ?? { host: null, pool: [] }, onDeath);
+        session.signature = { inputs: msg.inputMetadata ?? [], outputs: msg.outputMetadata ?? [] };
+        resolve(session);
       });
     });
   }

@@ -207,8 +207,16 @@ export interface ModelSummary {
   status: ModelStatus;
   /** real weights, a generated test stand-in, or missing. */
   weights: 'real' | 'test' | 'missing';
+  /** The weights file's licence, when its manifest says. */
+  license?: string;
   /** Live workers serving it. */
   workers: number;
+  /** Largest batch the live workers form (a model file with a fixed batch dimension caps the manifest's). */
+  max_batch_size: number;
+  /** The weights files the live workers loaded, one entry per distinct sha256. */
+  loaded: { file: string; sha256: string; kind: 'real' | 'test'; workers: number }[];
+  /** Live workers serving this model loaded different files. */
+  mixed_fleet: boolean;
   /** null when the queue could not be read. */
   queue: { waiting: number; active: number } | null;
 }
@@ -236,6 +244,8 @@ export interface WorkerInfo {
   heartbeat_at: number;
   heartbeat_ms: number;
   batching: Record<string, { max_batch_size: number; max_queue_delay_ms: number }>;
+  /** Per model: the weights file loaded. */
+  weights?: Record<string, { file: string; sha256: string; kind: 'real' | 'test' }>;
   load: Record<string, number>;
 }
 

@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import { clampBox, imageSampler, resamplePlane, tensorToImage, type Geometry } from '../geometry.js';
 import { asNumbers, itemOutput, requireOutput } from '../outputs.js';
-import { convexHull, expandRect, fillConvex, insideConvex, minAreaRect, rectCorners, type Point, type RotatedRect } from '../postprocess/polygon.js';
+import { convexHull, expandRect, fillConvex, forEachInside, insideConvex, minAreaRect, rectCorners, type Point, type RotatedRect } from '../postprocess/polygon.js';
 import { defineFamily, MaxDetections, Probability, type DecoderSetup, type Detector, type ModelOutputs, type SegmentationMaps } from './family.js';
 
 const Options = z.object({
@@ -143,13 +143,32 @@ export function dbnetRegions(map: ArrayLike<number>, width: number, height: numb
   return regions;
 }
 
-/** A text probability map as background (0) / text (1): text where p > thresh. */
-export function segmentProbabilityMap(map: ArrayLike<number>, mapW: number, mapH: number, g: Geometry, thresh: number, perClass: boolean): SegmentationMaps {
+/**
+ * Background (0) / text (1) per image pixel: text inside the text regions, the same unclipped
+ * rectangles that detection reports as boxes (the map itself marks only their shrunk kernels).
+ * The text probability of a pixel is the map's value, raised to its region's score inside a
+ * region and capped at thresh outside every region; `probs` is that of the predicted class.
+ */
+export function segmentTextRegions(map: ArrayLike<number>, mapW: number, mapH: number, g: Geometry, regions: readonly TextRegion[], thresh: number, perClass: boolean): SegmentationMaps {
+  const { imageWidth: w, imageHeight: h } = g;
   const p = resamplePlane(imageSampler(g, mapW, mapH), map);
-  const preds = Int32Array.from(p, (v) => (v > thresh ? 1 : 0));
-  const probs = Float32Array.from(p, (v, i) => (preds[i] ? v : 1 - v));
-  const perClassPlanes = perClass ? [Float32Array.from(p, (v) => 1 - v), p] : undefined;
-  return { width: g.imageWidth, height: g.imageHeight, numClasses: 2, preds, probs, perClass: perClassPlanes };
+  const regionScore = new Float32Array(w * h).fill(-1);
+  for (const r of regions) {
+    const quad = regionToImage(r, g, mapW, mapH);
+    forEachInside(quad, w, h, (x, y) => {
+      const i = y * w + x;
+      regionScore[i] = Math.max(regionScore[i], r.score);
+    });
+  }
+  const text = Float32Array.from(p, (v, i) => (regionScore[i] >= 0 ? Math.max(v, regionScore[i]) : Math.min(v, thresh)));
+  const preds = Int32Array.from(regionScore, (s) => (s >= 0 ? 1 : 0));
+  const probs = Float32Array.from(text, (t, i) => (preds[i] ? t : 1 - t));
+  return { width: w, height: h, numClasses: 2, preds, probs, perClass: perClass ? [Float32Array.from(text, (t) => 1 - t), text] : undefined };
+}
+
+/** A region's rectangle (map pixels) in input-image pixels, unclamped. */
+function regionToImage(r: TextRegion, g: Geometry, mapW: number, mapH: number): Point[] {
+  return r.quad.map(([x, y]) => tensorToImage(g, (x * g.tensorWidth) / mapW, (y * g.tensorHeight) / mapH));
 }
 
 function probabilityMap(o: DbnetOptions, { ctx, batched }: DecoderSetup) {
@@ -170,7 +189,7 @@ function detector(o: DbnetOptions, setup: DecoderSetup): Detector {
     decode(outputs, index, g, scoreThreshold) {
       const { map, width: mapW, height: mapH } = read(outputs, index);
       return dbnetRegions(map, mapW, mapH, regionParams(o, scoreThreshold)).map((r) => {
-        const quad = r.quad.map(([x, y]) => tensorToImage(g, (x * g.tensorWidth) / mapW, (y * g.tensorHeight) / mapH));
+        const quad = regionToImage(r, g, mapW, mapH);
         const xs = quad.map((p) => p[0]);
         const ys = quad.map((p) => p[1]);
         const box = clampBox(g, [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)]);
@@ -190,7 +209,7 @@ export const dbnet = defineFamily({
     return {
       segment(outputs, index, g, perClass) {
         const { map, width, height } = read(outputs, index);
-        return segmentProbabilityMap(map, width, height, g, o.thresh, perClass);
+        return segmentTextRegions(map, width, height, g, dbnetRegions(map, width, height, regionParams(o)), o.thresh, perClass);
       },
     };
   },

@@ -12,8 +12,9 @@ import type { DecoderTask, Detector, Instance, ModelFamily, ModelOutputs, Segmen
 import { rcnn } from './rcnn.js';
 import { torchvisionSeg } from './torchvision-seg.js';
 import { yolo } from './yolo.js';
+import { yoloV8Seg } from './yolov8-seg.js';
 
-export const MODEL_FAMILIES: readonly ModelFamily[] = [dbnet, rcnn, yolo, torchvisionSeg];
+export const MODEL_FAMILIES: readonly ModelFamily[] = [dbnet, rcnn, yolo, yoloV8Seg, torchvisionSeg];
 
 const NEEDS: Record<DecoderTask, { task: string; lacks: string }> = {
   detect: { task: 'object detection', lacks: 'has no boxes' },

@@ -28,13 +28,25 @@ export interface YoloParams {
   classAgnostic: boolean;
   /** Candidates kept before NMS (best scores), bounding its quadratic cost. */
   maxCandidates: number;
+  /** Class rows after the 4 box rows; default: all the rest (segmentation heads add coefficient rows after them). */
+  classes?: number;
+}
+
+export interface YoloDetection extends Detection {
+  /** The anchor column it came from (to read its mask coefficients). */
+  anchor: number;
 }
 
 /** Decodes one image's [4 + C, A] row-major predictions into boxes in tensor pixels, after NMS. */
 export function decodeYolo(data: ArrayLike<number>, rows: number, anchors: number, p: YoloParams): Detection[] {
-  const classes = rows - 4;
-  if (classes < 1) throw new Error(`YOLO output has ${rows} rows; expected 4 box rows plus at least one class row`);
-  const candidates: Detection[] = [];
+  return decodeYoloAnchors(data, rows, anchors, p).map(({ box, score, classId }) => ({ box, score, classId }));
+}
+
+/** decodeYolo, keeping each detection's anchor column. */
+export function decodeYoloAnchors(data: ArrayLike<number>, rows: number, anchors: number, p: YoloParams): YoloDetection[] {
+  const classes = p.classes ?? rows - 4;
+  if (classes < 1 || classes > rows - 4) throw new Error(`YOLO output has ${rows} rows; expected 4 box rows plus at least one class row`);
+  const candidates: YoloDetection[] = [];
   for (let a = 0; a < anchors; a++) {
     let best = 0;
     let bestScore = -Infinity;
@@ -50,12 +62,25 @@ export function decodeYolo(data: ArrayLike<number>, rows: number, anchors: numbe
     const cy = data[anchors + a];
     const w = data[2 * anchors + a];
     const h = data[3 * anchors + a];
-    candidates.push({ box: [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], score: bestScore, classId: best });
+    candidates.push({ box: [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], score: bestScore, classId: best, anchor: a });
   }
   candidates.sort((x, y) => y.score - x.score);
   const top = candidates.slice(0, p.maxCandidates);
   return p.classAgnostic ? nms(top, p.iouThreshold) : classwiseNms(top, p.iouThreshold);
 }
+
+type YoloOptionsT = Omit<z.output<typeof YoloOptions>, 'decoder'>;
+
+/** A YOLO detector's defaults (a request's score_threshold and max_detections replace them). */
+export const yoloDefaults = (o: YoloOptionsT) => ({ scoreThreshold: o.score_threshold, maxDetections: o.max_detections, labelOffset: o.label_offset });
+
+export const yoloParams = (o: YoloOptionsT, scoreThreshold: number, classes?: number): YoloParams => ({
+  scoreThreshold,
+  iouThreshold: o.iou_threshold,
+  classAgnostic: o.class_agnostic,
+  maxCandidates: o.max_candidates,
+  classes,
+});
 
 export const yolo = defineFamily({
   decoder: 'yolo',
@@ -63,18 +88,11 @@ export const yolo = defineFamily({
   detect(o, { ctx, batched }) {
     const predName = requireOutput(ctx, 'predictions', 'the yolo decoder reads [N, 4 + classes, anchors]');
     return {
-      scoreThreshold: o.score_threshold,
-      maxDetections: o.max_detections,
-      labelOffset: o.label_offset,
+      ...yoloDefaults(o),
       decode(outputs, index, g, scoreThreshold) {
         const { data, dims } = itemOutput(outputs, predName, index, batched);
         const [rows, anchors] = dims.slice(-2);
-        const dets = decodeYolo(asNumbers(data), rows, anchors, {
-          scoreThreshold,
-          iouThreshold: o.iou_threshold,
-          classAgnostic: o.class_agnostic,
-          maxCandidates: o.max_candidates,
-        });
+        const dets = decodeYolo(asNumbers(data), rows, anchors, yoloParams(o, scoreThreshold));
         return dets.map((d) => ({ ...d, box: tensorBoxToImage(g, d.box) }));
       },
     };

@@ -105,13 +105,9 @@ export function insideConvex(poly: readonly Point[], x: number, y: number, eps =
   return true;
 }
 
-/**
- * Rasterizes a convex polygon: cell (x, y) is set when the point (x + offset, y + offset) is inside.
- * Returns a width × height row-major 0/1 mask.
- */
-export function fillConvex(poly: readonly Point[], width: number, height: number, offset = 0.5): Uint8Array {
-  const out = new Uint8Array(width * height);
-  if (poly.length < 3) return out;
+/** Calls `fn(x, y)` for each cell of a width × height grid whose point (x + offset, y + offset) lies inside the convex polygon. */
+export function forEachInside(poly: readonly Point[], width: number, height: number, fn: (x: number, y: number) => void, offset = 0.5): void {
+  if (poly.length < 3) return;
   const xs = poly.map((p) => p[0]);
   const ys = poly.map((p) => p[1]);
   const x0 = Math.max(0, Math.floor(Math.min(...xs) - offset));
@@ -120,8 +116,17 @@ export function fillConvex(poly: readonly Point[], width: number, height: number
   const y1 = Math.min(height - 1, Math.ceil(Math.max(...ys) - offset));
   for (let y = y0; y <= y1; y++) {
     for (let x = x0; x <= x1; x++) {
-      if (insideConvex(poly, x + offset, y + offset)) out[y * width + x] = 1;
+      if (insideConvex(poly, x + offset, y + offset)) fn(x, y);
     }
   }
+}
+
+/**
+ * Rasterizes a convex polygon: cell (x, y) is set when the point (x + offset, y + offset) is inside.
+ * Returns a width × height row-major 0/1 mask.
+ */
+export function fillConvex(poly: readonly Point[], width: number, height: number, offset = 0.5): Uint8Array {
+  const out = new Uint8Array(width * height);
+  forEachInside(poly, width, height, (x, y) => (out[y * width + x] = 1), offset);
   return out;
 }
