@@ -36,8 +36,14 @@ describe('backlog metric (no workers: everything stays queued)', () => {
     expect(await redis.llen(`${hub.prefix}:${bulkQueueName('resnet50')}:wait`)).toBe(0);
     expect(await redis.zcard(`${hub.prefix}:${modelQueueName('resnet50')}:prioritized`)).toBe(25);
 
+    // The API refreshes its queue gauges in the background (every second in tests), on its metrics listener.
     await new Promise((r) => setTimeout(r, 1100));
-    const page = await (await fetch(`${hub.url}/metrics`)).text();
+    let page = '';
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+      page = await (await fetch(`${hub.api.metricsUrl}/metrics`)).text();
+      const age = (lane: string) => (page.includes('modelhub_queue_oldest_waiting_seconds') ? metricValue(page, 'modelhub_queue_oldest_waiting_seconds', { model: 'resnet50', lane }) : 0);
+      if (age('interactive') >= 1 && age('bulk') >= 1) break;
+    }
     expect(metricValue(page, 'modelhub_queue_backlog', { model: 'resnet50', lane: 'interactive' })).toBe(25);
     // 35 items in chunks of 10: 4 queue entries (the batch's parent waits for them, uncounted).
     expect(metricValue(page, 'modelhub_queue_backlog', { model: 'resnet50', lane: 'bulk' })).toBe(4);

@@ -15,8 +15,8 @@ import { startReceiver } from '../helpers/receiver.js';
 import { pollBatch, postJsonl, results } from '../helpers/batches.js';
 
 const SECRET = `whsec_${Buffer.from('modelhub-batch-webhook-secret-32').toString('base64')}`;
-const KEY_A = 'key-tenant-a';
-const KEY_B = 'key-tenant-b';
+const KEY_A = 'key-tenant-a-0123456789';
+const KEY_B = 'key-tenant-b-0123456789';
 const auth = (key: string) => ({ authorization: `Bearer ${key}` });
 
 describe('batches', () => {

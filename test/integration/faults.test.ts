@@ -171,7 +171,8 @@ describe('long batches (a slow model: seconds per batch)', () => {
   let hub: Hub;
   let modelsDir: string;
   beforeAll(async () => {
-    modelsDir = slowModelsDir();
+    // ~1 s per image on an idle 2-core machine: a 0.5 s deadline passes while a job runs.
+    modelsDir = slowModelsDir({ layers: 30 });
     // A 1 s lock against ~2 s batches: jobs survive only if inference leaves the event loop free.
     hub = await startHub({ name: 'slow', models: 'slow', env: { MODELHUB_MODELS_DIR: modelsDir, MODELHUB_LOCK_MS: '1000', MODELHUB_STALLED_INTERVAL_MS: '500' } });
   });
