@@ -138,6 +138,51 @@ describe('modelhub CLI', () => {
     }
   });
 
+  it('batch submit --wait from JSONL and image files, batch results --order input, batch <id>', async () => {
+    const image = fs.readFileSync(example('text-direction')).toString('base64');
+    const jsonl = path.join(dir, 'inputs.jsonl');
+    fs.writeFileSync(jsonl, [0, 1, 2].map(() => JSON.stringify({ image })).join('\n') + '\n');
+    const waited = await run(['batch', 'submit', 'text-direction', jsonl, '--priority', '3', '--wait', '--json']);
+    expect(waited.code).toBe(0);
+    const batch = JSON.parse(waited.stdout);
+    expect(batch).toMatchObject({ object: 'batch', model: 'text-direction', status: 'completed', counts: { total: 3, succeeded: 3, failed: 0 } });
+    expect(waited.stderr).toMatch(new RegExp(`batch ${batch.id}: completed, 3/3 done\n$`));
+    const results = await run(['batch', 'results', batch.id, '--order', 'input', '--json']);
+    expect(results.code).toBe(0);
+    const lines = results.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l: { index: number; status: string }) => [l.index, l.status])).toEqual([[0, 'succeeded'], [1, 'succeeded'], [2, 'succeeded']]);
+    expect(lines[0].output.class_name).toBe('180');
+    const tableOut = await run(['batch', 'results', batch.id, '--order', 'input']);
+    expect(tableOut.stdout.split('\n')[0].split(/\s{2,}/)).toEqual(['INDEX', 'STATUS', 'RESULT']);
+    const shown = await run(['batch', batch.id]);
+    expect(shown.stdout).toMatch(new RegExp(`^id\\s+${batch.id}\\nmodel\\s+text-direction\\nstatus\\s+completed\\nitems\\s+3: 3 succeeded`));
+
+    const files = await run(['batch', 'submit', 'text-direction', example('text-direction'), example('text-direction'), '--wait', '--json']);
+    expect(JSON.parse(files.stdout)).toMatchObject({ status: 'completed', counts: { total: 2, succeeded: 2 } });
+    expect((await run(['batch', 'results', batch.id, '--order', 'sideways'])).code).toBe(2);
+    expect((await run(['batch', 'submit', 'text-direction'])).code).toBe(2);
+  });
+
+  it('batch cancel on a hub without workers cancels every item; --wait-timeout exits 4', async () => {
+    const idle = await startHub({ name: 'clibatch', models: 'text-direction', workers: 0 });
+    try {
+      const submitted = await run(['batch', 'submit', 'text-direction', example('text-direction'), example('text-direction'), '--json'], { MODELHUB_URL: idle.url });
+      expect(submitted.code).toBe(0);
+      const batch = JSON.parse(submitted.stdout);
+      expect(batch.status).toBe('queued');
+      const timedOut = await run(['batch', batch.id, '--wait', '--wait-timeout', '0.5'], { MODELHUB_URL: idle.url });
+      expect(timedOut.code).toBe(4);
+      expect(timedOut.stderr).toMatch(/still queued after the wait limit/);
+      const canceled = await run(['batch', 'cancel', batch.id], { MODELHUB_URL: idle.url });
+      expect(canceled.code).toBe(0);
+      expect(canceled.stdout).toMatch(/status\s+canceled\nitems\s+2: 0 succeeded, 0 failed, 2 canceled, 0 running, 0 queued/);
+      const json = await run(['batch', batch.id, '--json'], { MODELHUB_URL: idle.url });
+      expect(JSON.parse(json.stdout)).toMatchObject({ id: batch.id, status: 'canceled', counts: { total: 2, canceled: 2, queued: 0 } });
+    } finally {
+      await idle.stop();
+    }
+  });
+
   it('usage errors exit 2; an unreachable hub exits 3', async () => {
     expect((await run(['frobnicate'])).code).toBe(2);
     expect((await run(['predict', 'text-direction'])).code).toBe(2);

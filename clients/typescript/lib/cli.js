@@ -6,6 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { BATCH_USAGE, BatchUsageError, BatchWaitTimeoutError, runBatch } from './cli-batch.js';
 import { ModelHub, outputOf } from './client.js';
 import { ModelHubConnectionError, ModelHubError, WaitTimeoutError } from './errors.js';
 import { jobTable, modelsTable, outputSummary } from './format.js';
@@ -20,13 +21,15 @@ Commands:
           [--idempotency-key K] [--wait]
   job     <id> [--wait]                   a job's status (and output once finished)
   cancel  <id>                            cancel a queued job
+${BATCH_USAGE}
 
 Options:
   --url URL           the hub (default $MODELHUB_URL, else http://127.0.0.1:8080)
   --key KEY           API key (default $MODELHUB_API_KEY)
   --json              machine-readable output (predict: the spec output itself)
   -p, --param k=v     a request option, e.g. -p score_threshold=0.5 -p mask_encoding=rle
-  --wait-timeout S    give up waiting after S seconds (the job continues)
+  --order input       batch results by input index (default: completion order)
+  --wait-timeout S    give up waiting after S seconds (the job or batch continues)
   -h, --help          this text
 
 Exit status: 0 done, 1 spec error or failed job, 2 usage, 3 hub unreachable, 4 wait limit passed.`;
@@ -49,6 +52,7 @@ const options = {
     'idempotency-key': { type: 'string' },
     wait: { type: 'boolean', default: false },
     'wait-timeout': { type: 'string' },
+    order: { type: 'string' },
 };
 function numberFlag(flags, name) {
     const raw = flags[name];
@@ -214,8 +218,24 @@ async function run(argv) {
             arity(1, '<id>');
             return report(flags, await hub.cancel(args[0]));
         }
+        case 'batch': {
+            const waitTimeoutS = numberFlag(flags, 'wait-timeout');
+            const priority = numberFlag(flags, 'priority');
+            const timeoutS = numberFlag(flags, 'timeout');
+            return runBatch(hub, args, {
+                json: flags.json,
+                wait: flags.wait,
+                params: params(flags),
+                ...(priority === undefined ? {} : { priority }),
+                ...(timeoutS === undefined ? {} : { timeoutS }),
+                ...(flags.webhook === undefined ? {} : { webhook: flags.webhook }),
+                ...(flags['idempotency-key'] === undefined ? {} : { idempotencyKey: flags['idempotency-key'] }),
+                ...(flags.order === undefined ? {} : { order: flags.order }),
+                ...(waitTimeoutS === undefined ? {} : { waitTimeoutS }),
+            });
+        }
         default:
-            throw new UsageError(`unknown command "${command}" (models, predict, submit, job, cancel)`);
+            throw new UsageError(`unknown command "${command}" (models, predict, submit, job, cancel, batch)`);
     }
 }
 /** Prints a job; a failed or canceled one exits 1, as its spec error. */
@@ -242,7 +262,7 @@ async function main() {
             process.stderr.write(`modelhub: error ${err.error_code} (HTTP ${err.status}): ${err.error_msg}${err.request_id ? ` [job ${err.request_id}]` : ''}\n`);
             code = 1;
         }
-        else if (err instanceof UsageError || err.code?.startsWith('ERR_PARSE_ARGS')) {
+        else if (err instanceof UsageError || err instanceof BatchUsageError || err.code?.startsWith('ERR_PARSE_ARGS')) {
             process.stderr.write(`modelhub: ${err.message}\nRun "modelhub --help" for usage.\n`);
             code = 2;
         }
@@ -250,7 +270,7 @@ async function main() {
             process.stderr.write(`modelhub: ${err.message}\n`);
             code = 3;
         }
-        else if (err instanceof WaitTimeoutError) {
+        else if (err instanceof WaitTimeoutError || err instanceof BatchWaitTimeoutError) {
             process.stderr.write(`modelhub: ${err.message}\n`);
             code = 4;
         }

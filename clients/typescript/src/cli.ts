@@ -6,6 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { BATCH_USAGE, BatchUsageError, BatchWaitTimeoutError, runBatch } from './cli-batch.js';
 import { ModelHub, outputOf } from './client.js';
 import { ModelHubConnectionError, ModelHubError, WaitTimeoutError } from './errors.js';
 import { jobTable, modelsTable, outputSummary } from './format.js';
@@ -22,13 +23,15 @@ Commands:
           [--idempotency-key K] [--wait]
   job     <id> [--wait]                   a job's status (and output once finished)
   cancel  <id>                            cancel a queued job
+${BATCH_USAGE}
 
 Options:
   --url URL           the hub (default $MODELHUB_URL, else http://127.0.0.1:8080)
   --key KEY           API key (default $MODELHUB_API_KEY)
   --json              machine-readable output (predict: the spec output itself)
   -p, --param k=v     a request option, e.g. -p score_threshold=0.5 -p mask_encoding=rle
-  --wait-timeout S    give up waiting after S seconds (the job continues)
+  --order input       batch results by input index (default: completion order)
+  --wait-timeout S    give up waiting after S seconds (the job or batch continues)
   -h, --help          this text
 
 Exit status: 0 done, 1 spec error or failed job, 2 usage, 3 hub unreachable, 4 wait limit passed.`;
@@ -52,6 +55,7 @@ const options = {
   'idempotency-key': { type: 'string' },
   wait: { type: 'boolean', default: false },
   'wait-timeout': { type: 'string' },
+  order: { type: 'string' },
 } satisfies ParseArgsConfig['options'];
 
 type Flags = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
@@ -203,8 +207,24 @@ async function run(argv: string[]): Promise<number> {
       arity(1, '<id>');
       return report(flags, await hub.cancel(args[0]));
     }
+    case 'batch': {
+      const waitTimeoutS = numberFlag(flags, 'wait-timeout');
+      const priority = numberFlag(flags, 'priority');
+      const timeoutS = numberFlag(flags, 'timeout');
+      return runBatch(hub, args, {
+        json: flags.json,
+        wait: flags.wait,
+        params: params(flags),
+        ...(priority === undefined ? {} : { priority }),
+        ...(timeoutS === undefined ? {} : { timeoutS }),
+        ...(flags.webhook === undefined ? {} : { webhook: flags.webhook }),
+        ...(flags['idempotency-key'] === undefined ? {} : { idempotencyKey: flags['idempotency-key'] }),
+        ...(flags.order === undefined ? {} : { order: flags.order }),
+        ...(waitTimeoutS === undefined ? {} : { waitTimeoutS }),
+      });
+    }
     default:
-      throw new UsageError(`unknown command "${command}" (models, predict, submit, job, cancel)`);
+      throw new UsageError(`unknown command "${command}" (models, predict, submit, job, cancel, batch)`);
   }
 }
 
@@ -230,13 +250,13 @@ async function main(): Promise<void> {
       if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify({ success: false, error_code: err.error_code, error_msg: err.error_msg, ...(err.request_id ? { request_id: err.request_id } : {}) }, null, 2)}\n`);
       process.stderr.write(`modelhub: error ${err.error_code} (HTTP ${err.status}): ${err.error_msg}${err.request_id ? ` [job ${err.request_id}]` : ''}\n`);
       code = 1;
-    } else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    } else if (err instanceof UsageError || err instanceof BatchUsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`modelhub: ${(err as Error).message}\nRun "modelhub --help" for usage.\n`);
       code = 2;
     } else if (err instanceof ModelHubConnectionError) {
       process.stderr.write(`modelhub: ${err.message}\n`);
       code = 3;
-    } else if (err instanceof WaitTimeoutError) {
+    } else if (err instanceof WaitTimeoutError || err instanceof BatchWaitTimeoutError) {
       process.stderr.write(`modelhub: ${err.message}\n`);
       code = 4;
     } else {
