@@ -141,4 +141,6 @@ export declare class ModelHub {
     openapi(): Promise<Record<string, unknown>>;
     private send;
     private request;
+    /** A non-2xx answer: the hub's spec error as ModelHubError (with Retry-After), anything else as a connection error. */
+    private fail;
 }

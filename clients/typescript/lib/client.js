@@ -189,12 +189,8 @@ export class ModelHub {
         const path = `/v1/batches/${encodeURIComponent(id)}/results?order=${options.order ?? 'completion'}`;
         const res = await this.send('GET', path, { signal: options.signal });
         const text = await res.text();
-        if (!res.ok) {
-            const body = JSON.parse(text || '{}');
-            if (body.success === false && typeof body.error_code === 'number')
-                throw new ModelHubError(body, res.status);
-            throw new ModelHubConnectionError(`GET ${path}: HTTP ${res.status}`);
-        }
+        if (!res.ok)
+            this.fail('GET', path, res, text);
         return text.split('\n').filter(Boolean).map((line) => JSON.parse(line));
     }
     /** POST /v1/batches/{id}/cancel: the items not yet started are canceled; running ones finish. */
@@ -245,7 +241,17 @@ export class ModelHub {
         }
         if (res.ok)
             return parsed;
-        const body = parsed;
+        this.fail(method, path, res, text);
+    }
+    /** A non-2xx answer: the hub's spec error as ModelHubError (with Retry-After), anything else as a connection error. */
+    fail(method, path, res, text) {
+        let body;
+        try {
+            body = text ? JSON.parse(text) : undefined;
+        }
+        catch {
+            body = undefined;
+        }
         if (body && body.success === false && typeof body.error_code === 'number') {
             const retryAfter = res.headers.get('retry-after');
             throw new ModelHubError(body, res.status, retryAfter && /^\d+$/.test(retryAfter) ? Number(retryAfter) : undefined);

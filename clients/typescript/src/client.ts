@@ -229,11 +229,7 @@ export class ModelHub {
     const path = `/v1/batches/${encodeURIComponent(id)}/results?order=${options.order ?? 'completion'}`;
     const res = await this.send('GET', path, { signal: options.signal });
     const text = await res.text();
-    if (!res.ok) {
-      const body = JSON.parse(text || '{}') as Partial<SpecErrorBody>;
-      if (body.success === false && typeof body.error_code === 'number') throw new ModelHubError(body as SpecErrorBody, res.status);
-      throw new ModelHubConnectionError(`GET ${path}: HTTP ${res.status}`);
-    }
+    if (!res.ok) this.fail('GET', path, res, text);
     return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as BatchResultLine<O>);
   }
 
@@ -283,7 +279,17 @@ export class ModelHub {
       throw new ModelHubConnectionError(`${method} ${path}: HTTP ${res.status} with a body that is not JSON (is ${this.url} a ModelHub?)`);
     }
     if (res.ok) return parsed as T;
-    const body = parsed as Partial<SpecErrorBody> | undefined;
+    this.fail(method, path, res, text);
+  }
+
+  /** A non-2xx answer: the hub's spec error as ModelHubError (with Retry-After), anything else as a connection error. */
+  private fail(method: string, path: string, res: Response, text: string): never {
+    let body: Partial<SpecErrorBody> | undefined;
+    try {
+      body = text ? (JSON.parse(text) as Partial<SpecErrorBody>) : undefined;
+    } catch {
+      body = undefined;
+    }
     if (body && body.success === false && typeof body.error_code === 'number') {
       const retryAfter = res.headers.get('retry-after');
       throw new ModelHubError(body as SpecErrorBody, res.status, retryAfter && /^\d+$/.test(retryAfter) ? Number(retryAfter) : undefined);
