@@ -38,11 +38,16 @@ export function registerQueueDepth(registry: Registry, queues: () => Iterable<[s
     ...(options.refreshMs ? {} : { collect: () => readDepth(gauge, queues()) }),
   });
   if (!options.refreshMs) return () => undefined;
+  return refreshEvery(options.refreshMs, () => readDepth(gauge, queues()));
+}
+
+/** Runs `refresh` now and then `ms` after each run ends (never overlapping); returns a stop function. */
+function refreshEvery(ms: number, refresh: () => Promise<void>): () => void {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   const tick = async () => {
-    await readDepth(gauge, queues());
-    if (!stopped) timer = setTimeout(tick, options.refreshMs).unref();
+    await refresh();
+    if (!stopped) timer = setTimeout(tick, ms).unref();
   };
   void tick();
   return () => {
@@ -88,17 +93,7 @@ export function registerBacklog(registry: Registry, redis: RedisClient, models: 
     }
   };
   // Refreshed in the background: a scrape costs no Redis call.
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  const tick = async () => {
-    publish(await readBacklog(redis, models()));
-    if (!stopped) timer = setTimeout(tick, options.refreshMs).unref();
-  };
-  void tick();
-  return () => {
-    stopped = true;
-    clearTimeout(timer);
-  };
+  return refreshEvery(options.refreshMs, async () => publish(await readBacklog(redis, models())));
 }
 
 async function readBacklog(redis: RedisClient, models: Iterable<ModelLanes>): Promise<{ model: string; lane: string; backlog: number; oldestS: number }[]> {
