@@ -40,4 +40,23 @@ describe('image format allow-list', () => {
     const fakePng = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), svgBomb]);
     await expect(checkImageHeader(b64(fakePng), { MAX_IMAGE_BYTES: 1e7, MAX_IMAGE_PIXELS: 1e8 })).rejects.toMatchObject({ kind: 'INVALID_IMAGE' });
   });
+
+  it('reads the same width and height at the door as the worker decodes, EXIF rotation included', async () => {
+    const door = { MAX_IMAGE_BYTES: limits.maxImageBytes, MAX_IMAGE_PIXELS: limits.maxImagePixels };
+    const base = sharp({ create: { width: 37, height: 11, channels: 4, background: { r: 10, g: 20, b: 30, alpha: 0.5 } } });
+    const files = [
+      ...(await Promise.all((['jpeg', 'png', 'webp', 'gif', 'tiff'] as const).map((f) => base.clone().toFormat(f).toBuffer()))),
+      // Orientation 6: stored 37×11, shown (and decoded) 11×37.
+      await base.clone().jpeg().withMetadata({ orientation: 6 }).toBuffer(),
+      await base.clone().png({ palette: true }).toBuffer(),
+      await sharp({ create: { width: 37, height: 11, channels: 3, background: '#808080' } }).png().toColourspace('b-w').toBuffer(),
+    ];
+    for (const bytes of files) {
+      const decoded = await decodeImage(b64(bytes), limits);
+      await expect(checkImageHeader(b64(bytes), door)).resolves.toEqual({ width: decoded.width, height: decoded.height });
+    }
+    expect((await decodeImage(b64(files[5]), limits)).width).toBe(11);
+    // Over the pixel limit by the header alone, whatever the data.
+    await expect(checkImageHeader(b64(files[1]), { ...door, MAX_IMAGE_PIXELS: 37 * 11 - 1 })).rejects.toMatchObject({ kind: 'IMAGE_TOO_LARGE' });
+  });
 });
