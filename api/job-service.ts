@@ -13,7 +13,7 @@ import { defaultJobOptions, sideKeyTtlS } from '../shared/jobs/retention.js';
 import { claimForCancel } from '../shared/redis/claims.js';
 import { createRedis, type RedisClient } from '../shared/redis/connection.js';
 import { WEBHOOK_QUEUE, jobIndexKey, modelQueueName, tenantWaitingKey, webhookStatusKey } from '../shared/redis/keys.js';
-import { canceledView, jobView, readJobView, type JobView } from '../shared/job-view.js';
+import { canceledView, completedView, failedView, jobView, readJobView, type JobView } from '../shared/job-view.js';
 import { enqueueWebhookEvent, webhookJobOptions, type WebhookJobData } from '../shared/webhooks/events.js';
 import { IdempotencyKey } from './idempotency.js';
 import { WaitingCount } from './waiting-count.js';
@@ -31,6 +31,11 @@ export interface SubmitOptions {
    * never missed and the result comes from the event: nothing is read back to find out.
    */
   waitS?: number;
+  /**
+   * Predict: the caller answers with the spec output alone, so a job that completes or fails
+   * while waited for is not read back (no timestamps are needed); its view comes from the event.
+   */
+  outputOnly?: boolean;
 }
 
 export interface SubmitResult {
@@ -131,6 +136,7 @@ export class JobService {
    */
   private async finishedView(submitted: JobView, options: SubmitOptions, outcome: Finish | null): Promise<JobView> {
     if (!outcome || outcome.event === 'removed' || options.webhook) return this.get(submitted.id, options.tenant);
+    if (options.outputOnly) return outcome.event === 'completed' ? completedView(submitted, outcome.returnvalue) : failedView(submitted, outcome.failedReason);
     return this.withStore(async () => {
       const job = await this.queues.get(submitted.model)!.getJob(submitted.id);
       return job ? jobView(job, outcome.event) : this.get(submitted.id, options.tenant);

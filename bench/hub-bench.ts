@@ -191,7 +191,9 @@ async function startApi(nodeArgs: string[] = []): Promise<{ service: Service; ur
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const { command, args } = tsNode('api/main.ts', nodeArgs);
-  return { service: await startService('api', command, args, { ...baseEnv, PORT: String(port) }, httpReady(`${url}/healthz`)), url };
+  // Its metrics listener too: a hub already running here holds the default port.
+  const env = { ...baseEnv, PORT: String(port), API_METRICS_PORT: String(await freePort()) };
+  return { service: await startService('api', command, args, env, httpReady(`${url}/healthz`)), url };
 }
 
 interface WorkerHandle {

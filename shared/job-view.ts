@@ -51,7 +51,7 @@ export function jobView(job: Job<JobData, JobResult>, state: JobState | 'unknown
     urls: urlsOf(id),
   };
   if (status === 'succeeded' && job.returnvalue) {
-    view.output = { ...job.returnvalue.output, request_id: id, success: true, error_code: 0 };
+    view.output = successOutput(id, job.returnvalue);
     view.metrics = {
       queue_ms: Math.max(0, (job.processedOn ?? job.timestamp) - job.timestamp),
       inference_ms: job.returnvalue.metrics.inference_ms,
@@ -63,6 +63,19 @@ export function jobView(job: Job<JobData, JobResult>, state: JobState | 'unknown
     view.output = { ...SpecError.fromReason(job.failedReason).toBody(id) };
   }
   return view;
+}
+
+const successOutput = (id: string, result: JobResult) => ({ ...result.output, request_id: id, success: true, error_code: 0 });
+
+/** A submitted job's view once it completed, from its completion event alone (predict: no timestamps). */
+export function completedView(submitted: JobView, result: JobResult): JobView {
+  return { ...submitted, status: 'succeeded', output: successOutput(submitted.id, result) };
+}
+
+/** A submitted job's view once it failed for good, from its failure event alone (predict). */
+export function failedView(submitted: JobView, failedReason: string): JobView {
+  const error = SpecError.fromReason(failedReason);
+  return { ...submitted, status: error.kind === 'CANCELED' ? 'canceled' : 'failed', output: { ...error.toBody(submitted.id) } };
 }
 
 /** A canceled job: removed from its queue before it ran; the API keeps this tombstone. */

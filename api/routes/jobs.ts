@@ -84,7 +84,7 @@ export function jobRoutes(ctx: ApiContext): Router {
     const model = String(req.params.model);
     const entry = jobs.model(model);
     const input = await validateInput(entry, req.body, config);
-    const { view: done } = await jobs.submit(model, input, { tenant: req.tenant, waitS: config.PREDICT_WAIT_S });
+    const { view: done } = await jobs.submit(model, input, { tenant: req.tenant, waitS: config.PREDICT_WAIT_S, outputOnly: true });
     metrics.jobsSubmitted.inc({ model });
     const view = done;
     if (done.status === 'succeeded') {

@@ -62,6 +62,20 @@ describe('jobs through the queue', () => {
     expect(again.body.output).toEqual(b.body);
   });
 
+  it('predict of an image that fails in the worker answers its spec error, the same one the job keeps', async () => {
+    // Header, size and end marker are fine (the door lets it in); the compressed data is not.
+    const png = Buffer.from(await solidImage(64, 64, [9, 99, 199]));
+    const idat = png.indexOf('IDAT');
+    for (let i = idat + 4; i < idat + 24; i++) png[i] = 0xaa;
+    const r = await postJson(`${hub.url}/v1/models/text-direction/predict`, { image: b64(png) });
+    expect(r.status).toBe(400);
+    expect(r.body).toMatchObject({ success: false, error_code: 1003 });
+    expect(r.body.error_msg).toMatch(/could not be decoded/);
+    const job = await getJson(`${hub.url}/v1/jobs/${r.body.request_id}`);
+    expect(job.body.status).toBe('failed');
+    expect(job.body.output).toEqual(r.body);
+  });
+
   it('Prefer: wait=N answers 200 with the finished job', async () => {
     const r = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image: b64(await solidImage(64, 64, [1, 2, 3])) } }, { Prefer: 'wait=20' });
     expect(r.status).toBe(200);
