@@ -10,9 +10,10 @@ import type { Logger } from '../shared/logger.js';
 import type { ModelEntry } from '../shared/manifest.js';
 import { JOB_PAYLOAD_VERSION, type JobData, type JobResult, type WebhookEvent } from '../shared/jobs/payload.js';
 import { defaultJobOptions, sideKeyTtlS } from '../shared/jobs/retention.js';
+import { forgetRetained, inputBytesOf } from '../shared/jobs/retained-results.js';
 import { claimForCancel } from '../shared/redis/claims.js';
 import { createRedis, type RedisClient } from '../shared/redis/connection.js';
-import { WEBHOOK_QUEUE, jobIndexKey, modelQueueName, tenantWaitingKey, webhookStatusKey } from '../shared/redis/keys.js';
+import { WEBHOOK_QUEUE, jobIndexKey, modelQueueName, tenantStoredKey, tenantWaitingKey, webhookStatusKey } from '../shared/redis/keys.js';
 import { canceledView, completedView, failedView, jobView, readJobView, type JobView } from '../shared/job-view.js';
 import { enqueueWebhookEvent, webhookJobOptions, type WebhookJobData } from '../shared/webhooks/events.js';
 import { IdempotencyKey } from './idempotency.js';
@@ -147,11 +148,15 @@ export class JobService {
     const queue = this.queues.get(model)!;
     const prefix = this.config.MODELHUB_PREFIX;
     const now = Date.now();
+    // A tenant's inputs count in its stored bytes until the job finishes (its quota).
+    const storedQuota = options.tenant !== null ? this.config.TENANT_MAX_STORED_BYTES : 0;
+    const inputBytes = storedQuota > 0 ? inputBytesOf(input) : 0;
     const data: JobData = {
       v: JOB_PAYLOAD_VERSION,
       model,
       input,
       tenant: options.tenant,
+      ...(inputBytes > 0 ? { input_bytes: inputBytes } : {}),
       ...(options.timeoutS ? { deadline_at: now + options.timeoutS * 1000 } : {}),
       ...(options.webhook ? { webhook: options.webhook } : {}),
     };
@@ -161,7 +166,9 @@ export class JobService {
         : null;
       if (idem && !(await idem.claim(id))) return { view: await idem.replay((jobId) => this.get(jobId, options.tenant)), replayed: true };
       const tenantCount = tenantWaitingKey(prefix, model, options.tenant);
+      const tenantStored = tenantStoredKey(prefix, model, options.tenant);
       let counted = false;
+      let storedCounted = false;
       let indexed = false;
       let adding = false;
       try {
@@ -169,12 +176,28 @@ export class JobService {
         if (waiting >= this.config.QUEUE_MAX_WAITING) {
           throw new SpecError('QUEUE_FULL', `model "${model}" has ${waiting} jobs waiting; try again later`, { 'Retry-After': '5' });
         }
-        if (options.tenant !== null && this.config.TENANT_MAX_WAITING > 0) {
-          // Counted up here, down by the run/cancel claim scripts (or below, when the add fails).
-          const [[, count]] = (await this.redis.multi().incr(tenantCount).expire(tenantCount, sideKeyTtlS(this.config)).exec()) as [[Error | null, number]];
-          counted = true;
+        const countWaiting = options.tenant !== null && this.config.TENANT_MAX_WAITING > 0;
+        if (countWaiting || inputBytes > 0) {
+          // Counted up here, down by the run/cancel claim scripts and the finish script (or below,
+          // when the add fails). One round trip for both counts.
+          const ttl = sideKeyTtlS(this.config);
+          const tx = this.redis.multi();
+          if (countWaiting) tx.incr(tenantCount).expire(tenantCount, ttl);
+          if (inputBytes > 0) tx.incrby(tenantStored, inputBytes).expire(tenantStored, ttl);
+          const replies = (await tx.exec()) as [Error | null, number][];
+          counted = countWaiting;
+          storedCounted = inputBytes > 0;
+          const count = countWaiting ? replies[0][1] : 0;
           if (count > this.config.TENANT_MAX_WAITING) {
             throw new SpecError('TENANT_QUOTA', `you have ${count - 1} jobs waiting for model "${model}" (the limit is ${this.config.TENANT_MAX_WAITING}); try again later`, { 'Retry-After': '5' });
+          }
+          const stored = storedCounted ? replies[countWaiting ? 2 : 0][1] - inputBytes : 0;
+          if (storedCounted && stored >= storedQuota) {
+            throw new SpecError(
+              'TENANT_QUOTA',
+              `your jobs for model "${model}" hold ${stored} bytes of inputs and results (the limit is ${storedQuota}); delete finished jobs (DELETE /v1/jobs/{id}) or try again later`,
+              { 'Retry-After': '30' },
+            );
           }
         }
         const index: JobIndexEntry = { model, tenant: options.tenant, created_at: now, ...(options.webhook ? { webhook: true } : {}) };
@@ -192,6 +215,7 @@ export class JobService {
         // The index entry of a job that surely was not stored would point at nothing for a day.
         if (indexed && stored === false) await this.redis.del(jobIndexKey(prefix, id)).catch(() => undefined);
         if (counted && stored === false) await this.redis.decr(tenantCount).catch(() => undefined);
+        if (storedCounted && stored === false) await this.redis.decrby(tenantStored, inputBytes).catch(() => undefined);
         await idem?.settleAfterFailure(stored);
         throw err;
       }
@@ -329,7 +353,7 @@ export class JobService {
         throw new SpecError('CONFLICT', `job "${id}" has already failed: its deadline passed`);
       }
       // The race with a worker starting the job is settled by one SET NX on the job's claim.
-      const claim = await claimForCancel(this.redis, prefix, index.model, id, sideKeyTtlS(this.config), index.tenant);
+      const claim = await claimForCancel(this.redis, prefix, index.model, id, sideKeyTtlS(this.config), index.tenant, job.data.input_bytes ?? 0);
       if (claim === 'running') throw new SpecError('CONFLICT', `job "${id}" is running; it will finish`);
       const canceled: JobIndexEntry = { ...index, canceled_at: Date.now() };
       await this.redis.set(jobIndexKey(prefix, id), JSON.stringify(canceled), 'KEEPTTL');
@@ -359,6 +383,7 @@ export class JobService {
         throw new SpecError('CONFLICT', `job "${id}" has not finished; cancel it first`);
       }
       if (state !== 'unknown') await queue.remove(id);
+      await forgetRetained(this.redis, prefix, index.model, id, this.config);
       // One key per command: on a Redis Cluster these live in different slots.
       await Promise.all([jobIndexKey(prefix, id), webhookStatusKey(prefix, id)].map((k) => this.redis.del(k)));
       return { id, deleted: true as const };

@@ -84,12 +84,23 @@ const EnvSchema = z.object({
   /** Finished jobs (and their outputs) are kept this long, seconds, and at most this many per model. */
   JOB_RETENTION_S: int(24 * 3600),
   JOB_RETENTION_COUNT: int(10_000),
+  /**
+   * Bytes of finished jobs' results a model keeps (as stored in Redis); past it the oldest are
+   * removed early. 0 = bounded by age and count only.
+   */
+  JOB_RETENTION_BYTES: int(1024 * 1024 * 1024),
   /** Attempts of a job whose failure is not the input's fault (e.g. a worker crash). */
   JOB_ATTEMPTS: int(3),
   /** Waiting jobs a model's queue accepts before answering 429. */
   QUEUE_MAX_WAITING: int(10_000),
   /** Waiting jobs one tenant may have in one model's queue before 429 (0 = only QUEUE_MAX_WAITING). */
   TENANT_MAX_WAITING: int(1_000),
+  /**
+   * Bytes one tenant may hold in one model's queue: inputs of its jobs not yet finished plus its
+   * retained results. A submit past it is refused (429) until jobs finish, are deleted
+   * (DELETE /v1/jobs/{id}) or age out. 0 = no quota.
+   */
+  TENANT_MAX_STORED_BYTES: int(256 * 1024 * 1024),
   /**
    * Highest priority a tenant's key may ask for (1 is highest, 10 lowest): a request above it is
    * refused (400). Admin keys and an open API may use 1.

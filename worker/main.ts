@@ -125,7 +125,7 @@ async function main(): Promise<void> {
     stalledIntervalMs: config.MODELHUB_STALLED_INTERVAL_MS,
     maxStalledCount: config.MODELHUB_MAX_STALLED,
   };
-  const consumers = intakes.map((intake) => new QueueConsumer(intake, metrics, log, { ...lane, claimTtlS: sideKeyTtlS(config) }));
+  const consumers = intakes.map((intake) => new QueueConsumer(intake, metrics, log, { ...lane, claimTtlS: sideKeyTtlS(config), retention: config }));
 
   const bulkConsumers = intakes.map(
     (intake) =>

@@ -3,13 +3,14 @@
  * once; each waits in the runner's batcher, so concurrency (2 × max_batch_size) is what lets a
  * full batch form while the previous one runs.
  */
-import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Config } from '../shared/config.js';
 import { SpecError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { jobView, type JobView } from '../shared/job-view.js';
 import { readJobData, type JobData, type JobResult, type WebhookEvent } from '../shared/jobs/payload.js';
 import { claimForRun } from '../shared/redis/claims.js';
-import { scripts } from '../shared/redis/scripts.js';
+import { finishJob } from '../shared/jobs/retained-results.js';
 import type { RedisClient } from '../shared/redis/connection.js';
 import { modelQueueName } from '../shared/redis/keys.js';
 import { enqueueWebhookEvent, type WebhookJobData } from '../shared/webhooks/events.js';
@@ -32,11 +33,15 @@ export interface ConsumerOptions {
   stalledIntervalMs: number;
   /** Recoveries from dead workers before a job fails instead (a job that kills its worker; MODELHUB_MAX_STALLED). */
   maxStalledCount: number;
+  /** How long, how many and how many bytes of finished jobs' results a model keeps. */
+  retention: Pick<Config, 'JOB_RETENTION_S' | 'JOB_RETENTION_COUNT' | 'JOB_RETENTION_BYTES'>;
 }
 
 export class QueueConsumer {
   readonly worker: Worker<JobData, JobResult>;
   private readonly runner: ModelRunner;
+  /** Removes jobs the retention's byte bound pushed out (made when first needed). */
+  private queue: Queue | null = null;
 
   constructor(
     /** An interactive job is an entry of one item: it goes through the intake like a batch chunk's. */
@@ -78,6 +83,7 @@ export class QueueConsumer {
 
   async close(): Promise<void> {
     await this.worker.close();
+    await this.queue?.close();
   }
 
   private async process(job: Job<JobData, JobResult>): Promise<JobResult> {
@@ -125,14 +131,30 @@ export class QueueConsumer {
 
   /**
    * A finished job keeps its result for the retention period but not its input (an image can be
-   * megabytes). One script call, not awaited: the job is already finished for its client.
+   * megabytes); its result joins the model's retained results, bounded by bytes too. One script
+   * call, not awaited: the job is already finished for its client.
    */
   private dropInput(job: Job<JobData, JobResult>): void {
     if (job.data.input_dropped) return;
-    const data: JobData = { ...job.data, input: {}, input_dropped: true };
-    scripts(this.options.connection)
-      .modelhubDropJobInput(this.worker.toKey(job.id!), JSON.stringify(data))
+    const { prefix, connection, retention } = this.options;
+    const model = this.runner.entry.manifest.name;
+    const finished = {
+      id: job.id!,
+      key: this.worker.toKey(job.id!),
+      tenant: job.data.tenant,
+      dataWithoutInput: JSON.stringify({ ...job.data, input: {}, input_dropped: true }),
+      inputBytes: job.data.input_bytes ?? 0,
+    };
+    finishJob(connection, prefix, model, finished, retention)
+      .then((pushedOut) => (pushedOut.length > 0 ? this.removePushedOut(pushedOut) : undefined))
       .catch((err: Error) => this.log.debug({ err: err.message, jobId: job.id }, 'could not drop a finished job\'s input'));
+  }
+
+  /** Jobs whose results the byte bound pushed out: removed through BullMQ (it knows all their keys). */
+  private async removePushedOut(ids: string[]): Promise<void> {
+    this.queue ??= new Queue(modelQueueName(this.runner.entry.manifest.name), { connection: this.options.connection, prefix: this.options.prefix });
+    for (const id of ids) await this.queue.remove(id).catch(() => undefined);
+    this.log.info({ model: this.runner.entry.manifest.name, removed: ids.length }, 'results past JOB_RETENTION_BYTES removed');
   }
 
   /**

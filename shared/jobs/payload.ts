@@ -22,6 +22,8 @@ export interface JobData {
   webhook?: { url: string; events: WebhookEvent[] };
   /** Set once the job finished: its input was dropped from Redis (`input` is then {}). */
   input_dropped?: boolean;
+  /** Bytes its input counts in its tenant's stored bytes until it finishes (absent: not counted). */
+  input_bytes?: number;
 }
 
 /** What a worker returns for a finished job. */

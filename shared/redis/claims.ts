@@ -6,7 +6,7 @@
  * tenant's waiting count (the per-tenant quota), in the same script.
  */
 import type { RedisClient } from './connection.js';
-import { jobClaimKey, jobLockKey, tenantWaitingKey } from './keys.js';
+import { jobClaimKey, jobLockKey, tenantStoredKey, tenantWaitingKey } from './keys.js';
 import { scripts } from './scripts.js';
 
 export type JobClaim = 'running' | 'canceled';
@@ -16,7 +16,11 @@ export async function claimForRun(redis: RedisClient, prefix: string, model: str
   return (await scripts(redis).modelhubClaimForRun(jobClaimKey(prefix, model, jobId), tenantWaitingKey(prefix, model, tenant), ttlS)) as JobClaim;
 }
 
-/** A cancel: claims the job "canceled" unless a worker is running it right now. */
-export async function claimForCancel(redis: RedisClient, prefix: string, model: string, jobId: string, ttlS: number, tenant: string | null = null): Promise<JobClaim> {
-  return (await scripts(redis).modelhubClaimForCancel(jobClaimKey(prefix, model, jobId), jobLockKey(prefix, model, jobId), tenantWaitingKey(prefix, model, tenant), ttlS)) as JobClaim;
+/**
+ * A cancel: claims the job "canceled" unless a worker is running it right now. A job's input
+ * bytes counted at submit (`inputBytes`) leave its tenant's stored bytes with the claim.
+ */
+export async function claimForCancel(redis: RedisClient, prefix: string, model: string, jobId: string, ttlS: number, tenant: string | null = null, inputBytes = 0): Promise<JobClaim> {
+  const keys = [jobClaimKey(prefix, model, jobId), jobLockKey(prefix, model, jobId), tenantWaitingKey(prefix, model, tenant), tenantStoredKey(prefix, model, tenant)] as const;
+  return (await scripts(redis).modelhubClaimForCancel(...keys, ttlS, inputBytes, ttlS)) as JobClaim;
 }

@@ -91,3 +91,23 @@ export function readinessProbeKey(prefix: string): string {
 export function tenantWaitingKey(prefix: string, model: string, tenant: string | null): string {
   return `${prefix}:${modelQueueName(model)}:tenant:${tenant ?? '-'}:waiting`;
 }
+
+/**
+ * A model's retained results, beside BullMQ's completed set: which finished jobs hold a result
+ * (ZSET id → finished at), its size and owner (HASH id → "<bytes>|<tenant>"), and their total
+ * bytes, so retention can also be bounded by bytes (shared/jobs/retained-results.ts).
+ */
+export function retainedResultKeys(prefix: string, model: string) {
+  const base = `${prefix}:${modelQueueName(model)}:retained`;
+  return { byTime: base, sizes: `${base}:sizes`, bytes: `${base}:bytes` };
+}
+
+/** What `tenantStoredKey` starts with: the finish script appends "<tenant>:stored" for the owners of results it drops. */
+export function tenantKeyPrefix(prefix: string, model: string): string {
+  return `${prefix}:${modelQueueName(model)}:tenant:`;
+}
+
+/** A tenant's stored bytes in one model's queue: inputs of its jobs not yet finished plus its retained results (its quota). */
+export function tenantStoredKey(prefix: string, model: string, tenant: string | null): string {
+  return `${tenantKeyPrefix(prefix, model)}${tenant ?? '-'}:stored`;
+}

@@ -1,0 +1,159 @@
+/**
+ * What a model keeps and what a tenant holds in Redis: retention bounded by bytes as well as by
+ * age and count, and a per-tenant stored-bytes quota (inputs waiting + results kept) that a
+ * cancel, a finish or a DELETE gives back.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { finishJob, forgetRetained } from '../../shared/jobs/retained-results.js';
+import { claimForCancel } from '../../shared/redis/claims.js';
+import { retainedResultKeys, tenantStoredKey } from '../../shared/redis/keys.js';
+import { REDIS_URL, deletePrefix, startHub, testPrefix, type Hub } from '../helpers/hub.js';
+import { b64, solidImage } from '../helpers/images.js';
+
+const retention = { JOB_RETENTION_S: 3600, JOB_RETENTION_COUNT: 100, JOB_RETENTION_BYTES: 1000 };
+
+describe('the finish script (finish-job.lua)', () => {
+  const redis = new Redis(REDIS_URL);
+  const prefix = testPrefix('retained');
+  afterAll(async () => {
+    await deletePrefix(prefix);
+    redis.disconnect();
+  });
+
+  /** A finished job's hash as BullMQ leaves it: its data (with input) and a result of `bytes`. */
+  async function finished(id: string, tenant: string | null, resultBytes: number, inputBytes: number, at: number, bounds = retention): Promise<string[]> {
+    const key = `${prefix}:{model.m}:${id}`;
+    await redis.hset(key, 'data', JSON.stringify({ model: 'm', input: { text: 'x'.repeat(inputBytes) }, tenant }), 'returnvalue', 'r'.repeat(resultBytes));
+    return finishJob(redis, prefix, 'm', { id, key, tenant, dataWithoutInput: JSON.stringify({ model: 'm', input: {}, tenant, input_dropped: true }), inputBytes }, bounds, at);
+  }
+  const stored = async (tenant: string) => Number((await redis.get(tenantStoredKey(prefix, 'm', tenant))) ?? 0);
+  const keys = retainedResultKeys(prefix, 'm');
+
+  it('swaps a job\'s counted input for its result, and pushes the oldest results out past the byte bound', async () => {
+    // Inputs counted at submit (as the API does).
+    await redis.incrby(tenantStoredKey(prefix, 'm', 'a'), 3 * 500);
+    expect(await finished('j1', 'a', 400, 500, 1_000)).toEqual([]);
+    expect(await stored('a')).toBe(1000 + 400);
+    expect(await finished('j2', 'a', 400, 500, 2_000)).toEqual([]);
+    expect(await redis.get(keys.bytes)).toBe('800');
+    // 1200 > 1000: j1 (the oldest) is pushed out, and only it; its bytes leave both counts.
+    expect(await finished('j3', 'a', 400, 500, 3_000)).toEqual(['j1']);
+    expect(await redis.get(keys.bytes)).toBe('800');
+    expect(await stored('a')).toBe(800);
+    expect(await redis.zrange(keys.byTime, 0, -1)).toEqual(['j2', 'j3']);
+    // The job's input is gone from its hash; its result stays.
+    expect(JSON.parse((await redis.hget(`${prefix}:{model.m}:j3`, 'data'))!)).toMatchObject({ input: {}, input_dropped: true });
+    expect(await redis.hstrlen(`${prefix}:{model.m}:j3`, 'returnvalue')).toBe(400);
+  });
+
+  it('follows BullMQ\'s age and count bounds without removing anything itself, and never pushes out the job just finished', async () => {
+    // j2 (finished at 2 000) is older than the hour: it leaves the counts; BullMQ removes the job.
+    expect(await finished('j4', null, 100, 0, 2_000 + 3600_000 + 1)).toEqual([]);
+    expect(await redis.zrange(keys.byTime, 0, -1)).toEqual(['j3', 'j4']);
+    expect(await stored('a')).toBe(400);
+    // Count bound 1: j3 leaves, not pushed out by bytes.
+    expect(await finished('j5', null, 100, 0, 2_000 + 3600_000 + 2, { ...retention, JOB_RETENTION_COUNT: 2 })).toEqual([]);
+    expect(await redis.zrange(keys.byTime, 0, -1)).toEqual(['j4', 'j5']);
+    expect(await stored('a')).toBe(0);
+    // A single result over the byte bound stays (its size passed MAX_RESULT_BYTES); the older ones go.
+    expect(await finished('j6', null, 5000, 0, 2_000 + 3600_000 + 3)).toEqual(['j4', 'j5']);
+    expect(await redis.zrange(keys.byTime, 0, -1)).toEqual(['j6']);
+    expect(await redis.get(keys.bytes)).toBe('5000');
+  });
+
+  it('gives a deleted job\'s bytes back, and a canceled job\'s input once only', async () => {
+    await redis.incrby(tenantStoredKey(prefix, 'm', 'b'), 300);
+    await finished('k1', 'b', 250, 300, 10_000_000);
+    expect(await stored('b')).toBe(250);
+    expect(await forgetRetained(redis, prefix, 'm', 'k1', retention)).toBe(250);
+    expect(await forgetRetained(redis, prefix, 'm', 'k1', retention)).toBe(0);
+    expect(await stored('b')).toBe(0);
+    // Canceled while queued: the cancel gives the input back; the worker that then fails the
+    // job unrun (its claim says canceled) must not give it back again.
+    await redis.incrby(tenantStoredKey(prefix, 'm', 'b'), 2 * 300);
+    expect(await claimForCancel(redis, prefix, 'm', 'k2', 60, 'b', 300)).toBe('canceled');
+    expect(await stored('b')).toBe(300);
+    const key = `${prefix}:{model.m}:k2`;
+    await redis.hset(key, 'data', '{}', 'failedReason', 'canceled');
+    await finishJob(redis, prefix, 'm', { id: 'k2', key, tenant: 'b', dataWithoutInput: '{}', inputBytes: 300 }, retention, 10_000_001);
+    expect(await stored('b')).toBe(300);
+  });
+});
+
+describe('through the hub', () => {
+  const ALICE = 'alice-key-stored-bytes';
+  const BOB = 'bob-key-stored-bytes-0';
+  const as = (key: string) => ({ Authorization: `Bearer ${key}`, 'content-type': 'application/json' });
+  let hub: Hub;
+  let image: string;
+  beforeAll(async () => {
+    image = b64(await solidImage(120, 90, [200, 10, 10]));
+    hub = await startHub({
+      name: 'stored',
+      models: 'text-direction',
+      workers: 0,
+      env: {
+        MODELHUB_API_KEYS: `${ALICE}:alice,${BOB}:bob`,
+        // Two of these inputs fit; the third waits for one to leave.
+        TENANT_MAX_STORED_BYTES: String(Math.floor(image.length * 2.5)),
+        JOB_RETENTION_BYTES: '600',
+        TENANT_RATE_RPS: '0',
+      },
+    });
+  });
+  afterAll(async () => hub?.stop());
+  const submit = async (key: string) => {
+    const r = await fetch(`${hub.url}/v1/models/text-direction/jobs`, { method: 'POST', headers: as(key), body: JSON.stringify({ input: { image } }) });
+    return { status: r.status, body: (await r.json()) as any };
+  };
+  const get = async (key: string, id: string) => {
+    const r = await fetch(`${hub.url}/v1/jobs/${id}`, { headers: as(key) });
+    return { status: r.status, body: (await r.json()) as any };
+  };
+
+  it('refuses a tenant past its stored bytes (429, 1402) while another tenant is served; a cancel gives the bytes back', async () => {
+    const first = [await submit(ALICE), await submit(ALICE), await submit(ALICE)];
+    expect(first.map((r) => r.status)).toEqual([202, 202, 202]);
+    const over = await submit(ALICE);
+    expect(over.status).toBe(429);
+    expect(over.body).toMatchObject({ success: false, error_code: 1402 });
+    expect(over.body.error_msg).toMatch(/bytes of inputs and results/);
+    expect((await submit(BOB)).status).toBe(202);
+    await fetch(`${hub.url}/v1/jobs/${first[0].body.id}/cancel`, { method: 'POST', headers: as(ALICE) });
+    expect((await submit(ALICE)).status).toBe(202);
+    expect((await submit(ALICE)).status).toBe(429);
+  });
+
+  it('once jobs finish their inputs leave the count, and results past JOB_RETENTION_BYTES are removed oldest first', async () => {
+    await hub.addWorker();
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await submit(BOB);
+      expect(r.status).toBe(202);
+      ids.push(r.body.id);
+      // One at a time, so they finish in order.
+      for (let t = 0; t < 400 && ['queued', 'running'].includes((await get(BOB, r.body.id)).body.status); t++) await new Promise((res) => setTimeout(res, 25));
+    }
+    const redis = hub.api.ctx.redis;
+    const keys = retainedResultKeys(hub.prefix, 'text-direction');
+    // The finish script runs just after completion: let the last one land.
+    for (let t = 0; t < 100 && (await redis.zscore(keys.byTime, ids[5])) === null; t++) await new Promise((res) => setTimeout(res, 25));
+    const kept = await redis.zrange(keys.byTime, 0, -1);
+    const bytes = Number(await redis.get(keys.bytes));
+    // Each result is a couple of hundred bytes: the bound keeps the newest few, never more than 600 bytes' worth beyond the newest.
+    expect(kept.at(-1)).toBe(ids[5]);
+    expect(kept.length).toBeLessThan(6);
+    expect(bytes).toBeLessThanOrEqual(600);
+    expect((await get(BOB, ids[5])).body.status).toBe('succeeded');
+    // The oldest are gone from BullMQ too (removed by the worker, not only uncounted).
+    for (let t = 0; t < 100 && (await get(BOB, ids[0])).status !== 404; t++) await new Promise((res) => setTimeout(res, 25));
+    expect((await get(BOB, ids[0])).body).toMatchObject({ success: false, error_code: 1202 });
+    // Bob's stored bytes are what is kept of his results, not his inputs any more (Alice's
+    // queued jobs ran too once the worker came: theirs are hers).
+    const sizes = Object.values(await redis.hgetall(keys.sizes)).map((v) => v.split('|'));
+    const bobs = sizes.filter(([, owner]) => owner === 'bob').reduce((sum, [n]) => sum + Number(n), 0);
+    expect(bobs).toBeGreaterThan(0);
+    expect(Number(await redis.get(tenantStoredKey(hub.prefix, 'text-direction', 'bob')))).toBe(bobs);
+  });
+});
