@@ -14,7 +14,7 @@ import { forgetRetained, inputBytesOf } from '../shared/jobs/retained-results.js
 import { claimForCancel } from '../shared/redis/claims.js';
 import { createRedis, type RedisClient } from '../shared/redis/connection.js';
 import { WEBHOOK_QUEUE, jobIndexKey, modelQueueName, tenantStoredKey, tenantWaitingKey, webhookStatusKey } from '../shared/redis/keys.js';
-import { canceledView, completedView, failedView, jobView, readJobView, type JobView } from '../shared/job-view.js';
+import { canceledView, completedView, failedView, jobView, readJobFacts, readJobView, type JobView } from '../shared/job-view.js';
 import { enqueueWebhookEvent, webhookJobOptions, type WebhookJobData } from '../shared/webhooks/events.js';
 import { IdempotencyKey } from './idempotency.js';
 import { WaitingCount } from './waiting-count.js';
@@ -52,6 +52,8 @@ interface JobIndexEntry {
   model: string;
   tenant: string | null;
   created_at: number;
+  /** The job's deadline (null: none), so its view is read without its data. Absent in entries written before 0.2. */
+  deadline_at?: number | null;
   canceled_at?: number;
   /** Whether the job has a webhook (its delivery record is shown on the job). */
   webhook?: boolean;
@@ -139,8 +141,9 @@ export class JobService {
     if (!outcome || outcome.event === 'removed' || options.webhook) return this.get(submitted.id, options.tenant);
     if (options.outputOnly) return outcome.event === 'completed' ? completedView(submitted, outcome.returnvalue) : failedView(submitted, outcome.failedReason);
     return this.withStore(async () => {
-      const job = await this.queues.get(submitted.model)!.getJob(submitted.id);
-      return job ? jobView(job, outcome.event) : this.get(submitted.id, options.tenant);
+      // Finished: its deadline no longer matters to its status, and its input is not read.
+      const facts = await readJobFacts(this.reader, this.readQueue(submitted.model), submitted.id, { model: submitted.model });
+      return facts ? jobView(facts, outcome.event) : this.get(submitted.id, options.tenant);
     });
   }
 
@@ -200,7 +203,7 @@ export class JobService {
             );
           }
         }
-        const index: JobIndexEntry = { model, tenant: options.tenant, created_at: now, ...(options.webhook ? { webhook: true } : {}) };
+        const index: JobIndexEntry = { model, tenant: options.tenant, created_at: now, deadline_at: data.deadline_at ?? null, ...(options.webhook ? { webhook: true } : {}) };
         await this.redis.set(jobIndexKey(prefix, id), JSON.stringify(index), 'EX', sideKeyTtlS(this.config));
         indexed = true;
         adding = true;
@@ -269,10 +272,16 @@ export class JobService {
     return index;
   }
 
+  /** The job's view, reading only the fields it needs when the index knows the job's deadline. */
+  private readView(index: JobIndexEntry, id: string): Promise<JobView | null> {
+    const known = index.deadline_at !== undefined ? { model: index.model, deadline_at: index.deadline_at ?? undefined, redis: this.reader } : undefined;
+    return readJobView(this.readQueue(index.model), id, known);
+  }
+
   async get(id: string, tenant: string | null): Promise<JobView> {
     return this.withStore(async () => {
       const index = await this.readIndex(id, tenant);
-      const view = await readJobView(this.readQueue(index.model), id);
+      const view = await this.readView(index, id);
       // A canceled job is gone from its queue, or (for a moment) held by a worker that lost the
       // claim and is about to drop it unrun: either way it reads canceled.
       if (index.canceled_at && (!view || view.status === 'queued' || view.status === 'running')) {
@@ -290,7 +299,7 @@ export class JobService {
   /** Waits up to `seconds` for the job to finish (QueueEvents: no polling), then returns its view. */
   async waitFor(id: string, tenant: string | null, seconds: number): Promise<JobView> {
     const index = await this.withStore(() => this.readIndex(id, tenant));
-    if (seconds > 0 && !index.canceled_at) await this.untilFinished(index.model, id, seconds * 1000);
+    if (seconds > 0 && !index.canceled_at) await this.untilFinished(index, id, seconds * 1000);
     return this.get(id, tenant);
   }
 
@@ -299,13 +308,13 @@ export class JobService {
    * ends the wait and the caller's read reports it). Not BullMQ's waitUntilFinished: its
    * internal check can reject unhandled when Redis hiccups, which would end the process.
    */
-  private async untilFinished(model: string, id: string, ttlMs: number): Promise<void> {
+  private async untilFinished(index: JobIndexEntry, id: string, ttlMs: number): Promise<void> {
     if (this.closing) return;
+    const model = index.model;
     const deadline = Date.now() + ttlMs;
-    const queue = this.readQueue(model);
     const isDone = async () => {
       try {
-        const view = await readJobView(queue, id);
+        const view = await this.readView(index, id);
         return !view || (view.status !== 'queued' && view.status !== 'running');
       } catch {
         return true;

@@ -1,7 +1,8 @@
 /** The API's job object (API.md) built from a BullMQ job and its state. */
-import type { Job, JobState, Queue } from 'bullmq';
+import type { JobState, Queue } from 'bullmq';
 import { SpecError } from './errors.js';
 import type { JobData, JobResult } from './jobs/payload.js';
+import type { RedisClient } from './redis/connection.js';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
 
@@ -18,7 +19,23 @@ export interface JobView {
   urls: { get: string; cancel: string };
 }
 
-export function statusOf(state: JobState | 'unknown', job: Job<JobData, JobResult>): JobStatus {
+/**
+ * What a view is built from: a BullMQ job, or just the fields of its hash a view needs (see
+ * readJobFacts) with the model and deadline known from elsewhere.
+ */
+export interface JobFacts {
+  id?: string;
+  data: Pick<JobData, 'model' | 'deadline_at'>;
+  timestamp: number;
+  processedOn?: number;
+  finishedOn?: number;
+  returnvalue?: JobResult | null;
+  failedReason?: string;
+  attemptsMade: number;
+  stalledCounter: number;
+}
+
+export function statusOf(state: JobState | 'unknown', job: JobFacts): JobStatus {
   const pastDeadline = job.data.deadline_at !== undefined && Date.now() > job.data.deadline_at;
   switch (state) {
     case 'active':
@@ -38,7 +55,7 @@ const urlsOf = (id: string) => ({ get: `/v1/jobs/${id}`, cancel: `/v1/jobs/${id}
 
 const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : undefined);
 
-export function jobView(job: Job<JobData, JobResult>, state: JobState | 'unknown'): JobView {
+export function jobView(job: JobFacts, state: JobState | 'unknown'): JobView {
   const id = job.id!;
   const status = statusOf(state, job);
   const view: JobView = {
@@ -91,6 +108,38 @@ export function canceledView(id: string, model: string, createdAt: number, cance
   };
 }
 
+/** What a job's view needs besides its hash: known from the job index, so `data` (its input) is never read. */
+export interface KnownJob {
+  model: string;
+  deadline_at?: number;
+}
+
+/**
+ * Fields of BullMQ's job hash a view reads (attemptsMade is "atm" in BullMQ 5+, "attemptsMade"
+ * before; stalledCounter "stc"). Not `data`: a queued job's input can be megabytes, and every
+ * poll would read it.
+ */
+const VIEW_FIELDS = ['timestamp', 'processedOn', 'finishedOn', 'returnvalue', 'failedReason', 'atm', 'attemptsMade', 'stc'] as const;
+
+/** The job's view-relevant fields (one HMGET on `redis`, the connection reads go through), or null when the job is gone. */
+export async function readJobFacts(redis: RedisClient, queue: Queue<JobData, JobResult>, id: string, known: KnownJob): Promise<JobFacts | null> {
+  const [timestamp, processedOn, finishedOn, returnvalue, failedReason, atm, attemptsMade, stc] = await redis.hmget(queue.toKey(id), ...VIEW_FIELDS);
+  // Every job BullMQ stores has a timestamp: without one the job is gone.
+  if (timestamp === null) return null;
+  const int = (v: string | null) => (v ? Number.parseInt(v, 10) : undefined);
+  return {
+    id,
+    data: { model: known.model, ...(known.deadline_at !== undefined ? { deadline_at: known.deadline_at } : {}) },
+    timestamp: Number.parseInt(timestamp, 10),
+    processedOn: int(processedOn),
+    finishedOn: int(finishedOn),
+    returnvalue: returnvalue ? (JSON.parse(returnvalue) as JobResult) : null,
+    failedReason: failedReason ?? undefined,
+    attemptsMade: int(attemptsMade ?? atm) ?? 0,
+    stalledCounter: int(stc) ?? 0,
+  };
+}
+
 /**
  * Reads a job's view from its queue, or null when the job is gone. One read of the job's hash
  * settles most jobs: BullMQ writes it atomically, so a finish time with a result means
@@ -98,18 +147,21 @@ export function canceledView(id: string, model: string, createdAt: number, cance
  * attempt (never retried, never recovered from a dead worker) running. Otherwise (a job that
  * may be waiting again) its state is asked first and the job read after it: a job read first
  * could say "completed" without the result its completion wrote meanwhile.
+ * With `known` (model and deadline from the job index) only the fields a view needs are read;
+ * without it, the whole job.
  */
-export async function readJobView(queue: Queue<JobData, JobResult>, id: string): Promise<JobView | null> {
-  const job = await queue.getJob(id);
+export async function readJobView(queue: Queue<JobData, JobResult>, id: string, known?: KnownJob & { redis: RedisClient }): Promise<JobView | null> {
+  const read = (): Promise<JobFacts | null | undefined> => (known ? readJobFacts(known.redis, queue, id, known) : queue.getJob(id));
+  const job = await read();
   if (!job) return null;
-  const known = stateFromHash(job);
-  if (known) return jobView(job, known);
-  const state = await queue.getJobState(id);
-  const again = await queue.getJob(id);
-  return again ? jobView(again, state) : null;
+  const state = stateFromHash(job);
+  if (state) return jobView(job, state);
+  const asked = await queue.getJobState(id);
+  const again = await read();
+  return again ? jobView(again, asked) : null;
 }
 
-export function stateFromHash(job: Pick<Job, 'finishedOn' | 'processedOn' | 'returnvalue' | 'attemptsMade' | 'stalledCounter'>): JobState | null {
+export function stateFromHash(job: Pick<JobFacts, 'finishedOn' | 'processedOn' | 'returnvalue' | 'attemptsMade' | 'stalledCounter'>): JobState | null {
   if (job.finishedOn) return job.returnvalue !== null && job.returnvalue !== undefined ? 'completed' : 'failed';
   if (!job.processedOn) return 'waiting';
   if (job.attemptsMade === 0 && !job.stalledCounter) return 'active';

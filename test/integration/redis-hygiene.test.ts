@@ -3,6 +3,7 @@
  * /readyz fails when Redis refuses writes, and Redis's own error text never reaches a client.
  */
 import { Redis } from 'ioredis';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_URL, getJson, pollJob, postJson, startHub, type Hub } from '../helpers/hub.js';
 import { b64, solidImage } from '../helpers/images.js';
@@ -82,6 +83,28 @@ describe('a Redis that refuses writes', () => {
       admin.disconnect();
       await hub.stop();
       await server.cleanup();
+    }
+  });
+});
+
+describe('job reads', () => {
+  it('read only the fields a view needs: polling a queued job never transfers its input', async () => {
+    const hub = await startHub({ name: 'readfields', models: 'resnet50', workers: 0 });
+    try {
+      // ~3 MB of incompressible pixels.
+      const noise = Buffer.alloc(1000 * 1000 * 3);
+      for (let i = 0; i < noise.length; i++) noise[i] = (i * 2654435761) >>> 24;
+      const png = await sharp(noise, { raw: { width: 1000, height: 1000, channels: 3 } }).png({ compressionLevel: 0 }).toBuffer();
+      expect(png.length).toBeGreaterThan(2_900_000);
+      const { status, body } = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image: b64(png) } });
+      expect(status).toBe(202);
+      const reader = (hub.api.ctx.jobs as unknown as { reader: Redis }).reader;
+      const before = reader.stream.bytesRead;
+      for (let i = 0; i < 5; i++) expect((await getJson(`${hub.url}/v1/jobs/${body.id}`)).body).toMatchObject({ id: body.id, status: 'queued' });
+      // Five whole-hash reads would be ~20 MB (base64); the view's fields are a few hundred bytes.
+      expect(reader.stream.bytesRead - before).toBeLessThan(50_000);
+    } finally {
+      await hub.stop();
     }
   });
 });
