@@ -85,6 +85,28 @@ describe('decodeImage', () => {
     expect([...t.rgb.subarray(0, 3)]).toEqual([255, 255, 255]); // flattened on white
   });
 
+  it('gives small images with alpha exactly the pixels libvips\' own flatten on white gives', async () => {
+    // Every alpha and value combination across the image, in the formats that carry alpha.
+    const W = 256;
+    const raw = Buffer.alloc(W * W * 4);
+    for (let y = 0; y < W; y++) for (let x = 0; x < W; x++) raw.set([x, (x * 7 + y) & 255, 255 - x, y], (y * W + x) * 4);
+    const rgba = sharp(raw, { raw: { width: W, height: W, channels: 4 } });
+    const files = [
+      await rgba.clone().png().toBuffer(),
+      await rgba.clone().webp({ lossless: true }).toBuffer(),
+      await rgba.clone().tiff().toBuffer(),
+      await rgba.clone().png({ palette: true }).toBuffer(),
+      // Grey + alpha.
+      await rgba.clone().toColourspace('b-w').png().toBuffer(),
+    ];
+    for (const bytes of files) {
+      const fused = await sharp(bytes).rotate().flatten({ background: '#ffffff' }).toColourspace('srgb').raw().toBuffer();
+      const decoded = await decodeImage(b64(bytes), limits);
+      expect(decoded).toMatchObject({ width: W, height: W });
+      expect(Buffer.compare(decoded.rgb, fused)).toBe(0);
+    }
+  });
+
   it('refuses non-images with INVALID_IMAGE and huge images with IMAGE_TOO_LARGE', async () => {
     await expect(decodeImage(Buffer.from('not an image at all').toString('base64'), limits)).rejects.toMatchObject({ kind: 'INVALID_IMAGE' });
     const big = await solidImage(200, 200, [1, 2, 3]);

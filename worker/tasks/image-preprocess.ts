@@ -4,6 +4,7 @@
  * normalized float32 CHW tensor, plus the geometry (./geometry.ts) that maps tensor coordinates
  * back to the input image's pixels.
  */
+import { imageSize } from 'image-size';
 import sharp from 'sharp';
 import { SpecError } from '../../shared/errors.js';
 import { requireAllowedFormat } from '../../shared/image-formats.js';
@@ -47,14 +48,14 @@ export async function decodeImage(base64: string, limits: ImageLimits): Promise<
   // Checked again here: the worker does not trust what the API let through.
   requireAllowedFormat(bytes);
   const timeoutS = limits.decodeTimeoutS ?? DEFAULT_DECODE_TIMEOUT_S;
+  // A small image with alpha is flattened here, after the decode: libvips' flatten step costs
+  // about a third of a small image's whole decode; for large images its threads are cheaper.
+  const small = isSmallImage(bytes);
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: limits.maxImagePixels, failOn: 'error', pages: 1 })
-      .timeout({ seconds: timeoutS })
-      .rotate()
-      .flatten({ background: '#ffffff' })
-      .toColourspace('srgb')
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    let pipeline = sharp(bytes, { limitInputPixels: limits.maxImagePixels, failOn: 'error', pages: 1 }).timeout({ seconds: timeoutS }).rotate();
+    if (!small) pipeline = pipeline.flatten({ background: '#ffffff' });
+    const { data, info } = await pipeline.toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    if (small && info.channels === 4) return { rgb: flattenOnWhite(data, info.width, info.height), width: info.width, height: info.height };
     if (info.channels !== 3) throw new Error(`unexpected channel count ${info.channels}`);
     return { rgb: data, width: info.width, height: info.height };
   } catch (err) {
@@ -65,6 +66,33 @@ export async function decodeImage(base64: string, limits: ImageLimits): Promise<
     }
     throw new SpecError('INVALID_IMAGE', `image could not be decoded: ${msg}`);
   }
+}
+
+/** Whether the image's header says it is small enough to finish in JavaScript (unknown: no). */
+function isSmallImage(bytes: Buffer): boolean {
+  try {
+    const { width, height } = imageSize(bytes);
+    return width !== undefined && height !== undefined && width * height <= SMALL_IMAGE_PIXELS;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Interleaved 8-bit RGBA → RGB composited on white, exactly as libvips' flatten does it
+ * (integer arithmetic, truncating).
+ */
+export function flattenOnWhite(rgba: Buffer, width: number, height: number): Buffer {
+  const pixels = width * height;
+  const rgb = Buffer.allocUnsafe(pixels * 3);
+  for (let p = 0, i = 0, o = 0; p < pixels; p++, i += 4, o += 3) {
+    const a = rgba[i + 3];
+    const white = (255 - a) * 255;
+    rgb[o] = ((a * rgba[i] + white) / 255) | 0;
+    rgb[o + 1] = ((a * rgba[i + 1] + white) / 255) | 0;
+    rgb[o + 2] = ((a * rgba[i + 2] + white) / 255) | 0;
+  }
+  return rgb;
 }
 
 function roundTo(value: number, multiple: number): number {
@@ -163,6 +191,8 @@ export function planResize(spec: ResizeSpec, width: number, height: number): Pla
  * enlargements) go through sharp, off the event loop and multi-threaded.
  */
 const OWN_RESAMPLE_MAX_PIXELS = 256 * 1024;
+/** Images up to this many pixels are flattened in JavaScript after decoding (see decodeImage). */
+const SMALL_IMAGE_PIXELS = OWN_RESAMPLE_MAX_PIXELS;
 
 /** Decoded image → normalized float32 [3, H, W] per the manifest's preprocessing. */
 export async function imageToTensor(image: DecodedImage, pre: ImagePreprocess, timeoutS = DEFAULT_DECODE_TIMEOUT_S): Promise<ImageTensor> {
