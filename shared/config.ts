@@ -147,6 +147,11 @@ const EnvSchema = z.object({
    * jobs need (measured: 2.6 ms of CPU per batch-1 run of text-direction).
    */
   MODELHUB_ORT_SPINNING: z.enum(['on', 'off']).default('off'),
+  /**
+   * Workers: `manifest` pads images to the shape buckets a model's manifest sets
+   * (batching.pad_to_bucket); `off` ignores that setting (each image keeps its own tensor shape).
+   */
+  MODELHUB_PAD_TO_BUCKET: z.enum(['manifest', 'off']).default('manifest'),
   /** libvips threads per image operation in a worker (sharp.concurrency); images are small, jobs run side by side. */
   MODELHUB_SHARP_THREADS: int(1),
   /** CUDA workers: cap on onnxruntime's GPU memory arena, bytes (0 = none). */

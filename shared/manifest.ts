@@ -87,6 +87,32 @@ export const WeightsFileSchema = z.strictObject({
 });
 export type WeightsFile = z.infer<typeof WeightsFileSchema>;
 
+/**
+ * Image models: pad each image's tensor (after its own resize) on the right and bottom up to a
+ * shared bucket shape, so images of nearby sizes batch together. Off unless given: turn it on
+ * only where extra background at the bottom/right does not change the answer (fully
+ * convolutional models whose outputs are cropped back to the image, e.g. DBNet text detectors);
+ * never for models that pool over the whole input (classifiers).
+ */
+export const PadToBucketSchema = z
+  .strictObject({
+    /** Each side rounded up to a multiple of this (give `multiple` or `sizes`). */
+    multiple: Positive.optional(),
+    /** Or: each side rounded up to the smallest of these that holds it (a side past the largest stays as it is). */
+    sizes: z.array(Positive).min(1).optional(),
+    /** Most of the bucket's area that may be padding; past it the image keeps its own shape. */
+    max_waste: z.number().min(0).lt(1).default(0.25),
+    /**
+     * What the padding holds: a raw pixel value (0–255, normalized like the image) or
+     * `zero-after-normalize` (0 in the model's input space: what the first convolution's own zero
+     * padding shows the network past the image's border).
+     */
+    pad_value: z.union([z.number().min(0).max(255), z.literal('zero-after-normalize')]).default('zero-after-normalize'),
+  })
+  .refine((b) => (b.multiple === undefined) !== (b.sizes === undefined), { message: 'give either multiple or sizes' })
+  .refine((b) => !b.sizes || b.sizes.every((s, i) => i === 0 || s > b.sizes![i - 1]), { message: 'sizes must be in increasing order', path: ['sizes'] });
+export type PadToBucket = z.infer<typeof PadToBucketSchema>;
+
 export const BatchingSchema = z.object({
   max_batch_size: Positive.max(1024).default(8),
   /**
@@ -98,6 +124,8 @@ export const BatchingSchema = z.object({
   min_batch_size: Positive.max(1024).optional(),
   /** Text models: a batch's padded token count (batch × longest sequence) stays under this. */
   max_batch_tokens: Positive.optional(),
+  /** Image models: shape buckets (see PadToBucketSchema). Absent: every image keeps its own tensor shape. */
+  pad_to_bucket: PadToBucketSchema.optional(),
 });
 export type Batching = z.infer<typeof BatchingSchema>;
 
@@ -208,6 +236,24 @@ export function labelCount(labels: ModelEntry['labels']): number {
   return Array.isArray(labels) ? labels.length : Object.keys(labels).length;
 }
 
+/**
+ * Why a bucket setting cannot apply to this preprocessing, or null. Buckets pad images whose
+ * tensor shape follows the image (`limit-side`, `none`); the other resize modes give every image
+ * one shape already. With `limit-side`, buckets keep the sides a multiple of `multiple_of`.
+ */
+function bucketProblem(bucket: PadToBucket, pre: ImagePreprocess | null): string | null {
+  if (!pre) return 'only image models can pad to a bucket';
+  if (pre.layout !== 'NCHW') return 'the model takes one image per run (layout CHW): there is no batch to share';
+  const mode = pre.resize.mode;
+  if (mode !== 'limit-side' && mode !== 'none') return `resize mode "${mode}" gives every image one tensor shape already; buckets apply to "limit-side" and "none"`;
+  if (mode === 'limit-side') {
+    const m = pre.resize.multiple_of;
+    const odd = [bucket.multiple ?? [], bucket.sizes ?? []].flat().find((s) => s % m !== 0);
+    if (odd !== undefined) return `${odd} is not a multiple of the resize's multiple_of (${m}): the model needs sides that are`;
+  }
+  return null;
+}
+
 /** Loads one manifest folder. Throws ManifestError for a wrong manifest; a missing file is not an error. */
 export function loadModel(dir: string, config: WeightsConfig): ModelEntry {
   const file = path.join(dir, 'manifest.json');
@@ -234,6 +280,10 @@ export function loadModel(dir: string, config: WeightsConfig): ModelEntry {
   const pre = preSchema.safeParse(manifest.preprocess);
   if (!pre.success) {
     throw new ManifestError(manifest.name, `invalid preprocess: ${allProblems(pre.error)}`);
+  }
+  if (manifest.batching.pad_to_bucket) {
+    const problem = bucketProblem(manifest.batching.pad_to_bucket, task.modality === 'image' ? (pre.data as ImagePreprocess) : null);
+    if (problem) throw new ManifestError(manifest.name, `batching.pad_to_bucket: ${problem}`);
   }
   if (task.modality === 'text') {
     if (!manifest.model.tokenizer) throw new ManifestError(manifest.name, `model.tokenizer (vocab.txt or tokenizer.json) is required for task ${manifest.task}`);

@@ -13,7 +13,7 @@ import { deviceName, sessionOptionsFor, type Device, type SessionTuning } from '
 import { SessionPool } from './backend/session-pool.js';
 import { SessionThreadError, ThreadedSession, type InferenceBackend, type SessionThreadIds } from './backend/threaded-session.js';
 import { TASK_PIPELINES } from './tasks/index.js';
-import { stackFeeds, type PreparedItem, type TaskFactory, type TaskPipeline } from './tasks/task.js';
+import { stackFeeds, type PreparedItem, type TaskContext, type TaskFactory, type TaskPipeline } from './tasks/task.js';
 import type { WorkerMetrics } from './metrics.js';
 import { checkSignature, type BatchLimit } from './model-signature.js';
 
@@ -82,7 +82,7 @@ export class ModelRunner {
   static async load(
     entry: ModelEntry,
     device: Device,
-    config: Pick<Config, 'MAX_IMAGE_BYTES' | 'MAX_IMAGE_PIXELS'> & Partial<Pick<Config, 'IMAGE_DECODE_TIMEOUT_S' | 'MAX_RESULT_BYTES'>>,
+    config: TaskContext['config'],
     metrics: WorkerMetrics,
     options: RunnerOptions = {},
   ): Promise<ModelRunner> {

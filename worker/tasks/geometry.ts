@@ -61,6 +61,39 @@ export function tensorBoxToImage(g: Geometry, box: Box): Box {
   return clampBox(g, tensorBoxToImageExact(g, box));
 }
 
+export interface MapPart {
+  map: ArrayLike<number>;
+  width: number;
+  height: number;
+  /** The geometry of this part: as if the model's input tensor had been only the part it covers. */
+  geometry: Geometry;
+}
+
+/**
+ * The cells of a map (mapWidth × mapHeight, covering the whole input tensor) that cover the
+ * image, and their geometry. Decoders that search a whole map for regions (DBNet) read only
+ * this, so padding (a shape bucket's, a letterbox's) can never yield a region of its own. The
+ * whole map, not a copy, when there is no padding.
+ */
+export function contentOfMap(g: Geometry, map: ArrayLike<number>, mapWidth: number, mapHeight: number): MapPart {
+  const rx = mapWidth / g.tensorWidth;
+  const ry = mapHeight / g.tensorHeight;
+  const x0 = Math.max(0, Math.floor(g.padLeft * rx));
+  const y0 = Math.max(0, Math.floor(g.padTop * ry));
+  const x1 = Math.min(mapWidth, Math.max(x0 + 1, Math.ceil((g.padLeft + g.contentWidth) * rx)));
+  const y1 = Math.min(mapHeight, Math.max(y0 + 1, Math.ceil((g.padTop + g.contentHeight) * ry)));
+  if (x0 === 0 && y0 === 0 && x1 === mapWidth && y1 === mapHeight) return { map, width: mapWidth, height: mapHeight, geometry: g };
+  const width = x1 - x0;
+  const height = y1 - y0;
+  const part = new Float32Array(width * height);
+  for (let y = 0; y < height; y++) {
+    const from = (y0 + y) * mapWidth + x0;
+    for (let x = 0; x < width; x++) part[y * width + x] = map[from + x];
+  }
+  const geometry = { ...g, tensorWidth: width / rx, tensorHeight: height / ry, padLeft: g.padLeft - x0 / rx, padTop: g.padTop - y0 / ry };
+  return { map: part, width, height, geometry };
+}
+
 /** Per output column (or row): the two map cells to blend and the weight of the second. */
 export interface AxisSampler {
   /** First image pixel covered. */

@@ -8,7 +8,8 @@ import { imageSize } from 'image-size';
 import sharp from 'sharp';
 import { SpecError } from '../../shared/errors.js';
 import { requireAllowedFormat } from '../../shared/image-formats.js';
-import type { ImagePreprocess, ResizeSpec } from '../../shared/manifest.js';
+import type { ImagePreprocess, PadToBucket, ResizeSpec } from '../../shared/manifest.js';
+import { bucketShape } from './buckets.js';
 import { resampleToTensor } from './resample.js';
 import type { Geometry } from './geometry.js';
 
@@ -186,6 +187,17 @@ export function planResize(spec: ResizeSpec, width: number, height: number): Pla
 }
 
 /**
+ * The plan with its tensor padded on the right and bottom to the bucket shape (the manifest's
+ * batching.pad_to_bucket); the image's place in the tensor, hence the geometry's mapping, does
+ * not move. Only for modes whose tensor is the resized image itself (the manifest loader checks).
+ */
+export function padPlanToBucket(plan: Plan, bucket: PadToBucket): Plan {
+  const shape = bucketShape({ width: plan.tensorWidth, height: plan.tensorHeight }, bucket);
+  if (shape.width === plan.tensorWidth && shape.height === plan.tensorHeight) return plan;
+  return { ...plan, tensorWidth: shape.width, tensorHeight: shape.height, padValue: bucket.pad_value };
+}
+
+/**
  * Small images that shrink are resized in one pass of our own, straight into the tensor (see
  * resample.ts): for them a second sharp pipeline costs more than the decode. Larger ones (and
  * enlargements) go through sharp, off the event loop and multi-threaded.
@@ -194,9 +206,18 @@ const OWN_RESAMPLE_MAX_PIXELS = 256 * 1024;
 /** Images up to this many pixels are flattened in JavaScript after decoding (see decodeImage). */
 const SMALL_IMAGE_PIXELS = OWN_RESAMPLE_MAX_PIXELS;
 
+export interface TensorOptions {
+  /** sharp's timeout for the resize, seconds. Default 10. */
+  timeoutS?: number;
+  /** Pad the tensor to a shape bucket (absent: the tensor is the plan's own shape). */
+  bucket?: PadToBucket;
+}
+
 /** Decoded image → normalized float32 [3, H, W] per the manifest's preprocessing. */
-export async function imageToTensor(image: DecodedImage, pre: ImagePreprocess, timeoutS = DEFAULT_DECODE_TIMEOUT_S): Promise<ImageTensor> {
-  const plan = planResize(pre.resize, image.width, image.height);
+export async function imageToTensor(image: DecodedImage, pre: ImagePreprocess, options: TensorOptions = {}): Promise<ImageTensor> {
+  const { timeoutS = DEFAULT_DECODE_TIMEOUT_S, bucket } = options;
+  const own = planResize(pre.resize, image.width, image.height);
+  const plan = bucket ? padPlanToBucket(own, bucket) : own;
   let pixels = image.rgb;
   const resized = plan.resizeWidth !== image.width || plan.resizeHeight !== image.height;
   const ownResample = resized && plan.resizeWidth <= image.width && plan.resizeHeight <= image.height && image.width * image.height <= OWN_RESAMPLE_MAX_PIXELS;

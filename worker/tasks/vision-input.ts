@@ -32,6 +32,8 @@ export function visionInput<S extends z.ZodType>(ctx: TaskContext, optionsSchema
   const pre = ImagePreprocessSchema.parse(ctx.entry.manifest.preprocess);
   const inputName = ctx.entry.manifest.inputs.image;
   const batched = pre.layout === 'NCHW';
+  // The batch key below is the padded shape: images of one bucket batch together.
+  const bucket = ctx.config.MODELHUB_PAD_TO_BUCKET === 'off' ? undefined : ctx.entry.manifest.batching.pad_to_bucket;
   const limits = { maxImageBytes: ctx.config.MAX_IMAGE_BYTES, maxImagePixels: ctx.config.MAX_IMAGE_PIXELS, decodeTimeoutS: ctx.config.IMAGE_DECODE_TIMEOUT_S };
   return {
     batched,
@@ -42,7 +44,7 @@ export function visionInput<S extends z.ZodType>(ctx: TaskContext, optionsSchema
         throw new SpecError('INVALID_OPTION', firstProblem(parsed.error, 'input'));
       }
       if (typeof image !== 'string') throw new SpecError('INVALID_INPUT', 'image must be a base64 string');
-      const tensor = await imageToTensor(await decodeImage(image, limits), pre, limits.decodeTimeoutS);
+      const tensor = await imageToTensor(await decodeImage(image, limits), pre, { timeoutS: limits.decodeTimeoutS, bucket });
       return {
         feeds: { [inputName]: { type: 'float32', data: tensor.data, dims: tensor.dims } },
         batchKey: batched ? tensor.dims.join('x') : `single-${++singleRunCounter}`,

@@ -8,7 +8,7 @@
  * semantic (background / text per pixel).
  */
 import { z } from 'zod';
-import { clampBox, imageSampler, resamplePlane, tensorToImage, type Geometry } from '../geometry.js';
+import { clampBox, contentOfMap, imageSampler, resamplePlane, tensorToImage, type Geometry, type MapPart } from '../geometry.js';
 import { asNumbers, itemOutput, requireOutput } from '../outputs.js';
 import { convexHull, expandRect, fillConvex, forEachInside, insideConvex, minAreaRect, rectCorners, type Point, type RotatedRect } from '../postprocess/polygon.js';
 import { defineFamily, MaxDetections, Probability, type DecoderSetup, type Detector, type ModelOutputs, type SegmentationMaps } from './family.js';
@@ -171,12 +171,13 @@ function regionToImage(r: TextRegion, g: Geometry, mapW: number, mapH: number): 
   return r.quad.map(([x, y]) => tensorToImage(g, (x * g.tensorWidth) / mapW, (y * g.tensorHeight) / mapH));
 }
 
+/** Item `index`'s probability map, only the part that covers its image (padding cropped off). */
 function probabilityMap(o: DbnetOptions, { ctx, batched }: DecoderSetup) {
   const name = requireOutput(ctx, 'probability_map', 'the dbnet decoder reads a [N, 1, H, W] text probability map');
-  return (outputs: ModelOutputs, index: number) => {
+  return (outputs: ModelOutputs, index: number, g: Geometry): MapPart => {
     const { data, dims } = itemOutput(outputs, name, index, batched);
     const [height, width] = dims.slice(-2);
-    return { map: asNumbers(data), width, height };
+    return contentOfMap(g, asNumbers(data), width, height);
   };
 }
 
@@ -186,8 +187,8 @@ function detector(o: DbnetOptions, setup: DecoderSetup): Detector {
     scoreThreshold: o.box_thresh,
     maxDetections: o.max_detections,
     labelOffset: 0,
-    decode(outputs, index, g, scoreThreshold) {
-      const { map, width: mapW, height: mapH } = read(outputs, index);
+    decode(outputs, index, tensorGeometry, scoreThreshold) {
+      const { map, width: mapW, height: mapH, geometry: g } = read(outputs, index, tensorGeometry);
       return dbnetRegions(map, mapW, mapH, regionParams(o, scoreThreshold)).map((r) => {
         const quad = regionToImage(r, g, mapW, mapH);
         const xs = quad.map((p) => p[0]);
@@ -207,8 +208,8 @@ export const dbnet = defineFamily({
   semantic(o, setup) {
     const read = probabilityMap(o, setup);
     return {
-      segment(outputs, index, g, perClass) {
-        const { map, width, height } = read(outputs, index);
+      segment(outputs, index, tensorGeometry, perClass) {
+        const { map, width, height, geometry: g } = read(outputs, index, tensorGeometry);
         return segmentTextRegions(map, width, height, g, dbnetRegions(map, width, height, regionParams(o)), o.thresh, perClass);
       },
     };
