@@ -6,6 +6,9 @@
  * For every load point: p50/p95/p99, throughput, CPU ms per job by process and thread (/proc),
  * Redis commands and Redis CPU µs per job (INFO commandstats on a private redis-server).
  *   npm run bench -- --model text-detection --concurrency 1,8,32 --seconds 2 --size 1280x960
+ * Mixed nearby sizes, shape buckets on vs off, interleaved:
+ *   npm run bench -- --model text-detection --sizes 320x160,300x180,330x185 --concurrency 8
+ *     --ab MODELHUB_PAD_TO_BUCKET=off,manifest --skip raw,hub,nobatch,noop,bare,scale,batch
  * Writes bench/results/<model>[-<size>].json and .png. Figures are ratios from one run: the
  * machine may be shared, so absolute numbers move between runs; the ratios are what to read.
  */
@@ -50,6 +53,12 @@ const { values: opts } = parseArgs({
     image: { type: 'string' },
     /** Resize the input image to WxH first (e.g. 1280x960 for a page-sized text-detection input). */
     size: { type: 'string' },
+    /**
+     * Or several sizes, WxH comma-separated: the clients send the image resized to each in turn
+     * (nearby sizes: what shape buckets, manifest batching.pad_to_bucket, are for). Raw
+     * onnxruntime and preprocessing figures use the first.
+     */
+    sizes: { type: 'string' },
     concurrency: { type: 'string', default: '1,8,32,64' },
     modes: { type: 'string', default: 'predict,poll,wait' },
     seconds: { type: 'string', default: '2' },
@@ -86,14 +95,17 @@ if (!entry?.modelPath) throw new Error(`model ${opts.model} is not available`);
 const manifest = entry.manifest;
 
 // ---- the input: the model's example image (or --image), optionally resized ----
-let imageBytes = fs.readFileSync(opts.image ?? path.join(entry.dir, manifest.example ?? 'example.png'));
-if (opts.size) {
-  const [w, h] = opts.size.split('x').map(Number);
-  imageBytes = await sharp(imageBytes).resize(w, h, { fit: 'fill' }).png().toBuffer();
-}
-const imageMeta = await sharp(imageBytes).metadata();
-const image = imageBytes.toString('base64');
-const inputLabel = `${imageMeta.width}×${imageMeta.height} ${imageMeta.format}`;
+const sourceBytes = fs.readFileSync(opts.image ?? path.join(entry.dir, manifest.example ?? 'example.png'));
+const sizeList = (opts.sizes ?? opts.size)?.split(',').filter(Boolean) ?? [];
+const images = sizeList.length === 0
+  ? [sourceBytes]
+  : await Promise.all(sizeList.map((size) => {
+      const [w, h] = size.split('x').map(Number);
+      return sharp(sourceBytes).resize(w, h, { fit: 'fill' }).png().toBuffer();
+    }));
+const imageMeta = await sharp(images[0]).metadata();
+const image = images[0].toString('base64');
+const inputLabel = sizeList.length > 1 ? `mixed ${sizeList.join(', ')} ${imageMeta.format}` : `${imageMeta.width}×${imageMeta.height} ${imageMeta.format}`;
 
 const log = (s = '') => console.log(s);
 const f = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '–');
@@ -278,13 +290,15 @@ function hubProbes(api: Service, workers: WorkerHandle[]): CpuProbe[] {
   ];
 }
 
-function hubTarget(model: string, mode: Mode, body: string): Target {
+/** Clients cycle through the bodies (one per input size). */
+function hubTarget(model: string, mode: Mode, bodies: string | string[]): Target {
+  const list = [bodies].flat();
   return mode === 'predict'
-    ? { mode, path: `/v1/models/${model}/predict`, body: [body] }
-    : { mode, path: `/v1/models/${model}/jobs`, body: [JSON.stringify({ input: JSON.parse(body) })], pollMs: Number(opts['poll-ms']) };
+    ? { mode, path: `/v1/models/${model}/predict`, body: list }
+    : { mode, path: `/v1/models/${model}/jobs`, body: list.map((body) => JSON.stringify({ input: JSON.parse(body) })), pollMs: Number(opts['poll-ms']) };
 }
 
-const modelBody = JSON.stringify({ image });
+const modelBody = images.map((bytes) => JSON.stringify({ image: bytes.toString('base64') }));
 // Ctrl-C (or a kill) stops the bench's redis-server, API and workers too.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
@@ -478,7 +492,7 @@ try {
 
   // ---- JSON and chart ----
   fs.mkdirSync(opts.out!, { recursive: true });
-  const base = `${opts.model}${opts.size ? `-${opts.size}` : ''}`;
+  const base = `${opts.model}${sizeList.length > 0 ? `-${sizeList.join('_')}` : ''}`;
   const json = { model: opts.model, weights: entry.weights, input: inputLabel, cores, machine: 'shared', date: new Date().toISOString(), seconds, concurrencies, ...results, points, targets };
   fs.writeFileSync(path.join(opts.out!, `${base}.json`), JSON.stringify(json, null, 2));
   const series = (label: string, pick: (p: Point) => number): Series => ({ name: label, points: new Map(points.filter((p) => p.label === label).map((p) => [p.concurrency, pick(p)])) });
