@@ -391,8 +391,10 @@ export class JobService {
       if (state !== 'completed' && state !== 'failed' && state !== 'unknown' && !index.canceled_at) {
         throw new SpecError('CONFLICT', `job "${id}" has not finished; cancel it first`);
       }
-      if (state !== 'unknown') await queue.remove(id);
-      await forgetRetained(this.redis, prefix, index.model, id, this.config);
+      if (state !== 'unknown') {
+        await forgetRetained(this.redis, prefix, index.model, { id, key: queue.toKey(id), tenant: index.tenant }, this.config);
+        await queue.remove(id);
+      }
       // One key per command: on a Redis Cluster these live in different slots.
       await Promise.all([jobIndexKey(prefix, id), webhookStatusKey(prefix, id)].map((k) => this.redis.del(k)));
       return { id, deleted: true as const };

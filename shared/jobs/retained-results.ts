@@ -40,7 +40,6 @@ export async function finishJob(redis: RedisClient, prefix: string, model: strin
   return scripts(redis).modelhubFinishJob(
     job.key,
     keys.byTime,
-    keys.sizes,
     keys.bytes,
     tenantStoredKey(prefix, model, job.tenant),
     jobClaimKey(prefix, model, job.id),
@@ -57,10 +56,13 @@ export async function finishJob(redis: RedisClient, prefix: string, model: strin
   );
 }
 
-/** A deleted job's result leaves the counts; returns the bytes released. */
-export async function forgetRetained(redis: RedisClient, prefix: string, model: string, jobId: string, config: Pick<Config, 'JOB_RETENTION_S'>): Promise<number> {
+/**
+ * A job about to be deleted (its hash still there: its result's size is read from it) leaves the
+ * counts; returns the bytes released.
+ */
+export async function forgetRetained(redis: RedisClient, prefix: string, model: string, job: { id: string; key: string; tenant: string | null }, config: Pick<Config, 'JOB_RETENTION_S'>): Promise<number> {
   const keys = retainedResultKeys(prefix, model);
-  return scripts(redis).modelhubForgetRetained(keys.byTime, keys.sizes, keys.bytes, jobId, tenantKeyPrefix(prefix, model), sideKeyTtlS(config));
+  return scripts(redis).modelhubForgetRetained(job.key, keys.byTime, keys.bytes, job.id, job.tenant ?? '-', tenantKeyPrefix(prefix, model), sideKeyTtlS(config));
 }
 
 /**

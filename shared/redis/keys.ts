@@ -93,13 +93,13 @@ export function tenantWaitingKey(prefix: string, model: string, tenant: string |
 }
 
 /**
- * A model's retained results, beside BullMQ's completed set: which finished jobs hold a result
- * (ZSET id → finished at), its size and owner (HASH id → "<bytes>|<tenant>"), and their total
- * bytes, so retention can also be bounded by bytes (shared/jobs/retained-results.ts).
+ * A model's retained results, beside BullMQ's completed set: which finished jobs hold a result,
+ * with its size and owner (ZSET "<id>|<bytes>|<tenant>" → finished at), and their total bytes,
+ * so retention can also be bounded by bytes (shared/jobs/retained-results.ts).
  */
 export function retainedResultKeys(prefix: string, model: string) {
   const base = `${prefix}:${modelQueueName(model)}:retained`;
-  return { byTime: base, sizes: `${base}:sizes`, bytes: `${base}:bytes` };
+  return { byTime: base, bytes: `${base}:bytes` };
 }
 
 /** What `tenantStoredKey` starts with: the finish script appends "<tenant>:stored" for the owners of results it drops. */

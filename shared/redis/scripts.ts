@@ -9,7 +9,7 @@ import { luaCommands } from './lua-commands.js';
 const SCRIPTS = {
   modelhubClaimForRun: { file: 'claim-for-run.lua', numberOfKeys: 2 },
   modelhubClaimForCancel: { file: 'claim-for-cancel.lua', numberOfKeys: 4 },
-  modelhubFinishJob: { file: 'finish-job.lua', numberOfKeys: 6 },
+  modelhubFinishJob: { file: 'finish-job.lua', numberOfKeys: 5 },
   modelhubForgetRetained: { file: 'forget-retained.lua', numberOfKeys: 3 },
 } as const;
 
@@ -21,7 +21,7 @@ export interface ScriptCommands {
   /** See finish-job.lua for the keys and arguments → ids of jobs the byte bound pushed out. */
   modelhubFinishJob(...args: (string | number)[]): Promise<string[]>;
   /** See forget-retained.lua → bytes released (0: the job held no retained result). */
-  modelhubForgetRetained(byTimeKey: string, sizesKey: string, bytesKey: string, jobId: string, tenantKeyPrefix: string, ttlS: number): Promise<number>;
+  modelhubForgetRetained(jobKey: string, byTimeKey: string, bytesKey: string, jobId: string, tenant: string, tenantKeyPrefix: string, ttlS: number): Promise<number>;
 }
 
 /** The client with ModelHub's scripts defined on it (once per client). */
