@@ -5,8 +5,8 @@ import { apiKeyAuth, parseApiKeys } from './auth.js';
 import type { ApiContext } from './context.js';
 import { buildOpenApi } from './openapi.js';
 import { bodyLimitBytes, parsingBytesLimit } from '../shared/config.js';
-import { ParseBudget, scanJsonStructure, tenantRateLimit } from './door.js';
-import { MAX_JSON_DEPTH } from './schemas.js';
+import { ParseBudget, tenantRateLimit } from './door.js';
+import { jsonBody, jsonBodyOptions } from './json-body.js';
 import { batchRoutes } from './routes/batches.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { consoleRoutes } from './routes/console.js';
@@ -49,19 +49,8 @@ export function createApp(ctx: ApiContext): express.Express {
   const bodyLimit = bodyLimitBytes(ctx.config);
   app.use(tenantRateLimit({ requestsPerS: ctx.config.TENANT_RATE_RPS, bytesPerS: ctx.config.TENANT_RATE_BYTES_PER_S, bodyLimit }));
   app.use(new ParseBudget(parsingBytesLimit(ctx.config)).middleware(bodyLimit));
-  // Bodies are parsed as JSON whatever their content type: `curl -d` sends form-encoded by default.
   // Depth and value count are checked on the raw bytes first: parsing is what costs memory.
-  app.use(
-    express.json({
-      limit: bodyLimit,
-      type: () => true,
-      strict: false,
-      verify: (_req, _res, buf) => {
-        const problem = scanJsonStructure(buf, MAX_JSON_DEPTH, ctx.config.MAX_JSON_VALUES);
-        if (problem) throw new SpecError('INVALID_INPUT', problem);
-      },
-    }),
-  );
+  app.use(jsonBody(jsonBodyOptions(ctx)));
   app.use(catalogRoutes(ctx));
   app.use(jobRoutes(ctx));
   app.use(workerRoutes(ctx));

@@ -7,6 +7,7 @@ import type { ModelEntry } from '../shared/manifest.js';
 import type { BatchService } from './batch-service.js';
 import type { JobService } from './job-service.js';
 import type { ApiMetrics } from './metrics.js';
+import type { OffloadPool } from '../shared/offload/pool.js';
 
 export interface ApiContext {
   version: string;
@@ -18,6 +19,8 @@ export interface ApiContext {
   batches: BatchService;
   registry: Registry;
   metrics: ApiMetrics;
+  /** Threads for large request bodies (OFFLOOP_PARSE_BYTES). */
+  offload: OffloadPool;
 }
 
 declare module 'express-serve-static-core' {

@@ -10,32 +10,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { SpecError } from '../shared/errors.js';
 
-/**
- * Depth and number of values of a JSON text, counted on its bytes (strings skipped), so a
- * 32 MB `[0,0,…]` is refused before parsing instead of after 16 M values were built.
- * Returns a problem, or null when within both limits.
- */
-export function scanJsonStructure(buf: Uint8Array, maxDepth: number, maxElements: number): string | null {
-  let depth = 0;
-  let elements = 0;
-  let inString = false;
-  for (let i = 0; i < buf.length; i++) {
-    const c = buf[i];
-    if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped byte
-      else if (c === 0x22) inString = false;
-      continue;
-    }
-    if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
-      if (++depth > maxDepth) return `request body is nested deeper than ${maxDepth} levels`;
-      elements++;
-    } else if (c === 0x5d || c === 0x7d) depth--;
-    else if (c === 0x2c) elements++;
-    if (elements > maxElements) return `request body has more than ${maxElements} JSON values`;
-  }
-  return null;
-}
+export { scanJsonStructure } from './body-parse.js';
 
 /** Bytes of request bodies being received and parsed at once, across all requests. */
 export class ParseBudget {

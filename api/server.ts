@@ -12,6 +12,7 @@ import type { ApiContext } from './context.js';
 import { BatchService } from './batch-service.js';
 import { validateInput } from './input-validation.js';
 import { JobService } from './job-service.js';
+import { OffloadPool, siblingModule } from '../shared/offload/pool.js';
 import { createApiMetrics } from './metrics.js';
 
 export const VERSION = '0.1.0';
@@ -66,7 +67,7 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
   const batches = new BatchService(jobs, redis, config, log, (model, value) => validateInput(jobs.model(model), value, config));
   const stopDepth = registerQueueDepth(registry, () => jobs.readQueueEntries(), { refreshMs: config.API_METRICS_REFRESH_MS });
   const stopBacklog = registerBacklog(registry, reader, () => [...jobs.queues.keys()].map((model) => ({ model, interactive: jobs.queues.get(model)!, bulk: batches.queues.get(model)! })), { refreshMs: config.API_METRICS_REFRESH_MS });
-  const ctx: ApiContext = { version: VERSION, config, log, models, redis, jobs, batches, registry, metrics: createApiMetrics(registry) };
+  const ctx: ApiContext = { version: VERSION, config, log, models, redis, jobs, batches, registry, metrics: createApiMetrics(registry), offload: new OffloadPool({ module: siblingModule(import.meta.url, 'body-parse'), maxThreads: config.OFFLOOP_THREADS || undefined }) };
   let delivery: WebhookDelivery | null = null;
   const deliveryConnection = config.WEBHOOK_SECRET && config.WEBHOOK_DELIVERY === 'on' ? createRedis(config, { blocking: true }) : null;
   if (deliveryConnection) {
@@ -108,6 +109,7 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
       await closed;
       await delivery?.close();
       deliveryConnection?.disconnect();
+      await ctx.offload.close();
       redis.disconnect();
       reader.disconnect();
     },

@@ -68,6 +68,10 @@ const EnvSchema = z.object({
   MAX_JSON_VALUES: int(100_000),
   /** Request body bytes the API receives and parses at once, all requests together (503 past it). Unset: 4 × the body limit. */
   MAX_PARSING_BYTES: z.coerce.number().int().positive().optional(),
+  /** Request bodies larger than this many bytes are parsed (and a job's image decoded) in a thread, not on the API's event loop; 0 = never. */
+  OFFLOOP_PARSE_BYTES: int(1024 * 1024),
+  /** Threads for that (API) and for heavy postprocessing (worker), per process; 0 = half the cores, 1 to 4. */
+  OFFLOOP_THREADS: int(0),
   /** Per tenant (API key), per API process: requests per second (burst 2×) and body bytes per second (burst: 2× or one body). 0 = off. */
   TENANT_RATE_RPS: int(50),
   TENANT_RATE_BYTES_PER_S: int(50 * 1024 * 1024),

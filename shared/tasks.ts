@@ -8,12 +8,16 @@ import { z } from 'zod';
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const DATA_URL = /^data:[\w.+/-]+;base64,/;
 
+/** The base64 text of an image field without a `data:...;base64,` prefix and line breaks. */
+export const stripBase64Image = (s: string): string => s.replace(DATA_URL, '').replace(/\s+/g, '');
+export const isBase64 = (s: string): boolean => BASE64.test(s) && s.length % 4 !== 1;
+
 /** A base64 image file; a `data:...;base64,` prefix and line breaks are tolerated. */
 export const Base64Image = z
   .string({ error: 'image must be a base64 string' })
   .min(1, 'image must not be empty')
-  .transform((s) => s.replace(DATA_URL, '').replace(/\s+/g, ''))
-  .refine((s) => BASE64.test(s) && s.length % 4 !== 1, 'image is not valid base64');
+  .transform(stripBase64Image)
+  .refine(isBase64, 'image is not valid base64');
 
 const ImageInput = z.strictObject({ image: Base64Image });
 

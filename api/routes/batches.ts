@@ -12,7 +12,8 @@ import { WebhookTargetPolicy } from '../../shared/webhooks/target-policy.js';
 import type { RawItem } from '../batch-service.js';
 import { jsonlLines } from '../batch-upload.js';
 import { BatchBody, BatchQuery, MAX_JSON_DEPTH } from '../schemas.js';
-import { scanJsonStructure } from '../door.js';
+import { scanJsonStructure } from '../body-parse.js';
+import { jsonBody, jsonBodyOptions } from '../json-body.js';
 import { checkWebhookTarget } from '../webhook-option.js';
 import type { ApiContext } from '../context.js';
 
@@ -23,15 +24,7 @@ export function batchRoutes(ctx: ApiContext): Router {
   const { batches, jobs, config, metrics } = ctx;
   const targets = new WebhookTargetPolicy(config.WEBHOOK_ALLOW_PRIVATE);
   // Depth and value count checked on the raw bytes before parsing, as for every other body.
-  const jsonBody = express.json({
-    limit: bodyLimitBytes(config),
-    type: () => true,
-    strict: false,
-    verify: (_req, _res, buf) => {
-      const problem = scanJsonStructure(buf, MAX_JSON_DEPTH, config.MAX_JSON_VALUES);
-      if (problem) throw new SpecError('INVALID_INPUT', problem);
-    },
-  });
+  const jsonBodyParser = jsonBody(jsonBodyOptions(ctx));
 
   const isJsonl = (req: Request) => JSONL_TYPES.includes((req.get('content-type') ?? '').split(';')[0].trim().toLowerCase());
 
@@ -41,7 +34,7 @@ export function batchRoutes(ctx: ApiContext): Router {
     const cap = isJsonl(req) ? config.BATCH_MAX_BYTES : Math.min(config.BATCH_MAX_BYTES, bodyLimitBytes(config));
     if (length > cap) return next(new SpecError('BODY_TOO_LARGE', `a batch upload is at most ${cap} bytes${isJsonl(req) ? '' : ' as JSON (send application/x-ndjson for more)'}`));
     if (isJsonl(req)) return next();
-    jsonBody(req, res, next);
+    jsonBodyParser(req, res, next);
   });
 
   router.post('/v1/models/:model/batches', async (req: Request, res: Response) => {

@@ -35,7 +35,7 @@ export function jobRoutes(ctx: ApiContext): Router {
     const entry = jobs.model(model);
     const body = SubmitBody.safeParse(req.body ?? {});
     if (!body.success) throw new SpecError('INVALID_INPUT', firstProblem(body.error));
-    const input = await validateInput(entry, body.data.input, config);
+    const input = await validateInput(entry, body.data.input, config, req.decodedImage);
     const key = req.get('idempotency-key');
     if (key !== undefined && (key.length === 0 || key.length > 255)) throw new SpecError('INVALID_OPTION', 'Idempotency-Key must be 1 to 255 characters');
     const webhook = webhookOf(body.data);
@@ -83,7 +83,7 @@ export function jobRoutes(ctx: ApiContext): Router {
   router.post('/v1/models/:model/predict', async (req: Request, res: Response) => {
     const model = String(req.params.model);
     const entry = jobs.model(model);
-    const input = await validateInput(entry, req.body, config);
+    const input = await validateInput(entry, req.body, config, req.decodedImage);
     const { view: done } = await jobs.submit(model, input, { tenant: req.tenant, waitS: config.PREDICT_WAIT_S, outputOnly: true });
     metrics.jobsSubmitted.inc({ model });
     const view = done;

@@ -1,0 +1,75 @@
+/**
+ * The API's JSON body parser. Bytes are received by express.raw (body limit, gzip, 413), then
+ * parsed by parseJsonBytes: on the event loop when small (a thread hop costs more than it
+ * saves), in an offload thread past `offloopBytes`, so one 25 MB body does not stall every
+ * other tenant's requests for the ~100 ms its scan, parse and base64 decode take. Bodies are
+ * parsed as JSON whatever their content type (`curl -d` sends form-encoded by default).
+ */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { SpecError } from '../shared/errors.js';
+import { ownBuffer, type OffloadPool } from '../shared/offload/pool.js';
+import type { ApiContext } from './context.js';
+import { bodyLimitBytes } from '../shared/config.js';
+import { MAX_JSON_DEPTH } from './schemas.js';
+import { parseJsonBytes, type DecodedImage, type ParseLimits, type ParseOutcome } from './body-parse.js';
+
+export interface JsonBodyOptions extends ParseLimits {
+  /** Largest body, bytes (413 past it). */
+  limit: number;
+  /** Bodies larger than this are parsed in `pool`; 0 = every body on the event loop. */
+  offloopBytes: number;
+  pool: OffloadPool;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** A job's image already checked and decoded where the body was parsed (large bodies). */
+    decodedImage?: DecodedImage;
+  }
+}
+
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]+)/i;
+
+export function jsonBody(options: JsonBodyOptions) {
+  const raw = express.raw({ limit: options.limit, type: () => true });
+  const limits: ParseLimits = { maxDepth: options.maxDepth, maxValues: options.maxValues, maxImageBytes: options.maxImageBytes };
+
+  async function parse(bytes: Buffer, charset: string): Promise<ParseOutcome> {
+    if (options.offloopBytes === 0 || bytes.length <= options.offloopBytes) return parseJsonBytes({ ...limits, bytes, charset });
+    // Moved, not copied: the request's buffer is not read again on this thread.
+    const buffer = ownBuffer(bytes);
+    return options.pool.run<ParseOutcome>('parseInThread', { ...limits, bytes: new Uint8Array(buffer), charset }, [buffer]);
+  }
+
+  return (req: Request, res: Response, next: NextFunction) => {
+    raw(req, res, (err?: unknown) => {
+      if (err) return next(err);
+      if (!Buffer.isBuffer(req.body)) return next();
+      const charset = (CHARSET.exec(req.get('content-type') ?? '')?.[1] ?? 'utf-8').toLowerCase();
+      if (!charset.startsWith('utf-')) return next(new SpecError('BAD_JSON', `request body is not valid JSON: unsupported charset "${charset.toUpperCase()}"`));
+      const bytes = req.body;
+      req.body = undefined;
+      parse(bytes, charset).then(
+        (outcome) => {
+          if (!outcome.ok) return next(new SpecError(outcome.kind, outcome.message));
+          req.body = outcome.body;
+          if (outcome.image) req.decodedImage = { text: outcome.image.text, bytes: Buffer.from(outcome.image.bytes.buffer, outcome.image.bytes.byteOffset, outcome.image.bytes.byteLength) };
+          next();
+        },
+        (thrown: unknown) => next(thrown),
+      );
+    });
+  };
+}
+
+/** The API's settings for jsonBody. */
+export function jsonBodyOptions(ctx: Pick<ApiContext, 'config' | 'offload'>): JsonBodyOptions {
+  return {
+    limit: bodyLimitBytes(ctx.config),
+    offloopBytes: ctx.config.OFFLOOP_PARSE_BYTES,
+    maxDepth: MAX_JSON_DEPTH,
+    maxValues: ctx.config.MAX_JSON_VALUES,
+    maxImageBytes: ctx.config.MAX_IMAGE_BYTES,
+    pool: ctx.offload,
+  };
+}
