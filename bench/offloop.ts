@@ -2,7 +2,9 @@
  * How long one large input holds an event loop, with the heavy step on the loop against in an
  * offload thread, side by side in one process (`npx tsx bench/offloop.ts`):
  *   parse   a ~25 MB job body (a real ~19 MB PNG as base64) through the API's body parser and
- *           input validation (scan, JSON.parse, base64 check and decode, header read).
+ *           input validation (scan, JSON.parse, base64 check and decode, header read);
+ *   segment a 3000×3000 semantic segmentation's postprocessing (resampling, softmax, argmax,
+ *           PNG-encoded maps) through the deeplabv3 task's postprocess.
  * For each, the largest event-loop delay (perf_hooks.monitorEventLoopDelay) while the step runs,
  * median over --runs, and the ratio offloaded / inline. Absolute figures move with the machine's
  * load; read the ratio.
@@ -10,16 +12,20 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { benchParse } from './lib/offloop-parse.js';
+import { benchSegment } from './lib/offloop-segment.js';
 
 
-const { values: opts } = parseArgs({ options: { runs: { type: 'string', default: '5' }, only: { type: 'string', default: 'parse' } } });
+const { values: opts } = parseArgs({ options: { runs: { type: 'string', default: '5' }, only: { type: 'string', default: 'parse,segment' } } });
 const runs = Number(opts.runs);
 
 /** Largest event-loop delay while `step` runs, ms. */
 export async function maxDelayDuring(step: () => Promise<unknown>): Promise<number> {
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
+  // The histogram records the gap between two of its ticks: let it tick before the step starts.
+  await new Promise((r) => setTimeout(r, 20));
   await step();
+  await new Promise((r) => setTimeout(r, 20));
   h.disable();
   return h.max / 1e6;
 }
@@ -36,6 +42,7 @@ export interface Step {
 const result: Record<string, unknown> = {};
 const steps: Step[] = [];
 if (opts.only.includes('parse')) steps.push(await benchParse());
+if (opts.only.includes('segment')) steps.push(await benchSegment());
 
 for (const step of steps) {
   await step.inline();

@@ -19,6 +19,8 @@ export interface OffloadPoolOptions {
 
 export class OffloadPool {
   private pool: Piscina | null = null;
+  /** Tasks handed to a thread so far (tests check that a path was taken). */
+  tasksRun = 0;
 
   constructor(private readonly options: OffloadPoolOptions) {}
 
@@ -31,6 +33,7 @@ export class OffloadPool {
       maxThreads: this.options.maxThreads ?? Math.min(4, Math.max(1, Math.floor(availableParallelism() / 2))),
       idleTimeout: this.options.idleTimeoutMs ?? 30_000,
     });
+    this.tasksRun++;
     return this.pool.run({ fn, arg }, { transferList: transfer }) as Promise<R>;
   }
 

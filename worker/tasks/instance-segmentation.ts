@@ -1,24 +1,16 @@
 /** Spec §1.4 instance segmentation: the §1.2 fields plus one image-size mask per detection. */
 import { checkInstanceMasksOutput, resultLimitBytes } from '../../shared/output-bounds.js';
-import { TASKS, type MaskEncoding } from '../../shared/tasks.js';
+import { TASKS } from '../../shared/tasks.js';
 import { buildDetector, detectionsFor } from './decoders/index.js';
 import { detectionFields } from './postprocess/detections.js';
-import { encodeRle, maskToPng, maskToRows } from './postprocess/mask-encoding.js';
+import { encodeMasks } from './postprocess/mask-encoding.js';
+import { maskBuffers, offloadPostprocess, postprocessPool } from './postprocess/offload.js';
 import { defineTask } from './task.js';
 import { visionInput, type VisionItem } from './vision-input.js';
 
 const Options = TASKS['instance-segmentation'].input.omit({ image: true });
 
-export async function encodeMasks(masks: Uint8Array[], width: number, height: number, encoding: MaskEncoding): Promise<unknown[]> {
-  switch (encoding) {
-    case 'array':
-      return masks.map((m) => maskToRows(m, width, height));
-    case 'rle':
-      return masks.map((m) => encodeRle(m, width, height));
-    case 'png':
-      return Promise.all(masks.map((m) => maskToPng(m, width, height)));
-  }
-}
+export { encodeMasks };
 
 export const instanceSegmentation = defineTask<VisionItem<typeof Options._output>>((ctx) => {
   const input = visionInput(ctx, Options);
@@ -32,10 +24,17 @@ export const instanceSegmentation = defineTask<VisionItem<typeof Options._output
       const { imageWidth: w, imageHeight: h } = item.geometry;
       // Before any mask is built.
       checkInstanceMasksOutput(w, h, dets.length, item.options.mask_encoding, limit);
-      return {
-        ...detectionFields(dets, ctx.entry.labels, detector.labelOffset),
-        detection_masks: await encodeMasks(dets.map((d) => d.mask!()), w, h, item.options.mask_encoding),
-      };
+      const masks = dets.map((d) => d.mask!());
+      const encoding = item.options.mask_encoding;
+      let encoded: unknown[];
+      // Encoding every mask of a large image (RLE runs, PNG) is per-pixel work: in a thread past the threshold.
+      if (offloadPostprocess(w * h * masks.length, ctx.config)) {
+        const moved = maskBuffers(masks);
+        encoded = await postprocessPool(ctx.config).run('encodeMasksTask', { masks: moved.masks, width: w, height: h, encoding }, moved.transfer);
+      } else {
+        encoded = await encodeMasks(masks, w, h, encoding);
+      }
+      return { ...detectionFields(dets, ctx.entry.labels, detector.labelOffset), detection_masks: encoded };
     },
   };
 });

@@ -5,32 +5,16 @@
  */
 import { labelCount } from '../../shared/manifest.js';
 import { checkSegmentationOutput, resultLimitBytes } from '../../shared/output-bounds.js';
-import { TASKS, type MaskEncoding } from '../../shared/tasks.js';
-import type { SegmentationMaps } from './decoders/family.js';
+import { TASKS } from '../../shared/tasks.js';
 import { buildSegmenter } from './decoders/index.js';
-import { classMapToPng, encodeRle, probsToPng, toRows } from './postprocess/mask-encoding.js';
+import { encodeSegmentation } from './postprocess/segmentation-encoding.js';
+import { mapBuffers, offloadPostprocess, postprocessPool } from './postprocess/offload.js';
 import { defineTask } from './task.js';
 import { visionInput, type VisionItem } from './vision-input.js';
 
 const Options = TASKS['semantic-segmentation'].input.omit({ image: true });
 
-/** The spec's fields in the requested encoding (see docs/models-vision.md). */
-export async function encodeSegmentation(m: SegmentationMaps, encoding: MaskEncoding): Promise<{ probs: unknown; preds: unknown }> {
-  const { width: w, height: h } = m;
-  const probPlanes = m.perClass ?? [m.probs];
-  const probs =
-    encoding === 'array'
-      ? probPlanes.map((p) => toRows(p, w, h, (v) => v))
-      : await Promise.all(probPlanes.map((p) => probsToPng(p, w, h)));
-  let preds: unknown;
-  if (encoding === 'array') preds = toRows(m.preds, w, h, (v) => v);
-  else if (encoding === 'png') preds = await classMapToPng(m.preds, w, h, m.numClasses);
-  else {
-    const present = [...new Set(m.preds)].sort((a, b) => a - b);
-    preds = present.map((c) => ({ class: c, ...encodeRle(Uint8Array.from(m.preds, (v) => (v === c ? 1 : 0)), w, h) }));
-  }
-  return { probs: m.perClass ? probs : probs[0], preds };
-}
+export { encodeSegmentation };
 
 export const semanticSegmentation = defineTask<VisionItem<typeof Options._output>>((ctx) => {
   const input = visionInput(ctx, Options);
@@ -43,8 +27,16 @@ export const semanticSegmentation = defineTask<VisionItem<typeof Options._output
     async postprocess(outputs, index, item) {
       // Before any per-pixel map is allocated.
       checkSegmentationOutput(item.geometry.imageWidth, item.geometry.imageHeight, classes, item.options, limit);
-      const maps = segmenter.segment(outputs, index, item.geometry, item.options.per_class_probs);
-      return encodeSegmentation(maps, item.options.encoding);
+      const { encoding, per_class_probs: perClass } = item.options;
+      // A large image's per-pixel work (resampling, softmax, encoding) runs in a thread: seconds
+      // at 3000×3000 that would stall lock renewals and other models' jobs on this event loop.
+      if (offloadPostprocess(item.geometry.imageWidth * item.geometry.imageHeight, ctx.config)) {
+        const job = segmenter.offload?.(outputs, index, item.geometry, perClass);
+        if (job) return postprocessPool(ctx.config).run(job.fn, { ...job.arg, encoding }, job.transfer);
+        const maps = segmenter.segment(outputs, index, item.geometry, perClass);
+        return postprocessPool(ctx.config).run('encodeSegmentationTask', { maps, encoding }, mapBuffers(maps));
+      }
+      return encodeSegmentation(segmenter.segment(outputs, index, item.geometry, perClass), encoding);
     },
   };
 });

@@ -29,7 +29,7 @@ export interface SessionInfo {
 export interface TaskContext {
   entry: ModelEntry;
   session: SessionInfo;
-  config: Pick<Config, 'MAX_IMAGE_BYTES' | 'MAX_IMAGE_PIXELS'> & Partial<Pick<Config, 'IMAGE_DECODE_TIMEOUT_S' | 'MAX_RESULT_BYTES' | 'MODELHUB_PAD_TO_BUCKET'>>;
+  config: Pick<Config, 'MAX_IMAGE_BYTES' | 'MAX_IMAGE_PIXELS'> & Partial<Pick<Config, 'IMAGE_DECODE_TIMEOUT_S' | 'MAX_RESULT_BYTES' | 'MODELHUB_PAD_TO_BUCKET' | 'OFFLOOP_POSTPROCESS_PIXELS' | 'OFFLOOP_THREADS'>>;
 }
 
 export interface TaskPipeline<P extends PreparedItem = PreparedItem> {

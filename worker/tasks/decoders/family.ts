@@ -50,8 +50,18 @@ export interface SegmentationMaps {
   perClass?: Float32Array[];
 }
 
+/** A postprocessing step to run in a thread: a function of postprocess/thread-tasks.ts and its argument. */
+export interface OffloadJob {
+  fn: string;
+  arg: Record<string, unknown>;
+  /** Buffers of `arg` moved to the thread (they must not be read afterwards). */
+  transfer: ArrayBuffer[];
+}
+
 export interface Segmenter {
   segment(outputs: ModelOutputs, index: number, geometry: Geometry, perClass: boolean): SegmentationMaps;
+  /** The same segmentation (and its encoding) as a thread job; absent: segment here, encode in the thread. */
+  offload?(outputs: ModelOutputs, index: number, geometry: Geometry, perClass: boolean): OffloadJob;
 }
 
 export interface ModelFamily<S extends z.ZodType = z.ZodType> {

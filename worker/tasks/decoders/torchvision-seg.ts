@@ -50,6 +50,13 @@ export const torchvisionSeg = defineFamily({
         const [c, h, w] = dims.slice(-3);
         return segmentLogits(asNumbers(data), c, w, h, g, perClass);
       },
+      offload(outputs, index, g, perClass) {
+        const { data, dims } = itemOutput(outputs, name, index, batched);
+        const [c, h, w] = dims.slice(-3);
+        // A copy of this item's logits only (the batch's tensor stays with its other items).
+        const logits = data instanceof Float32Array ? data.slice() : Float64Array.from(asNumbers(data));
+        return { fn: 'segmentLogitsTask', arg: { logits, numClasses: c, mapW: w, mapH: h, geometry: g, perClass }, transfer: [logits.buffer] };
+      },
     };
   },
 });

@@ -6,6 +6,7 @@
  * - PNG, base64: grayscale, 8-bit (masks: 0/255; class maps under 256 classes) or 16-bit.
  */
 import sharp from 'sharp';
+import type { MaskEncoding } from '../../../shared/tasks.js';
 
 export interface Rle {
   size: [number, number];
@@ -102,4 +103,16 @@ export async function decodePng(img: PngImage): Promise<Uint8Array | Uint16Array
   }
   const raw = await sharp(bytes).extractChannel(0).raw().toBuffer();
   return new Uint8Array(raw);
+}
+
+/** Instance masks (row-major 0/1, image size) in the requested encoding. */
+export async function encodeMasks(masks: Uint8Array[], width: number, height: number, encoding: MaskEncoding): Promise<unknown[]> {
+  switch (encoding) {
+    case 'array':
+      return masks.map((m) => maskToRows(m, width, height));
+    case 'rle':
+      return masks.map((m) => encodeRle(m, width, height));
+    case 'png':
+      return Promise.all(masks.map((m) => maskToPng(m, width, height)));
+  }
 }

@@ -1,0 +1,46 @@
+/**
+ * The worker's postprocessing threads: per-pixel work on large images (segmentation maps, mask
+ * encodings) runs there instead of on the event loop that renews job locks, heartbeats and
+ * runs every other model's jobs. One pool per worker process, started on first use.
+ */
+import type { Config } from '../../../shared/config.js';
+import { OffloadPool, ownBuffer, siblingModule } from '../../../shared/offload/pool.js';
+import type { SegmentationMaps } from '../decoders/family.js';
+
+/** Output pixels (width × height, times the masks for instance masks) past which postprocessing leaves the event loop. */
+export const DEFAULT_OFFLOOP_POSTPROCESS_PIXELS = 1_000_000;
+
+type OffloadConfig = Partial<Pick<Config, 'OFFLOOP_POSTPROCESS_PIXELS' | 'OFFLOOP_THREADS'>>;
+
+let pool: OffloadPool | null = null;
+
+export function postprocessPool(config: OffloadConfig): OffloadPool {
+  pool ??= new OffloadPool({ module: siblingModule(import.meta.url, 'thread-tasks'), maxThreads: config.OFFLOOP_THREADS || undefined });
+  return pool;
+}
+
+export async function closePostprocessPool(): Promise<void> {
+  const p = pool;
+  pool = null;
+  await p?.close();
+}
+
+export function offloadPostprocess(pixels: number, config: OffloadConfig): boolean {
+  const threshold = config.OFFLOOP_POSTPROCESS_PIXELS ?? DEFAULT_OFFLOOP_POSTPROCESS_PIXELS;
+  return threshold > 0 && pixels > threshold;
+}
+
+/** The maps' buffers, made movable (a view over a larger buffer is copied out first). */
+export function mapBuffers(maps: SegmentationMaps): ArrayBuffer[] {
+  const own = <T extends Int32Array | Float32Array>(a: T, make: (b: ArrayBuffer) => T): T => (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a : make(ownBuffer(new Uint8Array(a.buffer, a.byteOffset, a.byteLength))));
+  maps.preds = own(maps.preds, (b) => new Int32Array(b));
+  maps.probs = own(maps.probs, (b) => new Float32Array(b));
+  if (maps.perClass) maps.perClass = maps.perClass.map((p) => own(p, (b) => new Float32Array(b)));
+  return [maps.preds, maps.probs, ...(maps.perClass ?? [])].map((a) => a.buffer as ArrayBuffer);
+}
+
+/** Masks made movable: each its own buffer. */
+export function maskBuffers(masks: Uint8Array[]): { masks: Uint8Array[]; transfer: ArrayBuffer[] } {
+  const owned = masks.map((m) => new Uint8Array(ownBuffer(m)));
+  return { masks: owned, transfer: [...new Set(owned.map((m) => m.buffer as ArrayBuffer))] };
+}

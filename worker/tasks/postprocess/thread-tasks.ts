@@ -1,0 +1,22 @@
+/**
+ * What the worker's postprocessing threads run (OffloadPool tasks, see offload.ts): the same
+ * functions the event loop would, so an answer is byte for byte the same either way.
+ */
+import type { MaskEncoding } from '../../../shared/tasks.js';
+import type { SegmentationMaps } from '../decoders/family.js';
+import { segmentLogits } from '../decoders/torchvision-seg.js';
+import type { Geometry } from '../geometry.js';
+import { encodeMasks } from './mask-encoding.js';
+import { encodeSegmentation } from './segmentation-encoding.js';
+
+export function segmentLogitsTask(a: { logits: Float32Array | Float64Array; numClasses: number; mapW: number; mapH: number; geometry: Geometry; perClass: boolean; encoding: MaskEncoding }) {
+  return encodeSegmentation(segmentLogits(a.logits, a.numClasses, a.mapW, a.mapH, a.geometry, a.perClass), a.encoding);
+}
+
+export function encodeSegmentationTask(a: { maps: SegmentationMaps; encoding: MaskEncoding }) {
+  return encodeSegmentation(a.maps, a.encoding);
+}
+
+export function encodeMasksTask(a: { masks: Uint8Array[]; width: number; height: number; encoding: MaskEncoding }) {
+  return encodeMasks(a.masks, a.width, a.height, a.encoding);
+}
