@@ -7,6 +7,7 @@ import { buildOpenApi } from './openapi.js';
 import { bodyLimitBytes, parsingBytesLimit } from '../shared/config.js';
 import { ParseBudget, tenantRateLimit } from './door.js';
 import { jsonBody, jsonBodyOptions } from './json-body.js';
+import { tenantLimits } from '../shared/tenant-limits.js';
 import { batchRoutes } from './routes/batches.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { consoleRoutes } from './routes/console.js';
@@ -47,7 +48,17 @@ export function createApp(ctx: ApiContext): express.Express {
   // under its own line, byte and item caps (BATCH_MAX_*).
   app.use(batchRoutes(ctx));
   const bodyLimit = bodyLimitBytes(ctx.config);
-  app.use(tenantRateLimit({ requestsPerS: ctx.config.TENANT_RATE_RPS, bytesPerS: ctx.config.TENANT_RATE_BYTES_PER_S, bodyLimit }));
+  app.use(
+    tenantRateLimit({
+      requestsPerS: ctx.config.TENANT_RATE_RPS,
+      bytesPerS: ctx.config.TENANT_RATE_BYTES_PER_S,
+      bodyLimit,
+      ratesOf: (tenant) => {
+        const own = tenantLimits(ctx.config, tenant);
+        return { requestsPerS: own.rateRps, bytesPerS: own.rateBytesPerS };
+      },
+    }),
+  );
   app.use(new ParseBudget(parsingBytesLimit(ctx.config)).middleware(bodyLimit));
   // Depth and value count are checked on the raw bytes first: parsing is what costs memory.
   app.use(jsonBody(jsonBodyOptions(ctx)));

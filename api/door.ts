@@ -81,32 +81,55 @@ export class TokenBuckets {
   }
 }
 
-export interface RateLimits {
+export interface TenantRates {
   requestsPerS: number;
   bytesPerS: number;
+}
+
+export interface RateLimits extends TenantRates {
   /** Largest body: a single request may always spend up to this many bytes at once. */
   bodyLimit: number;
+  /** A tenant's own rates (MODELHUB_TENANT_LIMITS); absent: every tenant gets requestsPerS and bytesPerS. */
+  ratesOf?: (tenant: string) => TenantRates;
+  /** Clock of the buckets (tests). Default Date.now. */
+  now?: () => number;
 }
 
 /** Per-tenant request and byte rates (keyed requests only; 0 turns a limit off). */
 export function tenantRateLimit(limits: RateLimits) {
-  const requests = new TokenBuckets(limits.requestsPerS, Math.max(1, limits.requestsPerS * 2));
-  const bytes = new TokenBuckets(limits.bytesPerS, Math.max(limits.bytesPerS * 2, limits.bodyLimit));
+  // One pair of bucket sets per distinct pair of rates (buckets inside are per tenant).
+  const sets = new Map<string, { requests: TokenBuckets; bytes: TokenBuckets }>();
+  const setFor = (rates: TenantRates) => {
+    const key = `${rates.requestsPerS}/${rates.bytesPerS}`;
+    let set = sets.get(key);
+    if (!set) {
+      set = {
+        requests: new TokenBuckets(rates.requestsPerS, Math.max(1, rates.requestsPerS * 2), limits.now),
+        bytes: new TokenBuckets(rates.bytesPerS, Math.max(rates.bytesPerS * 2, limits.bodyLimit), limits.now),
+      };
+      sets.set(key, set);
+    }
+    return set;
+  };
   const sweeper = setInterval(() => {
-    requests.sweep();
-    bytes.sweep();
+    for (const set of sets.values()) {
+      set.requests.sweep();
+      set.bytes.sweep();
+    }
   }, 60_000);
   sweeper.unref();
   return (req: Request, _res: Response, next: NextFunction) => {
     if (req.tenant === null) return next();
-    if (limits.requestsPerS > 0) {
+    const rates = limits.ratesOf?.(req.tenant) ?? limits;
+    const { requests, bytes } = setFor(rates);
+    if (rates.requestsPerS > 0) {
       const wait = requests.take(req.tenant);
-      if (wait) return next(new SpecError('RATE_LIMITED', `too many requests: the limit is ${limits.requestsPerS} per second`, { 'Retry-After': String(wait) }));
+      if (wait) return next(new SpecError('RATE_LIMITED', `too many requests: the limit is ${rates.requestsPerS} per second`, { 'Retry-After': String(wait) }));
     }
     const declared = Number(req.get('content-length')) || 0;
-    if (limits.bytesPerS > 0 && declared > 0) {
+    if (rates.bytesPerS > 0 && declared > 0) {
       const wait = bytes.take(req.tenant, declared);
-      if (wait) return next(new SpecError('RATE_LIMITED', `too many bytes: the limit is ${limits.bytesPerS} bytes per second`, { 'Retry-After': String(wait) }));
+      if (wait) return next(new SpecError('RATE_LIMITED', `too many bytes: the limit is ${rates.bytesPerS} bytes per second`, { 'Retry-After': String(wait) }));
     }
     next();
   };

@@ -18,6 +18,7 @@ import { canceledView, completedView, failedView, jobView, readJobFacts, readJob
 import { enqueueWebhookEvent, webhookJobOptions, type WebhookJobData } from '../shared/webhooks/events.js';
 import { IdempotencyKey } from './idempotency.js';
 import { WaitingCount } from './waiting-count.js';
+import { tenantLimits } from '../shared/tenant-limits.js';
 
 export interface SubmitOptions {
   tenant: string | null;
@@ -152,7 +153,8 @@ export class JobService {
     const prefix = this.config.MODELHUB_PREFIX;
     const now = Date.now();
     // A tenant's inputs count in its stored bytes until the job finishes (its quota).
-    const storedQuota = options.tenant !== null ? this.config.TENANT_MAX_STORED_BYTES : 0;
+    const limits = tenantLimits(this.config, options.tenant);
+    const storedQuota = options.tenant !== null ? limits.maxStoredBytes : 0;
     const inputBytes = storedQuota > 0 ? inputBytesOf(input) : 0;
     const data: JobData = {
       v: JOB_PAYLOAD_VERSION,
@@ -179,7 +181,7 @@ export class JobService {
         if (waiting >= this.config.QUEUE_MAX_WAITING) {
           throw new SpecError('QUEUE_FULL', `model "${model}" has ${waiting} jobs waiting; try again later`, { 'Retry-After': '5' });
         }
-        const countWaiting = options.tenant !== null && this.config.TENANT_MAX_WAITING > 0;
+        const countWaiting = options.tenant !== null && limits.maxWaiting > 0;
         if (countWaiting || inputBytes > 0) {
           // Counted up here, down by the run/cancel claim scripts and the finish script (or below,
           // when the add fails). One round trip for both counts.
@@ -191,8 +193,8 @@ export class JobService {
           counted = countWaiting;
           storedCounted = inputBytes > 0;
           const count = countWaiting ? replies[0][1] : 0;
-          if (count > this.config.TENANT_MAX_WAITING) {
-            throw new SpecError('TENANT_QUOTA', `you have ${count - 1} jobs waiting for model "${model}" (the limit is ${this.config.TENANT_MAX_WAITING}); try again later`, { 'Retry-After': '5' });
+          if (count > limits.maxWaiting) {
+            throw new SpecError('TENANT_QUOTA', `you have ${count - 1} jobs waiting for model "${model}" (the limit is ${limits.maxWaiting}); try again later`, { 'Retry-After': '5' });
           }
           const stored = storedCounted ? replies[countWaiting ? 2 : 0][1] - inputBytes : 0;
           if (storedCounted && stored >= storedQuota) {

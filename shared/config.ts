@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { allProblems } from './validation.js';
+import { parseTenantLimits, type TenantOverrides } from './tenant-limits.js';
 
 /**
  * The folder holding package.json (and models/): the nearest one above this file, so the same
@@ -107,6 +108,21 @@ const EnvSchema = z.object({
    * (DELETE /v1/jobs/{id}) or age out. 0 = no quota.
    */
   TENANT_MAX_STORED_BYTES: int(256 * 1024 * 1024),
+  /**
+   * Per-tenant overrides of the five TENANT_* limits: JSON {"<tenant>": {"rate_rps", "rate_bytes_per_s",
+   * "max_waiting", "priority_ceiling", "max_stored_bytes"}} (any subset). See shared/tenant-limits.ts.
+   */
+  MODELHUB_TENANT_LIMITS: z
+    .string()
+    .transform((text, ctx): TenantOverrides => {
+      try {
+        return parseTenantLimits(text);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    })
+    .optional(),
   /**
    * Highest priority a tenant's key may ask for (1 is highest, 10 lowest): a request above it is
    * refused (400). Admin keys and an open API may use 1.

@@ -1,0 +1,70 @@
+/**
+ * Per-tenant quota overrides (MODELHUB_TENANT_LIMITS): a JSON object from tenant name to the
+ * limits that tenant gets instead of the defaults, e.g.
+ *   {"bigcustomer": {"rate_rps": 200, "max_waiting": 5000, "priority_ceiling": 1}}
+ * A field left out keeps its default setting; 0 turns a limit off, as for the defaults.
+ */
+import { z } from 'zod';
+import type { Config } from './config.js';
+
+const count = (what: string) => z.number({ error: `${what} must be a number` }).int(`${what} must be an integer`).nonnegative(`${what} must be 0 or more`);
+
+const TenantOverride = z.strictObject({
+  /** Requests per second (burst 2×); default TENANT_RATE_RPS. */
+  rate_rps: count('rate_rps').optional(),
+  /** Body bytes per second; default TENANT_RATE_BYTES_PER_S. */
+  rate_bytes_per_s: count('rate_bytes_per_s').optional(),
+  /** Waiting jobs per model; default TENANT_MAX_WAITING. */
+  max_waiting: count('max_waiting').optional(),
+  /** Highest priority (1 highest .. 10); default TENANT_PRIORITY_CEILING. */
+  priority_ceiling: count('priority_ceiling').min(1, 'priority_ceiling must be between 1 and 10').max(10, 'priority_ceiling must be between 1 and 10').optional(),
+  /** Bytes of inputs and results kept per model; default TENANT_MAX_STORED_BYTES. */
+  max_stored_bytes: count('max_stored_bytes').optional(),
+});
+
+export type TenantOverrides = Record<string, z.output<typeof TenantOverride>>;
+
+/** Parses MODELHUB_TENANT_LIMITS; throws an Error whose message names the tenant and the field. */
+export function parseTenantLimits(text: string): TenantOverrides {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`not JSON (${(err as Error).message})`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('must be a JSON object of tenant name → limits');
+  const out: TenantOverrides = {};
+  for (const [tenant, limits] of Object.entries(value)) {
+    const parsed = TenantOverride.safeParse(limits);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')} (known: ${Object.keys(TenantOverride.shape).join(', ')})` : issue.path.length ? issue.message : `must be an object of limits`;
+      throw new Error(`tenant "${tenant}": ${where}`);
+    }
+    out[tenant] = parsed.data;
+  }
+  return out;
+}
+
+export interface TenantLimits {
+  rateRps: number;
+  rateBytesPerS: number;
+  maxWaiting: number;
+  priorityCeiling: number;
+  maxStoredBytes: number;
+}
+
+type LimitSettings = Pick<Config, 'TENANT_RATE_RPS' | 'TENANT_RATE_BYTES_PER_S' | 'TENANT_MAX_WAITING' | 'TENANT_PRIORITY_CEILING' | 'TENANT_MAX_STORED_BYTES'> &
+  Partial<Pick<Config, 'MODELHUB_TENANT_LIMITS'>>;
+
+/** The limits `tenant` gets: its overrides over the defaults (an open API's null tenant gets the defaults). */
+export function tenantLimits(config: LimitSettings, tenant: string | null): TenantLimits {
+  const own = (tenant !== null && config.MODELHUB_TENANT_LIMITS && Object.hasOwn(config.MODELHUB_TENANT_LIMITS, tenant) ? config.MODELHUB_TENANT_LIMITS[tenant] : undefined) ?? {};
+  return {
+    rateRps: own.rate_rps ?? config.TENANT_RATE_RPS,
+    rateBytesPerS: own.rate_bytes_per_s ?? config.TENANT_RATE_BYTES_PER_S,
+    maxWaiting: own.max_waiting ?? config.TENANT_MAX_WAITING,
+    priorityCeiling: own.priority_ceiling ?? config.TENANT_PRIORITY_CEILING,
+    maxStoredBytes: own.max_stored_bytes ?? config.TENANT_MAX_STORED_BYTES,
+  };
+}
