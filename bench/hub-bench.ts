@@ -46,6 +46,7 @@ import {
 } from './lib/procs.js';
 import { commandStats, statsBetween, type CommandStats } from './lib/redis-stats.js';
 import { topSelfTime } from './lib/profile.js';
+import { attackPhase, type AttackResult } from './lib/attack.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -70,7 +71,7 @@ const { values: opts } = parseArgs({
      */
     ab: { type: 'string' },
     'ab-rounds': { type: 'string', default: '3' },
-    /** Phases to skip: raw,hub,nobatch,noop,bare,scale,batch */
+    /** Phases to skip: raw,hub,nobatch,noop,bare,scale,attack,batch */
     skip: { type: 'string', default: '' },
     /** Write V8 CPU profiles of the API and worker (main phase) to bench/results/profiles/. */
     profile: { type: 'boolean', default: false },
@@ -425,6 +426,14 @@ try {
     log();
   }
 
+  // Tenant B's latency while tenant A attacks the same hub (issue #11): its own API and worker.
+  let attack: AttackResult | undefined;
+  if (!skip.has('attack')) {
+    attack = await attackPhase({ model: opts.model!, bodies: modelBody, baseEnv, seconds, warmup, log });
+    results.attack = attack;
+    log();
+  }
+
   // ---- summary: the issue's targets as ratios of this run ----
   const at = (label: string, c: number) => points.find((p) => p.label === label && p.concurrency === c);
   const bare1 = at('bare BullMQ round trip', 1);
@@ -451,6 +460,10 @@ try {
       add(`${name} Redis CPU µs per job / bare at c=${topC}`, p.redisCommandUsPerJob / bareTop.redisCommandUsPerJob, '≤ 1.25', (v) => v <= 1.25);
     }
   }
+  if (attack) {
+    add(`tenant B predict p50 under attack / idle (c=${attack.concurrency})`, attack.p50Ratio, 'lower is better', () => true);
+    add(`tenant B predict p95 under attack / idle (c=${attack.concurrency})`, attack.p95Ratio, 'lower is better', () => true);
+  }
   const scaleOne = points.find((p) => p.label.startsWith('scale: 1 worker'));
   const scaleMany = points.find((p) => p.label.startsWith(`scale: ${cores} workers`));
   if (scaleOne && scaleMany) add(`scale-out: ${cores} workers × 1 core / 1 worker × ${cores} cores`, scaleMany.throughput / scaleOne.throughput, '> 1 means one worker per core wins', () => true);
@@ -475,6 +488,7 @@ try {
     const ceiling = (p: Point | undefined) => (p ? 1e6 / p.redisCommandUsPerJob : NaN);
     log(`Redis ceiling per model per shard (1 s of Redis CPU / Redis µs per job): hub ${f(ceiling(batchingOn), 0)} jobs/s, no-op ${f(ceiling(noopTop), 0)} jobs/s, bare ${f(ceiling(bareTop), 0)} jobs/s`);
   }
+  if (attack) log(`Tenant A's answers during the attack phase (${attack.attackerRequests} requests): ${Object.entries(attack.attackerAnswers).map(([k, v]) => `${k}: ${v}`).join(', ')}`);
   log();
   log('Targets (ratios of this run):');
   for (const t of targets) log(`  ${t.met === null ? '·' : t.met ? '✓' : '✗'} ${t.what}: ${t.value}  (${t.target})`);

@@ -59,6 +59,8 @@ export interface Target {
   mode: Mode;
   /** Poll interval for mode "poll", ms. */
   pollMs?: number;
+  /** Sent with every request (e.g. an API key). */
+  headers?: Record<string, string>;
 }
 
 /** One request cycle of a mode; resolves true on success. */
@@ -66,20 +68,20 @@ async function cycle(client: HttpClient, t: Target, body: string): Promise<boole
   switch (t.mode) {
     case 'predict':
     case 'bare': {
-      const r = await client.request('POST', t.path, body);
+      const r = await client.request('POST', t.path, body, t.headers);
       return r.status === 200;
     }
     case 'wait': {
-      const r = await client.request('POST', t.path, body, { prefer: 'wait=60' });
+      const r = await client.request('POST', t.path, body, { prefer: 'wait=60', ...t.headers });
       return r.status === 200 && JSON.parse(r.body).status === 'succeeded';
     }
     case 'poll': {
-      const r = await client.request('POST', t.path, body);
+      const r = await client.request('POST', t.path, body, t.headers);
       if (r.status !== 202 && r.status !== 200) return false;
       const id = JSON.parse(r.body).id as string;
       for (;;) {
         await new Promise((res) => setTimeout(res, t.pollMs ?? 20));
-        const g = await client.request('GET', `/v1/jobs/${id}`);
+        const g = await client.request('GET', `/v1/jobs/${id}`, undefined, t.headers);
         const status = JSON.parse(g.body).status as string;
         if (status !== 'queued' && status !== 'running') return status === 'succeeded';
       }

@@ -9,8 +9,8 @@ import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LARGE_TEXT, SVG_BOMB, bigBody, hugeFlatImage } from '../../bench/lib/hostile-mix.js';
 import { startHub, type Hub } from '../helpers/hub.js';
 import { b64, solidImage } from '../helpers/images.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis-server.js';
@@ -61,10 +61,10 @@ describe('a hostile tenant', () => {
   });
 
   it('does not hurt tenant B, and every attack gets a spec error', async () => {
-    const svgBomb = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="4000" height="4000"><filter id="f"><feGaussianBlur stdDeviation="300"/></filter><rect width="4000" height="4000" filter="url(#f)"/></svg>');
-    const huge = (await sharp({ create: { width: 3000, height: 3000, channels: 3, background: '#808080' } }).png().toBuffer()).toString('base64');
+    const svgBomb = SVG_BOMB;
+    const huge = await hugeFlatImage();
     const small = b64(await solidImage(64, 64, [40, 90, 200]));
-    const text = 'x'.repeat(100_000);
+    const text = LARGE_TEXT;
     const jobs = (model: string) => `${hub.url}/v1/models/${model}/jobs`;
 
     // An SVG that skipped the API (written into the queue directly) must not reach a decoder either.
@@ -76,7 +76,7 @@ describe('a hostile tenant', () => {
     const attacks: Promise<{ status: number; body: any }>[] = [];
     for (let i = 0; i < 3; i++) attacks.push(call(jobs('resnet50'), A, { input: { image: svgBomb.toString('base64') } }));
     for (let i = 0; i < 2; i++) attacks.push(call(jobs('deeplabv3'), A, { input: { image: huge } }));
-    attacks.push(call(jobs('resnet50'), A, `{"input":{"image":"${'A'.repeat(25 * 1024 * 1024)}"}}`));
+    attacks.push(call(jobs('resnet50'), A, bigBody()));
     // Far more text than Redis can hold without a per-tenant quota (no worker serves this model).
     const flood: Promise<{ status: number; body: any }>[] = [];
     for (let i = 0; i < 200; i++) flood.push(call(jobs('bert-base-chinese'), A, { input: { first_sequence: text, second_sequence: text } }));
