@@ -444,7 +444,8 @@ try {
   const predict32 = at('hub predict', 32);
   const nobatch = at('hub predict, batching off', topC);
   const targets: { what: string; value: string; target: string; met: boolean | null }[] = [];
-  const add = (what: string, v: number | undefined, target: string, ok: (v: number) => boolean, digits = 2) =>
+  const redisCpuMs = (p: Point) => p.cpuMsPerJob.redis ?? NaN;
+  const add = (what: string, v: number | undefined, target: string, ok: (v: number) => boolean | null, digits = 2) =>
     targets.push({ what, value: v === undefined || !Number.isFinite(v) ? 'n/a' : f(v, digits), target, met: v === undefined || !Number.isFinite(v) ? null : ok(v) });
   if (predict1 && raw && bare1) {
     const overhead = predict1.p50 - raw.batch1P50Ms;
@@ -457,16 +458,20 @@ try {
   for (const [name, p] of [['no-op', noopTop], [opts.model!, batchingOn]] as const) {
     if (p && bareTop) {
       add(`${name} Redis commands per job / bare at c=${topC}`, p.redisCommandsPerJob / bareTop.redisCommandsPerJob, '≤ 1.25', (v) => v <= 1.25);
-      add(`${name} Redis CPU µs per job / bare at c=${topC}`, p.redisCommandUsPerJob / bareTop.redisCommandUsPerJob, '≤ 1.25', (v) => v <= 1.25);
+      // The Redis process's own CPU (/proc): what a shard spends per job, network I/O included.
+      add(`${name} Redis CPU per job / bare at c=${topC} (redis-server process)`, redisCpuMs(p) / redisCpuMs(bareTop), '≤ 1.25', (v) => v <= 1.25);
+      // INFO commandstats counts a script's time in EVALSHA and again in each command it runs:
+      // shown (the issue measured this way), not judged.
+      add(`${name} Redis command µs per job / bare at c=${topC} (commandstats; script time counted twice)`, p.redisCommandUsPerJob / bareTop.redisCommandUsPerJob, 'shown, not judged', () => null);
     }
   }
   if (attack) {
-    add(`tenant B predict p50 under attack / idle (c=${attack.concurrency})`, attack.p50Ratio, 'lower is better', () => true);
-    add(`tenant B predict p95 under attack / idle (c=${attack.concurrency})`, attack.p95Ratio, 'lower is better', () => true);
+    add(`tenant B predict p50 under attack / idle (c=${attack.concurrency})`, attack.p50Ratio, 'lower is better', () => null);
+    add(`tenant B predict p95 under attack / idle (c=${attack.concurrency})`, attack.p95Ratio, 'lower is better', () => null);
   }
   const scaleOne = points.find((p) => p.label.startsWith('scale: 1 worker'));
   const scaleMany = points.find((p) => p.label.startsWith(`scale: ${cores} workers`));
-  if (scaleOne && scaleMany) add(`scale-out: ${cores} workers × 1 core / 1 worker × ${cores} cores`, scaleMany.throughput / scaleOne.throughput, '> 1 means one worker per core wins', () => true);
+  if (scaleOne && scaleMany) add(`scale-out: ${cores} workers × 1 core / 1 worker × ${cores} cores`, scaleMany.throughput / scaleOne.throughput, '> 1 means one worker per core wins', () => null);
 
   log('CPU ms per job by process (top concurrency of each series):');
   for (const p of points.filter((p) => p.concurrency === topC)) {
@@ -485,8 +490,8 @@ try {
     log(`Redis commands per job, no-op hub minus bare, c=1: ${diff(noop1, bare1).map(([k, d]) => `${k} ${d > 0 ? '+' : ''}${d.toFixed(1)}`).join(', ')}`);
   }
   if (bareTop) {
-    const ceiling = (p: Point | undefined) => (p ? 1e6 / p.redisCommandUsPerJob : NaN);
-    log(`Redis ceiling per model per shard (1 s of Redis CPU / Redis µs per job): hub ${f(ceiling(batchingOn), 0)} jobs/s, no-op ${f(ceiling(noopTop), 0)} jobs/s, bare ${f(ceiling(bareTop), 0)} jobs/s`);
+    const ceiling = (p: Point | undefined) => (p ? 1000 / redisCpuMs(p) : NaN);
+    log(`Redis ceiling per model per shard (1 s of redis-server CPU / its CPU per job): hub ${f(ceiling(batchingOn), 0)} jobs/s, no-op ${f(ceiling(noopTop), 0)} jobs/s, bare ${f(ceiling(bareTop), 0)} jobs/s`);
   }
   if (attack) log(`Tenant A's answers during the attack phase (${attack.attackerRequests} requests): ${Object.entries(attack.attackerAnswers).map(([k, v]) => `${k}: ${v}`).join(', ')}`);
   log();
