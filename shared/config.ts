@@ -144,6 +144,14 @@ const EnvSchema = z.object({
   BATCH_MAX_LINE_BYTES: int(32 * 1024 * 1024),
   /** Chunks one worker works on at once per model (the next is fetched while one finishes). */
   BATCH_WORKER_CHUNKS: int(2),
+  /**
+   * Worker: images over HEAVY_IMAGE_PIXELS (by their header) being worked on at once in one
+   * worker, all models together; the rest wait their turn, so a few very large images cannot take
+   * every core from other jobs. HEAVY_ITEMS_IN_FLIGHT 0 = half the cores (at least 1);
+   * HEAVY_IMAGE_PIXELS 0 = no gate.
+   */
+  HEAVY_ITEMS_IN_FLIGHT: int(0),
+  HEAVY_IMAGE_PIXELS: int(4_000_000),
   /** Bulk items one worker keeps in its model's batcher at once; 0 = 2 × max_batch_size. Interactive jobs are never held back. */
   BATCH_ITEMS_IN_FLIGHT: int(0),
   /**

@@ -7,9 +7,14 @@
  * Fairness: interactive items go straight in; bulk items pass a gate that keeps at most
  * `bulkInFlight` of them inside the runner (preprocessing, batcher, session) at once. The batcher
  * is first come, first served, so an interactive job arriving during a bulk run waits behind at
- * most `bulkInFlight` bulk items, not behind whole chunks.
+ * most `bulkInFlight` bulk items, not behind whole chunks. Images larger than
+ * `heavy.minPixels` (by their header) also pass a gate shared by every model of the worker, so a
+ * few very large images (a 9-megapixel segmentation costs hundreds of ms of decode and
+ * postprocessing) cannot take all of the worker's cores from everyone else's small jobs.
  */
 import { SpecError } from '../shared/errors.js';
+import { AdmissionGate } from './admission-gate.js';
+import { imagePixelsOf } from './image-weight.js';
 import type { ModelRunner, RunResult } from './model-runner.js';
 
 export type Lane = 'interactive' | 'bulk';
@@ -17,15 +22,22 @@ export type Lane = 'interactive' | 'bulk';
 /** One item's end: its result or its error, and when it ended (epoch ms). */
 export type ItemSettled = { ok: true; value: RunResult; at: number } | { ok: false; error: unknown; at: number };
 
+export interface IntakeOptions {
+  /** Most bulk items inside the runner at once (at least 1). */
+  bulkInFlight: number;
+  /** Images over `minPixels` wait for a place in `gate` (shared by the worker's models). Default: no gate. */
+  heavy?: { gate: AdmissionGate; minPixels: number };
+}
+
 export class ItemIntake {
-  private bulkActive = 0;
-  private readonly gateQueue: (() => void)[] = [];
+  private readonly bulkGate: AdmissionGate;
 
   constructor(
     readonly runner: ModelRunner,
-    /** Most bulk items inside the runner at once (at least 1). */
-    private readonly bulkInFlight: number,
-  ) {}
+    private readonly options: IntakeOptions,
+  ) {
+    this.bulkGate = new AdmissionGate(options.bulkInFlight);
+  }
 
   /** Runs an entry's items; never rejects: one settled outcome per item, in input order. */
   run(inputs: Record<string, unknown>[], lane: Lane, deadlineAt?: number): Promise<ItemSettled[]> {
@@ -47,28 +59,16 @@ export class ItemIntake {
   }
 
   private async runItem(input: Record<string, unknown>, lane: Lane, deadlineAt?: number): Promise<RunResult> {
-    if (lane === 'interactive') return withDeadline(() => this.runner.run(input), deadlineAt);
-    await this.enterGate();
+    const gates: AdmissionGate[] = lane === 'bulk' ? [this.bulkGate] : [];
+    const heavy = this.options.heavy;
+    if (heavy && (imagePixelsOf(input) ?? 0) > heavy.minPixels) gates.push(heavy.gate);
+    // Always in this order (a model's bulk gate, then the worker's heavy gate): no waiting cycle.
+    for (const gate of gates) await gate.enter();
     try {
       return await withDeadline(() => this.runner.run(input), deadlineAt);
     } finally {
-      this.leaveGate();
+      for (const gate of gates) gate.leave();
     }
-  }
-
-  private enterGate(): Promise<void> {
-    if (this.bulkActive < Math.max(1, this.bulkInFlight)) {
-      this.bulkActive += 1;
-      return Promise.resolve();
-    }
-    // The slot is handed over directly by leaveGate: bulkActive stays counted.
-    return new Promise((resolve) => this.gateQueue.push(resolve));
-  }
-
-  private leaveGate(): void {
-    const next = this.gateQueue.shift();
-    if (next) next();
-    else this.bulkActive -= 1;
   }
 }
 

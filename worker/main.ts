@@ -26,6 +26,7 @@ import { SessionPool } from './backend/session-pool.js';
 import { QueueConsumer } from './queue-consumer.js';
 import { BulkConsumer } from './bulk-consumer.js';
 import { ItemIntake } from './item-intake.js';
+import { AdmissionGate } from './admission-gate.js';
 import { batchLiveTtlS } from '../shared/jobs/retention.js';
 
 const VERSION = '0.1.0';
@@ -114,7 +115,10 @@ async function main(): Promise<void> {
   webhooks.on('error', (err) => log.warn({ err: err.message }, 'webhook queue error'));
   // One intake per model: its interactive jobs (entries of one item) and its batch chunks (entries
   // of up to BATCH_CHUNK_SIZE items) both feed the model's batcher through it.
-  const intakes = runners.map((runner) => new ItemIntake(runner, config.BATCH_ITEMS_IN_FLIGHT || 2 * runner.entry.manifest.batching.max_batch_size));
+  // One gate for the worker's very large images, whichever model they are for.
+  const heavyInFlight = config.HEAVY_ITEMS_IN_FLIGHT || Math.max(1, Math.floor(os.availableParallelism() / 2));
+  const heavy = config.HEAVY_IMAGE_PIXELS > 0 ? { gate: new AdmissionGate(heavyInFlight), minPixels: config.HEAVY_IMAGE_PIXELS } : undefined;
+  const intakes = runners.map((runner) => new ItemIntake(runner, { bulkInFlight: config.BATCH_ITEMS_IN_FLIGHT || 2 * runner.entry.manifest.batching.max_batch_size, heavy }));
   // What both lanes' BullMQ workers share: where, who, and how jobs are locked and recovered.
   const lane = {
     prefix: config.MODELHUB_PREFIX,
