@@ -1,9 +1,10 @@
 /**
- * The API's side of the queues: enqueue validated jobs (idempotently, with backpressure), find
- * them again by id (per tenant), wait for them (QueueEvents, no polling), cancel queued ones.
+ * The API's side of the queues: enqueue validated jobs (idempotently, with backpressure and
+ * per-tenant quotas), find them again by id (per tenant), wait for them (job-finish-events.ts),
+ * cancel queued ones, delete finished ones.
  */
 import { randomUUID } from 'node:crypto';
-import { Queue, QueueEvents, type Job } from 'bullmq';
+import { Queue, type Job } from 'bullmq';
 import type { Config } from '../shared/config.js';
 import { SpecError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -12,11 +13,12 @@ import { JOB_PAYLOAD_VERSION, type JobData, type JobResult, type WebhookEvent } 
 import { defaultJobOptions, sideKeyTtlS } from '../shared/jobs/retention.js';
 import { forgetRetained, inputBytesOf } from '../shared/jobs/retained-results.js';
 import { claimForCancel } from '../shared/redis/claims.js';
-import { createRedis, type RedisClient } from '../shared/redis/connection.js';
+import type { RedisClient } from '../shared/redis/connection.js';
 import { WEBHOOK_QUEUE, jobIndexKey, modelQueueName, tenantStoredKey, tenantWaitingKey, webhookStatusKey } from '../shared/redis/keys.js';
 import { canceledView, completedView, failedView, jobView, readJobFacts, readJobView, type JobView } from '../shared/job-view.js';
 import { enqueueWebhookEvent, webhookJobOptions, type WebhookJobData } from '../shared/webhooks/events.js';
 import { IdempotencyKey } from './idempotency.js';
+import { JobFinishEvents, type Finish } from './job-finish-events.js';
 import { WaitingCount } from './waiting-count.js';
 import { tenantLimits } from '../shared/tenant-limits.js';
 
@@ -46,8 +48,6 @@ export interface SubmitResult {
   replayed: boolean;
 }
 
-/** What a job's finishing event says (QueueEvents: completed with its result, failed with its reason, or removed). */
-type Finish = { event: 'completed'; returnvalue: JobResult } | { event: 'failed'; failedReason: string } | { event: 'removed' };
 
 interface JobIndexEntry {
   model: string;
@@ -63,11 +63,7 @@ interface JobIndexEntry {
 export class JobService {
   readonly queues = new Map<string, Queue<JobData, JobResult>>();
   readonly webhooks: Queue<WebhookJobData>;
-  private readonly events = new Map<string, QueueEvents>();
-  /** BullMQ leaves connections it was given open: these are closed here. */
-  private readonly eventConnections: RedisClient[] = [];
-  /** Ends every wait in progress (on close, so held requests answer instead of holding shutdown). */
-  private readonly waiters = new Set<() => void>();
+  private readonly finishes: JobFinishEvents;
   /** Backpressure per model (QUEUE_MAX_WAITING), read from Redis at most once a second when far from the limit. */
   private readonly waiting = new Map<string, WaitingCount>();
 
@@ -100,6 +96,7 @@ export class JobService {
       this.queues.set(name, queue);
       this.waiting.set(name, new WaitingCount({ limit: config.QUEUE_MAX_WAITING, read: () => queue.getJobCountByTypes('waiting', 'prioritized', 'delayed') }));
     }
+    this.finishes = new JobFinishEvents(config, log);
     this.webhooks = new Queue<WebhookJobData>(WEBHOOK_QUEUE, { connection: redis, prefix: config.MODELHUB_PREFIX, defaultJobOptions: webhookJobOptions(config) });
     this.webhooks.on('error', (err) => log.warn({ err: err.message }, 'webhook queue error'));
   }
@@ -116,7 +113,7 @@ export class JobService {
     const id = randomUUID();
     const waitS = options.waitS ?? 0;
     // Armed before the job exists: its completion cannot slip past between add and listen.
-    const finish = waitS > 0 ? await this.watchFinish(model, id, waitS * 1000) : null;
+    const finish = waitS > 0 ? await this.finishes.watch(model, id, waitS * 1000) : null;
     let result: SubmitResult;
     try {
       result = await this.add(model, id, input, options);
@@ -227,36 +224,6 @@ export class JobService {
     });
   }
 
-  /**
-   * Listens for the job's finishing event (null: no event stream now, wait the slow way).
-   * `done` resolves with the event, or null after `ttlMs` or on close; it never rejects.
-   */
-  private async watchFinish(model: string, id: string, ttlMs: number): Promise<{ done: Promise<Finish | null>; cancel: () => void } | null> {
-    const events = await this.queueEvents(model);
-    if (!events) return null;
-    // BullMQ emits "<event>:<job id>" besides "<event>"; its listener types know only the latter.
-    const emitter = events as unknown as import('node:events').EventEmitter;
-    let finish!: (outcome: Finish | null) => void;
-    const done = new Promise<Finish | null>((resolve) => {
-      const handlers = {
-        [`completed:${id}`]: (args: { returnvalue: JobResult }) => finish({ event: 'completed', returnvalue: args.returnvalue }),
-        [`failed:${id}`]: (args: { failedReason: string }) => finish({ event: 'failed', failedReason: args.failedReason }),
-        [`removed:${id}`]: () => finish({ event: 'removed' }),
-      };
-      const end = () => finish(null);
-      const timer = setTimeout(end, ttlMs);
-      finish = (outcome) => {
-        clearTimeout(timer);
-        for (const [name, handler] of Object.entries(handlers)) emitter.off(name, handler);
-        this.waiters.delete(end);
-        resolve(outcome);
-      };
-      this.waiters.add(end);
-      for (const [name, handler] of Object.entries(handlers)) emitter.on(name, handler);
-    });
-    return { done, cancel: () => finish(null) };
-  }
-
   /** Each model's queue on the read connection (queue gauges are refreshed through these). */
   readQueueEntries(): [string, Queue<JobData, JobResult>][] {
     return [...this.queues.keys()].map((name) => [name, this.readQueue(name)]);
@@ -305,15 +272,8 @@ export class JobService {
     return this.get(id, tenant);
   }
 
-  /**
-   * Resolves when the job finishes, is removed, or `ttlMs` passes; never rejects (a Redis failure
-   * ends the wait and the caller's read reports it). Not BullMQ's waitUntilFinished: its
-   * internal check can reject unhandled when Redis hiccups, which would end the process.
-   */
-  private async untilFinished(index: JobIndexEntry, id: string, ttlMs: number): Promise<void> {
-    if (this.closing) return;
-    const model = index.model;
-    const deadline = Date.now() + ttlMs;
+  /** Resolves when the job finishes, is removed, or `ttlMs` passes; never rejects (a failed read counts as done: the caller's read reports it). */
+  private untilFinished(index: JobIndexEntry, id: string, ttlMs: number): Promise<void> {
     const isDone = async () => {
       try {
         const view = await this.readView(index, id);
@@ -322,28 +282,7 @@ export class JobService {
         return true;
       }
     };
-    const events = await this.queueEvents(model);
-    if (!events) {
-      // Degraded: no event stream right now. Poll, gently, until the deadline.
-      while (!this.closing && Date.now() < deadline && !(await isDone())) await new Promise((r) => setTimeout(r, 250));
-      return;
-    }
-    // BullMQ emits "<event>:<job id>" besides "<event>"; its listener types know only the latter.
-    const emitter = events as unknown as import('node:events').EventEmitter;
-    await new Promise<void>((resolve) => {
-      const names = ['completed', 'failed', 'removed'].map((e) => `${e}:${id}`);
-      const done = () => {
-        clearTimeout(timer);
-        for (const n of names) emitter.off(n, done);
-        this.waiters.delete(done);
-        resolve();
-      };
-      this.waiters.add(done);
-      const timer = setTimeout(done, Math.max(0, deadline - Date.now()));
-      for (const n of names) emitter.on(n, done);
-      // It may have finished before the listeners were attached.
-      void isDone().then((finished) => finished && done());
-    });
+    return this.finishes.until(index.model, id, ttlMs, isDone);
   }
 
   /**
@@ -403,26 +342,6 @@ export class JobService {
     });
   }
 
-  /** The model's event stream, or null when it cannot be made ready within 2 s (Redis away). */
-  private async queueEvents(model: string): Promise<QueueEvents | null> {
-    if (this.closing) return null;
-    let events = this.events.get(model);
-    if (!events) {
-      const connection = createRedis(this.config, { blocking: true });
-      connection.on('error', (err) => this.log.debug({ err: err.message, model }, 'queue events connection error'));
-      this.eventConnections.push(connection);
-      events = new QueueEvents(modelQueueName(model), { connection, prefix: this.config.MODELHUB_PREFIX });
-      events.on('error', (err) => this.log.warn({ err: err.message, model }, 'queue events error'));
-      this.events.set(model, events);
-    }
-    const ready = events.waitUntilReady().then(
-      () => true,
-      () => false,
-    );
-    const timeout = new Promise<false>((r) => setTimeout(() => r(false), 2000).unref());
-    return (await Promise.race([ready, timeout])) ? events : null;
-  }
-
   /**
    * Runs a Redis-backed step; a Redis failure becomes a 503 spec error rather than a hang or a
    * 500. The client gets a generic message; Redis's own (which can name scripts, keys, memory
@@ -439,13 +358,12 @@ export class JobService {
   }
 
   /** Set by close(): waits end at once and no new event streams are opened. */
-  closing = false;
+  get closing(): boolean {
+    return this.finishes.closing;
+  }
 
   async close(): Promise<void> {
-    this.closing = true;
-    for (const done of [...this.waiters]) done();
-    await Promise.all([...this.events.values()].map((e) => e.close()));
-    for (const c of this.eventConnections) c.disconnect();
+    await this.finishes.close();
     await Promise.all([...this.queues.values(), ...this.readQueues.values(), this.webhooks].map((q) => q.close()));
   }
 }
