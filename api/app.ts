@@ -44,10 +44,8 @@ export function createApp(ctx: ApiContext): express.Express {
   });
   app.use(consoleRoutes());
   app.use('/v1', apiKeyAuth(parseApiKeys(ctx.config.MODELHUB_API_KEYS)));
-  // Before the JSON parser and the per-request byte limits: a batch upload is read as a stream
-  // under its own line, byte and item caps (BATCH_MAX_*).
-  app.use(batchRoutes(ctx));
   const bodyLimit = bodyLimitBytes(ctx.config);
+  // Every keyed request counts, batch uploads and batch polls included.
   app.use(
     tenantRateLimit({
       requestsPerS: ctx.config.TENANT_RATE_RPS,
@@ -59,6 +57,9 @@ export function createApp(ctx: ApiContext): express.Express {
       },
     }),
   );
+  // Before the JSON parser and the parse budget: a batch upload is read as a stream under its own
+  // line, byte and item caps (BATCH_MAX_*).
+  app.use(batchRoutes(ctx));
   app.use(new ParseBudget(parsingBytesLimit(ctx.config)).middleware(bodyLimit));
   // Depth and value count are checked on the raw bytes first: parsing is what costs memory.
   app.use(jsonBody(jsonBodyOptions(ctx)));

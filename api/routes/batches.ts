@@ -2,6 +2,7 @@
  * Batch routes: submit (JSON, or a JSONL stream read line by line), read, results, cancel.
  * Mounted before the API's JSON body parser: a JSONL upload must reach us as a stream.
  */
+import { checkPriorityCeiling } from '../priority-ceiling.js';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
@@ -44,6 +45,8 @@ export function batchRoutes(ctx: ApiContext): Router {
     const parsed = jsonl ? BatchQuery.safeParse(req.query) : BatchBody.safeParse(req.body ?? {});
     if (!parsed.success) throw new SpecError(jsonl ? 'INVALID_OPTION' : 'INVALID_INPUT', firstProblem(parsed.error));
     const options = parsed.data;
+    // A batch's priority orders it among other batches in the model's bulk lane: held to the same ceiling as jobs.
+    checkPriorityCeiling(config, req, options.priority);
     if (options.webhook) checkWebhookTarget(config, targets, options.webhook);
     const key = req.get('idempotency-key');
     if (key !== undefined && (key.length === 0 || key.length > 255)) throw new SpecError('INVALID_OPTION', 'Idempotency-Key must be 1 to 255 characters');

@@ -5,7 +5,7 @@ import type { WebhookEvent } from '../../shared/jobs/payload.js';
 import { firstProblem } from '../../shared/validation.js';
 import { WebhookTargetPolicy } from '../../shared/webhooks/target-policy.js';
 import { validateInput } from '../input-validation.js';
-import { tenantLimits } from '../../shared/tenant-limits.js';
+import { checkPriorityCeiling } from '../priority-ceiling.js';
 import { checkWebhookTarget } from '../webhook-option.js';
 import { requestHash } from '../idempotency.js';
 import { SubmitBody } from '../schemas.js';
@@ -40,10 +40,7 @@ export function jobRoutes(ctx: ApiContext): Router {
     const key = req.get('idempotency-key');
     if (key !== undefined && (key.length === 0 || key.length > 255)) throw new SpecError('INVALID_OPTION', 'Idempotency-Key must be 1 to 255 characters');
     const webhook = webhookOf(body.data);
-    const ceiling = req.admin ? 1 : tenantLimits(config, req.tenant).priorityCeiling;
-    if (body.data.priority !== undefined && body.data.priority < ceiling) {
-      throw new SpecError('INVALID_OPTION', `priority ${body.data.priority} is above what this key may use (${ceiling}..10; 1 is highest)`);
-    }
+    checkPriorityCeiling(config, req, body.data.priority);
     // Compared after validation and defaults: equal requests hash equally however spelled.
     const normalized = { input, priority: body.data.priority, timeout_s: body.data.timeout_s, webhook: webhook && { url: webhook.url, events: [...webhook.events].sort() } };
     const wait = preferWait(req.get('prefer'), config.PREDICT_WAIT_S);

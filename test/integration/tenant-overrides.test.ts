@@ -10,6 +10,7 @@ import { b64, solidImage } from '../helpers/images.js';
 const BIG = 'bigcustomer-key-0123456789';
 const SMALL = 'smallcustomer-key-0123456';
 const TINY = 'tinycustomer-key-01234567';
+const BATCHY = 'batchcustomer-key-0123456';
 
 async function call(url: string, method: string, key: string, body?: unknown): Promise<{ status: number; body: any }> {
   const r = await fetch(url, { method, headers: { Authorization: `Bearer ${key}`, 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
@@ -27,7 +28,7 @@ describe('per-tenant limit overrides', () => {
       models: 'resnet50',
       workers: 0, // jobs stay waiting
       env: {
-        MODELHUB_API_KEYS: `${BIG}:big,${SMALL}:small,${TINY}:tiny`,
+        MODELHUB_API_KEYS: `${BIG}:big,${SMALL}:small,${TINY}:tiny,${BATCHY}:batchy`,
         TENANT_MAX_WAITING: '2',
         TENANT_PRIORITY_CEILING: '4',
         TENANT_RATE_RPS: '2',
@@ -63,5 +64,13 @@ describe('per-tenant limit overrides', () => {
     expect((await flood(BIG)).filter((s) => s === 200)).toHaveLength(20);
     const small = await flood(SMALL);
     expect(small.filter((s) => s === 429).length).toBeGreaterThanOrEqual(10);
+  });
+
+  it('batches are held to the same priority ceiling, and batch calls count against the request rate', async () => {
+    const high = await call(`${hub.url}/v1/models/resnet50/batches`, 'POST', BATCHY, { inputs: [{ image }], priority: 1 });
+    expect(high.status).toBe(400);
+    expect(high.body).toMatchObject({ error_code: 1006, error_msg: expect.stringMatching(/\(4\.\.10/) });
+    const polls = (await Promise.all(Array.from({ length: 20 }, () => call(`${hub.url}/v1/batches/no-such-batch`, 'GET', BATCHY)))).map((r) => r.status);
+    expect(polls.filter((s) => s === 429).length).toBeGreaterThanOrEqual(10);
   });
 });
