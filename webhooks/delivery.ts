@@ -95,9 +95,11 @@ export class WebhookDelivery {
     } catch (err) {
       const refused = err instanceof WebhookTargetError;
       // One fixed word, never the connection error: its text would tell a tenant which internal
-      // addresses and ports answer (a port-scan oracle). The log has the details.
+      // addresses and ports answer (a port-scan oracle). A target refused by the address policy
+      // reads the same, or it would tell which host names resolve to private addresses. The log
+      // and the metric's outcome label (operators') keep the difference.
       this.log.debug({ err: (err as Error).message, jobId: job_id }, 'webhook delivery attempt failed');
-      await this.record(statusKey, refused ? 'refused' : 'unreachable');
+      await this.record(statusKey, 'unreachable');
       this.deliveries.inc({ event, outcome: refused ? 'refused' : 'retry' });
       if (refused) throw new UnrecoverableError((err as Error).message);
       throw err;
