@@ -33,17 +33,21 @@ local maxCount, maxBytes = tonumber(ARGV[7]), tonumber(ARGV[8])
 local pushedOut = {}
 while true do
   local head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-  local id, rest = string.match(head[1], '^([^|]*)|(.*)$')
-  local bytesText, owner = string.match(rest, '^(%d+)|(.*)$')
-  local byAge = tonumber(head[2]) < oldest
-  local byCount = not byAge and redis.call('ZCARD', KEYS[2]) > maxCount
-  -- The job just finished is never pushed out by bytes (its result fit MAX_RESULT_BYTES).
-  local byBytes = maxBytes > 0 and total > maxBytes and id ~= ARGV[3]
-  if not (byAge or byCount or byBytes) then break end
-  redis.call('ZREM', KEYS[2], head[1])
-  local bytes = tonumber(bytesText)
-  total = redis.call('DECRBY', KEYS[3], bytes)
-  if owner ~= '-' then adjust(ARGV[9] .. owner .. ':stored', -bytes) end
-  if not byAge and not byCount then table.insert(pushedOut, id) end
+  local id, bytesText, owner = string.match(head[1], '^([^|]*)|(%d+)|(.*)$')
+  if not id then
+    -- Not a member this script wrote: dropped, so it can never wedge every later finish.
+    redis.call('ZREM', KEYS[2], head[1])
+  else
+    local byAge = tonumber(head[2]) < oldest
+    local byCount = not byAge and redis.call('ZCARD', KEYS[2]) > maxCount
+    -- The job just finished is never pushed out by bytes (its result fit MAX_RESULT_BYTES).
+    local byBytes = maxBytes > 0 and total > maxBytes and id ~= ARGV[3]
+    if not (byAge or byCount or byBytes) then break end
+    redis.call('ZREM', KEYS[2], head[1])
+    local bytes = tonumber(bytesText)
+    total = redis.call('DECRBY', KEYS[3], bytes)
+    if owner ~= '-' then adjust(ARGV[9] .. owner .. ':stored', -bytes) end
+    if not byAge and not byCount then table.insert(pushedOut, id) end
+  end
 end
 return pushedOut

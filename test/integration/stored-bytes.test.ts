@@ -64,6 +64,12 @@ describe('the finish script (finish-job.lua)', () => {
     expect(await redis.get(keys.bytes)).toBe('5000');
   });
 
+  it('drops a retained entry it cannot read instead of failing every later finish', async () => {
+    await redis.zadd(keys.byTime, 0, 'not-a-member-this-script-wrote');
+    await expect(finished('j7', null, 10, 0, 2_000 + 3600_000 + 4)).resolves.toEqual(['j6']);
+    expect(await kept()).toEqual(['j7']);
+  });
+
   it('gives a deleted job\'s bytes back, and a canceled job\'s input once only', async () => {
     await redis.incrby(tenantStoredKey(prefix, 'm', 'b'), 300);
     await finished('k1', 'b', 250, 300, 10_000_000);
