@@ -76,9 +76,18 @@ export function createApp(ctx: ApiContext): express.Express {
     let spec: SpecError;
     if (parserError.type === 'entity.too.large') {
       spec = new SpecError('BODY_TOO_LARGE', `request body is larger than ${bodyLimitBytes(ctx.config)} bytes`);
-    } else if (parserError.type === 'entity.parse.failed' || parserError.type === 'encoding.unsupported' || parserError.type === 'charset.unsupported') {
+    } else if (
+      parserError.type === 'entity.parse.failed' ||
+      parserError.type === 'encoding.unsupported' ||
+      parserError.type === 'charset.unsupported'
+    ) {
       spec = new SpecError('BAD_JSON', `request body is not valid JSON: ${parserError.message}`);
-    } else if (parserError.status && parserError.status >= 400 && parserError.status < 500 && !(err instanceof SpecError)) {
+    } else if (
+      parserError.status &&
+      parserError.status >= 400 &&
+      parserError.status < 500 &&
+      !(err instanceof SpecError)
+    ) {
       spec = new SpecError('INVALID_INPUT', parserError.message);
     } else {
       spec = asSpecError(err);

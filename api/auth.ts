@@ -28,11 +28,16 @@ export function parseApiKeys(spec: string | undefined): KeyEntry[] {
   return spec.split(',').map((entry) => {
     const parts = entry.trim().split(':');
     const admin = parts.length === 3 && parts[2] === 'admin';
-    if (parts.length !== 2 && !admin) throw new Error(`MODELHUB_API_KEYS: "${entry.trim().slice(0, 4)}…" is not key:tenant or key:tenant:admin`);
+    if (parts.length !== 2 && !admin)
+      throw new Error(`MODELHUB_API_KEYS: "${entry.trim().slice(0, 4)}…" is not key:tenant or key:tenant:admin`);
     const key = parts[0].trim();
     const tenant = parts[1].trim();
-    if (!key || !tenant) throw new Error(`MODELHUB_API_KEYS: "${entry.trim().slice(0, 4)}…" is not key:tenant or key:tenant:admin`);
-    if (key.length < MIN_API_KEY_LENGTH) throw new Error(`MODELHUB_API_KEYS: the key of tenant "${tenant}" is shorter than ${MIN_API_KEY_LENGTH} characters`);
+    if (!key || !tenant)
+      throw new Error(`MODELHUB_API_KEYS: "${entry.trim().slice(0, 4)}…" is not key:tenant or key:tenant:admin`);
+    if (key.length < MIN_API_KEY_LENGTH)
+      throw new Error(
+        `MODELHUB_API_KEYS: the key of tenant "${tenant}" is shorter than ${MIN_API_KEY_LENGTH} characters`,
+      );
     return { digest: digest(key), tenant, admin };
   });
 }
@@ -63,7 +68,12 @@ export function apiKeyAuth(keys: KeyEntry[]) {
     }
     const header = req.get('authorization') ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!m) return next(new SpecError('UNAUTHORIZED', 'missing API key: send Authorization: Bearer <key>', { 'WWW-Authenticate': 'Bearer' }));
+    if (!m)
+      return next(
+        new SpecError('UNAUTHORIZED', 'missing API key: send Authorization: Bearer <key>', {
+          'WWW-Authenticate': 'Bearer',
+        }),
+      );
     const caller = callerOf(keys, m[1]);
     if (!caller) return next(new SpecError('UNAUTHORIZED', 'invalid API key', { 'WWW-Authenticate': 'Bearer' }));
     req.tenant = caller.tenant;

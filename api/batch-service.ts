@@ -8,7 +8,14 @@ import { FlowProducer, Queue } from 'bullmq';
 import type { Config } from '../shared/config.js';
 import { SpecError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { BATCH_PAYLOAD_VERSION, chunkJobId, type BatchData, type BatchWebhookEvent, type BulkJobData, type StagedItem } from '../shared/batches/payload.js';
+import {
+  BATCH_PAYLOAD_VERSION,
+  chunkJobId,
+  type BatchData,
+  type BatchWebhookEvent,
+  type BulkJobData,
+  type StagedItem,
+} from '../shared/batches/payload.js';
 import { batchView, unranLines, type BatchView, type ResultLine } from '../shared/batches/view.js';
 import { batchLiveTtlS } from '../shared/jobs/retention.js';
 import { finishChunk } from '../shared/redis/batch-chunks.js';
@@ -70,16 +77,26 @@ export class BatchService {
    * Idempotency-Key (it is final once `items` is exhausted). Anything thrown before the commit
    * (a cut upload, a limit, Redis) deletes what was staged: nothing is queued.
    */
-  async submit(model: string, items: AsyncIterable<RawItem>, bodyHash: () => string, options: BatchOptions): Promise<{ view: BatchView; replayed: boolean }> {
+  async submit(
+    model: string,
+    items: AsyncIterable<RawItem>,
+    bodyHash: () => string,
+    options: BatchOptions,
+  ): Promise<{ view: BatchView; replayed: boolean }> {
     const entry = this.jobs.model(model);
-    if (!entry.modelPath) throw new SpecError('MODEL_UNAVAILABLE', `model "${model}" is unavailable: its model file is not installed`);
+    if (!entry.modelPath)
+      throw new SpecError('MODEL_UNAVAILABLE', `model "${model}" is unavailable: its model file is not installed`);
     const prefix = this.config.MODELHUB_PREFIX;
     const id = randomUUID();
     const keys = batchKeys(prefix, id);
     const ttl = this.liveTtlS;
-    const stager = new ChunkStager(Math.max(1, this.config.BATCH_CHUNK_SIZE), Math.max(1, this.config.BATCH_CHUNK_BYTES), async (chunk, json) => {
-      await this.jobs.withStore(() => this.redis.set(keys.input(chunk), json, 'EX', ttl));
-    });
+    const stager = new ChunkStager(
+      Math.max(1, this.config.BATCH_CHUNK_SIZE),
+      Math.max(1, this.config.BATCH_CHUNK_BYTES),
+      async (chunk, json) => {
+        await this.jobs.withStore(() => this.redis.set(keys.input(chunk), json, 'EX', ttl));
+      },
+    );
     const discard = () => Promise.all(stager.sizes.map((_, n) => this.redis.del(keys.input(n)).catch(() => 0)));
     let committed = false;
     try {
@@ -108,7 +125,14 @@ export class BatchService {
         ...(options.webhook ? { webhook: options.webhook } : {}),
       };
       const idem = options.idempotencyKey
-        ? new IdempotencyKey(this.redis, prefix, options.tenant, options.idempotencyKey, this.requestHash(model, bodyHash(), options), this.config.JOB_RETENTION_S)
+        ? new IdempotencyKey(
+            this.redis,
+            prefix,
+            options.tenant,
+            options.idempotencyKey,
+            this.requestHash(model, bodyHash(), options),
+            this.config.JOB_RETENTION_S,
+          )
         : null;
       if (idem && !(await this.jobs.withStore(() => idem.claim(id)))) {
         return { view: await idem.replay((batchId) => this.get(batchId, options.tenant)), replayed: true };
@@ -123,7 +147,12 @@ export class BatchService {
       } catch (err) {
         // Only a commit that failed on Redis is ambiguous (a timed-out MULTI may have been applied).
         const ambiguous = !(err instanceof SpecError) || err.kind === 'STORE_UNAVAILABLE';
-        const stored = ambiguous ? await queue.getJob(id).then((j) => Boolean(j), () => null) : false;
+        const stored = ambiguous
+          ? await queue.getJob(id).then(
+              (j) => Boolean(j),
+              () => null,
+            )
+          : false;
         await idem?.settleAfterFailure(stored);
         throw err;
       }
@@ -135,7 +164,9 @@ export class BatchService {
 
   private requestHash(model: string, bodyHash: string, options: BatchOptions): string {
     const normalized = { priority: options.priority ?? 5, timeout_s: options.timeoutS, webhook: options.webhook };
-    return createHash('sha256').update(canonicalJson(['batch', model, bodyHash, normalized])).digest('hex');
+    return createHash('sha256')
+      .update(canonicalJson(['batch', model, bodyHash, normalized]))
+      .digest('hex');
   }
 
   /** One item, validated like a job's input; a bad one becomes a failed item, not a failed batch. */
@@ -162,7 +193,17 @@ export class BatchService {
       const child = {
         name: 'chunk',
         queueName,
-        data: { v: BATCH_PAYLOAD_VERSION, kind: 'chunk' as const, batch: data.id, model: data.model, chunk, first, count, chunks: sizes.length, ...(data.deadline_at ? { deadline_at: data.deadline_at } : {}) },
+        data: {
+          v: BATCH_PAYLOAD_VERSION,
+          kind: 'chunk' as const,
+          batch: data.id,
+          model: data.model,
+          chunk,
+          first,
+          count,
+          chunks: sizes.length,
+          ...(data.deadline_at ? { deadline_at: data.deadline_at } : {}),
+        },
         opts: {
           jobId: chunkJobId(data.id, chunk),
           priority,
@@ -178,14 +219,21 @@ export class BatchService {
       first += count;
       return child;
     });
-    await this.flows.add({ name: 'batch', queueName, data, opts: { jobId: data.id, priority: 1, removeOnComplete: retention, removeOnFail: retention }, children });
+    await this.flows.add({
+      name: 'batch',
+      queueName,
+      data,
+      opts: { jobId: data.id, priority: 1, removeOnComplete: retention, removeOnFail: retention },
+      children,
+    });
   }
 
   private async readBatch(id: string, tenant: string | null): Promise<BatchData> {
     const raw = await this.redis.get(batchIndexKey(this.config.MODELHUB_PREFIX, id));
     const index = raw ? (JSON.parse(raw) as BatchIndexEntry) : null;
     // Another tenant's batch answers exactly like a missing one.
-    if (!index || index.tenant !== tenant || !this.queues.has(index.model)) throw new SpecError('JOB_NOT_FOUND', `no batch "${id}"`);
+    if (!index || index.tenant !== tenant || !this.queues.has(index.model))
+      throw new SpecError('JOB_NOT_FOUND', `no batch "${id}"`);
     const job = await this.queues.get(index.model)!.getJob(id);
     if (!job || job.data.kind !== 'batch') throw new SpecError('JOB_NOT_FOUND', `no batch "${id}"`);
     return job.data;
@@ -202,7 +250,12 @@ export class BatchService {
    * Writes the result lines finished so far as JSONL: in completion order (chunk by chunk, as
    * they were stored) or, with `inputOrder`, by index. Reads a few chunks per Redis call.
    */
-  async results(id: string, tenant: string | null, inputOrder: boolean, write: (text: string) => Promise<void>): Promise<void> {
+  async results(
+    id: string,
+    tenant: string | null,
+    inputOrder: boolean,
+    write: (text: string) => Promise<void>,
+  ): Promise<void> {
     const data = await this.jobs.withStore(() => this.readBatch(id, tenant));
     const keys = batchKeys(this.config.MODELHUB_PREFIX, id);
     const order = inputOrder
@@ -236,8 +289,13 @@ export class BatchService {
       const keys = batchKeys(prefix, id);
       const counts = await this.redis.hgetall(keys.counts);
       if (counts.canceled_at) return batchView(data, counts);
-      if (Number(counts.chunks_done ?? 0) >= data.chunks) throw new SpecError('CONFLICT', `batch "${id}" has already completed`);
-      await this.redis.multi().hsetnx(keys.counts, 'canceled_at', String(Date.now())).expire(keys.counts, this.liveTtlS).exec();
+      if (Number(counts.chunks_done ?? 0) >= data.chunks)
+        throw new SpecError('CONFLICT', `batch "${id}" has already completed`);
+      await this.redis
+        .multi()
+        .hsetnx(keys.counts, 'canceled_at', String(Date.now()))
+        .expire(keys.counts, this.liveTtlS)
+        .exec();
       const queue = this.queues.get(data.model)!;
       const done = new Set(await this.redis.hkeys(keys.results));
       let first = 0;
@@ -245,7 +303,13 @@ export class BatchService {
         first += count;
         // remove() answers 0 for a chunk a worker holds: it runs, or (seeing the cancel) skips it.
         if (done.has(String(chunk)) || (await queue.remove(chunkJobId(id, chunk))) !== 1) continue;
-        const lines = unranLines(id, first - count, count, 'canceled', new SpecError('CANCELED', 'the batch was canceled before this item ran'));
+        const lines = unranLines(
+          id,
+          first - count,
+          count,
+          'canceled',
+          new SpecError('CANCELED', 'the batch was canceled before this item ran'),
+        );
         await finishChunk(this.redis, prefix, { batch: id, chunk, count, chunks: data.chunks }, lines, this.liveTtlS);
       }
       return batchView(data, await this.redis.hgetall(keys.counts));

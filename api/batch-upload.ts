@@ -21,7 +21,11 @@ export type UploadLine = { text: string; tooLong?: false } | { text?: undefined;
  * Lines of a JSONL stream ("\n" or "\r\n"; blank lines ignored). Throws BODY_TOO_LARGE past
  * maxBytes or maxLines. `hash` is fed every byte read, for Idempotency-Key comparison.
  */
-export async function* jsonlLines(body: Readable, limits: LineLimits, hash: ReturnType<typeof createHash>): AsyncGenerator<UploadLine> {
+export async function* jsonlLines(
+  body: Readable,
+  limits: LineLimits,
+  hash: ReturnType<typeof createHash>,
+): AsyncGenerator<UploadLine> {
   let parts: Buffer[] = [];
   let partBytes = 0;
   let skipping = 0; // > 0 while dropping the rest of an over-long line
@@ -35,11 +39,13 @@ export async function* jsonlLines(body: Readable, limits: LineLimits, hash: Retu
   };
   const count = () => {
     lines += 1;
-    if (lines > limits.maxLines) throw new SpecError('BODY_TOO_LARGE', `a batch holds at most ${limits.maxLines} items`);
+    if (lines > limits.maxLines)
+      throw new SpecError('BODY_TOO_LARGE', `a batch holds at most ${limits.maxLines} items`);
   };
   for await (const piece of body as AsyncIterable<Buffer>) {
     total += piece.length;
-    if (total > limits.maxBytes) throw new SpecError('BODY_TOO_LARGE', `a batch upload is at most ${limits.maxBytes} bytes`);
+    if (total > limits.maxBytes)
+      throw new SpecError('BODY_TOO_LARGE', `a batch upload is at most ${limits.maxBytes} bytes`);
     hash.update(piece);
     let start = 0;
     for (;;) {

@@ -22,10 +22,17 @@ export class ParseBudget {
   middleware(bodyLimit: number) {
     return (req: Request, res: Response, next: NextFunction) => {
       const declared = Number(req.get('content-length'));
-      const bytes = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, bodyLimit) : req.get('transfer-encoding') ? bodyLimit : 0;
+      const bytes =
+        Number.isFinite(declared) && declared >= 0
+          ? Math.min(declared, bodyLimit)
+          : req.get('transfer-encoding')
+            ? bodyLimit
+            : 0;
       if (bytes === 0) return next();
       if (this.inFlight + bytes > this.maxBytes && this.inFlight > 0) {
-        return next(new SpecError('BUSY', 'the API is busy receiving other requests; retry shortly', { 'Retry-After': '1' }));
+        return next(
+          new SpecError('BUSY', 'the API is busy receiving other requests; retry shortly', { 'Retry-After': '1' }),
+        );
       }
       this.inFlight += bytes;
       let released = false;
@@ -77,7 +84,8 @@ export class TokenBuckets {
   /** Forgets buckets that are full again (bounded memory with many tenants). */
   sweep(): void {
     const t = this.now();
-    for (const [k, b] of this.buckets) if (b.tokens + ((t - b.at) / 1000) * this.ratePerS >= this.burst) this.buckets.delete(k);
+    for (const [k, b] of this.buckets)
+      if (b.tokens + ((t - b.at) / 1000) * this.ratePerS >= this.burst) this.buckets.delete(k);
   }
 }
 
@@ -124,12 +132,22 @@ export function tenantRateLimit(limits: RateLimits) {
     const { requests, bytes } = setFor(rates);
     if (rates.requestsPerS > 0) {
       const wait = requests.take(req.tenant);
-      if (wait) return next(new SpecError('RATE_LIMITED', `too many requests: the limit is ${rates.requestsPerS} per second`, { 'Retry-After': String(wait) }));
+      if (wait)
+        return next(
+          new SpecError('RATE_LIMITED', `too many requests: the limit is ${rates.requestsPerS} per second`, {
+            'Retry-After': String(wait),
+          }),
+        );
     }
     const declared = Number(req.get('content-length')) || 0;
     if (rates.bytesPerS > 0 && declared > 0) {
       const wait = bytes.take(req.tenant, declared);
-      if (wait) return next(new SpecError('RATE_LIMITED', `too many bytes: the limit is ${rates.bytesPerS} bytes per second`, { 'Retry-After': String(wait) }));
+      if (wait)
+        return next(
+          new SpecError('RATE_LIMITED', `too many bytes: the limit is ${rates.bytesPerS} bytes per second`, {
+            'Retry-After': String(wait),
+          }),
+        );
     }
     next();
   };

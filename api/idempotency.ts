@@ -16,7 +16,10 @@ export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value && typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
-    return `{${entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+    return `{${entries
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`)
+      .join(',')}}`;
   }
   return JSON.stringify(value);
 }
@@ -85,7 +88,11 @@ export class IdempotencyKey {
         await new Promise((r) => setTimeout(r, 50));
       }
     }
-    if (prior.stored) throw new SpecError('CONFLICT', `the job of this Idempotency-Key (${prior.job_id}) no longer exists; use a new key`);
+    if (prior.stored)
+      throw new SpecError(
+        'CONFLICT',
+        `the job of this Idempotency-Key (${prior.job_id}) no longer exists; use a new key`,
+      );
     throw new SpecError('CONFLICT', 'a request with this Idempotency-Key is being processed; retry');
   }
 }

@@ -31,12 +31,18 @@ const CHECKED_IMAGE = 'AAAA';
  * `decoded`: the image of this input already stripped, checked and decoded when the body was
  * parsed (api/body-parse.ts), so a large image is not scanned again on the event loop.
  */
-export async function validateInput(entry: ModelEntry, body: unknown, limits: Limits & Partial<Pick<Config, 'MAX_RESULT_BYTES'>>, decoded?: DecodedImage): Promise<Record<string, unknown>> {
+export async function validateInput(
+  entry: ModelEntry,
+  body: unknown,
+  limits: Limits & Partial<Pick<Config, 'MAX_RESULT_BYTES'>>,
+  decoded?: DecodedImage,
+): Promise<Record<string, unknown>> {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new SpecError('INVALID_INPUT', 'input must be a JSON object');
   }
   const task = TASKS[entry.manifest.task];
-  const predecoded = decoded && task.modality === 'image' && (body as { image?: unknown }).image === decoded.text ? decoded : undefined;
+  const predecoded =
+    decoded && task.modality === 'image' && (body as { image?: unknown }).image === decoded.text ? decoded : undefined;
   const parsed = task.input.safeParse(predecoded ? { ...body, image: CHECKED_IMAGE } : body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -57,7 +63,9 @@ export async function checkImageHeader(base64: string, limits: Limits, decoded?:
   if (Math.floor((base64.length * 3) / 4) - 2 > limits.MAX_IMAGE_BYTES) {
     throw new SpecError('IMAGE_TOO_LARGE', `image is larger than ${limits.MAX_IMAGE_BYTES} bytes`);
   }
-  const bytes = decoded ? Buffer.from(decoded.buffer, decoded.byteOffset, decoded.byteLength) : Buffer.from(base64, 'base64');
+  const bytes = decoded
+    ? Buffer.from(decoded.buffer, decoded.byteOffset, decoded.byteLength)
+    : Buffer.from(base64, 'base64');
   if (bytes.length === 0) throw new SpecError('INVALID_IMAGE', 'image is empty');
   // Before sharp sees a byte: only allow-listed formats reach a decoder (SVG would be rendered).
   const format = requireAllowedFormat(bytes);
@@ -67,11 +75,15 @@ export async function checkImageHeader(base64: string, limits: Limits, decoded?:
   } catch {
     throw new SpecError('INVALID_IMAGE', `image is not a decodable ${format} file`);
   }
-  if (FORMAT_OF_TYPE[size.type ?? ''] !== format) throw new SpecError('INVALID_IMAGE', `image starts like ${format} but is not one`);
+  if (FORMAT_OF_TYPE[size.type ?? ''] !== format)
+    throw new SpecError('INVALID_IMAGE', `image starts like ${format} but is not one`);
   const { width, height } = size;
   if (!width || !height) throw new SpecError('INVALID_IMAGE', 'image has no dimensions');
   if (width * height > limits.MAX_IMAGE_PIXELS) {
-    throw new SpecError('IMAGE_TOO_LARGE', `image is ${width}×${height} pixels; the limit is ${limits.MAX_IMAGE_PIXELS} pixels`);
+    throw new SpecError(
+      'IMAGE_TOO_LARGE',
+      `image is ${width}×${height} pixels; the limit is ${limits.MAX_IMAGE_PIXELS} pixels`,
+    );
   }
   if (!endsCompletely(bytes, format)) {
     throw new SpecError('INVALID_IMAGE', `image is truncated: the ${format} file has no end marker`);

@@ -12,7 +12,8 @@ import { createRedis, type RedisClient } from '../shared/redis/connection.js';
 import { modelQueueName } from '../shared/redis/keys.js';
 
 /** What a job's finishing event says (completed with its result, failed with its reason, or removed). */
-export type Finish = { event: 'completed'; returnvalue: JobResult } | { event: 'failed'; failedReason: string } | { event: 'removed' };
+export type Finish =
+  { event: 'completed'; returnvalue: JobResult } | { event: 'failed'; failedReason: string } | { event: 'removed' };
 
 /** A wait armed for one job: `done` resolves with its event, or null after the timeout or on close; it never rejects. */
 export interface FinishWatch {
@@ -50,8 +51,10 @@ export class JobFinishEvents {
     let finish!: (outcome: Finish | null) => void;
     const done = new Promise<Finish | null>((resolve) => {
       const handlers = {
-        [`completed:${id}`]: (args: { returnvalue: JobResult }) => finish({ event: 'completed', returnvalue: args.returnvalue }),
-        [`failed:${id}`]: (args: { failedReason: string }) => finish({ event: 'failed', failedReason: args.failedReason }),
+        [`completed:${id}`]: (args: { returnvalue: JobResult }) =>
+          finish({ event: 'completed', returnvalue: args.returnvalue }),
+        [`failed:${id}`]: (args: { failedReason: string }) =>
+          finish({ event: 'failed', failedReason: args.failedReason }),
         [`removed:${id}`]: () => finish({ event: 'removed' }),
       };
       const end = () => finish(null);
@@ -79,7 +82,8 @@ export class JobFinishEvents {
     const deadline = Date.now() + ttlMs;
     const emitter = await this.stream(model);
     if (!emitter) {
-      while (!this.closing && Date.now() < deadline && !(await isDone())) await new Promise((r) => setTimeout(r, DEGRADED_POLL_MS));
+      while (!this.closing && Date.now() < deadline && !(await isDone()))
+        await new Promise((r) => setTimeout(r, DEGRADED_POLL_MS));
       return;
     }
     await new Promise<void>((resolve) => {

@@ -14,8 +14,23 @@ import { defaultJobOptions, sideKeyTtlS } from '../shared/jobs/retention.js';
 import { forgetRetained, inputBytesOf } from '../shared/jobs/retained-results.js';
 import { claimForCancel } from '../shared/redis/claims.js';
 import type { RedisClient } from '../shared/redis/connection.js';
-import { WEBHOOK_QUEUE, jobIndexKey, modelQueueName, tenantStoredKey, tenantWaitingKey, webhookStatusKey } from '../shared/redis/keys.js';
-import { canceledView, completedView, failedView, jobView, readJobFacts, readJobView, type JobView } from '../shared/job-view.js';
+import {
+  WEBHOOK_QUEUE,
+  jobIndexKey,
+  modelQueueName,
+  tenantStoredKey,
+  tenantWaitingKey,
+  webhookStatusKey,
+} from '../shared/redis/keys.js';
+import {
+  canceledView,
+  completedView,
+  failedView,
+  jobView,
+  readJobFacts,
+  readJobView,
+  type JobView,
+} from '../shared/job-view.js';
 import { enqueueWebhookEvent, webhookJobOptions, type WebhookJobData } from '../shared/webhooks/events.js';
 import { IdempotencyKey } from './idempotency.js';
 import { JobFinishEvents, type Finish } from './job-finish-events.js';
@@ -47,7 +62,6 @@ export interface SubmitResult {
   /** True when an Idempotency-Key replay returned an existing job. */
   replayed: boolean;
 }
-
 
 interface JobIndexEntry {
   model: string;
@@ -83,7 +97,10 @@ export class JobService {
   ) {
     for (const name of models.keys()) {
       if (reader !== redis) {
-        const readQueue = new Queue<JobData, JobResult>(modelQueueName(name), { connection: reader, prefix: config.MODELHUB_PREFIX });
+        const readQueue = new Queue<JobData, JobResult>(modelQueueName(name), {
+          connection: reader,
+          prefix: config.MODELHUB_PREFIX,
+        });
         readQueue.on('error', (err) => log.warn({ err: err.message, model: name }, 'queue error (reads)'));
         this.readQueues.set(name, readQueue);
       }
@@ -94,10 +111,20 @@ export class JobService {
       });
       queue.on('error', (err) => log.warn({ err: err.message, model: name }, 'queue error'));
       this.queues.set(name, queue);
-      this.waiting.set(name, new WaitingCount({ limit: config.QUEUE_MAX_WAITING, read: () => queue.getJobCountByTypes('waiting', 'prioritized', 'delayed') }));
+      this.waiting.set(
+        name,
+        new WaitingCount({
+          limit: config.QUEUE_MAX_WAITING,
+          read: () => queue.getJobCountByTypes('waiting', 'prioritized', 'delayed'),
+        }),
+      );
     }
     this.finishes = new JobFinishEvents(config, log);
-    this.webhooks = new Queue<WebhookJobData>(WEBHOOK_QUEUE, { connection: redis, prefix: config.MODELHUB_PREFIX, defaultJobOptions: webhookJobOptions(config) });
+    this.webhooks = new Queue<WebhookJobData>(WEBHOOK_QUEUE, {
+      connection: redis,
+      prefix: config.MODELHUB_PREFIX,
+      defaultJobOptions: webhookJobOptions(config),
+    });
     this.webhooks.on('error', (err) => log.warn({ err: err.message }, 'webhook queue error'));
   }
 
@@ -109,7 +136,8 @@ export class JobService {
 
   async submit(model: string, input: Record<string, unknown>, options: SubmitOptions): Promise<SubmitResult> {
     const entry = this.model(model);
-    if (!entry.modelPath) throw new SpecError('MODEL_UNAVAILABLE', `model "${model}" is unavailable: its model file is not installed`);
+    if (!entry.modelPath)
+      throw new SpecError('MODEL_UNAVAILABLE', `model "${model}" is unavailable: its model file is not installed`);
     const id = randomUUID();
     const waitS = options.waitS ?? 0;
     // Armed before the job exists: its completion cannot slip past between add and listen.
@@ -137,15 +165,25 @@ export class JobService {
    */
   private async finishedView(submitted: JobView, options: SubmitOptions, outcome: Finish | null): Promise<JobView> {
     if (!outcome || outcome.event === 'removed' || options.webhook) return this.get(submitted.id, options.tenant);
-    if (options.outputOnly) return outcome.event === 'completed' ? completedView(submitted, outcome.returnvalue) : failedView(submitted, outcome.failedReason);
+    if (options.outputOnly)
+      return outcome.event === 'completed'
+        ? completedView(submitted, outcome.returnvalue)
+        : failedView(submitted, outcome.failedReason);
     return this.withStore(async () => {
       // Finished: its deadline no longer matters to its status, and its input is not read.
-      const facts = await readJobFacts(this.reader, this.readQueue(submitted.model), submitted.id, { model: submitted.model });
+      const facts = await readJobFacts(this.reader, this.readQueue(submitted.model), submitted.id, {
+        model: submitted.model,
+      });
       return facts ? jobView(facts, outcome.event) : this.get(submitted.id, options.tenant);
     });
   }
 
-  private async add(model: string, id: string, input: Record<string, unknown>, options: SubmitOptions): Promise<SubmitResult> {
+  private async add(
+    model: string,
+    id: string,
+    input: Record<string, unknown>,
+    options: SubmitOptions,
+  ): Promise<SubmitResult> {
     const queue = this.queues.get(model)!;
     const prefix = this.config.MODELHUB_PREFIX;
     const now = Date.now();
@@ -164,9 +202,17 @@ export class JobService {
     };
     return this.withStore(async () => {
       const idem = options.idempotency
-        ? new IdempotencyKey(this.redis, prefix, options.tenant, options.idempotency.key, options.idempotency.requestHash, this.config.JOB_RETENTION_S)
+        ? new IdempotencyKey(
+            this.redis,
+            prefix,
+            options.tenant,
+            options.idempotency.key,
+            options.idempotency.requestHash,
+            this.config.JOB_RETENTION_S,
+          )
         : null;
-      if (idem && !(await idem.claim(id))) return { view: await idem.replay((jobId) => this.get(jobId, options.tenant)), replayed: true };
+      if (idem && !(await idem.claim(id)))
+        return { view: await idem.replay((jobId) => this.get(jobId, options.tenant)), replayed: true };
       const tenantCount = tenantWaitingKey(prefix, model, options.tenant);
       const tenantStored = tenantStoredKey(prefix, model, options.tenant);
       let counted = false;
@@ -176,7 +222,9 @@ export class JobService {
       try {
         const waiting = await this.waiting.get(model)!.current();
         if (waiting >= this.config.QUEUE_MAX_WAITING) {
-          throw new SpecError('QUEUE_FULL', `model "${model}" has ${waiting} jobs waiting; try again later`, { 'Retry-After': '5' });
+          throw new SpecError('QUEUE_FULL', `model "${model}" has ${waiting} jobs waiting; try again later`, {
+            'Retry-After': '5',
+          });
         }
         const countWaiting = options.tenant !== null && limits.maxWaiting > 0;
         if (countWaiting || inputBytes > 0) {
@@ -191,7 +239,11 @@ export class JobService {
           storedCounted = inputBytes > 0;
           const count = countWaiting ? replies[0][1] : 0;
           if (count > limits.maxWaiting) {
-            throw new SpecError('TENANT_QUOTA', `you have ${count - 1} jobs waiting for model "${model}" (the limit is ${limits.maxWaiting}); try again later`, { 'Retry-After': '5' });
+            throw new SpecError(
+              'TENANT_QUOTA',
+              `you have ${count - 1} jobs waiting for model "${model}" (the limit is ${limits.maxWaiting}); try again later`,
+              { 'Retry-After': '5' },
+            );
           }
           const stored = storedCounted ? replies[countWaiting ? 2 : 0][1] - inputBytes : 0;
           if (storedCounted && stored >= storedQuota) {
@@ -202,7 +254,13 @@ export class JobService {
             );
           }
         }
-        const index: JobIndexEntry = { model, tenant: options.tenant, created_at: now, deadline_at: data.deadline_at ?? null, ...(options.webhook ? { webhook: true } : {}) };
+        const index: JobIndexEntry = {
+          model,
+          tenant: options.tenant,
+          created_at: now,
+          deadline_at: data.deadline_at ?? null,
+          ...(options.webhook ? { webhook: true } : {}),
+        };
         await this.redis.set(jobIndexKey(prefix, id), JSON.stringify(index), 'EX', sideKeyTtlS(this.config));
         indexed = true;
         adding = true;
@@ -213,7 +271,13 @@ export class JobService {
         return { view: jobView(job, 'waiting'), replayed: false };
       } catch (err) {
         // Only an add that failed on Redis is ambiguous (a timed-out add may have been stored).
-        const stored = adding && !(err instanceof SpecError) ? await queue.getJob(id).then((j) => Boolean(j), () => null) : false;
+        const stored =
+          adding && !(err instanceof SpecError)
+            ? await queue.getJob(id).then(
+                (j) => Boolean(j),
+                () => null,
+              )
+            : false;
         // The index entry of a job that surely was not stored would point at nothing for a day.
         if (indexed && stored === false) await this.redis.del(jobIndexKey(prefix, id)).catch(() => undefined);
         if (counted && stored === false) await this.redis.decr(tenantCount).catch(() => undefined);
@@ -237,13 +301,17 @@ export class JobService {
     const raw = await this.reader.get(jobIndexKey(this.config.MODELHUB_PREFIX, id));
     const index = raw ? (JSON.parse(raw) as JobIndexEntry) : null;
     // Another tenant's job answers exactly like a missing one.
-    if (!index || index.tenant !== tenant || !this.queues.has(index.model)) throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
+    if (!index || index.tenant !== tenant || !this.queues.has(index.model))
+      throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
     return index;
   }
 
   /** The job's view, reading only the fields it needs when the index knows the job's deadline. */
   private readView(index: JobIndexEntry, id: string): Promise<JobView | null> {
-    const known = index.deadline_at !== undefined ? { model: index.model, deadline_at: index.deadline_at ?? undefined, redis: this.reader } : undefined;
+    const known =
+      index.deadline_at !== undefined
+        ? { model: index.model, deadline_at: index.deadline_at ?? undefined, redis: this.reader }
+        : undefined;
     return readJobView(this.readQueue(index.model), id, known);
   }
 
@@ -259,7 +327,11 @@ export class JobService {
       if (!view) throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
       if (index.webhook) {
         const w = await this.reader.hgetall(webhookStatusKey(this.config.MODELHUB_PREFIX, id));
-        view.webhook = { attempts: Number(w.attempts ?? 0), last_status: w.last_status ?? null, delivered_at: w.delivered_at ?? null };
+        view.webhook = {
+          attempts: Number(w.attempts ?? 0),
+          last_status: w.last_status ?? null,
+          delivered_at: w.delivered_at ?? null,
+        };
       }
       return view;
     });
@@ -298,12 +370,21 @@ export class JobService {
       const job = await queue.getJob(id);
       if (!job) throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
       const state = await job.getState();
-      if (state === 'completed' || state === 'failed') throw new SpecError('CONFLICT', `job "${id}" has already finished`);
+      if (state === 'completed' || state === 'failed')
+        throw new SpecError('CONFLICT', `job "${id}" has already finished`);
       if (job.data.deadline_at !== undefined && Date.now() > job.data.deadline_at) {
         throw new SpecError('CONFLICT', `job "${id}" has already failed: its deadline passed`);
       }
       // The race with a worker starting the job is settled by one SET NX on the job's claim.
-      const claim = await claimForCancel(this.redis, prefix, index.model, id, sideKeyTtlS(this.config), index.tenant, job.data.input_bytes ?? 0);
+      const claim = await claimForCancel(
+        this.redis,
+        prefix,
+        index.model,
+        id,
+        sideKeyTtlS(this.config),
+        index.tenant,
+        job.data.input_bytes ?? 0,
+      );
       if (claim === 'running') throw new SpecError('CONFLICT', `job "${id}" is running; it will finish`);
       const canceled: JobIndexEntry = { ...index, canceled_at: Date.now() };
       await this.redis.set(jobIndexKey(prefix, id), JSON.stringify(canceled), 'KEEPTTL');
@@ -314,7 +395,12 @@ export class JobService {
         this.log.debug({ err: (err as Error).message, jobId: id }, 'canceled job not removed; its worker will drop it');
       }
       const view = canceledView(id, index.model, index.created_at, canceled.canceled_at!);
-      await enqueueWebhookEvent(this.webhooks, { id, model: index.model, webhook: job.data.webhook }, 'completed', view);
+      await enqueueWebhookEvent(
+        this.webhooks,
+        { id, model: index.model, webhook: job.data.webhook },
+        'completed',
+        view,
+      );
       return view;
     });
   }
@@ -333,7 +419,13 @@ export class JobService {
         throw new SpecError('CONFLICT', `job "${id}" has not finished; cancel it first`);
       }
       if (state !== 'unknown') {
-        await forgetRetained(this.redis, prefix, index.model, { id, key: queue.toKey(id), tenant: index.tenant }, this.config);
+        await forgetRetained(
+          this.redis,
+          prefix,
+          index.model,
+          { id, key: queue.toKey(id), tenant: index.tenant },
+          this.config,
+        );
         await queue.remove(id);
       }
       // One key per command: on a Redis Cluster these live in different slots.
@@ -353,7 +445,9 @@ export class JobService {
     } catch (err) {
       if (err instanceof SpecError) throw err;
       this.log.warn({ err: (err as Error).message }, 'job store call failed');
-      throw new SpecError('STORE_UNAVAILABLE', 'the job store is unavailable; try again shortly', { 'Retry-After': '2' });
+      throw new SpecError('STORE_UNAVAILABLE', 'the job store is unavailable; try again shortly', {
+        'Retry-After': '2',
+      });
     }
   }
 
@@ -367,6 +461,5 @@ export class JobService {
     await Promise.all([...this.queues.values(), ...this.readQueues.values(), this.webhooks].map((q) => q.close()));
   }
 }
-
 
 export type { Job };

@@ -32,13 +32,20 @@ const CHARSET = /;\s*charset\s*=\s*"?([^";\s]+)/i;
 
 export function jsonBody(options: JsonBodyOptions) {
   const raw = express.raw({ limit: options.limit, type: () => true });
-  const limits: ParseLimits = { maxDepth: options.maxDepth, maxValues: options.maxValues, maxImageBytes: options.maxImageBytes };
+  const limits: ParseLimits = {
+    maxDepth: options.maxDepth,
+    maxValues: options.maxValues,
+    maxImageBytes: options.maxImageBytes,
+  };
 
   async function parse(bytes: Buffer, charset: string): Promise<ParseOutcome> {
-    if (options.offloopBytes === 0 || bytes.length <= options.offloopBytes) return parseJsonBytes({ ...limits, bytes, charset });
+    if (options.offloopBytes === 0 || bytes.length <= options.offloopBytes)
+      return parseJsonBytes({ ...limits, bytes, charset });
     // Moved, not copied: the request's buffer is not read again on this thread.
     const buffer = ownBuffer(bytes);
-    return options.pool.run<ParseOutcome>('parseInThread', { ...limits, bytes: new Uint8Array(buffer), charset }, [buffer]);
+    return options.pool.run<ParseOutcome>('parseInThread', { ...limits, bytes: new Uint8Array(buffer), charset }, [
+      buffer,
+    ]);
   }
 
   return (req: Request, res: Response, next: NextFunction) => {
@@ -46,14 +53,25 @@ export function jsonBody(options: JsonBodyOptions) {
       if (err) return next(err);
       if (!Buffer.isBuffer(req.body)) return next();
       const charset = (CHARSET.exec(req.get('content-type') ?? '')?.[1] ?? 'utf-8').toLowerCase();
-      if (!charset.startsWith('utf-')) return next(new SpecError('BAD_JSON', `request body is not valid JSON: unsupported charset "${charset.toUpperCase()}"`));
+      if (!charset.startsWith('utf-'))
+        return next(
+          new SpecError('BAD_JSON', `request body is not valid JSON: unsupported charset "${charset.toUpperCase()}"`),
+        );
       const bytes = req.body;
       req.body = undefined;
       parse(bytes, charset).then(
         (outcome) => {
           if (!outcome.ok) return next(new SpecError(outcome.kind, outcome.message));
           req.body = outcome.body;
-          if (outcome.image) req.decodedImage = { text: outcome.image.text, bytes: Buffer.from(outcome.image.bytes.buffer, outcome.image.bytes.byteOffset, outcome.image.bytes.byteLength) };
+          if (outcome.image)
+            req.decodedImage = {
+              text: outcome.image.text,
+              bytes: Buffer.from(
+                outcome.image.bytes.buffer,
+                outcome.image.bytes.byteOffset,
+                outcome.image.bytes.byteLength,
+              ),
+            };
           next();
         },
         (thrown: unknown) => next(thrown),

@@ -8,5 +8,9 @@ import { tenantLimits } from '../shared/tenant-limits.js';
 export function checkPriorityCeiling(config: Config, req: Request, priority: number | undefined): void {
   if (priority === undefined) return;
   const ceiling = req.admin ? 1 : tenantLimits(config, req.tenant).priorityCeiling;
-  if (priority < ceiling) throw new SpecError('INVALID_OPTION', `priority ${priority} is above what this key may use (${ceiling}..10; 1 is highest)`);
+  if (priority < ceiling)
+    throw new SpecError(
+      'INVALID_OPTION',
+      `priority ${priority} is above what this key may use (${ceiling}..10; 1 is highest)`,
+    );
 }

@@ -8,15 +8,35 @@ import { TASKS, type TaskName } from '../shared/tasks.js';
 export const SubmitBody = z.strictObject({
   input: z.record(z.string(), z.unknown()).describe("Exactly the model's spec input (see GET /v1/models/{model})"),
   webhook: z.string().max(2048).optional().describe('http(s) URL that receives signed job events'),
-  webhook_events_filter: z.array(z.enum(['start', 'completed'])).min(1).optional().describe('Events to send; default both'),
+  webhook_events_filter: z
+    .array(z.enum(['start', 'completed']))
+    .min(1)
+    .optional()
+    .describe('Events to send; default both'),
   priority: z.number().int().min(1).max(10).default(5).describe('1 is highest'),
-  timeout_s: z.number().positive().max(7 * 24 * 3600).optional().describe('Deadline from submission; past it the job ends as failed'),
+  timeout_s: z
+    .number()
+    .positive()
+    .max(7 * 24 * 3600)
+    .optional()
+    .describe('Deadline from submission; past it the job ends as failed'),
 });
 
 const BatchOptionFields = {
   webhook: z.string().max(2048).optional().describe('http(s) URL that receives one signed batch.completed event'),
-  priority: z.coerce.number().int().min(1).max(10).default(5).describe('1 is first among batches; every batch ranks below every interactive job'),
-  timeout_s: z.coerce.number().positive().max(7 * 24 * 3600).optional().describe('Deadline from submission; items not started by then fail'),
+  priority: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10)
+    .default(5)
+    .describe('1 is first among batches; every batch ranks below every interactive job'),
+  timeout_s: z.coerce
+    .number()
+    .positive()
+    .max(7 * 24 * 3600)
+    .optional()
+    .describe('Deadline from submission; items not started by then fail'),
 };
 
 /** JSON batch body. A JSONL body (application/x-ndjson) carries the same options as query parameters. */
@@ -32,7 +52,14 @@ export const BatchViewSchema = z.object({
   object: z.literal('batch'),
   model: z.string(),
   status: z.enum(['queued', 'running', 'completed', 'canceled']),
-  counts: z.object({ total: z.number().int(), queued: z.number().int(), running: z.number().int(), succeeded: z.number().int(), failed: z.number().int(), canceled: z.number().int() }),
+  counts: z.object({
+    total: z.number().int(),
+    queued: z.number().int(),
+    running: z.number().int(),
+    succeeded: z.number().int(),
+    failed: z.number().int(),
+    canceled: z.number().int(),
+  }),
   created_at: z.string(),
   started_at: z.string().optional(),
   completed_at: z.string().optional(),
@@ -43,8 +70,18 @@ export const BatchViewSchema = z.object({
 export const BatchResultLineSchema = z.object({
   index: z.number().int().describe('0-based position of the item in the upload'),
   status: z.enum(['succeeded', 'failed', 'canceled']),
-  output: z.record(z.string(), z.unknown()).optional().describe("The model's spec output (with request_id, success, error_code)"),
-  error: z.object({ success: z.literal(false), error_code: z.number().int(), error_msg: z.string(), request_id: z.string().optional() }).optional(),
+  output: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe("The model's spec output (with request_id, success, error_code)"),
+  error: z
+    .object({
+      success: z.literal(false),
+      error_code: z.number().int(),
+      error_msg: z.string(),
+      request_id: z.string().optional(),
+    })
+    .optional(),
   completed_at: z.string(),
 });
 
@@ -62,9 +99,14 @@ export const JobViewSchema = z.object({
   created_at: z.string(),
   started_at: z.string().optional(),
   completed_at: z.string().optional(),
-  output: z.record(z.string(), z.unknown()).optional().describe("The model's spec output with request_id, success, error_code (error_msg on failure)"),
+  output: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe("The model's spec output with request_id, success, error_code (error_msg on failure)"),
   metrics: z.object({ queue_ms: z.number(), inference_ms: z.number(), batch_size: z.number().int() }).optional(),
-  webhook: z.object({ attempts: z.number().int(), last_status: z.string().nullable(), delivered_at: z.string().nullable() }).optional(),
+  webhook: z
+    .object({ attempts: z.number().int(), last_status: z.string().nullable(), delivered_at: z.string().nullable() })
+    .optional(),
   urls: z.object({ get: z.string(), cancel: z.string() }),
 });
 
@@ -78,9 +120,16 @@ export const ModelSummarySchema = z.object({
   weights: z.enum(['real', 'test', 'missing']),
   license: z.string().optional().describe("The weights file's licence, when its manifest says"),
   workers: z.number().int(),
-  max_batch_size: z.number().int().describe("Largest batch the live workers form (the manifest's, capped by a fixed batch dimension of the model file)"),
+  max_batch_size: z
+    .number()
+    .int()
+    .describe(
+      "Largest batch the live workers form (the manifest's, capped by a fixed batch dimension of the model file)",
+    ),
   loaded: z
-    .array(z.object({ file: z.string(), sha256: z.string(), kind: z.enum(['real', 'test']), workers: z.number().int() }))
+    .array(
+      z.object({ file: z.string(), sha256: z.string(), kind: z.enum(['real', 'test']), workers: z.number().int() }),
+    )
     .describe('The weights files the live workers loaded, one entry per distinct sha256'),
   mixed_fleet: z.boolean().describe('Live workers serving this model loaded different files'),
   queue: z.object({ waiting: z.number().int(), active: z.number().int() }).nullable(),
@@ -91,7 +140,11 @@ export const CatalogSchema = z.object({ models: z.array(ModelSummarySchema) });
 /** Admin keys (and an open API) see each worker; tenants see counts only. */
 export const WorkersSchema = z.union([
   z.object({ workers: z.array(z.record(z.string(), z.unknown())), count: z.number().int() }),
-  z.object({ count: z.number().int(), by_device: z.record(z.string(), z.number().int()), by_model: z.record(z.string(), z.number().int()) }),
+  z.object({
+    count: z.number().int(),
+    by_device: z.record(z.string(), z.number().int()),
+    by_model: z.record(z.string(), z.number().int()),
+  }),
 ]);
 
 /** Deepest JSON nesting accepted in a request body. */

@@ -30,13 +30,17 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
   const log = createLogger('api', logOptions(config));
   const keys = parseApiKeys(config.MODELHUB_API_KEYS);
   if (keys.length === 0 && !isLoopback(config.HOST) && !config.MODELHUB_ALLOW_ANONYMOUS) {
-    throw new ConfigError(`MODELHUB_API_KEYS is not set and HOST=${config.HOST} is not loopback: set API keys, or MODELHUB_ALLOW_ANONYMOUS=true for an open hub`);
+    throw new ConfigError(
+      `MODELHUB_API_KEYS is not set and HOST=${config.HOST} is not loopback: set API keys, or MODELHUB_ALLOW_ANONYMOUS=true for an open hub`,
+    );
   }
-  if (keys.length === 0) log.warn({ host: config.HOST }, 'MODELHUB_API_KEYS is not set: the API is open to anyone who can reach it');
+  if (keys.length === 0)
+    log.warn({ host: config.HOST }, 'MODELHUB_API_KEYS is not set: the API is open to anyone who can reach it');
   else log.info({ tenants: [...new Set(keys.map((k) => k.tenant))].length }, 'API keys required');
   const models = loadModelRepository(config);
   for (const entry of models.values()) {
-    if (!entry.modelPath) log.warn({ model: entry.manifest.name, problem: entry.problem }, 'model listed as unavailable');
+    if (!entry.modelPath)
+      log.warn({ model: entry.manifest.name, problem: entry.problem }, 'model listed as unavailable');
   }
   const redis = createRedis(config, { blocking: false });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
@@ -64,12 +68,41 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
     });
   }
   const jobs = new JobService(models, redis, config, log, reader);
-  const batches = new BatchService(jobs, redis, config, log, (model, value) => validateInput(jobs.model(model), value, config));
-  const stopDepth = registerQueueDepth(registry, () => jobs.readQueueEntries(), { refreshMs: config.API_METRICS_REFRESH_MS });
-  const stopBacklog = registerBacklog(registry, reader, () => [...jobs.queues.keys()].map((model) => ({ model, interactive: jobs.queues.get(model)!, bulk: batches.queues.get(model)! })), { refreshMs: config.API_METRICS_REFRESH_MS });
-  const ctx: ApiContext = { version: VERSION, config, log, models, redis, jobs, batches, registry, metrics: createApiMetrics(registry), offload: new OffloadPool({ module: siblingModule(import.meta.url, 'body-parse'), maxThreads: config.OFFLOOP_THREADS || undefined }) };
+  const batches = new BatchService(jobs, redis, config, log, (model, value) =>
+    validateInput(jobs.model(model), value, config),
+  );
+  const stopDepth = registerQueueDepth(registry, () => jobs.readQueueEntries(), {
+    refreshMs: config.API_METRICS_REFRESH_MS,
+  });
+  const stopBacklog = registerBacklog(
+    registry,
+    reader,
+    () =>
+      [...jobs.queues.keys()].map((model) => ({
+        model,
+        interactive: jobs.queues.get(model)!,
+        bulk: batches.queues.get(model)!,
+      })),
+    { refreshMs: config.API_METRICS_REFRESH_MS },
+  );
+  const ctx: ApiContext = {
+    version: VERSION,
+    config,
+    log,
+    models,
+    redis,
+    jobs,
+    batches,
+    registry,
+    metrics: createApiMetrics(registry),
+    offload: new OffloadPool({
+      module: siblingModule(import.meta.url, 'body-parse'),
+      maxThreads: config.OFFLOOP_THREADS || undefined,
+    }),
+  };
   let delivery: WebhookDelivery | null = null;
-  const deliveryConnection = config.WEBHOOK_SECRET && config.WEBHOOK_DELIVERY === 'on' ? createRedis(config, { blocking: true }) : null;
+  const deliveryConnection =
+    config.WEBHOOK_SECRET && config.WEBHOOK_DELIVERY === 'on' ? createRedis(config, { blocking: true }) : null;
   if (deliveryConnection) {
     delivery = new WebhookDelivery(config, redis, deliveryConnection, log, registry);
   } else if (!config.WEBHOOK_SECRET) {

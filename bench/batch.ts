@@ -11,7 +11,18 @@ import sharp from 'sharp';
 import { Redis } from 'ioredis';
 import { generateTestModels } from '../models/tools/generate-test-models.js';
 import { textLineImage } from '../test/helpers/images.js';
-import { cpuBetween, freePort, httpReady, processProbe, selfProbe, snapshot, startService, stopAll, tsNode, type CpuProbe } from './lib/procs.js';
+import {
+  cpuBetween,
+  freePort,
+  httpReady,
+  processProbe,
+  selfProbe,
+  snapshot,
+  startService,
+  stopAll,
+  tsNode,
+  type CpuProbe,
+} from './lib/procs.js';
 import { commandStats, statsBetween, type CommandStats } from './lib/redis-stats.js';
 
 const { values } = parseArgs({
@@ -46,16 +57,22 @@ async function main(): Promise<void> {
   generateTestModels();
   const redisPort = await freePort();
   const redisUrl = `redis://127.0.0.1:${redisPort}`;
-  const redisServer = await startService('redis', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {}, async () => {
-    const probe = new Redis(redisUrl, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      return (await probe.ping()) === 'PONG';
-    } finally {
-      probe.disconnect();
-    }
-  });
+  const redisServer = await startService(
+    'redis',
+    'redis-server',
+    ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {},
+    async () => {
+      const probe = new Redis(redisUrl, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+      probe.on('error', () => undefined);
+      try {
+        await probe.connect();
+        return (await probe.ping()) === 'PONG';
+      } finally {
+        probe.disconnect();
+      }
+    },
+  );
   const env = {
     REDIS_URL: redisUrl,
     MODELHUB_PREFIX: 'bench',
@@ -68,12 +85,29 @@ async function main(): Promise<void> {
   const apiPort = await freePort();
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const apiCmd = tsNode('api/main.ts');
-  const api = await startService('api', apiCmd.command, apiCmd.args, { ...env, PORT: String(apiPort) }, httpReady(`${apiUrl}/healthz`));
+  const api = await startService(
+    'api',
+    apiCmd.command,
+    apiCmd.args,
+    { ...env, PORT: String(apiPort) },
+    httpReady(`${apiUrl}/healthz`),
+  );
   const workerPort = await freePort();
   const workerCmd = tsNode('worker/main.ts');
-  const worker = await startService('worker', workerCmd.command, [...workerCmd.args, '--device', 'cpu', '--models', model], { ...env, METRICS_PORT: String(workerPort) }, httpReady(`http://127.0.0.1:${workerPort}/healthz`));
+  const worker = await startService(
+    'worker',
+    workerCmd.command,
+    [...workerCmd.args, '--device', 'cpu', '--models', model],
+    { ...env, METRICS_PORT: String(workerPort) },
+    httpReady(`http://127.0.0.1:${workerPort}/healthz`),
+  );
   const redis = new Redis(redisUrl);
-  const probes = [processProbe('api', api.pid), processProbe('worker', worker.pid), processProbe('redis', redisServer.pid), selfProbe('client')];
+  const probes = [
+    processProbe('api', api.pid),
+    processProbe('worker', worker.pid),
+    processProbe('redis', redisServer.pid),
+    selfProbe('client'),
+  ];
   try {
     const words = ['Queue', 'Batch', 'Worker', 'Redis', 'Tensor', 'Metrics', 'Webhook', 'Device'];
     const images = await Promise.all(
@@ -83,7 +117,8 @@ async function main(): Promise<void> {
       }),
     );
     const inputs = Array.from({ length: items }, (_, i) => ({ image: images[i % images.length] }));
-    const post = (url: string, body: string, type = 'application/json') => fetch(url, { method: 'POST', headers: { 'content-type': type }, body }).then((r) => r.json() as Promise<any>);
+    const post = (url: string, body: string, type = 'application/json') =>
+      fetch(url, { method: 'POST', headers: { 'content-type': type }, body }).then((r) => r.json() as Promise<any>);
     // Warm-up: the worker's session and the API's code paths.
     await Promise.all(images.map((image) => post(`${apiUrl}/v1/models/${model}/predict`, JSON.stringify({ image }))));
 
@@ -137,7 +172,9 @@ async function main(): Promise<void> {
       'redis cmds/item': round(f.redis.calls / items),
       'redis cmd CPU µs/item': round(f.redis.usec / items),
     });
-    console.log(`\nbatch vs single jobs: model ${model}, ${items} items, chunk size ${values['chunk-size']}, 1 worker, private Redis (figures from one run on a shared machine)`);
+    console.log(
+      `\nbatch vs single jobs: model ${model}, ${items} items, chunk size ${values['chunk-size']}, 1 worker, private Redis (figures from one run on a shared machine)`,
+    );
     console.table([row(`${items} single jobs`, singles), row(`1 batch of ${items}`, batch)]);
     const ratio = (a: number, b: number) => (b > 0 ? round(a / b) : NaN);
     console.log(

@@ -98,15 +98,21 @@ const manifest = entry.manifest;
 // ---- the input: the model's example image (or --image), optionally resized ----
 const sourceBytes = fs.readFileSync(opts.image ?? path.join(entry.dir, manifest.example ?? 'example.png'));
 const sizeList = (opts.sizes ?? opts.size)?.split(',').filter(Boolean) ?? [];
-const images = sizeList.length === 0
-  ? [sourceBytes]
-  : await Promise.all(sizeList.map((size) => {
-      const [w, h] = size.split('x').map(Number);
-      return sharp(sourceBytes).resize(w, h, { fit: 'fill' }).png().toBuffer();
-    }));
+const images =
+  sizeList.length === 0
+    ? [sourceBytes]
+    : await Promise.all(
+        sizeList.map((size) => {
+          const [w, h] = size.split('x').map(Number);
+          return sharp(sourceBytes).resize(w, h, { fit: 'fill' }).png().toBuffer();
+        }),
+      );
 const imageMeta = await sharp(images[0]).metadata();
 const image = images[0].toString('base64');
-const inputLabel = sizeList.length > 1 ? `mixed ${sizeList.join(', ')} ${imageMeta.format}` : `${imageMeta.width}×${imageMeta.height} ${imageMeta.format}`;
+const inputLabel =
+  sizeList.length > 1
+    ? `mixed ${sizeList.join(', ')} ${imageMeta.format}`
+    : `${imageMeta.width}×${imageMeta.height} ${imageMeta.format}`;
 
 const log = (s = '') => console.log(s);
 const f = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '–');
@@ -181,22 +187,34 @@ const models = await benchModels(opts.model!);
 const redisPort = await freePort();
 const redisUrl = `redis://127.0.0.1:${redisPort}`;
 const prefix = 'bench';
-const baseEnv = { REDIS_URL: redisUrl, MODELHUB_PREFIX: prefix, MODELHUB_MODELS_DIR: models.dir, LOG_LEVEL: 'warn', WEBHOOK_DELIVERY: 'off' };
+const baseEnv = {
+  REDIS_URL: redisUrl,
+  MODELHUB_PREFIX: prefix,
+  MODELHUB_MODELS_DIR: models.dir,
+  LOG_LEVEL: 'warn',
+  WEBHOOK_DELIVERY: 'off',
+};
 let redisServer!: Service;
 let redis: Redis | undefined;
 const profileDir = path.join(opts.out!, 'profiles');
 
 async function startRedis(): Promise<void> {
-  redisServer = await startService('redis', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {}, async () => {
-    const r = new Redis(redisUrl, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-    r.on('error', () => undefined);
-    try {
-      await r.connect();
-      return (await r.ping()) === 'PONG';
-    } finally {
-      r.disconnect();
-    }
-  });
+  redisServer = await startService(
+    'redis',
+    'redis-server',
+    ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {},
+    async () => {
+      const r = new Redis(redisUrl, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+      r.on('error', () => undefined);
+      try {
+        await r.connect();
+        return (await r.ping()) === 'PONG';
+      } finally {
+        r.disconnect();
+      }
+    },
+  );
   redis = new Redis(redisUrl);
 }
 
@@ -214,14 +232,37 @@ interface WorkerHandle {
   sessionTids: number[];
 }
 
-async function startWorker(model: string, index: number, env: Record<string, string> = {}, nodeArgs: string[] = [], cpus?: string): Promise<WorkerHandle> {
+async function startWorker(
+  model: string,
+  index: number,
+  env: Record<string, string> = {},
+  nodeArgs: string[] = [],
+  cpus?: string,
+): Promise<WorkerHandle> {
   const port = await freePort();
   const { command, args } = tsNode('worker/main.ts', nodeArgs);
   // As the fleet launcher starts it (libuv's pool sized to the worker's cores).
-  const workerEnv = { UV_THREADPOOL_SIZE: String(cpus ? cpus.split(',').length : cores), ...baseEnv, METRICS_PORT: String(port), WORKER_INDEX: String(index), ...env };
-  const service = await startService(`worker-${index}`, command, [...args, '--device', 'cpu', '--models', model], workerEnv, httpReady(`http://127.0.0.1:${port}/healthz`), { cpus });
-  const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as { threads?: { sessions: Record<string, { host: number | null; pool: number[] } | null> } };
-  const sessionTids = Object.values(health.threads?.sessions ?? {}).flatMap((s) => (s ? [...(s.host ? [s.host] : []), ...s.pool] : []));
+  const workerEnv = {
+    UV_THREADPOOL_SIZE: String(cpus ? cpus.split(',').length : cores),
+    ...baseEnv,
+    METRICS_PORT: String(port),
+    WORKER_INDEX: String(index),
+    ...env,
+  };
+  const service = await startService(
+    `worker-${index}`,
+    command,
+    [...args, '--device', 'cpu', '--models', model],
+    workerEnv,
+    httpReady(`http://127.0.0.1:${port}/healthz`),
+    { cpus },
+  );
+  const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as {
+    threads?: { sessions: Record<string, { host: number | null; pool: number[] } | null> };
+  };
+  const sessionTids = Object.values(health.threads?.sessions ?? {}).flatMap((s) =>
+    s ? [...(s.host ? [s.host] : []), ...s.pool] : [],
+  );
   return { service, sessionTids };
 }
 
@@ -238,7 +279,14 @@ interface Point extends LoadResult {
 
 const points: Point[] = [];
 
-async function measure(label: string, mode: Mode, url: string, target: Target, concurrency: number, probes: CpuProbe[]): Promise<Point> {
+async function measure(
+  label: string,
+  mode: Mode,
+  url: string,
+  target: Target,
+  concurrency: number,
+  probes: CpuProbe[],
+): Promise<Point> {
   let cpu0 = new Map<string, number>();
   let cpu1 = new Map<string, number>();
   let r0: CommandStats | null = null;
@@ -257,7 +305,9 @@ async function measure(label: string, mode: Mode, url: string, target: Target, c
   const jobs = Math.max(1, result.jobs);
   const rs = statsBetween(r0!, r1!);
   const cpuMsPerJob = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / jobs]));
-  const top = Object.entries(rs.byCommand).sort((a, b) => b[1].calls - a[1].calls).slice(0, 8);
+  const top = Object.entries(rs.byCommand)
+    .sort((a, b) => b[1].calls - a[1].calls)
+    .slice(0, 8);
   const point: Point = {
     ...result,
     label,
@@ -267,7 +317,9 @@ async function measure(label: string, mode: Mode, url: string, target: Target, c
     redisCommandsPerJob: rs.calls / jobs,
     redisCommandUsPerJob: rs.usec / jobs,
     redisTopCommands: Object.fromEntries(top.map(([k, v]) => [k, Number((v.calls / jobs).toFixed(2))])),
-    redisByCommandPerJob: Object.fromEntries(Object.entries(rs.byCommand).map(([k, v]) => [k, Number((v.calls / jobs).toFixed(3))])),
+    redisByCommandPerJob: Object.fromEntries(
+      Object.entries(rs.byCommand).map(([k, v]) => [k, Number((v.calls / jobs).toFixed(3))]),
+    ),
   };
   points.push(point);
   log(
@@ -285,7 +337,9 @@ async function prime(url: string, target: Target): Promise<void> {
 function hubProbes(api: Service, workers: WorkerHandle[]): CpuProbe[] {
   return [
     processProbe('api', api.pid),
-    ...workers.flatMap((w, i) => workerProbes(workers.length > 1 ? `worker ${i}` : 'worker', w.service.pid, w.sessionTids)),
+    ...workers.flatMap((w, i) =>
+      workerProbes(workers.length > 1 ? `worker ${i}` : 'worker', w.service.pid, w.sessionTids),
+    ),
     processProbe('redis', redisServer.pid),
     selfProbe('bench clients'),
   ];
@@ -296,7 +350,12 @@ function hubTarget(model: string, mode: Mode, bodies: string | string[]): Target
   const list = [bodies].flat();
   return mode === 'predict'
     ? { mode, path: `/v1/models/${model}/predict`, body: list }
-    : { mode, path: `/v1/models/${model}/jobs`, body: list.map((body) => JSON.stringify({ input: JSON.parse(body) })), pollMs: Number(opts['poll-ms']) };
+    : {
+        mode,
+        path: `/v1/models/${model}/jobs`,
+        body: list.map((body) => JSON.stringify({ input: JSON.parse(body) })),
+        pollMs: Number(opts['poll-ms']),
+      };
 }
 
 const modelBody = images.map((bytes) => JSON.stringify({ image: bytes.toString('base64') }));
@@ -313,7 +372,9 @@ const results: Record<string, unknown> = {};
 let exitCode = 0;
 
 try {
-  log(`ModelHub bench: ${opts.model} (${entry.weights} weights), input ${inputLabel}, cpu (${cores} cores), ${new Date().toISOString()}`);
+  log(
+    `ModelHub bench: ${opts.model} (${entry.weights} weights), input ${inputLabel}, cpu (${cores} cores), ${new Date().toISOString()}`,
+  );
   log(`Shared machine: figures are from one run, side by side; compare ratios, not absolute numbers.`);
   log();
   let raw: RawResult | null = null;
@@ -321,10 +382,19 @@ try {
     // The engine at its best: onnxruntime's defaults (threads spin between runs) and the
     // worker's own session options; the better figure of the two is the reference.
     const { extra: _, ...spinning } = sessionOptionsFor({ kind: 'cpu' });
-    const variants = { 'onnxruntime defaults (spinning)': await measureRaw(spinning), "the worker's options": await measureRaw(sessionOptionsFor({ kind: 'cpu' })) };
+    const variants = {
+      'onnxruntime defaults (spinning)': await measureRaw(spinning),
+      "the worker's options": await measureRaw(sessionOptionsFor({ kind: 'cpu' })),
+    };
     for (const [name, r] of Object.entries(variants)) {
-      log(`raw onnxruntime, ${name}, intra-op threads = ${cores}, same input tensor: batch-1 p50 ${f(r.batch1P50Ms, 2)} ms`);
-      log(`  images/s by batch size: ${Object.entries(r.byBatch).map(([b, v]) => `${b}: ${f(v)}`).join(', ')}  → best ${f(r.best)} at batch ${r.bestBatch} (${f(1000 / r.best, 2)} ms per image)`);
+      log(
+        `raw onnxruntime, ${name}, intra-op threads = ${cores}, same input tensor: batch-1 p50 ${f(r.batch1P50Ms, 2)} ms`,
+      );
+      log(
+        `  images/s by batch size: ${Object.entries(r.byBatch)
+          .map(([b, v]) => `${b}: ${f(v)}`)
+          .join(', ')}  → best ${f(r.best)} at batch ${r.bestBatch} (${f(1000 / r.best, 2)} ms per image)`,
+      );
     }
     const all = Object.values(variants);
     const fastest = all.reduce((a, b) => (b.best > a.best ? b : a));
@@ -333,14 +403,17 @@ try {
     results.raw = { reference: raw, variants };
     results.preprocess = pre;
     log(`reference: batch-1 p50 ${f(raw.batch1P50Ms, 2)} ms, best ${f(raw.best)} images/s`);
-    log(`preprocessing in-process (decode + resize + normalise): p50 ${f(pre.p50Ms, 2)} ms, ${f(pre.cpuMs, 2)} ms CPU per image`);
+    log(
+      `preprocessing in-process (decode + resize + normalise): p50 ${f(pre.p50Ms, 2)} ms, ${f(pre.cpuMs, 2)} ms CPU per image`,
+    );
     log();
   }
 
   await startRedis();
   // One folder per process: every thread (tsx's loader thread too) writes its own profile; the
   // event loop's is the largest.
-  const profArgs = (name: string) => (opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, name)}`] : []);
+  const profArgs = (name: string) =>
+    opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, name)}`] : [];
   if (opts.profile) fs.rmSync(profileDir, { recursive: true, force: true });
   const api = await startApi(profArgs('api'));
 
@@ -349,10 +422,11 @@ try {
     const worker = await startWorker(opts.model!, 0, {}, profArgs('worker'));
     const probes = hubProbes(api.service, [worker]);
     await prime(api.url, hubTarget(opts.model!, 'predict', modelBody));
-    for (const mode of modes) for (const c of concurrencies) {
-      const p = await measure(`hub ${mode}`, mode, api.url, hubTarget(opts.model!, mode, modelBody), c, probes);
-      if (mode === 'predict' && c === topC) batchingOn = p;
-    }
+    for (const mode of modes)
+      for (const c of concurrencies) {
+        const p = await measure(`hub ${mode}`, mode, api.url, hubTarget(opts.model!, mode, modelBody), c, probes);
+        if (mode === 'predict' && c === topC) batchingOn = p;
+      }
     await worker.service.stop();
     log();
   }
@@ -367,13 +441,30 @@ try {
     for (let round = 0; round < Number(opts['ab-rounds']); round++) {
       for (const c of concurrencies) {
         const [pa, pb] = [
-          await measure(`ab ${key}=${a}`, 'predict', api.url, hubTarget(names[0], 'predict', modelBody), c, hubProbes(api.service, [workers[0]])),
-          await measure(`ab ${key}=${b}`, 'predict', api.url, hubTarget(names[1], 'predict', modelBody), c, hubProbes(api.service, [workers[1]])),
+          await measure(
+            `ab ${key}=${a}`,
+            'predict',
+            api.url,
+            hubTarget(names[0], 'predict', modelBody),
+            c,
+            hubProbes(api.service, [workers[0]]),
+          ),
+          await measure(
+            `ab ${key}=${b}`,
+            'predict',
+            api.url,
+            hubTarget(names[1], 'predict', modelBody),
+            c,
+            hubProbes(api.service, [workers[1]]),
+          ),
         ];
         (ratios[c] ??= []).push(pb.throughput / pa.throughput);
       }
     }
-    for (const [c, r] of Object.entries(ratios)) log(`A/B ${key}: ${b} / ${a} throughput at c=${c}: ${r.map((x) => f(x, 2)).join(', ')} (median ${f(r.sort((x, y) => x - y)[Math.floor(r.length / 2)], 2)})`);
+    for (const [c, r] of Object.entries(ratios))
+      log(
+        `A/B ${key}: ${b} / ${a} throughput at c=${c}: ${r.map((x) => f(x, 2)).join(', ')} (median ${f(r.sort((x, y) => x - y)[Math.floor(r.length / 2)], 2)})`,
+      );
     for (const w of workers) await w.service.stop();
     log();
   }
@@ -381,7 +472,14 @@ try {
   if (!skip.has('nobatch')) {
     const worker = await startWorker(models.nobatch, 0);
     await prime(api.url, hubTarget(models.nobatch, 'predict', modelBody));
-    await measure('hub predict, batching off', 'predict', api.url, hubTarget(models.nobatch, 'predict', modelBody), topC, hubProbes(api.service, [worker]));
+    await measure(
+      'hub predict, batching off',
+      'predict',
+      api.url,
+      hubTarget(models.nobatch, 'predict', modelBody),
+      topC,
+      hubProbes(api.service, [worker]),
+    );
     await worker.service.stop();
     log();
   }
@@ -390,7 +488,15 @@ try {
     const worker = await startWorker(models.noop, 0);
     const probes = hubProbes(api.service, [worker]);
     await prime(api.url, hubTarget(models.noop, 'predict', JSON.stringify({ image: models.noopImage })));
-    for (const c of concurrencies) await measure('no-op model, hub predict', 'predict', api.url, hubTarget(models.noop, 'predict', JSON.stringify({ image: models.noopImage })), c, probes);
+    for (const c of concurrencies)
+      await measure(
+        'no-op model, hub predict',
+        'predict',
+        api.url,
+        hubTarget(models.noop, 'predict', JSON.stringify({ image: models.noopImage })),
+        c,
+        probes,
+      );
     await worker.service.stop();
     log();
   }
@@ -399,12 +505,27 @@ try {
     // Same load (predict at the top concurrency): one worker with every core vs one worker per core.
     const one = await startWorker(opts.model!, 0, { MODELHUB_INTRA_OP_THREADS: String(cores) });
     await prime(api.url, hubTarget(opts.model!, 'predict', modelBody));
-    await measure(`scale: 1 worker × ${cores} cores`, 'predict', api.url, hubTarget(opts.model!, 'predict', modelBody), topC, hubProbes(api.service, [one]));
+    await measure(
+      `scale: 1 worker × ${cores} cores`,
+      'predict',
+      api.url,
+      hubTarget(opts.model!, 'predict', modelBody),
+      topC,
+      hubProbes(api.service, [one]),
+    );
     await one.service.stop();
     const many: WorkerHandle[] = [];
-    for (let i = 0; i < cores; i++) many.push(await startWorker(opts.model!, i, { MODELHUB_INTRA_OP_THREADS: '1' }, [], String(i)));
+    for (let i = 0; i < cores; i++)
+      many.push(await startWorker(opts.model!, i, { MODELHUB_INTRA_OP_THREADS: '1' }, [], String(i)));
     await prime(api.url, hubTarget(opts.model!, 'predict', modelBody));
-    await measure(`scale: ${cores} workers × 1 core`, 'predict', api.url, hubTarget(opts.model!, 'predict', modelBody), topC, hubProbes(api.service, many));
+    await measure(
+      `scale: ${cores} workers × 1 core`,
+      'predict',
+      api.url,
+      hubTarget(opts.model!, 'predict', modelBody),
+      topC,
+      hubProbes(api.service, many),
+    );
     for (const w of many) await w.service.stop();
     log();
   }
@@ -414,12 +535,29 @@ try {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const w = tsNode('bench/bare/worker.ts');
-    const bareWorker = await startService('bare-worker', w.command, w.args, { REDIS_URL: redisUrl }, logReady('bare worker ready'));
+    const bareWorker = await startService(
+      'bare-worker',
+      w.command,
+      w.args,
+      { REDIS_URL: redisUrl },
+      logReady('bare worker ready'),
+    );
     const s = tsNode('bench/bare/server.ts');
-    const bareServer = await startService('bare-server', s.command, s.args, { REDIS_URL: redisUrl, PORT: String(port) }, httpReady(`${url}/healthz`));
+    const bareServer = await startService(
+      'bare-server',
+      s.command,
+      s.args,
+      { REDIS_URL: redisUrl, PORT: String(port) },
+      httpReady(`${url}/healthz`),
+    );
     const bareTarget: Target = { mode: 'bare', path: '/predict', body: [JSON.stringify({ x: [0.1, 0.2, 0.3] })] };
     await prime(url, bareTarget);
-    const probes = [processProbe('api', bareServer.pid), processProbe('worker', bareWorker.pid), processProbe('redis', redisServer.pid), selfProbe('bench clients')];
+    const probes = [
+      processProbe('api', bareServer.pid),
+      processProbe('worker', bareWorker.pid),
+      processProbe('redis', redisServer.pid),
+      selfProbe('bench clients'),
+    ];
     for (const c of concurrencies) await measure('bare BullMQ round trip', 'bare', url, bareTarget, c, probes);
     await bareServer.stop();
     await bareWorker.stop();
@@ -431,7 +569,14 @@ try {
   if (!skip.has('attack')) {
     // A longer window than the other points: A's first burst (several 9-megapixel decodes at once)
     // dominates a 2 s window, and the phase is about the steady state a neighbour lives in.
-    attack = await attackPhase({ model: opts.model!, bodies: modelBody, baseEnv, seconds: Math.max(6, seconds), warmup, log });
+    attack = await attackPhase({
+      model: opts.model!,
+      bodies: modelBody,
+      baseEnv,
+      seconds: Math.max(6, seconds),
+      warmup,
+      log,
+    });
     results.attack = attack;
     log();
   }
@@ -448,40 +593,103 @@ try {
   const targets: { what: string; value: string; target: string; met: boolean | null }[] = [];
   const redisCpuMs = (p: Point) => p.cpuMsPerJob.redis ?? NaN;
   const add = (what: string, v: number | undefined, target: string, ok: (v: number) => boolean | null, digits = 2) =>
-    targets.push({ what, value: v === undefined || !Number.isFinite(v) ? 'n/a' : f(v, digits), target, met: v === undefined || !Number.isFinite(v) ? null : ok(v) });
+    targets.push({
+      what,
+      value: v === undefined || !Number.isFinite(v) ? 'n/a' : f(v, digits),
+      target,
+      met: v === undefined || !Number.isFinite(v) ? null : ok(v),
+    });
   if (predict1 && raw && bare1) {
     const overhead = predict1.p50 - raw.batch1P50Ms;
-    add(`overhead at c=1 (predict p50 − raw batch-1 p50), ms`, overhead, `≤ bare p50 + 2.5 = ${f(bare1.p50 + 2.5, 2)}`, (v) => v <= bare1.p50 + 2.5);
+    add(
+      `overhead at c=1 (predict p50 − raw batch-1 p50), ms`,
+      overhead,
+      `≤ bare p50 + 2.5 = ${f(bare1.p50 + 2.5, 2)}`,
+      (v) => v <= bare1.p50 + 2.5,
+    );
   }
-  if (noopTop && bareTop) add(`no-op throughput / bare at c=${topC}`, noopTop.throughput / bareTop.throughput, '≥ 0.8', (v) => v >= 0.8);
+  if (noopTop && bareTop)
+    add(`no-op throughput / bare at c=${topC}`, noopTop.throughput / bareTop.throughput, '≥ 0.8', (v) => v >= 0.8);
   if (noop1 && bare1) add('no-op p50 / bare p50 at c=1', noop1.p50 / bare1.p50, '≤ 1.25', (v) => v <= 1.25);
-  if (predict32 && raw) add(`${opts.model} predict at c=32 / raw best batch`, predict32.throughput / raw.best, opts.model === 'text-detection' ? (opts.size ? '≥ 0.9 (page)' : '≥ 0.75 (small)') : '≥ 0.33', (v) => v >= (opts.model === 'text-detection' ? (opts.size ? 0.9 : 0.75) : 0.33));
-  if (batchingOn && nobatch) add(`batching on / off at c=${topC}`, batchingOn.throughput / nobatch.throughput, '≥ 1.2', (v) => v >= 1.2);
-  for (const [name, p] of [['no-op', noopTop], [opts.model!, batchingOn]] as const) {
+  if (predict32 && raw)
+    add(
+      `${opts.model} predict at c=32 / raw best batch`,
+      predict32.throughput / raw.best,
+      opts.model === 'text-detection' ? (opts.size ? '≥ 0.9 (page)' : '≥ 0.75 (small)') : '≥ 0.33',
+      (v) => v >= (opts.model === 'text-detection' ? (opts.size ? 0.9 : 0.75) : 0.33),
+    );
+  if (batchingOn && nobatch)
+    add(`batching on / off at c=${topC}`, batchingOn.throughput / nobatch.throughput, '≥ 1.2', (v) => v >= 1.2);
+  for (const [name, p] of [
+    ['no-op', noopTop],
+    [opts.model!, batchingOn],
+  ] as const) {
     if (p && bareTop) {
-      add(`${name} Redis commands per job / bare at c=${topC}`, p.redisCommandsPerJob / bareTop.redisCommandsPerJob, '≤ 1.25', (v) => v <= 1.25);
+      add(
+        `${name} Redis commands per job / bare at c=${topC}`,
+        p.redisCommandsPerJob / bareTop.redisCommandsPerJob,
+        '≤ 1.25',
+        (v) => v <= 1.25,
+      );
       // The Redis process's own CPU (/proc): what a shard spends per job, network I/O included.
-      add(`${name} Redis CPU per job / bare at c=${topC} (redis-server process)`, redisCpuMs(p) / redisCpuMs(bareTop), '≤ 1.25', (v) => v <= 1.25);
+      add(
+        `${name} Redis CPU per job / bare at c=${topC} (redis-server process)`,
+        redisCpuMs(p) / redisCpuMs(bareTop),
+        '≤ 1.25',
+        (v) => v <= 1.25,
+      );
       // INFO commandstats counts a script's time in EVALSHA and again in each command it runs:
       // shown (the issue measured this way), not judged.
-      add(`${name} Redis command µs per job / bare at c=${topC} (commandstats; script time counted twice)`, p.redisCommandUsPerJob / bareTop.redisCommandUsPerJob, 'shown, not judged', () => null);
+      add(
+        `${name} Redis command µs per job / bare at c=${topC} (commandstats; script time counted twice)`,
+        p.redisCommandUsPerJob / bareTop.redisCommandUsPerJob,
+        'shown, not judged',
+        () => null,
+      );
     }
   }
   if (attack) {
-    add(`tenant B predict p50 under attack / idle (c=${attack.concurrency})`, attack.p50Ratio, 'lower is better', () => null);
-    add(`tenant B predict p95 under attack / idle (c=${attack.concurrency})`, attack.p95Ratio, 'lower is better', () => null);
+    add(
+      `tenant B predict p50 under attack / idle (c=${attack.concurrency})`,
+      attack.p50Ratio,
+      'lower is better',
+      () => null,
+    );
+    add(
+      `tenant B predict p95 under attack / idle (c=${attack.concurrency})`,
+      attack.p95Ratio,
+      'lower is better',
+      () => null,
+    );
   }
   const scaleOne = points.find((p) => p.label.startsWith('scale: 1 worker'));
   const scaleMany = points.find((p) => p.label.startsWith(`scale: ${cores} workers`));
-  if (scaleOne && scaleMany) add(`scale-out: ${cores} workers × 1 core / 1 worker × ${cores} cores`, scaleMany.throughput / scaleOne.throughput, '> 1 means one worker per core wins', () => null);
+  if (scaleOne && scaleMany)
+    add(
+      `scale-out: ${cores} workers × 1 core / 1 worker × ${cores} cores`,
+      scaleMany.throughput / scaleOne.throughput,
+      '> 1 means one worker per core wins',
+      () => null,
+    );
 
   log('CPU ms per job by process (top concurrency of each series):');
   for (const p of points.filter((p) => p.concurrency === topC)) {
-    log(`  ${p.label.padEnd(28)} ${Object.entries(p.cpuMsPerJob).map(([k, v]) => `${k} ${f(v, 2)}`).join(' · ')}`);
+    log(
+      `  ${p.label.padEnd(28)} ${Object.entries(p.cpuMsPerJob)
+        .map(([k, v]) => `${k} ${f(v, 2)}`)
+        .join(' · ')}`,
+    );
   }
   log();
   log('Redis commands per job (top concurrency):');
-  for (const p of points.filter((p) => p.concurrency === topC)) log(`  ${p.label.padEnd(28)} ${f(p.redisCommandsPerJob)} cmds, ${f(p.redisCommandUsPerJob, 0)} µs: ${Object.entries(p.redisTopCommands).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  for (const p of points.filter((p) => p.concurrency === topC))
+    log(
+      `  ${p.label.padEnd(28)} ${f(p.redisCommandsPerJob)} cmds, ${f(p.redisCommandUsPerJob, 0)} µs: ${Object.entries(
+        p.redisTopCommands,
+      )
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+    );
   if (bareTop && noop1 && bare1) {
     // Where the hub's Redis work goes beyond the bare round trip's, per job, at c=1 (no backlog).
     const diff = (a: Point, b: Point) =>
@@ -489,13 +697,26 @@ try {
         .map((k) => [k, (a.redisByCommandPerJob[k] ?? 0) - (b.redisByCommandPerJob[k] ?? 0)] as const)
         .filter(([, d]) => Math.abs(d) >= 0.3)
         .sort((x, y) => y[1] - x[1]);
-    log(`Redis commands per job, no-op hub minus bare, c=1: ${diff(noop1, bare1).map(([k, d]) => `${k} ${d > 0 ? '+' : ''}${d.toFixed(1)}`).join(', ')}`);
+    log(
+      `Redis commands per job, no-op hub minus bare, c=1: ${diff(noop1, bare1)
+        .map(([k, d]) => `${k} ${d > 0 ? '+' : ''}${d.toFixed(1)}`)
+        .join(', ')}`,
+    );
   }
   if (bareTop) {
     const ceiling = (p: Point | undefined) => (p ? 1000 / redisCpuMs(p) : NaN);
-    log(`Redis ceiling per model per shard (1 s of redis-server CPU / its CPU per job): hub ${f(ceiling(batchingOn), 0)} jobs/s, no-op ${f(ceiling(noopTop), 0)} jobs/s, bare ${f(ceiling(bareTop), 0)} jobs/s`);
+    log(
+      `Redis ceiling per model per shard (1 s of redis-server CPU / its CPU per job): hub ${f(ceiling(batchingOn), 0)} jobs/s, no-op ${f(ceiling(noopTop), 0)} jobs/s, bare ${f(ceiling(bareTop), 0)} jobs/s`,
+    );
   }
-  if (attack) log(`Tenant A's answers during the attack phase (${attack.attackerRequests} requests): ${Object.entries(attack.attackerAnswers).map(([k, v]) => `${k}: ${v}`).join(', ')}`);
+  if (attack)
+    log(
+      `Tenant A's answers during the attack phase (${attack.attackerRequests} requests): ${Object.entries(
+        attack.attackerAnswers,
+      )
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(', ')}`,
+    );
   log();
   log('Targets (ratios of this run):');
   for (const t of targets) log(`  ${t.met === null ? '·' : t.met ? '✓' : '✗'} ${t.what}: ${t.value}  (${t.target})`);
@@ -504,7 +725,10 @@ try {
     log();
     for (const name of fs.existsSync(profileDir) ? fs.readdirSync(profileDir) : []) {
       const dir = path.join(profileDir, name);
-      const main = fs.readdirSync(dir).map((file) => path.join(dir, file)).sort((a, b) => fs.statSync(b).size - fs.statSync(a).size)[0];
+      const main = fs
+        .readdirSync(dir)
+        .map((file) => path.join(dir, file))
+        .sort((a, b) => fs.statSync(b).size - fs.statSync(a).size)[0];
       if (!main) continue;
       log(`CPU profile of the ${name}'s event loop (${path.relative(REPO_ROOT, main)}): top self time`);
       for (const t of topSelfTime(main, 12)) log(`  ${f(t.pct)}%  ${t.fn}`);
@@ -514,10 +738,29 @@ try {
   // ---- JSON and chart ----
   fs.mkdirSync(opts.out!, { recursive: true });
   const base = `${opts.model}${sizeList.length > 0 ? `-${sizeList.join('_')}` : ''}`;
-  const json = { model: opts.model, weights: entry.weights, input: inputLabel, cores, machine: 'shared', date: new Date().toISOString(), seconds, concurrencies, ...results, points, targets };
+  const json = {
+    model: opts.model,
+    weights: entry.weights,
+    input: inputLabel,
+    cores,
+    machine: 'shared',
+    date: new Date().toISOString(),
+    seconds,
+    concurrencies,
+    ...results,
+    points,
+    targets,
+  };
   fs.writeFileSync(path.join(opts.out!, `${base}.json`), JSON.stringify(json, null, 2));
-  const series = (label: string, pick: (p: Point) => number): Series => ({ name: label, points: new Map(points.filter((p) => p.label === label).map((p) => [p.concurrency, pick(p)])) });
-  const labels = [...new Set(points.filter((p) => !p.label.startsWith('scale') && !p.label.includes('batching off')).map((p) => p.label))];
+  const series = (label: string, pick: (p: Point) => number): Series => ({
+    name: label,
+    points: new Map(points.filter((p) => p.label === label).map((p) => [p.concurrency, pick(p)])),
+  });
+  const labels = [
+    ...new Set(
+      points.filter((p) => !p.label.startsWith('scale') && !p.label.includes('batching off')).map((p) => p.label),
+    ),
+  ];
   await writeChart(
     path.join(opts.out!, `${base}.png`),
     `${opts.model}, ${inputLabel}, ${cores} shared cores, ${new Date().toISOString().slice(0, 16)}Z`,
@@ -539,6 +782,10 @@ try {
 // The batch phase runs last, on a fresh hub of its own (bench/batch.ts), into this output.
 if (exitCode === 0 && !skip.has('batch')) {
   const { command, args } = tsNode('bench/batch.ts');
-  exitCode = spawnSync(command, [...args, '--model', opts.model!, '--items', opts['batch-items']!], { cwd: REPO_ROOT, stdio: 'inherit' }).status ?? 1;
+  exitCode =
+    spawnSync(command, [...args, '--model', opts.model!, '--items', opts['batch-items']!], {
+      cwd: REPO_ROOT,
+      stdio: 'inherit',
+    }).status ?? 1;
 }
 process.exit(exitCode);

@@ -14,8 +14,9 @@ import { parseArgs } from 'node:util';
 import { benchParse } from './lib/offloop-parse.js';
 import { benchSegment } from './lib/offloop-segment.js';
 
-
-const { values: opts } = parseArgs({ options: { runs: { type: 'string', default: '5' }, only: { type: 'string', default: 'parse,segment' } } });
+const { values: opts } = parseArgs({
+  options: { runs: { type: 'string', default: '5' }, only: { type: 'string', default: 'parse,segment' } },
+});
 const runs = Number(opts.runs);
 
 /** Largest event-loop delay while `step` runs, ms. */
@@ -55,8 +56,14 @@ for (const step of steps) {
     offloop.push(await maxDelayDuring(step.offloop));
   }
   await step.close();
-  const r = { inline_max_delay_ms: median(inline), offloop_max_delay_ms: median(offloop), ratio: median(offloop) / median(inline) };
+  const r = {
+    inline_max_delay_ms: median(inline),
+    offloop_max_delay_ms: median(offloop),
+    ratio: median(offloop) / median(inline),
+  };
   result[step.name] = r;
-  console.log(`${step.name}: event-loop max delay inline ${r.inline_max_delay_ms.toFixed(1)} ms, off the loop ${r.offloop_max_delay_ms.toFixed(1)} ms (${r.ratio.toFixed(3)}×), median of ${runs}`);
+  console.log(
+    `${step.name}: event-loop max delay inline ${r.inline_max_delay_ms.toFixed(1)} ms, off the loop ${r.offloop_max_delay_ms.toFixed(1)} ms (${r.ratio.toFixed(3)}×), median of ${runs}`,
+  );
 }
 console.log(JSON.stringify(result));

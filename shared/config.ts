@@ -33,7 +33,9 @@ export const DEFAULT_MAX_RESULT_BYTES = 32 * 1024 * 1024;
 /** A webhook secret's key material: base64-decoded after whsec_, else the string's bytes. */
 const MIN_WEBHOOK_SECRET_BYTES = 16;
 function secretBytes(secret: string): number {
-  return secret.startsWith('whsec_') ? Buffer.from(secret.slice('whsec_'.length), 'base64').length : Buffer.byteLength(secret);
+  return secret.startsWith('whsec_')
+    ? Buffer.from(secret.slice('whsec_'.length), 'base64').length
+    : Buffer.byteLength(secret);
 }
 
 const int = (def: number) => z.coerce.number().int().nonnegative().default(def);
@@ -47,7 +49,10 @@ const EnvSchema = z.object({
    */
   REDIS_CLUSTER_NODES: z.string().optional(),
   /** Key prefix of every queue and key; lets several hubs (or test runs) share one Redis. */
-  MODELHUB_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]+$/).default('modelhub'),
+  MODELHUB_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]+$/)
+    .default('modelhub'),
   /** Folder of model manifests (one sub-folder per model with a manifest.json). */
   MODELHUB_MODELS_DIR: z.string().default(path.join(REPO_ROOT, 'models')),
   /** Where generated test models are written and looked up. */
@@ -205,11 +210,17 @@ const EnvSchema = z.object({
    * Without API keys the API refuses to start unless it listens on loopback only or this is
    * `true` (an open hub behind something else that authenticates).
    */
-  MODELHUB_ALLOW_ANONYMOUS: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  MODELHUB_ALLOW_ANONYMOUS: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
   /** Webhook signing secret (Standard Webhooks: "whsec_<base64>" or any string). Unset: webhooks are refused. */
   WEBHOOK_SECRET: z
     .string()
-    .refine((s) => secretBytes(s) >= MIN_WEBHOOK_SECRET_BYTES, `must hold at least ${MIN_WEBHOOK_SECRET_BYTES} bytes (whsec_ + base64 of 32 random bytes is the usual form)`)
+    .refine(
+      (s) => secretBytes(s) >= MIN_WEBHOOK_SECRET_BYTES,
+      `must hold at least ${MIN_WEBHOOK_SECRET_BYTES} bytes (whsec_ + base64 of 32 random bytes is the usual form)`,
+    )
     .optional(),
   /** Delivery attempts per event; with the default backoff 12 attempts span about 68 minutes. */
   WEBHOOK_ATTEMPTS: int(12),
@@ -258,7 +269,9 @@ export function bodyLimitBytes(config: Pick<Config, 'MAX_BODY_BYTES' | 'MAX_IMAG
   return config.MAX_BODY_BYTES ?? Math.max(1024 * 1024, Math.ceil(config.MAX_IMAGE_BYTES / 3) * 4 + 64 * 1024);
 }
 
-export function parsingBytesLimit(config: Pick<Config, 'MAX_BODY_BYTES' | 'MAX_IMAGE_BYTES' | 'MAX_PARSING_BYTES'>): number {
+export function parsingBytesLimit(
+  config: Pick<Config, 'MAX_BODY_BYTES' | 'MAX_IMAGE_BYTES' | 'MAX_PARSING_BYTES'>,
+): number {
   return config.MAX_PARSING_BYTES ?? 4 * bodyLimitBytes(config);
 }
 

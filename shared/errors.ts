@@ -67,7 +67,12 @@ export class SpecError extends Error {
   }
 
   toBody(requestId = this.requestId): SpecErrorBody {
-    return { success: false, error_code: this.errorCode, error_msg: this.message, ...(requestId ? { request_id: requestId } : {}) };
+    return {
+      success: false,
+      error_code: this.errorCode,
+      error_msg: this.message,
+      ...(requestId ? { request_id: requestId } : {}),
+    };
   }
 
   /** Serialized form carried through BullMQ's failedReason, so the API can rebuild the spec error. */

@@ -24,14 +24,18 @@ export function allowedFormatOf(bytes: Buffer): AllowedImageFormat | null {
 
 /** Names a recognised but refused format (for the 415 message), or null for unrecognised bytes. */
 export function refusedFormatOf(bytes: Buffer): string | null {
-  const head = ascii(bytes, 0, 512).replace(/^\uFEFF|^\xEF\xBB\xBF/, '').trimStart();
-  if (head.startsWith('<')) return /<svg[\s>]/i.test(ascii(bytes, 0, 4096)) || head.startsWith('<?xml') ? 'svg' : 'xml/html';
+  const head = ascii(bytes, 0, 512)
+    .replace(/^\uFEFF|^\xEF\xBB\xBF/, '')
+    .trimStart();
+  if (head.startsWith('<'))
+    return /<svg[\s>]/i.test(ascii(bytes, 0, 4096)) || head.startsWith('<?xml') ? 'svg' : 'xml/html';
   if (ascii(bytes, 4, 8) === 'ftyp') return 'heif/avif';
   if (ascii(bytes, 0, 2) === 'BM') return 'bmp';
   if (ascii(bytes, 0, 5) === '%PDF-') return 'pdf';
   if (startsWith(bytes, [0x00, 0x00, 0x01, 0x00])) return 'ico';
   if (ascii(bytes, 0, 4) === '8BPS') return 'psd';
-  if (startsWith(bytes, [0xff, 0x0a]) || startsWith(bytes, [0x00, 0x00, 0x00, 0x0c, 0x4a, 0x58, 0x4c, 0x20])) return 'jpeg-xl';
+  if (startsWith(bytes, [0xff, 0x0a]) || startsWith(bytes, [0x00, 0x00, 0x00, 0x0c, 0x4a, 0x58, 0x4c, 0x20]))
+    return 'jpeg-xl';
   if (ascii(bytes, 0, 2) === 'P6' || ascii(bytes, 0, 2) === 'P5' || ascii(bytes, 0, 2) === 'PF') return 'pnm';
   return null;
 }
@@ -42,7 +46,10 @@ export function requireAllowedFormat(bytes: Buffer): AllowedImageFormat {
   if (format) return format;
   const refused = refusedFormatOf(bytes);
   if (refused) {
-    throw new SpecError('UNSUPPORTED_IMAGE_FORMAT', `image format ${refused} is not accepted; send ${ALLOWED_IMAGE_FORMATS.join(', ')} (GIF and TIFF: first frame)`);
+    throw new SpecError(
+      'UNSUPPORTED_IMAGE_FORMAT',
+      `image format ${refused} is not accepted; send ${ALLOWED_IMAGE_FORMATS.join(', ')} (GIF and TIFF: first frame)`,
+    );
   }
   throw new SpecError('INVALID_IMAGE', `image is not a decodable image file (${ALLOWED_IMAGE_FORMATS.join(', ')})`);
 }

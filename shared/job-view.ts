@@ -64,7 +64,9 @@ export function jobView(job: JobFacts, state: JobState | 'unknown'): JobView {
     status,
     created_at: iso(job.timestamp)!,
     ...(job.processedOn ? { started_at: iso(job.processedOn) } : {}),
-    ...(job.finishedOn && (status === 'succeeded' || status === 'failed' || status === 'canceled') ? { completed_at: iso(job.finishedOn) } : {}),
+    ...(job.finishedOn && (status === 'succeeded' || status === 'failed' || status === 'canceled')
+      ? { completed_at: iso(job.finishedOn) }
+      : {}),
     urls: urlsOf(id),
   };
   if (status === 'succeeded' && job.returnvalue) {
@@ -75,14 +77,21 @@ export function jobView(job: JobFacts, state: JobState | 'unknown'): JobView {
       batch_size: job.returnvalue.metrics.batch_size,
     };
   } else if (status === 'failed' && state !== 'failed') {
-    view.output = { ...new SpecError('DEADLINE_EXCEEDED', 'the job\'s deadline (timeout_s) passed before it could run').toBody(id) };
+    view.output = {
+      ...new SpecError('DEADLINE_EXCEEDED', "the job's deadline (timeout_s) passed before it could run").toBody(id),
+    };
   } else if (status === 'failed' || status === 'canceled') {
     view.output = { ...SpecError.fromReason(job.failedReason).toBody(id) };
   }
   return view;
 }
 
-const successOutput = (id: string, result: JobResult) => ({ ...result.output, request_id: id, success: true, error_code: 0 });
+const successOutput = (id: string, result: JobResult) => ({
+  ...result.output,
+  request_id: id,
+  success: true,
+  error_code: 0,
+});
 
 /** A submitted job's view once it completed, from its completion event alone (predict: no timestamps). */
 export function completedView(submitted: JobView, result: JobResult): JobView {
@@ -92,7 +101,11 @@ export function completedView(submitted: JobView, result: JobResult): JobView {
 /** A submitted job's view once it failed for good, from its failure event alone (predict). */
 export function failedView(submitted: JobView, failedReason: string): JobView {
   const error = SpecError.fromReason(failedReason);
-  return { ...submitted, status: error.kind === 'CANCELED' ? 'canceled' : 'failed', output: { ...error.toBody(submitted.id) } };
+  return {
+    ...submitted,
+    status: error.kind === 'CANCELED' ? 'canceled' : 'failed',
+    output: { ...error.toBody(submitted.id) },
+  };
 }
 
 /** A canceled job: removed from its queue before it ran; the API keeps this tombstone. */
@@ -119,11 +132,28 @@ export interface KnownJob {
  * before; stalledCounter "stc"). Not `data`: a queued job's input can be megabytes, and every
  * poll would read it.
  */
-const VIEW_FIELDS = ['timestamp', 'processedOn', 'finishedOn', 'returnvalue', 'failedReason', 'atm', 'attemptsMade', 'stc'] as const;
+const VIEW_FIELDS = [
+  'timestamp',
+  'processedOn',
+  'finishedOn',
+  'returnvalue',
+  'failedReason',
+  'atm',
+  'attemptsMade',
+  'stc',
+] as const;
 
 /** The job's view-relevant fields (one HMGET on `redis`, the connection reads go through), or null when the job is gone. */
-export async function readJobFacts(redis: RedisClient, queue: Queue<JobData, JobResult>, id: string, known: KnownJob): Promise<JobFacts | null> {
-  const [timestamp, processedOn, finishedOn, returnvalue, failedReason, atm, attemptsMade, stc] = await redis.hmget(queue.toKey(id), ...VIEW_FIELDS);
+export async function readJobFacts(
+  redis: RedisClient,
+  queue: Queue<JobData, JobResult>,
+  id: string,
+  known: KnownJob,
+): Promise<JobFacts | null> {
+  const [timestamp, processedOn, finishedOn, returnvalue, failedReason, atm, attemptsMade, stc] = await redis.hmget(
+    queue.toKey(id),
+    ...VIEW_FIELDS,
+  );
   // Every job BullMQ stores has a timestamp: without one the job is gone.
   if (timestamp === null) return null;
   const int = (v: string | null) => (v ? Number.parseInt(v, 10) : undefined);
@@ -150,8 +180,13 @@ export async function readJobFacts(redis: RedisClient, queue: Queue<JobData, Job
  * With `known` (model and deadline from the job index) only the fields a view needs are read;
  * without it, the whole job.
  */
-export async function readJobView(queue: Queue<JobData, JobResult>, id: string, known?: KnownJob & { redis: RedisClient }): Promise<JobView | null> {
-  const read = (): Promise<JobFacts | null | undefined> => (known ? readJobFacts(known.redis, queue, id, known) : queue.getJob(id));
+export async function readJobView(
+  queue: Queue<JobData, JobResult>,
+  id: string,
+  known?: KnownJob & { redis: RedisClient },
+): Promise<JobView | null> {
+  const read = (): Promise<JobFacts | null | undefined> =>
+    known ? readJobFacts(known.redis, queue, id, known) : queue.getJob(id);
   const job = await read();
   if (!job) return null;
   const state = stateFromHash(job);
@@ -161,7 +196,9 @@ export async function readJobView(queue: Queue<JobData, JobResult>, id: string, 
   return again ? jobView(again, asked) : null;
 }
 
-export function stateFromHash(job: Pick<JobFacts, 'finishedOn' | 'processedOn' | 'returnvalue' | 'attemptsMade' | 'stalledCounter'>): JobState | null {
+export function stateFromHash(
+  job: Pick<JobFacts, 'finishedOn' | 'processedOn' | 'returnvalue' | 'attemptsMade' | 'stalledCounter'>,
+): JobState | null {
   if (job.finishedOn) return job.returnvalue !== null && job.returnvalue !== undefined ? 'completed' : 'failed';
   if (!job.processedOn) return 'waiting';
   if (job.attemptsMade === 0 && !job.stalledCounter) return 'active';

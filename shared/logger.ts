@@ -20,7 +20,10 @@ export function createLogger(name: string, { level = 'info', format = 'auto' }: 
   if (!usePretty) return pino({ name, level });
   // Synchronous on the main thread (no transport worker): lines come out in order with the
   // process's other output, and nothing is lost when the process exits right after logging.
-  return pino({ name, level }, pretty({ colorize: true, sync: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
+  return pino(
+    { name, level },
+    pretty({ colorize: true, sync: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }),
+  );
 }
 
 /** The logger settings of a loaded Config (shared/config.ts). */

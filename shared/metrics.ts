@@ -29,7 +29,11 @@ async function readDepth(gauge: Gauge, queues: Iterable<[string, Queue]>): Promi
  * scrapes; with it, refreshed in the background so a scrape costs no Redis call (the API: its
  * scrapes must not load Redis). Returns a function that stops the refresh.
  */
-export function registerQueueDepth(registry: Registry, queues: () => Iterable<[string, Queue]>, options: { refreshMs?: number } = {}): () => void {
+export function registerQueueDepth(
+  registry: Registry,
+  queues: () => Iterable<[string, Queue]>,
+  options: { refreshMs?: number } = {},
+): () => void {
   const gauge: Gauge = new Gauge({
     name: 'modelhub_queue_jobs',
     help: 'Jobs in each model queue by state',
@@ -72,7 +76,12 @@ const BACKLOG_STATES = ['waiting', 'prioritized', 'delayed'] as const;
  * `modelhub_queue_oldest_waiting_seconds` is the age of the oldest job at the head of the queue
  * (the next one to run from `wait` and from `prioritized`); 0 when none waits.
  */
-export function registerBacklog(registry: Registry, redis: RedisClient, models: () => Iterable<ModelLanes>, options: { refreshMs: number }): () => void {
+export function registerBacklog(
+  registry: Registry,
+  redis: RedisClient,
+  models: () => Iterable<ModelLanes>,
+  options: { refreshMs: number },
+): () => void {
   type Row = { model: string; lane: string; backlog: number; oldestS: number };
   const backlog = new Gauge({
     name: 'modelhub_queue_backlog',
@@ -96,11 +105,17 @@ export function registerBacklog(registry: Registry, redis: RedisClient, models: 
   return refreshEvery(options.refreshMs, async () => publish(await readBacklog(redis, models())));
 }
 
-async function readBacklog(redis: RedisClient, models: Iterable<ModelLanes>): Promise<{ model: string; lane: string; backlog: number; oldestS: number }[]> {
+async function readBacklog(
+  redis: RedisClient,
+  models: Iterable<ModelLanes>,
+): Promise<{ model: string; lane: string; backlog: number; oldestS: number }[]> {
   const rows = [];
   const now = Date.now();
   for (const { model, interactive, bulk } of models) {
-    for (const [lane, queue] of [['interactive', interactive], ['bulk', bulk]] as const) {
+    for (const [lane, queue] of [
+      ['interactive', interactive],
+      ['bulk', bulk],
+    ] as const) {
       try {
         const counts = await queue.getJobCounts(...BACKLOG_STATES);
         const backlog = BACKLOG_STATES.reduce((n, s) => n + (counts[s] ?? 0), 0);
@@ -115,7 +130,10 @@ async function readBacklog(redis: RedisClient, models: Iterable<ModelLanes>): Pr
 
 /** Age of the oldest of the two next-to-run jobs (wait list tail, lowest prioritized score). */
 async function headAgeMs(queue: Queue, redis: RedisClient, now: number): Promise<number> {
-  const [fromWait, fromPrioritized] = await Promise.all([redis.lindex(queue.keys.wait, -1), redis.zrange(queue.keys.prioritized, 0, 0)]);
+  const [fromWait, fromPrioritized] = await Promise.all([
+    redis.lindex(queue.keys.wait, -1),
+    redis.zrange(queue.keys.prioritized, 0, 0),
+  ]);
   const ids = [fromWait, fromPrioritized[0]].filter((id): id is string => !!id);
   const stamps = await Promise.all(ids.map((id) => redis.hget(queue.toKey(id), 'timestamp')));
   return Math.max(0, ...stamps.map((t) => (t ? now - Number(t) : 0)));

@@ -23,7 +23,15 @@ export function resultLimitBytes(entry: ModelEntry, config: Partial<Pick<Config,
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(bytes < 1e7 ? 1 : 0)} MB`;
 
-function tooLarge(what: string, width: number, height: number, bytes: number, limit: number, bytesPerPixel: number, alternative: string): SpecError {
+function tooLarge(
+  what: string,
+  width: number,
+  height: number,
+  bytes: number,
+  limit: number,
+  bytesPerPixel: number,
+  alternative: string,
+): SpecError {
   const maxPixels = Math.floor(limit / bytesPerPixel);
   return new SpecError(
     'OUTPUT_TOO_LARGE',
@@ -32,31 +40,70 @@ function tooLarge(what: string, width: number, height: number, bytes: number, li
 }
 
 /** Semantic segmentation: `array` and `per_class_probs` grow with pixels (× classes). */
-export function checkSegmentationOutput(width: number, height: number, numClasses: number, options: { encoding: MaskEncoding; per_class_probs: boolean }, limit: number): void {
+export function checkSegmentationOutput(
+  width: number,
+  height: number,
+  numClasses: number,
+  options: { encoding: MaskEncoding; per_class_probs: boolean },
+  limit: number,
+): void {
   const planes = options.per_class_probs ? Math.max(1, numClasses) : 1;
-  const perPixel = options.encoding === 'array' ? planes * JSON_BYTES.probability + JSON_BYTES.classId : options.per_class_probs ? planes * PNG_BYTES_PER_16BIT_SAMPLE : 0;
+  const perPixel =
+    options.encoding === 'array'
+      ? planes * JSON_BYTES.probability + JSON_BYTES.classId
+      : options.per_class_probs
+        ? planes * PNG_BYTES_PER_16BIT_SAMPLE
+        : 0;
   const bytes = width * height * perPixel;
   if (bytes <= limit) return;
-  const what = options.per_class_probs ? `per_class_probs (${planes} classes) in encoding "${options.encoding}"` : `encoding "${options.encoding}"`;
+  const what = options.per_class_probs
+    ? `per_class_probs (${planes} classes) in encoding "${options.encoding}"`
+    : `encoding "${options.encoding}"`;
   throw tooLarge(what, width, height, bytes, limit, perPixel, 'use encoding "rle" or "png" without per_class_probs');
 }
 
 /** Instance segmentation: `array` masks are one boolean per pixel per detection. */
-export function checkInstanceMasksOutput(width: number, height: number, detections: number, encoding: MaskEncoding, limit: number): void {
+export function checkInstanceMasksOutput(
+  width: number,
+  height: number,
+  detections: number,
+  encoding: MaskEncoding,
+  limit: number,
+): void {
   if (encoding !== 'array') return;
   const perPixel = Math.max(1, detections) * JSON_BYTES.flag;
   const bytes = width * height * perPixel;
   if (bytes <= limit) return;
-  throw tooLarge(`${detections} masks in mask_encoding "array"`, width, height, bytes, limit, perPixel, 'use mask_encoding "rle" or "png", or fewer max_detections');
+  throw tooLarge(
+    `${detections} masks in mask_encoding "array"`,
+    width,
+    height,
+    bytes,
+    limit,
+    perPixel,
+    'use mask_encoding "rle" or "png", or fewer max_detections',
+  );
 }
 
 /** The API's check at the door, from the image's header size and the validated options. */
-export function checkOutputAtDoor(entry: ModelEntry, width: number, height: number, input: Record<string, unknown>, config: Partial<Pick<Config, 'MAX_RESULT_BYTES'>>): void {
+export function checkOutputAtDoor(
+  entry: ModelEntry,
+  width: number,
+  height: number,
+  input: Record<string, unknown>,
+  config: Partial<Pick<Config, 'MAX_RESULT_BYTES'>>,
+): void {
   const limit = resultLimitBytes(entry, config);
   if (entry.manifest.task === 'semantic-segmentation') {
     // Without a labels file the class count is known only to the worker (it checks again).
     const classes = labelCount(entry.labels) || 2;
-    checkSegmentationOutput(width, height, classes, input as { encoding: MaskEncoding; per_class_probs: boolean }, limit);
+    checkSegmentationOutput(
+      width,
+      height,
+      classes,
+      input as { encoding: MaskEncoding; per_class_probs: boolean },
+      limit,
+    );
   } else if (entry.manifest.task === 'instance-segmentation') {
     // At least one mask's worth: the number of detections is known only after inference.
     checkInstanceMasksOutput(width, height, 1, (input.mask_encoding as MaskEncoding) ?? 'array', limit);

@@ -38,7 +38,11 @@ export const MASK_ENCODINGS = ['array', 'rle', 'png'] as const;
 const MaskEncoding = (field: string) =>
   z.enum(MASK_ENCODINGS, { error: `${field} must be one of ${MASK_ENCODINGS.join(', ')}` }).default('array');
 
-const DetectionInput = z.strictObject({ image: Base64Image, score_threshold: ScoreThreshold, max_detections: MaxDetections });
+const DetectionInput = z.strictObject({
+  image: Base64Image,
+  score_threshold: ScoreThreshold,
+  max_detections: MaxDetections,
+});
 
 const SemanticSegmentationInput = z.strictObject({
   image: Base64Image,
@@ -73,25 +77,31 @@ export const MAX_SEQUENCE_LENGTH = 512;
 export const MAX_TEXT_CHARS = 100_000;
 
 const Text = (field: string) =>
-  z.string({ error: `${field} must be a string` }).max(MAX_TEXT_CHARS, `${field} is longer than ${MAX_TEXT_CHARS} characters`);
+  z
+    .string({ error: `${field} must be a string` })
+    .max(MAX_TEXT_CHARS, `${field} is longer than ${MAX_TEXT_CHARS} characters`);
 
 /** "pool_output,first_token_output" → ['pool_output', 'first_token_output']; an unknown or empty entry is an error. */
-export const OutputSchema = z
-  .string({ error: 'output_schema must be a string' })
-  .transform((s, ctx) => {
-    const parts = s.split(',').map((p) => p.trim());
-    for (const p of parts) {
-      if (p === '') {
-        ctx.addIssue({ code: 'custom', message: `output_schema has an empty entry (expected a comma-separated list of ${OUTPUT_SCHEMA_FIELDS.join(', ')})` });
-        return z.NEVER;
-      }
-      if (!(OUTPUT_SCHEMA_FIELDS as readonly string[]).includes(p)) {
-        ctx.addIssue({ code: 'custom', message: `unknown output_schema entry "${p}" (expected ${OUTPUT_SCHEMA_FIELDS.join(', ')})` });
-        return z.NEVER;
-      }
+export const OutputSchema = z.string({ error: 'output_schema must be a string' }).transform((s, ctx) => {
+  const parts = s.split(',').map((p) => p.trim());
+  for (const p of parts) {
+    if (p === '') {
+      ctx.addIssue({
+        code: 'custom',
+        message: `output_schema has an empty entry (expected a comma-separated list of ${OUTPUT_SCHEMA_FIELDS.join(', ')})`,
+      });
+      return z.NEVER;
     }
-    return [...new Set(parts)] as OutputSchemaField[];
-  });
+    if (!(OUTPUT_SCHEMA_FIELDS as readonly string[]).includes(p)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `unknown output_schema entry "${p}" (expected ${OUTPUT_SCHEMA_FIELDS.join(', ')})`,
+      });
+      return z.NEVER;
+    }
+  }
+  return [...new Set(parts)] as OutputSchemaField[];
+});
 
 export const TextVectorsInput = z.strictObject({
   first_sequence: Text('first_sequence').min(1, 'first_sequence must not be empty'),
@@ -156,7 +166,8 @@ export const TASKS = {
     outputRoles: [],
     input: SemanticSegmentationInput,
     outputFields: {
-      probs: 'FLOAT [image_height, image_width]: probability of the predicted class per pixel ([num_classes, H, W] with per_class_probs)',
+      probs:
+        'FLOAT [image_height, image_width]: probability of the predicted class per pixel ([num_classes, H, W] with per_class_probs)',
       preds: 'INT [image_height, image_width]: class id per pixel',
     },
   },
@@ -167,7 +178,8 @@ export const TASKS = {
     input: InstanceSegmentationInput,
     outputFields: {
       ...DETECTION_FIELDS,
-      detection_masks: 'BOOL [num_detections, image_height, image_width]: mask of each detection (or RLE / PNG per mask_encoding)',
+      detection_masks:
+        'BOOL [num_detections, image_height, image_width]: mask of each detection (or RLE / PNG per mask_encoding)',
     },
   },
 } as const satisfies Record<string, TaskInfo>;

@@ -7,7 +7,11 @@
 import { z } from 'zod';
 import type { Config } from './config.js';
 
-const count = (what: string) => z.number({ error: `${what} must be a number` }).int(`${what} must be an integer`).nonnegative(`${what} must be 0 or more`);
+const count = (what: string) =>
+  z
+    .number({ error: `${what} must be a number` })
+    .int(`${what} must be an integer`)
+    .nonnegative(`${what} must be 0 or more`);
 
 const TenantOverride = z.strictObject({
   /** Requests per second (burst 2×); default TENANT_RATE_RPS. */
@@ -17,7 +21,10 @@ const TenantOverride = z.strictObject({
   /** Waiting jobs per model; default TENANT_MAX_WAITING. */
   max_waiting: count('max_waiting').optional(),
   /** Highest priority (1 highest .. 10); default TENANT_PRIORITY_CEILING. */
-  priority_ceiling: count('priority_ceiling').min(1, 'priority_ceiling must be between 1 and 10').max(10, 'priority_ceiling must be between 1 and 10').optional(),
+  priority_ceiling: count('priority_ceiling')
+    .min(1, 'priority_ceiling must be between 1 and 10')
+    .max(10, 'priority_ceiling must be between 1 and 10')
+    .optional(),
   /** Bytes of inputs and results kept per model; default TENANT_MAX_STORED_BYTES. */
   max_stored_bytes: count('max_stored_bytes').optional(),
 });
@@ -32,13 +39,19 @@ export function parseTenantLimits(text: string): TenantOverrides {
   } catch (err) {
     throw new Error(`not JSON (${(err as Error).message})`);
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('must be a JSON object of tenant name → limits');
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new Error('must be a JSON object of tenant name → limits');
   const out: TenantOverrides = {};
   for (const [tenant, limits] of Object.entries(value)) {
     const parsed = TenantOverride.safeParse(limits);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      const where = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')} (known: ${Object.keys(TenantOverride.shape).join(', ')})` : issue.path.length ? issue.message : `must be an object of limits`;
+      const where =
+        issue.code === 'unrecognized_keys'
+          ? `unknown field(s) ${issue.keys.join(', ')} (known: ${Object.keys(TenantOverride.shape).join(', ')})`
+          : issue.path.length
+            ? issue.message
+            : `must be an object of limits`;
       throw new Error(`tenant "${tenant}": ${where}`);
     }
     out[tenant] = parsed.data;
@@ -54,12 +67,22 @@ export interface TenantLimits {
   maxStoredBytes: number;
 }
 
-type LimitSettings = Pick<Config, 'TENANT_RATE_RPS' | 'TENANT_RATE_BYTES_PER_S' | 'TENANT_MAX_WAITING' | 'TENANT_PRIORITY_CEILING' | 'TENANT_MAX_STORED_BYTES'> &
+type LimitSettings = Pick<
+  Config,
+  | 'TENANT_RATE_RPS'
+  | 'TENANT_RATE_BYTES_PER_S'
+  | 'TENANT_MAX_WAITING'
+  | 'TENANT_PRIORITY_CEILING'
+  | 'TENANT_MAX_STORED_BYTES'
+> &
   Partial<Pick<Config, 'MODELHUB_TENANT_LIMITS'>>;
 
 /** The limits `tenant` gets: its overrides over the defaults (an open API's null tenant gets the defaults). */
 export function tenantLimits(config: LimitSettings, tenant: string | null): TenantLimits {
-  const own = (tenant !== null && config.MODELHUB_TENANT_LIMITS && Object.hasOwn(config.MODELHUB_TENANT_LIMITS, tenant) ? config.MODELHUB_TENANT_LIMITS[tenant] : undefined) ?? {};
+  const own =
+    (tenant !== null && config.MODELHUB_TENANT_LIMITS && Object.hasOwn(config.MODELHUB_TENANT_LIMITS, tenant)
+      ? config.MODELHUB_TENANT_LIMITS[tenant]
+      : undefined) ?? {};
   return {
     rateRps: own.rate_rps ?? config.TENANT_RATE_RPS,
     rateBytesPerS: own.rate_bytes_per_s ?? config.TENANT_RATE_BYTES_PER_S,

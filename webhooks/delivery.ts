@@ -19,7 +19,10 @@ import { signWebhook } from '../shared/webhooks/signature.js';
 import { WebhookTargetError, WebhookTargetPolicy } from '../shared/webhooks/target-policy.js';
 import { postOnce } from './http-post.js';
 
-type DeliveryConfig = Pick<Config, 'MODELHUB_PREFIX' | 'WEBHOOK_SECRET' | 'WEBHOOK_TIMEOUT_MS' | 'WEBHOOK_ALLOW_PRIVATE' | 'JOB_RETENTION_S'>;
+type DeliveryConfig = Pick<
+  Config,
+  'MODELHUB_PREFIX' | 'WEBHOOK_SECRET' | 'WEBHOOK_TIMEOUT_MS' | 'WEBHOOK_ALLOW_PRIVATE' | 'JOB_RETENTION_S'
+>;
 
 export class WebhookDelivery {
   readonly worker: Worker<WebhookJobData>;
@@ -68,7 +71,10 @@ export class WebhookDelivery {
     const { model, job_id } = job.data;
     let queue = this.modelQueues.get(model);
     if (!queue) {
-      queue = new Queue<JobData, JobResult>(modelQueueName(model), { connection: this.redis, prefix: this.config.MODELHUB_PREFIX });
+      queue = new Queue<JobData, JobResult>(modelQueueName(model), {
+        connection: this.redis,
+        prefix: this.config.MODELHUB_PREFIX,
+      });
       this.modelQueues.set(model, queue);
     }
     const view = await readJobView(queue, job_id);

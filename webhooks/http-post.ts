@@ -4,7 +4,13 @@ import https from 'node:https';
 import type { WebhookTargetPolicy } from '../shared/webhooks/target-policy.js';
 
 /** One POST; resolves with the HTTP status (3xx included: redirects are not followed). */
-export function postOnce(url: URL, body: string, headers: Record<string, string>, timeoutMs: number, policy: WebhookTargetPolicy): Promise<number> {
+export function postOnce(
+  url: URL,
+  body: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  policy: WebhookTargetPolicy,
+): Promise<number> {
   try {
     policy.checkLiteralHost(url);
   } catch (err) {
@@ -17,7 +23,12 @@ export function postOnce(url: URL, body: string, headers: Record<string, string>
       {
         method: 'POST',
         lookup: policy.lookup,
-        headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'user-agent': 'modelhub-webhooks/0.1' },
+        headers: {
+          ...headers,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          'user-agent': 'modelhub-webhooks/0.1',
+        },
       },
       (res) => {
         res.resume();

@@ -11,7 +11,13 @@ import { WebhookDelivery } from './delivery.js';
 const config = loadConfig();
 const log = createLogger('webhooks', logOptions(config));
 const registry = createRegistry('webhooks');
-const delivery = new WebhookDelivery(config, createRedis(config, { blocking: false }), createRedis(config, { blocking: true }), log, registry);
+const delivery = new WebhookDelivery(
+  config,
+  createRedis(config, { blocking: false }),
+  createRedis(config, { blocking: true }),
+  log,
+  registry,
+);
 const server = await serveMetrics(registry, workerMetricsPort(config), config.HOST);
 log.info('webhook delivery running');
 const stop = async () => {

@@ -93,7 +93,12 @@ export class DynamicBatcher<T, R> {
     let n = 1;
     while (n < limit) {
       if (batchKey && batchKey(this.pending[n].item) !== key) return { count: n, closed: true };
-      if (maxBatchCost !== undefined && batchCost && batchCost(this.pending.slice(0, n + 1).map((p) => p.item)) > maxBatchCost) return { count: n, closed: true };
+      if (
+        maxBatchCost !== undefined &&
+        batchCost &&
+        batchCost(this.pending.slice(0, n + 1).map((p) => p.item)) > maxBatchCost
+      )
+        return { count: n, closed: true };
       n += 1;
     }
     return { count: n, closed: n >= maxBatchSize };
@@ -103,7 +108,8 @@ export class DynamicBatcher<T, R> {
     if (this.running || this.pending.length === 0) return;
     const { count, closed } = this.nextBatch();
     const waitedMs = performance.now() - this.pending[0].enqueuedAt;
-    const ready = closed || this.draining || count >= (this.options.minBatchSize ?? 1) || waitedMs >= this.options.maxDelayMs;
+    const ready =
+      closed || this.draining || count >= (this.options.minBatchSize ?? 1) || waitedMs >= this.options.maxDelayMs;
     if (!ready) {
       this.armTimer(this.options.maxDelayMs - waitedMs);
       return;
@@ -119,10 +125,13 @@ export class DynamicBatcher<T, R> {
 
   private armTimer(ms: number): void {
     if (this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.maybeFlush();
-    }, Math.max(0, ms));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.maybeFlush();
+      },
+      Math.max(0, ms),
+    );
   }
 
   private clearTimer(): void {

@@ -6,7 +6,14 @@
  * bulk work never takes the slots interactive jobs are fetched into.
  */
 import { Worker, type Job, type Queue } from 'bullmq';
-import { itemRequestId, readBulkJobData, type BatchData, type BulkJobData, type ChunkData, type StagedItem } from '../shared/batches/payload.js';
+import {
+  itemRequestId,
+  readBulkJobData,
+  type BatchData,
+  type BulkJobData,
+  type ChunkData,
+  type StagedItem,
+} from '../shared/batches/payload.js';
 import { batchView, unranLines, type ResultLine } from '../shared/batches/view.js';
 import { finishChunk, startChunk } from '../shared/redis/batch-chunks.js';
 import { batchIndexKey, batchKeys, bulkQueueName } from '../shared/redis/keys.js';
@@ -79,17 +86,30 @@ export class BulkConsumer {
     const state = await startChunk(redis, prefix, ref, this.options.liveTtlS);
     let lines: ResultLine[];
     if (state === 'canceled') {
-      lines = unranLines(d.batch, d.first, d.count, 'canceled', new SpecError('CANCELED', 'the batch was canceled before this item ran'));
+      lines = unranLines(
+        d.batch,
+        d.first,
+        d.count,
+        'canceled',
+        new SpecError('CANCELED', 'the batch was canceled before this item ran'),
+      );
     } else {
       const raw = await redis.get(keys.input(d.chunk));
       lines = raw
         ? await this.runItems(job, JSON.parse(raw) as StagedItem[])
-        : unranLines(d.batch, d.first, d.count, 'failed', new SpecError('INTERNAL', 'the staged inputs of this item are gone (expired or deleted)'));
+        : unranLines(
+            d.batch,
+            d.first,
+            d.count,
+            'failed',
+            new SpecError('INTERNAL', 'the staged inputs of this item are gone (expired or deleted)'),
+          );
     }
     await finishChunk(redis, prefix, ref, lines, this.options.liveTtlS);
     const tally = { succeeded: 0, failed: 0, canceled: 0 };
     for (const l of lines) tally[l.status] += 1;
-    for (const [outcome, n] of Object.entries(tally)) if (n) this.metrics.batchItems.inc({ model: this.model, outcome }, n);
+    for (const [outcome, n] of Object.entries(tally))
+      if (n) this.metrics.batchItems.inc({ model: this.model, outcome }, n);
     this.metrics.batchChunks.inc({ model: this.model });
     return tally;
   }
@@ -107,17 +127,32 @@ export class BulkConsumer {
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     const retriable = settled.find((s) => !s.ok && RETRIABLE.has(asSpecError(s.error).kind));
     if (retriable && !lastAttempt) {
-      this.log.warn({ err: (retriable as { error: unknown }).error, batch: d.batch, chunk: d.chunk }, 'batch chunk failed; retrying it');
+      this.log.warn(
+        { err: (retriable as { error: unknown }).error, batch: d.batch, chunk: d.chunk },
+        'batch chunk failed; retrying it',
+      );
       throw new Error(asSpecError((retriable as { error: unknown }).error).toReason());
     }
     const now = new Date().toISOString();
     return items.map((it): ResultLine => {
       const request_id = itemRequestId(d.batch, it.i);
-      if ('error' in it) return { index: it.i, status: 'failed', error: { success: false, ...it.error, request_id }, completed_at: now };
+      if ('error' in it)
+        return { index: it.i, status: 'failed', error: { success: false, ...it.error, request_id }, completed_at: now };
       const s = byIndex.get(it.i)!;
       const completed_at = new Date(s.at).toISOString();
-      if (s.ok) return { index: it.i, status: 'succeeded', output: { ...s.value.output, request_id, success: true, error_code: 0 }, completed_at };
-      return { index: it.i, status: 'failed', error: asSpecError(s.error).toBody(request_id) as ResultLine['error'], completed_at };
+      if (s.ok)
+        return {
+          index: it.i,
+          status: 'succeeded',
+          output: { ...s.value.output, request_id, success: true, error_code: 0 },
+          completed_at,
+        };
+      return {
+        index: it.i,
+        status: 'failed',
+        error: asSpecError(s.error).toBody(request_id) as ResultLine['error'],
+        completed_at,
+      };
     });
   }
 
@@ -139,10 +174,20 @@ export class BulkConsumer {
         ? new SpecError('CANCELED', 'the batch was canceled before this item ran')
         : new SpecError('INFERENCE_FAILED', 'this item could not be run: its chunk failed on every attempt');
       const lines = unranLines(data.id, first - count, count, canceled ? 'canceled' : 'failed', error);
-      await finishChunk(redis, prefix, { batch: data.id, chunk, count, chunks: data.chunks }, lines, this.options.liveTtlS);
+      await finishChunk(
+        redis,
+        prefix,
+        { batch: data.id, chunk, count, chunks: data.chunks },
+        lines,
+        this.options.liveTtlS,
+      );
     }
     const ttl = this.options.retentionS;
-    await Promise.all([keys.counts, keys.results, keys.done, keys.started, batchIndexKey(prefix, data.id)].map((k) => redis.expire(k, ttl)));
+    await Promise.all(
+      [keys.counts, keys.results, keys.done, keys.started, batchIndexKey(prefix, data.id)].map((k) =>
+        redis.expire(k, ttl),
+      ),
+    );
     const view = batchView(data, await redis.hgetall(keys.counts));
     await enqueueBatchCompleted(this.options.webhooks, data, view);
     return { total: data.total };

@@ -17,7 +17,10 @@ import { parseDevice } from './backend/device.js';
 /** "cuda:0,cuda:1" | "cpu x2" | "cpu,cuda:0 x2" → one device string per worker. */
 export function parseDeviceList(spec: string): string[] {
   const devices: string[] = [];
-  for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(\S+?)(?:\s*[x×*]\s*(\d+))?$/.exec(part);
     if (!m) throw new Error(`bad device entry "${part}"`);
     parseDevice(m[1]); // validates
@@ -79,18 +82,37 @@ async function main(): Promise<void> {
   const log = createLogger('fleet', logOptions(config));
   const killAfterMs = config.SHUTDOWN_TIMEOUT_MS + KILL_GRACE_MS;
   const devices = parseDeviceList(values.devices!);
-  const policy: RestartPolicy = { ...DEFAULT_RESTART, baseDelayMs: config.FLEET_RESTART_BASE_MS ?? DEFAULT_RESTART.baseDelayMs };
-  const slots: Slot[] = devices.map((device, index) => ({ index, device, child: null, startedAt: 0, crashes: 0, timer: null }));
+  const policy: RestartPolicy = {
+    ...DEFAULT_RESTART,
+    baseDelayMs: config.FLEET_RESTART_BASE_MS ?? DEFAULT_RESTART.baseDelayMs,
+  };
+  const slots: Slot[] = devices.map((device, index) => ({
+    index,
+    device,
+    child: null,
+    startedAt: 0,
+    crashes: 0,
+    timer: null,
+  }));
   let stopping = false;
 
   const start = (slot: Slot) => {
     slot.timer = null;
     slot.startedAt = Date.now();
-    const child = spawn(process.execPath, [...nodeEntryArgs(import.meta.url, './main'), '--device', slot.device, '--models', values.models!], {
-      stdio: 'inherit',
-      // libuv's pool runs the worker's image decoding: as many threads as cores, not libuv's 4.
-      env: { UV_THREADPOOL_SIZE: String(os.availableParallelism()), ...process.env, WORKER_INDEX: String(slot.index), METRICS_PORT: String(fleetMetricsPort(config, slot.index)) },
-    });
+    const child = spawn(
+      process.execPath,
+      [...nodeEntryArgs(import.meta.url, './main'), '--device', slot.device, '--models', values.models!],
+      {
+        stdio: 'inherit',
+        // libuv's pool runs the worker's image decoding: as many threads as cores, not libuv's 4.
+        env: {
+          UV_THREADPOOL_SIZE: String(os.availableParallelism()),
+          ...process.env,
+          WORKER_INDEX: String(slot.index),
+          METRICS_PORT: String(fleetMetricsPort(config, slot.index)),
+        },
+      },
+    );
     slot.child = child;
     log.info({ worker: slot.index, device: slot.device, pid: child.pid }, 'worker started');
     child.on('exit', (code, signal) => {
@@ -98,7 +120,10 @@ async function main(): Promise<void> {
       if (stopping) return;
       slot.crashes = Date.now() - slot.startedAt > policy.stableAfterMs ? 1 : slot.crashes + 1;
       const delay = restartDelay(policy, slot.crashes);
-      log.warn({ worker: slot.index, device: slot.device, code, signal, restartInMs: delay }, 'worker died; restarting');
+      log.warn(
+        { worker: slot.index, device: slot.device, code, signal, restartInMs: delay },
+        'worker died; restarting',
+      );
       slot.timer = setTimeout(() => start(slot), delay);
     });
   };

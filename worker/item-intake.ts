@@ -76,10 +76,14 @@ export class ItemIntake {
 function withDeadline<T>(work: () => Promise<T>, deadlineAt: number | undefined): Promise<T> {
   if (deadlineAt === undefined) return work();
   const left = deadlineAt - Date.now();
-  if (left <= 0) return Promise.reject(new SpecError('DEADLINE_EXCEEDED', "the deadline (timeout_s) passed before this could run"));
+  if (left <= 0)
+    return Promise.reject(new SpecError('DEADLINE_EXCEEDED', 'the deadline (timeout_s) passed before this could run'));
   let timer: NodeJS.Timeout;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new SpecError('DEADLINE_EXCEEDED', "the deadline (timeout_s) passed while it ran")), left);
+    timer = setTimeout(
+      () => reject(new SpecError('DEADLINE_EXCEEDED', 'the deadline (timeout_s) passed while it ran')),
+      left,
+    );
   });
   return Promise.race([work(), expired]).finally(() => clearTimeout(timer));
 }

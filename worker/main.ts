@@ -66,15 +66,33 @@ async function loadRunners(
     const runner = await ModelRunner.load(entry, device, config, metrics, { tuning, onSessionDeath, sessions });
     runners.push(runner);
     const { batchLimit, weights } = runner;
-    log.info({ model: name, device: deviceName(device), weights: weights.kind, file: entry.modelPath, sha256: weights.sha256, max_batch_size: runner.batching.max_batch_size }, 'model loaded');
+    log.info(
+      {
+        model: name,
+        device: deviceName(device),
+        weights: weights.kind,
+        file: entry.modelPath,
+        sha256: weights.sha256,
+        max_batch_size: runner.batching.max_batch_size,
+      },
+      'model loaded',
+    );
     if (batchLimit) {
       log.warn(
-        { model: name, tensor: batchLimit.tensor, max_batch_size: batchLimit.size, manifest_max_batch_size: entry.manifest.batching.max_batch_size },
+        {
+          model: name,
+          tensor: batchLimit.tensor,
+          max_batch_size: batchLimit.size,
+          manifest_max_batch_size: entry.manifest.batching.max_batch_size,
+        },
         `the model file fixes the batch dimension of "${batchLimit.tensor}" at ${batchLimit.size}: batches capped at ${batchLimit.size}`,
       );
     }
     if (weights.expected_sha256) {
-      log.warn({ model: name, file: entry.modelPath, sha256: weights.sha256, expected_sha256: weights.expected_sha256 }, 'the model file differs from the checksum its manifest gives');
+      log.warn(
+        { model: name, file: entry.modelPath, sha256: weights.sha256, expected_sha256: weights.expected_sha256 },
+        'the model file differs from the checksum its manifest gives',
+      );
     }
   }
   if (runners.length === 0) throw new Error('no model could be loaded; nothing to serve');
@@ -111,14 +129,27 @@ async function main(): Promise<void> {
   const workerId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const connection = createRedis(config, { blocking: true });
   connection.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
-  const webhooks = new Queue<WebhookJobData>(WEBHOOK_QUEUE, { connection, prefix: config.MODELHUB_PREFIX, defaultJobOptions: webhookJobOptions(config) });
+  const webhooks = new Queue<WebhookJobData>(WEBHOOK_QUEUE, {
+    connection,
+    prefix: config.MODELHUB_PREFIX,
+    defaultJobOptions: webhookJobOptions(config),
+  });
   webhooks.on('error', (err) => log.warn({ err: err.message }, 'webhook queue error'));
   // One intake per model: its interactive jobs (entries of one item) and its batch chunks (entries
   // of up to BATCH_CHUNK_SIZE items) both feed the model's batcher through it.
   // One gate for the worker's very large images, whichever model they are for.
   const heavyInFlight = config.HEAVY_ITEMS_IN_FLIGHT || Math.max(1, Math.floor(os.availableParallelism() / 2));
-  const heavy = config.HEAVY_IMAGE_PIXELS > 0 ? { gate: new AdmissionGate(heavyInFlight), minPixels: config.HEAVY_IMAGE_PIXELS } : undefined;
-  const intakes = runners.map((runner) => new ItemIntake(runner, { bulkInFlight: config.BATCH_ITEMS_IN_FLIGHT || 2 * runner.entry.manifest.batching.max_batch_size, heavy }));
+  const heavy =
+    config.HEAVY_IMAGE_PIXELS > 0
+      ? { gate: new AdmissionGate(heavyInFlight), minPixels: config.HEAVY_IMAGE_PIXELS }
+      : undefined;
+  const intakes = runners.map(
+    (runner) =>
+      new ItemIntake(runner, {
+        bulkInFlight: config.BATCH_ITEMS_IN_FLIGHT || 2 * runner.entry.manifest.batching.max_batch_size,
+        heavy,
+      }),
+  );
   // What both lanes' BullMQ workers share: where, who, and how jobs are locked and recovered.
   const lane = {
     prefix: config.MODELHUB_PREFIX,
@@ -129,15 +160,28 @@ async function main(): Promise<void> {
     stalledIntervalMs: config.MODELHUB_STALLED_INTERVAL_MS,
     maxStalledCount: config.MODELHUB_MAX_STALLED,
   };
-  const consumers = intakes.map((intake) => new QueueConsumer(intake, metrics, log, { ...lane, claimTtlS: sideKeyTtlS(config), retention: config }));
+  const consumers = intakes.map(
+    (intake) => new QueueConsumer(intake, metrics, log, { ...lane, claimTtlS: sideKeyTtlS(config), retention: config }),
+  );
 
   const bulkConsumers = intakes.map(
     (intake) =>
-      new BulkConsumer(intake, metrics, log, { ...lane, chunksAtOnce: config.BATCH_WORKER_CHUNKS, liveTtlS: batchLiveTtlS(config), retentionS: config.JOB_RETENTION_S }),
+      new BulkConsumer(intake, metrics, log, {
+        ...lane,
+        chunksAtOnce: config.BATCH_WORKER_CHUNKS,
+        liveTtlS: batchLiveTtlS(config),
+        retentionS: config.JOB_RETENTION_S,
+      }),
   );
 
   // Queue depth of the models this worker serves, read from Redis when Prometheus scrapes.
-  const depthQueues = runners.map((r) => [r.entry.manifest.name, new Queue(modelQueueName(r.entry.manifest.name), { connection, prefix: config.MODELHUB_PREFIX })] as [string, Queue]);
+  const depthQueues = runners.map(
+    (r) =>
+      [
+        r.entry.manifest.name,
+        new Queue(modelQueueName(r.entry.manifest.name), { connection, prefix: config.MODELHUB_PREFIX }),
+      ] as [string, Queue],
+  );
   registerQueueDepth(registry, () => depthQueues);
 
   const port = workerMetricsPort(config);
@@ -150,7 +194,10 @@ async function main(): Promise<void> {
       device: deviceName(device),
       models: runners.map((r) => r.entry.manifest.name),
       // Thread ids for per-thread CPU accounting from /proc (npm run bench reads them).
-      threads: { pid: process.pid, sessions: Object.fromEntries(runners.map((r) => [r.entry.manifest.name, r.sessionThreads])) },
+      threads: {
+        pid: process.pid,
+        sessions: Object.fromEntries(runners.map((r) => [r.entry.manifest.name, r.sessionThreads])),
+      },
     },
   }));
 
@@ -166,10 +213,18 @@ async function main(): Promise<void> {
     heartbeat_at: Date.now(),
     heartbeat_ms: config.MODELHUB_HEARTBEAT_MS,
     batching: Object.fromEntries(runners.map((r) => [r.entry.manifest.name, r.batching])),
-    weights: Object.fromEntries(runners.map((r) => [r.entry.manifest.name, { file: r.weights.file, sha256: r.weights.sha256, kind: r.weights.kind }])),
+    weights: Object.fromEntries(
+      runners.map((r) => [
+        r.entry.manifest.name,
+        { file: r.weights.file, sha256: r.weights.sha256, kind: r.weights.kind },
+      ]),
+    ),
     load: Object.fromEntries(runners.map((r) => [r.entry.manifest.name, r.inFlight])),
   });
-  const beat = () => publishHeartbeat(connection, config.MODELHUB_PREFIX, info()).catch((err) => log.warn({ err: err.message }, 'heartbeat failed'));
+  const beat = () =>
+    publishHeartbeat(connection, config.MODELHUB_PREFIX, info()).catch((err) =>
+      log.warn({ err: err.message }, 'heartbeat failed'),
+    );
   void beat();
   const heartbeat = setInterval(beat, config.MODELHUB_HEARTBEAT_MS);
 
@@ -185,7 +240,10 @@ async function main(): Promise<void> {
     metrics.up.set({ device: deviceName(device) }, 0);
     clearInterval(heartbeat);
     const force = setTimeout(() => {
-      log.error({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'shutdown took too long; exiting (unfinished jobs are recovered by other workers)');
+      log.error(
+        { timeoutMs: config.SHUTDOWN_TIMEOUT_MS },
+        'shutdown took too long; exiting (unfinished jobs are recovered by other workers)',
+      );
       process.exit(1);
     }, config.SHUTDOWN_TIMEOUT_MS);
     force.unref();

@@ -11,7 +11,12 @@ import type { Batching, ModelEntry } from '../shared/manifest.js';
 import { DynamicBatcher, type ItemOutcome } from './batcher.js';
 import { deviceName, sessionOptionsFor, type Device, type SessionTuning } from './backend/device.js';
 import { SessionPool } from './backend/session-pool.js';
-import { SessionThreadError, ThreadedSession, type InferenceBackend, type SessionThreadIds } from './backend/threaded-session.js';
+import {
+  SessionThreadError,
+  ThreadedSession,
+  type InferenceBackend,
+  type SessionThreadIds,
+} from './backend/threaded-session.js';
 import { TASK_PIPELINES } from './tasks/index.js';
 import { stackFeeds, type PreparedItem, type TaskContext, type TaskFactory, type TaskPipeline } from './tasks/task.js';
 import type { WorkerMetrics } from './metrics.js';
@@ -93,17 +98,23 @@ export class ModelRunner {
     const started = performance.now();
     // Off the event loop: onnxruntime-node's run() is synchronous on its calling thread.
     const sessionOptions = sessionOptionsFor(device, tuning);
-    const session = sessions ? await sessions.acquire(entry.modelPath, sessionOptions) : await ThreadedSession.create(entry.modelPath, sessionOptions, onSessionDeath);
+    const session = sessions
+      ? await sessions.acquire(entry.modelPath, sessionOptions)
+      : await ThreadedSession.create(entry.modelPath, sessionOptions, onSessionDeath);
     for (const tensor of [...Object.values(entry.manifest.inputs)]) {
       if (!session.inputNames.includes(tensor)) {
         await session.release();
-        throw new Error(`model "${name}": the ONNX file has no input "${tensor}" (inputs: ${session.inputNames.join(', ')})`);
+        throw new Error(
+          `model "${name}": the ONNX file has no input "${tensor}" (inputs: ${session.inputNames.join(', ')})`,
+        );
       }
     }
     for (const tensor of [...Object.values(entry.manifest.outputs)]) {
       if (!session.outputNames.includes(tensor)) {
         await session.release();
-        throw new Error(`model "${name}": the ONNX file has no output "${tensor}" (outputs: ${session.outputNames.join(', ')})`);
+        throw new Error(
+          `model "${name}": the ONNX file has no output "${tensor}" (outputs: ${session.outputNames.join(', ')})`,
+        );
       }
     }
     let limit: BatchLimit | null;
@@ -175,7 +186,8 @@ export class ModelRunner {
       this.metrics.inferenceErrors.inc(this.labels);
       // One bad item must not fail its batch-mates: rerun each alone so only the culprit fails
       // (unless the session itself is gone: then every job fails, to be retried elsewhere).
-      if (group.length > 1 && !(error instanceof SessionThreadError)) return Promise.all(group.map(async (item) => (await this.runGroup([item]))[0]));
+      if (group.length > 1 && !(error instanceof SessionThreadError))
+        return Promise.all(group.map(async (item) => (await this.runGroup([item]))[0]));
       const failed = new SpecError('INFERENCE_FAILED', `inference failed: ${(error as Error).message}`);
       return group.map(() => ({ ok: false, error: failed }));
     }

@@ -35,7 +35,8 @@ export function fixedTensorSize(resize: ResizeSpec): { height: number; width: nu
   }
 }
 
-const show = (shape: ReadonlyArray<number | string>) => `[${shape.map((d) => (typeof d === 'number' ? d : 'N')).join(',')}]`;
+const show = (shape: ReadonlyArray<number | string>) =>
+  `[${shape.map((d) => (typeof d === 'number' ? d : 'N')).join(',')}]`;
 const fixed = (d: number | string | undefined): d is number => typeof d === 'number' && d > 0;
 
 function describeResize(r: ResizeSpec): string {
@@ -47,11 +48,17 @@ function describeResize(r: ResizeSpec): string {
  * Checks the declared shapes; returns the batch limit a fixed batch dimension sets (null: none).
  * Tensors the file declares without a shape are not checked.
  */
-export function checkSignature(entry: ModelEntry, inputs: readonly TensorSignature[], outputs: readonly TensorSignature[]): BatchLimit | null {
+export function checkSignature(
+  entry: ModelEntry,
+  inputs: readonly TensorSignature[],
+  outputs: readonly TensorSignature[],
+): BatchLimit | null {
   const m = entry.manifest;
   const file = path.basename(entry.modelPath ?? '');
   const problem = (tensor: string, shape: ReadonlyArray<number | string>, expected: string) =>
-    new ModelSignatureError(`model "${m.name}": ${tensor} of ${file} has shape ${show(shape)}; the manifest expects ${expected}`);
+    new ModelSignatureError(
+      `model "${m.name}": ${tensor} of ${file} has shape ${show(shape)}; the manifest expects ${expected}`,
+    );
   const byName = new Map([...inputs, ...outputs].map((t) => [t.name, t]));
   const modality = TASKS[m.task].modality;
   const pre = modality === 'image' ? ImagePreprocessSchema.parse(m.preprocess) : null;
@@ -61,12 +68,17 @@ export function checkSignature(entry: ModelEntry, inputs: readonly TensorSignatu
     const image = byName.get(m.inputs.image);
     if (image && image.shape.length > 0) {
       const size = fixedTensorSize(pre.resize);
-      const expected = batched ? ['N', 3, size?.height ?? 'H', size?.width ?? 'W'] : [3, size?.height ?? 'H', size?.width ?? 'W'];
+      const expected = batched
+        ? ['N', 3, size?.height ?? 'H', size?.width ?? 'W']
+        : [3, size?.height ?? 'H', size?.width ?? 'W'];
       const expectedText = `[${expected.join(',')}] (preprocess.layout ${pre.layout}, preprocess.resize ${describeResize(pre.resize)})`;
       if (image.shape.length !== expected.length) throw problem(`input "${image.name}"`, image.shape, expectedText);
       const [c, h, w] = image.shape.slice(-3);
       if (fixed(c) && c !== 3) throw problem(`input "${image.name}"`, image.shape, expectedText);
-      for (const [dim, want] of [[h, size?.height], [w, size?.width]] as const) {
+      for (const [dim, want] of [
+        [h, size?.height],
+        [w, size?.width],
+      ] as const) {
         if (fixed(dim) && dim !== want) throw problem(`input "${image.name}"`, image.shape, expectedText);
       }
     }
@@ -74,7 +86,9 @@ export function checkSignature(entry: ModelEntry, inputs: readonly TensorSignatu
 
   if (!batched) return null;
   let limit: BatchLimit | null = null;
-  const tensors = [...Object.values(m.inputs), ...Object.values(m.outputs)].map((n) => byName.get(n)).filter((t): t is TensorSignature => Boolean(t && t.shape.length > 0));
+  const tensors = [...Object.values(m.inputs), ...Object.values(m.outputs)]
+    .map((n) => byName.get(n))
+    .filter((t): t is TensorSignature => Boolean(t && t.shape.length > 0));
   for (const t of tensors) {
     const first = t.shape[0];
     if (fixed(first) && (!limit || first < limit.size)) limit = { size: first, tensor: t.name };

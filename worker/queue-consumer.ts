@@ -94,10 +94,17 @@ export class QueueConsumer {
       const data = readJobData(job.data);
       const deadline = data.deadline_at;
       // Claimed first (it also ends the job's place in its tenant's waiting count), then judged.
-      const claim = await claimForRun(this.options.connection, this.options.prefix, model, job.id!, this.options.claimTtlS, data.tenant);
+      const claim = await claimForRun(
+        this.options.connection,
+        this.options.prefix,
+        model,
+        job.id!,
+        this.options.claimTtlS,
+        data.tenant,
+      );
       if (claim === 'canceled') throw new SpecError('CANCELED', 'the job was canceled before it ran');
       if (deadline && startedAt > deadline) {
-        throw new SpecError('DEADLINE_EXCEEDED', 'the job\'s deadline (timeout_s) passed before it could run');
+        throw new SpecError('DEADLINE_EXCEEDED', "the job's deadline (timeout_s) passed before it could run");
       }
       // Fire and forget: the start event must not slow the job.
       void this.emit(job, 'start', () => jobView(job, 'active'));
@@ -147,14 +154,22 @@ export class QueueConsumer {
     };
     finishJob(connection, prefix, model, finished, retention)
       .then((pushedOut) => (pushedOut.length > 0 ? this.removePushedOut(pushedOut) : undefined))
-      .catch((err: Error) => this.log.debug({ err: err.message, jobId: job.id }, 'could not drop a finished job\'s input'));
+      .catch((err: Error) =>
+        this.log.debug({ err: err.message, jobId: job.id }, "could not drop a finished job's input"),
+      );
   }
 
   /** Jobs whose results the byte bound pushed out: removed through BullMQ (it knows all their keys). */
   private async removePushedOut(ids: string[]): Promise<void> {
-    this.queue ??= new Queue(modelQueueName(this.runner.entry.manifest.name), { connection: this.options.connection, prefix: this.options.prefix });
+    this.queue ??= new Queue(modelQueueName(this.runner.entry.manifest.name), {
+      connection: this.options.connection,
+      prefix: this.options.prefix,
+    });
     for (const id of ids) await this.queue.remove(id).catch(() => undefined);
-    this.log.info({ model: this.runner.entry.manifest.name, removed: ids.length }, 'results past JOB_RETENTION_BYTES removed');
+    this.log.info(
+      { model: this.runner.entry.manifest.name, removed: ids.length },
+      'results past JOB_RETENTION_BYTES removed',
+    );
   }
 
   /**
@@ -165,7 +180,12 @@ export class QueueConsumer {
   private async emit(job: Job<JobData, JobResult>, event: WebhookEvent, body?: () => JobView): Promise<void> {
     if (!job.data.webhook) return;
     try {
-      await enqueueWebhookEvent(this.options.webhooks, { id: job.id!, model: job.data.model, webhook: job.data.webhook }, event, body?.());
+      await enqueueWebhookEvent(
+        this.options.webhooks,
+        { id: job.id!, model: job.data.model, webhook: job.data.webhook },
+        event,
+        body?.(),
+      );
     } catch (err) {
       this.log.warn({ err: (err as Error).message, jobId: job.id, event }, 'could not enqueue webhook event');
     }

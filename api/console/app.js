@@ -87,7 +87,12 @@ function route() {
 const STATUS_TEXT = { ready: 'ready', no_workers: 'no workers', unavailable: 'unavailable' };
 const badge = (text, kind) => h('span', { class: `badge ${kind}` }, text);
 const statusBadge = (m) => badge(STATUS_TEXT[m.status] ?? m.status, m.status);
-const weightsBadge = (m) => (m.weights === 'test' ? badge('test weights', 'test') : m.weights === 'missing' ? badge('no weights', 'unavailable') : null);
+const weightsBadge = (m) =>
+  m.weights === 'test'
+    ? badge('test weights', 'test')
+    : m.weights === 'missing'
+      ? badge('no weights', 'unavailable')
+      : null;
 /** The catalog marks test models in the description; the console shows a badge instead. */
 const plainDescription = (d) => d.replace(/\s*\[TEST MODEL[^\]]*\]/, '');
 
@@ -102,26 +107,52 @@ const HINTS = {
 
 function errorBox(err, title = 'The hub refused the request: ') {
   if (err instanceof ModelHubError) {
-    return h('div', { class: 'error', role: 'alert' },
+    return h(
+      'div',
+      { class: 'error', role: 'alert' },
       h('p', { class: 'error-title' }, title, h('span', { class: 'error-msg' }, err.error_msg)),
       HINTS[err.error_code] ? h('p', {}, HINTS[err.error_code]) : null,
-      h('p', { class: 'muted' }, `error_code ${err.error_code} · HTTP ${err.status}${err.request_id ? ` · job ${err.request_id}` : ''}`));
+      h(
+        'p',
+        { class: 'muted' },
+        `error_code ${err.error_code} · HTTP ${err.status}${err.request_id ? ` · job ${err.request_id}` : ''}`,
+      ),
+    );
   }
-  return h('div', { class: 'error', role: 'alert' }, h('p', { class: 'error-title' }, 'Something went wrong: ', h('span', { class: 'error-msg' }, String(err?.message ?? err))));
+  return h(
+    'div',
+    { class: 'error', role: 'alert' },
+    h(
+      'p',
+      { class: 'error-title' },
+      'Something went wrong: ',
+      h('span', { class: 'error-msg' }, String(err?.message ?? err)),
+    ),
+  );
 }
 
 function copyable(title, text, id) {
   const pre = h('pre', { class: 'snippet', id }, text);
-  const button = h('button', { type: 'button', class: 'copy', on: { click: async () => {
-    try {
-      await navigator.clipboard.writeText(text);
-      button.textContent = 'Copied';
-    } catch {
-      getSelection().selectAllChildren(pre);
-      button.textContent = 'Selected: press Ctrl+C';
-    }
-    setTimeout(() => (button.textContent = 'Copy'), 1500);
-  } } }, 'Copy');
+  const button = h(
+    'button',
+    {
+      type: 'button',
+      class: 'copy',
+      on: {
+        click: async () => {
+          try {
+            await navigator.clipboard.writeText(text);
+            button.textContent = 'Copied';
+          } catch {
+            getSelection().selectAllChildren(pre);
+            button.textContent = 'Selected: press Ctrl+C';
+          }
+          setTimeout(() => (button.textContent = 'Copy'), 1500);
+        },
+      },
+    },
+    'Copy',
+  );
   return h('div', { class: 'snippet-box' }, h('div', { class: 'snippet-head' }, h('span', {}, title), button), pre);
 }
 
@@ -131,29 +162,67 @@ async function catalogPage() {
   document.title = 'Models · ModelHub';
   const tbody = h('tbody');
   const note = h('p', { class: 'muted small' });
-  app.replaceChildren(h('section', {},
-    h('h1', {}, 'Models'),
-    h('p', { class: 'lead' }, 'Every model this hub serves, with its live workers and queue. Open one to read its inputs and outputs and try it.'),
-    h('table', { class: 'grid catalog' },
-      h('thead', {}, h('tr', {}, ['Model', 'Task', 'Description', 'Status', 'Workers', 'Queue'].map((t) => h('th', {}, t)))),
-      tbody),
-    note));
+  app.replaceChildren(
+    h(
+      'section',
+      {},
+      h('h1', {}, 'Models'),
+      h(
+        'p',
+        { class: 'lead' },
+        'Every model this hub serves, with its live workers and queue. Open one to read its inputs and outputs and try it.',
+      ),
+      h(
+        'table',
+        { class: 'grid catalog' },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            ['Model', 'Task', 'Description', 'Status', 'Workers', 'Queue'].map((t) => h('th', {}, t)),
+          ),
+        ),
+        tbody,
+      ),
+      note,
+    ),
+  );
   let alive = true;
   stopPage = () => (alive = false);
   const refresh = async () => {
     const models = await withKey(() => hub.models());
     if (!alive) return;
-    tbody.replaceChildren(...models.map((m) => h('tr', { 'data-model': m.name },
-      h('td', {}, h('a', { href: `/models/${encodeURIComponent(m.name)}`, 'data-link': true, class: 'model-link' }, m.name)),
-      h('td', {}, h('span', { class: 'task' }, m.task)),
-      h('td', { class: 'description' }, plainDescription(m.description)),
-      h('td', { class: 'status' }, statusBadge(m), ' ', weightsBadge(m)),
-      h('td', { class: 'num' }, m.workers),
-      h('td', { class: 'num queue' }, m.queue ? `${m.queue.waiting} waiting · ${m.queue.active} running` : 'unknown'))));
+    tbody.replaceChildren(
+      ...models.map((m) =>
+        h(
+          'tr',
+          { 'data-model': m.name },
+          h(
+            'td',
+            {},
+            h('a', { href: `/models/${encodeURIComponent(m.name)}`, 'data-link': true, class: 'model-link' }, m.name),
+          ),
+          h('td', {}, h('span', { class: 'task' }, m.task)),
+          h('td', { class: 'description' }, plainDescription(m.description)),
+          h('td', { class: 'status' }, statusBadge(m), ' ', weightsBadge(m)),
+          h('td', { class: 'num' }, m.workers),
+          h(
+            'td',
+            { class: 'num queue' },
+            m.queue ? `${m.queue.waiting} waiting · ${m.queue.active} running` : 'unknown',
+          ),
+        ),
+      ),
+    );
     note.textContent = `${models.length} models · live, refreshed ${new Date().toLocaleTimeString()}`;
   };
   await refresh();
-  const timer = setInterval(() => refresh().catch((err) => (note.textContent = `Refresh failed: ${err.message}`)), 5000);
+  const timer = setInterval(
+    () => refresh().catch((err) => (note.textContent = `Refresh failed: ${err.message}`)),
+    5000,
+  );
   stopPage = () => {
     alive = false;
     clearInterval(timer);
@@ -162,7 +231,12 @@ async function catalogPage() {
 
 // ---- a model's page ----
 
-const IMAGE_TASKS = new Set(['image-classification', 'object-detection', 'semantic-segmentation', 'instance-segmentation']);
+const IMAGE_TASKS = new Set([
+  'image-classification',
+  'object-detection',
+  'semantic-segmentation',
+  'instance-segmentation',
+]);
 /** The console asks for compact mask encodings by default (the same masks, far smaller answers). */
 const CONSOLE_DEFAULTS = { mask_encoding: 'rle', encoding: 'rle' };
 
@@ -174,20 +248,55 @@ function typeOf(s) {
 
 function inputDocs(schema) {
   const required = new Set(schema.required ?? []);
-  return h('table', { class: 'grid compact docs' },
-    h('thead', {}, h('tr', {}, h('th', {}, 'field'), h('th', {}, 'type'), h('th', {}, 'default / range'), h('th', {}, 'notes'))),
-    h('tbody', {}, Object.entries(schema.properties ?? {}).map(([name, s]) => {
-      const range = [s.default !== undefined ? `default ${JSON.stringify(s.default)}` : required.has(name) ? 'required' : 'optional',
-        s.minimum !== undefined || s.maximum !== undefined ? `${s.minimum ?? '…'} … ${s.maximum ?? '…'}` : null, s.maxLength ? `≤ ${s.maxLength} chars` : null].filter(Boolean).join(', ');
-      const notes = name === 'image' ? 'base64 of an image file (JPEG, PNG, WebP, GIF, TIFF, AVIF)' : s.description ?? '';
-      return h('tr', {}, h('td', { class: 'mono' }, name), h('td', { class: 'mono' }, typeOf(s)), h('td', {}, range), h('td', {}, notes));
-    })));
+  return h(
+    'table',
+    { class: 'grid compact docs' },
+    h(
+      'thead',
+      {},
+      h('tr', {}, h('th', {}, 'field'), h('th', {}, 'type'), h('th', {}, 'default / range'), h('th', {}, 'notes')),
+    ),
+    h(
+      'tbody',
+      {},
+      Object.entries(schema.properties ?? {}).map(([name, s]) => {
+        const range = [
+          s.default !== undefined
+            ? `default ${JSON.stringify(s.default)}`
+            : required.has(name)
+              ? 'required'
+              : 'optional',
+          s.minimum !== undefined || s.maximum !== undefined ? `${s.minimum ?? '…'} … ${s.maximum ?? '…'}` : null,
+          s.maxLength ? `≤ ${s.maxLength} chars` : null,
+        ]
+          .filter(Boolean)
+          .join(', ');
+        const notes =
+          name === 'image' ? 'base64 of an image file (JPEG, PNG, WebP, GIF, TIFF, AVIF)' : (s.description ?? '');
+        return h(
+          'tr',
+          {},
+          h('td', { class: 'mono' }, name),
+          h('td', { class: 'mono' }, typeOf(s)),
+          h('td', {}, range),
+          h('td', {}, notes),
+        );
+      }),
+    ),
+  );
 }
 
 function outputDocs(fields) {
-  return h('table', { class: 'grid compact docs' },
+  return h(
+    'table',
+    { class: 'grid compact docs' },
     h('thead', {}, h('tr', {}, h('th', {}, 'field'), h('th', {}, 'type and meaning'))),
-    h('tbody', {}, Object.entries(fields).map(([name, text]) => h('tr', {}, h('td', { class: 'mono' }, name), h('td', {}, text)))));
+    h(
+      'tbody',
+      {},
+      Object.entries(fields).map(([name, text]) => h('tr', {}, h('td', { class: 'mono' }, name), h('td', {}, text))),
+    ),
+  );
 }
 
 /** One form control per request option, from the input's JSON schema. */
@@ -198,17 +307,39 @@ function optionControls(schema, isImage) {
     const initial = CONSOLE_DEFAULTS[name] ?? s.default;
     let control;
     if (s.enum) {
-      control = h('select', { name }, s.enum.map((v) => h('option', { value: v, selected: v === initial }, v)));
+      control = h(
+        'select',
+        { name },
+        s.enum.map((v) => h('option', { value: v, selected: v === initial }, v)),
+      );
     } else if (s.type === 'boolean') {
       control = h('input', { type: 'checkbox', name, checked: initial === true });
     } else if (s.type === 'number' || s.type === 'integer') {
-      control = h('input', { type: 'number', name, min: s.minimum, max: s.maximum, step: s.type === 'integer' ? 1 : 'any', placeholder: s.default !== undefined ? String(s.default) : 'model default', value: '' });
+      control = h('input', {
+        type: 'number',
+        name,
+        min: s.minimum,
+        max: s.maximum,
+        step: s.type === 'integer' ? 1 : 'any',
+        placeholder: s.default !== undefined ? String(s.default) : 'model default',
+        value: '',
+      });
     } else if (!isImage && (name === 'first_sequence' || name === 'second_sequence')) {
-      control = h('textarea', { name, rows: name === 'first_sequence' ? 3 : 2, required: name === 'first_sequence', placeholder: name === 'first_sequence' ? '双十一花呗提额在哪' : 'optional second sentence' });
+      control = h('textarea', {
+        name,
+        rows: name === 'first_sequence' ? 3 : 2,
+        required: name === 'first_sequence',
+        placeholder: name === 'first_sequence' ? '双十一花呗提额在哪' : 'optional second sentence',
+      });
     } else {
       control = h('input', { type: 'text', name, value: initial ?? '', placeholder: s.default ?? '' });
     }
-    controls.push({ name, schema: s, control, label: h('label', { class: `option option-${name}` }, h('span', { class: 'option-name' }, name), control) });
+    controls.push({
+      name,
+      schema: s,
+      control,
+      label: h('label', { class: `option option-${name}` }, h('span', { class: 'option-name' }, name), control),
+    });
   }
   return controls;
 }
@@ -244,10 +375,47 @@ async function modelPage(name) {
   const schema = detail.input.schema;
 
   // Example input: downloadable as the JSON request body, and (images) as the image file.
-  const exampleButtons = h('div', { class: 'row' },
-    h('button', { type: 'button', on: { click: async () => download(`${detail.name}-example.json`, new Blob([JSON.stringify(await withKey(() => hub.example(detail.name)), null, 2)], { type: 'application/json' })) } }, 'Download example input (JSON)'),
-    isImage ? h('button', { type: 'button', on: { click: async () => download(`${detail.name}-example.png`, base64ToBlob((await withKey(() => hub.example(detail.name))).image, 'image/png')) } }, 'Download example image') : null,
-    h('button', { type: 'button', class: 'primary', id: 'use-example', on: { click: () => useExample() } }, isImage ? 'Try the example image' : 'Fill in the example text'));
+  const exampleButtons = h(
+    'div',
+    { class: 'row' },
+    h(
+      'button',
+      {
+        type: 'button',
+        on: {
+          click: async () =>
+            download(
+              `${detail.name}-example.json`,
+              new Blob([JSON.stringify(await withKey(() => hub.example(detail.name)), null, 2)], {
+                type: 'application/json',
+              }),
+            ),
+        },
+      },
+      'Download example input (JSON)',
+    ),
+    isImage
+      ? h(
+          'button',
+          {
+            type: 'button',
+            on: {
+              click: async () =>
+                download(
+                  `${detail.name}-example.png`,
+                  base64ToBlob((await withKey(() => hub.example(detail.name))).image, 'image/png'),
+                ),
+            },
+          },
+          'Download example image',
+        )
+      : null,
+    h(
+      'button',
+      { type: 'button', class: 'primary', id: 'use-example', on: { click: () => useExample() } },
+      isImage ? 'Try the example image' : 'Fill in the example text',
+    ),
+  );
 
   // Try-it panel.
   const fileInput = isImage ? h('input', { type: 'file', id: 'file', name: 'file', accept: 'image/*' }) : null;
@@ -264,7 +432,9 @@ async function modelPage(name) {
     chosen = { blob, name: fileName, url: URL.createObjectURL(blob) };
     const thumb = h('img', { src: chosen.url, alt: fileName, class: 'thumb' });
     const label = h('span', { class: 'muted small' }, `${fileName} · ${(blob.size / 1024).toFixed(1)} KiB`);
-    thumb.addEventListener('error', () => thumb.replaceWith(h('span', { class: 'no-preview' }, 'no preview: the browser cannot display this file')));
+    thumb.addEventListener('error', () =>
+      thumb.replaceWith(h('span', { class: 'no-preview' }, 'no preview: the browser cannot display this file')),
+    );
     preview.replaceChildren(thumb, label);
   }
   fileInput?.addEventListener('change', () => {
@@ -278,18 +448,35 @@ async function modelPage(name) {
       if (fileInput) fileInput.value = '';
       choose(base64ToBlob(example.image, 'image/png'), `${detail.name}-example.png`);
     } else {
-      for (const { name: field, control } of controls) if (example[field] !== undefined) control.value = String(example[field]);
+      for (const { name: field, control } of controls)
+        if (example[field] !== undefined) control.value = String(example[field]);
     }
   }
 
-  const form = h('form', { class: 'try-it', id: 'try-it', on: { submit: (e) => {
-    e.preventDefault();
-    run().catch((err) => result.replaceChildren(errorBox(err)));
-  } } },
+  const form = h(
+    'form',
+    {
+      class: 'try-it',
+      id: 'try-it',
+      on: {
+        submit: (e) => {
+          e.preventDefault();
+          run().catch((err) => result.replaceChildren(errorBox(err)));
+        },
+      },
+    },
     isImage ? h('label', { class: 'file' }, h('span', { class: 'option-name' }, 'image file'), fileInput) : null,
     preview,
-    controls.length ? h('fieldset', { class: 'options' }, h('legend', {}, isImage ? 'options' : 'input'), controls.map((c) => c.label)) : null,
-    h('div', { class: 'row' }, runButton, cancelButton, statusLine));
+    controls.length
+      ? h(
+          'fieldset',
+          { class: 'options' },
+          h('legend', {}, isImage ? 'options' : 'input'),
+          controls.map((c) => c.label),
+        )
+      : null,
+    h('div', { class: 'row' }, runButton, cancelButton, statusLine),
+  );
 
   async function run() {
     const options = collectOptions(controls);
@@ -310,7 +497,13 @@ async function modelPage(name) {
     const tick = () => (statusLine.textContent = `${status} · ${((performance.now() - started) / 1000).toFixed(1)} s`);
     const timer = setInterval(tick, 100);
     tick();
-    const request = { origin: location.origin, model: detail.name, input: { ...input, ...(isImage ? { image: '' } : {}) }, fileName: chosen?.name ?? 'image.png', hasKey: Boolean(sessionStorage.getItem(KEY_STORAGE)) };
+    const request = {
+      origin: location.origin,
+      model: detail.name,
+      input: { ...input, ...(isImage ? { image: '' } : {}) },
+      fileName: chosen?.name ?? 'image.png',
+      hasKey: Boolean(sessionStorage.getItem(KEY_STORAGE)),
+    };
     if (!isImage) request.input = input;
     let job;
     try {
@@ -325,7 +518,20 @@ async function modelPage(name) {
       status = job.status;
     } catch (err) {
       status = 'refused';
-      result.replaceChildren(errorBox(err), rawJson(err instanceof ModelHubError ? { success: false, error_code: err.error_code, error_msg: err.error_msg, ...(err.request_id ? { request_id: err.request_id } : {}) } : String(err)), snippets({ ...request, jobId: undefined }));
+      result.replaceChildren(
+        errorBox(err),
+        rawJson(
+          err instanceof ModelHubError
+            ? {
+                success: false,
+                error_code: err.error_code,
+                error_msg: err.error_msg,
+                ...(err.request_id ? { request_id: err.request_id } : {}),
+              }
+            : String(err),
+        ),
+        snippets({ ...request, jobId: undefined }),
+      );
       return;
     } finally {
       clearInterval(timer);
@@ -334,48 +540,122 @@ async function modelPage(name) {
       cancelButton.hidden = true;
     }
     const m = job.metrics;
-    statusLine.textContent = `${job.status} in ${((performance.now() - started) / 1000).toFixed(1)} s` + (m ? ` · queue ${fmt(m.queue_ms, 0)} ms · inference ${fmt(m.inference_ms, 0)} ms · batch of ${m.batch_size}` : '');
+    statusLine.textContent =
+      `${job.status} in ${((performance.now() - started) / 1000).toFixed(1)} s` +
+      (m
+        ? ` · queue ${fmt(m.queue_ms, 0)} ms · inference ${fmt(m.inference_ms, 0)} ms · batch of ${m.batch_size}`
+        : '');
     statusLine.dataset.status = job.status;
     let drawing;
     if (job.status === 'succeeded') {
-      drawing = isImage && !image ? h('p', { class: 'muted' }, 'The browser cannot display this image, so the result is not drawn; see the JSON below.') : await drawOutput(detail.task, job.output, image, detail.labels);
+      drawing =
+        isImage && !image
+          ? h(
+              'p',
+              { class: 'muted' },
+              'The browser cannot display this image, so the result is not drawn; see the JSON below.',
+            )
+          : await drawOutput(detail.task, job.output, image, detail.labels);
     } else {
       const e = job.output ?? { error_code: 2999, error_msg: `job ${job.status}` };
-      drawing = errorBox(new ModelHubError({ success: false, ...e }, e.error_code === 2003 ? 409 : 500), job.status === 'canceled' ? 'The job was canceled: ' : 'The job failed: ');
+      drawing = errorBox(
+        new ModelHubError({ success: false, ...e }, e.error_code === 2003 ? 409 : 500),
+        job.status === 'canceled' ? 'The job was canceled: ' : 'The job failed: ',
+      );
     }
-    result.replaceChildren(h('div', { class: 'drawing' }, drawing), rawJson(job), snippets({ ...request, jobId: job.id }));
+    result.replaceChildren(
+      h('div', { class: 'drawing' }, drawing),
+      rawJson(job),
+      snippets({ ...request, jobId: job.id }),
+    );
   }
 
   function rawJson(value) {
-    return h('details', { class: 'raw', open: true },
-      h('summary', {}, 'Raw JSON', h('button', { type: 'button', class: 'link small', on: { click: (e) => {
-        e.preventDefault();
-        download('modelhub-answer.json', new Blob([JSON.stringify(value, null, 2)], { type: 'application/json' }));
-      } } }, 'download in full')),
-      h('pre', { class: 'json', id: 'raw-json' }, previewJson(value)));
+    return h(
+      'details',
+      { class: 'raw', open: true },
+      h(
+        'summary',
+        {},
+        'Raw JSON',
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'link small',
+            on: {
+              click: (e) => {
+                e.preventDefault();
+                download(
+                  'modelhub-answer.json',
+                  new Blob([JSON.stringify(value, null, 2)], { type: 'application/json' }),
+                );
+              },
+            },
+          },
+          'download in full',
+        ),
+      ),
+      h('pre', { class: 'json', id: 'raw-json' }, previewJson(value)),
+    );
   }
 
   function snippets(request) {
-    return h('section', { class: 'snippets' }, h('h3', {}, 'This request, ready to copy'),
+    return h(
+      'section',
+      { class: 'snippets' },
+      h('h3', {}, 'This request, ready to copy'),
       copyable('curl', curlSnippet(request), 'snippet-curl'),
       copyable('TypeScript SDK', sdkSnippet(request), 'snippet-sdk'),
-      copyable('CLI', cliSnippet(request), 'snippet-cli'));
+      copyable('CLI', cliSnippet(request), 'snippet-cli'),
+    );
   }
 
   app.replaceChildren(
     h('p', { class: 'crumbs' }, h('a', { href: '/', 'data-link': true }, 'Models'), ' / ', detail.name),
-    h('header', { class: 'model-head' },
+    h(
+      'header',
+      { class: 'model-head' },
       h('h1', {}, detail.name),
-      h('div', { class: 'badges' }, h('span', { class: 'task' }, detail.task), statusBadge(detail), weightsBadge(detail),
-        h('span', { class: 'muted small' }, `${detail.workers} worker${detail.workers === 1 ? '' : 's'} · ${detail.queue ? `${detail.queue.waiting} waiting · ${detail.queue.active} running` : 'queue unknown'}`)),
+      h(
+        'div',
+        { class: 'badges' },
+        h('span', { class: 'task' }, detail.task),
+        statusBadge(detail),
+        weightsBadge(detail),
+        h(
+          'span',
+          { class: 'muted small' },
+          `${detail.workers} worker${detail.workers === 1 ? '' : 's'} · ${detail.queue ? `${detail.queue.waiting} waiting · ${detail.queue.active} running` : 'queue unknown'}`,
+        ),
+      ),
       h('p', { class: 'lead' }, plainDescription(detail.description)),
-      detail.weights === 'test' ? h('p', { class: 'note' }, 'Test weights: a generated stand-in with the reference export’s signature answers here, so outputs have the right shape but are not real predictions. Drop the real weights in to serve the real model.') : null,
-      detail.status !== 'ready' ? h('p', { class: 'note' }, detail.status === 'unavailable' ? 'This model’s weights are not installed: requests answer error 1204.' : 'No worker serves this model right now: jobs wait in its queue until one starts.') : null),
-    h('div', { class: 'columns' },
+      detail.weights === 'test'
+        ? h(
+            'p',
+            { class: 'note' },
+            'Test weights: a generated stand-in with the reference export’s signature answers here, so outputs have the right shape but are not real predictions. Drop the real weights in to serve the real model.',
+          )
+        : null,
+      detail.status !== 'ready'
+        ? h(
+            'p',
+            { class: 'note' },
+            detail.status === 'unavailable'
+              ? 'This model’s weights are not installed: requests answer error 1204.'
+              : 'No worker serves this model right now: jobs wait in its queue until one starts.',
+          )
+        : null,
+    ),
+    h(
+      'div',
+      { class: 'columns' },
       h('section', {}, h('h2', {}, 'Input'), inputDocs(schema)),
-      h('section', {}, h('h2', {}, 'Output'), outputDocs(detail.output.fields))),
+      h('section', {}, h('h2', {}, 'Output'), outputDocs(detail.output.fields)),
+    ),
     h('section', {}, h('h2', {}, 'Example input'), exampleButtons),
-    h('section', { class: 'card' }, h('h2', {}, 'Try it'), form, result));
+    h('section', { class: 'card' }, h('h2', {}, 'Try it'), form, result),
+  );
 }
 
 route();

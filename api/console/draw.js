@@ -52,7 +52,13 @@ export function stage(imageUrl, width, height) {
   const img = h('img', { src: imageUrl, alt: 'input image', width, height });
   const canvas = h('canvas', { class: 'layer masks', width, height });
   const svg = h('svg:svg', { class: 'layer boxes', viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: 'none' });
-  const box = h('div', { class: 'stage', style: `aspect-ratio: ${width} / ${height}; max-width: min(100%, ${Math.max(width, 360)}px)` }, img, canvas, svg);
+  const box = h(
+    'div',
+    { class: 'stage', style: `aspect-ratio: ${width} / ${height}; max-width: min(100%, ${Math.max(width, 360)}px)` },
+    img,
+    canvas,
+    svg,
+  );
   return { box, canvas, svg };
 }
 
@@ -63,9 +69,27 @@ function drawBoxes(svg, output, width) {
     const id = output.detection_classes[i];
     const label = `${output.detection_class_names[i]} ${fmt(output.detection_scores[i], 2)}`;
     const g = h('svg:g', { class: 'detection', 'data-class': output.detection_class_names[i] });
-    g.append(h('svg:rect', { x: x1, y: y1, width: Math.max(0, x2 - x1), height: Math.max(0, y2 - y1), fill: 'none', stroke: colorOf(id), 'stroke-width': stroke }));
+    g.append(
+      h('svg:rect', {
+        x: x1,
+        y: y1,
+        width: Math.max(0, x2 - x1),
+        height: Math.max(0, y2 - y1),
+        fill: 'none',
+        stroke: colorOf(id),
+        'stroke-width': stroke,
+      }),
+    );
     const ty = y1 - font * 1.25 >= 0 ? y1 - font * 1.25 : y1;
-    g.append(h('svg:rect', { x: x1, y: ty, width: label.length * font * 0.62 + 6, height: font * 1.25, fill: colorOf(id, 0.85) }));
+    g.append(
+      h('svg:rect', {
+        x: x1,
+        y: ty,
+        width: label.length * font * 0.62 + 6,
+        height: font * 1.25,
+        fill: colorOf(id, 0.85),
+      }),
+    );
     g.append(h('svg:text', { x: x1 + 3, y: ty + font, 'font-size': font, fill: '#fff' }, label));
     svg.append(g);
   });
@@ -73,24 +97,69 @@ function drawBoxes(svg, output, width) {
 
 function detectionTable(output, extra) {
   if (!output.detection_boxes.length) return h('p', { class: 'muted' }, 'No detections above the score threshold.');
-  return h('table', { class: 'grid compact' },
-    h('thead', {}, h('tr', {}, h('th', {}, '#'), h('th', {}, 'class'), h('th', {}, 'score'), h('th', {}, 'box [y1, x1, y2, x2]'), extra ? h('th', {}, extra.title) : null)),
-    h('tbody', {}, output.detection_boxes.map((b, i) => h('tr', {},
-      h('td', {}, i + 1),
-      h('td', {}, h('span', { class: 'swatch', style: `background:${colorOf(output.detection_classes[i])}` }), ` ${output.detection_class_names[i]} (${output.detection_classes[i]})`),
-      h('td', {}, fmt(output.detection_scores[i], 3)),
-      h('td', { class: 'mono' }, `[${b.map((v) => fmt(v, 1)).join(', ')}]`),
-      extra ? h('td', {}, extra.cell(i)) : null))));
+  return h(
+    'table',
+    { class: 'grid compact' },
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        h('th', {}, '#'),
+        h('th', {}, 'class'),
+        h('th', {}, 'score'),
+        h('th', {}, 'box [y1, x1, y2, x2]'),
+        extra ? h('th', {}, extra.title) : null,
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      output.detection_boxes.map((b, i) =>
+        h(
+          'tr',
+          {},
+          h('td', {}, i + 1),
+          h(
+            'td',
+            {},
+            h('span', { class: 'swatch', style: `background:${colorOf(output.detection_classes[i])}` }),
+            ` ${output.detection_class_names[i]} (${output.detection_classes[i]})`,
+          ),
+          h('td', {}, fmt(output.detection_scores[i], 3)),
+          h('td', { class: 'mono' }, `[${b.map((v) => fmt(v, 1)).join(', ')}]`),
+          extra ? h('td', {}, extra.cell(i)) : null,
+        ),
+      ),
+    ),
+  );
 }
 
 function bars(output) {
-  const top = Object.entries(output.class_probs).sort((a, b) => b[1] - a[1]).slice(0, 5);
-  return h('div', { class: 'bars' },
-    h('p', { class: 'headline' }, `Top class: `, h('strong', {}, output.class_name), ` (id ${output.class}, ${pct(output.class_probs[top[0]?.[0]] ?? 0)})`),
-    top.map(([name, p]) => h('div', { class: 'bar-row' },
-      h('span', { class: 'bar-label', title: name }, name),
-      h('span', { class: 'bar-track' }, h('span', { class: 'bar', style: `width:${Math.max(0.5, p * 100)}%` })),
-      h('span', { class: 'bar-value' }, pct(p)))));
+  const top = Object.entries(output.class_probs)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5);
+  return h(
+    'div',
+    { class: 'bars' },
+    h(
+      'p',
+      { class: 'headline' },
+      `Top class: `,
+      h('strong', {}, output.class_name),
+      ` (id ${output.class}, ${pct(output.class_probs[top[0]?.[0]] ?? 0)})`,
+    ),
+    top.map(([name, p]) =>
+      h(
+        'div',
+        { class: 'bar-row' },
+        h('span', { class: 'bar-label', title: name }, name),
+        h('span', { class: 'bar-track' }, h('span', { class: 'bar', style: `width:${Math.max(0.5, p * 100)}%` })),
+        h('span', { class: 'bar-value' }, pct(p)),
+      ),
+    ),
+  );
 }
 
 function vectors(output) {
@@ -98,14 +167,39 @@ function vectors(output) {
   for (const key of ['pool_output', 'first_token_output', 'all_hidden_outputs']) {
     if (!(key in output)) continue;
     const v = output[key];
-    const matrix = typeof v === 'string' ? v.split(';').map((r) => r.split(',').map(Number)) : Array.isArray(v[0]) ? v : [v];
+    const matrix =
+      typeof v === 'string' ? v.split(';').map((r) => r.split(',').map(Number)) : Array.isArray(v[0]) ? v : [v];
     const first = matrix[0] ?? [];
     const norm = Math.sqrt(first.reduce((s, x) => s + x * x, 0));
     const dims = key === 'all_hidden_outputs' ? `${matrix.length} × ${first.length}` : String(first.length);
-    rows.push(h('tr', {}, h('td', { class: 'mono' }, key), h('td', {}, dims), h('td', {}, fmt(norm, 4) + (key === 'all_hidden_outputs' ? ' (first position)' : '')),
-      h('td', { class: 'mono' }, first.slice(0, 6).map((x) => fmt(x, 4)).join(', ') + (first.length > 6 ? ', …' : ''))));
+    rows.push(
+      h(
+        'tr',
+        {},
+        h('td', { class: 'mono' }, key),
+        h('td', {}, dims),
+        h('td', {}, fmt(norm, 4) + (key === 'all_hidden_outputs' ? ' (first position)' : '')),
+        h(
+          'td',
+          { class: 'mono' },
+          first
+            .slice(0, 6)
+            .map((x) => fmt(x, 4))
+            .join(', ') + (first.length > 6 ? ', …' : ''),
+        ),
+      ),
+    );
   }
-  return h('table', { class: 'grid compact vectors' }, h('thead', {}, h('tr', {}, h('th', {}, 'output'), h('th', {}, 'dimension'), h('th', {}, 'L2 norm'), h('th', {}, 'first values'))), h('tbody', {}, rows));
+  return h(
+    'table',
+    { class: 'grid compact vectors' },
+    h(
+      'thead',
+      {},
+      h('tr', {}, h('th', {}, 'output'), h('th', {}, 'dimension'), h('th', {}, 'L2 norm'), h('th', {}, 'first values')),
+    ),
+    h('tbody', {}, rows),
+  );
 }
 
 /**
@@ -114,7 +208,12 @@ function vectors(output) {
  */
 export async function drawOutput(task, output, image, labels) {
   if (task === 'image-classification') {
-    return h('div', { class: 'result-grid' }, image ? h('img', { class: 'thumb', src: image.url, alt: 'input image' }) : null, bars(output));
+    return h(
+      'div',
+      { class: 'result-grid' },
+      image ? h('img', { class: 'thumb', src: image.url, alt: 'input image' }) : null,
+      bars(output),
+    );
   }
   if (task === 'text-vectors') return vectors(output);
   const { box, canvas, svg } = stage(image.url, image.width, image.height);
@@ -133,7 +232,12 @@ export async function drawOutput(task, output, image, labels) {
     }
     paint(canvas, planes);
     drawBoxes(svg, output, image.width);
-    return h('div', { class: 'result-grid' }, box, detectionTable(output, { title: 'mask pixels', cell: (i) => areas[i] }));
+    return h(
+      'div',
+      { class: 'result-grid' },
+      box,
+      detectionTable(output, { title: 'mask pixels', cell: (i) => areas[i] }),
+    );
   }
   if (task === 'semantic-segmentation') {
     let ids;
@@ -150,11 +254,33 @@ export async function drawOutput(task, output, image, labels) {
     for (const v of ids) counts.set(v, (counts.get(v) ?? 0) + 1);
     // Class 0 is background in both seed label sets: left clear so the image shows through.
     paint(canvas, [{ plane: ids, color: (v) => [...rgbOf(v), 140] }]);
-    const legend = h('table', { class: 'grid compact' },
+    const legend = h(
+      'table',
+      { class: 'grid compact' },
       h('thead', {}, h('tr', {}, h('th', {}, 'class'), h('th', {}, 'pixels'), h('th', {}, 'share'))),
-      h('tbody', {}, [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([id, n]) => h('tr', { class: 'legend-row' },
-        h('td', {}, id ? h('span', { class: 'swatch', style: `background:${colorOf(id)}` }) : h('span', { class: 'swatch clear' }), ` ${labels?.[id] ?? id} (${id})`),
-        h('td', {}, n), h('td', {}, pct(n / ids.length))))));
+      h(
+        'tbody',
+        {},
+        [...counts.entries()]
+          .sort((a, b) => b[1] - a[1])
+          .map(([id, n]) =>
+            h(
+              'tr',
+              { class: 'legend-row' },
+              h(
+                'td',
+                {},
+                id
+                  ? h('span', { class: 'swatch', style: `background:${colorOf(id)}` })
+                  : h('span', { class: 'swatch clear' }),
+                ` ${labels?.[id] ?? id} (${id})`,
+              ),
+              h('td', {}, n),
+              h('td', {}, pct(n / ids.length)),
+            ),
+          ),
+      ),
+    );
     return h('div', { class: 'result-grid' }, box, legend);
   }
   return h('p', {}, `No drawing for task ${task}.`);

@@ -4,14 +4,18 @@
 const shellQuote = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
 
 /** The request's options (everything but the image) as JSON members, e.g. `,"max_detections":5`. */
-const optionMembers = (options) => Object.entries(options).map(([k, v]) => `,${JSON.stringify(k)}:${JSON.stringify(v)}`).join('');
+const optionMembers = (options) =>
+  Object.entries(options)
+    .map(([k, v]) => `,${JSON.stringify(k)}:${JSON.stringify(v)}`)
+    .join('');
 
 export function curlSnippet({ origin, model, input, fileName, jobId, hasKey }) {
   const auth = hasKey ? ` \\\n  -H "Authorization: Bearer $MODELHUB_API_KEY"` : '';
   const { image, ...options } = input;
-  const body = image !== undefined
-    ? `'{"input":{"image":"'"$(base64 -w0 ${shellQuote(fileName)})"'"${optionMembers(options)}}}'`
-    : shellQuote(JSON.stringify({ input }));
+  const body =
+    image !== undefined
+      ? `'{"input":{"image":"'"$(base64 -w0 ${shellQuote(fileName)})"'"${optionMembers(options)}}}'`
+      : shellQuote(JSON.stringify({ input }));
   return [
     `# submit, holding the answer up to 30 s until the job finishes`,
     `curl -s ${origin}/v1/models/${model}/jobs -H 'Prefer: wait=30'${auth} \\\n  -d ${body}`,
@@ -22,9 +26,13 @@ export function curlSnippet({ origin, model, input, fileName, jobId, hasKey }) {
 
 export function sdkSnippet({ origin, model, input, fileName, hasKey }) {
   const { image, ...options } = input;
-  const fields = image !== undefined
-    ? [`image: (await readFile(${JSON.stringify(fileName)})).toString('base64')`, ...Object.entries(options).map(([k, v]) => `${k}: ${JSON.stringify(v)}`)]
-    : Object.entries(input).map(([k, v]) => `${k}: ${JSON.stringify(v)}`);
+  const fields =
+    image !== undefined
+      ? [
+          `image: (await readFile(${JSON.stringify(fileName)})).toString('base64')`,
+          ...Object.entries(options).map(([k, v]) => `${k}: ${JSON.stringify(v)}`),
+        ]
+      : Object.entries(input).map(([k, v]) => `${k}: ${JSON.stringify(v)}`);
   return [
     ...(image !== undefined ? [`import { readFile } from 'node:fs/promises';`] : []),
     `import { ModelHub } from '@modelhub/client'; // clients/typescript in the ModelHub repository`,
@@ -42,7 +50,8 @@ export function cliSnippet({ origin, model, input, fileName, hasKey }) {
   if (image !== undefined) args.push(shellQuote(fileName));
   if (first_sequence !== undefined) args.push(`--text ${shellQuote(first_sequence)}`);
   if (second_sequence) args.push(`--pair ${shellQuote(second_sequence)}`);
-  for (const [k, v] of Object.entries(options)) args.push(`-p ${shellQuote(`${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)}`);
+  for (const [k, v] of Object.entries(options))
+    args.push(`-p ${shellQuote(`${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)}`);
   return args.join(' ');
 }
 
@@ -55,7 +64,8 @@ export function previewJson(value, limit = 24) {
       return head;
     }
     if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, seen(x)]));
-    if (typeof v === 'string' && v.length > 400) return `${v.slice(0, 400)}… (${v.length.toLocaleString('en')} characters)`;
+    if (typeof v === 'string' && v.length > 400)
+      return `${v.slice(0, 400)}… (${v.length.toLocaleString('en')} characters)`;
     return v;
   };
   return JSON.stringify(seen(value), null, 2);

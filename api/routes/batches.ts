@@ -27,13 +27,20 @@ export function batchRoutes(ctx: ApiContext): Router {
   // Depth and value count checked on the raw bytes before parsing, as for every other body.
   const jsonBodyParser = jsonBody(jsonBodyOptions(ctx));
 
-  const isJsonl = (req: Request) => JSONL_TYPES.includes((req.get('content-type') ?? '').split(';')[0].trim().toLowerCase());
+  const isJsonl = (req: Request) =>
+    JSONL_TYPES.includes((req.get('content-type') ?? '').split(';')[0].trim().toLowerCase());
 
   router.post('/v1/models/:model/batches', (req: Request, res: Response, next: NextFunction) => {
     // Refused up front, before a byte is staged.
     const length = Number(req.get('content-length') ?? NaN);
     const cap = isJsonl(req) ? config.BATCH_MAX_BYTES : Math.min(config.BATCH_MAX_BYTES, bodyLimitBytes(config));
-    if (length > cap) return next(new SpecError('BODY_TOO_LARGE', `a batch upload is at most ${cap} bytes${isJsonl(req) ? '' : ' as JSON (send application/x-ndjson for more)'}`));
+    if (length > cap)
+      return next(
+        new SpecError(
+          'BODY_TOO_LARGE',
+          `a batch upload is at most ${cap} bytes${isJsonl(req) ? '' : ' as JSON (send application/x-ndjson for more)'}`,
+        ),
+      );
     if (isJsonl(req)) return next();
     jsonBodyParser(req, res, next);
   });
@@ -49,7 +56,8 @@ export function batchRoutes(ctx: ApiContext): Router {
     checkPriorityCeiling(config, req, options.priority);
     if (options.webhook) checkWebhookTarget(config, targets, options.webhook);
     const key = req.get('idempotency-key');
-    if (key !== undefined && (key.length === 0 || key.length > 255)) throw new SpecError('INVALID_OPTION', 'Idempotency-Key must be 1 to 255 characters');
+    if (key !== undefined && (key.length === 0 || key.length > 255))
+      throw new SpecError('INVALID_OPTION', 'Idempotency-Key must be 1 to 255 characters');
 
     const hash = createHash('sha256');
     let items: AsyncIterable<RawItem>;
@@ -57,7 +65,8 @@ export function batchRoutes(ctx: ApiContext): Router {
       items = parseLines(req, config, hash);
     } else {
       const inputs = (req.body as { inputs: unknown[] }).inputs;
-      if (inputs.length > config.BATCH_MAX_ITEMS) throw new SpecError('BODY_TOO_LARGE', `a batch holds at most ${config.BATCH_MAX_ITEMS} items`);
+      if (inputs.length > config.BATCH_MAX_ITEMS)
+        throw new SpecError('BODY_TOO_LARGE', `a batch holds at most ${config.BATCH_MAX_ITEMS} items`);
       hash.update(JSON.stringify(inputs));
       items = (async function* () {
         for (const value of inputs) yield { value };
@@ -84,7 +93,8 @@ export function batchRoutes(ctx: ApiContext): Router {
 
   router.get('/v1/batches/:id/results', async (req: Request, res: Response) => {
     const order = req.query.order ?? 'completion';
-    if (order !== 'completion' && order !== 'input') throw new SpecError('INVALID_OPTION', 'order must be "completion" or "input"');
+    if (order !== 'completion' && order !== 'input')
+      throw new SpecError('INVALID_OPTION', 'order must be "completion" or "input"');
     let started = false;
     await batches.results(String(req.params.id), req.tenant, order === 'input', async (text) => {
       if (!started) {
@@ -105,8 +115,16 @@ export function batchRoutes(ctx: ApiContext): Router {
 }
 
 /** JSONL lines → items: a line that is not JSON (or too long, or too deep) fails alone. */
-async function* parseLines(req: Request, config: ApiContext['config'], hash: ReturnType<typeof createHash>): AsyncGenerator<RawItem> {
-  const limits = { maxLineBytes: config.BATCH_MAX_LINE_BYTES, maxBytes: config.BATCH_MAX_BYTES, maxLines: config.BATCH_MAX_ITEMS };
+async function* parseLines(
+  req: Request,
+  config: ApiContext['config'],
+  hash: ReturnType<typeof createHash>,
+): AsyncGenerator<RawItem> {
+  const limits = {
+    maxLineBytes: config.BATCH_MAX_LINE_BYTES,
+    maxBytes: config.BATCH_MAX_BYTES,
+    maxLines: config.BATCH_MAX_ITEMS,
+  };
   const lines = jsonlLines(req, limits, hash);
   for (;;) {
     let next: IteratorResult<Awaited<ReturnType<typeof lines.next>>['value']>;
@@ -120,7 +138,12 @@ async function* parseLines(req: Request, config: ApiContext['config'], hash: Ret
     if (next.done) return;
     const line = next.value;
     if (line.tooLong) {
-      yield { error: new SpecError('BODY_TOO_LARGE', `the line is ${line.bytes} bytes; the limit is ${config.BATCH_MAX_LINE_BYTES}`) };
+      yield {
+        error: new SpecError(
+          'BODY_TOO_LARGE',
+          `the line is ${line.bytes} bytes; the limit is ${config.BATCH_MAX_LINE_BYTES}`,
+        ),
+      };
       continue;
     }
     const problem = scanJsonStructure(Buffer.from(line.text), MAX_JSON_DEPTH, config.MAX_JSON_VALUES);

@@ -29,11 +29,16 @@ function summary(entry: ModelEntry, workers: WorkerInfo[], queue: { waiting: num
   const status: ModelStatus = !entry.modelPath ? 'unavailable' : serving.length > 0 ? 'ready' : 'no_workers';
   const loaded = loadedWeights(m.name, serving);
   // Live workers may batch less than the manifest says (a model file with a fixed batch dimension).
-  const workerBatch = serving.map((w) => w.batching[m.name]?.max_batch_size).filter((n): n is number => typeof n === 'number');
+  const workerBatch = serving
+    .map((w) => w.batching[m.name]?.max_batch_size)
+    .filter((n): n is number => typeof n === 'number');
   return {
     name: m.name,
     task: m.task,
-    description: entry.weights === 'test' ? `${m.description} [TEST MODEL: generated stand-in with the reference export's signature, not the real weights]` : m.description,
+    description:
+      entry.weights === 'test'
+        ? `${m.description} [TEST MODEL: generated stand-in with the reference export's signature, not the real weights]`
+        : m.description,
     status,
     weights: entry.weights ?? 'missing',
     ...(entry.weightsFile?.license ? { license: entry.weightsFile.license } : {}),
@@ -70,7 +75,9 @@ export function catalogRoutes(ctx: ApiContext): Router {
 
   router.get('/v1/models', async (_req: Request, res: Response) => {
     const workers = await liveWorkers();
-    const list = await Promise.all([...models.values()].map(async (e) => summary(e, workers, await queueCounts(e.manifest.name))));
+    const list = await Promise.all(
+      [...models.values()].map(async (e) => summary(e, workers, await queueCounts(e.manifest.name))),
+    );
     res.json({ models: list });
   });
 

@@ -14,7 +14,8 @@ const CONSOLE_DIR = fileURLToPath(new URL('../console', import.meta.url));
 const SDK_DIR = path.join(REPO_ROOT, 'clients', 'typescript', 'lib');
 
 /** Same-origin only: no inline script or style, images from the page's own blobs and data URLs. */
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+const CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
 function secure(res: Response): void {
   res.setHeader('content-security-policy', CSP);

@@ -28,7 +28,10 @@ export function jobRoutes(ctx: ApiContext): Router {
       return undefined;
     }
     checkWebhookTarget(config, targets, body.webhook);
-    return { url: body.webhook, events: [...new Set<WebhookEvent>(body.webhook_events_filter ?? ['start', 'completed'])] };
+    return {
+      url: body.webhook,
+      events: [...new Set<WebhookEvent>(body.webhook_events_filter ?? ['start', 'completed'])],
+    };
   }
 
   router.post('/v1/models/:model/jobs', async (req: Request, res: Response) => {
@@ -38,11 +41,17 @@ export function jobRoutes(ctx: ApiContext): Router {
     if (!body.success) throw new SpecError('INVALID_INPUT', firstProblem(body.error));
     const input = await validateInput(entry, body.data.input, config, req.decodedImage);
     const key = req.get('idempotency-key');
-    if (key !== undefined && (key.length === 0 || key.length > 255)) throw new SpecError('INVALID_OPTION', 'Idempotency-Key must be 1 to 255 characters');
+    if (key !== undefined && (key.length === 0 || key.length > 255))
+      throw new SpecError('INVALID_OPTION', 'Idempotency-Key must be 1 to 255 characters');
     const webhook = webhookOf(body.data);
     checkPriorityCeiling(config, req, body.data.priority);
     // Compared after validation and defaults: equal requests hash equally however spelled.
-    const normalized = { input, priority: body.data.priority, timeout_s: body.data.timeout_s, webhook: webhook && { url: webhook.url, events: [...webhook.events].sort() } };
+    const normalized = {
+      input,
+      priority: body.data.priority,
+      timeout_s: body.data.timeout_s,
+      webhook: webhook && { url: webhook.url, events: [...webhook.events].sort() },
+    };
     const wait = preferWait(req.get('prefer'), config.PREDICT_WAIT_S);
     const { view, replayed } = await jobs.submit(model, input, {
       tenant: req.tenant,
@@ -60,7 +69,13 @@ export function jobRoutes(ctx: ApiContext): Router {
       res.status(200).json(current);
       return;
     }
-    res.status(202).json(wait > 0 ? current : { id: view.id, model: view.model, status: view.status, created_at: view.created_at, urls: view.urls });
+    res
+      .status(202)
+      .json(
+        wait > 0
+          ? current
+          : { id: view.id, model: view.model, status: view.status, created_at: view.created_at, urls: view.urls },
+      );
   });
 
   router.get('/v1/jobs/:id', async (req: Request, res: Response) => {
@@ -82,7 +97,11 @@ export function jobRoutes(ctx: ApiContext): Router {
     const model = String(req.params.model);
     const entry = jobs.model(model);
     const input = await validateInput(entry, req.body, config, req.decodedImage);
-    const { view: done } = await jobs.submit(model, input, { tenant: req.tenant, waitS: config.PREDICT_WAIT_S, outputOnly: true });
+    const { view: done } = await jobs.submit(model, input, {
+      tenant: req.tenant,
+      waitS: config.PREDICT_WAIT_S,
+      outputOnly: true,
+    });
     metrics.jobsSubmitted.inc({ model });
     const view = done;
     if (done.status === 'succeeded') {
@@ -90,10 +109,20 @@ export function jobRoutes(ctx: ApiContext): Router {
       return;
     }
     if ((done.status === 'queued' || done.status === 'running') && jobs.closing) {
-      throw new SpecError('STORE_UNAVAILABLE', `this API instance is shutting down; the job continues: GET /v1/jobs/${view.id}`, {}, view.id);
+      throw new SpecError(
+        'STORE_UNAVAILABLE',
+        `this API instance is shutting down; the job continues: GET /v1/jobs/${view.id}`,
+        {},
+        view.id,
+      );
     }
     if (done.status === 'queued' || done.status === 'running') {
-      throw new SpecError('WAIT_TIMEOUT', `the job did not finish within ${config.PREDICT_WAIT_S}s; it continues: GET /v1/jobs/${view.id}`, {}, view.id);
+      throw new SpecError(
+        'WAIT_TIMEOUT',
+        `the job did not finish within ${config.PREDICT_WAIT_S}s; it continues: GET /v1/jobs/${view.id}`,
+        {},
+        view.id,
+      );
     }
     const out = done.output as { error_code: number };
     res.status(SpecError.statusOfCode(out.error_code)).json(done.output);

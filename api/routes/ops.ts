@@ -15,7 +15,10 @@ export function opsRoutes(ctx: ApiContext): Router {
   router.get('/readyz', async (_req: Request, res: Response) => {
     try {
       // A write, not a PING: a Redis at maxmemory (noeviction) answers PING but refuses submits.
-      await withTimeout(ctx.redis.set(readinessProbeKey(ctx.config.MODELHUB_PREFIX), String(Date.now()), 'PX', 10_000), 1000);
+      await withTimeout(
+        ctx.redis.set(readinessProbeKey(ctx.config.MODELHUB_PREFIX), String(Date.now()), 'PX', 10_000),
+        1000,
+      );
       res.json({ status: 'ready' });
     } catch (err) {
       ctx.log.warn({ err: (err as Error).message }, 'not ready: redis does not accept writes');
@@ -31,7 +34,9 @@ export function workerRoutes(ctx: ApiContext): Router {
   router.get('/v1/workers', async (req: Request, res: Response) => {
     const workers = await listLiveWorkers(ctx.redis, ctx.config.MODELHUB_PREFIX).catch((err: Error) => {
       ctx.log.warn({ err: err.message }, 'worker registry read failed');
-      throw new SpecError('STORE_UNAVAILABLE', 'the worker registry is unavailable; try again shortly', { 'Retry-After': '2' });
+      throw new SpecError('STORE_UNAVAILABLE', 'the worker registry is unavailable; try again shortly', {
+        'Retry-After': '2',
+      });
     });
     if (req.admin) {
       res.json({ workers, count: workers.length });

@@ -12,7 +12,11 @@ const prefix = process.env.BARE_PREFIX ?? 'bare';
 const port = Number(process.env.PORT ?? 0);
 
 const connection = new Redis(url, { maxRetriesPerRequest: null });
-const queue = new Queue('bare', { connection, prefix, defaultJobOptions: { removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } } });
+const queue = new Queue('bare', {
+  connection,
+  prefix,
+  defaultJobOptions: { removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
+});
 const events = new QueueEvents('bare', { connection: new Redis(url, { maxRetriesPerRequest: null }), prefix });
 await events.waitUntilReady();
 

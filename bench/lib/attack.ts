@@ -54,12 +54,29 @@ export async function attackPhase(o: AttackOptions): Promise<AttackResult> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const api = tsNode('api/main.ts');
-  const apiService = await startService('attack-api', api.command, api.args, { ...env, PORT: String(port), API_METRICS_PORT: String(await freePort()) }, httpReady(`${url}/healthz`));
+  const apiService = await startService(
+    'attack-api',
+    api.command,
+    api.args,
+    { ...env, PORT: String(port), API_METRICS_PORT: String(await freePort()) },
+    httpReady(`${url}/healthz`),
+  );
   const metricsPort = await freePort();
   const worker = tsNode('worker/main.ts');
-  const workerService = await startService('attack-worker', worker.command, [...worker.args, '--device', 'cpu', '--models', `${o.model},deeplabv3`], { ...env, METRICS_PORT: String(metricsPort) }, httpReady(`http://127.0.0.1:${metricsPort}/healthz`));
+  const workerService = await startService(
+    'attack-worker',
+    worker.command,
+    [...worker.args, '--device', 'cpu', '--models', `${o.model},deeplabv3`],
+    { ...env, METRICS_PORT: String(metricsPort) },
+    httpReady(`http://127.0.0.1:${metricsPort}/healthz`),
+  );
   try {
-    const target = { mode: 'predict' as const, path: `/v1/models/${o.model}/predict`, body: o.bodies, headers: { authorization: `Bearer ${B}` } };
+    const target = {
+      mode: 'predict' as const,
+      path: `/v1/models/${o.model}/predict`,
+      body: o.bodies,
+      headers: { authorization: `Bearer ${B}` },
+    };
     await runLoad(url, target, concurrency, 1, 0); // warm: JIT, first batches, connections
     const idle = await runLoad(url, target, concurrency, o.seconds, o.warmup);
 
@@ -70,7 +87,10 @@ export async function attackPhase(o: AttackOptions): Promise<AttackResult> {
       ['/v1/models/deeplabv3/jobs', JSON.stringify({ input: { image: huge } })],
       ['/v1/models/deeplabv3/jobs', JSON.stringify({ input: { image: huge, encoding: 'rle' } })],
       [`/v1/models/${o.model}/jobs`, big],
-      ['/v1/models/bert-base-chinese/jobs', JSON.stringify({ input: { first_sequence: LARGE_TEXT, second_sequence: LARGE_TEXT } })],
+      [
+        '/v1/models/bert-base-chinese/jobs',
+        JSON.stringify({ input: { first_sequence: LARGE_TEXT, second_sequence: LARGE_TEXT } }),
+      ],
     ];
     const answers: Record<string, number> = {};
     let sent = 0;
@@ -83,7 +103,10 @@ export async function attackPhase(o: AttackOptions): Promise<AttackResult> {
         let key: string;
         try {
           const r = await client.request('POST', p, body, { authorization: `Bearer ${A}` });
-          key = r.status === 202 ? '202' : `${r.status} ${(JSON.parse(r.body) as { error_code?: number }).error_code ?? '?'}`;
+          key =
+            r.status === 202
+              ? '202'
+              : `${r.status} ${(JSON.parse(r.body) as { error_code?: number }).error_code ?? '?'}`;
         } catch {
           key = 'connection error';
         }
@@ -106,9 +129,15 @@ export async function attackPhase(o: AttackOptions): Promise<AttackResult> {
       attackerRequests: sent,
     };
     const f = (v: number, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : '–');
-    o.log(`attack: tenant B predict ${o.model}, c=${concurrency}: idle p50 ${f(idle.p50)} p95 ${f(idle.p95)} ms; under attack p50 ${f(underAttack.p50)} p95 ${f(underAttack.p95)} ms${underAttack.failed ? `, FAILED ${underAttack.failed}` : ''}`);
+    o.log(
+      `attack: tenant B predict ${o.model}, c=${concurrency}: idle p50 ${f(idle.p50)} p95 ${f(idle.p95)} ms; under attack p50 ${f(underAttack.p50)} p95 ${f(underAttack.p95)} ms${underAttack.failed ? `, FAILED ${underAttack.failed}` : ''}`,
+    );
     o.log(`  under attack / idle: p50 ${f(result.p50Ratio)}×, p95 ${f(result.p95Ratio)}×`);
-    o.log(`  tenant A: ${sent} requests, answers ${Object.entries(result.attackerAnswers).map(([k, v]) => `${k}: ${v}`).join(', ')}`);
+    o.log(
+      `  tenant A: ${sent} requests, answers ${Object.entries(result.attackerAnswers)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(', ')}`,
+    );
     return result;
   } finally {
     await workerService.stop();

@@ -11,7 +11,11 @@ export const SVG_BOMB = Buffer.from(
 
 /** A flat 3000×3000 PNG, base64 (~30 KB): 9 M pixels of segmentation output. */
 export async function hugeFlatImage(): Promise<string> {
-  return (await sharp({ create: { width: 3000, height: 3000, channels: 3, background: '#808080' } }).png().toBuffer()).toString('base64');
+  return (
+    await sharp({ create: { width: 3000, height: 3000, channels: 3, background: '#808080' } })
+      .png()
+      .toBuffer()
+  ).toString('base64');
 }
 
 /** A 25 MB job body whose image is not an image (fits the default body limit). */

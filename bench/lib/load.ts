@@ -25,7 +25,10 @@ interface Reply {
 
 export class HttpClient {
   private readonly agent: http.Agent;
-  constructor(private readonly baseUrl: string, maxSockets: number) {
+  constructor(
+    private readonly baseUrl: string,
+    maxSockets: number,
+  ) {
     this.agent = new http.Agent({ keepAlive: true, maxSockets });
   }
 
@@ -34,7 +37,14 @@ export class HttpClient {
     return new Promise((resolve, reject) => {
       const req = http.request(
         url,
-        { method, agent: this.agent, headers: body === undefined ? headers : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } },
+        {
+          method,
+          agent: this.agent,
+          headers:
+            body === undefined
+              ? headers
+              : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers },
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));

@@ -64,12 +64,30 @@ export async function benchModels(model: string): Promise<BenchModels> {
       model: { file: 'noop.onnx' },
       inputs: { image: 'x' },
       outputs: { scores: 'y' },
-      preprocess: { resize: { mode: 'stretch', width: 1, height: 1 }, channel_order: 'RGB', scale: 1, mean: [0, 0, 0], std: [1, 1, 1] },
+      preprocess: {
+        resize: { mode: 'stretch', width: 1, height: 1 },
+        channel_order: 'RGB',
+        scale: 1,
+        mean: [0, 0, 0],
+        std: [1, 1, 1],
+      },
       postprocess: { activation: 'none' },
       labels: 'labels.txt',
       batching: { max_batch_size: 32, max_queue_delay_ms: 5 },
     }),
   );
-  const noopImage = (await sharp({ create: { width: 1, height: 1, channels: 3, background: '#336699' } }).png().toBuffer()).toString('base64');
-  return { dir, model, nobatch: `${model}-nobatch`, twin: `${model}-b`, noop: 'noop', noopImage, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+  const noopImage = (
+    await sharp({ create: { width: 1, height: 1, channels: 3, background: '#336699' } })
+      .png()
+      .toBuffer()
+  ).toString('base64');
+  return {
+    dir,
+    model,
+    nobatch: `${model}-nobatch`,
+    twin: `${model}-b`,
+    noop: 'noop',
+    noopImage,
+    cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
 }

@@ -19,10 +19,14 @@ import type { Step } from '../offloop.js';
 
 function post(url: string, body: Buffer): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = http.request(
+      url,
+      { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -32,14 +36,27 @@ export async function benchParse(): Promise<Step> {
   const config = loadConfig({ ...process.env, MODELHUB_TEST_MODELS: 'always' });
   const entry = loadModelRepository(config).get('resnet50')!;
   const side = 2450; // ~18 MB of incompressible PNG: ~24 MB as base64, under the 20 MB image limit
-  const png = await sharp(randomBytes(side * side * 3), { raw: { width: side, height: side, channels: 3 } }).png({ compressionLevel: 1 }).toBuffer();
+  const png = await sharp(randomBytes(side * side * 3), { raw: { width: side, height: side, channels: 3 } })
+    .png({ compressionLevel: 1 })
+    .toBuffer();
   const body = Buffer.from(JSON.stringify({ input: { image: png.toString('base64') } }));
-  console.log(`parse: body ${(body.length / 1e6).toFixed(1)} MB (PNG ${(png.length / 1e6).toFixed(1)} MB, ${side}×${side})`);
+  console.log(
+    `parse: body ${(body.length / 1e6).toFixed(1)} MB (PNG ${(png.length / 1e6).toFixed(1)} MB, ${side}×${side})`,
+  );
   const pool = new OffloadPool({ module: new URL('../../api/body-parse.ts', import.meta.url), maxThreads: 1 });
   const servers: Server[] = [];
   const serve = async (offloopBytes: number) => {
     const app = express();
-    app.use(jsonBody({ limit: bodyLimitBytes(config), offloopBytes, maxDepth: MAX_JSON_DEPTH, maxValues: config.MAX_JSON_VALUES, maxImageBytes: config.MAX_IMAGE_BYTES, pool }));
+    app.use(
+      jsonBody({
+        limit: bodyLimitBytes(config),
+        offloopBytes,
+        maxDepth: MAX_JSON_DEPTH,
+        maxValues: config.MAX_JSON_VALUES,
+        maxImageBytes: config.MAX_IMAGE_BYTES,
+        pool,
+      }),
+    );
     app.post('/', async (req: Request, res: Response) => {
       await validateInput(entry, req.body.input, config, req.decodedImage);
       res.json({ ok: true });

@@ -16,17 +16,30 @@ export async function benchSegment(): Promise<Step> {
   const side = 3000;
   const map = 520;
   const base = { ...process.env, MODELHUB_TEST_MODELS: 'always' };
-  const image = (await sharp({ create: { width: side, height: side, channels: 3, background: '#808080' } }).png().toBuffer()).toString('base64');
+  const image = (
+    await sharp({ create: { width: side, height: side, channels: 3, background: '#808080' } })
+      .png()
+      .toBuffer()
+  ).toString('base64');
   const logits = Float32Array.from({ length: 21 * map * map }, (_, i) => Math.sin(i * 0.37) * 4);
   console.log(`segment: ${side}×${side} deeplabv3, logits [21, ${map}, ${map}], encoding png`);
   const step = async (threshold: string) => {
     const config = loadConfig({ ...base, OFFLOOP_POSTPROCESS_PIXELS: threshold });
     const entry = loadModel('models/deeplabv3', config);
-    const pipeline = TASK_PIPELINES['semantic-segmentation']!({ entry, session: { inputNames: ['input'], outputNames: ['out'] }, config });
+    const pipeline = TASK_PIPELINES['semantic-segmentation']!({
+      entry,
+      session: { inputNames: ['input'], outputNames: ['out'] },
+      config,
+    });
     const item = await pipeline.preprocess({ image, encoding: 'png', per_class_probs: false });
     return async () => {
       await pipeline.postprocess({ out: new ort.Tensor('float32', logits, [1, 21, map, map]) }, 0, item);
     };
   };
-  return { name: 'segment', inline: await step('0'), offloop: await step(String(loadConfig({}).OFFLOOP_POSTPROCESS_PIXELS)), close: closePostprocessPool };
+  return {
+    name: 'segment',
+    inline: await step('0'),
+    offloop: await step(String(loadConfig({}).OFFLOOP_POSTPROCESS_PIXELS)),
+    close: closePostprocessPool,
+  };
 }

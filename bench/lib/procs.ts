@@ -32,7 +32,11 @@ export async function startService(
 ): Promise<Service> {
   let log = '';
   const [cmd, argv] = options.cpus ? ['taskset', ['-c', options.cpus, command, ...args]] : [command, args];
-  const child = spawn(cmd, argv, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd, argv, {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout!.on('data', (d) => (log = (log + d).slice(-20_000)));
   child.stderr!.on('data', (d) => (log = (log + d).slice(-20_000)));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -96,7 +100,9 @@ export interface ThreadInfo {
 
 export function threadsOf(pid: number): ThreadInfo[] {
   try {
-    return fs.readdirSync(`/proc/${pid}/task`).map((t) => ({ tid: Number(t), comm: fs.readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim() }));
+    return fs
+      .readdirSync(`/proc/${pid}/task`)
+      .map((t) => ({ tid: Number(t), comm: fs.readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim() }));
   } catch {
     return [];
   }
@@ -119,18 +125,32 @@ export function processProbe(label: string, pid: number): CpuProbe {
  */
 export function workerProbes(prefix: string, pid: number, sessionTids: number[]): CpuProbe[] {
   const session = new Set(sessionTids);
-  const sum = (pick: (t: ThreadInfo) => boolean) => () => threadsOf(pid).filter(pick).reduce((a, t) => a + (cpuMs(pid, t.tid) ?? 0), 0);
+  const sum = (pick: (t: ThreadInfo) => boolean) => () =>
+    threadsOf(pid)
+      .filter(pick)
+      .reduce((a, t) => a + (cpuMs(pid, t.tid) ?? 0), 0);
   return [
     { label: `${prefix} main thread`, read: () => cpuMs(pid, pid) ?? 0 },
     { label: `${prefix} session threads`, read: sum((t) => session.has(t.tid)) },
     { label: `${prefix} sharp (libvips)`, read: sum((t) => t.comm.startsWith('libvips') || t.comm.startsWith('vips')) },
-    { label: `${prefix} other threads`, read: sum((t) => t.tid !== pid && !session.has(t.tid) && !t.comm.startsWith('libvips') && !t.comm.startsWith('vips')) },
+    {
+      label: `${prefix} other threads`,
+      read: sum(
+        (t) => t.tid !== pid && !session.has(t.tid) && !t.comm.startsWith('libvips') && !t.comm.startsWith('vips'),
+      ),
+    },
   ];
 }
 
 /** The bench process itself (its HTTP clients), from process.cpuUsage. */
 export function selfProbe(label: string): CpuProbe {
-  return { label, read: () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; } };
+  return {
+    label,
+    read: () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    },
+  };
 }
 
 export function snapshot(probes: CpuProbe[]): Map<string, number> {

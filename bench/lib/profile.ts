@@ -17,5 +17,8 @@ export function topSelfTime(file: string, n = 12): { fn: string; pct: number }[]
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   const total = p.samples.length || 1;
-  return [...counts].sort((a, b) => b[1] - a[1]).slice(0, n).map(([fn, c]) => ({ fn, pct: (100 * c) / total }));
+  return [...counts]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([fn, c]) => ({ fn, pct: (100 * c) / total }));
 }

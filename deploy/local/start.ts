@@ -16,7 +16,10 @@ const children: ChildProcess[] = [];
 let localRedis: ChildProcess | null = null;
 let stopping = false;
 
-const exited = (c: ChildProcess) => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => c.once('exit', () => r())));
+const exited = (c: ChildProcess) =>
+  c.exitCode !== null || c.signalCode !== null
+    ? Promise.resolve()
+    : new Promise<void>((r) => c.once('exit', () => r()));
 
 /** The API and the worker drain first (the worker stores its last batch in Redis), then Redis goes. */
 function stopAll(code: number): void {
@@ -37,7 +40,10 @@ function stopAll(code: number): void {
 
 /** `entry` relative to the code root (dist/ when compiled, the repository when run from source). */
 function run(name: string, entry: string, args: string[] = []): ChildProcess {
-  const child = spawn(process.execPath, [...nodeEntryArgs(import.meta.url, `../../${entry}`), ...args], { stdio: 'inherit', env: process.env });
+  const child = spawn(process.execPath, [...nodeEntryArgs(import.meta.url, `../../${entry}`), ...args], {
+    stdio: 'inherit',
+    env: process.env,
+  });
   child.on('exit', (code, signal) => {
     if (!stopping) {
       log.error({ process: name, code, signal }, `${name} exited; stopping the hub`);
@@ -81,7 +87,9 @@ async function ensureRedis(): Promise<void> {
     children.push(localRedis);
     log.info({ url }, 'started a local redis-server (no persistence; for production set REDIS_URL)');
   } else {
-    log.fatal('no Redis answers on 127.0.0.1:6379 and redis-server is not installed: install it (apt-get install redis-server) or set REDIS_URL');
+    log.fatal(
+      'no Redis answers on 127.0.0.1:6379 and redis-server is not installed: install it (apt-get install redis-server) or set REDIS_URL',
+    );
     process.exit(1);
   }
 }

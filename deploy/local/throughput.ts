@@ -49,7 +49,12 @@ async function finished(url: string, id: string, deadline: number): Promise<JobV
 }
 
 /** Submits `jobs` copies of the model's example at once and waits for all of them. */
-export async function measureModel(url: string, model: ModelSummary, jobs: number, timeoutMs: number): Promise<ModelThroughput> {
+export async function measureModel(
+  url: string,
+  model: ModelSummary,
+  jobs: number,
+  timeoutMs: number,
+): Promise<ModelThroughput> {
   const example = await json<Record<string, unknown>>(`${url}/v1/models/${model.name}/example`);
   if (example.status !== 200) throw new Error(`${model.name}: no example input (${example.status})`);
   const started = performance.now();
@@ -79,7 +84,9 @@ export async function measureModel(url: string, model: ModelSummary, jobs: numbe
     jobsPerSecond: jobs / seconds,
     meanBatchSize: mean(ok.map((v) => v.metrics!.batch_size)),
     meanInferenceMs: mean(ok.map((v) => v.metrics!.inference_ms)),
-    ...(failedView ? { firstError: `${failedView.status}: ${failedView.output?.error_code} ${failedView.output?.error_msg}` } : {}),
+    ...(failedView
+      ? { firstError: `${failedView.status}: ${failedView.output?.error_code} ${failedView.output?.error_msg}` }
+      : {}),
   };
 }
 
@@ -99,7 +106,9 @@ async function main(): Promise<void> {
   const unserved = body.models.filter((m) => m.status === 'no_workers').map((m) => m.name);
   const ready = body.models.filter((m) => m.status === 'ready');
   if (unavailable.length) console.log(`not installed (skipped): ${unavailable.join(', ')}`);
-  console.log(`${'model'.padEnd(20)} ${'weights'.padEnd(7)} ${'jobs'.padStart(5)} ${'failed'.padStart(6)} ${'seconds'.padStart(8)} ${'jobs/s'.padStart(8)} ${'batch'.padStart(6)} ${'infer ms'.padStart(9)}${values.device ? `  device ${values.device}` : ''}`);
+  console.log(
+    `${'model'.padEnd(20)} ${'weights'.padEnd(7)} ${'jobs'.padStart(5)} ${'failed'.padStart(6)} ${'seconds'.padStart(8)} ${'jobs/s'.padStart(8)} ${'batch'.padStart(6)} ${'infer ms'.padStart(9)}${values.device ? `  device ${values.device}` : ''}`,
+  );
   let problems = unserved.length;
   for (const m of unserved) console.log(`${m.padEnd(20)} installed but no worker serves it`);
   for (const model of ready) {

@@ -26,12 +26,66 @@ export const BERT_TEST = {
  * where BERT's vocabularies have them relative to each other ([PAD] first).
  */
 export const BERT_TEST_VOCAB: readonly string[] = [
-  '[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]',
-  '!', ',', '.', '?', '，', '。', '？', '！',
-  '0', '1', '2', '3', '11',
-  '双', '十', '一', '花', '呗', '提', '额', '在', '哪', '里', '我', '的', '是', '什', '么', '怎', '样', '开', '通', '度',
-  'the', 'a', 'is', 'how', 'do', 'i', 'raise', 'my', 'credit', 'limit', 'hello', 'world', 'what', 'where', 'cafe',
-  'play', 'un', '##aff', '##able', '##ing', '##ed', '##s',
+  '[PAD]',
+  '[UNK]',
+  '[CLS]',
+  '[SEP]',
+  '[MASK]',
+  '!',
+  ',',
+  '.',
+  '?',
+  '，',
+  '。',
+  '？',
+  '！',
+  '0',
+  '1',
+  '2',
+  '3',
+  '11',
+  '双',
+  '十',
+  '一',
+  '花',
+  '呗',
+  '提',
+  '额',
+  '在',
+  '哪',
+  '里',
+  '我',
+  '的',
+  '是',
+  '什',
+  '么',
+  '怎',
+  '样',
+  '开',
+  '通',
+  '度',
+  'the',
+  'a',
+  'is',
+  'how',
+  'do',
+  'i',
+  'raise',
+  'my',
+  'credit',
+  'limit',
+  'hello',
+  'world',
+  'what',
+  'where',
+  'cafe',
+  'play',
+  'un',
+  '##aff',
+  '##able',
+  '##ing',
+  '##ed',
+  '##s',
 ];
 
 export function bertTestVocabText(): string {
@@ -39,14 +93,22 @@ export function bertTestVocabText(): string {
 }
 
 export interface EncoderLayerWeights {
-  q: Float32Array; qb: Float32Array; // [H,H] (x·W), [H]
-  k: Float32Array; kb: Float32Array;
-  v: Float32Array; vb: Float32Array;
-  o: Float32Array; ob: Float32Array;
-  ln1g: Float32Array; ln1b: Float32Array;
-  ffIn: Float32Array; ffInB: Float32Array; // [H,I], [I]
-  ffOut: Float32Array; ffOutB: Float32Array; // [I,H], [H]
-  ln2g: Float32Array; ln2b: Float32Array;
+  q: Float32Array;
+  qb: Float32Array; // [H,H] (x·W), [H]
+  k: Float32Array;
+  kb: Float32Array;
+  v: Float32Array;
+  vb: Float32Array;
+  o: Float32Array;
+  ob: Float32Array;
+  ln1g: Float32Array;
+  ln1b: Float32Array;
+  ffIn: Float32Array;
+  ffInB: Float32Array; // [H,I], [I]
+  ffOut: Float32Array;
+  ffOutB: Float32Array; // [I,H], [H]
+  ln2g: Float32Array;
+  ln2b: Float32Array;
 }
 
 export interface BertWeights {
@@ -74,14 +136,22 @@ export function bertTestWeights(seed = 768): BertWeights {
     embLnG: around1(H),
     embLnB: sym(H, 0.1),
     layers: Array.from({ length: layers }, () => ({
-      q: sym(H * H, 2 * proj), qb: sym(H, 0.1),
-      k: sym(H * H, 2 * proj), kb: sym(H, 0.1),
-      v: sym(H * H, 2 * proj), vb: sym(H, 0.1),
-      o: sym(H * H, 2 * proj), ob: sym(H, 0.1),
-      ln1g: around1(H), ln1b: sym(H, 0.1),
-      ffIn: sym(H * I, 2 * proj), ffInB: sym(I, 0.1),
-      ffOut: sym(I * H, 2 / Math.sqrt(I)), ffOutB: sym(H, 0.1),
-      ln2g: around1(H), ln2b: sym(H, 0.1),
+      q: sym(H * H, 2 * proj),
+      qb: sym(H, 0.1),
+      k: sym(H * H, 2 * proj),
+      kb: sym(H, 0.1),
+      v: sym(H * H, 2 * proj),
+      vb: sym(H, 0.1),
+      o: sym(H * H, 2 * proj),
+      ob: sym(H, 0.1),
+      ln1g: around1(H),
+      ln1b: sym(H, 0.1),
+      ffIn: sym(H * I, 2 * proj),
+      ffInB: sym(I, 0.1),
+      ffOut: sym(I * H, 2 / Math.sqrt(I)),
+      ffOutB: sym(H, 0.1),
+      ln2g: around1(H),
+      ln2b: sym(H, 0.1),
     })),
     pooler: sym(H * H, 2 * proj),
     poolerB: sym(H, 0.1),
@@ -157,7 +227,12 @@ export function bertReferencePooler(cls: ArrayLike<number>, w = bertTestWeights(
  * The same network in float64 for one sequence of `ids.length` tokens (mask 1 = real token).
  * Returns every position's final hidden state, row-major [L,H].
  */
-export function bertReferenceForward(ids: number[], typeIds: number[], mask: number[], w = bertTestWeights()): Float64Array {
+export function bertReferenceForward(
+  ids: number[],
+  typeIds: number[],
+  mask: number[],
+  w = bertTestWeights(),
+): Float64Array {
   const { hidden: H, heads, intermediate: I, layerNormEps } = BERT_TEST;
   const L = ids.length;
   const dh = H / heads;
@@ -167,7 +242,8 @@ export function bertReferenceForward(ids: number[], typeIds: number[], mask: num
       const row = x.subarray(t * H, (t + 1) * H);
       const mean = row.reduce((a, b) => a + b, 0) / H;
       const variance = row.reduce((a, b) => a + (b - mean) ** 2, 0) / H;
-      for (let j = 0; j < H; j++) out[t * H + j] = ((row[j] - mean) / Math.sqrt(variance + layerNormEps)) * gamma[j] + beta[j];
+      for (let j = 0; j < H; j++)
+        out[t * H + j] = ((row[j] - mean) / Math.sqrt(variance + layerNormEps)) * gamma[j] + beta[j];
     }
     return out;
   };
@@ -184,7 +260,8 @@ export function bertReferenceForward(ids: number[], typeIds: number[], mask: num
   };
   let x = new Float64Array(L * H);
   for (let t = 0; t < L; t++) {
-    for (let j = 0; j < H; j++) x[t * H + j] = w.word[ids[t] * H + j] + w.position[t * H + j] + w.tokenType[typeIds[t] * H + j];
+    for (let j = 0; j < H; j++)
+      x[t * H + j] = w.word[ids[t] * H + j] + w.position[t * H + j] + w.tokenType[typeIds[t] * H + j];
   }
   x = layerNorm(x, w.embLnG, w.embLnB);
   for (const l of w.layers) {
@@ -210,11 +287,19 @@ export function bertReferenceForward(ids: number[], typeIds: number[], mask: num
       }
     }
     const attnOut = dense(context, l.o, l.ob, H, H);
-    const attended = layerNorm(attnOut.map((a, i) => a + x[i]), l.ln1g, l.ln1b);
+    const attended = layerNorm(
+      attnOut.map((a, i) => a + x[i]),
+      l.ln1g,
+      l.ln1b,
+    );
     const u = dense(attended, l.ffIn, l.ffInB, H, I);
     const gelu = u.map((a) => 0.5 * a * (1 + erf(a / Math.SQRT2)));
     const ff = dense(gelu, l.ffOut, l.ffOutB, I, H);
-    x = layerNorm(ff.map((a, i) => a + attended[i]), l.ln2g, l.ln2b);
+    x = layerNorm(
+      ff.map((a, i) => a + attended[i]),
+      l.ln2g,
+      l.ln2b,
+    );
   }
   return x;
 }

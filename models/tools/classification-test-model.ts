@@ -46,7 +46,9 @@ export function buildClassifierTestModel(w = classifierTestWeights()): Uint8Arra
 /** Reference forward pass for a uniform image whose normalized channel values are `m`. */
 export function classifierReferenceLogits(m: [number, number, number], w = classifierTestWeights()): Float64Array {
   const { hidden, classes } = RESNET_TEST;
-  const h = Array.from({ length: hidden }, (_, j) => Math.max(0, w.conv[j * 3] * m[0] + w.conv[j * 3 + 1] * m[1] + w.conv[j * 3 + 2] * m[2] + w.convBias[j]));
+  const h = Array.from({ length: hidden }, (_, j) =>
+    Math.max(0, w.conv[j * 3] * m[0] + w.conv[j * 3 + 1] * m[1] + w.conv[j * 3 + 2] * m[2] + w.convBias[j]),
+  );
   const out = new Float64Array(classes);
   for (let k = 0; k < classes; k++) {
     let s = w.denseBias[k];

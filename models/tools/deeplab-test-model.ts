@@ -26,7 +26,10 @@ export function deeplabTestWeights(): { weights: Float32Array; bias: Float32Arra
 /** The model's logits for one normalized RGB pixel. */
 export function deeplabReferenceLogits(rgbNorm: [number, number, number]): number[] {
   const { weights, bias } = deeplabTestWeights();
-  return Array.from(bias, (b, c) => b + weights[c * 3] * rgbNorm[0] + weights[c * 3 + 1] * rgbNorm[1] + weights[c * 3 + 2] * rgbNorm[2]);
+  return Array.from(
+    bias,
+    (b, c) => b + weights[c * 3] * rgbNorm[0] + weights[c * 3 + 1] * rgbNorm[1] + weights[c * 3 + 2] * rgbNorm[2],
+  );
 }
 
 export function buildDeeplabTestModel(): Uint8Array {

@@ -21,7 +21,10 @@ import { loadModelRepository, type ModelEntry, type WeightsFile } from '../../sh
 
 export class FetchError extends Error {
   override name = 'FetchError';
-  constructor(message: string, readonly retryable = false) {
+  constructor(
+    message: string,
+    readonly retryable = false,
+  ) {
     super(message);
   }
 }
@@ -59,7 +62,12 @@ export interface FetchResult {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** GETs url into `part`, resuming from what `part` already holds; retries a cut connection. */
-async function download(url: string, part: string, opts: FetchOptions, report: (received: number, total: number | null) => void): Promise<void> {
+async function download(
+  url: string,
+  part: string,
+  opts: FetchOptions,
+  report: (received: number, total: number | null) => void,
+): Promise<void> {
   const attempts = opts.attempts ?? 5;
   for (let attempt = 1; ; attempt++) {
     const have = fs.existsSync(part) ? fs.statSync(part).size : 0;
@@ -67,7 +75,8 @@ async function download(url: string, part: string, opts: FetchOptions, report: (
       const res = await fetch(url, { headers: have > 0 ? { Range: `bytes=${have}-` } : {} });
       if (res.status === 416 && have > 0) return; // the part already holds the whole file
       if (res.status === 404) throw new FetchError(`${url}: HTTP 404 Not Found`);
-      if (!res.ok || !res.body) throw new FetchError(`${url}: HTTP ${res.status} ${res.statusText}`, res.status >= 500 || res.status === 429);
+      if (!res.ok || !res.body)
+        throw new FetchError(`${url}: HTTP ${res.status} ${res.statusText}`, res.status >= 500 || res.status === 429);
       const resumed = res.status === 206 && have > 0;
       const length = Number(res.headers.get('content-length') ?? NaN);
       const total = Number.isFinite(length) ? length + (resumed ? have : 0) : null;
@@ -80,13 +89,22 @@ async function download(url: string, part: string, opts: FetchOptions, report: (
           done(null, chunk);
         },
       });
-      await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), count, fs.createWriteStream(part, { flags: resumed ? 'a' : 'w' }));
-      if (total !== null && received !== total) throw new FetchError(`${url}: connection closed at ${received} of ${total} bytes`, true);
+      await pipeline(
+        Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
+        count,
+        fs.createWriteStream(part, { flags: resumed ? 'a' : 'w' }),
+      );
+      if (total !== null && received !== total)
+        throw new FetchError(`${url}: connection closed at ${received} of ${total} bytes`, true);
       return;
     } catch (err) {
       const retryable = err instanceof FetchError ? err.retryable : true; // network errors: the connection was cut
       if (!retryable || attempt >= attempts) {
-        throw err instanceof FetchError ? err : new FetchError(`${url}: ${(err as Error).message} (after ${attempt} attempt${attempt > 1 ? 's' : ''}; run again to resume)`);
+        throw err instanceof FetchError
+          ? err
+          : new FetchError(
+              `${url}: ${(err as Error).message} (after ${attempt} attempt${attempt > 1 ? 's' : ''}; run again to resume)`,
+            );
       }
       await sleep((opts.retryDelayMs ?? 1000) * attempt);
     }
@@ -94,11 +112,17 @@ async function download(url: string, part: string, opts: FetchOptions, report: (
 }
 
 /** Checks the part against the manifest's sha256, then renames it into place; a wrong part is deleted. */
-async function verifyAndPlace(part: string, dest: string, file: WeightsFile): Promise<{ sha256: string; unverified: boolean }> {
+async function verifyAndPlace(
+  part: string,
+  dest: string,
+  file: WeightsFile,
+): Promise<{ sha256: string; unverified: boolean }> {
   const sha256 = await sha256File(part);
   if (file.sha256 && sha256 !== file.sha256.toLowerCase()) {
     fs.rmSync(part, { force: true });
-    throw new FetchError(`${file.name}: checksum mismatch (expected sha256 ${file.sha256}, got ${sha256}); nothing was installed`);
+    throw new FetchError(
+      `${file.name}: checksum mismatch (expected sha256 ${file.sha256}, got ${sha256}); nothing was installed`,
+    );
   }
   fs.renameSync(part, dest);
   return { sha256, unverified: !file.sha256 };
@@ -125,7 +149,10 @@ async function fetchFiles(entry: ModelEntry, opts: FetchOptions): Promise<FetchR
     return { model, status: 'present', file: entry.modelPath, sha256: await sha256File(entry.modelPath) };
   }
   const files = entry.manifest.model.files;
-  if (!files) throw new FetchError(`its manifest names no downloadable files (model.files)${entry.manifest.reference ? `; ${entry.manifest.reference}` : ''}`);
+  if (!files)
+    throw new FetchError(
+      `its manifest names no downloadable files (model.files)${entry.manifest.reference ? `; ${entry.manifest.reference}` : ''}`,
+    );
   const destDir = opts.weightsDir ?? entry.dir;
   fs.mkdirSync(destDir, { recursive: true });
   const problems: string[] = [];
@@ -147,7 +174,9 @@ async function fetchFiles(entry: ModelEntry, opts: FetchOptions): Promise<FetchR
       return { model, status: 'installed', file: dest, ...placed };
     }
     try {
-      await download(source.where, part, opts, (received, total) => opts.onProgress?.({ model, file: file.name, received, total }));
+      await download(source.where, part, opts, (received, total) =>
+        opts.onProgress?.({ model, file: file.name, received, total }),
+      );
     } catch (err) {
       // Not there: try the next alternative. Anything else is this model's failure.
       if (err instanceof FetchError && / 404 /.test(err.message)) {
@@ -174,7 +203,9 @@ function progressBar(stream: NodeJS.WriteStream): (p: Progress) => void {
       const share = Math.min(1, p.received / p.total);
       const width = 30;
       const bar = '#'.repeat(Math.round(share * width)).padEnd(width, '.');
-      stream.write(`\r${p.model}  ${p.file}  [${bar}] ${String(Math.floor(share * 100)).padStart(3)}%  ${mib(p.received)}/${mib(p.total)} MiB`);
+      stream.write(
+        `\r${p.model}  ${p.file}  [${bar}] ${String(Math.floor(share * 100)).padStart(3)}%  ${mib(p.received)}/${mib(p.total)} MiB`,
+      );
     } else {
       stream.write(`\r${p.model}  ${p.file}  ${mib(p.received)} MiB`);
     }
@@ -182,14 +213,24 @@ function progressBar(stream: NodeJS.WriteStream): (p: Progress) => void {
   };
 }
 
-export async function main(argv: string[], config: Config = loadConfig(), out: NodeJS.WriteStream = process.stderr): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { from: { type: 'string' } } });
+export async function main(
+  argv: string[],
+  config: Config = loadConfig(),
+  out: NodeJS.WriteStream = process.stderr,
+): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { from: { type: 'string' } },
+  });
   if (positionals.length === 0) {
     out.write('usage: npm run models:fetch -- <model…|all> [--from <dir>]\n');
     return 2;
   }
   const models = loadModelRepository(config);
-  const wanted = positionals.includes('all') ? [...models.values()].filter((e) => e.manifest.model.files) : positionals.map((n) => models.get(n) ?? n);
+  const wanted = positionals.includes('all')
+    ? [...models.values()].filter((e) => e.manifest.model.files)
+    : positionals.map((n) => models.get(n) ?? n);
   let failed = 0;
   for (const entry of wanted) {
     if (typeof entry === 'string') {

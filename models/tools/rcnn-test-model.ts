@@ -26,24 +26,56 @@ export function rcnnTestMask(pattern: (typeof RCNN_TEST_DETECTIONS)[number]['mas
   const m = new Float32Array(MASK_SIZE * MASK_SIZE);
   for (let y = 0; y < MASK_SIZE; y++) {
     for (let x = 0; x < MASK_SIZE; x++) {
-      const on = pattern === 'full' || (pattern === 'left-half' && x < MASK_SIZE / 2) || (pattern === 'top-half' && y < MASK_SIZE / 2);
+      const on =
+        pattern === 'full' ||
+        (pattern === 'left-half' && x < MASK_SIZE / 2) ||
+        (pattern === 'top-half' && y < MASK_SIZE / 2);
       m[y * MASK_SIZE + x] = on ? 0.9 : 0.1;
     }
   }
   return m;
 }
 
-function buildRcnn(names: { input: string; boxes: string; labels: string; scores: string; masks?: string }, graphName: string): Uint8Array {
+function buildRcnn(
+  names: { input: string; boxes: string; labels: string; scores: string; masks?: string },
+  graphName: string,
+): Uint8Array {
   const n = RCNN_TEST_DETECTIONS.length;
   const g = new OnnxGraphBuilder(graphName);
   g.input(names.input, 'float32', [3, 'H', 'W']);
   const shape = g.op('Shape', [names.input]);
   const whwh = g.op('Gather', [shape, g.constant('int64', [4], [2, 1, 2, 1])], { axis: 0 });
   const scale = g.op('Cast', [whwh], { to: 1 /* FLOAT */ });
-  const fractions = g.constant('float32', [n, 4], RCNN_TEST_DETECTIONS.flatMap((d) => [...d.fractions]));
+  const fractions = g.constant(
+    'float32',
+    [n, 4],
+    RCNN_TEST_DETECTIONS.flatMap((d) => [...d.fractions]),
+  );
   g.op('Mul', [fractions, scale], {}, names.boxes);
-  g.op('Identity', [g.constant('int64', [n], RCNN_TEST_DETECTIONS.map((d) => d.label))], {}, names.labels);
-  g.op('Identity', [g.constant('float32', [n], RCNN_TEST_DETECTIONS.map((d) => d.score))], {}, names.scores);
+  g.op(
+    'Identity',
+    [
+      g.constant(
+        'int64',
+        [n],
+        RCNN_TEST_DETECTIONS.map((d) => d.label),
+      ),
+    ],
+    {},
+    names.labels,
+  );
+  g.op(
+    'Identity',
+    [
+      g.constant(
+        'float32',
+        [n],
+        RCNN_TEST_DETECTIONS.map((d) => d.score),
+      ),
+    ],
+    {},
+    names.scores,
+  );
   g.output(names.boxes, 'float32', [n, 4]);
   g.output(names.labels, 'int64', [n]);
   g.output(names.scores, 'float32', [n]);

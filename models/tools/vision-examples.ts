@@ -34,6 +34,9 @@ const EXAMPLES: Record<string, string> = {
 
 for (const [model, scene] of Object.entries(EXAMPLES)) {
   const file = path.join(REPO_ROOT, 'models', model, 'example.png');
-  fs.writeFileSync(file, await sharp(Buffer.from(scene)).flatten({ background: '#ffffff' }).png({ palette: true }).toBuffer());
+  fs.writeFileSync(
+    file,
+    await sharp(Buffer.from(scene)).flatten({ background: '#ffffff' }).png({ palette: true }).toBuffer(),
+  );
   console.log(`${file}: ${fs.statSync(file).size} bytes`);
 }

@@ -47,7 +47,8 @@ export interface ChunkData {
 export type BulkJobData = BatchData | ChunkData;
 
 /** One staged item: its validated input, or the spec error that failed it at upload (a malformed line). */
-export type StagedItem = { i: number; input: Record<string, unknown> } | { i: number; error: { error_code: number; error_msg: string } };
+export type StagedItem =
+  { i: number; input: Record<string, unknown> } | { i: number; error: { error_code: number; error_msg: string } };
 
 export const chunkJobId = (batchId: string, chunk: number) => `${batchId}.${chunk}`;
 
@@ -60,6 +61,9 @@ export class UnknownBatchVersionError extends Error {
 }
 
 export function readBulkJobData(raw: BulkJobData): BulkJobData {
-  if ((raw.v ?? 0) > BATCH_PAYLOAD_VERSION) throw new UnknownBatchVersionError(`batch payload version ${raw.v} is newer than this release reads (${BATCH_PAYLOAD_VERSION}); upgrade this worker`);
+  if ((raw.v ?? 0) > BATCH_PAYLOAD_VERSION)
+    throw new UnknownBatchVersionError(
+      `batch payload version ${raw.v} is newer than this release reads (${BATCH_PAYLOAD_VERSION}); upgrade this worker`,
+    );
   return raw;
 }

@@ -11,12 +11,23 @@ export interface ResultLine {
 }
 
 /** Result lines for items that never ran: all canceled, or all failed with one error. */
-export function unranLines(batchId: string, first: number, count: number, status: 'failed' | 'canceled', error: { errorCode: number; message: string }): ResultLine[] {
+export function unranLines(
+  batchId: string,
+  first: number,
+  count: number,
+  status: 'failed' | 'canceled',
+  error: { errorCode: number; message: string },
+): ResultLine[] {
   const completed_at = new Date().toISOString();
   return Array.from({ length: count }, (_, k) => ({
     index: first + k,
     status,
-    error: { success: false as const, error_code: error.errorCode, error_msg: error.message, request_id: itemRequestId(batchId, first + k) },
+    error: {
+      success: false as const,
+      error_code: error.errorCode,
+      error_msg: error.message,
+      request_id: itemRequestId(batchId, first + k),
+    },
     completed_at,
   }));
 }
@@ -59,14 +70,27 @@ export function batchView(data: BatchData, counts: Record<string, string>): Batc
   const failed = n('failed');
   const canceled = n('canceled');
   const finished = n('chunks_done') >= data.chunks;
-  const status: BatchStatus = counts.canceled_at ? 'canceled' : finished ? 'completed' : counts.started_at ? 'running' : 'queued';
+  const status: BatchStatus = counts.canceled_at
+    ? 'canceled'
+    : finished
+      ? 'completed'
+      : counts.started_at
+        ? 'running'
+        : 'queued';
   const base = `/v1/batches/${data.id}`;
   return {
     id: data.id,
     object: 'batch',
     model: data.model,
     status,
-    counts: { total: data.total, queued: Math.max(0, data.total - running - succeeded - failed - canceled), running, succeeded, failed, canceled },
+    counts: {
+      total: data.total,
+      queued: Math.max(0, data.total - running - succeeded - failed - canceled),
+      running,
+      succeeded,
+      failed,
+      canceled,
+    },
     created_at: iso(data.created_at)!,
     ...(counts.started_at ? { started_at: iso(counts.started_at) } : {}),
     ...(finished && counts.completed_at ? { completed_at: iso(counts.completed_at) } : {}),

@@ -41,7 +41,9 @@ export class UnknownPayloadVersionError extends Error {
 export function readJobData(raw: JobData): JobData & { v: typeof JOB_PAYLOAD_VERSION } {
   const version = raw.v ?? 1;
   if (version > JOB_PAYLOAD_VERSION) {
-    throw new UnknownPayloadVersionError(`job payload version ${version} is newer than this release reads (${JOB_PAYLOAD_VERSION}); upgrade this worker`);
+    throw new UnknownPayloadVersionError(
+      `job payload version ${version} is newer than this release reads (${JOB_PAYLOAD_VERSION}); upgrade this worker`,
+    );
   }
   // Version 1 → 2: only the version field is new.
   return { ...raw, v: JOB_PAYLOAD_VERSION };

@@ -35,7 +35,14 @@ export interface FinishedJob {
  * Drops a finished job's input and counts its result; returns the ids of older jobs the byte bound
  * pushed out, which the caller removes through BullMQ (their results already left the counts).
  */
-export async function finishJob(redis: RedisClient, prefix: string, model: string, job: FinishedJob, config: RetentionConfig, now = Date.now()): Promise<string[]> {
+export async function finishJob(
+  redis: RedisClient,
+  prefix: string,
+  model: string,
+  job: FinishedJob,
+  config: RetentionConfig,
+  now = Date.now(),
+): Promise<string[]> {
   const keys = retainedResultKeys(prefix, model);
   return scripts(redis).modelhubFinishJob(
     job.key,
@@ -60,9 +67,23 @@ export async function finishJob(redis: RedisClient, prefix: string, model: strin
  * A job about to be deleted (its hash still there: its result's size is read from it) leaves the
  * counts; returns the bytes released.
  */
-export async function forgetRetained(redis: RedisClient, prefix: string, model: string, job: { id: string; key: string; tenant: string | null }, config: Pick<Config, 'JOB_RETENTION_S'>): Promise<number> {
+export async function forgetRetained(
+  redis: RedisClient,
+  prefix: string,
+  model: string,
+  job: { id: string; key: string; tenant: string | null },
+  config: Pick<Config, 'JOB_RETENTION_S'>,
+): Promise<number> {
   const keys = retainedResultKeys(prefix, model);
-  return scripts(redis).modelhubForgetRetained(job.key, keys.byTime, keys.bytes, job.id, job.tenant ?? '-', tenantKeyPrefix(prefix, model), sideKeyTtlS(config));
+  return scripts(redis).modelhubForgetRetained(
+    job.key,
+    keys.byTime,
+    keys.bytes,
+    job.id,
+    job.tenant ?? '-',
+    tenantKeyPrefix(prefix, model),
+    sideKeyTtlS(config),
+  );
 }
 
 /**
@@ -75,7 +96,8 @@ export function inputBytesOf(input: Record<string, unknown>): number {
   const visit = (value: unknown, depth: number): void => {
     if (typeof value === 'string') bytes += value.length + 3;
     else if (Array.isArray(value) && depth < 4) for (const v of value) visit(v, depth + 1);
-    else if (value && typeof value === 'object' && depth < 4) for (const [k, v] of Object.entries(value)) (bytes += k.length + 3), visit(v, depth + 1);
+    else if (value && typeof value === 'object' && depth < 4)
+      for (const [k, v] of Object.entries(value)) ((bytes += k.length + 3), visit(v, depth + 1));
     else bytes += 8;
   };
   for (const [k, v] of Object.entries(input)) {

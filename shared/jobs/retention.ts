@@ -15,7 +15,9 @@ export function sideKeyTtlS(config: RetentionConfig): number {
   return config.JOB_RETENTION_S + SIDE_KEY_GRACE_S;
 }
 
-export function defaultJobOptions(config: Pick<Config, 'JOB_RETENTION_S' | 'JOB_RETENTION_COUNT' | 'JOB_ATTEMPTS'>): JobsOptions {
+export function defaultJobOptions(
+  config: Pick<Config, 'JOB_RETENTION_S' | 'JOB_RETENTION_COUNT' | 'JOB_ATTEMPTS'>,
+): JobsOptions {
   return {
     attempts: Math.max(1, config.JOB_ATTEMPTS),
     backoff: { type: 'exponential', delay: 500 },

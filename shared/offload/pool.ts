@@ -56,6 +56,7 @@ export function siblingModule(from: string, name: string): URL {
 
 /** An ArrayBuffer holding exactly `view`'s bytes: its own when the view spans it, else a copy. */
 export function ownBuffer(view: Uint8Array): ArrayBuffer {
-  if (view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer) return view.buffer;
+  if (view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer)
+    return view.buffer;
   return new Uint8Array(view).buffer; // a copy (Buffer.slice would share the memory)
 }

@@ -9,8 +9,32 @@ import { batchKeys } from './keys.js';
 import { luaCommands } from './lua-commands.js';
 
 interface ChunkCommands {
-  modelhubStartChunk(counts: string, started: string, chunk: number, count: number, now: number, ttlS: number): Promise<'run' | 'canceled'>;
-  modelhubFinishChunk(...args: [string, string, string, string, string, number, string, number, number, number, number, number, number, number]): Promise<number>;
+  modelhubStartChunk(
+    counts: string,
+    started: string,
+    chunk: number,
+    count: number,
+    now: number,
+    ttlS: number,
+  ): Promise<'run' | 'canceled'>;
+  modelhubFinishChunk(
+    ...args: [
+      string,
+      string,
+      string,
+      string,
+      string,
+      number,
+      string,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ]
+  ): Promise<number>;
 }
 
 const commands = luaCommands<ChunkCommands>({
@@ -28,13 +52,24 @@ export interface ChunkRef {
 }
 
 /** A worker starting a chunk: 'canceled' when the batch was canceled first, else 'run'. */
-export function startChunk(redis: RedisClient, prefix: string, ref: ChunkRef, ttlS: number): Promise<'run' | 'canceled'> {
+export function startChunk(
+  redis: RedisClient,
+  prefix: string,
+  ref: ChunkRef,
+  ttlS: number,
+): Promise<'run' | 'canceled'> {
   const k = batchKeys(prefix, ref.batch);
   return commands(redis).modelhubStartChunk(k.counts, k.started, ref.chunk, ref.count, Date.now(), ttlS);
 }
 
 /** Stores a chunk's result lines once. True when this call stored them. */
-export async function finishChunk(redis: RedisClient, prefix: string, ref: ChunkRef, lines: ResultLine[], ttlS: number): Promise<boolean> {
+export async function finishChunk(
+  redis: RedisClient,
+  prefix: string,
+  ref: ChunkRef,
+  lines: ResultLine[],
+  ttlS: number,
+): Promise<boolean> {
   const k = batchKeys(prefix, ref.batch);
   const count = (s: ResultLine['status']) => lines.filter((l) => l.status === s).length;
   const block = lines.map((l) => JSON.stringify(l)).join('\n');

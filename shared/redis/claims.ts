@@ -12,15 +12,39 @@ import { scripts } from './scripts.js';
 export type JobClaim = 'running' | 'canceled';
 
 /** A worker starting a job: claims it "running" unless a cancel came first (a retry keeps its claim). */
-export async function claimForRun(redis: RedisClient, prefix: string, model: string, jobId: string, ttlS: number, tenant: string | null = null): Promise<JobClaim> {
-  return (await scripts(redis).modelhubClaimForRun(jobClaimKey(prefix, model, jobId), tenantWaitingKey(prefix, model, tenant), ttlS)) as JobClaim;
+export async function claimForRun(
+  redis: RedisClient,
+  prefix: string,
+  model: string,
+  jobId: string,
+  ttlS: number,
+  tenant: string | null = null,
+): Promise<JobClaim> {
+  return (await scripts(redis).modelhubClaimForRun(
+    jobClaimKey(prefix, model, jobId),
+    tenantWaitingKey(prefix, model, tenant),
+    ttlS,
+  )) as JobClaim;
 }
 
 /**
  * A cancel: claims the job "canceled" unless a worker is running it right now. A job's input
  * bytes counted at submit (`inputBytes`) leave its tenant's stored bytes with the claim.
  */
-export async function claimForCancel(redis: RedisClient, prefix: string, model: string, jobId: string, ttlS: number, tenant: string | null = null, inputBytes = 0): Promise<JobClaim> {
-  const keys = [jobClaimKey(prefix, model, jobId), jobLockKey(prefix, model, jobId), tenantWaitingKey(prefix, model, tenant), tenantStoredKey(prefix, model, tenant)] as const;
+export async function claimForCancel(
+  redis: RedisClient,
+  prefix: string,
+  model: string,
+  jobId: string,
+  ttlS: number,
+  tenant: string | null = null,
+  inputBytes = 0,
+): Promise<JobClaim> {
+  const keys = [
+    jobClaimKey(prefix, model, jobId),
+    jobLockKey(prefix, model, jobId),
+    tenantWaitingKey(prefix, model, tenant),
+    tenantStoredKey(prefix, model, tenant),
+  ] as const;
   return (await scripts(redis).modelhubClaimForCancel(...keys, ttlS, inputBytes, ttlS)) as JobClaim;
 }

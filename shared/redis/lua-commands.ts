@@ -13,7 +13,11 @@ export type LuaCommandFiles = Record<string, { file: string; numberOfKeys: numbe
 
 /** Returns a function giving a connection with the commands defined (typed as `T`). */
 export function luaCommands<T>(files: LuaCommandFiles): (redis: RedisClient) => T {
-  const scripts = Object.entries(files).map(([name, { file, numberOfKeys }]) => ({ name, numberOfKeys, lua: script(file) }));
+  const scripts = Object.entries(files).map(([name, { file, numberOfKeys }]) => ({
+    name,
+    numberOfKeys,
+    lua: script(file),
+  }));
   const defined = new WeakSet<RedisClient>();
   return (redis) => {
     if (!defined.has(redis)) {

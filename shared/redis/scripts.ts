@@ -17,11 +17,27 @@ export interface ScriptCommands {
   /** KEYS: claim, tenant's waiting count; ARGV: ttl s → 'running' | 'canceled'. */
   modelhubClaimForRun(claimKey: string, waitingKey: string, ttlS: number): Promise<string>;
   /** KEYS: claim, BullMQ lock, tenant's waiting count, tenant's stored bytes; ARGV: ttl s, input bytes, stored TTL s → 'running' | 'canceled'. */
-  modelhubClaimForCancel(claimKey: string, lockKey: string, waitingKey: string, storedKey: string, ttlS: number, inputBytes: number, storedTtlS: number): Promise<string>;
+  modelhubClaimForCancel(
+    claimKey: string,
+    lockKey: string,
+    waitingKey: string,
+    storedKey: string,
+    ttlS: number,
+    inputBytes: number,
+    storedTtlS: number,
+  ): Promise<string>;
   /** See finish-job.lua for the keys and arguments → ids of jobs the byte bound pushed out. */
   modelhubFinishJob(...args: (string | number)[]): Promise<string[]>;
   /** See forget-retained.lua → bytes released (0: the job held no retained result). */
-  modelhubForgetRetained(jobKey: string, byTimeKey: string, bytesKey: string, jobId: string, tenant: string, tenantKeyPrefix: string, ttlS: number): Promise<number>;
+  modelhubForgetRetained(
+    jobKey: string,
+    byTimeKey: string,
+    bytesKey: string,
+    jobId: string,
+    tenant: string,
+    tenantKeyPrefix: string,
+    ttlS: number,
+  ): Promise<number>;
 }
 
 /** The client with ModelHub's scripts defined on it (once per client). */

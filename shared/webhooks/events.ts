@@ -43,16 +43,37 @@ export interface WebhookSubject {
 }
 
 /** Enqueues one event (once: later calls for the same job and event are no-ops). */
-export async function enqueueWebhookEvent(queue: Queue<WebhookJobData>, subject: WebhookSubject, event: WebhookEvent, body?: JobView): Promise<void> {
+export async function enqueueWebhookEvent(
+  queue: Queue<WebhookJobData>,
+  subject: WebhookSubject,
+  event: WebhookEvent,
+  body?: JobView,
+): Promise<void> {
   const { webhook } = subject;
   if (!webhook || !webhook.events.includes(event)) return;
-  const data: WebhookJobData = { job_id: subject.id, model: subject.model, event, url: webhook.url, ...(body ? { body: JSON.stringify(body) } : {}) };
+  const data: WebhookJobData = {
+    job_id: subject.id,
+    model: subject.model,
+    event,
+    url: webhook.url,
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  };
   await queue.add('deliver', data, { jobId: `${subject.id}.${event}` });
 }
 
 /** A batch's one `batch.completed` event, its body (the finished batch) fixed now. Enqueued once. */
-export async function enqueueBatchCompleted(queue: Queue<WebhookJobData>, batch: BatchData, view: BatchView): Promise<void> {
+export async function enqueueBatchCompleted(
+  queue: Queue<WebhookJobData>,
+  batch: BatchData,
+  view: BatchView,
+): Promise<void> {
   if (!batch.webhook || !batch.webhook.events.includes('batch.completed')) return;
-  const data: WebhookJobData = { job_id: batch.id, model: batch.model, event: 'batch.completed', url: batch.webhook.url, body: JSON.stringify({ type: 'batch.completed', ...view }) };
+  const data: WebhookJobData = {
+    job_id: batch.id,
+    model: batch.model,
+    event: 'batch.completed',
+    url: batch.webhook.url,
+    body: JSON.stringify({ type: 'batch.completed', ...view }),
+  };
   await queue.add('deliver', data, { jobId: `${batch.id}.batch.completed` });
 }

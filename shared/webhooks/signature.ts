@@ -30,8 +30,13 @@ export function signWebhook(secret: string, id: string, body: string, at: Date =
  * Verifies a delivery (signature and a timestamp within 5 minutes) and returns the parsed
  * job object; throws WebhookVerificationError otherwise.
  */
-export function verifyWebhook<T = unknown>(secret: string, rawBody: string | Buffer, headers: Record<string, string | string[] | undefined>): T {
+export function verifyWebhook<T = unknown>(
+  secret: string,
+  rawBody: string | Buffer,
+  headers: Record<string, string | string[] | undefined>,
+): T {
   const flat: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers)) if (v !== undefined) flat[k.toLowerCase()] = Array.isArray(v) ? v[0] : v;
+  for (const [k, v] of Object.entries(headers))
+    if (v !== undefined) flat[k.toLowerCase()] = Array.isArray(v) ? v[0] : v;
   return webhookFor(secret).verify(rawBody, flat) as T;
 }

@@ -10,9 +10,30 @@ export class WebhookTargetError extends Error {
   override name = 'WebhookTargetError';
 }
 
-const BLOCKED_V4 = ['0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.0.0.0/24', '192.168.0.0/16', '198.18.0.0/15', '224.0.0.0/3'];
+const BLOCKED_V4 = [
+  '0.0.0.0/8',
+  '10.0.0.0/8',
+  '100.64.0.0/10',
+  '127.0.0.0/8',
+  '169.254.0.0/16',
+  '172.16.0.0/12',
+  '192.0.0.0/24',
+  '192.168.0.0/16',
+  '198.18.0.0/15',
+  '224.0.0.0/3',
+];
 // IPv6 forms that embed an IPv4 address (IPv4-compatible, NAT64, 6to4) are blocked whole.
-const BLOCKED_V6 = ['::/96', '::1/128', '64:ff9b::/96', '64:ff9b:1::/48', '2002::/16', 'fc00::/7', 'fe80::/10', 'fec0::/10', 'ff00::/8'];
+const BLOCKED_V6 = [
+  '::/96',
+  '::1/128',
+  '64:ff9b::/96',
+  '64:ff9b:1::/48',
+  '2002::/16',
+  'fc00::/7',
+  'fe80::/10',
+  'fec0::/10',
+  'ff00::/8',
+];
 
 function subnetList(cidrs: string[]): net.BlockList {
   const list = new net.BlockList();
@@ -30,7 +51,10 @@ export class WebhookTargetPolicy {
 
   /** @param allowPrivate comma-separated CIDRs that are allowed even though private. */
   constructor(allowPrivate = '') {
-    const cidrs = allowPrivate.split(',').map((s) => s.trim()).filter(Boolean);
+    const cidrs = allowPrivate
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     for (const c of cidrs) {
       const addr = c.split('/')[0];
       if (!net.isIP(addr)) throw new WebhookTargetError(`WEBHOOK_ALLOW_PRIVATE: "${c}" is not a CIDR`);
@@ -44,7 +68,8 @@ export class WebhookTargetPolicy {
    */
   checkLiteralHost(url: URL): void {
     const host = url.hostname.replace(/^\[|\]$/g, '');
-    if (net.isIP(host) && !this.isAllowedAddress(host)) throw new WebhookTargetError(`webhook target ${host} is a private or local address`);
+    if (net.isIP(host) && !this.isAllowedAddress(host))
+      throw new WebhookTargetError(`webhook target ${host} is a private or local address`);
   }
 
   /** Check at submission: an http(s) URL without credentials, not naming a blocked address. */
@@ -55,7 +80,8 @@ export class WebhookTargetPolicy {
     } catch {
       throw new WebhookTargetError('webhook is not a valid URL');
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new WebhookTargetError('webhook must be an http(s) URL');
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new WebhookTargetError('webhook must be an http(s) URL');
     if (url.username || url.password) throw new WebhookTargetError('webhook URL must not carry credentials');
     this.checkLiteralHost(url);
     return url;
@@ -83,7 +109,11 @@ export class WebhookTargetPolicy {
       if (err) return callback(err);
       const blocked = addresses.find((a) => !this.isAllowedAddress(a.address));
       if (blocked || addresses.length === 0) {
-        return callback(new WebhookTargetError(`webhook target ${hostname} resolves to ${blocked?.address ?? 'nothing'}, a private or local address`));
+        return callback(
+          new WebhookTargetError(
+            `webhook target ${hostname} resolves to ${blocked?.address ?? 'nothing'}, a private or local address`,
+          ),
+        );
       }
       if (options.all) callback(null, addresses);
       else callback(null, addresses[0].address, addresses[0].family);

@@ -18,10 +18,12 @@ import { boxIou, renderWords, type RenderedText } from '../helpers/text-image.js
 
 const CHROMIUM = '/usr/bin/chromium';
 // Asynchronous: the API under test runs in this process, so a blocking exec would deadlock it.
-const sh = async (script: string, cwd: string) => (await promisify(execFile)('bash', ['-c', script], { cwd, encoding: 'utf8', timeout: 60_000 })).stdout;
+const sh = async (script: string, cwd: string) =>
+  (await promisify(execFile)('bash', ['-c', script], { cwd, encoding: 'utf8', timeout: 60_000 })).stdout;
 const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts', 'console');
 const haveChromium = fs.existsSync(CHROMIUM);
-if (!haveChromium) console.warn(`console tests skipped: ${CHROMIUM} is absent (apt-get install chromium; .ci/run installs it)`);
+if (!haveChromium)
+  console.warn(`console tests skipped: ${CHROMIUM} is absent (apt-get install chromium; .ci/run installs it)`);
 
 let hub: Hub;
 let profile: string;
@@ -35,7 +37,15 @@ async function launch(): Promise<BrowserContext> {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1280, height: 900 },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }
 
@@ -52,7 +62,8 @@ async function openPage(expectedStatuses: number[] = []): Promise<Page> {
   return page;
 }
 
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+const shot = (page: Page, name: string) =>
+  page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
 
 describe.skipIf(!haveChromium)('web console', () => {
   beforeAll(async () => {
@@ -92,13 +103,18 @@ describe.skipIf(!haveChromium)('web console', () => {
     await page.click('#run');
     await page.locator('#job-status[data-status="succeeded"]').waitFor({ timeout: 30_000 });
 
-    const rects = await page.locator('svg.boxes g.detection rect:first-child').evaluateAll((els) => els.map((r) => ['x', 'y', 'width', 'height'].map((a) => Number(r.getAttribute(a)))));
+    const rects = await page
+      .locator('svg.boxes g.detection rect:first-child')
+      .evaluateAll((els) => els.map((r) => ['x', 'y', 'width', 'height'].map((a) => Number(r.getAttribute(a)))));
     expect(rects).toHaveLength(2);
     for (const truth of words.boxes) {
       const best = Math.max(...rects.map(([x, y, w, h]) => boxIou([x, y, x + w, y + h], truth)));
       expect(best).toBeGreaterThanOrEqual(0.5);
     }
-    expect(await page.locator('svg.boxes text').allTextContents()).toEqual([expect.stringMatching(/^text 0\.\d\d$/), expect.stringMatching(/^text 0\.\d\d$/)]);
+    expect(await page.locator('svg.boxes text').allTextContents()).toEqual([
+      expect.stringMatching(/^text 0\.\d\d$/),
+      expect.stringMatching(/^text 0\.\d\d$/),
+    ]);
     // The raw JSON stays on the page, collapsible, with the spec fields.
     expect(await page.locator('details.raw').getAttribute('open')).not.toBeNull();
     const raw = await page.locator('#raw-json').textContent();
@@ -115,10 +131,16 @@ describe.skipIf(!haveChromium)('web console', () => {
     try {
       fs.writeFileSync(path.join(folder, 'words.png'), words.png);
       const submitted = JSON.parse(await sh(curl.split('\n# read the job')[0], folder));
-      expect(submitted).toMatchObject({ model: 'text-detection', status: 'succeeded', output: { detection_class_names: ['text', 'text'] } });
+      expect(submitted).toMatchObject({
+        model: 'text-detection',
+        status: 'succeeded',
+        output: { detection_class_names: ['text', 'text'] },
+      });
       const cli = (await page.locator('#snippet-cli').textContent())!;
       expect(cli).toBe(`npx modelhub --url ${hub.url} predict text-detection 'words.png'`);
-      const answer = JSON.parse(await sh(`${cli.replace("'words.png'", path.join(folder, 'words.png'))} --json`, REPO_ROOT));
+      const answer = JSON.parse(
+        await sh(`${cli.replace("'words.png'", path.join(folder, 'words.png'))} --json`, REPO_ROOT),
+      );
       expect(answer.detection_boxes).toHaveLength(2);
     } finally {
       fs.rmSync(folder, { recursive: true, force: true });
@@ -136,7 +158,9 @@ describe.skipIf(!haveChromium)('web console', () => {
     await page.locator('#job-status[data-status="succeeded"]').waitFor({ timeout: 30_000 });
     expect(await page.locator('.bar-label').allTextContents()).toEqual(['180', '0']);
     expect(await page.locator('.bars .headline').textContent()).toMatch(/Top class: 180 \(id 1, 100\.00 %\)/);
-    const widths = await page.locator('.bar').evaluateAll((els) => els.map((e) => (e as HTMLElement).getBoundingClientRect().width));
+    const widths = await page
+      .locator('.bar')
+      .evaluateAll((els) => els.map((e) => (e as HTMLElement).getBoundingClientRect().width));
     expect(widths[0]).toBeGreaterThan(widths[1] * 10);
     await shot(page, '03-text-direction');
     await page.close();
@@ -145,7 +169,11 @@ describe.skipIf(!haveChromium)('web console', () => {
   it('answers a non-image upload with the spec error in words', async () => {
     const page = await openPage([400]);
     await page.goto(`${hub.url}/models/text-detection`);
-    await page.setInputFiles('#file', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('these are notes, not an image') });
+    await page.setInputFiles('#file', {
+      name: 'notes.txt',
+      mimeType: 'text/plain',
+      buffer: Buffer.from('these are notes, not an image'),
+    });
     await page.click('#run');
     const error = page.locator('#result .error');
     await error.waitFor();
@@ -159,7 +187,9 @@ describe.skipIf(!haveChromium)('web console', () => {
   it('cancels a job that waits for a worker', async () => {
     const page = await openPage([409]);
     await page.goto(`${hub.url}/models/resnet50`);
-    expect(await page.locator('.model-head .note').allTextContents()).toContainEqual(expect.stringContaining('No worker serves this model'));
+    expect(await page.locator('.model-head .note').allTextContents()).toContainEqual(
+      expect.stringContaining('No worker serves this model'),
+    );
     await page.locator('#use-example').click();
     await page.locator('.preview img').waitFor();
     await page.click('#run');
@@ -174,7 +204,11 @@ describe.skipIf(!haveChromium)('web console', () => {
   });
 
   it('asks for the API key when the hub needs one and keeps it in session storage only', async () => {
-    const secured = await startHub({ name: 'consolekeys', workers: 0, env: { MODELHUB_API_KEYS: 'k-console-0123456789:console' } });
+    const secured = await startHub({
+      name: 'consolekeys',
+      workers: 0,
+      env: { MODELHUB_API_KEYS: 'k-console-0123456789:console' },
+    });
     try {
       const page = await openPage([401]);
       await page.goto(`${secured.url}/`);

@@ -1,13 +1,26 @@
 /** Client helpers for batch tests: JSONL upload, poll until finished, read results. */
 import { expect } from 'vitest';
 
-export async function postJsonl(url: string, lines: string[], headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
-  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-ndjson', ...headers }, body: lines.join('\n') + '\n' });
+export async function postJsonl(
+  url: string,
+  lines: string[],
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: any }> {
+  const r = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-ndjson', ...headers },
+    body: lines.join('\n') + '\n',
+  });
   return { status: r.status, body: await r.json() };
 }
 
 /** Polls GET /v1/batches/:id until no item is queued or running. */
-export async function pollBatch(baseUrl: string, id: string, headers: Record<string, string> = {}, timeoutMs = 120_000): Promise<any> {
+export async function pollBatch(
+  baseUrl: string,
+  id: string,
+  headers: Record<string, string> = {},
+  timeoutMs = 120_000,
+): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const r = await fetch(`${baseUrl}/v1/batches/${id}`, { headers });
@@ -20,10 +33,18 @@ export async function pollBatch(baseUrl: string, id: string, headers: Record<str
 }
 
 /** Result lines of a batch, parsed. */
-export async function results(baseUrl: string, id: string, order = 'completion', headers: Record<string, string> = {}): Promise<any[]> {
+export async function results(
+  baseUrl: string,
+  id: string,
+  order = 'completion',
+  headers: Record<string, string> = {},
+): Promise<any[]> {
   const r = await fetch(`${baseUrl}/v1/batches/${id}/results?order=${order}`, { headers });
   expect(r.status).toBe(200);
   expect(r.headers.get('content-type')).toMatch(/application\/x-ndjson/);
   const text = await r.text();
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 }

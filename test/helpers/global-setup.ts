@@ -17,7 +17,10 @@ export default async function setup(): Promise<() => void> {
   // Test files and the workers they start inherit it; tests of the generated stand-ins ask for them explicitly.
   if (!process.env.MODELHUB_WEIGHTS_DIR && FIXTURE_WEIGHTS_DIR) process.env.MODELHUB_WEIGHTS_DIR = FIXTURE_WEIGHTS_DIR;
   if (!process.env.REDIS_URL && !(await redisAnswers('redis://127.0.0.1:6379'))) {
-    if (!redisServerInstalled()) throw new Error('the tests need Redis: none answers on 127.0.0.1:6379, REDIS_URL is unset, and redis-server is not installed');
+    if (!redisServerInstalled())
+      throw new Error(
+        'the tests need Redis: none answers on 127.0.0.1:6379, REDIS_URL is unset, and redis-server is not installed',
+      );
     const port = await freePort();
     privateRedis = await startLocalRedis(port);
     process.env.REDIS_URL = `redis://127.0.0.1:${port}`;

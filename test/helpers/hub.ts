@@ -104,7 +104,14 @@ export interface HubOptions {
 export async function startHub(options: HubOptions): Promise<Hub> {
   const prefix = testPrefix(options.name);
   const env: Record<string, string> = { REDIS_URL, MODELHUB_PREFIX: prefix, ...(options.env ?? {}) };
-  const config = loadConfig({ ...process.env, ...env, PORT: '0', API_METRICS_PORT: '0', API_METRICS_REFRESH_MS: '1000', LOG_LEVEL: process.env.LOG_LEVEL ?? 'error' });
+  const config = loadConfig({
+    ...process.env,
+    ...env,
+    PORT: '0',
+    API_METRICS_PORT: '0',
+    API_METRICS_REFRESH_MS: '1000',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',
+  });
   const api = await startApi(config);
   const workerArgs = ['--device', 'cpu', '--models', options.models ?? 'all'];
   const hub: Hub = {
@@ -152,8 +159,16 @@ export function metricValue(page: string, name: string, labels: Record<string, s
   return total;
 }
 
-export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
-  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+export async function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: any; headers: Headers }> {
+  const r = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
   const text = await r.text();
   return { status: r.status, body: text ? JSON.parse(text) : null, headers: r.headers };
 }

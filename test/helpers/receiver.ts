@@ -17,7 +17,9 @@ export interface Receiver {
 }
 
 /** `respond` gets the delivery's index and returns the status to answer, or 'hang' to never answer. */
-export async function startReceiver(respond: (index: number, d: Delivery) => number | 'hang' = () => 204): Promise<Receiver> {
+export async function startReceiver(
+  respond: (index: number, d: Delivery) => number | 'hang' = () => 204,
+): Promise<Receiver> {
   const deliveries: Delivery[] = [];
   const waiters: (() => void)[] = [];
   const server = http.createServer((req, res) => {

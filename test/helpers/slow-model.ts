@@ -12,20 +12,30 @@ function buildSlowModel(layers: number, channels: number, size: number): Uint8Ar
   const g = new OnnxGraphBuilder('slow');
   g.input('x', 'float32', ['N', 3, size, size]);
   const conv = (x: string, cin: number) => {
-    const w = g.constant('float32', [channels, cin, 3, 3], Array.from({ length: channels * cin * 9 }, () => (rnd() - 0.5) * 0.2));
+    const w = g.constant(
+      'float32',
+      [channels, cin, 3, 3],
+      Array.from({ length: channels * cin * 9 }, () => (rnd() - 0.5) * 0.2),
+    );
     return g.op('Relu', [g.op('Conv', [x, w], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] })]);
   };
   let h = conv('x', 3);
   for (let i = 1; i < layers; i++) h = conv(h, channels);
   const pooled = g.op('Flatten', [g.op('GlobalAveragePool', [h])], { axis: 1 });
-  const dense = g.constant('float32', [channels, 2], Array.from({ length: channels * 2 }, () => rnd() - 0.5));
+  const dense = g.constant(
+    'float32',
+    [channels, 2],
+    Array.from({ length: channels * 2 }, () => rnd() - 0.5),
+  );
   g.op('MatMul', [pooled, dense], {}, 'scores');
   g.output('scores', 'float32', ['N', 2]);
   return g.toBytes();
 }
 
 /** Returns a models folder holding only the `slow` model. */
-export function slowModelsDir(options: { layers?: number; channels?: number; size?: number; maxBatchSize?: number } = {}): string {
+export function slowModelsDir(
+  options: { layers?: number; channels?: number; size?: number; maxBatchSize?: number } = {},
+): string {
   const { layers = 12, channels = 64, size = 320, maxBatchSize = 4 } = options;
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mh-slow-'));
   fs.mkdirSync(path.join(root, 'slow'));

@@ -26,23 +26,49 @@ function svg(width: number, height: number, words: readonly Word[], background: 
       return `<text x="${w.x}" y="${w.y}" font-family="DejaVu Sans" font-size="${w.size}" font-weight="${w.weight ?? 'normal'}" fill="${w.color ?? '#000000'}"${transform}>${w.text}</text>`;
     })
     .join('');
-  return Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect width="100%" height="100%" fill="${background}"/>${texts}</svg>`);
+  return Buffer.from(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect width="100%" height="100%" fill="${background}"/>${texts}</svg>`,
+  );
 }
 
-async function rasterize(width: number, height: number, words: readonly Word[], background: string): Promise<{ rgb: Buffer; png: Buffer }> {
-  const png = await sharp(svg(width, height, words, background)).flatten({ background }).png().toBuffer();
+async function rasterize(
+  width: number,
+  height: number,
+  words: readonly Word[],
+  background: string,
+): Promise<{ rgb: Buffer; png: Buffer }> {
+  const png = await sharp(svg(width, height, words, background))
+    .flatten({ background })
+    .png()
+    .toBuffer();
   const rgb = await sharp(png).removeAlpha().raw().toBuffer();
   return { rgb, png };
 }
 
 /** Bounding box of pixels differing from the background by more than `tolerance` in any channel. */
-export function inkBox(rgb: Buffer, width: number, height: number, background: [number, number, number], tolerance = 8): PixelBox | null {
-  let x1 = Infinity, y1 = Infinity, x2 = -Infinity, y2 = -Infinity;
+export function inkBox(
+  rgb: Buffer,
+  width: number,
+  height: number,
+  background: [number, number, number],
+  tolerance = 8,
+): PixelBox | null {
+  let x1 = Infinity,
+    y1 = Infinity,
+    x2 = -Infinity,
+    y2 = -Infinity;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const i = (y * width + x) * 3;
-      if (Math.abs(rgb[i] - background[0]) > tolerance || Math.abs(rgb[i + 1] - background[1]) > tolerance || Math.abs(rgb[i + 2] - background[2]) > tolerance) {
-        x1 = Math.min(x1, x); y1 = Math.min(y1, y); x2 = Math.max(x2, x + 1); y2 = Math.max(y2, y + 1);
+      if (
+        Math.abs(rgb[i] - background[0]) > tolerance ||
+        Math.abs(rgb[i + 1] - background[1]) > tolerance ||
+        Math.abs(rgb[i + 2] - background[2]) > tolerance
+      ) {
+        x1 = Math.min(x1, x);
+        y1 = Math.min(y1, y);
+        x2 = Math.max(x2, x + 1);
+        y2 = Math.max(y2, y + 1);
       }
     }
   }
@@ -58,7 +84,12 @@ export interface RenderedText {
   boxes: PixelBox[];
 }
 
-export async function renderWords(width: number, height: number, words: readonly Word[], background = '#ffffff'): Promise<RenderedText> {
+export async function renderWords(
+  width: number,
+  height: number,
+  words: readonly Word[],
+  background = '#ffffff',
+): Promise<RenderedText> {
   const bg = [1, 3, 5].map((i) => parseInt(background.slice(i, i + 2), 16)) as [number, number, number];
   const boxes: PixelBox[] = [];
   for (const w of words) {

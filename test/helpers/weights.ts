@@ -9,7 +9,9 @@ import { REPO_ROOT } from '../../shared/config.js';
 const dir = path.resolve(REPO_ROOT, '..', 'shared', 'weights');
 
 /** The fixtures folder, or null when this checkout has none. */
-export const FIXTURE_WEIGHTS_DIR: string | null = fs.existsSync(path.join(dir, 'mobilenetv2-12-int8.onnx')) ? dir : null;
+export const FIXTURE_WEIGHTS_DIR: string | null = fs.existsSync(path.join(dir, 'mobilenetv2-12-int8.onnx'))
+  ? dir
+  : null;
 
 export const NO_FIXTURES_MESSAGE = `real-weights tests skipped: ${dir} is absent (it holds mobilenetv2-12-int8.onnx, yolov8n-int8-640.onnx, yolov8n-seg-int8-320.onnx and images/; see README "Models")`;
 

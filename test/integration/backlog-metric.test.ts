@@ -28,7 +28,10 @@ describe('backlog metric (no workers: everything stays queued)', () => {
       const r = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image }, priority: 1 + (i % 10) });
       expect(r.status).toBe(202);
     }
-    const batch = await postJsonl(`${hub.url}/v1/models/resnet50/batches`, Array.from({ length: 35 }, () => JSON.stringify({ image })));
+    const batch = await postJsonl(
+      `${hub.url}/v1/models/resnet50/batches`,
+      Array.from({ length: 35 }, () => JSON.stringify({ image })),
+    );
     expect(batch.status).toBe(202);
 
     // What a list-length trigger would read:
@@ -41,13 +44,20 @@ describe('backlog metric (no workers: everything stays queued)', () => {
     let page = '';
     for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
       page = await (await fetch(`${hub.api.metricsUrl}/metrics`)).text();
-      const age = (lane: string) => (page.includes('modelhub_queue_oldest_waiting_seconds') ? metricValue(page, 'modelhub_queue_oldest_waiting_seconds', { model: 'resnet50', lane }) : 0);
+      const age = (lane: string) =>
+        page.includes('modelhub_queue_oldest_waiting_seconds')
+          ? metricValue(page, 'modelhub_queue_oldest_waiting_seconds', { model: 'resnet50', lane })
+          : 0;
       if (age('interactive') >= 1 && age('bulk') >= 1) break;
     }
     expect(metricValue(page, 'modelhub_queue_backlog', { model: 'resnet50', lane: 'interactive' })).toBe(25);
     // 35 items in chunks of 10: 4 queue entries (the batch's parent waits for them, uncounted).
     expect(metricValue(page, 'modelhub_queue_backlog', { model: 'resnet50', lane: 'bulk' })).toBe(4);
-    expect(metricValue(page, 'modelhub_queue_oldest_waiting_seconds', { model: 'resnet50', lane: 'interactive' })).toBeGreaterThanOrEqual(1);
-    expect(metricValue(page, 'modelhub_queue_oldest_waiting_seconds', { model: 'resnet50', lane: 'bulk' })).toBeGreaterThanOrEqual(1);
+    expect(
+      metricValue(page, 'modelhub_queue_oldest_waiting_seconds', { model: 'resnet50', lane: 'interactive' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      metricValue(page, 'modelhub_queue_oldest_waiting_seconds', { model: 'resnet50', lane: 'bulk' }),
+    ).toBeGreaterThanOrEqual(1);
   });
 });

@@ -18,7 +18,11 @@ describe('a 10,000-item batch and one interactive job on the same model', () => 
   let modelsDir: string;
   beforeAll(async () => {
     modelsDir = slowModelsDir({ layers: 6, channels: 32, size: 160, maxBatchSize: MAX_BATCH });
-    hub = await startHub({ name: 'fair', models: 'slow', env: { MODELHUB_MODELS_DIR: modelsDir, BATCH_CHUNK_SIZE: String(CHUNK), BATCH_WORKER_CHUNKS: '2' } });
+    hub = await startHub({
+      name: 'fair',
+      models: 'slow',
+      env: { MODELHUB_MODELS_DIR: modelsDir, BATCH_CHUNK_SIZE: String(CHUNK), BATCH_WORKER_CHUNKS: '2' },
+    });
   });
   afterAll(async () => {
     await hub?.stop();
@@ -54,11 +58,15 @@ describe('a 10,000-item batch and one interactive job on the same model', () => 
     // Bulk items that finished while the job waited or ran: what it waited behind, plus its batch-mates.
     const from = Date.parse(job.created_at);
     const to = Date.parse(job.completed_at);
-    const during = lines_.filter((l) => l.status === 'succeeded' && Date.parse(l.completed_at) >= from && Date.parse(l.completed_at) <= to);
+    const during = lines_.filter(
+      (l) => l.status === 'succeeded' && Date.parse(l.completed_at) >= from && Date.parse(l.completed_at) <= to,
+    );
     // The bulk run was active while the job was in (else this proves nothing) ...
     expect(during.length).toBeGreaterThan(0);
     // ... and the job did not wait behind whole chunks: at most about one chunk (one worker).
     expect(during.length).toBeLessThanOrEqual(CHUNK);
-    console.log(`bulk items finished while the interactive job was in: ${during.length} (chunk ${CHUNK}, max_batch_size ${MAX_BATCH})`);
+    console.log(
+      `bulk items finished while the interactive job was in: ${during.length} (chunk ${CHUNK}, max_batch_size ${MAX_BATCH})`,
+    );
   }, 300_000);
 });

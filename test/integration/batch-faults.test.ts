@@ -14,7 +14,9 @@ const fastRecovery = { MODELHUB_LOCK_MS: '3000', MODELHUB_STALLED_INTERVAL_MS: '
 
 async function itemsDoneBy(metricsUrl: string): Promise<number> {
   const page = await (await fetch(`${metricsUrl}/metrics`)).text().catch(() => '');
-  return page.includes('modelhub_worker_batch_items_total{') ? metricValue(page, 'modelhub_worker_batch_items_total', { model: 'resnet50' }) : 0;
+  return page.includes('modelhub_worker_batch_items_total{')
+    ? metricValue(page, 'modelhub_worker_batch_items_total', { model: 'resnet50' })
+    : 0;
 }
 
 function expectEveryItemOnce(lines: any[], total: number): void {
@@ -32,9 +34,19 @@ describe('a batch under faults', () => {
       name: 'batchfault',
       models: 'resnet50',
       workers: 2,
-      env: { ...fastRecovery, BATCH_CHUNK_SIZE: '16', WEBHOOK_SECRET: SECRET, WEBHOOK_ALLOW_PRIVATE: '127.0.0.1/32', WEBHOOK_BACKOFF_MS: '200' },
+      env: {
+        ...fastRecovery,
+        BATCH_CHUNK_SIZE: '16',
+        WEBHOOK_SECRET: SECRET,
+        WEBHOOK_ALLOW_PRIVATE: '127.0.0.1/32',
+        WEBHOOK_BACKOFF_MS: '200',
+      },
     });
-    const colours: [number, number, number][] = [[250, 20, 20], [20, 250, 20], [20, 20, 250]];
+    const colours: [number, number, number][] = [
+      [250, 20, 20],
+      [20, 250, 20],
+      [20, 20, 250],
+    ];
     const images = await Promise.all(colours.map((c) => solidImage(64, 64, c).then(b64)));
     lines = Array.from({ length: 400 }, (_, i) => JSON.stringify({ image: images[i % 3] }));
   });
@@ -42,10 +54,13 @@ describe('a batch under faults', () => {
 
   it('a worker SIGKILLed mid-batch: every item ends exactly once, all succeeded, one batch.completed', async () => {
     const receiver = await startReceiver();
-    const submitted = await postJsonl(`${hub.url}/v1/models/resnet50/batches?webhook=${encodeURIComponent(receiver.url)}`, lines);
+    const submitted = await postJsonl(
+      `${hub.url}/v1/models/resnet50/batches?webhook=${encodeURIComponent(receiver.url)}`,
+      lines,
+    );
     expect(submitted.status).toBe(202);
     const victim = hub.workers[0];
-    for (const deadline = Date.now() + 90_000; (await itemsDoneBy(victim.metricsUrl)) < 48; ) {
+    for (const deadline = Date.now() + 90_000; (await itemsDoneBy(victim.metricsUrl)) < 48;) {
       if (Date.now() > deadline) throw new Error('the first worker finished no chunks');
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -55,11 +70,16 @@ describe('a batch under faults', () => {
     const out = await results(hub.url, done.id, 'input');
     expectEveryItemOnce(out, 400);
     // Same image, same answer, whichever worker (or attempt) ran it.
-    for (let k = 0; k < 3; k++) expect(new Set(out.filter((l) => l.index % 3 === k).map((l) => l.output.class)).size).toBe(1);
+    for (let k = 0; k < 3; k++)
+      expect(new Set(out.filter((l) => l.index % 3 === k).map((l) => l.output.class)).size).toBe(1);
     await receiver.waitFor(1, 30_000);
     await new Promise((r) => setTimeout(r, 1000));
     expect(receiver.deliveries).toHaveLength(1);
-    expect(receiver.deliveries[0].json).toMatchObject({ type: 'batch.completed', id: done.id, counts: { succeeded: 400 } });
+    expect(receiver.deliveries[0].json).toMatchObject({
+      type: 'batch.completed',
+      id: done.id,
+      counts: { succeeded: 400 },
+    });
     await receiver.close();
     await hub.addWorker();
   }, 240_000);

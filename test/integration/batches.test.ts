@@ -49,19 +49,32 @@ describe('batches', () => {
     const url = `${hub.url}/v1/models/resnet50/batches?webhook=${encodeURIComponent(receiver.url)}`;
     const submitted = await postJsonl(url, lines, auth(KEY_A));
     expect(submitted.status).toBe(202);
-    expect(submitted.body).toMatchObject({ object: 'batch', model: 'resnet50', status: 'queued', counts: { total: 100, queued: 100 } });
+    expect(submitted.body).toMatchObject({
+      object: 'batch',
+      model: 'resnet50',
+      status: 'queued',
+      counts: { total: 100, queued: 100 },
+    });
     const done = await pollBatch(hub.url, submitted.body.id, auth(KEY_A));
-    expect(done).toMatchObject({ status: 'completed', counts: { total: 100, queued: 0, running: 0, succeeded: 98, failed: 2, canceled: 0 } });
+    expect(done).toMatchObject({
+      status: 'completed',
+      counts: { total: 100, queued: 0, running: 0, succeeded: 98, failed: 2, canceled: 0 },
+    });
     expect(Date.parse(done.completed_at)).toBeGreaterThanOrEqual(Date.parse(done.started_at));
 
     // The same image as a single job gives the same answer as its batch items.
     const single = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image: red } }, auth(KEY_A));
-    const job = await pollJob(hub.url, single.body.id).catch(async () => (await getJson(`${hub.url}/v1/jobs/${single.body.id}`)).body);
+    const job = await pollJob(hub.url, single.body.id).catch(
+      async () => (await getJson(`${hub.url}/v1/jobs/${single.body.id}`)).body,
+    );
     const byInput = await results(hub.url, done.id, 'input', auth(KEY_A));
     expect(byInput.map((l) => l.index)).toEqual(Array.from({ length: 100 }, (_, i) => i));
     expect(byInput[17]).toMatchObject({ status: 'failed', error: { success: false, error_code: 1001 } });
     expect(byInput[42]).toMatchObject({ status: 'failed', error: { success: false, error_code: 1003 } });
-    expect(byInput[0]).toMatchObject({ status: 'succeeded', output: { success: true, error_code: 0, request_id: `${done.id}.i0` } });
+    expect(byInput[0]).toMatchObject({
+      status: 'succeeded',
+      output: { success: true, error_code: 0, request_id: `${done.id}.i0` },
+    });
     expect(typeof byInput[0].output.class).toBe('number');
     for (const [i, line] of byInput.entries()) {
       if (i === 17 || i === 42) continue;
@@ -77,7 +90,12 @@ describe('batches', () => {
 
     // One signed batch.completed event with the counts.
     const [event] = await receiver.waitFor(1);
-    expect(verifyWebhook(SECRET, event.body, event.headers as Record<string, string>)).toMatchObject({ type: 'batch.completed', id: done.id, status: 'completed', counts: { succeeded: 98, failed: 2 } });
+    expect(verifyWebhook(SECRET, event.body, event.headers as Record<string, string>)).toMatchObject({
+      type: 'batch.completed',
+      id: done.id,
+      status: 'completed',
+      counts: { succeeded: 98, failed: 2 },
+    });
     await new Promise((r) => setTimeout(r, 500));
     expect(receiver.deliveries).toHaveLength(1);
     await receiver.close();
@@ -110,20 +128,29 @@ describe('batches', () => {
     await pollBatch(hub.url, batch.id, auth(KEY_A));
     expect(await sdk.getBatch(batch.id)).toMatchObject({ status: 'completed', counts: { succeeded: 2 } });
     const lines = await sdk.batchResults(batch.id, { order: 'input' });
-    expect(lines.map((l) => [l.index, l.status])).toEqual([[0, 'succeeded'], [1, 'succeeded']]);
+    expect(lines.map((l) => [l.index, l.status])).toEqual([
+      [0, 'succeeded'],
+      [1, 'succeeded'],
+    ]);
     await expect(sdk.cancelBatch(batch.id)).rejects.toMatchObject({ status: 409 });
-    await expect(new ModelHub({ url: hub.url, apiKey: KEY_B }).batchResults(batch.id)).rejects.toMatchObject({ status: 404 });
+    await expect(new ModelHub({ url: hub.url, apiKey: KEY_B }).batchResults(batch.id)).rejects.toMatchObject({
+      status: 404,
+    });
   });
 
   it('refuses bad options and empty or oversized batches with spec errors', async () => {
     const url = `${hub.url}/v1/models/resnet50/batches`;
     expect((await postJson(url, { inputs: [] }, auth(KEY_A))).body).toMatchObject({ success: false, error_code: 1002 });
-    expect((await postJsonl(`${url}?priority=99`, [JSON.stringify({ image: red })], auth(KEY_A))).body).toMatchObject({ error_code: 1006 });
+    expect((await postJsonl(`${url}?priority=99`, [JSON.stringify({ image: red })], auth(KEY_A))).body).toMatchObject({
+      error_code: 1006,
+    });
     expect((await postJsonl(url, ['', '  '], auth(KEY_A))).body).toMatchObject({ error_code: 1002 });
     expect((await getJson(`${hub.url}/v1/batches/nope`)).status).toBe(401);
-    const big = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'content-length': '3000000', ...auth(KEY_A) }, body: 'x'.repeat(3_000_000) }).catch(
-      (err: Error) => err,
-    );
+    const big = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson', 'content-length': '3000000', ...auth(KEY_A) },
+      body: 'x'.repeat(3_000_000),
+    }).catch((err: Error) => err);
     // Refused on the header alone: the answer may come before the body is sent.
     if (!(big instanceof Error)) {
       expect(big.status).toBe(413);
@@ -139,7 +166,13 @@ describe('batches', () => {
       const { port } = new URL(hub.url);
       const line = JSON.stringify({ image: red }) + '\n';
       await new Promise<void>((resolve) => {
-        const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/models/resnet50/batches', headers: { 'content-type': 'application/x-ndjson', 'transfer-encoding': 'chunked', ...auth(KEY_A) } });
+        const req = http.request({
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/v1/models/resnet50/batches',
+          headers: { 'content-type': 'application/x-ndjson', 'transfer-encoding': 'chunked', ...auth(KEY_A) },
+        });
         req.on('error', () => resolve());
         req.on('response', () => resolve());
         // 40 lines: more than two chunks get staged before the connection drops.
@@ -153,7 +186,9 @@ describe('batches', () => {
       await new Promise((r) => setTimeout(r, 500));
       const staged = await redis.keys(`${hub.prefix}:batch:*:in:*`);
       expect(staged).toEqual([]);
-      expect(await queue.getJobCounts('waiting', 'prioritized', 'waiting-children', 'delayed', 'active')).toEqual(before);
+      expect(await queue.getJobCounts('waiting', 'prioritized', 'waiting-children', 'delayed', 'active')).toEqual(
+        before,
+      );
     } finally {
       await queue.close();
       redis.disconnect();

@@ -36,7 +36,10 @@ describe('run and cancel claims', () => {
   it('racing claims agree on one winner per job (the worker holds the lock when it claims)', async () => {
     for (let i = 0; i < 50; i++) {
       await redis.set(lock(`r${i}`), 'token');
-      const [w, c] = await Promise.all([claimForRun(redis, prefix, 'm', `r${i}`, 60), claimForCancel(redis, prefix, 'm', `r${i}`, 60)]);
+      const [w, c] = await Promise.all([
+        claimForRun(redis, prefix, 'm', `r${i}`, 60),
+        claimForCancel(redis, prefix, 'm', `r${i}`, 60),
+      ]);
       expect(w).toBe(c);
     }
   });

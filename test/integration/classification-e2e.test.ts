@@ -23,17 +23,30 @@ describe('jobs through the queue', () => {
     const submitted = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image: b64(image) } });
     expect(submitted.status).toBe(202);
     expect(Object.keys(submitted.body).sort()).toEqual(['created_at', 'id', 'model', 'status', 'urls']);
-    expect(submitted.body).toMatchObject({ model: 'resnet50', status: 'queued', urls: { get: `/v1/jobs/${submitted.body.id}`, cancel: `/v1/jobs/${submitted.body.id}/cancel` } });
+    expect(submitted.body).toMatchObject({
+      model: 'resnet50',
+      status: 'queued',
+      urls: { get: `/v1/jobs/${submitted.body.id}`, cancel: `/v1/jobs/${submitted.body.id}/cancel` },
+    });
     expect(new Date(submitted.body.created_at).toISOString()).toBe(submitted.body.created_at);
 
     const job = await pollJob(hub.url, submitted.body.id);
     expect(job.status).toBe('succeeded');
-    expect(Object.keys(job.output).sort()).toEqual(['class', 'class_name', 'class_probs', 'error_code', 'request_id', 'success']);
+    expect(Object.keys(job.output).sort()).toEqual([
+      'class',
+      'class_name',
+      'class_probs',
+      'error_code',
+      'request_id',
+      'success',
+    ]);
     expect(job.output.request_id).toBe(submitted.body.id);
     expect(job.output.success).toBe(true);
     expect(job.output.error_code).toBe(0);
 
-    const m = ([30, 60, 240] as const).map((v, c) => (v / 255 - [0.485, 0.456, 0.406][c]) / [0.229, 0.224, 0.225][c]) as [number, number, number];
+    const m = ([30, 60, 240] as const).map(
+      (v, c) => (v / 255 - [0.485, 0.456, 0.406][c]) / [0.229, 0.224, 0.225][c],
+    ) as [number, number, number];
     const probs = softmax(classifierReferenceLogits(m));
     const best = probs.indexOf(Math.max(...probs));
     expect(job.output.class).toBe(best);
@@ -52,7 +65,9 @@ describe('jobs through the queue', () => {
     const upright = await textLineImage('Results by polling');
     const rotated = await sharp(upright).rotate(180).png().toBuffer();
     const a = await postJson(`${hub.url}/v1/models/text-direction/predict`, { image: b64(upright) });
-    const b = await postJson(`${hub.url}/v1/models/text-direction/predict`, { image: `data:image/png;base64,${b64(rotated)}` });
+    const b = await postJson(`${hub.url}/v1/models/text-direction/predict`, {
+      image: `data:image/png;base64,${b64(rotated)}`,
+    });
     expect(a.status).toBe(200);
     expect(a.body).toMatchObject({ class: 0, class_name: '0', success: true, error_code: 0 });
     expect(b.body).toMatchObject({ class: 1, class_name: '180', success: true });
@@ -77,7 +92,11 @@ describe('jobs through the queue', () => {
   });
 
   it('Prefer: wait=N answers 200 with the finished job', async () => {
-    const r = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image: b64(await solidImage(64, 64, [1, 2, 3])) } }, { Prefer: 'wait=20' });
+    const r = await postJson(
+      `${hub.url}/v1/models/resnet50/jobs`,
+      { input: { image: b64(await solidImage(64, 64, [1, 2, 3])) } },
+      { Prefer: 'wait=20' },
+    );
     expect(r.status).toBe(200);
     expect(r.body.status).toBe('succeeded');
     expect(r.body.output.success).toBe(true);
@@ -97,7 +116,9 @@ describe('batching', () => {
     const n = 48;
     const ids = await Promise.all(
       Array.from({ length: n }, async (_, i) => {
-        const r = await postJson(`${hub.url}/v1/models/text-direction/jobs`, { input: { image: b64(i % 2 ? rotated : upright) } });
+        const r = await postJson(`${hub.url}/v1/models/text-direction/jobs`, {
+          input: { image: b64(i % 2 ? rotated : upright) },
+        });
         expect(r.status).toBe(202);
         return r.body.id as string;
       }),
@@ -138,18 +159,27 @@ describe('bad input', () => {
   });
 
   it('refuses images too large by bytes or by pixels with 413', async () => {
-    const noisy = await sharp(Buffer.from(Array.from({ length: 400 * 400 * 3 }, (_, i) => (i * 7919) % 251)), { raw: { width: 400, height: 400, channels: 3 } }).png({ compressionLevel: 0 }).toBuffer();
+    const noisy = await sharp(Buffer.from(Array.from({ length: 400 * 400 * 3 }, (_, i) => (i * 7919) % 251)), {
+      raw: { width: 400, height: 400, channels: 3 },
+    })
+      .png({ compressionLevel: 0 })
+      .toBuffer();
     const bytes = await submit({ input: { image: b64(noisy) } });
     expect(bytes.status).toBe(413);
     expect(bytes.body.error_code).toBe(1004);
-    const huge = await sharp({ create: { width: 2100, height: 2000, channels: 3, background: '#fff' } }).png().toBuffer();
+    const huge = await sharp({ create: { width: 2100, height: 2000, channels: 3, background: '#fff' } })
+      .png()
+      .toBuffer();
     const pixels = await submit({ input: { image: b64(huge) } });
     expect(pixels.status).toBe(413);
     expect(pixels.body.error_msg).toMatch(/2100×2000 pixels/);
   });
 
   it('404s unknown models, jobs and routes with spec errors', async () => {
-    expect((await submit({ input: { image: 'aGVsbG8=' } }, 'no-such-model')).body).toMatchObject({ success: false, error_code: 1201 });
+    expect((await submit({ input: { image: 'aGVsbG8=' } }, 'no-such-model')).body).toMatchObject({
+      success: false,
+      error_code: 1201,
+    });
     const job = await getJson(`${hub.url}/v1/jobs/00000000-0000-0000-0000-000000000000`);
     expect(job.status).toBe(404);
     expect(job.body.error_code).toBe(1202);
@@ -163,9 +193,13 @@ describe('bad input', () => {
     expect(r.body).toMatchObject({ error_code: 1003, error_msg: expect.stringMatching(/truncated/) });
   });
 
-  it('a corrupt image that passes the door\'s checks fails alone in the worker; its batch-mates succeed', async () => {
+  it("a corrupt image that passes the door's checks fails alone in the worker; its batch-mates succeed", async () => {
     const good = await solidImage(200, 200, [120, 30, 200]);
-    const noisy = await sharp(Buffer.from(Array.from({ length: 300 * 300 * 3 }, (_, i) => (i * 7919) % 251)), { raw: { width: 300, height: 300, channels: 3 } }).png().toBuffer();
+    const noisy = await sharp(Buffer.from(Array.from({ length: 300 * 300 * 3 }, (_, i) => (i * 7919) % 251)), {
+      raw: { width: 300, height: 300, channels: 3 },
+    })
+      .png()
+      .toBuffer();
     const corrupt = Buffer.from(noisy);
     for (let i = 200; i < 260; i++) corrupt[i] ^= 0x5a; // inside IDAT: header and IEND intact
     const bodies = [good, corrupt, good, good].map((img) => ({ input: { image: b64(img) } }));
@@ -181,7 +215,13 @@ describe('catalog and operations', () => {
   it('lists the models with task, status, live workers and queue depth', async () => {
     const { body } = await getJson(`${hub.url}/v1/models`);
     const byName = Object.fromEntries(body.models.map((m: any) => [m.name, m]));
-    expect(byName['text-direction']).toMatchObject({ task: 'image-classification', status: 'ready', workers: 1, weights: 'real', queue: { waiting: 0 } });
+    expect(byName['text-direction']).toMatchObject({
+      task: 'image-classification',
+      status: 'ready',
+      workers: 1,
+      weights: 'real',
+      queue: { waiting: 0 },
+    });
     expect(byName.resnet50).toMatchObject({ status: 'ready', weights: 'test' });
     expect(byName.resnet50.description).toMatch(/TEST MODEL/);
   });
@@ -204,9 +244,19 @@ describe('catalog and operations', () => {
     expect(metricValue(api, 'modelhub_queue_jobs', { model: 'resnet50', state: 'completed' })).toBeGreaterThan(0);
     const worker = await (await fetch(`${hub.workers[0].metricsUrl}/metrics`)).text();
     expect(metricValue(worker, 'modelhub_worker_up', { device: 'cpu' })).toBe(1);
-    expect(metricValue(worker, 'modelhub_queue_jobs', { model: 'text-direction', state: 'completed' })).toBeGreaterThan(0);
-    expect(metricValue(worker, 'modelhub_worker_jobs_total', { model: 'resnet50', outcome: 'failed' })).toBeGreaterThan(0);
-    for (const name of ['modelhub_queue_wait_seconds_count', 'modelhub_preprocess_seconds_count', 'modelhub_inference_seconds_count', 'modelhub_job_duration_seconds_count', 'modelhub_model_load_seconds']) {
+    expect(metricValue(worker, 'modelhub_queue_jobs', { model: 'text-direction', state: 'completed' })).toBeGreaterThan(
+      0,
+    );
+    expect(metricValue(worker, 'modelhub_worker_jobs_total', { model: 'resnet50', outcome: 'failed' })).toBeGreaterThan(
+      0,
+    );
+    for (const name of [
+      'modelhub_queue_wait_seconds_count',
+      'modelhub_preprocess_seconds_count',
+      'modelhub_inference_seconds_count',
+      'modelhub_job_duration_seconds_count',
+      'modelhub_model_load_seconds',
+    ]) {
       expect(metricValue(worker, name, { model: 'resnet50' })).toBeGreaterThan(0);
     }
   });

@@ -14,7 +14,9 @@ import { REPO_ROOT } from '../../shared/config.js';
 import { REDIS_URL, deletePrefix, freePort, getJson, pollJob, postJson, testPrefix } from '../helpers/hub.js';
 import { b64, textLineImage } from '../helpers/images.js';
 
-const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
+  devDependencies: Record<string, string>;
+};
 
 let app: string;
 let prefix: string;
@@ -22,7 +24,11 @@ let apiUrl: string;
 const processes: { name: string; child: ChildProcess; log: () => string }[] = [];
 
 function run(command: string, args: string[], cwd: string): void {
-  const r = spawnSync(command, args, { cwd, encoding: 'utf8', env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false' } });
+  const r = spawnSync(command, args, {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false' },
+  });
   if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
 }
 
@@ -49,7 +55,8 @@ async function untilOk(url: string, what: string, timeoutMs = 60_000): Promise<v
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`${what} did not answer ${url}:\n${processes.map((p) => `${p.name}: ${p.log()}`).join('\n')}`);
+    if (Date.now() > deadline)
+      throw new Error(`${what} did not answer ${url}:\n${processes.map((p) => `${p.name}: ${p.log()}`).join('\n')}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -60,9 +67,15 @@ beforeAll(async () => {
   // dist/, models/ (manifests, labels, examples; no generated test models) and the compiled SDK
   // the console imports.
   run(process.execPath, [path.join(REPO_ROOT, 'deploy/build.mjs'), '--out-dir', path.join(app, 'dist')], REPO_ROOT);
-  for (const f of ['package.json', 'package-lock.json', '.npmrc']) fs.copyFileSync(path.join(REPO_ROOT, f), path.join(app, f));
-  fs.cpSync(path.join(REPO_ROOT, 'models'), path.join(app, 'models'), { recursive: true, filter: (src) => !src.includes(`${path.sep}.generated`) });
-  fs.cpSync(path.join(REPO_ROOT, 'clients/typescript/lib'), path.join(app, 'clients/typescript/lib'), { recursive: true });
+  for (const f of ['package.json', 'package-lock.json', '.npmrc'])
+    fs.copyFileSync(path.join(REPO_ROOT, f), path.join(app, f));
+  fs.cpSync(path.join(REPO_ROOT, 'models'), path.join(app, 'models'), {
+    recursive: true,
+    filter: (src) => !src.includes(`${path.sep}.generated`),
+  });
+  fs.cpSync(path.join(REPO_ROOT, 'clients/typescript/lib'), path.join(app, 'clients/typescript/lib'), {
+    recursive: true,
+  });
   // --prefer-offline: packages already in the npm cache (the repository's own install) are not
   // downloaded again.
   run('npm', ['ci', '--omit=dev', '--prefer-offline', '--ignore-scripts=false', '--no-audit', '--no-fund'], app);
@@ -73,7 +86,10 @@ beforeAll(async () => {
   apiUrl = `http://127.0.0.1:${port}`;
   const common = { REDIS_URL, MODELHUB_PREFIX: prefix, HOST: '127.0.0.1' };
   startNode('api', 'dist/api/main.js', [], { ...common, PORT: String(port) });
-  startNode('worker', 'dist/worker/main.js', ['--device', 'cpu', '--models', 'text-direction'], { ...common, METRICS_PORT: String(metricsPort) });
+  startNode('worker', 'dist/worker/main.js', ['--device', 'cpu', '--models', 'text-direction'], {
+    ...common,
+    METRICS_PORT: String(metricsPort),
+  });
   await untilOk(`${apiUrl}/readyz`, 'the compiled API');
   await untilOk(`http://127.0.0.1:${metricsPort}/healthz`, 'the compiled worker');
 }, 600_000);
@@ -81,10 +97,12 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(
     processes.map(({ child }) =>
-      child.exitCode !== null || child.signalCode !== null ? undefined : new Promise((r) => {
-        child.once('exit', r);
-        child.kill('SIGTERM');
-      }),
+      child.exitCode !== null || child.signalCode !== null
+        ? undefined
+        : new Promise((r) => {
+            child.once('exit', r);
+            child.kill('SIGTERM');
+          }),
     ),
   );
   if (prefix) await deletePrefix(prefix);
@@ -95,13 +113,20 @@ describe('compiled build with production dependencies only', () => {
   it('has no dev dependency installed and nothing but compiled JavaScript to run', () => {
     const devDeps = Object.keys(pkg.devDependencies);
     expect(devDeps).toEqual(expect.arrayContaining(['tsx', 'typescript', 'vitest', 'onnx-proto']));
-    for (const dep of devDeps) expect(fs.existsSync(path.join(app, 'node_modules', dep)), `${dep} must be absent`).toBe(false);
+    for (const dep of devDeps)
+      expect(fs.existsSync(path.join(app, 'node_modules', dep)), `${dep} must be absent`).toBe(false);
     expect(fs.existsSync(path.join(app, 'dist/api/main.js'))).toBe(true);
     expect(fs.existsSync(path.join(app, 'dist/api/main.js.map'))).toBe(true);
     // Files loaded from beside the code at run time travel with it.
     expect(fs.existsSync(path.join(app, 'dist/worker/backend/session-host.mjs'))).toBe(true);
-    const luaBeside = (dir: string): string[] => fs.readdirSync(path.join(REPO_ROOT, dir), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.lua')).map((f) => path.join(dir, f));
-    for (const lua of ['api', 'worker', 'webhooks', 'shared'].filter((d) => fs.existsSync(path.join(REPO_ROOT, d))).flatMap(luaBeside)) {
+    const luaBeside = (dir: string): string[] =>
+      fs
+        .readdirSync(path.join(REPO_ROOT, dir), { recursive: true, encoding: 'utf8' })
+        .filter((f) => f.endsWith('.lua'))
+        .map((f) => path.join(dir, f));
+    for (const lua of ['api', 'worker', 'webhooks', 'shared']
+      .filter((d) => fs.existsSync(path.join(REPO_ROOT, d)))
+      .flatMap(luaBeside)) {
       expect(fs.existsSync(path.join(app, 'dist', lua)), `dist/${lua}`).toBe(true);
     }
   });
@@ -114,7 +139,11 @@ describe('compiled build with production dependencies only', () => {
   });
 
   it('answers the text-direction example through the queue with the spec §1.1 output', async () => {
-    const models = (await getJson(`${apiUrl}/v1/models`)).body.models as { name: string; status: string; weights?: string }[];
+    const models = (await getJson(`${apiUrl}/v1/models`)).body.models as {
+      name: string;
+      status: string;
+      weights?: string;
+    }[];
     expect(models.find((m) => m.name === 'text-direction')).toMatchObject({ status: 'ready', weights: 'real' });
     // Without dev dependencies no test model was generated: a reference model without weights is unavailable.
     expect(models.find((m) => m.name === 'resnet50')?.status).toBe('unavailable');
@@ -123,7 +152,14 @@ describe('compiled build with production dependencies only', () => {
     expect(example.status).toBe(200);
     const predicted = await postJson(`${apiUrl}/v1/models/text-direction/predict`, example.body);
     expect(predicted.status).toBe(200);
-    expect(Object.keys(predicted.body).sort()).toEqual(['class', 'class_name', 'class_probs', 'error_code', 'request_id', 'success']);
+    expect(Object.keys(predicted.body).sort()).toEqual([
+      'class',
+      'class_name',
+      'class_probs',
+      'error_code',
+      'request_id',
+      'success',
+    ]);
     expect(predicted.body).toMatchObject({ class: 1, class_name: '180', success: true, error_code: 0 });
     expect(Object.keys(predicted.body.class_probs).sort()).toEqual(['0', '180']);
     expect(predicted.body.class_probs['180']).toBeGreaterThan(0.9);
@@ -135,8 +171,16 @@ describe('compiled build with production dependencies only', () => {
     expect(submitted.status).toBe(202);
     const job = await pollJob(apiUrl, submitted.body.id);
     expect(job.status).toBe('succeeded');
-    expect(job.output).toMatchObject({ class: 0, class_name: '0', success: true, error_code: 0, request_id: submitted.body.id });
-    const rotated = await postJson(`${apiUrl}/v1/models/text-direction/predict`, { image: b64(await sharp(upright).rotate(180).png().toBuffer()) });
+    expect(job.output).toMatchObject({
+      class: 0,
+      class_name: '0',
+      success: true,
+      error_code: 0,
+      request_id: submitted.body.id,
+    });
+    const rotated = await postJson(`${apiUrl}/v1/models/text-direction/predict`, {
+      image: b64(await sharp(upright).rotate(180).png().toBuffer()),
+    });
     expect(rotated.body).toMatchObject({ class: 1, class_name: '180', success: true });
   });
 });

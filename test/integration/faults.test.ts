@@ -18,7 +18,13 @@ const SECRET = `whsec_${Buffer.from('fault-tests-webhook-secret-32byt').toString
 // Short locks so a killed worker's jobs are recovered within seconds.
 const fastRecovery = { MODELHUB_LOCK_MS: '3000', MODELHUB_STALLED_INTERVAL_MS: '1000', MODELHUB_HEARTBEAT_MS: '500' };
 
-async function submitAll(hub: Hub, model: string, inputs: Record<string, unknown>[], extra: Record<string, unknown> = {}, concurrency = 16): Promise<string[]> {
+async function submitAll(
+  hub: Hub,
+  model: string,
+  inputs: Record<string, unknown>[],
+  extra: Record<string, unknown> = {},
+  concurrency = 16,
+): Promise<string[]> {
   const ids: string[] = new Array(inputs.length);
   let next = 0;
   await Promise.all(
@@ -36,31 +42,52 @@ async function submitAll(hub: Hub, model: string, inputs: Record<string, unknown
 
 async function pollAll(hub: Hub, ids: string[], timeoutMs = 120_000): Promise<any[]> {
   const out: any[] = [];
-  for (let i = 0; i < ids.length; i += 50) out.push(...(await Promise.all(ids.slice(i, i + 50).map((id) => pollJob(hub.url, id, timeoutMs)))));
+  for (let i = 0; i < ids.length; i += 50)
+    out.push(...(await Promise.all(ids.slice(i, i + 50).map((id) => pollJob(hub.url, id, timeoutMs)))));
   return out;
 }
 
 describe('a worker killed mid-run', () => {
   let hub: Hub;
   beforeAll(async () => {
-    hub = await startHub({ name: 'kill', models: 'resnet50', workers: 2, env: { ...fastRecovery, WEBHOOK_SECRET: SECRET, WEBHOOK_ALLOW_PRIVATE: '127.0.0.1/32', WEBHOOK_BACKOFF_MS: '200' } });
+    hub = await startHub({
+      name: 'kill',
+      models: 'resnet50',
+      workers: 2,
+      env: {
+        ...fastRecovery,
+        WEBHOOK_SECRET: SECRET,
+        WEBHOOK_ALLOW_PRIVATE: '127.0.0.1/32',
+        WEBHOOK_BACKOFF_MS: '200',
+      },
+    });
   });
   afterAll(async () => hub?.stop());
 
   it('two workers, 500 jobs, SIGKILL one: 500 succeeded, 0 lost, one final result each', async () => {
     const receiver = await startReceiver();
-    const colours: [number, number, number][] = [[250, 20, 20], [20, 250, 20], [20, 20, 250], [200, 200, 30]];
+    const colours: [number, number, number][] = [
+      [250, 20, 20],
+      [20, 250, 20],
+      [20, 20, 250],
+      [200, 200, 30],
+    ];
     const images = await Promise.all(colours.map((c) => solidImage(96, 96, c)));
     const inputs = Array.from({ length: 500 }, (_, i) => ({ image: b64(images[i % images.length]) }));
     const victim = hub.workers[0];
-    const submitted = submitAll(hub, 'resnet50', inputs, { webhook: receiver.url, webhook_events_filter: ['completed'] });
+    const submitted = submitAll(hub, 'resnet50', inputs, {
+      webhook: receiver.url,
+      webhook_events_filter: ['completed'],
+    });
 
     // Kill the first worker once it has finished some jobs but while jobs remain.
     let doneByVictim = 0;
-    for (const deadline = Date.now() + 90_000; ; ) {
+    for (const deadline = Date.now() + 90_000; ;) {
       if (Date.now() > deadline) throw new Error('the first worker finished no jobs');
       const page = await (await fetch(`${victim.metricsUrl}/metrics`)).text().catch(() => '');
-      doneByVictim = page.includes('outcome="succeeded"') ? metricValue(page, 'modelhub_worker_jobs_total', { model: 'resnet50', outcome: 'succeeded' }) : 0;
+      doneByVictim = page.includes('outcome="succeeded"')
+        ? metricValue(page, 'modelhub_worker_jobs_total', { model: 'resnet50', outcome: 'succeeded' })
+        : 0;
       if (doneByVictim >= 40) break;
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -102,10 +129,18 @@ describe('a worker killed mid-run', () => {
 describe('Redis restarted during a run', () => {
   it('answers 503 while Redis is down, then every job accepted before and after completes', async () => {
     const redis = await startPrivateRedis();
-    const hub = await startHub({ name: 'redisrestart', models: 'resnet50', env: { ...fastRecovery, REDIS_URL: redis.url } });
+    const hub = await startHub({
+      name: 'redisrestart',
+      models: 'resnet50',
+      env: { ...fastRecovery, REDIS_URL: redis.url },
+    });
     try {
       const image = b64(await solidImage(64, 64, [10, 120, 240]));
-      const before = await submitAll(hub, 'resnet50', Array.from({ length: 80 }, () => ({ image })));
+      const before = await submitAll(
+        hub,
+        'resnet50',
+        Array.from({ length: 80 }, () => ({ image })),
+      );
       await redis.stop();
 
       const down = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } });
@@ -121,7 +156,11 @@ describe('Redis restarted during a run', () => {
         if (Date.now() > deadline) throw new Error('API did not become ready again');
         await new Promise((r) => setTimeout(r, 100));
       }
-      const after = await submitAll(hub, 'resnet50', Array.from({ length: 40 }, () => ({ image })));
+      const after = await submitAll(
+        hub,
+        'resnet50',
+        Array.from({ length: 40 }, () => ({ image })),
+      );
       const jobs = await pollAll(hub, [...before, ...after], 60_000);
       expect(jobs.map((j) => j.status).filter((s) => s !== 'succeeded')).toEqual([]);
       expect(hub.workers[0].child.exitCode).toBeNull();
@@ -136,7 +175,12 @@ describe('Redis hung during synchronous waits', () => {
   it('predict and Prefer: wait answer spec errors (never hang, never crash) and the API recovers', async () => {
     const redis = await startPrivateRedis();
     // No worker: the requests wait for jobs that will not finish.
-    const hub = await startHub({ name: 'redishang', models: 'resnet50', workers: 0, env: { REDIS_URL: redis.url, PREDICT_WAIT_S: '3' } });
+    const hub = await startHub({
+      name: 'redishang',
+      models: 'resnet50',
+      workers: 0,
+      env: { REDIS_URL: redis.url, PREDICT_WAIT_S: '3' },
+    });
     try {
       const image = b64(await solidImage(32, 32, [5, 5, 5]));
       const inFlight = [
@@ -174,7 +218,11 @@ describe('long batches (a slow model: seconds per batch)', () => {
     // ~1 s per image on an idle 2-core machine: a 0.5 s deadline passes while a job runs.
     modelsDir = slowModelsDir({ layers: 30 });
     // A 1 s lock against ~2 s batches: jobs survive only if inference leaves the event loop free.
-    hub = await startHub({ name: 'slow', models: 'slow', env: { MODELHUB_MODELS_DIR: modelsDir, MODELHUB_LOCK_MS: '1000', MODELHUB_STALLED_INTERVAL_MS: '500' } });
+    hub = await startHub({
+      name: 'slow',
+      models: 'slow',
+      env: { MODELHUB_MODELS_DIR: modelsDir, MODELHUB_LOCK_MS: '1000', MODELHUB_STALLED_INTERVAL_MS: '500' },
+    });
   });
   afterAll(async () => {
     await hub?.stop();
@@ -185,7 +233,13 @@ describe('long batches (a slow model: seconds per batch)', () => {
 
   it('keeps locks alive through inference: no job is declared stalled', async () => {
     const image = b64(await solidImage(64, 64, [90, 90, 90]));
-    const ids = await submitAll(hub, 'slow', Array.from({ length: 8 }, () => ({ image })), {}, 8);
+    const ids = await submitAll(
+      hub,
+      'slow',
+      Array.from({ length: 8 }, () => ({ image })),
+      {},
+      8,
+    );
     const jobs = await pollAll(hub, ids, 60_000);
     expect(jobs.map((j) => j.output)).toEqual(jobs.map(() => expect.objectContaining({ success: true })));
     const q = queue();
@@ -211,10 +265,24 @@ describe('long batches (a slow model: seconds per batch)', () => {
   }, 120_000);
 
   it('SIGTERM during a batch: the batch completes, the worker exits 0 and takes nothing new', async () => {
-    const image = b64(await sharp({ create: { width: 40, height: 40, channels: 3, background: '#777' } }).png().toBuffer());
-    const inFlight = await submitAll(hub, 'slow', Array.from({ length: 4 }, () => ({ image })), {}, 4);
+    const image = b64(
+      await sharp({ create: { width: 40, height: 40, channels: 3, background: '#777' } })
+        .png()
+        .toBuffer(),
+    );
+    const inFlight = await submitAll(
+      hub,
+      'slow',
+      Array.from({ length: 4 }, () => ({ image })),
+      {},
+      4,
+    );
     const deadline = Date.now() + 20_000;
-    while (!(await Promise.all(inFlight.map(async (id) => (await getJson(`${hub.url}/v1/jobs/${id}`)).body.status))).every((s) => s === 'running')) {
+    while (
+      !(await Promise.all(inFlight.map(async (id) => (await getJson(`${hub.url}/v1/jobs/${id}`)).body.status))).every(
+        (s) => s === 'running',
+      )
+    ) {
       if (Date.now() > deadline) throw new Error('jobs did not start');
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -28,10 +28,20 @@ async function until<T>(what: string, fn: () => Promise<T | undefined | false>, 
 describe('fleet launcher', () => {
   it('runs one worker per device, restarts a killed one, and drains all on SIGTERM', async () => {
     const base = await freePort();
-    const fleet = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'worker/fleet.ts'), '--devices', 'cpu x2', '--models', 'resnet50'], {
-      env: { ...process.env, ...hub.env, METRICS_PORT: String(base), FLEET_RESTART_BASE_MS: '200', LOG_LEVEL: 'warn' },
-      stdio: 'ignore',
-    });
+    const fleet = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(REPO_ROOT, 'worker/fleet.ts'), '--devices', 'cpu x2', '--models', 'resnet50'],
+      {
+        env: {
+          ...process.env,
+          ...hub.env,
+          METRICS_PORT: String(base),
+          FLEET_RESTART_BASE_MS: '200',
+          LOG_LEVEL: 'warn',
+        },
+        stdio: 'ignore',
+      },
+    );
     const exited = new Promise<number | null>((r) => fleet.once('exit', (code) => r(code)));
     try {
       const first = await until('two workers', async () => {

@@ -10,7 +10,11 @@ import { b64, solidImage } from '../helpers/images.js';
 
 let hub: Hub;
 beforeAll(async () => {
-  hub = await startHub({ name: 'fuzz', models: 'resnet50,bert-base-chinese', env: { MAX_BODY_BYTES: '262144', MAX_IMAGE_PIXELS: '4000000' } });
+  hub = await startHub({
+    name: 'fuzz',
+    models: 'resnet50,bert-base-chinese',
+    env: { MAX_BODY_BYTES: '262144', MAX_IMAGE_PIXELS: '4000000' },
+  });
 });
 afterAll(async () => hub?.stop());
 
@@ -29,7 +33,11 @@ function giantPngHeader(width: number, height: number): Buffer {
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
   ihdr.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 interface Case {
@@ -47,31 +55,112 @@ function makeCases(validPng: string, n: number): Case[] {
   const bert = '/v1/models/bert-base-chinese/predict';
   const wrongValues = [null, 0, -1, 3.5, true, false, [], {}, [1, 2], { a: 1 }, '', 'x'.repeat(100)];
   const generators: ((i: number) => Case)[] = [
-    () => ({ kind: 'random bytes', path: jobs, body: Buffer.from(Array.from({ length: 1 + int(400) }, () => int(256))).toString('latin1') }),
-    () => ({ kind: 'truncated json', path: jobs, body: JSON.stringify({ input: { image: validPng } }).slice(0, 1 + int(60)) }),
-    () => ({ kind: 'truncated base64', path: jobs, body: JSON.stringify({ input: { image: validPng.slice(0, 1 + int(validPng.length - 8)) } }) }),
-    () => ({ kind: 'base64 garbage', path: jobs, body: JSON.stringify({ input: { image: Array.from({ length: 4 + int(200) }, () => String.fromCharCode(33 + int(90))).join('') } }) }),
-    () => ({ kind: 'giant dimensions', path: jobs, body: JSON.stringify({ input: { image: b64(giantPngHeader(5000 + int(95000), 5000 + int(95000))) } }) }),
+    () => ({
+      kind: 'random bytes',
+      path: jobs,
+      body: Buffer.from(Array.from({ length: 1 + int(400) }, () => int(256))).toString('latin1'),
+    }),
+    () => ({
+      kind: 'truncated json',
+      path: jobs,
+      body: JSON.stringify({ input: { image: validPng } }).slice(0, 1 + int(60)),
+    }),
+    () => ({
+      kind: 'truncated base64',
+      path: jobs,
+      body: JSON.stringify({ input: { image: validPng.slice(0, 1 + int(validPng.length - 8)) } }),
+    }),
+    () => ({
+      kind: 'base64 garbage',
+      path: jobs,
+      body: JSON.stringify({
+        input: { image: Array.from({ length: 4 + int(200) }, () => String.fromCharCode(33 + int(90))).join('') },
+      }),
+    }),
+    () => ({
+      kind: 'giant dimensions',
+      path: jobs,
+      body: JSON.stringify({ input: { image: b64(giantPngHeader(5000 + int(95000), 5000 + int(95000))) } }),
+    }),
     () => ({ kind: 'wrong image type', path: jobs, body: JSON.stringify({ input: { image: pick(wrongValues) } }) }),
-    () => ({ kind: 'wrong input type', path: jobs, body: JSON.stringify({ input: pick([null, 1, 'str', [validPng], true]) }) }),
+    () => ({
+      kind: 'wrong input type',
+      path: jobs,
+      body: JSON.stringify({ input: pick([null, 1, 'str', [validPng], true]) }),
+    }),
     () => ({ kind: 'top-level not an object', path: jobs, body: JSON.stringify(pick([null, 1, 'str', [1, 2], true])) }),
     (i) => {
       const depth = 33 + int(3000);
-      return { kind: 'deep json', path: jobs, body: `{"input":{"image":${'['.repeat(depth)}${i % 2 ? ']'.repeat(depth) : ''}}}` };
+      return {
+        kind: 'deep json',
+        path: jobs,
+        body: `{"input":{"image":${'['.repeat(depth)}${i % 2 ? ']'.repeat(depth) : ''}}}`,
+      };
     },
     () => {
       const depth = 40 + int(200);
-      return { kind: 'deep objects', path: jobs, body: `{"input":{"image":"x","n":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}}` };
+      return {
+        kind: 'deep objects',
+        path: jobs,
+        body: `{"input":{"image":"x","n":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}}`,
+      };
     },
-    () => ({ kind: 'bad options', path: jobs, body: JSON.stringify({ input: { image: validPng }, priority: pick([0, 11, 2.5, 'high', null]), timeout_s: pick([-1, 0, 'soon', undefined]) }) }),
-    () => ({ kind: 'unknown fields', path: jobs, body: JSON.stringify({ input: { image: validPng, [`f${int(1e6)}`]: 1 } }) }),
-    () => ({ kind: 'bad webhook', path: jobs, body: JSON.stringify({ input: { image: validPng }, webhook: pick(['ftp://x', 'not a url', 'http://127.0.0.1/', 42]) }) }),
-    () => ({ kind: 'oversized body', path: jobs, body: JSON.stringify({ input: { image: 'A'.repeat(262_144 + int(10_000)) } }) }),
-    () => ({ kind: 'bert wrong types', path: bert, body: JSON.stringify({ first_sequence: pick([1, null, [], {}, '']), sequence_length: 16 }) }),
-    () => ({ kind: 'bert bad length', path: bert, body: JSON.stringify({ first_sequence: 'ok', sequence_length: pick([0, -5, 513, 1e9, 2.5, '128', null]) }) }),
-    () => ({ kind: 'bert bad schema', path: bert, body: JSON.stringify({ first_sequence: 'ok', output_schema: pick(['', 'pool_output,', 'everything', 'pool_output,nope', 7]) }) }),
-    () => ({ kind: 'unknown model', path: `/v1/models/m${int(1e6)}/jobs`, body: JSON.stringify({ input: { image: validPng } }) }),
-    () => ({ kind: 'bad idempotency key', path: jobs, body: JSON.stringify({ input: { image: validPng } }), headers: { 'Idempotency-Key': 'k'.repeat(256 + int(100)) } }),
+    () => ({
+      kind: 'bad options',
+      path: jobs,
+      body: JSON.stringify({
+        input: { image: validPng },
+        priority: pick([0, 11, 2.5, 'high', null]),
+        timeout_s: pick([-1, 0, 'soon', undefined]),
+      }),
+    }),
+    () => ({
+      kind: 'unknown fields',
+      path: jobs,
+      body: JSON.stringify({ input: { image: validPng, [`f${int(1e6)}`]: 1 } }),
+    }),
+    () => ({
+      kind: 'bad webhook',
+      path: jobs,
+      body: JSON.stringify({
+        input: { image: validPng },
+        webhook: pick(['ftp://x', 'not a url', 'http://127.0.0.1/', 42]),
+      }),
+    }),
+    () => ({
+      kind: 'oversized body',
+      path: jobs,
+      body: JSON.stringify({ input: { image: 'A'.repeat(262_144 + int(10_000)) } }),
+    }),
+    () => ({
+      kind: 'bert wrong types',
+      path: bert,
+      body: JSON.stringify({ first_sequence: pick([1, null, [], {}, '']), sequence_length: 16 }),
+    }),
+    () => ({
+      kind: 'bert bad length',
+      path: bert,
+      body: JSON.stringify({ first_sequence: 'ok', sequence_length: pick([0, -5, 513, 1e9, 2.5, '128', null]) }),
+    }),
+    () => ({
+      kind: 'bert bad schema',
+      path: bert,
+      body: JSON.stringify({
+        first_sequence: 'ok',
+        output_schema: pick(['', 'pool_output,', 'everything', 'pool_output,nope', 7]),
+      }),
+    }),
+    () => ({
+      kind: 'unknown model',
+      path: `/v1/models/m${int(1e6)}/jobs`,
+      body: JSON.stringify({ input: { image: validPng } }),
+    }),
+    () => ({
+      kind: 'bad idempotency key',
+      path: jobs,
+      body: JSON.stringify({ input: { image: validPng } }),
+      headers: { 'Idempotency-Key': 'k'.repeat(256 + int(100)) },
+    }),
   ];
   return Array.from({ length: n }, (_, i) => generators[i % generators.length](i));
 }
@@ -86,7 +175,11 @@ describe('fuzzing the ingress', () => {
       Array.from({ length: 16 }, async () => {
         while (next < cases.length) {
           const c = cases[next++];
-          const r = await fetch(`${hub.url}${c.path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(c.headers ?? {}) }, body: c.body });
+          const r = await fetch(`${hub.url}${c.path}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', ...(c.headers ?? {}) },
+            body: c.body,
+          });
           const text = await r.text();
           let body: any = null;
           try {
@@ -95,7 +188,14 @@ describe('fuzzing the ingress', () => {
             // reported below
           }
           const ok =
-            r.status >= 400 && r.status < 500 && body && body.success === false && Number.isInteger(body.error_code) && body.error_code > 0 && typeof body.error_msg === 'string' && body.error_msg.length > 0;
+            r.status >= 400 &&
+            r.status < 500 &&
+            body &&
+            body.success === false &&
+            Number.isInteger(body.error_code) &&
+            body.error_code > 0 &&
+            typeof body.error_msg === 'string' &&
+            body.error_msg.length > 0;
           if (!ok) failures.push(`${c.kind}: ${r.status} ${text.slice(0, 200)}`);
         }
       }),

@@ -21,7 +21,11 @@ const QUOTA = 5;
 const MEMORY_BUDGET = 2 * 1024 ** 3;
 
 async function call(url: string, key: string, body: unknown): Promise<{ status: number; body: any }> {
-  const r = await fetch(url, { method: 'POST', headers: { Authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const r = await fetch(url, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
   const text = await r.text();
   return { status: r.status, body: text ? JSON.parse(text) : null };
 }
@@ -52,7 +56,13 @@ describe('a hostile tenant', () => {
     hub = await startHub({
       name: 'hostile',
       models: 'resnet50',
-      env: { REDIS_URL: redis.url, MODELHUB_API_KEYS: `${A}:a,${B}:b`, TENANT_MAX_WAITING: String(QUOTA), TENANT_RATE_RPS: '0', TENANT_RATE_BYTES_PER_S: '0' },
+      env: {
+        REDIS_URL: redis.url,
+        MODELHUB_API_KEYS: `${A}:a,${B}:b`,
+        TENANT_MAX_WAITING: String(QUOTA),
+        TENANT_RATE_RPS: '0',
+        TENANT_RATE_BYTES_PER_S: '0',
+      },
     });
   }, 120_000);
   afterAll(async () => {
@@ -71,15 +81,21 @@ describe('a hostile tenant', () => {
     const queueConnection = new Redis(redis.url);
     const queue = new Queue('{model.resnet50}', { connection: queueConnection, prefix: hub.prefix });
     const rawId = randomUUID();
-    await queue.add('infer', { v: 2, model: 'resnet50', input: { image: svgBomb.toString('base64') }, tenant: 'a' }, { jobId: rawId, attempts: 3 });
+    await queue.add(
+      'infer',
+      { v: 2, model: 'resnet50', input: { image: svgBomb.toString('base64') }, tenant: 'a' },
+      { jobId: rawId, attempts: 3 },
+    );
 
     const attacks: Promise<{ status: number; body: any }>[] = [];
-    for (let i = 0; i < 3; i++) attacks.push(call(jobs('resnet50'), A, { input: { image: svgBomb.toString('base64') } }));
+    for (let i = 0; i < 3; i++)
+      attacks.push(call(jobs('resnet50'), A, { input: { image: svgBomb.toString('base64') } }));
     for (let i = 0; i < 2; i++) attacks.push(call(jobs('deeplabv3'), A, { input: { image: huge } }));
     attacks.push(call(jobs('resnet50'), A, bigBody()));
     // Far more text than Redis can hold without a per-tenant quota (no worker serves this model).
     const flood: Promise<{ status: number; body: any }>[] = [];
-    for (let i = 0; i < 200; i++) flood.push(call(jobs('bert-base-chinese'), A, { input: { first_sequence: text, second_sequence: text } }));
+    for (let i = 0; i < 200; i++)
+      flood.push(call(jobs('bert-base-chinese'), A, { input: { first_sequence: text, second_sequence: text } }));
     const aJobs: Promise<{ status: number; body: any }>[] = [];
     for (let i = 0; i < 40; i++) aJobs.push(call(jobs('resnet50'), A, { input: { image: small } }));
 
@@ -91,7 +107,11 @@ describe('a hostile tenant', () => {
       bSubmits.push(r);
       if (r.status === 202) bJobs.push(await finished(hub, B, r.body.id));
     }
-    const [attackAnswers, floodAnswers, aAnswers] = await Promise.all([Promise.all(attacks), Promise.all(flood), Promise.all(aJobs)]);
+    const [attackAnswers, floodAnswers, aAnswers] = await Promise.all([
+      Promise.all(attacks),
+      Promise.all(flood),
+      Promise.all(aJobs),
+    ]);
 
     // B: every submit accepted (never a 503 from a full Redis), every job succeeded.
     expect(bSubmits.map((r) => r.status)).toEqual(Array(10).fill(202));
@@ -108,14 +128,17 @@ describe('a hostile tenant', () => {
       [400, 1003],
     ]);
     for (const r of [...attackAnswers, ...floodAnswers, ...aAnswers]) {
-      if (r.status !== 202) expect(r.body).toMatchObject({ success: false, error_code: expect.any(Number), error_msg: expect.any(String) });
+      if (r.status !== 202)
+        expect(r.body).toMatchObject({ success: false, error_code: expect.any(Number), error_msg: expect.any(String) });
     }
     // At most QUOTA of the flood is ever stored; the rest is refused by the quota (or, on a machine
     // too loaded to answer in time, by a generic 503: still a spec error, and never to B).
     const stored = floodAnswers.filter((r) => r.status === 202).length;
     expect(stored).toBeGreaterThan(0);
     expect(stored).toBeLessThanOrEqual(QUOTA);
-    expect(floodAnswers.filter((r) => r.status === 429 && r.body.error_code === 1402).length).toBeGreaterThanOrEqual(150);
+    expect(floodAnswers.filter((r) => r.status === 429 && r.body.error_code === 1402).length).toBeGreaterThanOrEqual(
+      150,
+    );
     expect(floodAnswers.filter((r) => r.status !== 202 && r.status !== 429 && r.body.error_code !== 1501)).toEqual([]);
 
     // Order: while a B job waited, at most QUOTA of A's jobs (plus what a worker holds at once) started.

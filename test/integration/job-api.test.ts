@@ -12,7 +12,12 @@ import { b64, solidImage } from '../helpers/images.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 
 const SECRET = `whsec_${Buffer.from('modelhub-test-webhook-secret-32b').toString('base64')}`;
-const webhookEnv = { WEBHOOK_SECRET: SECRET, WEBHOOK_ALLOW_PRIVATE: '127.0.0.1/32', WEBHOOK_BACKOFF_MS: '100', WEBHOOK_TIMEOUT_MS: '1000' };
+const webhookEnv = {
+  WEBHOOK_SECRET: SECRET,
+  WEBHOOK_ALLOW_PRIVATE: '127.0.0.1/32',
+  WEBHOOK_BACKOFF_MS: '100',
+  WEBHOOK_TIMEOUT_MS: '1000',
+};
 let image: string;
 const receivers: Receiver[] = [];
 const receiver = async (respond?: Parameters<typeof startReceiver>[0]) => {
@@ -38,7 +43,8 @@ describe('with a worker', () => {
     hub = await startHub({ name: 'jobapi', models: 'resnet50', env: webhookEnv });
   });
   afterAll(async () => hub?.stop());
-  const submit = (body: unknown, headers?: Record<string, string>) => postJson(`${hub.url}/v1/models/resnet50/jobs`, body, headers);
+  const submit = (body: unknown, headers?: Record<string, string>) =>
+    postJson(`${hub.url}/v1/models/resnet50/jobs`, body, headers);
 
   it('sends signed start and completed events carrying the job object', async () => {
     const r = await receiver();
@@ -50,7 +56,11 @@ describe('with a worker', () => {
       expect(verifyWebhook(SECRET, d.body, h)).toMatchObject({ id: body.id });
     }
     expect(start.json.status).toBe('running');
-    expect(completed.json).toMatchObject({ id: body.id, status: 'succeeded', output: { success: true, request_id: body.id } });
+    expect(completed.json).toMatchObject({
+      id: body.id,
+      status: 'succeeded',
+      output: { success: true, request_id: body.id },
+    });
     expect(start.headers['webhook-id']).not.toBe(completed.headers['webhook-id']);
     const job = await pollJob(hub.url, body.id);
     expect(job.webhook.delivered_at).toEqual(expect.any(String));
@@ -74,7 +84,11 @@ describe('with a worker', () => {
     await r.waitFor(1);
     await new Promise((res) => setTimeout(res, 1500));
     expect(r.deliveries).toHaveLength(1);
-    expect((await getJson(`${hub.url}/v1/jobs/${body.id}`)).body.webhook).toMatchObject({ attempts: 1, last_status: '410', delivered_at: null });
+    expect((await getJson(`${hub.url}/v1/jobs/${body.id}`)).body.webhook).toMatchObject({
+      attempts: 1,
+      last_status: '410',
+      delivered_at: null,
+    });
   });
 
   it('a receiver that never answers does not hold up inference', async () => {
@@ -82,12 +96,20 @@ describe('with a worker', () => {
     const slow = await submit({ input: { image }, webhook: r.url });
     const job = await pollJob(hub.url, slow.body.id);
     expect(job.status).toBe('succeeded');
-    const others = await Promise.all(Array.from({ length: 6 }, async () => (await submit({ input: { image } }, { Prefer: 'wait=30' })).body));
+    const others = await Promise.all(
+      Array.from({ length: 6 }, async () => (await submit({ input: { image } }, { Prefer: 'wait=30' })).body),
+    );
     expect(others.every((o) => o.status === 'succeeded')).toBe(true);
   });
 
   it('refuses webhook targets that are not http(s) or are private addresses', async () => {
-    for (const webhook of ['http://169.254.169.254/latest/meta-data', 'http://10.0.0.1/x', 'http://[::1]:8080/x', 'ftp://example.com/x', 'not a url']) {
+    for (const webhook of [
+      'http://169.254.169.254/latest/meta-data',
+      'http://10.0.0.1/x',
+      'http://[::1]:8080/x',
+      'ftp://example.com/x',
+      'not a url',
+    ]) {
       const r = await submit({ input: { image }, webhook });
       expect(r.status).toBe(400);
       expect(r.body.success).toBe(false);
@@ -105,12 +127,19 @@ describe('with a worker', () => {
     expect(other.status).toBe(422);
     expect(other.body.error_code).toBe(1302);
     // The same request spelled differently (key order, an explicit default) is the same request.
-    const respelled = await postJson(`${hub.url}/v1/models/resnet50/jobs`, `{"priority":5,"input":{"image":"${image}"}}`, { 'Idempotency-Key': key });
+    const respelled = await postJson(
+      `${hub.url}/v1/models/resnet50/jobs`,
+      `{"priority":5,"input":{"image":"${image}"}}`,
+      { 'Idempotency-Key': key },
+    );
     expect(respelled.status).toBe(200);
     expect(respelled.body.id).toBe(first.body.id);
     // An omitted webhook filter is the default filter, in any order.
     const r = await receiver();
-    const withFilter = await submit({ input: { image }, webhook: r.url, webhook_events_filter: ['completed', 'start'] }, { 'Idempotency-Key': `${key}-w` });
+    const withFilter = await submit(
+      { input: { image }, webhook: r.url, webhook_events_filter: ['completed', 'start'] },
+      { 'Idempotency-Key': `${key}-w` },
+    );
     const withDefault = await submit({ input: { image }, webhook: r.url }, { 'Idempotency-Key': `${key}-w` });
     expect(withDefault.status).toBe(200);
     expect(withDefault.body.id).toBe(withFilter.body.id);
@@ -118,7 +147,9 @@ describe('with a worker', () => {
 
   it('concurrent requests with one Idempotency-Key make exactly one job', async () => {
     const key = `race-${Date.now()}`;
-    const answers = await Promise.all(Array.from({ length: 8 }, () => submit({ input: { image } }, { 'Idempotency-Key': key })));
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => submit({ input: { image } }, { 'Idempotency-Key': key })),
+    );
     expect(new Set(answers.map((a) => a.body.id)).size).toBe(1);
     expect(answers.filter((a) => a.status === 202)).toHaveLength(1);
   });
@@ -127,7 +158,9 @@ describe('with a worker', () => {
     const done = await submit({ input: { image } }, { Prefer: 'wait=30' });
     const late = await postJson(`${hub.url}/v1/jobs/${done.body.id}/cancel`, {});
     expect(late.status).toBe(409);
-    const ids = await Promise.all(Array.from({ length: 12 }, async () => (await submit({ input: { image } })).body.id as string));
+    const ids = await Promise.all(
+      Array.from({ length: 12 }, async () => (await submit({ input: { image } })).body.id as string),
+    );
     const cancels = await Promise.all(ids.map((id) => postJson(`${hub.url}/v1/jobs/${id}/cancel`, {})));
     for (const [i, c] of cancels.entries()) {
       expect([200, 409]).toContain(c.status);
@@ -153,7 +186,9 @@ describe('with a worker', () => {
       const openapiPath = path.replace(/:(\w+)/g, '{$1}');
       expect(body.paths[openapiPath]?.[method], `${method.toUpperCase()} ${path}`).toBeDefined();
     }
-    expect(body.paths['/v1/models/{model}/jobs'].post.requestBody.content['application/json'].schema.properties.priority).toMatchObject({ minimum: 1, maximum: 10 });
+    expect(
+      body.paths['/v1/models/{model}/jobs'].post.requestBody.content['application/json'].schema.properties.priority,
+    ).toMatchObject({ minimum: 1, maximum: 10 });
   });
 });
 
@@ -163,7 +198,8 @@ function listRoutes(server: import('node:http').Server): { method: string; path:
   const out: { method: string; path: string }[] = [];
   const walk = (stack: any[]) => {
     for (const layer of stack) {
-      if (layer.route) for (const m of Object.keys(layer.route.methods)) out.push({ method: m, path: layer.route.path });
+      if (layer.route)
+        for (const m of Object.keys(layer.route.methods)) out.push({ method: m, path: layer.route.path });
       else if (layer.handle?.stack) walk(layer.handle.stack);
     }
   };
@@ -174,7 +210,12 @@ function listRoutes(server: import('node:http').Server): { method: string; path:
 describe('queue control with the worker stopped', () => {
   let hub: Hub;
   beforeAll(async () => {
-    hub = await startHub({ name: 'queuectl', models: 'resnet50', workers: 0, env: { ...webhookEnv, QUEUE_MAX_WAITING: '40' } });
+    hub = await startHub({
+      name: 'queuectl',
+      models: 'resnet50',
+      workers: 0,
+      env: { ...webhookEnv, QUEUE_MAX_WAITING: '40' },
+    });
   });
   afterAll(async () => hub?.stop());
   const submit = (body: unknown) => postJson(`${hub.url}/v1/models/resnet50/jobs`, body);
@@ -202,7 +243,8 @@ describe('queue control with the worker stopped', () => {
   it('answers 429 with Retry-After past the waiting limit and does not enqueue', async () => {
     const redis = new Redis(REDIS_URL);
     const queueKey = `${hub.prefix}:${modelQueueName('resnet50')}`;
-    const countWaiting = async () => (await redis.zcard(`${queueKey}:prioritized`)) + (await redis.llen(`${queueKey}:wait`));
+    const countWaiting = async () =>
+      (await redis.zcard(`${queueKey}:prioritized`)) + (await redis.llen(`${queueKey}:wait`));
     const accepted: string[] = [];
     let refused: Awaited<ReturnType<typeof submit>> | null = null;
     for (let i = 0; i < 45 && !refused; i++) {
@@ -246,7 +288,11 @@ describe('retention', () => {
   it('keeps at most JOB_RETENTION_COUNT finished jobs per model; older ones answer 404', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 6; i++) {
-      const r = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } }, { Prefer: 'wait=30', ...(i === 0 ? { 'Idempotency-Key': 'first' } : {}) });
+      const r = await postJson(
+        `${hub.url}/v1/models/resnet50/jobs`,
+        { input: { image } },
+        { Prefer: 'wait=30', ...(i === 0 ? { 'Idempotency-Key': 'first' } : {}) },
+      );
       expect(r.body.status).toBe('succeeded');
       ids.push(r.body.id);
     }
@@ -254,7 +300,11 @@ describe('retention', () => {
     expect(statuses.slice(0, 3)).toEqual([404, 404, 404]);
     expect(statuses.slice(3)).toEqual([200, 200, 200]);
     // The key of a job retention removed cannot be answered again; the client is told so.
-    const replay = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } }, { 'Idempotency-Key': 'first' });
+    const replay = await postJson(
+      `${hub.url}/v1/models/resnet50/jobs`,
+      { input: { image } },
+      { 'Idempotency-Key': 'first' },
+    );
     expect(replay.status).toBe(409);
     expect(replay.body.error_msg).toMatch(/no longer exists; use a new key/);
   });
@@ -263,7 +313,12 @@ describe('retention', () => {
 describe('auth and tenants', () => {
   let hub: Hub;
   beforeAll(async () => {
-    hub = await startHub({ name: 'auth', models: 'resnet50', workers: 0, env: { MODELHUB_API_KEYS: 'alice-key-0123456789:alice,bob-key-0123456789:bob' } });
+    hub = await startHub({
+      name: 'auth',
+      models: 'resnet50',
+      workers: 0,
+      env: { MODELHUB_API_KEYS: 'alice-key-0123456789:alice,bob-key-0123456789:bob' },
+    });
   });
   afterAll(async () => hub?.stop());
   const as = (key: string): Record<string, string> => ({ Authorization: `Bearer ${key}` });
@@ -272,26 +327,41 @@ describe('auth and tenants', () => {
     const none = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } });
     expect(none.status).toBe(401);
     expect(none.body).toMatchObject({ success: false, error_code: 1101 });
-    expect((await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } }, as('mallory-key'))).status).toBe(401);
+    expect((await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } }, as('mallory-key'))).status).toBe(
+      401,
+    );
     expect((await fetch(`${hub.url}/v1/models`)).status).toBe(401);
-    for (const path of ['/healthz', '/readyz', '/openapi.json']) expect((await fetch(`${hub.url}${path}`)).status).toBe(200);
+    for (const path of ['/healthz', '/readyz', '/openapi.json'])
+      expect((await fetch(`${hub.url}${path}`)).status).toBe(200);
     // Metrics live on their own listener (API_METRICS_PORT), not on the public port.
     expect((await fetch(`${hub.api.metricsUrl}/metrics`)).status).toBe(200);
     expect((await fetch(`${hub.url}/metrics`)).status).toBe(404);
   });
 
   it('a tenant sees, cancels and de-duplicates only its own jobs', async () => {
-    const mine = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } }, { ...as('alice-key-0123456789'), 'Idempotency-Key': 'shared-key' });
+    const mine = await postJson(
+      `${hub.url}/v1/models/resnet50/jobs`,
+      { input: { image } },
+      { ...as('alice-key-0123456789'), 'Idempotency-Key': 'shared-key' },
+    );
     expect(mine.status).toBe(202);
     const read = (key: string) => fetch(`${hub.url}/v1/jobs/${mine.body.id}`, { headers: as(key) });
     expect((await read('alice-key-0123456789')).status).toBe(200);
     const theirs = await read('bob-key-0123456789');
     expect(theirs.status).toBe(404);
     expect((await theirs.json()).error_code).toBe(1202);
-    expect((await postJson(`${hub.url}/v1/jobs/${mine.body.id}/cancel`, {}, as('bob-key-0123456789'))).status).toBe(404);
-    const bobs = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } }, { ...as('bob-key-0123456789'), 'Idempotency-Key': 'shared-key' });
+    expect((await postJson(`${hub.url}/v1/jobs/${mine.body.id}/cancel`, {}, as('bob-key-0123456789'))).status).toBe(
+      404,
+    );
+    const bobs = await postJson(
+      `${hub.url}/v1/models/resnet50/jobs`,
+      { input: { image } },
+      { ...as('bob-key-0123456789'), 'Idempotency-Key': 'shared-key' },
+    );
     expect(bobs.status).toBe(202);
     expect(bobs.body.id).not.toBe(mine.body.id);
-    expect((await postJson(`${hub.url}/v1/jobs/${mine.body.id}/cancel`, {}, as('alice-key-0123456789'))).body.status).toBe('canceled');
+    expect(
+      (await postJson(`${hub.url}/v1/jobs/${mine.body.id}/cancel`, {}, as('alice-key-0123456789'))).body.status,
+    ).toBe('canceled');
   });
 });

@@ -41,7 +41,11 @@ describe('OpenAPI document', () => {
     const env = { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', CI: 'true' };
     let stdout: string;
     try {
-      ({ stdout } = await run(process.execPath, [REDOCLY, 'lint', file, '--extends', 'recommended', '--format', 'json'], { env, cwd: dir, maxBuffer: 16 << 20 }));
+      ({ stdout } = await run(
+        process.execPath,
+        [REDOCLY, 'lint', file, '--extends', 'recommended', '--format', 'json'],
+        { env, cwd: dir, maxBuffer: 16 << 20 },
+      ));
     } catch (err) {
       // Exit status 1 means errors were found; the JSON report still says which.
       stdout = (err as { stdout?: string }).stdout ?? '';
@@ -51,14 +55,18 @@ describe('OpenAPI document', () => {
     const described = report.problems.map((p) => `${p.severity} ${p.ruleId} ${p.location[0]?.pointer}: ${p.message}`);
     expect(described.filter((d) => d.startsWith('error'))).toEqual([]);
     expect(report.totals.errors).toBe(0);
-    const allowed = ['/healthz', '/readyz', '/metrics', '/openapi.json'].map((p) => `warn operation-4xx-response #/paths/${p.replaceAll('/', '~1')}/get/responses`);
+    const allowed = ['/healthz', '/readyz', '/metrics', '/openapi.json'].map(
+      (p) => `warn operation-4xx-response #/paths/${p.replaceAll('/', '~1')}/get/responses`,
+    );
     expect(described.filter((d) => !allowed.some((a) => d.startsWith(a)))).toEqual([]);
   });
 
   it('names every operation, uniquely, and serves it from the same origin', async () => {
     const doc = await (await fetch(`${hub.url}/openapi.json`)).json();
     expect(doc.servers).toEqual([expect.objectContaining({ url: '/' })]);
-    const ids = Object.values(doc.paths as Record<string, Record<string, { operationId?: string }>>).flatMap((ops) => Object.values(ops).map((o) => o.operationId));
+    const ids = Object.values(doc.paths as Record<string, Record<string, { operationId?: string }>>).flatMap((ops) =>
+      Object.values(ops).map((o) => o.operationId),
+    );
     expect(ids.every((id) => typeof id === 'string' && id.length > 0)).toBe(true);
     expect(new Set(ids).size).toBe(ids.length);
   });

@@ -17,23 +17,37 @@ const SHA256 = {
 describe.skipIf(!FIXTURE_WEIGHTS_DIR)(FIXTURE_WEIGHTS_DIR ? 'real weights on real photos' : NO_FIXTURES_MESSAGE, () => {
   let hub: Hub;
   beforeAll(async () => {
-    hub = await startHub({ name: 'realweights', models: 'mobilenetv2,yolov8,yolov8-seg', env: { MODELHUB_WEIGHTS_DIR: FIXTURE_WEIGHTS_DIR! } });
+    hub = await startHub({
+      name: 'realweights',
+      models: 'mobilenetv2,yolov8,yolov8-seg',
+      env: { MODELHUB_WEIGHTS_DIR: FIXTURE_WEIGHTS_DIR! },
+    });
   });
   afterAll(async () => {
     await hub?.stop();
   });
 
-  const catalog = async () => Object.fromEntries(((await getJson(`${hub.url}/v1/models`)).body.models as any[]).map((m) => [m.name, m]));
+  const catalog = async () =>
+    Object.fromEntries(((await getJson(`${hub.url}/v1/models`)).body.models as any[]).map((m) => [m.name, m]));
 
   it('serves the three on their real files: weights "real", each file\'s sha256 in the catalog, /v1/workers and the metrics', async () => {
     // The worker's first heartbeat may trail its health check.
     let byName = await catalog();
-    for (const deadline = Date.now() + 20_000; Object.keys(SHA256).some((m) => byName[m].workers < 1) && Date.now() < deadline; ) {
+    for (
+      const deadline = Date.now() + 20_000;
+      Object.keys(SHA256).some((m) => byName[m].workers < 1) && Date.now() < deadline;
+    ) {
       await new Promise((r) => setTimeout(r, 200));
       byName = await catalog();
     }
     for (const [name, sha256] of Object.entries(SHA256)) {
-      expect(byName[name]).toMatchObject({ status: 'ready', weights: 'real', workers: 1, mixed_fleet: false, loaded: [{ sha256, kind: 'real', workers: 1 }] });
+      expect(byName[name]).toMatchObject({
+        status: 'ready',
+        weights: 'real',
+        workers: 1,
+        mixed_fleet: false,
+        loaded: [{ sha256, kind: 'real', workers: 1 }],
+      });
     }
     expect(byName.yolov8.license).toBe('AGPL-3.0 (Ultralytics)');
     // The YOLO files fix their batch at 1: the catalog says what the workers do, not the manifest's 8.
@@ -44,12 +58,20 @@ describe.skipIf(!FIXTURE_WEIGHTS_DIR)(FIXTURE_WEIGHTS_DIR ? 'real weights on rea
     expect(worker.weights.yolov8).toEqual({ file: 'yolov8n-int8-640.onnx', sha256: SHA256.yolov8, kind: 'real' });
     expect(worker.batching.yolov8.max_batch_size).toBe(1);
     const page = await (await fetch(`${hub.workers[0].metricsUrl}/metrics`)).text();
-    expect(metricValue(page, 'modelhub_model_weights_info', { model: 'mobilenetv2', sha256: SHA256.mobilenetv2, weights: 'real' })).toBe(1);
+    expect(
+      metricValue(page, 'modelhub_model_weights_info', {
+        model: 'mobilenetv2',
+        sha256: SHA256.mobilenetv2,
+        weights: 'real',
+      }),
+    ).toBe(1);
     expect(metricValue(page, 'modelhub_model_max_batch_size', { model: 'yolov8' })).toBe(1);
   });
 
   it('mobilenetv2: chelsea.png is a cat (ImageNet 281–285)', async () => {
-    const { status, body } = await postJson(`${hub.url}/v1/models/mobilenetv2/predict`, { image: fixtureImage('chelsea') });
+    const { status, body } = await postJson(`${hub.url}/v1/models/mobilenetv2/predict`, {
+      image: fixtureImage('chelsea'),
+    });
     expect(status).toBe(200);
     expect(body.class).toBeGreaterThanOrEqual(281);
     expect(body.class).toBeLessThanOrEqual(285);
@@ -72,7 +94,10 @@ describe.skipIf(!FIXTURE_WEIGHTS_DIR)(FIXTURE_WEIGHTS_DIR ? 'real weights on rea
   });
 
   it('yolov8-seg: chelsea.png has a cat whose mask lies inside its box and covers most of it', async () => {
-    const { body } = await postJson(`${hub.url}/v1/models/yolov8-seg/predict`, { image: fixtureImage('chelsea'), mask_encoding: 'rle' });
+    const { body } = await postJson(`${hub.url}/v1/models/yolov8-seg/predict`, {
+      image: fixtureImage('chelsea'),
+      mask_encoding: 'rle',
+    });
     const i = (body.detection_class_names as string[]).indexOf('cat');
     expect(i).toBeGreaterThanOrEqual(0);
     const rle = body.detection_masks[i] as Rle;
@@ -97,20 +122,31 @@ describe.skipIf(!FIXTURE_WEIGHTS_DIR)(FIXTURE_WEIGHTS_DIR ? 'real weights on rea
   it('8 concurrent jobs to the batch-1 yolov8 all succeed through the queue, each in a batch of one', async () => {
     const image = fixtureImage('astronaut');
     const metricsUrl = `${hub.workers[0].metricsUrl}/metrics`;
-    const before = metricValue(await (await fetch(metricsUrl)).text(), 'modelhub_batch_size_count', { model: 'yolov8' });
-    const submitted = await Promise.all(Array.from({ length: 8 }, () => postJson(`${hub.url}/v1/models/yolov8/jobs`, { input: { image } })));
+    const before = metricValue(await (await fetch(metricsUrl)).text(), 'modelhub_batch_size_count', {
+      model: 'yolov8',
+    });
+    const submitted = await Promise.all(
+      Array.from({ length: 8 }, () => postJson(`${hub.url}/v1/models/yolov8/jobs`, { input: { image } })),
+    );
     expect(submitted.map((s) => s.status)).toEqual(Array(8).fill(202));
     const jobs = await Promise.all(submitted.map((s) => pollJob(hub.url, s.body.id, 120_000)));
     expect(jobs.map((j) => j.status)).toEqual(Array(8).fill('succeeded'));
     for (const j of jobs) expect(j.output.detection_class_names[0]).toBe('person');
     const page = await (await fetch(metricsUrl)).text();
     expect(metricValue(page, 'modelhub_batch_size_count', { model: 'yolov8' }) - before).toBe(8);
-    expect(metricValue(page, 'modelhub_batch_size_sum', { model: 'yolov8' })).toBe(metricValue(page, 'modelhub_batch_size_count', { model: 'yolov8' }));
+    expect(metricValue(page, 'modelhub_batch_size_sum', { model: 'yolov8' })).toBe(
+      metricValue(page, 'modelhub_batch_size_count', { model: 'yolov8' }),
+    );
   });
 
   it('flags a mixed fleet: a second worker serving yolov8 from another file', async () => {
     // Same queue, the generated stand-in instead of the real file: its sha256 differs.
-    const other = await startWorker({ ...hub.env, MODELHUB_TEST_MODELS: 'always' }, ['--device', 'cpu', '--models', 'yolov8']);
+    const other = await startWorker({ ...hub.env, MODELHUB_TEST_MODELS: 'always' }, [
+      '--device',
+      'cpu',
+      '--models',
+      'yolov8',
+    ]);
     hub.workers.push(other);
     const deadline = Date.now() + 20_000;
     let yolo: any;

@@ -33,7 +33,12 @@ describe('Redis Cluster', () => {
   it('runs jobs, waits, cancels and lists workers through the cluster', async () => {
     const image = b64(await solidImage(48, 48, [30, 90, 150]));
     expect((await getJson(`${hub.url}/readyz`)).status).toBe(200);
-    const ids = await Promise.all(Array.from({ length: 20 }, async () => (await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } })).body.id));
+    const ids = await Promise.all(
+      Array.from(
+        { length: 20 },
+        async () => (await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image } })).body.id,
+      ),
+    );
     const jobs = await Promise.all(ids.map((id) => pollJob(hub.url, id)));
     expect(jobs.every((j) => j.status === 'succeeded')).toBe(true);
     const sync = await postJson(`${hub.url}/v1/models/resnet50/predict`, { image });

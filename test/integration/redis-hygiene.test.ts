@@ -39,11 +39,15 @@ describe('job data in Redis', () => {
     expect(job.status).toBe('succeeded');
     const key = `${hub.prefix}:{model.resnet50}:${body.id}`;
     // Dropping is not awaited by the worker: give it a moment.
-    for (let i = 0; i < 50 && JSON.parse((await redis.hget(key, 'data'))!).input_dropped !== true; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 50 && JSON.parse((await redis.hget(key, 'data'))!).input_dropped !== true; i++)
+      await new Promise((r) => setTimeout(r, 50));
     const data = JSON.parse((await redis.hget(key, 'data'))!);
     expect(data).toMatchObject({ model: 'resnet50', input: {}, input_dropped: true });
     expect((await redis.hget(key, 'data'))!.length).toBeLessThan(300);
-    expect((await getJson(`${hub.url}/v1/jobs/${body.id}`)).body).toMatchObject({ status: 'succeeded', output: { success: true } });
+    expect((await getJson(`${hub.url}/v1/jobs/${body.id}`)).body).toMatchObject({
+      status: 'succeeded',
+      output: { success: true },
+    });
   });
 
   it('an add that fails leaves no index entry pointing at nothing, and the client sees no Redis internals', async () => {
@@ -94,13 +98,16 @@ describe('job reads', () => {
       // ~3 MB of incompressible pixels.
       const noise = Buffer.alloc(1000 * 1000 * 3);
       for (let i = 0; i < noise.length; i++) noise[i] = (i * 2654435761) >>> 24;
-      const png = await sharp(noise, { raw: { width: 1000, height: 1000, channels: 3 } }).png({ compressionLevel: 0 }).toBuffer();
+      const png = await sharp(noise, { raw: { width: 1000, height: 1000, channels: 3 } })
+        .png({ compressionLevel: 0 })
+        .toBuffer();
       expect(png.length).toBeGreaterThan(2_900_000);
       const { status, body } = await postJson(`${hub.url}/v1/models/resnet50/jobs`, { input: { image: b64(png) } });
       expect(status).toBe(202);
       const reader = (hub.api.ctx.jobs as unknown as { reader: Redis }).reader;
       const before = reader.stream.bytesRead;
-      for (let i = 0; i < 5; i++) expect((await getJson(`${hub.url}/v1/jobs/${body.id}`)).body).toMatchObject({ id: body.id, status: 'queued' });
+      for (let i = 0; i < 5; i++)
+        expect((await getJson(`${hub.url}/v1/jobs/${body.id}`)).body).toMatchObject({ id: body.id, status: 'queued' });
       // Five whole-hash reads would be ~20 MB (base64); the view's fields are a few hundred bytes.
       expect(reader.stream.bytesRead - before).toBeLessThan(50_000);
     } finally {

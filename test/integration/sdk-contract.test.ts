@@ -12,7 +12,18 @@ import { TASKS } from '../../shared/tasks.js';
 import { ModelHub } from '../../clients/typescript/lib/index.js';
 import { startHub, type Hub } from '../helpers/hub.js';
 
-type JsonSchema = { type?: string | string[]; enum?: unknown[]; const?: unknown; properties?: Record<string, JsonSchema>; required?: string[]; anyOf?: JsonSchema[]; oneOf?: JsonSchema[]; items?: JsonSchema; title?: string; additionalProperties?: unknown };
+type JsonSchema = {
+  type?: string | string[];
+  enum?: unknown[];
+  const?: unknown;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  items?: JsonSchema;
+  title?: string;
+  additionalProperties?: unknown;
+};
 
 let hub: Hub;
 let doc: any;
@@ -29,7 +40,8 @@ const checker = program.getTypeChecker();
 const source = program.getSourceFile(typesFile)!;
 const declared = new Map<string, ts.Type>();
 ts.forEachChild(source, (node) => {
-  if ((ts.isInterfaceDeclaration(node) || ts.isTypeAliasDeclaration(node)) && node.name) declared.set(node.name.text, checker.getTypeAtLocation(node.name));
+  if ((ts.isInterfaceDeclaration(node) || ts.isTypeAliasDeclaration(node)) && node.name)
+    declared.set(node.name.text, checker.getTypeAtLocation(node.name));
 });
 const typeNamed = (name: string) => {
   const t = declared.get(name);
@@ -97,17 +109,26 @@ const member = (container: string, key: string) => {
 
 describe('SDK against /openapi.json', () => {
   it('every operation is an SDK method of the same name', () => {
-    const ids = Object.values(doc.paths as Record<string, Record<string, { operationId: string }>>).flatMap((ops) => Object.values(ops).map((o) => o.operationId));
+    const ids = Object.values(doc.paths as Record<string, Record<string, { operationId: string }>>).flatMap((ops) =>
+      Object.values(ops).map((o) => o.operationId),
+    );
     expect(ids.length).toBeGreaterThanOrEqual(12);
-    for (const id of ids) expect(typeof (ModelHub.prototype as unknown as Record<string, unknown>)[id], `ModelHub.${id}()`).toBe('function');
+    for (const id of ids)
+      expect(typeof (ModelHub.prototype as unknown as Record<string, unknown>)[id], `ModelHub.${id}()`).toBe(
+        'function',
+      );
   });
 
   it("each task's input type has the schema's fields, optionality and value types", () => {
-    const inputs = doc.paths['/v1/models/{model}/predict'].post.requestBody.content['application/json'].schema.oneOf as JsonSchema[];
+    const inputs = doc.paths['/v1/models/{model}/predict'].post.requestBody.content['application/json'].schema
+      .oneOf as JsonSchema[];
     expect(inputs.map((s) => s.title).sort()).toEqual(Object.keys(TASKS).sort());
     for (const schema of inputs) {
       expect(schema.additionalProperties).toBe(false);
-      expect({ task: schema.title, fields: tsFields(member('TaskInputs', schema.title!)) }).toEqual({ task: schema.title, fields: schemaFields(schema) });
+      expect({ task: schema.title, fields: tsFields(member('TaskInputs', schema.title!)) }).toEqual({
+        task: schema.title,
+        fields: schemaFields(schema),
+      });
     }
   });
 
@@ -122,13 +143,17 @@ describe('SDK against /openapi.json', () => {
     const jobSchema = doc.paths['/v1/jobs/{id}'].get.responses['200'].content['application/json'].schema as JsonSchema;
     const job = tsFields(typeNamed('Job'));
     expect(Object.keys(job).sort()).toEqual(Object.keys(jobSchema.properties!).sort());
-    for (const [name, f] of Object.entries(schemaFields(jobSchema))) expect({ name, optional: job[name].optional }).toEqual({ name, optional: f.optional });
+    for (const [name, f] of Object.entries(schemaFields(jobSchema)))
+      expect({ name, optional: job[name].optional }).toEqual({ name, optional: f.optional });
     expect(job.status.kinds).toEqual(schemaFields(jobSchema).status.kinds);
 
     const catalog = doc.paths['/v1/models'].get.responses['200'].content['application/json'].schema as JsonSchema;
     expect(tsFields(typeNamed('ModelSummary'))).toEqual(schemaFields(catalog.properties!.models.items!));
 
-    expect(tsFields(typeNamed('SpecErrorBody'))).toEqual({ ...schemaFields(doc.components.schemas.SpecError), success: { optional: false, kinds: ['boolean'] } });
+    expect(tsFields(typeNamed('SpecErrorBody'))).toEqual({
+      ...schemaFields(doc.components.schemas.SpecError),
+      success: { optional: false, kinds: ['boolean'] },
+    });
   });
 
   it("each task's output type names the fields the hub documents for it", async () => {
@@ -138,7 +163,9 @@ describe('SDK against /openapi.json', () => {
       if (seen.has(m.task)) continue;
       seen.add(m.task);
       const documented = Object.keys((await sdk.model(m.name)).output.fields).sort();
-      const typed = Object.keys(tsFields(member('TaskOutputs', m.task))).filter((k) => !['request_id', 'success', 'error_code'].includes(k)).sort();
+      const typed = Object.keys(tsFields(member('TaskOutputs', m.task)))
+        .filter((k) => !['request_id', 'success', 'error_code'].includes(k))
+        .sort();
       expect({ task: m.task, fields: typed }).toEqual({ task: m.task, fields: documented });
     }
     expect([...seen].sort()).toEqual(Object.keys(TASKS).sort());

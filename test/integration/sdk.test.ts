@@ -8,7 +8,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../shared/config.js';
 import { signWebhook as serverSign } from '../../shared/webhooks/signature.js';
-import { ModelHub, ModelHubError, WaitTimeoutError, WebhookVerificationError, outputOf, verifyWebhook } from '../../clients/typescript/lib/index.js';
+import {
+  ModelHub,
+  ModelHubError,
+  WaitTimeoutError,
+  WebhookVerificationError,
+  outputOf,
+  verifyWebhook,
+} from '../../clients/typescript/lib/index.js';
 import { startHub, type Hub } from '../helpers/hub.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { renderWords } from '../helpers/text-image.js';
@@ -32,13 +39,22 @@ afterAll(async () => {
   await hub?.stop();
 });
 
-const exampleImage = (model: string) => fs.readFileSync(path.join(REPO_ROOT, 'models', model, 'example.png')).toString('base64');
+const exampleImage = (model: string) =>
+  fs.readFileSync(path.join(REPO_ROOT, 'models', model, 'example.png')).toString('base64');
 
 describe('catalog', () => {
   it('models() lists every model with status, workers and queue depth', async () => {
     // The worker's first heartbeat may land just after its health check answered.
     const direction = async () => (await sdk.models()).find((m) => m.name === 'text-direction');
-    await expect.poll(direction, { timeout: 15_000 }).toMatchObject({ task: 'image-classification', status: 'ready', weights: 'real', workers: 1, queue: { waiting: 0, active: 0 } });
+    await expect
+      .poll(direction, { timeout: 15_000 })
+      .toMatchObject({
+        task: 'image-classification',
+        status: 'ready',
+        weights: 'real',
+        workers: 1,
+        queue: { waiting: 0, active: 0 },
+      });
     expect((await sdk.models()).find((m) => m.name === 'resnet50')).toMatchObject({ status: 'no_workers', workers: 0 });
   });
 
@@ -61,7 +77,12 @@ describe('predict and jobs', () => {
   });
 
   it('predict() on a text model answers its vectors', async () => {
-    const out = await sdk.predict('bert-base-chinese', { first_sequence: '双十一花呗提额在哪', sequence_length: 16, output_schema: 'pool_output', format: 'array' });
+    const out = await sdk.predict('bert-base-chinese', {
+      first_sequence: '双十一花呗提额在哪',
+      sequence_length: 16,
+      output_schema: 'pool_output',
+      format: 'array',
+    });
     expect(Array.isArray(out.pool_output)).toBe(true);
     expect((out.pool_output as number[]).length).toBeGreaterThan(0);
   });
@@ -86,12 +107,14 @@ describe('predict and jobs', () => {
 
   it('wait() holds its reads with Prefer: wait, and polls with backoff where the hub answers at once', async () => {
     const seen: { url: string; prefer: string | null }[] = [];
-    const recording = (strip: boolean): typeof fetch => async (url, init) => {
-      const headers = new Headers(init?.headers);
-      if (strip) headers.delete('prefer');
-      seen.push({ url: String(url), prefer: headers.get('prefer') });
-      return fetch(url, { ...init, headers });
-    };
+    const recording =
+      (strip: boolean): typeof fetch =>
+      async (url, init) => {
+        const headers = new Headers(init?.headers);
+        if (strip) headers.delete('prefer');
+        seen.push({ url: String(url), prefer: headers.get('prefer') });
+        return fetch(url, { ...init, headers });
+      };
     const held = new ModelHub({ url: hub.url, fetch: recording(false) });
     const job = await held.submit('text-direction', { image: exampleImage('text-direction') });
     expect((await held.wait(job.id)).status).toBe('succeeded');
@@ -116,7 +139,11 @@ describe('predict and jobs', () => {
   });
 
   it('cancel() cancels a queued job; canceling a finished one is a 409 ModelHubError', async () => {
-    const job = await sdk.submit('resnet50', { image: exampleImage('resnet50') }, { priority: 2, idempotencyKey: `sdk-${Date.now()}` });
+    const job = await sdk.submit(
+      'resnet50',
+      { image: exampleImage('resnet50') },
+      { priority: 2, idempotencyKey: `sdk-${Date.now()}` },
+    );
     const canceled = await sdk.cancel(job.id);
     expect(canceled.status).toBe('canceled');
     expect((await sdk.get(job.id)).status).toBe('canceled');
@@ -131,7 +158,9 @@ describe('predict and jobs', () => {
 
 describe('spec errors', () => {
   it('a non-image is a ModelHubError with error_code 1003 and HTTP 400', async () => {
-    const err = await sdk.predict('text-direction', { image: Buffer.from('plain text, not an image').toString('base64') }).catch((e) => e);
+    const err = await sdk
+      .predict('text-direction', { image: Buffer.from('plain text, not an image').toString('base64') })
+      .catch((e) => e);
     expect(err).toBeInstanceOf(ModelHubError);
     expect(err.error_code).toBe(1003);
     expect(err.status).toBe(400);
@@ -146,11 +175,22 @@ describe('spec errors', () => {
 
 describe('API keys', () => {
   it('sends the key as a bearer token; without it the hub answers 1101', async () => {
-    const secured = await startHub({ name: 'sdkkeys', workers: 0, env: { MODELHUB_API_KEYS: 'k-alpha-0123456789ab:alpha' } });
+    const secured = await startHub({
+      name: 'sdkkeys',
+      workers: 0,
+      env: { MODELHUB_API_KEYS: 'k-alpha-0123456789ab:alpha' },
+    });
     try {
-      await expect(new ModelHub({ url: secured.url }).models()).rejects.toMatchObject({ error_code: 1101, status: 401 });
-      await expect(new ModelHub({ url: secured.url, apiKey: 'wrong' }).models()).rejects.toMatchObject({ error_code: 1101 });
-      expect((await new ModelHub({ url: secured.url, apiKey: 'k-alpha-0123456789ab' }).models()).length).toBeGreaterThan(0);
+      await expect(new ModelHub({ url: secured.url }).models()).rejects.toMatchObject({
+        error_code: 1101,
+        status: 401,
+      });
+      await expect(new ModelHub({ url: secured.url, apiKey: 'wrong' }).models()).rejects.toMatchObject({
+        error_code: 1101,
+      });
+      expect(
+        (await new ModelHub({ url: secured.url, apiKey: 'k-alpha-0123456789ab' }).models()).length,
+      ).toBeGreaterThan(0);
     } finally {
       await secured.stop();
     }
@@ -159,14 +199,26 @@ describe('API keys', () => {
 
 describe('webhooks', () => {
   it("verifyWebhook() accepts the hub's real delivery and returns the job", async () => {
-    const job = await sdk.submit('text-direction', { image: exampleImage('text-direction') }, { webhook: receiver.url, webhookEvents: ['completed'] });
+    const job = await sdk.submit(
+      'text-direction',
+      { image: exampleImage('text-direction') },
+      { webhook: receiver.url, webhookEvents: ['completed'] },
+    );
     const [delivery] = await receiver.waitFor(1, 30_000);
     const verified = await verifyWebhook(SECRET, delivery.body, delivery.headers as Record<string, string>);
     expect(verified.id).toBe(job.id);
     expect(verified.status).toBe('succeeded');
     // Any change to the body, or another secret, fails.
-    await expect(verifyWebhook(SECRET, delivery.body.replace('succeeded', 'failed'), delivery.headers as Record<string, string>)).rejects.toBeInstanceOf(WebhookVerificationError);
-    await expect(verifyWebhook('whsec_' + Buffer.from('another secret').toString('base64'), delivery.body, delivery.headers as Record<string, string>)).rejects.toBeInstanceOf(WebhookVerificationError);
+    await expect(
+      verifyWebhook(SECRET, delivery.body.replace('succeeded', 'failed'), delivery.headers as Record<string, string>),
+    ).rejects.toBeInstanceOf(WebhookVerificationError);
+    await expect(
+      verifyWebhook(
+        'whsec_' + Buffer.from('another secret').toString('base64'),
+        delivery.body,
+        delivery.headers as Record<string, string>,
+      ),
+    ).rejects.toBeInstanceOf(WebhookVerificationError);
   });
 
   it('checks the timestamp window and accepts plain-string secrets as the hub does', async () => {

@@ -22,17 +22,43 @@ describe('the finish script (finish-job.lua)', () => {
   });
 
   /** A finished job's hash as BullMQ leaves it: its data (with input) and a result of `bytes`. */
-  async function finished(id: string, tenant: string | null, resultBytes: number, inputBytes: number, at: number, bounds = retention): Promise<string[]> {
+  async function finished(
+    id: string,
+    tenant: string | null,
+    resultBytes: number,
+    inputBytes: number,
+    at: number,
+    bounds = retention,
+  ): Promise<string[]> {
     const key = `${prefix}:{model.m}:${id}`;
-    await redis.hset(key, 'data', JSON.stringify({ model: 'm', input: { text: 'x'.repeat(inputBytes) }, tenant }), 'returnvalue', 'r'.repeat(resultBytes));
-    return finishJob(redis, prefix, 'm', { id, key, tenant, dataWithoutInput: JSON.stringify({ model: 'm', input: {}, tenant, input_dropped: true }), inputBytes }, bounds, at);
+    await redis.hset(
+      key,
+      'data',
+      JSON.stringify({ model: 'm', input: { text: 'x'.repeat(inputBytes) }, tenant }),
+      'returnvalue',
+      'r'.repeat(resultBytes),
+    );
+    return finishJob(
+      redis,
+      prefix,
+      'm',
+      {
+        id,
+        key,
+        tenant,
+        dataWithoutInput: JSON.stringify({ model: 'm', input: {}, tenant, input_dropped: true }),
+        inputBytes,
+      },
+      bounds,
+      at,
+    );
   }
   const stored = async (tenant: string) => Number((await redis.get(tenantStoredKey(prefix, 'm', tenant))) ?? 0);
   const keys = retainedResultKeys(prefix, 'm');
   /** Ids of the retained results, oldest first. */
   const kept = async () => (await redis.zrange(keys.byTime, 0, -1)).map((member) => member.split('|')[0]);
 
-  it('swaps a job\'s counted input for its result, and pushes the oldest results out past the byte bound', async () => {
+  it("swaps a job's counted input for its result, and pushes the oldest results out past the byte bound", async () => {
     // Inputs counted at submit (as the API does).
     await redis.incrby(tenantStoredKey(prefix, 'm', 'a'), 3 * 500);
     expect(await finished('j1', 'a', 400, 500, 1_000)).toEqual([]);
@@ -45,17 +71,22 @@ describe('the finish script (finish-job.lua)', () => {
     expect(await stored('a')).toBe(800);
     expect(await kept()).toEqual(['j2', 'j3']);
     // The job's input is gone from its hash; its result stays.
-    expect(JSON.parse((await redis.hget(`${prefix}:{model.m}:j3`, 'data'))!)).toMatchObject({ input: {}, input_dropped: true });
+    expect(JSON.parse((await redis.hget(`${prefix}:{model.m}:j3`, 'data'))!)).toMatchObject({
+      input: {},
+      input_dropped: true,
+    });
     expect(await redis.hstrlen(`${prefix}:{model.m}:j3`, 'returnvalue')).toBe(400);
   });
 
-  it('follows BullMQ\'s age and count bounds without removing anything itself, and never pushes out the job just finished', async () => {
+  it("follows BullMQ's age and count bounds without removing anything itself, and never pushes out the job just finished", async () => {
     // j2 (finished at 2 000) is older than the hour: it leaves the counts; BullMQ removes the job.
     expect(await finished('j4', null, 100, 0, 2_000 + 3600_000 + 1)).toEqual([]);
     expect(await kept()).toEqual(['j3', 'j4']);
     expect(await stored('a')).toBe(400);
     // Count bound 1: j3 leaves, not pushed out by bytes.
-    expect(await finished('j5', null, 100, 0, 2_000 + 3600_000 + 2, { ...retention, JOB_RETENTION_COUNT: 2 })).toEqual([]);
+    expect(await finished('j5', null, 100, 0, 2_000 + 3600_000 + 2, { ...retention, JOB_RETENTION_COUNT: 2 })).toEqual(
+      [],
+    );
     expect(await kept()).toEqual(['j4', 'j5']);
     expect(await stored('a')).toBe(0);
     // A single result over the byte bound stays (its size passed MAX_RESULT_BYTES); the older ones go.
@@ -70,7 +101,7 @@ describe('the finish script (finish-job.lua)', () => {
     expect(await kept()).toEqual(['j7']);
   });
 
-  it('gives a deleted job\'s bytes back, and a canceled job\'s input once only', async () => {
+  it("gives a deleted job's bytes back, and a canceled job's input once only", async () => {
     await redis.incrby(tenantStoredKey(prefix, 'm', 'b'), 300);
     await finished('k1', 'b', 250, 300, 10_000_000);
     expect(await stored('b')).toBe(250);
@@ -85,7 +116,14 @@ describe('the finish script (finish-job.lua)', () => {
     expect(await stored('b')).toBe(300);
     const key = `${prefix}:{model.m}:k2`;
     await redis.hset(key, 'data', '{}', 'failedReason', 'canceled');
-    await finishJob(redis, prefix, 'm', { id: 'k2', key, tenant: 'b', dataWithoutInput: '{}', inputBytes: 300 }, retention, 10_000_001);
+    await finishJob(
+      redis,
+      prefix,
+      'm',
+      { id: 'k2', key, tenant: 'b', dataWithoutInput: '{}', inputBytes: 300 },
+      retention,
+      10_000_001,
+    );
     expect(await stored('b')).toBe(300);
   });
 });
@@ -113,7 +151,11 @@ describe('through the hub', () => {
   });
   afterAll(async () => hub?.stop());
   const submit = async (key: string) => {
-    const r = await fetch(`${hub.url}/v1/models/text-direction/jobs`, { method: 'POST', headers: as(key), body: JSON.stringify({ input: { image } }) });
+    const r = await fetch(`${hub.url}/v1/models/text-direction/jobs`, {
+      method: 'POST',
+      headers: as(key),
+      body: JSON.stringify({ input: { image } }),
+    });
     return { status: r.status, body: (await r.json()) as any };
   };
   const get = async (key: string, id: string) => {
@@ -142,7 +184,8 @@ describe('through the hub', () => {
       expect(r.status).toBe(202);
       ids.push(r.body.id);
       // One at a time, so they finish in order.
-      for (let t = 0; t < 400 && ['queued', 'running'].includes((await get(BOB, r.body.id)).body.status); t++) await new Promise((res) => setTimeout(res, 25));
+      for (let t = 0; t < 400 && ['queued', 'running'].includes((await get(BOB, r.body.id)).body.status); t++)
+        await new Promise((res) => setTimeout(res, 25));
     }
     const redis = hub.api.ctx.redis;
     const keys = retainedResultKeys(hub.prefix, 'text-direction');
@@ -157,7 +200,8 @@ describe('through the hub', () => {
     expect(bytes).toBeLessThanOrEqual(600);
     expect((await get(BOB, ids[5])).body.status).toBe('succeeded');
     // The oldest are gone from BullMQ too (removed by the worker, not only uncounted).
-    for (let t = 0; t < 100 && (await get(BOB, ids[0])).status !== 404; t++) await new Promise((res) => setTimeout(res, 25));
+    for (let t = 0; t < 100 && (await get(BOB, ids[0])).status !== 404; t++)
+      await new Promise((res) => setTimeout(res, 25));
     expect((await get(BOB, ids[0])).body).toMatchObject({ success: false, error_code: 1202 });
     // Bob's stored bytes are what is kept of his results, not his inputs any more (Alice's
     // queued jobs ran too once the worker came: theirs are hers).

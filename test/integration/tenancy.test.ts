@@ -17,8 +17,17 @@ const ROOT = 'root-key-0123456789a';
 const SECRET = `whsec_${Buffer.from('tenancy-tests-webhook-secret-32b').toString('base64')}`;
 const as = (key: string): Record<string, string> => ({ Authorization: `Bearer ${key}` });
 
-async function call(url: string, method: string, key: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }> {
-  const r = await fetch(url, { method, headers: { ...as(key), 'content-type': 'application/json' }, ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}) });
+async function call(
+  url: string,
+  method: string,
+  key: string,
+  body?: unknown,
+): Promise<{ status: number; body: any; headers: Headers }> {
+  const r = await fetch(url, {
+    method,
+    headers: { ...as(key), 'content-type': 'application/json' },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
   const text = await r.text();
   return { status: r.status, body: text ? JSON.parse(text) : null, headers: r.headers };
 }
@@ -40,7 +49,13 @@ describe('keys and start-up', () => {
   });
 
   it('will not start open on a public address unless MODELHUB_ALLOW_ANONYMOUS=true; loopback stays open', async () => {
-    const base = { REDIS_URL, MODELHUB_PREFIX: testPrefix('anon'), LOG_LEVEL: 'silent', PORT: String(await freePort()), API_METRICS_PORT: '0' };
+    const base = {
+      REDIS_URL,
+      MODELHUB_PREFIX: testPrefix('anon'),
+      LOG_LEVEL: 'silent',
+      PORT: String(await freePort()),
+      API_METRICS_PORT: '0',
+    };
     await expect(startApi(loadConfig({ ...base, HOST: '0.0.0.0' }))).rejects.toThrow(/MODELHUB_API_KEYS is not set/);
     const open = await startApi(loadConfig({ ...base, HOST: '0.0.0.0', MODELHUB_ALLOW_ANONYMOUS: 'true' }));
     await open.close();
@@ -49,15 +64,26 @@ describe('keys and start-up', () => {
   });
 });
 
-describe('the API\'s metrics listener', () => {
+describe("the API's metrics listener", () => {
   it('is not the public port, and a scrape costs no Redis call (queue gauges refresh in the background)', async () => {
-    const api = await startApi(loadConfig({ REDIS_URL, MODELHUB_PREFIX: testPrefix('metrics'), LOG_LEVEL: 'silent', PORT: '0', API_METRICS_PORT: '0', API_METRICS_REFRESH_MS: '600000' }));
+    const api = await startApi(
+      loadConfig({
+        REDIS_URL,
+        MODELHUB_PREFIX: testPrefix('metrics'),
+        LOG_LEVEL: 'silent',
+        PORT: '0',
+        API_METRICS_PORT: '0',
+        API_METRICS_REFRESH_MS: '600000',
+      }),
+    );
     try {
       expect(new URL(api.metricsUrl).port).not.toBe(new URL(api.url).port);
       expect((await fetch(`${api.url}/metrics`)).status).toBe(404);
       // The first background refresh (at start) fills every model's series; wait for it.
-      const series = async () => ((await (await fetch(`${api.metricsUrl}/metrics`)).text()).match(/^modelhub_queue_jobs\{/gm) ?? []).length;
-      for (let i = 0; i < 100 && (await series()) < api.ctx.jobs.queues.size * 6; i++) await new Promise((r) => setTimeout(r, 50));
+      const series = async () =>
+        ((await (await fetch(`${api.metricsUrl}/metrics`)).text()).match(/^modelhub_queue_jobs\{/gm) ?? []).length;
+      for (let i = 0; i < 100 && (await series()) < api.ctx.jobs.queues.size * 6; i++)
+        await new Promise((r) => setTimeout(r, 50));
       let reads = 0;
       for (const [, queue] of api.ctx.jobs.readQueueEntries()) {
         const original = queue.getJobCounts.bind(queue);
@@ -100,9 +126,10 @@ describe('tenants on a shared hub', () => {
     });
   });
   afterAll(async () => hub?.stop());
-  const submit = (key: string, extra: Record<string, unknown> = {}) => call(`${hub.url}/v1/models/resnet50/jobs`, 'POST', key, { input: { image }, ...extra });
+  const submit = (key: string, extra: Record<string, unknown> = {}) =>
+    call(`${hub.url}/v1/models/resnet50/jobs`, 'POST', key, { input: { image }, ...extra });
 
-  it('caps one tenant\'s waiting jobs without touching another\'s; a cancel frees a place', async () => {
+  it("caps one tenant's waiting jobs without touching another's; a cancel frees a place", async () => {
     const alice = [];
     for (let i = 0; i < 3; i++) alice.push(await submit(ALICE));
     expect(alice.map((r) => r.status)).toEqual([202, 202, 202]);
@@ -168,14 +195,22 @@ describe('tenants on a shared hub', () => {
     const flat = `{"input":{"image":"x","pad":[${'0,'.repeat(150_000)}0]}}`;
     const r = await call(`${hub.url}/v1/models/resnet50/jobs`, 'POST', BOB, flat);
     expect(r.status).toBe(400);
-    expect(r.body).toMatchObject({ error_code: 1002, error_msg: expect.stringMatching(/more than 100000 JSON values/) });
+    expect(r.body).toMatchObject({
+      error_code: 1002,
+      error_msg: expect.stringMatching(/more than 100000 JSON values/),
+    });
   });
 });
 
 describe('per-tenant request rate', () => {
   let hub: Hub;
   beforeAll(async () => {
-    hub = await startHub({ name: 'ratelimit', models: 'resnet50', workers: 0, env: { MODELHUB_API_KEYS: `${ALICE}:alice,${BOB}:bob`, TENANT_RATE_RPS: '1' } });
+    hub = await startHub({
+      name: 'ratelimit',
+      models: 'resnet50',
+      workers: 0,
+      env: { MODELHUB_API_KEYS: `${ALICE}:alice,${BOB}:bob`, TENANT_RATE_RPS: '1' },
+    });
   });
   afterAll(async () => hub?.stop());
 

@@ -13,7 +13,11 @@ const TINY = 'tinycustomer-key-01234567';
 const BATCHY = 'batchcustomer-key-0123456';
 
 async function call(url: string, method: string, key: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const r = await fetch(url, { method, headers: { Authorization: `Bearer ${key}`, 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+  const r = await fetch(url, {
+    method,
+    headers: { Authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
   const text = await r.text();
   return { status: r.status, body: text ? JSON.parse(text) : null };
 }
@@ -32,12 +36,16 @@ describe('per-tenant limit overrides', () => {
         TENANT_MAX_WAITING: '2',
         TENANT_PRIORITY_CEILING: '4',
         TENANT_RATE_RPS: '2',
-        MODELHUB_TENANT_LIMITS: JSON.stringify({ big: { max_waiting: 5, priority_ceiling: 1, rate_rps: 0 }, tiny: { max_stored_bytes: 100 } }),
+        MODELHUB_TENANT_LIMITS: JSON.stringify({
+          big: { max_waiting: 5, priority_ceiling: 1, rate_rps: 0 },
+          tiny: { max_stored_bytes: 100 },
+        }),
       },
     });
   });
   afterAll(async () => hub?.stop());
-  const submit = (key: string, extra: Record<string, unknown> = {}) => call(`${hub.url}/v1/models/resnet50/jobs`, 'POST', key, { input: { image }, ...extra });
+  const submit = (key: string, extra: Record<string, unknown> = {}) =>
+    call(`${hub.url}/v1/models/resnet50/jobs`, 'POST', key, { input: { image }, ...extra });
 
   it('the overridden tenant gets its own waiting quota and priority ceiling; the other the defaults', async () => {
     const big: number[] = [];
@@ -60,17 +68,25 @@ describe('per-tenant limit overrides', () => {
   });
 
   it('the overridden tenant has no request-rate limit (rate_rps 0); the other is held to the default', async () => {
-    const flood = async (key: string) => (await Promise.all(Array.from({ length: 20 }, () => call(`${hub.url}/v1/models`, 'GET', key)))).map((r) => r.status);
+    const flood = async (key: string) =>
+      (await Promise.all(Array.from({ length: 20 }, () => call(`${hub.url}/v1/models`, 'GET', key)))).map(
+        (r) => r.status,
+      );
     expect((await flood(BIG)).filter((s) => s === 200)).toHaveLength(20);
     const small = await flood(SMALL);
     expect(small.filter((s) => s === 429).length).toBeGreaterThanOrEqual(10);
   });
 
   it('batches are held to the same priority ceiling, and batch calls count against the request rate', async () => {
-    const high = await call(`${hub.url}/v1/models/resnet50/batches`, 'POST', BATCHY, { inputs: [{ image }], priority: 1 });
+    const high = await call(`${hub.url}/v1/models/resnet50/batches`, 'POST', BATCHY, {
+      inputs: [{ image }],
+      priority: 1,
+    });
     expect(high.status).toBe(400);
     expect(high.body).toMatchObject({ error_code: 1006, error_msg: expect.stringMatching(/\(4\.\.10/) });
-    const polls = (await Promise.all(Array.from({ length: 20 }, () => call(`${hub.url}/v1/batches/no-such-batch`, 'GET', BATCHY)))).map((r) => r.status);
+    const polls = (
+      await Promise.all(Array.from({ length: 20 }, () => call(`${hub.url}/v1/batches/no-such-batch`, 'GET', BATCHY)))
+    ).map((r) => r.status);
     expect(polls.filter((s) => s === 429).length).toBeGreaterThanOrEqual(10);
   });
 });

@@ -24,8 +24,17 @@ async function enqueueAsPreviousRelease(redis: Redis, prefix: string, model: str
   });
   const id = randomUUID();
   const now = Date.now();
-  await redis.set(`${prefix}:jobindex:${id}`, JSON.stringify({ model, tenant: null, created_at: now }), 'EX', 86400 + 3600);
-  await queue.add('infer', { model, input, tenant: null, deadline_at: now + 600_000 }, { jobId: id, timestamp: now, priority: 5 });
+  await redis.set(
+    `${prefix}:jobindex:${id}`,
+    JSON.stringify({ model, tenant: null, created_at: now }),
+    'EX',
+    86400 + 3600,
+  );
+  await queue.add(
+    'infer',
+    { model, input, tenant: null, deadline_at: now + 600_000 },
+    { jobId: id, timestamp: now, priority: 5 },
+  );
   await queue.close();
   return id;
 }
@@ -46,7 +55,11 @@ describe('jobs queued by the previous release', () => {
   it('are found while queued, canceled through the new API, and run to the same result as new jobs', async () => {
     const oldJob = await enqueueAsPreviousRelease(redis, hub.prefix, 'resnet50', { image });
     const oldCanceled = await enqueueAsPreviousRelease(redis, hub.prefix, 'resnet50', { image });
-    expect((await getJson(`${hub.url}/v1/jobs/${oldJob}`)).body).toMatchObject({ id: oldJob, model: 'resnet50', status: 'queued' });
+    expect((await getJson(`${hub.url}/v1/jobs/${oldJob}`)).body).toMatchObject({
+      id: oldJob,
+      model: 'resnet50',
+      status: 'queued',
+    });
     const cancel = await postJson(`${hub.url}/v1/jobs/${oldCanceled}/cancel`, {});
     expect(cancel.status).toBe(200);
     expect(cancel.body.status).toBe('canceled');

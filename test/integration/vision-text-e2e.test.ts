@@ -8,7 +8,10 @@ import { boxIou, renderWords } from '../helpers/text-image.js';
 
 let hub: Hub;
 beforeAll(async () => {
-  hub = await startHub({ name: 'visiontext', models: 'text-detection,text-segmentation,text-instances,bert-base-chinese' });
+  hub = await startHub({
+    name: 'visiontext',
+    models: 'text-detection,text-segmentation,text-instances,bert-base-chinese',
+  });
 });
 afterAll(async () => hub?.stop());
 
@@ -28,7 +31,15 @@ describe('vision tasks through the queue', () => {
   it('text-detection answers §1.2: [y1,x1,y2,x2] boxes in input pixels covering each word', async () => {
     const r = await predict('text-detection', { image: image() });
     expect(r.status).toBe(200);
-    expect(Object.keys(r.body).sort()).toEqual(['detection_boxes', 'detection_class_names', 'detection_classes', 'detection_scores', 'error_code', 'request_id', 'success']);
+    expect(Object.keys(r.body).sort()).toEqual([
+      'detection_boxes',
+      'detection_class_names',
+      'detection_classes',
+      'detection_scores',
+      'error_code',
+      'request_id',
+      'success',
+    ]);
     const n = r.body.detection_boxes.length;
     expect(n).toBe(2);
     expect(r.body.detection_scores).toHaveLength(n);
@@ -69,7 +80,11 @@ describe('vision tasks through the queue', () => {
   });
 
   it('refuses bad options at the door with spec errors', async () => {
-    for (const body of [{ image: image(), score_threshold: 2 }, { image: image(), max_detections: 0 }, { image: image(), mask_encoding: 'zip' }]) {
+    for (const body of [
+      { image: image(), score_threshold: 2 },
+      { image: image(), max_detections: 0 },
+      { image: image(), mask_encoding: 'zip' },
+    ]) {
       const r = await postJson(`${hub.url}/v1/models/text-instances/jobs`, { input: body });
       expect(r.status).toBe(400);
       expect(r.body.success).toBe(false);
@@ -80,10 +95,22 @@ describe('vision tasks through the queue', () => {
 describe('text vectors through the queue', () => {
   it('answers the spec example with the three fields in the spec string format', async () => {
     const example = (await getJson(`${hub.url}/v1/models/bert-base-chinese/example`)).body;
-    expect(example).toEqual({ first_sequence: '双十一花呗提额在哪', second_sequence: '', sequence_length: 128, output_schema: 'pool_output,first_token_output,all_hidden_outputs' });
+    expect(example).toEqual({
+      first_sequence: '双十一花呗提额在哪',
+      second_sequence: '',
+      sequence_length: 128,
+      output_schema: 'pool_output,first_token_output,all_hidden_outputs',
+    });
     const r = await predict('bert-base-chinese', example);
     expect(r.status).toBe(200);
-    expect(Object.keys(r.body).sort()).toEqual(['all_hidden_outputs', 'error_code', 'first_token_output', 'pool_output', 'request_id', 'success']);
+    expect(Object.keys(r.body).sort()).toEqual([
+      'all_hidden_outputs',
+      'error_code',
+      'first_token_output',
+      'pool_output',
+      'request_id',
+      'success',
+    ]);
     const number = /^-?\d+(\.\d+)?(e[+-]?\d+)?$/;
     const pool = r.body.pool_output.split(',');
     const first = r.body.first_token_output.split(',');
@@ -100,13 +127,23 @@ describe('text vectors through the queue', () => {
     const page = async () => (await fetch(`${hub.workers[0].metricsUrl}/metrics`)).text();
     const labels = { model: 'bert-base-chinese', device: 'cpu' };
     const runsBefore = metricValue(await page(), 'modelhub_session_runs_total', labels);
-    const sentences = Array.from({ length: 16 }, (_, i) => ({ first_sequence: `双十一 ${i}`, sequence_length: 16 + i, output_schema: 'first_token_output' }));
-    const ids = await Promise.all(sentences.map(async (input) => (await postJson(`${hub.url}/v1/models/bert-base-chinese/jobs`, { input })).body.id));
+    const sentences = Array.from({ length: 16 }, (_, i) => ({
+      first_sequence: `双十一 ${i}`,
+      sequence_length: 16 + i,
+      output_schema: 'first_token_output',
+    }));
+    const ids = await Promise.all(
+      sentences.map(
+        async (input) => (await postJson(`${hub.url}/v1/models/bert-base-chinese/jobs`, { input })).body.id,
+      ),
+    );
     const jobs = await Promise.all(ids.map((id) => pollJob(hub.url, id)));
     expect(jobs.every((j) => j.status === 'succeeded' && typeof j.output.first_token_output === 'string')).toBe(true);
     const runs = metricValue(await page(), 'modelhub_session_runs_total', labels) - runsBefore;
     expect(runs).toBeLessThan(16);
-    const tooLong = await postJson(`${hub.url}/v1/models/bert-base-chinese/jobs`, { input: { first_sequence: 'x', sequence_length: 513 } });
+    const tooLong = await postJson(`${hub.url}/v1/models/bert-base-chinese/jobs`, {
+      input: { first_sequence: 'x', sequence_length: 513 },
+    });
     expect(tooLong.status).toBe(400);
     expect(tooLong.body.error_msg).toMatch(/512/);
   });

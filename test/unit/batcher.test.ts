@@ -6,7 +6,9 @@ function recorder<T>(delayMs = 0, fail?: (item: T) => boolean) {
   const run = async (items: T[]): Promise<ItemOutcome<string>[]> => {
     batches.push(items);
     if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
-    return items.map((it) => (fail?.(it) ? { ok: false, error: new Error(`bad ${String(it)}`) } : { ok: true, value: `done ${String(it)}` }));
+    return items.map((it) =>
+      fail?.(it) ? { ok: false, error: new Error(`bad ${String(it)}`) } : { ok: true, value: `done ${String(it)}` },
+    );
   };
   return { batches, run };
 }
@@ -67,7 +69,12 @@ describe('DynamicBatcher', () => {
 
   it('a batch closed by a shape change runs without waiting for the minimum or the delay', async () => {
     const r = recorder<string>();
-    const b = new DynamicBatcher(r.run, { maxBatchSize: 8, maxDelayMs: 60_000, minBatchSize: 4, batchKey: (s) => s[0] });
+    const b = new DynamicBatcher(r.run, {
+      maxBatchSize: 8,
+      maxDelayMs: 60_000,
+      minBatchSize: 4,
+      batchKey: (s) => s[0],
+    });
     const first = b.submit('a1');
     b.submit('b1').catch(() => undefined);
     await expect(first).resolves.toBe('done a1');
@@ -168,7 +175,10 @@ describe('DynamicBatcher', () => {
   });
 
   it('a runner that leaves an item without an outcome fails the batch instead of hanging it', async () => {
-    const b = new DynamicBatcher<number, number>(async (items) => [{ ok: true, value: items[0] }, ...new Array(items.length - 1)], { maxBatchSize: 3, maxDelayMs: 1 });
+    const b = new DynamicBatcher<number, number>(
+      async (items) => [{ ok: true, value: items[0] }, ...new Array(items.length - 1)],
+      { maxBatchSize: 3, maxDelayMs: 1 },
+    );
     const settled = await Promise.allSettled([b.submit(1), b.submit(2), b.submit(3)]);
     expect(settled.every((s) => s.status === 'rejected')).toBe(true);
   });

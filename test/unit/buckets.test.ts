@@ -30,10 +30,16 @@ describe('bucketShape', () => {
     expect(bucketShape({ width: 600, height: 200 }, spec)).toEqual({ width: 600, height: 256 });
   });
 
-  it('keeps the image\'s own shape when padding would pass max_waste (an exact quarter is allowed at 0.25)', () => {
+  it("keeps the image's own shape when padding would pass max_waste (an exact quarter is allowed at 0.25)", () => {
     expect(bucketWaste({ width: 288, height: 160 }, { width: 320, height: 192 })).toBeCloseTo(0.25, 12);
-    expect(bucketShape({ width: 288, height: 160 }, bucket({ multiple: 64, max_waste: 0.25 }))).toEqual({ width: 320, height: 192 });
-    expect(bucketShape({ width: 288, height: 160 }, bucket({ multiple: 64, max_waste: 0.2 }))).toEqual({ width: 288, height: 160 });
+    expect(bucketShape({ width: 288, height: 160 }, bucket({ multiple: 64, max_waste: 0.25 }))).toEqual({
+      width: 320,
+      height: 192,
+    });
+    expect(bucketShape({ width: 288, height: 160 }, bucket({ multiple: 64, max_waste: 0.2 }))).toEqual({
+      width: 288,
+      height: 160,
+    });
     expect(bucketShape({ width: 32, height: 32 }, bucket({ multiple: 64 }))).toEqual({ width: 32, height: 32 }); // 75 % padding
   });
 
@@ -48,7 +54,11 @@ describe('bucketShape', () => {
 
 describe('padding to a bucket', () => {
   const limits = { maxImageBytes: 10_000_000, maxImagePixels: 10_000_000 };
-  const pre = ImagePreprocessSchema.parse({ resize: { mode: 'limit-side', max_side: 960, multiple_of: 32 }, mean: [0.5, 0.4, 0.3], std: [0.2, 0.25, 0.5] });
+  const pre = ImagePreprocessSchema.parse({
+    resize: { mode: 'limit-side', max_side: 960, multiple_of: 32 },
+    mean: [0.5, 0.4, 0.3],
+    std: [0.2, 0.25, 0.5],
+  });
 
   it('pads right and bottom: the image part of the tensor and the geometry are the unpadded ones', async () => {
     const img = await decodeImage(b64(await solidImage(300, 180, [250, 120, 10])), limits);
@@ -63,7 +73,8 @@ describe('padding to a bucket', () => {
     expect(mapping).toMatchObject({ padLeft: 0, padTop: 0, contentWidth: 288, contentHeight: 192 });
     for (let c = 0; c < 3; c++) {
       for (let y = 0; y < 192; y += 37) {
-        for (let x = 0; x < 288; x += 41) expect(padded.data[c * 320 * 192 + y * 320 + x]).toBe(plain.data[c * 288 * 192 + y * 288 + x]);
+        for (let x = 0; x < 288; x += 41)
+          expect(padded.data[c * 320 * 192 + y * 320 + x]).toBe(plain.data[c * 288 * 192 + y * 288 + x]);
         // Past the image: 0 in the model's input space (the default pad_value).
         for (let x = 288; x < 320; x += 7) expect(padded.data[c * 320 * 192 + y * 320 + x]).toBe(0);
       }
@@ -92,17 +103,49 @@ describe('padding to a bucket', () => {
 describe('contentOfMap', () => {
   it('crops a padded map to the image and keeps map cells at the same image points', () => {
     // A 6×4 tensor whose image is the left 4×3 (a 2-to-1 downscale of an 8×6 image); map at half resolution.
-    const g = { imageWidth: 8, imageHeight: 6, tensorWidth: 6, tensorHeight: 4, scaleX: 0.5, scaleY: 0.5, padLeft: 0, padTop: 0, cropLeft: 0, cropTop: 0, contentWidth: 4, contentHeight: 3 };
+    const g = {
+      imageWidth: 8,
+      imageHeight: 6,
+      tensorWidth: 6,
+      tensorHeight: 4,
+      scaleX: 0.5,
+      scaleY: 0.5,
+      padLeft: 0,
+      padTop: 0,
+      cropLeft: 0,
+      cropTop: 0,
+      contentWidth: 4,
+      contentHeight: 3,
+    };
     const map = Float32Array.from({ length: 3 * 2 }, (_, i) => i);
     const part = contentOfMap(g, map, 3, 2);
     expect([part.width, part.height]).toEqual([2, 2]);
     expect(Array.from(part.map)).toEqual([0, 1, 3, 4]);
     // Cell (1, 1)'s far corner is tensor (4, 4) in both frames: image (8, 8).
-    expect(tensorToImage(part.geometry, (2 * part.geometry.tensorWidth) / part.width, (2 * part.geometry.tensorHeight) / part.height)).toEqual(tensorToImage(g, 4, 4));
+    expect(
+      tensorToImage(
+        part.geometry,
+        (2 * part.geometry.tensorWidth) / part.width,
+        (2 * part.geometry.tensorHeight) / part.height,
+      ),
+    ).toEqual(tensorToImage(g, 4, 4));
   });
 
   it('returns the map itself when nothing is padding', () => {
-    const g = { imageWidth: 4, imageHeight: 4, tensorWidth: 4, tensorHeight: 4, scaleX: 1, scaleY: 1, padLeft: 0, padTop: 0, cropLeft: 0, cropTop: 0, contentWidth: 4, contentHeight: 4 };
+    const g = {
+      imageWidth: 4,
+      imageHeight: 4,
+      tensorWidth: 4,
+      tensorHeight: 4,
+      scaleX: 1,
+      scaleY: 1,
+      padLeft: 0,
+      padTop: 0,
+      cropLeft: 0,
+      cropTop: 0,
+      contentWidth: 4,
+      contentHeight: 4,
+    };
     const map = new Float32Array(16);
     expect(contentOfMap(g, map, 4, 4)).toEqual({ map, width: 4, height: 4, geometry: g });
   });
@@ -130,14 +173,20 @@ describe('manifest checks', () => {
   const limitSide = { resize: { mode: 'limit-side', max_side: 960, multiple_of: 32 } };
 
   it('takes a bucket for a model whose tensor follows the image', () => {
-    expect(load(limitSide, { multiple: 64 })().manifest.batching.pad_to_bucket).toEqual({ multiple: 64, max_waste: 0.25, pad_value: 'zero-after-normalize' });
+    expect(load(limitSide, { multiple: 64 })().manifest.batching.pad_to_bucket).toEqual({
+      multiple: 64,
+      max_waste: 0.25,
+      pad_value: 'zero-after-normalize',
+    });
     expect(load(limitSide, undefined)().manifest.batching.pad_to_bucket).toBeUndefined();
   });
 
   it('refuses buckets where they cannot apply, saying why', () => {
     expect(load(limitSide, { multiple: 48 })).toThrow(/48 is not a multiple of the resize's multiple_of \(32\)/);
     expect(load(limitSide, { sizes: [64, 100] })).toThrow(/100 is not a multiple/);
-    expect(load({ resize: { mode: 'stretch', width: 224, height: 224 } }, { multiple: 32 }, 'image-classification')).toThrow(/resize mode "stretch" gives every image one tensor shape already/);
+    expect(
+      load({ resize: { mode: 'stretch', width: 224, height: 224 } }, { multiple: 32 }, 'image-classification'),
+    ).toThrow(/resize mode "stretch" gives every image one tensor shape already/);
     expect(load({ ...limitSide, layout: 'CHW' }, { multiple: 64 })).toThrow(/one image per run/);
     expect(load(limitSide, { multiple: 64 })).not.toThrow(ManifestError);
   });

@@ -20,7 +20,7 @@ describe('classification postprocessing', () => {
     expect(p[2]).toBeCloseTo(Math.exp(2) / (1 + Math.exp(1) + Math.exp(2)), 12);
   });
 
-  it('keys class_probs by class name, disambiguating ImageNet\'s repeated names by id', () => {
+  it("keys class_probs by class name, disambiguating ImageNet's repeated names by id", () => {
     const keys = classProbKeys(repo.get('resnet50')!, 1000);
     expect(new Set(keys).size).toBe(1000);
     expect(keys).toContain('crane [134]');
@@ -31,10 +31,19 @@ describe('classification postprocessing', () => {
 
 describe('resnet50 (ONNX-zoo signature, generated test model)', () => {
   it('answers the reference forward pass for uniform images, through resize, crop and normalization', async () => {
-    const runner = await ModelRunner.load(repo.get('resnet50')!, { kind: 'cpu' }, config, createWorkerMetrics(new Registry()));
+    const runner = await ModelRunner.load(
+      repo.get('resnet50')!,
+      { kind: 'cpu' },
+      config,
+      createWorkerMetrics(new Registry()),
+    );
     const mean = [0.485, 0.456, 0.406];
     const std = [0.229, 0.224, 0.225];
-    for (const rgb of [[250, 20, 20], [10, 200, 90], [30, 60, 240]] as [number, number, number][]) {
+    for (const rgb of [
+      [250, 20, 20],
+      [10, 200, 90],
+      [30, 60, 240],
+    ] as [number, number, number][]) {
       const { output } = await runner.run({ image: b64(await solidImage(300, 200, rgb)) });
       const m = rgb.map((v, c) => (v / 255 - mean[c]) / std[c]) as [number, number, number];
       const probs = softmax(classifierReferenceLogits(m));

@@ -13,21 +13,27 @@ describe('devices and execution providers', () => {
     const opts = sessionOptionsFor({ kind: 'cpu' }, { intraOpThreads: 3 });
     // Spinning is off unless asked for: it burns the CPU that preprocessing needs.
     expect(opts.extra).toEqual({ session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } });
-    expect(sessionOptionsFor({ kind: 'cpu' }, { spinning: true }).extra).toEqual({ session: { intra_op: { allow_spinning: '1' }, inter_op: { allow_spinning: '1' } } });
+    expect(sessionOptionsFor({ kind: 'cpu' }, { spinning: true }).extra).toEqual({
+      session: { intra_op: { allow_spinning: '1' }, inter_op: { allow_spinning: '1' } },
+    });
     expect(opts.executionProviders).toEqual(['cpu']);
     expect(opts.intraOpNumThreads).toBe(3);
   });
 
   it('selects the CUDA provider with the device id, and never falls back to CPU', () => {
     const opts = sessionOptionsFor({ kind: 'cuda', index: 2 }, { cudaMemLimit: 1 << 30 }, () => true);
-    expect(opts.executionProviders).toEqual([expect.objectContaining({ name: 'cuda', deviceId: 2, gpuMemLimit: 1 << 30 })]);
+    expect(opts.executionProviders).toEqual([
+      expect.objectContaining({ name: 'cuda', deviceId: 2, gpuMemLimit: 1 << 30 }),
+    ]);
   });
 
   it('fails clearly when CUDA is asked for but its provider is not installed', () => {
-    expect(() => sessionOptionsFor({ kind: 'cuda', index: 0 }, {}, () => false)).toThrow(/CUDA execution provider is not installed.*ONNXRUNTIME_NODE_INSTALL=cuda12/);
+    expect(() => sessionOptionsFor({ kind: 'cuda', index: 0 }, {}, () => false)).toThrow(
+      /CUDA execution provider is not installed.*ONNXRUNTIME_NODE_INSTALL=cuda12/,
+    );
   });
 
-  it('detects this machine\'s onnxruntime install (CPU-only here: the .npmrc skips the CUDA download)', () => {
+  it("detects this machine's onnxruntime install (CPU-only here: the .npmrc skips the CUDA download)", () => {
     expect(typeof cudaProviderInstalled()).toBe('boolean');
   });
 });

@@ -13,7 +13,8 @@ describe('JSON structure scan (before parsing)', () => {
 });
 
 describe('parse budget', () => {
-  const req = (length: number) => ({ get: (h: string) => (h === 'content-length' ? String(length) : undefined) }) as any;
+  const req = (length: number) =>
+    ({ get: (h: string) => (h === 'content-length' ? String(length) : undefined) }) as any;
   const res = () => Object.assign(new EventEmitter(), {}) as any;
 
   it('refuses a body with 503 BUSY while others hold the budget, and frees it when they finish', () => {

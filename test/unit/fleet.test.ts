@@ -31,7 +31,11 @@ describe('stopping a worker', () => {
   it('SIGKILLs a worker that outlives its shutdown timeout (stuck, ignoring SIGTERM)', async () => {
     const { spawn } = await import('node:child_process');
     const { stopWorker } = await import('../../worker/fleet.js');
-    const stuck = spawn(process.execPath, ['-e', "process.on('SIGTERM', () => {}); console.log('ready'); setInterval(() => {}, 1000)"], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const stuck = spawn(
+      process.execPath,
+      ['-e', "process.on('SIGTERM', () => {}); console.log('ready'); setInterval(() => {}, 1000)"],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     await new Promise((r) => stuck.stdout!.once('data', r));
     await stopWorker(stuck, 'SIGTERM', 300);
     expect(stuck.signalCode).toBe('SIGKILL');
@@ -40,7 +44,11 @@ describe('stopping a worker', () => {
   it('leaves a worker that drains in time to exit by itself', async () => {
     const { spawn } = await import('node:child_process');
     const { stopWorker } = await import('../../worker/fleet.js');
-    const polite = spawn(process.execPath, ['-e', "process.on('SIGTERM', () => process.exit(0)); console.log('ready'); setInterval(() => {}, 1000)"], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const polite = spawn(
+      process.execPath,
+      ['-e', "process.on('SIGTERM', () => process.exit(0)); console.log('ready'); setInterval(() => {}, 1000)"],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     await new Promise((r) => polite.stdout!.once('data', r));
     await stopWorker(polite, 'SIGTERM', 10_000);
     expect(polite.exitCode).toBe(0);

@@ -140,6 +140,7 @@ describe('vectorsToString / vectorsToArrays', () => {
     expect(ticks).toBeGreaterThanOrEqual(Math.floor(values.length / NUMBERS_PER_CHUNK) / 2);
     expect(longestGapMs).toBeLessThan(200);
     const back = parseVectors(text);
-    for (let r = 0; r < 512; r += 97) expect(Array.from(back[r])).toEqual(Array.from(values.subarray(r * width, (r + 1) * width)));
+    for (let r = 0; r < 512; r += 97)
+      expect(Array.from(back[r])).toEqual(Array.from(values.subarray(r * width, (r + 1) * width)));
   });
 });

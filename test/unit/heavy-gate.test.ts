@@ -31,12 +31,21 @@ function fakeRunner() {
 }
 
 const tick = () => new Promise((r) => setTimeout(r, 10));
-const image = async (w: number, h: number) => (await sharp({ create: { width: w, height: h, channels: 3, background: '#123456' } }).png().toBuffer()).toString('base64');
+const image = async (w: number, h: number) =>
+  (
+    await sharp({ create: { width: w, height: h, channels: 3, background: '#123456' } })
+      .png()
+      .toBuffer()
+  ).toString('base64');
 
 describe('the heavy-image gate', () => {
-  it('reads an image\'s pixels from its header, for every allowed format', async () => {
+  it("reads an image's pixels from its header, for every allowed format", async () => {
     for (const format of ['png', 'jpeg', 'webp', 'gif', 'tiff'] as const) {
-      const b64 = (await sharp({ create: { width: 300, height: 200, channels: 3, background: '#000' } }).toFormat(format).toBuffer()).toString('base64');
+      const b64 = (
+        await sharp({ create: { width: 300, height: 200, channels: 3, background: '#000' } })
+          .toFormat(format)
+          .toBuffer()
+      ).toString('base64');
       expect(imagePixelsOf({ image: b64 })).toBe(60_000);
     }
     expect(imagePixelsOf({ text: 'no image' })).toBeNull();

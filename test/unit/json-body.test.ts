@@ -26,7 +26,10 @@ interface Seen {
 }
 
 /** An app with only the parser: it answers with what the route would have seen. */
-async function serve(offloopBytes: number, hooks: { onEnd?: (req: Request) => void; onRoute?: (req: Request) => void } = {}) {
+async function serve(
+  offloopBytes: number,
+  hooks: { onEnd?: (req: Request) => void; onRoute?: (req: Request) => void } = {},
+) {
   const app = express();
   app.use((req: Request, _res: Response, next: NextFunction) => {
     // Registered before the parser's own listener: runs first when the last byte has arrived.
@@ -37,7 +40,13 @@ async function serve(offloopBytes: number, hooks: { onEnd?: (req: Request) => vo
   app.post('/', (req: Request, res: Response) => {
     hooks.onRoute?.(req);
     const image = req.decodedImage;
-    res.json({ body: req.body, image: image && { text: image.text.length < 100 ? image.text : image.text.length, bytes: image.bytes.length < 100 ? [...image.bytes] : image.bytes.length } });
+    res.json({
+      body: req.body,
+      image: image && {
+        text: image.text.length < 100 ? image.text : image.text.length,
+        bytes: image.bytes.length < 100 ? [...image.bytes] : image.bytes.length,
+      },
+    });
   });
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const spec = asSpecError(err);
@@ -46,11 +55,18 @@ async function serve(offloopBytes: number, hooks: { onEnd?: (req: Request) => vo
   const server = await new Promise<Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, close: () => new Promise((r) => server.close(r)) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    close: () => new Promise((r) => server.close(r)),
+  };
 }
 
 async function post(url: string, body: string | Uint8Array, headers: Record<string, string> = {}, kind = 'small') {
-  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-kind': kind, ...headers }, body: body as BodyInit });
+  const r = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-kind': kind, ...headers },
+    body: body as BodyInit,
+  });
   return { status: r.status, body: await r.json() };
 }
 
@@ -76,10 +92,16 @@ describe('jsonBody: the same answers on and off the event loop', () => {
     ['deep brackets inside a string are fine', '{"a":"[[[[[[[[[[[[[[[["}'],
     ['unsupported charset', '{"a":1}', { 'content-type': 'application/json; charset=latin1' }],
     ['utf-8 with a byte-order mark', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"a":"é"}')])],
-    ['a job image: stripped and decoded', JSON.stringify({ input: { image: 'data:image/png;base64,AAEC\nAwQF' }, priority: 3 })],
+    [
+      'a job image: stripped and decoded',
+      JSON.stringify({ input: { image: 'data:image/png;base64,AAEC\nAwQF' }, priority: 3 }),
+    ],
     ['a predict image', JSON.stringify({ image: 'AAECAwQF' })],
     ['an invalid image is left to validation', JSON.stringify({ input: { image: 'not base64!' } })],
-    ['an image past the image limit is not decoded', JSON.stringify({ input: { image: 'A'.repeat(28 * 1024 * 1024) } })],
+    [
+      'an image past the image limit is not decoded',
+      JSON.stringify({ input: { image: 'A'.repeat(28 * 1024 * 1024) } }),
+    ],
   ];
   it.each(cases)('%s', async (_name, body, headers) => {
     const a = await post(inline.url, body, headers);
@@ -101,7 +123,10 @@ describe('jsonBody: the same answers on and off the event loop', () => {
     const r5 = await post(offloop.url, JSON.stringify({ input: { image: 'A'.repeat(28 * 1024 * 1024) } }));
     expect(r5.status).toBe(200);
     expect(r5.body.image).toBeUndefined();
-    expect(r4.body).toEqual({ body: { input: { image: 'AAECAwQF' } }, image: { text: 'AAECAwQF', bytes: [0, 1, 2, 3, 4, 5] } });
+    expect(r4.body).toEqual({
+      body: { input: { image: 'AAECAwQF' } },
+      image: { text: 'AAECAwQF', bytes: [0, 1, 2, 3, 4, 5] },
+    });
   });
 });
 
@@ -167,7 +192,9 @@ describe('validateInput with an image decoded by the parser', () => {
     const config = loadConfig({});
     const models = loadModelRepository(config);
     const entry = models.get('resnet50')!;
-    const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#336699' } }).png().toBuffer();
+    const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#336699' } })
+      .png()
+      .toBuffer();
     const raw = { image: `data:image/png;base64,${png.toString('base64')}` };
     const plain = await validateInput(entry, structuredClone(raw), config);
     const body = structuredClone(raw);
@@ -176,6 +203,8 @@ describe('validateInput with an image decoded by the parser', () => {
     const viaParser = await validateInput(entry, body, config, { text, bytes: png });
     expect(viaParser).toEqual(plain);
     // A decoded image for some other string is not trusted.
-    await expect(validateInput(entry, { image: 'AAAA' }, config, { text, bytes: png })).rejects.toMatchObject({ kind: 'INVALID_IMAGE' });
+    await expect(validateInput(entry, { image: 'AAAA' }, config, { text, bytes: png })).rejects.toMatchObject({
+      kind: 'INVALID_IMAGE',
+    });
   });
 });

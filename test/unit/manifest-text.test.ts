@@ -16,7 +16,8 @@ function modelDir(manifest: unknown, files: string[] = []): { dir: string; gener
   fs.mkdirSync(dir);
   fs.mkdirSync(generated);
   fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
-  for (const f of files) fs.writeFileSync(path.join(f.startsWith('gen:') ? generated : dir, f.replace(/^gen:/, '')), 'x');
+  for (const f of files)
+    fs.writeFileSync(path.join(f.startsWith('gen:') ? generated : dir, f.replace(/^gen:/, '')), 'x');
   return { dir, generated };
 }
 
@@ -31,7 +32,9 @@ describe('text model manifests', () => {
     expect(entry.weights).toBe('real');
     expect(entry.tokenizerPath).toBe(path.join(dir, 'vocab.txt'));
     fs.writeFileSync(path.join(dir, 'tokenizer.json'), '{}');
-    expect(loadModel(dir, { MODELHUB_GENERATED_DIR: generated, MODELHUB_TEST_MODELS: 'auto' }).tokenizerPath).toBe(path.join(dir, 'tokenizer.json'));
+    expect(loadModel(dir, { MODELHUB_GENERATED_DIR: generated, MODELHUB_TEST_MODELS: 'auto' }).tokenizerPath).toBe(
+      path.join(dir, 'tokenizer.json'),
+    );
   });
 
   it('marks real weights without their tokenizer unavailable rather than pairing them with the test vocabulary', () => {
@@ -52,10 +55,16 @@ describe('text model manifests', () => {
 
   it('refuses a text manifest without a tokenizer, or with a wrong preprocess', () => {
     const noTokenizer = modelDir({ ...base, model: { file: 'model.onnx' } });
-    expect(() => loadModel(noTokenizer.dir, { MODELHUB_GENERATED_DIR: noTokenizer.generated, MODELHUB_TEST_MODELS: 'auto' })).toThrow(ManifestError);
+    expect(() =>
+      loadModel(noTokenizer.dir, { MODELHUB_GENERATED_DIR: noTokenizer.generated, MODELHUB_TEST_MODELS: 'auto' }),
+    ).toThrow(ManifestError);
     const badPre = modelDir({ ...base, preprocess: { lowercase: 'yes' } });
-    expect(() => loadModel(badPre.dir, { MODELHUB_GENERATED_DIR: badPre.generated, MODELHUB_TEST_MODELS: 'auto' })).toThrow(/preprocess/);
+    expect(() =>
+      loadModel(badPre.dir, { MODELHUB_GENERATED_DIR: badPre.generated, MODELHUB_TEST_MODELS: 'auto' }),
+    ).toThrow(/preprocess/);
     const unknownKey = modelDir({ ...base, preprocess: { lower_case: true } });
-    expect(() => loadModel(unknownKey.dir, { MODELHUB_GENERATED_DIR: unknownKey.generated, MODELHUB_TEST_MODELS: 'auto' })).toThrow(/preprocess/);
+    expect(() =>
+      loadModel(unknownKey.dir, { MODELHUB_GENERATED_DIR: unknownKey.generated, MODELHUB_TEST_MODELS: 'auto' }),
+    ).toThrow(/preprocess/);
   });
 });

@@ -50,7 +50,10 @@ describe('model repository', () => {
   });
 
   it('does not fall back to a test model when MODELHUB_TEST_MODELS=off', () => {
-    const entry = loadModel(modelDir({ ...valid, model: { file: 'x.onnx', test_model: 'resnet50-test' } }), { ...config, MODELHUB_TEST_MODELS: 'off' });
+    const entry = loadModel(modelDir({ ...valid, model: { file: 'x.onnx', test_model: 'resnet50-test' } }), {
+      ...config,
+      MODELHUB_TEST_MODELS: 'off',
+    });
     expect(entry.modelPath).toBeNull();
   });
 

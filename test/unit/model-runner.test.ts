@@ -23,7 +23,10 @@ const poisonable: TaskFactory = (ctx) => {
       if (!poison) return item;
       const [name] = Object.keys(item.feeds);
       const feed = item.feeds[name];
-      return { ...item, feeds: { [name]: { ...feed, data: (feed.data as Float32Array).subarray(0, 1000), dims: [3, 10, 10] } } };
+      return {
+        ...item,
+        feeds: { [name]: { ...feed, data: (feed.data as Float32Array).subarray(0, 1000), dims: [3, 10, 10] } },
+      };
     },
   };
 };
@@ -33,22 +36,30 @@ describe('ModelRunner', () => {
     const registry = new Registry();
     const metrics = createWorkerMetrics(registry);
     // A long batching window so all four land in one batch, which then fails as a whole.
-    const slowBatching = { ...entry, manifest: { ...entry.manifest, batching: { max_batch_size: 8, max_queue_delay_ms: 300, min_batch_size: 4 } } };
+    const slowBatching = {
+      ...entry,
+      manifest: { ...entry.manifest, batching: { max_batch_size: 8, max_queue_delay_ms: 300, min_batch_size: 4 } },
+    };
     const runner = await ModelRunner.load(slowBatching, { kind: 'cpu' }, config, metrics, { factory: poisonable });
     const image = b64(await solidImage(64, 64, [200, 10, 10]));
-    const results = await Promise.allSettled([{ image }, { image, poison: true }, { image }, { image }].map((input) => runner.run(input)));
+    const results = await Promise.allSettled(
+      [{ image }, { image, poison: true }, { image }, { image }].map((input) => runner.run(input)),
+    );
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
     expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ kind: 'INFERENCE_FAILED', errorCode: 2001 });
-    const ok = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<any>).value.output.class);
+    const ok = results
+      .filter((r) => r.status === 'fulfilled')
+      .map((r) => (r as PromiseFulfilledResult<any>).value.output.class);
     expect(new Set(ok).size).toBe(1);
-    const total = async (name: string) => (await registry.getSingleMetric(name)!.get()).values.reduce((a, v) => a + v.value, 0);
+    const total = async (name: string) =>
+      (await registry.getSingleMetric(name)!.get()).values.reduce((a, v) => a + v.value, 0);
     // The batch of four threw once, then each item ran alone: three good runs of size 1, one more throw.
     expect(await total('modelhub_inference_errors_total')).toBe(2);
     expect(await total('modelhub_session_runs_total')).toBe(3);
     await runner.close();
   });
 
-  it('reports jobs in flight for the worker registry\'s load figure', async () => {
+  it("reports jobs in flight for the worker registry's load figure", async () => {
     const runner = await ModelRunner.load(entry, { kind: 'cpu' }, config, createWorkerMetrics(new Registry()));
     const image = b64(await solidImage(32, 32, [1, 1, 1]));
     const pending = Promise.all([runner.run({ image }), runner.run({ image })]);

@@ -60,7 +60,14 @@ function model(name: string, files: Array<Record<string, string>>): string {
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(
     path.join(dir, 'manifest.json'),
-    JSON.stringify({ name, task: 'image-classification', model: { files }, inputs: { image: 'x' }, outputs: { scores: 'y' }, preprocess: { resize: { mode: 'stretch', width: 8, height: 8 } } }),
+    JSON.stringify({
+      name,
+      task: 'image-classification',
+      model: { files },
+      inputs: { image: 'x' },
+      outputs: { scores: 'y' },
+      preprocess: { resize: { mode: 'stretch', width: 8, height: 8 } },
+    }),
   );
   return dir;
 }
@@ -90,7 +97,9 @@ describe('models:fetch', () => {
 
   it('never installs a file whose checksum is wrong, and leaves no part behind', async () => {
     const dir = model('wrongsum', [{ name: 'w.onnx', url: `${base}/files/w.onnx`, sha256: '0'.repeat(64) }]);
-    await expect(fetchModel(loadModel(dir, config), quick)).rejects.toThrow(`w.onnx: checksum mismatch (expected sha256 ${'0'.repeat(64)}, got ${sha}); nothing was installed`);
+    await expect(fetchModel(loadModel(dir, config), quick)).rejects.toThrow(
+      `w.onnx: checksum mismatch (expected sha256 ${'0'.repeat(64)}, got ${sha}); nothing was installed`,
+    );
     expect(fs.readdirSync(dir)).toEqual(['manifest.json']);
   });
 
@@ -99,9 +108,17 @@ describe('models:fetch', () => {
       { name: 'missing.onnx', url: `${base}/files/missing.onnx` },
       { name: 'second.onnx', url: `${base}/files/second.onnx`, sha256: sha },
     ]);
-    expect(await fetchModel(loadModel(dir, config), quick)).toMatchObject({ status: 'downloaded', file: path.join(dir, 'second.onnx') });
-    const gone = model('gone', [{ name: 'missing-a.onnx', url: `${base}/files/missing-a.onnx` }, { name: 'nourl.onnx', how: 'export it yourself' }]);
-    await expect(fetchModel(loadModel(gone, config), quick)).rejects.toThrow(/gone: nothing could be fetched \(.*missing-a\.onnx: HTTP 404 Not Found; nourl\.onnx: no url \(export it yourself\)\)/);
+    expect(await fetchModel(loadModel(dir, config), quick)).toMatchObject({
+      status: 'downloaded',
+      file: path.join(dir, 'second.onnx'),
+    });
+    const gone = model('gone', [
+      { name: 'missing-a.onnx', url: `${base}/files/missing-a.onnx` },
+      { name: 'nourl.onnx', how: 'export it yourself' },
+    ]);
+    await expect(fetchModel(loadModel(gone, config), quick)).rejects.toThrow(
+      /gone: nothing could be fetched \(.*missing-a\.onnx: HTTP 404 Not Found; nourl\.onnx: no url \(export it yourself\)\)/,
+    );
     expect(fs.readdirSync(gone)).toEqual(['manifest.json']);
   });
 
@@ -110,9 +127,14 @@ describe('models:fetch', () => {
     const weightsDir = path.join(root, 'weights');
     const lines: string[] = [];
     // A terminal: the progress bar is drawn.
-    const out = Object.assign(new Writable({ write: (c, _e, done) => (lines.push(String(c)), done()) }), { isTTY: true }) as unknown as NodeJS.WriteStream;
-    const cli = (argv: string[], env: Record<string, string>) => main(argv, loadConfig({ MODELHUB_MODELS_DIR: path.join(root, 'models'), ...env }), out);
-    expect(await cli(['mirrored'], { MODELHUB_WEIGHTS_DIR: weightsDir, MODELHUB_WEIGHTS_MIRROR: `${base}/mirror/` })).toBe(0);
+    const out = Object.assign(new Writable({ write: (c, _e, done) => (lines.push(String(c)), done()) }), {
+      isTTY: true,
+    }) as unknown as NodeJS.WriteStream;
+    const cli = (argv: string[], env: Record<string, string>) =>
+      main(argv, loadConfig({ MODELHUB_MODELS_DIR: path.join(root, 'models'), ...env }), out);
+    expect(
+      await cli(['mirrored'], { MODELHUB_WEIGHTS_DIR: weightsDir, MODELHUB_WEIGHTS_MIRROR: `${base}/mirror/` }),
+    ).toBe(0);
     expect(requests.at(-1)!.url).toBe('/mirror/m.onnx');
     expect(fs.readFileSync(path.join(weightsDir, 'm.onnx')).equals(payload)).toBe(true);
     expect(lines.join('')).toContain(`mirrored: downloaded ${path.join(weightsDir, 'm.onnx')} sha256 ${sha}`);

@@ -11,7 +11,12 @@ import { ModelRunner } from '../../worker/model-runner.js';
 
 const config = loadConfig({ ...process.env, MODELHUB_TEST_MODELS: 'auto' });
 const MiB32 = 32 * 1024 * 1024;
-const flatPng = async (w: number, h: number) => (await sharp({ create: { width: w, height: h, channels: 3, background: '#808080' } }).png().toBuffer()).toString('base64');
+const flatPng = async (w: number, h: number) =>
+  (
+    await sharp({ create: { width: w, height: h, channels: 3, background: '#808080' } })
+      .png()
+      .toBuffer()
+  ).toString('base64');
 
 describe('result size bounds', () => {
   it('refuses a 3000×3000 segmentation as arrays or with per-class probabilities, naming rle and png', () => {
@@ -24,10 +29,18 @@ describe('result size bounds', () => {
     })();
     expect(err).toMatchObject({ kind: 'OUTPUT_TOO_LARGE', errorCode: 1009, httpStatus: 422 });
     expect((err as Error).message).toMatch(/"rle" or "png"/);
-    expect(() => checkSegmentationOutput(3000, 3000, 21, { encoding: 'png', per_class_probs: true }, MiB32)).toThrow(/per_class_probs/);
-    expect(() => checkSegmentationOutput(3000, 3000, 21, { encoding: 'png', per_class_probs: false }, MiB32)).not.toThrow();
-    expect(() => checkSegmentationOutput(3000, 3000, 21, { encoding: 'rle', per_class_probs: false }, MiB32)).not.toThrow();
-    expect(() => checkSegmentationOutput(640, 480, 21, { encoding: 'array', per_class_probs: false }, MiB32)).not.toThrow();
+    expect(() => checkSegmentationOutput(3000, 3000, 21, { encoding: 'png', per_class_probs: true }, MiB32)).toThrow(
+      /per_class_probs/,
+    );
+    expect(() =>
+      checkSegmentationOutput(3000, 3000, 21, { encoding: 'png', per_class_probs: false }, MiB32),
+    ).not.toThrow();
+    expect(() =>
+      checkSegmentationOutput(3000, 3000, 21, { encoding: 'rle', per_class_probs: false }, MiB32),
+    ).not.toThrow();
+    expect(() =>
+      checkSegmentationOutput(640, 480, 21, { encoding: 'array', per_class_probs: false }, MiB32),
+    ).not.toThrow();
   });
 
   it('refuses instance masks as arrays when their count × pixels passes the limit', () => {
@@ -41,7 +54,9 @@ describe('result size bounds', () => {
     const image = await flatPng(3000, 3000);
     const limits = { MAX_IMAGE_BYTES: 20e6, MAX_IMAGE_PIXELS: 40e6, MAX_RESULT_BYTES: MiB32 };
     await expect(validateInput(deeplab, { image }, limits)).rejects.toMatchObject({ kind: 'OUTPUT_TOO_LARGE' });
-    await expect(validateInput(deeplab, { image, encoding: 'png' }, limits)).resolves.toMatchObject({ encoding: 'png' });
+    await expect(validateInput(deeplab, { image, encoding: 'png' }, limits)).resolves.toMatchObject({
+      encoding: 'png',
+    });
   });
 
   const runners: ModelRunner[] = [];
@@ -51,7 +66,12 @@ describe('result size bounds', () => {
 
   it('the worker checks again before building the maps (a job that bypassed the API), as a final input error', async () => {
     const entry = loadModel('models/deeplabv3', config);
-    const r = await ModelRunner.load(entry, { kind: 'cpu' }, { ...config, MAX_RESULT_BYTES: 20_000 }, createWorkerMetrics(new Registry()));
+    const r = await ModelRunner.load(
+      entry,
+      { kind: 'cpu' },
+      { ...config, MAX_RESULT_BYTES: 20_000 },
+      createWorkerMetrics(new Registry()),
+    );
     runners.push(r);
     const image = await flatPng(90, 60);
     await expect(r.run({ image })).rejects.toMatchObject({ kind: 'OUTPUT_TOO_LARGE' });

@@ -27,7 +27,12 @@ const offloopConfig = loadConfig({ ...base, OFFLOOP_POSTPROCESS_PIXELS: '1' });
 const runners: ModelRunner[] = [];
 
 async function runner(name: string, config: Config): Promise<ModelRunner> {
-  const r = await ModelRunner.load(loadModel(`models/${name}`, config), { kind: 'cpu' }, config, createWorkerMetrics(new Registry()));
+  const r = await ModelRunner.load(
+    loadModel(`models/${name}`, config),
+    { kind: 'cpu' },
+    config,
+    createWorkerMetrics(new Registry()),
+  );
   runners.push(r);
   return r;
 }
@@ -44,7 +49,16 @@ async function scene(width: number, height: number): Promise<string> {
 
 describe('postprocessing in a thread gives the same bytes', () => {
   const cases: [string, Record<string, unknown>[]][] = [
-    ['deeplabv3', [{}, { encoding: 'rle' }, { encoding: 'png' }, { per_class_probs: true }, { encoding: 'png', per_class_probs: true }]],
+    [
+      'deeplabv3',
+      [
+        {},
+        { encoding: 'rle' },
+        { encoding: 'png' },
+        { per_class_probs: true },
+        { encoding: 'png', per_class_probs: true },
+      ],
+    ],
     ['text-segmentation', [{}, { encoding: 'rle' }, { encoding: 'png' }, { per_class_probs: true }]],
     ['mask-rcnn', [{}, { mask_encoding: 'rle' }, { mask_encoding: 'png' }]],
     ['text-instances', [{ mask_encoding: 'rle' }, { mask_encoding: 'png' }]],
@@ -52,7 +66,9 @@ describe('postprocessing in a thread gives the same bytes', () => {
   it.each(cases)('%s', async (model, optionSets) => {
     const inline = await runner(model, inlineConfig);
     const offloop = await runner(model, offloopConfig);
-    const image = model.startsWith('text-') ? (await renderWords(240, 120, WORDS)).png.toString('base64') : await scene(180, 120);
+    const image = model.startsWith('text-')
+      ? (await renderWords(240, 120, WORDS)).png.toString('base64')
+      : await scene(180, 120);
     for (const options of optionSets) {
       const before = postprocessPool(offloopConfig).tasksRun;
       const a = (await inline.run({ image, ...options })).output;
@@ -71,10 +87,18 @@ describe('a large segmentation does not hold the event loop', () => {
   /** Event-loop turns while one 1200×1000 deeplabv3 answer is postprocessed, and the order of it and a small one started just after. */
   async function race(config: Config) {
     const entry = loadModel('models/deeplabv3', config);
-    const pipeline = TASK_PIPELINES['semantic-segmentation']!({ entry, session: { inputNames: ['input'], outputNames: ['out'] }, config });
+    const pipeline = TASK_PIPELINES['semantic-segmentation']!({
+      entry,
+      session: { inputNames: ['input'], outputNames: ['out'] },
+      config,
+    });
     const logits = (n: number) => Float32Array.from({ length: 21 * n * n }, (_, i) => Math.sin(i * 0.37) * 4);
     const outputs = (n: number) => ({ out: new ort.Tensor('float32', logits(n), [1, 21, n, n]) });
-    const big = await pipeline.preprocess({ image: await scene(1200, 1000), encoding: 'array', per_class_probs: false });
+    const big = await pipeline.preprocess({
+      image: await scene(1200, 1000),
+      encoding: 'array',
+      per_class_probs: false,
+    });
     const small = await pipeline.preprocess({ image: await scene(60, 40), encoding: 'array', per_class_probs: false });
     let turns = 0;
     let spinning = true;

@@ -6,7 +6,11 @@ import { REPO_ROOT } from '../../shared/config.js';
 import { resampleToTensor } from '../../worker/tasks/resample.js';
 
 async function decoded(file: string) {
-  const { data, info } = await sharp(path.join(REPO_ROOT, file)).flatten({ background: '#fff' }).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(path.join(REPO_ROOT, file))
+    .flatten({ background: '#fff' })
+    .toColourspace('srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   return { rgb: data, width: info.width, height: info.height };
 }
 
@@ -17,13 +21,35 @@ describe('resampleToTensor (one-pass shrink + normalise)', () => {
     [192, 48],
     [100, 20],
     [360, 28],
-  ])('matches sharp\'s linear resize of a text line to %i × %i within rounding', async (w, h) => {
+  ])("matches sharp's linear resize of a text line to %i × %i within rounding", async (w, h) => {
     const img = await decoded('models/text-direction/example.png');
-    const ref = await sharp(img.rgb, { raw: { width: img.width, height: img.height, channels: 3 } }).resize(w, h, { fit: 'fill', kernel: 'linear' }).raw().toBuffer();
+    const ref = await sharp(img.rgb, { raw: { width: img.width, height: img.height, channels: 3 } })
+      .resize(w, h, { fit: 'fill', kernel: 'linear' })
+      .raw()
+      .toBuffer();
     const out = new Float32Array(3 * w * h);
-    resampleToTensor(img.rgb, img.width, img.height, { resizeWidth: w, resizeHeight: h, cropLeft: 0, cropTop: 0, copyWidth: w, copyHeight: h, tensorWidth: w, tensorHeight: h, padLeft: 0, padTop: 0 }, identity, out);
+    resampleToTensor(
+      img.rgb,
+      img.width,
+      img.height,
+      {
+        resizeWidth: w,
+        resizeHeight: h,
+        cropLeft: 0,
+        cropTop: 0,
+        copyWidth: w,
+        copyHeight: h,
+        tensorWidth: w,
+        tensorHeight: h,
+        padLeft: 0,
+        padTop: 0,
+      },
+      identity,
+      out,
+    );
     let worst = 0;
-    for (let i = 0; i < w * h; i++) for (let c = 0; c < 3; c++) worst = Math.max(worst, Math.abs(out[c * w * h + i] - ref[i * 3 + c]));
+    for (let i = 0; i < w * h; i++)
+      for (let c = 0; c < 3; c++) worst = Math.max(worst, Math.abs(out[c * w * h + i] - ref[i * 3 + c]));
     expect(worst).toBeLessThanOrEqual(2);
   });
 
@@ -32,9 +58,29 @@ describe('resampleToTensor (one-pass shrink + normalise)', () => {
     const rgb = Uint8Array.from({ length: 4 * 2 * 3 }, (_, i) => [255, 128, 0][i % 3]);
     const out = new Float32Array(3 * 12).fill(-9);
     const bgr = [2, 1, 0].map((src) => ({ src, mul: 1 / 255, add: -0.5 }));
-    resampleToTensor(rgb, 4, 2, { resizeWidth: 2, resizeHeight: 1, cropLeft: 0, cropTop: 0, copyWidth: 2, copyHeight: 1, tensorWidth: 4, tensorHeight: 3, padLeft: 1, padTop: 1 }, bgr, out);
+    resampleToTensor(
+      rgb,
+      4,
+      2,
+      {
+        resizeWidth: 2,
+        resizeHeight: 1,
+        cropLeft: 0,
+        cropTop: 0,
+        copyWidth: 2,
+        copyHeight: 1,
+        tensorWidth: 4,
+        tensorHeight: 3,
+        padLeft: 1,
+        padTop: 1,
+      },
+      bgr,
+      out,
+    );
     for (const x of [1, 2]) {
-      expect([0, 1, 2].map((c) => out[c * 12 + 4 + x])).toEqual([-0.5, 128 / 255 - 0.5, 0.5].map((v) => expect.closeTo(v, 5)));
+      expect([0, 1, 2].map((c) => out[c * 12 + 4 + x])).toEqual(
+        [-0.5, 128 / 255 - 0.5, 0.5].map((v) => expect.closeTo(v, 5)),
+      );
     }
     expect(out.filter((v) => v === -9)).toHaveLength(36 - 6); // nothing outside the window touched
   });

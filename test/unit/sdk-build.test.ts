@@ -12,16 +12,30 @@ import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../shared/config.js';
 
 const CLIENT = path.join(REPO_ROOT, 'clients/typescript');
-const listFiles = (dir: string): string[] => fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort();
+const listFiles = (dir: string): string[] =>
+  fs
+    .readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => fs.statSync(path.join(dir, f)).isFile())
+    .sort();
 
 describe('SDK build', () => {
   it('clients/typescript/lib is the compiled clients/typescript/src', async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mh-sdk-'));
     try {
-      await promisify(execFile)(process.execPath, [path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(CLIENT, 'tsconfig.json'), '--outDir', out]);
+      await promisify(execFile)(process.execPath, [
+        path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc'),
+        '-p',
+        path.join(CLIENT, 'tsconfig.json'),
+        '--outDir',
+        out,
+      ]);
       const built = listFiles(out);
       expect(listFiles(path.join(CLIENT, 'lib'))).toEqual(built);
-      for (const f of built) expect(fs.readFileSync(path.join(CLIENT, 'lib', f), 'utf8'), `lib/${f} is stale: run npm run client:build`).toBe(fs.readFileSync(path.join(out, f), 'utf8'));
+      for (const f of built)
+        expect(
+          fs.readFileSync(path.join(CLIENT, 'lib', f), 'utf8'),
+          `lib/${f} is stale: run npm run client:build`,
+        ).toBe(fs.readFileSync(path.join(out, f), 'utf8'));
     } finally {
       fs.rmSync(out, { recursive: true, force: true });
     }

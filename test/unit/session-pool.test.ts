@@ -13,7 +13,10 @@ describe('SessionPool', () => {
   it('gives models of one file one session, kept until its last user releases it', async () => {
     const pool = new SessionPool();
     const options = sessionOptionsFor({ kind: 'cpu' });
-    const [a, b] = await Promise.all([pool.acquire(resnet.modelPath!, options), pool.acquire(resnet.modelPath!, options)]);
+    const [a, b] = await Promise.all([
+      pool.acquire(resnet.modelPath!, options),
+      pool.acquire(resnet.modelPath!, options),
+    ]);
     expect(pool.size).toBe(1);
     expect(a.threadIds).toEqual(b.threadIds);
     const expected = Array.from((await a.run(input())).resnetv24_dense0_fwd.data as Float32Array);
@@ -29,7 +32,10 @@ describe('SessionPool', () => {
     const pool = new SessionPool();
     const options = sessionOptionsFor({ kind: 'cpu' });
     const other = repo.get('deeplabv3')!;
-    const handles = await Promise.all([pool.acquire(resnet.modelPath!, options), pool.acquire(other.modelPath!, options)]);
+    const handles = await Promise.all([
+      pool.acquire(resnet.modelPath!, options),
+      pool.acquire(other.modelPath!, options),
+    ]);
     expect(pool.size).toBe(2);
     for (const h of handles) await h.release();
     expect(pool.size).toBe(0);

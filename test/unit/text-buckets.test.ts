@@ -27,22 +27,40 @@ const bucketSetting = entry.manifest.batching.pad_to_bucket!;
  * The model as its manifest says, except that an idle session waits (up to `holdMs`) for two
  * jobs: both land in one batch when they can.
  */
-async function runner(padToBucket: boolean, holdMs: number): Promise<{ runner: ModelRunner; sessionRuns: () => Promise<number> }> {
+async function runner(
+  padToBucket: boolean,
+  holdMs: number,
+): Promise<{ runner: ModelRunner; sessionRuns: () => Promise<number> }> {
   const { pad_to_bucket: _, ...batching } = entry.manifest.batching;
   const pairs: ModelEntry = {
     ...entry,
-    manifest: { ...entry.manifest, batching: { ...batching, min_batch_size: 2, max_queue_delay_ms: holdMs, ...(padToBucket ? { pad_to_bucket: bucketSetting } : {}) } },
+    manifest: {
+      ...entry.manifest,
+      batching: {
+        ...batching,
+        min_batch_size: 2,
+        max_queue_delay_ms: holdMs,
+        ...(padToBucket ? { pad_to_bucket: bucketSetting } : {}),
+      },
+    },
   };
   const registry = new Registry();
   const r = await ModelRunner.load(pairs, { kind: 'cpu' }, config, createWorkerMetrics(registry), { sessions });
   runners.push(r);
-  const sessionRuns = async () => (await registry.getSingleMetric('modelhub_session_runs_total')!.get()).values.reduce((a, v) => a + v.value, 0);
+  const sessionRuns = async () =>
+    (await registry.getSingleMetric('modelhub_session_runs_total')!.get()).values.reduce((a, v) => a + v.value, 0);
   return { runner: r, sessionRuns };
 }
 
 async function alone(padToBucket: boolean, image: string) {
   const { pad_to_bucket: _, ...batching } = entry.manifest.batching;
-  const single: ModelEntry = { ...entry, manifest: { ...entry.manifest, batching: { ...batching, ...(padToBucket ? { pad_to_bucket: bucketSetting } : {}) } } };
+  const single: ModelEntry = {
+    ...entry,
+    manifest: {
+      ...entry.manifest,
+      batching: { ...batching, ...(padToBucket ? { pad_to_bucket: bucketSetting } : {}) },
+    },
+  };
   const r = await ModelRunner.load(single, { kind: 'cpu' }, config, createWorkerMetrics(new Registry()), { sessions });
   runners.push(r);
   return r.run({ image });
@@ -50,8 +68,22 @@ async function alone(padToBucket: boolean, image: string) {
 
 // Two pages of text, words near their right and bottom edges (where padding is nearest).
 const SCENES: [number, number, Word[]][] = [
-  [320, 160, [{ text: 'ModelHub', x: 20, y: 60, size: 40 }, { text: 'serves', x: 200, y: 150, size: 26 }]],
-  [300, 180, [{ text: 'Edge words', x: 150, y: 170, size: 26 }, { text: 'top line', x: 10, y: 40, size: 24 }]],
+  [
+    320,
+    160,
+    [
+      { text: 'ModelHub', x: 20, y: 60, size: 40 },
+      { text: 'serves', x: 200, y: 150, size: 26 },
+    ],
+  ],
+  [
+    300,
+    180,
+    [
+      { text: 'Edge words', x: 150, y: 170, size: 26 },
+      { text: 'top line', x: 10, y: 40, size: 24 },
+    ],
+  ],
 ];
 
 /** Spec boxes [y1, x1, y2, x2] → [x1, y1, x2, y2]. */
@@ -89,7 +121,10 @@ describe('text-detection with shape buckets (real DBNet)', () => {
       expect(boxes.length, `boxes in scene ${i}, batched and padded`).toBe(reference.length);
       for (const ref of reference) {
         const best = Math.max(...boxes.map((b) => boxIou(xyxy(b), xyxy(ref))));
-        expect(best, `scene ${i}: best IoU for the unpadded box ${ref.map((v) => v.toFixed(1))} among ${JSON.stringify(boxes)}`).toBeGreaterThanOrEqual(0.9);
+        expect(
+          best,
+          `scene ${i}: best IoU for the unpadded box ${ref.map((v) => v.toFixed(1))} among ${JSON.stringify(boxes)}`,
+        ).toBeGreaterThanOrEqual(0.9);
       }
       // In the input image's frame: every box inside the image, none in the padding past it.
       for (const b of boxes) {

@@ -22,7 +22,10 @@ async function runner(name: string): Promise<ModelRunner> {
   if (!runners.has(name)) {
     const entry = loadModel(`models/${name}`, config);
     expect(entry.weights).toBe('real');
-    runners.set(name, await ModelRunner.load(entry, { kind: 'cpu' }, config, createWorkerMetrics(new Registry()), { sessions }));
+    runners.set(
+      name,
+      await ModelRunner.load(entry, { kind: 'cpu' }, config, createWorkerMetrics(new Registry()), { sessions }),
+    );
   }
   return runners.get(name)!;
 }
@@ -41,7 +44,10 @@ const xyxy = (b: number[]) => [b[1], b[0], b[3], b[2]];
 function expectEachWordFound(boxes: number[][], truth: RenderedText['boxes'], names: string[]): void {
   truth.forEach((t, i) => {
     const best = Math.max(0, ...boxes.map((b) => boxIou(xyxy(b), t)));
-    expect(best, `IoU of the best box for "${names[i]}" (${t.join(',')}) among ${JSON.stringify(boxes)}`).toBeGreaterThanOrEqual(0.5);
+    expect(
+      best,
+      `IoU of the best box for "${names[i]}" (${t.join(',')}) among ${JSON.stringify(boxes)}`,
+    ).toBeGreaterThanOrEqual(0.5);
   });
 }
 
@@ -58,13 +64,21 @@ describe('text-detection (real DBNet)', () => {
     const { output } = await (await runner('text-detection')).run({ image: scene.png.toString('base64') });
     const boxes = output.detection_boxes as number[][];
     expect(boxes.length).toBe(SCENE.length);
-    expectEachWordFound(boxes, scene.boxes, SCENE.map((w) => w.text));
+    expectEachWordFound(
+      boxes,
+      scene.boxes,
+      SCENE.map((w) => w.text),
+    );
     expect(new Set(output.detection_class_names as string[])).toEqual(new Set(['text']));
     expect(new Set(output.detection_classes as number[])).toEqual(new Set([1]));
     for (const s of output.detection_scores as number[]) expect(s).toBeGreaterThanOrEqual(0.6);
     // An empty page has no text.
-    const blank = await sharp({ create: { width: 200, height: 100, channels: 3, background: '#ffffff' } }).png().toBuffer();
-    expect((await (await runner('text-detection')).run({ image: blank.toString('base64') })).output.detection_boxes).toEqual([]);
+    const blank = await sharp({ create: { width: 200, height: 100, channels: 3, background: '#ffffff' } })
+      .png()
+      .toBuffer();
+    expect(
+      (await (await runner('text-detection')).run({ image: blank.toString('base64') })).output.detection_boxes,
+    ).toEqual([]);
   });
 
   it('maps boxes back through the resize of a large image, and options cut the list', async () => {
@@ -76,7 +90,11 @@ describe('text-detection (real DBNet)', () => {
     const scene = await renderWords(1600, 400, words);
     const r = await runner('text-detection');
     const { output } = await r.run({ image: scene.png.toString('base64') });
-    expectEachWordFound(output.detection_boxes as number[][], scene.boxes, words.map((w) => w.text));
+    expectEachWordFound(
+      output.detection_boxes as number[][],
+      scene.boxes,
+      words.map((w) => w.text),
+    );
     const one = await r.run({ image: scene.png.toString('base64'), max_detections: 1 });
     expect(one.output.detection_boxes).toHaveLength(1);
     const none = await r.run({ image: scene.png.toString('base64'), score_threshold: 1 });
@@ -100,17 +118,35 @@ describe('text-detection (real DBNet)', () => {
     const gray16 = await sharp(scene.png).toColourspace('grey16').png().toBuffer();
     expect((await sharp(gray16).metadata()).depth).toBe('ushort');
     const r = await runner('text-detection');
-    expectEachWordFound((await r.run({ image: gray16.toString('base64') })).output.detection_boxes as number[][], scene.boxes, ['gray sixteen']);
+    expectEachWordFound(
+      (await r.run({ image: gray16.toString('base64') })).output.detection_boxes as number[][],
+      scene.boxes,
+      ['gray sixteen'],
+    );
     const alpha = await sharp(scene.png).ensureAlpha(1).png().toBuffer();
-    expectEachWordFound((await r.run({ image: alpha.toString('base64') })).output.detection_boxes as number[][], scene.boxes, ['gray sixteen']);
+    expectEachWordFound(
+      (await r.run({ image: alpha.toString('base64') })).output.detection_boxes as number[][],
+      scene.boxes,
+      ['gray sixteen'],
+    );
   });
 
   it('refuses an image over the pixel limit with 413', async () => {
     const entry = loadModel('models/text-detection', config);
-    const small = await ModelRunner.load(entry, { kind: 'cpu' }, { ...config, MAX_IMAGE_PIXELS: 10_000 }, createWorkerMetrics(new Registry()));
+    const small = await ModelRunner.load(
+      entry,
+      { kind: 'cpu' },
+      { ...config, MAX_IMAGE_PIXELS: 10_000 },
+      createWorkerMetrics(new Registry()),
+    );
     try {
-      const big = await sharp({ create: { width: 200, height: 100, channels: 3, background: '#ffffff' } }).png().toBuffer();
-      await expect(small.run({ image: big.toString('base64') })).rejects.toMatchObject({ kind: 'IMAGE_TOO_LARGE', httpStatus: 413 });
+      const big = await sharp({ create: { width: 200, height: 100, channels: 3, background: '#ffffff' } })
+        .png()
+        .toBuffer();
+      await expect(small.run({ image: big.toString('base64') })).rejects.toMatchObject({
+        kind: 'IMAGE_TOO_LARGE',
+        httpStatus: 413,
+      });
     } finally {
       await small.close();
     }
@@ -124,7 +160,11 @@ describe('text-instances (real DBNet)', () => {
     const boxes = output.detection_boxes as number[][];
     const masks = output.detection_masks as boolean[][][];
     expect(masks).toHaveLength(boxes.length);
-    expectEachWordFound(boxes, scene.boxes, SCENE.map((w) => w.text));
+    expectEachWordFound(
+      boxes,
+      scene.boxes,
+      SCENE.map((w) => w.text),
+    );
     masks.forEach((m, i) => {
       expect(m).toHaveLength(240);
       expect(m[0]).toHaveLength(480);
@@ -134,7 +174,10 @@ describe('text-instances (real DBNet)', () => {
         row.forEach((v, x) => {
           if (!v) return;
           on++;
-          expect(x + 0.5 >= x1 && x + 0.5 <= x2 && y + 0.5 >= y1 && y + 0.5 <= y2, `mask ${i} pixel ${x},${y} outside its box`).toBe(true);
+          expect(
+            x + 0.5 >= x1 && x + 0.5 <= x2 && y + 0.5 >= y1 && y + 0.5 <= y2,
+            `mask ${i} pixel ${x},${y} outside its box`,
+          ).toBe(true);
         }),
       );
       expect(on).toBeGreaterThan(0.5 * (x2 - x1) * (y2 - y1));
@@ -145,7 +188,8 @@ describe('text-instances (real DBNet)', () => {
     const scene = await renderWords(240, 80, [{ text: 'encoded', x: 20, y: 50, size: 30 }]);
     const r = await runner('text-instances');
     const plain = (await r.run({ image: scene.png.toString('base64') })).output.detection_masks as boolean[][][];
-    const rle = (await r.run({ image: scene.png.toString('base64'), mask_encoding: 'rle' })).output.detection_masks as Rle[];
+    const rle = (await r.run({ image: scene.png.toString('base64'), mask_encoding: 'rle' })).output
+      .detection_masks as Rle[];
     expect(rle).toHaveLength(plain.length);
     expect(Array.from(decodeRle(rle[0]))).toEqual(plain[0].flat().map((v) => (v ? 1 : 0)));
   });
@@ -164,19 +208,28 @@ describe('text-segmentation (real DBNet)', () => {
     expect(preds).toHaveLength(160);
     expect(preds[0]).toHaveLength(320);
     const textShare = (inside: (x: number, y: number) => boolean) => {
-      let text = 0, n = 0;
-      preds.forEach((row, y) => row.forEach((v, x) => {
-        if (inside(x, y)) {
-          n++;
-          text += v;
-        }
-      }));
+      let text = 0,
+        n = 0;
+      preds.forEach((row, y) =>
+        row.forEach((v, x) => {
+          if (inside(x, y)) {
+            n++;
+            text += v;
+          }
+        }),
+      );
       return text / n;
     };
-    const inBox = (b: number[], margin: number) => (x: number, y: number) => x >= b[0] - margin && x < b[2] + margin && y >= b[1] - margin && y < b[3] + margin;
+    const inBox = (b: number[], margin: number) => (x: number, y: number) =>
+      x >= b[0] - margin && x < b[2] + margin && y >= b[1] - margin && y < b[3] + margin;
     for (const b of scene.boxes) {
       // The middle of each line is text, and most of its ink box (checked below).
-      const core = [b[0] + (b[2] - b[0]) / 4, b[1] + (b[3] - b[1]) / 4, b[2] - (b[2] - b[0]) / 4, b[3] - (b[3] - b[1]) / 4];
+      const core = [
+        b[0] + (b[2] - b[0]) / 4,
+        b[1] + (b[3] - b[1]) / 4,
+        b[2] - (b[2] - b[0]) / 4,
+        b[3] - (b[3] - b[1]) / 4,
+      ];
       expect(textShare(inBox(core, 0))).toBeGreaterThan(0.7);
       expect(textShare(inBox(b, 0))).toBeGreaterThan(0.25);
     }
@@ -185,7 +238,8 @@ describe('text-segmentation (real DBNet)', () => {
     // kernels: most of each line's ink box is text, and the text pixels are exactly the union of
     // the regions text-instances reports, one per line.
     for (const b of scene.boxes) expect(textShare(inBox(b, 0))).toBeGreaterThan(0.8);
-    const masks = (await (await runner('text-instances')).run({ image: scene.png.toString('base64') })).output.detection_masks as boolean[][][];
+    const masks = (await (await runner('text-instances')).run({ image: scene.png.toString('base64') })).output
+      .detection_masks as boolean[][][];
     expect(masks).toHaveLength(words.length);
     const union = preds.map((row, y) => row.map((_, x) => (masks.some((m) => m[y][x]) ? 1 : 0)));
     expect(preds).toEqual(union);

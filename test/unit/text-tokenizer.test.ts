@@ -83,7 +83,13 @@ describe('BertTextTokenizer (vocab.txt)', () => {
     reference.setPostProcessor(bertProcessing(['[SEP]', lineOf('[SEP]')], ['[CLS]', lineOf('[CLS]')]));
     const a = '双十一花呗提额在哪里我的是什么';
     const b = 'how do i raise my credit limit';
-    const pairs: [string, string][] = [[a, b], [b, a], [a.slice(0, 3), b], [a, 'hello'], ['双十', '一花']];
+    const pairs: [string, string][] = [
+      [a, b],
+      [b, a],
+      [a.slice(0, 3), b],
+      [a, 'hello'],
+      ['双十', '一花'],
+    ];
     for (const [first, second] of pairs) {
       for (const length of [3, 4, 5, 6, 7, 8, 9, 10, 12, 15, 30]) {
         reference.setTruncation(length, { strategy: 'LongestFirst' as never });
@@ -115,7 +121,10 @@ describe('BertTextTokenizer (tokenizer.json)', () => {
 
     const fromJson = BertTextTokenizer.fromFile(jsonFile, defaults());
     const fromVocab = BertTextTokenizer.fromFile(vocabFile, defaults());
-    for (const [first, second] of [['Hello World 双十一', ''], ['双十一花呗提额在哪', 'HOW do I raise my credit limit?']] as const) {
+    for (const [first, second] of [
+      ['Hello World 双十一', ''],
+      ['双十一花呗提额在哪', 'HOW do I raise my credit limit?'],
+    ] as const) {
       const j = await fromJson.encode(first, second, 64);
       const v = await fromVocab.encode(first, second, 64);
       expect(j).toEqual(v);

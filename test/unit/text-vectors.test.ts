@@ -18,7 +18,9 @@ import { TextPreprocessSchema } from '../../shared/manifest.js';
 
 const config = loadConfig();
 const H = BERT_TEST.hidden;
-const EXAMPLE = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'models/bert-base-chinese/example.json'), 'utf8')) as Record<string, unknown>;
+const EXAMPLE = JSON.parse(
+  fs.readFileSync(path.join(REPO_ROOT, 'models/bert-base-chinese/example.json'), 'utf8'),
+) as Record<string, unknown>;
 
 function entryWith(batching: Partial<ModelEntry['manifest']['batching']>): ModelEntry {
   const entry = loadModel(path.join(REPO_ROOT, 'models/bert-base-chinese'), config);
@@ -28,11 +30,13 @@ function entryWith(batching: Partial<ModelEntry['manifest']['batching']>): Model
 async function runnerWith(batching: Partial<ModelEntry['manifest']['batching']>) {
   const registry = new Registry();
   const runner = await ModelRunner.load(entryWith(batching), { kind: 'cpu' }, config, createWorkerMetrics(registry));
-  const metric = async (name: string) => (await registry.getSingleMetric(name)!.get()) as { values: { value: number; metricName?: string }[] };
+  const metric = async (name: string) =>
+    (await registry.getSingleMetric(name)!.get()) as { values: { value: number; metricName?: string }[] };
   const sessionRuns = async () => (await metric('modelhub_session_runs_total')).values.reduce((a, v) => a + v.value, 0);
   const batchSizes = async () => {
     const values = (await metric('modelhub_batch_size')).values;
-    const pick = (suffix: string) => values.filter((v) => v.metricName === `modelhub_batch_size_${suffix}`).reduce((a, v) => a + v.value, 0);
+    const pick = (suffix: string) =>
+      values.filter((v) => v.metricName === `modelhub_batch_size_${suffix}`).reduce((a, v) => a + v.value, 0);
     return { count: pick('count'), sum: pick('sum') };
   };
   return { runner, sessionRuns, batchSizes };
@@ -99,7 +103,14 @@ describe('text-vectors on the test BERT', () => {
     const enc = await tokenizer.encode(EXAMPLE.first_sequence as string, '', sequenceLength);
     const pad = (a: number[], v: number) => [...a, ...Array(sequenceLength - a.length).fill(v)];
     const ids = pad(enc.ids, tokenizer.padId);
-    const reference = bertReferenceForward(ids, pad(enc.typeIds, 0), pad(enc.ids.map(() => 1), 0));
+    const reference = bertReferenceForward(
+      ids,
+      pad(enc.typeIds, 0),
+      pad(
+        enc.ids.map(() => 1),
+        0,
+      ),
+    );
     const all = parseVectors(output.all_hidden_outputs as string);
     expect(all).toHaveLength(sequenceLength);
     closeTo(Float32Array.from(all.flatMap((r) => Array.from(r))), reference, 1e-4);
@@ -110,7 +121,11 @@ describe('text-vectors on the test BERT', () => {
       h.runner.run({ ...EXAMPLE, sequence_length: 12 }),
       h.runner.run({ ...EXAMPLE, sequence_length: 12, format: 'array' }),
     ]);
-    const arrays = asArray.output as { pool_output: number[]; first_token_output: number[]; all_hidden_outputs: number[][] };
+    const arrays = asArray.output as {
+      pool_output: number[];
+      first_token_output: number[];
+      all_hidden_outputs: number[][];
+    };
     expect(arrays.pool_output.join(',')).toBe(asString.output.pool_output);
     expect(arrays.first_token_output.join(',')).toBe(asString.output.first_token_output);
     expect(arrays.all_hidden_outputs).toHaveLength(12);
@@ -126,9 +141,21 @@ describe('text-vectors on the test BERT', () => {
   it('batches concurrent requests of different lengths into one session.run, and padding does not change vectors', async () => {
     const requests = [
       { first_sequence: '双十一', output_schema: 'pool_output,first_token_output' },
-      { first_sequence: '双十一花呗提额在哪', second_sequence: 'how do i raise my credit limit?', output_schema: 'pool_output,first_token_output' },
-      { first_sequence: 'hello world', sequence_length: 20, output_schema: 'pool_output,first_token_output,all_hidden_outputs' },
-      { first_sequence: '花呗在哪里', second_sequence: '我的额度是什么', output_schema: 'first_token_output,pool_output' },
+      {
+        first_sequence: '双十一花呗提额在哪',
+        second_sequence: 'how do i raise my credit limit?',
+        output_schema: 'pool_output,first_token_output',
+      },
+      {
+        first_sequence: 'hello world',
+        sequence_length: 20,
+        output_schema: 'pool_output,first_token_output,all_hidden_outputs',
+      },
+      {
+        first_sequence: '花呗在哪里',
+        second_sequence: '我的额度是什么',
+        output_schema: 'first_token_output,pool_output',
+      },
     ];
     // Alone: one request per batch.
     const alone: Awaited<ReturnType<ModelRunner['run']>>[] = [];
@@ -158,7 +185,12 @@ describe('text-vectors on the test BERT', () => {
 describe('text batching limits and failures', () => {
   it('keeps batches inside max_batch_tokens (items × longest item)', async () => {
     // Each request is 8 tokens ([CLS] 6 chars [SEP]): 24 tokens fit 3 of them per batch.
-    const h = await runnerWith({ max_batch_size: 16, max_queue_delay_ms: 100, min_batch_size: 3, max_batch_tokens: 24 });
+    const h = await runnerWith({
+      max_batch_size: 16,
+      max_queue_delay_ms: 100,
+      min_batch_size: 3,
+      max_batch_tokens: 24,
+    });
     try {
       const runs = await Promise.all(Array.from({ length: 6 }, () => h.runner.run({ first_sequence: '双十一花呗提' })));
       expect(runs.map((r) => r.batchSize)).toEqual([3, 3, 3, 3, 3, 3]);
@@ -185,7 +217,18 @@ describe('text batching limits and failures', () => {
         h.runner.run(good),
       ]);
       const statuses = results.map((r) => r.status);
-      expect(statuses).toEqual(['fulfilled', 'rejected', 'rejected', 'rejected', 'rejected', 'rejected', 'rejected', 'rejected', 'fulfilled', 'fulfilled']);
+      expect(statuses).toEqual([
+        'fulfilled',
+        'rejected',
+        'rejected',
+        'rejected',
+        'rejected',
+        'rejected',
+        'rejected',
+        'rejected',
+        'fulfilled',
+        'fulfilled',
+      ]);
       for (const r of results) {
         if (r.status === 'rejected') {
           expect(r.reason).toBeInstanceOf(SpecError);
@@ -193,7 +236,9 @@ describe('text batching limits and failures', () => {
         }
       }
       // The good ones ran together; the long one (truncated to 512 tokens) too.
-      const ok = results.filter((r) => r.status === 'fulfilled') as PromiseFulfilledResult<Awaited<ReturnType<ModelRunner['run']>>>[];
+      const ok = results.filter((r) => r.status === 'fulfilled') as PromiseFulfilledResult<
+        Awaited<ReturnType<ModelRunner['run']>>
+      >[];
       expect(ok[0].value.output.pool_output).toBe(ok[2].value.output.pool_output);
       expect(ok.every((r) => r.value.batchSize === 3)).toBe(true);
     } finally {
@@ -203,10 +248,15 @@ describe('text batching limits and failures', () => {
 
   it('refuses a sequence_length beyond the model position embeddings', async () => {
     const entry = entryWith({});
-    const small = { ...entry, manifest: { ...entry.manifest, preprocess: { ...entry.manifest.preprocess, max_position_embeddings: 64 } } };
+    const small = {
+      ...entry,
+      manifest: { ...entry.manifest, preprocess: { ...entry.manifest.preprocess, max_position_embeddings: 64 } },
+    };
     const runner = await ModelRunner.load(small, { kind: 'cpu' }, config, createWorkerMetrics(new Registry()));
     try {
-      await expect(runner.run({ first_sequence: '花呗', sequence_length: 65 })).rejects.toMatchObject({ kind: 'INVALID_INPUT' });
+      await expect(runner.run({ first_sequence: '花呗', sequence_length: 65 })).rejects.toMatchObject({
+        kind: 'INVALID_INPUT',
+      });
       await expect(runner.run({ first_sequence: '花呗', sequence_length: 64 })).resolves.toBeDefined();
     } finally {
       await runner.close();

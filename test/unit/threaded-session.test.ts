@@ -10,7 +10,9 @@ import { createWorkerMetrics } from '../../worker/metrics.js';
 import { b64, solidImage } from '../helpers/images.js';
 
 const entry = loadModelRepository(loadConfig({})).get('resnet50')!;
-const input = (n = 2) => ({ data: new ort.Tensor('float32', new Float32Array(n * 3 * 224 * 224).fill(0.1), [n, 3, 224, 224]) });
+const input = (n = 2) => ({
+  data: new ort.Tensor('float32', new Float32Array(n * 3 * 224 * 224).fill(0.1), [n, 3, 224, 224]),
+});
 
 describe('ThreadedSession', () => {
   it('runs the model on its thread with the same outputs as a plain session', async () => {
@@ -19,7 +21,9 @@ describe('ThreadedSession', () => {
     const a = await threaded.run(input());
     const b = await plain.run(input());
     expect(a.resnetv24_dense0_fwd.dims).toEqual([2, 1000]);
-    expect(Array.from(a.resnetv24_dense0_fwd.data as Float32Array)).toEqual(Array.from(b.resnetv24_dense0_fwd.data as Float32Array));
+    expect(Array.from(a.resnetv24_dense0_fwd.data as Float32Array)).toEqual(
+      Array.from(b.resnetv24_dense0_fwd.data as Float32Array),
+    );
     await threaded.release();
     await plain.release();
   });
@@ -32,7 +36,9 @@ describe('ThreadedSession', () => {
     const b = await threaded.run(moved, { transfer: true });
     expect(copied.data.data.length).toBe(2 * 3 * 224 * 224); // still usable (a retry may need it)
     expect((moved.data.data as Float32Array).buffer.byteLength).toBe(0); // detached: moved, not copied
-    expect(Array.from(b.resnetv24_dense0_fwd.data as Float32Array)).toEqual(Array.from(a.resnetv24_dense0_fwd.data as Float32Array));
+    expect(Array.from(b.resnetv24_dense0_fwd.data as Float32Array)).toEqual(
+      Array.from(a.resnetv24_dense0_fwd.data as Float32Array),
+    );
     // A view into a larger buffer is never moved: the rest of the buffer is not the run's.
     const big = new Float32Array(3 * 3 * 224 * 224).fill(0.1);
     const view = { data: new ort.Tensor('float32', big.subarray(0, 2 * 3 * 224 * 224), [2, 3, 224, 224]) };
@@ -43,7 +49,9 @@ describe('ThreadedSession', () => {
 
   it('when its thread dies: pending and later runs fail at once, release returns, onDeath is told once', async () => {
     const deaths: Error[] = [];
-    const session = await ThreadedSession.create(entry.modelPath!, sessionOptionsFor({ kind: 'cpu' }), (err) => deaths.push(err));
+    const session = await ThreadedSession.create(entry.modelPath!, sessionOptionsFor({ kind: 'cpu' }), (err) =>
+      deaths.push(err),
+    );
     const pending = session.run(input(64)); // long enough to be cut off
     await session.kill();
     await expect(pending).rejects.toBeInstanceOf(SessionThreadError);
@@ -54,8 +62,17 @@ describe('ThreadedSession', () => {
 
   it('in a ModelRunner, a death during a batch fails every job of the batch at once and is reported', async () => {
     const deaths: Error[] = [];
-    const slowBatching = { ...entry, manifest: { ...entry.manifest, batching: { max_batch_size: 8, max_queue_delay_ms: 200, min_batch_size: 8 } } };
-    const runner = await ModelRunner.load(slowBatching, { kind: 'cpu' }, loadConfig({}), createWorkerMetrics(new Registry()), { onSessionDeath: (e) => deaths.push(e) });
+    const slowBatching = {
+      ...entry,
+      manifest: { ...entry.manifest, batching: { max_batch_size: 8, max_queue_delay_ms: 200, min_batch_size: 8 } },
+    };
+    const runner = await ModelRunner.load(
+      slowBatching,
+      { kind: 'cpu' },
+      loadConfig({}),
+      createWorkerMetrics(new Registry()),
+      { onSessionDeath: (e) => deaths.push(e) },
+    );
     const image = b64(await solidImage(64, 64, [1, 2, 3]));
     const jobs = Promise.allSettled([1, 2, 3, 4].map(() => runner.run({ image })));
     await new Promise((r) => setTimeout(r, 100)); // all four wait in the batcher
@@ -69,7 +86,9 @@ describe('ThreadedSession', () => {
 
   it('a normal release is not reported as a death', async () => {
     const deaths: Error[] = [];
-    const session = await ThreadedSession.create(entry.modelPath!, sessionOptionsFor({ kind: 'cpu' }), (err) => deaths.push(err));
+    const session = await ThreadedSession.create(entry.modelPath!, sessionOptionsFor({ kind: 'cpu' }), (err) =>
+      deaths.push(err),
+    );
     await session.release();
     expect(deaths).toHaveLength(0);
   });

@@ -6,7 +6,13 @@ import { segmentLogits } from '../../worker/tasks/decoders/torchvision-seg.js';
 import { decodeYolo } from '../../worker/tasks/decoders/yolo.js';
 import { imageSampler, resamplePlane, tensorBoxToImage, type Geometry } from '../../worker/tasks/geometry.js';
 import { detectionFields, selectDetections, type Detection } from '../../worker/tasks/postprocess/detections.js';
-import { decodePng, decodeRle, encodeRle, maskToPng, probsToPng } from '../../worker/tasks/postprocess/mask-encoding.js';
+import {
+  decodePng,
+  decodeRle,
+  encodeRle,
+  maskToPng,
+  probsToPng,
+} from '../../worker/tasks/postprocess/mask-encoding.js';
 import { pasteMask } from '../../worker/tasks/postprocess/masks.js';
 import { classwiseNms, iou, nms } from '../../worker/tasks/postprocess/nms.js';
 import { convexHull, fillConvex, minAreaRect, type Point } from '../../worker/tasks/postprocess/polygon.js';
@@ -27,7 +33,10 @@ describe('iou and nms', () => {
 
   it('suppresses within a class only', () => {
     const dets = [det([0, 0, 10, 10], 0.9, 1), det([1, 1, 11, 11], 0.8, 1), det([1, 1, 11, 11], 0.7, 2)];
-    expect(classwiseNms(dets, 0.5).map((d) => [d.classId, d.score])).toEqual([[1, 0.9], [2, 0.7]]);
+    expect(classwiseNms(dets, 0.5).map((d) => [d.classId, d.score])).toEqual([
+      [1, 0.9],
+      [2, 0.7],
+    ]);
     expect(nms(dets, 0.5)).toHaveLength(1);
   });
 
@@ -42,7 +51,12 @@ describe('iou and nms', () => {
 describe('detections to spec fields', () => {
   it('orders boxes as [y1, x1, y2, x2] and names classes through the label offset', () => {
     const fields = detectionFields([det([10, 20, 30, 40], 0.9, 1)], ['person', 'bicycle'], 1);
-    expect(fields).toEqual({ detection_boxes: [[20, 10, 40, 30]], detection_scores: [0.9], detection_classes: [1], detection_class_names: ['person'] });
+    expect(fields).toEqual({
+      detection_boxes: [[20, 10, 40, 30]],
+      detection_scores: [0.9],
+      detection_classes: [1],
+      detection_class_names: ['person'],
+    });
   });
 
   it('filters by score, sorts best first and caps the count', () => {
@@ -52,7 +66,20 @@ describe('detections to spec fields', () => {
 
   it('maps letterboxed tensor boxes back to image pixels', () => {
     // 800×400 image letterboxed into 640×640: scale 0.8, 160 px of padding on top.
-    const g: Geometry = { imageWidth: 800, imageHeight: 400, tensorWidth: 640, tensorHeight: 640, scaleX: 0.8, scaleY: 0.8, padLeft: 0, padTop: 160, cropLeft: 0, cropTop: 0, contentWidth: 640, contentHeight: 320 };
+    const g: Geometry = {
+      imageWidth: 800,
+      imageHeight: 400,
+      tensorWidth: 640,
+      tensorHeight: 640,
+      scaleX: 0.8,
+      scaleY: 0.8,
+      padLeft: 0,
+      padTop: 160,
+      cropLeft: 0,
+      cropTop: 0,
+      contentWidth: 640,
+      contentHeight: 320,
+    };
     expect(tensorBoxToImage(g, [80, 200, 160, 240])).toEqual([100, 50, 200, 100]);
     // Clamped to the image where the box runs into the padding.
     expect(tensorBoxToImage(g, [-10, 100, 700, 500])).toEqual([0, 0, 800, 400]);
@@ -70,17 +97,31 @@ describe('decoders', () => {
     put(1, 51, 50, 20, 10, 0.8, 0.2); // same class, overlaps anchor 0
     put(2, 50, 51, 20, 10, 0.1, 0.6); // class 1
     put(3, 10, 10, 4, 4, 0.2, 0.1); // under threshold
-    const dets = decodeYolo(grid, rows, anchors, { scoreThreshold: 0.25, iouThreshold: 0.45, classAgnostic: false, maxCandidates: 100 });
+    const dets = decodeYolo(grid, rows, anchors, {
+      scoreThreshold: 0.25,
+      iouThreshold: 0.45,
+      classAgnostic: false,
+      maxCandidates: 100,
+    });
     expect(dets).toEqual([
       { box: [40, 45, 60, 55], score: expect.closeTo(0.9, 6), classId: 0 },
       { box: [40, 46, 60, 56], score: expect.closeTo(0.6, 6), classId: 1 },
     ]);
-    const agnostic = decodeYolo(grid, rows, anchors, { scoreThreshold: 0.25, iouThreshold: 0.45, classAgnostic: true, maxCandidates: 100 });
+    const agnostic = decodeYolo(grid, rows, anchors, {
+      scoreThreshold: 0.25,
+      iouThreshold: 0.45,
+      classAgnostic: true,
+      maxCandidates: 100,
+    });
     expect(agnostic).toHaveLength(1);
   });
 
   it('decodes R-CNN outputs row by row, int64 labels included', () => {
-    const dets = decodeRcnn(Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), BigInt64Array.from([3n, 1n]), Float32Array.from([0.5, 0.75]));
+    const dets = decodeRcnn(
+      Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]),
+      BigInt64Array.from([3n, 1n]),
+      Float32Array.from([0.5, 0.75]),
+    );
     expect(dets).toEqual([
       { box: [1, 2, 3, 4], score: 0.5, classId: 3, index: 0 },
       { box: [5, 6, 7, 8], score: 0.75, classId: 1, index: 1 },
@@ -92,7 +133,8 @@ describe('decoders', () => {
 describe('DBNet regions', () => {
   function map(width: number, height: number, rects: Array<[number, number, number, number, number]>): Float32Array {
     const m = new Float32Array(width * height);
-    for (const [x0, y0, x1, y1, v] of rects) for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) m[y * width + x] = v;
+    for (const [x0, y0, x1, y1, v] of rects)
+      for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) m[y * width + x] = v;
     return m;
   }
 
@@ -134,7 +176,16 @@ describe('DBNet regions', () => {
   });
 
   it('rasterizes a polygon by pixel centers', () => {
-    const m = fillConvex([[1, 1], [4, 1], [4, 3], [1, 3]], 6, 5);
+    const m = fillConvex(
+      [
+        [1, 1],
+        [4, 1],
+        [4, 3],
+        [1, 3],
+      ],
+      6,
+      5,
+    );
     expect(Array.from(m).reduce((a, b) => a + b, 0)).toBe(6);
     expect(m[1 * 6 + 1]).toBe(1);
     expect(m[3 * 6 + 1]).toBe(0);
@@ -143,7 +194,10 @@ describe('DBNet regions', () => {
 
 describe('mask pasting', () => {
   const count = (m: Uint8Array) => m.reduce((a, b) => a + b, 0);
-  const set = (m: Uint8Array, w: number) => Array.from(m.entries()).filter(([, v]) => v).map(([i]) => [i % w, Math.floor(i / w)]);
+  const set = (m: Uint8Array, w: number) =>
+    Array.from(m.entries())
+      .filter(([, v]) => v)
+      .map(([i]) => [i % w, Math.floor(i / w)]);
 
   it('fills the box where the mask is on', () => {
     const m = pasteMask([0.9, 0.9, 0.9, 0.9], 2, 2, [2, 2, 6, 6], 10, 10);
@@ -193,13 +247,39 @@ describe('mask encodings', () => {
 describe('resampling maps to the input image', () => {
   it('reads the content area of a letterboxed map, never its padding', () => {
     // Image 4×2 letterboxed into 4×4: rows 1..2 hold the image, rows 0 and 3 are padding (value 9).
-    const g: Geometry = { imageWidth: 4, imageHeight: 2, tensorWidth: 4, tensorHeight: 4, scaleX: 1, scaleY: 1, padLeft: 0, padTop: 1, cropLeft: 0, cropTop: 0, contentWidth: 4, contentHeight: 2 };
+    const g: Geometry = {
+      imageWidth: 4,
+      imageHeight: 2,
+      tensorWidth: 4,
+      tensorHeight: 4,
+      scaleX: 1,
+      scaleY: 1,
+      padLeft: 0,
+      padTop: 1,
+      cropLeft: 0,
+      cropTop: 0,
+      contentWidth: 4,
+      contentHeight: 2,
+    };
     const map = Float32Array.from([9, 9, 9, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 9]);
     expect(Array.from(resamplePlane(imageSampler(g, 4, 4), map))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
   });
 
   it('takes softmax and argmax of resampled logits', () => {
-    const g: Geometry = { imageWidth: 2, imageHeight: 1, tensorWidth: 2, tensorHeight: 1, scaleX: 1, scaleY: 1, padLeft: 0, padTop: 0, cropLeft: 0, cropTop: 0, contentWidth: 2, contentHeight: 1 };
+    const g: Geometry = {
+      imageWidth: 2,
+      imageHeight: 1,
+      tensorWidth: 2,
+      tensorHeight: 1,
+      scaleX: 1,
+      scaleY: 1,
+      padLeft: 0,
+      padTop: 0,
+      cropLeft: 0,
+      cropTop: 0,
+      contentWidth: 2,
+      contentHeight: 1,
+    };
     // Two classes over two pixels: pixel 0 favours class 1 (logits 0, 2), pixel 1 class 0 (3, 1).
     const seg = segmentLogits(Float32Array.from([0, 3, 2, 1]), 2, 2, 1, g, true);
     expect(Array.from(seg.preds)).toEqual([1, 0]);

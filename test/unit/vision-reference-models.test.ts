@@ -38,7 +38,11 @@ afterAll(async () => {
 });
 
 async function solid(width: number, height: number, color = '#808080'): Promise<string> {
-  return (await sharp({ create: { width, height, channels: 3, background: color } }).png().toBuffer()).toString('base64');
+  return (
+    await sharp({ create: { width, height, channels: 3, background: color } })
+      .png()
+      .toBuffer()
+  ).toString('base64');
 }
 
 /** Where the stand-in R-CNN's fraction boxes land in an image of width × height ([x1, y1, x2, y2], unclamped). */
@@ -55,7 +59,12 @@ function rcnnExpected(model: string, width: number, height: number): Array<[numb
   ]);
 }
 
-const clampTo = (w: number, h: number) => (b: number[]) => [Math.min(Math.max(b[0], 0), w), Math.min(Math.max(b[1], 0), h), Math.min(Math.max(b[2], 0), w), Math.min(Math.max(b[3], 0), h)];
+const clampTo = (w: number, h: number) => (b: number[]) => [
+  Math.min(Math.max(b[0], 0), w),
+  Math.min(Math.max(b[1], 0), h),
+  Math.min(Math.max(b[2], 0), w),
+  Math.min(Math.max(b[3], 0), h),
+];
 
 describe('faster-rcnn (zoo signature)', () => {
   it('answers boxes as [y1, x1, y2, x2] in input pixels, COCO names, default score threshold 0.5', async () => {
@@ -83,13 +92,19 @@ describe('faster-rcnn (zoo signature)', () => {
 
   it('runs images of different sizes one per session.run (unbatched export)', async () => {
     const r = await runner('faster-rcnn');
-    const sizes: Array<[number, number]> = [[300, 200], [200, 300], [640, 120]];
-    const results = await Promise.all(sizes.map(async ([w, h]) => (await r.run({ image: await solid(w, h) }))));
+    const sizes: Array<[number, number]> = [
+      [300, 200],
+      [200, 300],
+      [640, 120],
+    ];
+    const results = await Promise.all(sizes.map(async ([w, h]) => await r.run({ image: await solid(w, h) })));
     results.forEach((res, i) => {
       const [w, h] = sizes[i];
       expect(res.batchSize).toBe(1);
       const [x1, y1, x2, y2] = clampTo(w, h)(rcnnExpected('faster-rcnn', w, h)[0]);
-      expect(res.output.detection_boxes as number[][]).toContainEqual([y1, x1, y2, x2].map((v) => expect.closeTo(v, 3)));
+      expect(res.output.detection_boxes as number[][]).toContainEqual(
+        [y1, x1, y2, x2].map((v) => expect.closeTo(v, 3)),
+      );
     });
   });
 });
@@ -98,7 +113,9 @@ describe('mask-rcnn (zoo signature)', () => {
   const W = 300;
   const H = 200;
 
-  async function masks(encoding: 'array' | 'rle' | 'png'): Promise<{ output: Record<string, unknown>; masks: Uint8Array[] }> {
+  async function masks(
+    encoding: 'array' | 'rle' | 'png',
+  ): Promise<{ output: Record<string, unknown>; masks: Uint8Array[] }> {
     const r = await runner('mask-rcnn');
     const { output } = await r.run({ image: await solid(W, H), mask_encoding: encoding });
     const raw = output.detection_masks as unknown[];
@@ -118,7 +135,8 @@ describe('mask-rcnn (zoo signature)', () => {
     expect(output.detection_classes).toEqual([1, 3, 18]);
     expect(ms).toHaveLength(3);
     const inside = (m: Uint8Array, pred: (x: number, y: number) => boolean) => {
-      let ok = 0, bad = 0;
+      let ok = 0,
+        bad = 0;
       m.forEach((v, i) => {
         if (!v) return;
         if (pred(i % W, Math.floor(i / W))) ok++;
@@ -128,7 +146,8 @@ describe('mask-rcnn (zoo signature)', () => {
     };
     // 0: full mask → every pixel whose center is in the box.
     const [a, b, c] = expected;
-    const inBox = (box: number[]) => (x: number, y: number) => x + 0.5 >= box[0] && x + 0.5 < box[2] && y + 0.5 >= box[1] && y + 0.5 < box[3];
+    const inBox = (box: number[]) => (x: number, y: number) =>
+      x + 0.5 >= box[0] && x + 0.5 < box[2] && y + 0.5 >= box[1] && y + 0.5 < box[3];
     const full = inside(ms[0], inBox(a));
     expect(full.bad).toBe(0);
     expect(full.ok).toBeGreaterThan(0.95 * (a[2] - a[0]) * (a[3] - a[1]));
@@ -156,7 +175,8 @@ describe('mask-rcnn (zoo signature)', () => {
 });
 
 describe('deeplabv3 (torchvision signature)', () => {
-  const norm = (rgb: number[]) => rgb.map((v, c) => (v / 255 - [0.485, 0.456, 0.406][c]) / [0.229, 0.224, 0.225][c]) as [number, number, number];
+  const norm = (rgb: number[]) =>
+    rgb.map((v, c) => (v / 255 - [0.485, 0.456, 0.406][c]) / [0.229, 0.224, 0.225][c]) as [number, number, number];
   const softmaxTop = (logits: number[]) => {
     const max = Math.max(...logits);
     return { cls: logits.indexOf(max), p: 1 / logits.reduce((s, l) => s + Math.exp(l - max), 0) };
@@ -223,7 +243,7 @@ describe('deeplabv3 (torchvision signature)', () => {
     expect(mixed.map((x) => x.batchSize)).toEqual([1, 1]);
     const results = [...same, mixed[1]];
     expect((results[0].output.preds as number[][])[20][30]).toBe(VOC.person);
-    expect((results[2].output.preds as number[][])).toHaveLength(60);
+    expect(results[2].output.preds as number[][]).toHaveLength(60);
     expect((results[2].output.preds as number[][])[30][20]).toBe(VOC.car);
   });
 });
@@ -235,7 +255,10 @@ describe('yolov8 (Ultralytics signature)', () => {
     const { output } = await r.run({ image: await solid(800, 400) });
     const s = 0.8;
     const box = (p: (typeof YOLO_TEST_PREDICTIONS)[number]) =>
-      clampTo(800, 400)([(p.cx - p.w / 2) / s, (p.cy - p.h / 2 - 160) / s, (p.cx + p.w / 2) / s, (p.cy + p.h / 2 - 160) / s]);
+      clampTo(
+        800,
+        400,
+      )([(p.cx - p.w / 2) / s, (p.cy - p.h / 2 - 160) / s, (p.cx + p.w / 2) / s, (p.cy + p.h / 2 - 160) / s]);
     const kept = [0, 2, 3].map((i) => YOLO_TEST_PREDICTIONS[i]);
     expect(output.detection_classes).toEqual(kept.map((p) => p.classId));
     expect(output.detection_class_names).toEqual(['person', 'car', 'dog']);
@@ -248,7 +271,10 @@ describe('yolov8 (Ultralytics signature)', () => {
   it('batches images of any size into one run (fixed 640×640 input)', async () => {
     // Waits for two jobs (generous delay) so both (differently long) preprocessings meet in one batch.
     const r = await runner('yolov8', { max_batch_size: 8, max_queue_delay_ms: 300, min_batch_size: 2 });
-    const results = await Promise.all([r.run({ image: await solid(800, 400) }), r.run({ image: await solid(300, 500) })]);
+    const results = await Promise.all([
+      r.run({ image: await solid(800, 400) }),
+      r.run({ image: await solid(300, 500) }),
+    ]);
     expect(results.map((x) => x.batchSize)).toEqual([2, 2]);
     // 300×500 → scale 1.28, 128 px padding left and right.
     const [y1, x1] = (results[1].output.detection_boxes as number[][])[0];
@@ -258,34 +284,65 @@ describe('yolov8 (Ultralytics signature)', () => {
 });
 
 describe('options and manifests', () => {
-  const entries = () => Object.fromEntries(['faster-rcnn', 'mask-rcnn', 'deeplabv3', 'yolov8'].map((n) => [n, loadModel(`models/${n}`, config)]));
+  const entries = () =>
+    Object.fromEntries(
+      ['faster-rcnn', 'mask-rcnn', 'deeplabv3', 'yolov8'].map((n) => [n, loadModel(`models/${n}`, config)]),
+    );
 
   it('validates the request options at the API', async () => {
     const { yolov8, deeplabv3 } = entries() as Record<string, ModelEntry>;
     const image = await solid(10, 10);
     const limits = { MAX_IMAGE_BYTES: 1e6, MAX_IMAGE_PIXELS: 1e6 };
-    await expect(validateInput(yolov8, { image, score_threshold: 0.4, max_detections: 5 }, limits)).resolves.toMatchObject({ score_threshold: 0.4 });
-    await expect(validateInput(yolov8, { image, score_threshold: 1.5 }, limits)).rejects.toMatchObject({ kind: 'INVALID_INPUT', message: expect.stringMatching(/score_threshold/) });
-    await expect(validateInput(yolov8, { image, max_detections: 0 }, limits)).rejects.toMatchObject({ message: expect.stringMatching(/max_detections/) });
-    await expect(validateInput(yolov8, { image, mask_encoding: 'rle' }, limits)).rejects.toMatchObject({ message: expect.stringMatching(/unknown field/) });
-    await expect(validateInput(deeplabv3, { image, encoding: 'jpeg' }, limits)).rejects.toMatchObject({ message: expect.stringMatching(/encoding/) });
-    await expect(validateInput(deeplabv3, { image }, limits)).resolves.toMatchObject({ encoding: 'array', per_class_probs: false });
+    await expect(
+      validateInput(yolov8, { image, score_threshold: 0.4, max_detections: 5 }, limits),
+    ).resolves.toMatchObject({ score_threshold: 0.4 });
+    await expect(validateInput(yolov8, { image, score_threshold: 1.5 }, limits)).rejects.toMatchObject({
+      kind: 'INVALID_INPUT',
+      message: expect.stringMatching(/score_threshold/),
+    });
+    await expect(validateInput(yolov8, { image, max_detections: 0 }, limits)).rejects.toMatchObject({
+      message: expect.stringMatching(/max_detections/),
+    });
+    await expect(validateInput(yolov8, { image, mask_encoding: 'rle' }, limits)).rejects.toMatchObject({
+      message: expect.stringMatching(/unknown field/),
+    });
+    await expect(validateInput(deeplabv3, { image, encoding: 'jpeg' }, limits)).rejects.toMatchObject({
+      message: expect.stringMatching(/encoding/),
+    });
+    await expect(validateInput(deeplabv3, { image }, limits)).resolves.toMatchObject({
+      encoding: 'array',
+      per_class_probs: false,
+    });
   });
 
   it('rejects a bad option in the worker too, without failing the model', async () => {
     const r = await runner('yolov8');
-    await expect(r.run({ image: await solid(20, 20), max_detections: -1 })).rejects.toMatchObject({ kind: 'INVALID_OPTION' });
+    await expect(r.run({ image: await solid(20, 20), max_detections: -1 })).rejects.toMatchObject({
+      kind: 'INVALID_OPTION',
+    });
     await expect(r.run({ image: await solid(20, 20) })).resolves.toBeDefined();
   });
 
   it('explains a manifest whose decoder does not fit the task or misses an output', () => {
     const base = loadModel('models/yolov8', config);
     const session = { inputNames: ['images'], outputNames: ['output0'] };
-    const ctx = (manifest: Partial<ModelEntry['manifest']>) => ({ entry: { ...base, manifest: { ...base.manifest, ...manifest } }, session, config });
-    expect(() => TASK_PIPELINES['instance-segmentation']!(ctx({ task: 'instance-segmentation' }))).toThrow(/yolo decoder has no masks/);
+    const ctx = (manifest: Partial<ModelEntry['manifest']>) => ({
+      entry: { ...base, manifest: { ...base.manifest, ...manifest } },
+      session,
+      config,
+    });
+    expect(() => TASK_PIPELINES['instance-segmentation']!(ctx({ task: 'instance-segmentation' }))).toThrow(
+      /yolo decoder has no masks/,
+    );
     expect(() => TASK_PIPELINES['object-detection']!(ctx({ outputs: {} }))).toThrow(/outputs\.predictions/);
-    expect(() => TASK_PIPELINES['object-detection']!(ctx({ postprocess: { decoder: 'ssd' } }))).toThrow(/decoder: dbnet \| rcnn \| yolo/);
-    expect(() => TASK_PIPELINES['object-detection']!(ctx({ postprocess: { decoder: 'rcnn' }, outputs: { boxes: 'a', labels: 'b', scores: 'c' } }))).toThrow(/layout to "CHW"/);
+    expect(() => TASK_PIPELINES['object-detection']!(ctx({ postprocess: { decoder: 'ssd' } }))).toThrow(
+      /decoder: dbnet \| rcnn \| yolo/,
+    );
+    expect(() =>
+      TASK_PIPELINES['object-detection']!(
+        ctx({ postprocess: { decoder: 'rcnn' }, outputs: { boxes: 'a', labels: 'b', scores: 'c' } }),
+      ),
+    ).toThrow(/layout to "CHW"/);
   });
 });
 

@@ -15,18 +15,24 @@ describe('webhook signatures (Standard Webhooks)', () => {
     expect(h['webhook-id']).toBe('msg_job-1_completed');
     expect(h['webhook-timestamp']).toBe(String(at.getTime() / 1000));
     const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
-    const expected = createHmac('sha256', key).update(`msg_job-1_completed.${h['webhook-timestamp']}.${body}`).digest('base64');
+    const expected = createHmac('sha256', key)
+      .update(`msg_job-1_completed.${h['webhook-timestamp']}.${body}`)
+      .digest('base64');
     expect(h['webhook-signature']).toBe(`v1,${expected}`);
   });
 
-  it('the receivers\' helper accepts a genuine delivery and refuses a tampered or stale one', () => {
+  it("the receivers' helper accepts a genuine delivery and refuses a tampered or stale one", () => {
     const body = JSON.stringify({ id: 'job-2', status: 'failed' });
     const h = signWebhook(secret, 'msg_job-2_completed', body);
     expect(verifyWebhook(secret, body, { ...h })).toEqual({ id: 'job-2', status: 'failed' });
-    expect(() => verifyWebhook(secret, body.replace('failed', 'succeeded'), { ...h })).toThrow(WebhookVerificationError);
+    expect(() => verifyWebhook(secret, body.replace('failed', 'succeeded'), { ...h })).toThrow(
+      WebhookVerificationError,
+    );
     const stale = signWebhook(secret, 'msg_job-2_completed', body, new Date(Date.now() - 3600_000));
     expect(() => verifyWebhook(secret, body, { ...stale })).toThrow(WebhookVerificationError);
-    expect(() => verifyWebhook('whsec_' + Buffer.from('another key').toString('base64'), body, { ...h })).toThrow(WebhookVerificationError);
+    expect(() => verifyWebhook('whsec_' + Buffer.from('another key').toString('base64'), body, { ...h })).toThrow(
+      WebhookVerificationError,
+    );
   });
 
   it('accepts a plain-string secret too', () => {
@@ -37,11 +43,28 @@ describe('webhook signatures (Standard Webhooks)', () => {
 
 describe('webhook target policy (SSRF)', () => {
   const policy = new WebhookTargetPolicy('');
-  it.each(['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fd00::1', 'fe80::1', '::ffff:127.0.0.1', '::ffff:169.254.169.254', '::ffff:7f00:1', '::7f00:1', '64:ff9b::7f00:1', '2002:7f00:1::1', 'fec0::1'])(
-    'refuses %s',
-    (addr) => expect(policy.isAllowedAddress(addr)).toBe(false),
+  it.each([
+    '127.0.0.1',
+    '10.1.2.3',
+    '172.20.0.1',
+    '192.168.1.1',
+    '169.254.169.254',
+    '100.64.0.1',
+    '0.0.0.0',
+    '::1',
+    'fd00::1',
+    'fe80::1',
+    '::ffff:127.0.0.1',
+    '::ffff:169.254.169.254',
+    '::ffff:7f00:1',
+    '::7f00:1',
+    '64:ff9b::7f00:1',
+    '2002:7f00:1::1',
+    'fec0::1',
+  ])('refuses %s', (addr) => expect(policy.isAllowedAddress(addr)).toBe(false));
+  it.each(['93.184.216.34', '8.8.8.8', '2606:4700::1111'])('allows public %s', (addr) =>
+    expect(policy.isAllowedAddress(addr)).toBe(true),
   );
-  it.each(['93.184.216.34', '8.8.8.8', '2606:4700::1111'])('allows public %s', (addr) => expect(policy.isAllowedAddress(addr)).toBe(true));
 
   it('allows listed private ranges only', () => {
     const p = new WebhookTargetPolicy('127.0.0.1/32, 10.0.0.0/8');
@@ -82,7 +105,9 @@ describe('webhook target policy (SSRF)', () => {
     it('delivers to an allowed target and does not follow redirects', async () => {
       const allowed = new WebhookTargetPolicy('127.0.0.1/32');
       const before = receiver.deliveries.length;
-      await expect(postOnce(new URL(receiver.url), '{"a":1}', { 'webhook-id': 'msg_1' }, 2000, allowed)).resolves.toBe(302);
+      await expect(postOnce(new URL(receiver.url), '{"a":1}', { 'webhook-id': 'msg_1' }, 2000, allowed)).resolves.toBe(
+        302,
+      );
       expect(receiver.deliveries).toHaveLength(before + 1);
       expect(receiver.deliveries.at(-1)?.headers['webhook-id']).toBe('msg_1');
     });

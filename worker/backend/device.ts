@@ -31,11 +31,16 @@ export function parseDevice(text: string): Device {
  */
 export function checkVisible(device: Device, visible = process.env.CUDA_VISIBLE_DEVICES): void {
   if (device.kind !== 'cuda' || visible === undefined) return;
-  const ids = visible.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const ids = visible
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const usable = ids.findIndex((s) => s.startsWith('-'));
   const count = usable === -1 ? ids.length : usable;
   if (device.index >= count) {
-    throw new DeviceError(`cuda:${device.index} is not visible: CUDA_VISIBLE_DEVICES="${visible}" exposes ${count} GPU(s), numbered from 0`);
+    throw new DeviceError(
+      `cuda:${device.index} is not visible: CUDA_VISIBLE_DEVICES="${visible}" exposes ${count} GPU(s), numbered from 0`,
+    );
   }
 }
 
@@ -80,7 +85,11 @@ export function sessionOptionsFor(
   };
   if (device.kind === 'cpu') {
     const spin = tuning.spinning ? '1' : '0';
-    return { ...common, executionProviders: ['cpu'], extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } } };
+    return {
+      ...common,
+      executionProviders: ['cpu'],
+      extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
+    };
   }
   checkVisible(device);
   if (!hasCuda()) {

@@ -40,7 +40,8 @@ try {
   session = await ort.InferenceSession.create(workerData.modelPath, workerData.options);
   const threads = { host: ownThreadId(), pool: taskIds().filter((t) => !before.has(t)) };
   // Shapes as the file declares them (numbers, or names for dynamic dims): the worker checks them against the manifest.
-  const shapes = (list) => list.map((m) => ({ name: m.name, type: m.isTensor ? m.type : null, shape: m.isTensor ? [...m.shape] : [] }));
+  const shapes = (list) =>
+    list.map((m) => ({ name: m.name, type: m.isTensor ? m.type : null, shape: m.isTensor ? [...m.shape] : [] }));
   parentPort.postMessage({
     type: 'ready',
     inputNames: session.inputNames,

@@ -5,7 +5,13 @@
  * Each model keeps its own batcher; their runs take turns on the shared session thread.
  */
 import type * as ort from 'onnxruntime-node';
-import { ThreadedSession, type InferenceBackend, type RunOptions, type SessionThreadIds, type SessionThreadError } from './threaded-session.js';
+import {
+  ThreadedSession,
+  type InferenceBackend,
+  type RunOptions,
+  type SessionThreadIds,
+  type SessionThreadError,
+} from './threaded-session.js';
 
 interface Entry {
   session: Promise<ThreadedSession>;
@@ -24,7 +30,10 @@ export class SessionPool {
   }
 
   /** A handle on the file's session, started on first use; release() the handle when done. */
-  async acquire(modelPath: string, options: ort.InferenceSession.SessionOptions): Promise<InferenceBackend & { threadIds: SessionThreadIds }> {
+  async acquire(
+    modelPath: string,
+    options: ort.InferenceSession.SessionOptions,
+  ): Promise<InferenceBackend & { threadIds: SessionThreadIds }> {
     const key = JSON.stringify([modelPath, options]);
     let entry = this.entries.get(key);
     if (!entry) {

@@ -20,7 +20,15 @@ export interface TensorSignature {
 }
 
 type HostMessage =
-  | { type: 'ready'; inputNames?: string[]; outputNames?: string[]; threads?: SessionThreadIds; inputMetadata?: TensorSignature[]; outputMetadata?: TensorSignature[]; error?: string }
+  | {
+      type: 'ready';
+      inputNames?: string[];
+      outputNames?: string[];
+      threads?: SessionThreadIds;
+      inputMetadata?: TensorSignature[];
+      outputMetadata?: TensorSignature[];
+      error?: string;
+    }
   | { type: 'result'; id: number; outputs?: Record<string, WireTensor>; error?: string }
   | { type: 'released' };
 
@@ -53,7 +61,10 @@ export class SessionThreadError extends Error {
 
 export class ThreadedSession implements InferenceBackend {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (o: ort.InferenceSession.ReturnType) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (o: ort.InferenceSession.ReturnType) => void; reject: (e: Error) => void }
+  >();
   private released: (() => void) | null = null;
   /** Set once the thread is gone: every later call fails at once instead of waiting forever. */
   private dead: SessionThreadError | null = null;
@@ -73,7 +84,11 @@ export class ThreadedSession implements InferenceBackend {
   }
 
   /** `onDeath` is told once if the thread dies before release() (out of memory, a native crash). */
-  static create(modelPath: string, options: ort.InferenceSession.SessionOptions, onDeath: (err: SessionThreadError) => void = () => undefined): Promise<ThreadedSession> {
+  static create(
+    modelPath: string,
+    options: ort.InferenceSession.SessionOptions,
+    onDeath: (err: SessionThreadError) => void = () => undefined,
+  ): Promise<ThreadedSession> {
     const thread = new Worker(new URL('./session-host.mjs', import.meta.url), { workerData: { modelPath, options } });
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(new SessionThreadError(`session thread failed to start: ${err.message}`));
@@ -85,7 +100,13 @@ export class ThreadedSession implements InferenceBackend {
           reject(new Error(msg.type === 'ready' && msg.error ? msg.error : 'session thread did not start'));
           return;
         }
-        const session = new ThreadedSession(thread, msg.inputNames!, msg.outputNames!, msg.threads ?? { host: null, pool: [] }, onDeath);
+        const session = new ThreadedSession(
+          thread,
+          msg.inputNames!,
+          msg.outputNames!,
+          msg.threads ?? { host: null, pool: [] },
+          onDeath,
+        );
         session.signature = { inputs: msg.inputMetadata ?? [], outputs: msg.outputMetadata ?? [] };
         resolve(session);
       });
@@ -102,7 +123,13 @@ export class ThreadedSession implements InferenceBackend {
       const data = t.data as ArrayBufferView;
       // Only a buffer the tensor fills whole is moved: a view into a larger one would move (and
       // detach) bytes that are not this run's.
-      if (options.transfer && data.buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) transfer.add(data.buffer);
+      if (
+        options.transfer &&
+        data.buffer instanceof ArrayBuffer &&
+        data.byteOffset === 0 &&
+        data.byteLength === data.buffer.byteLength
+      )
+        transfer.add(data.buffer);
     }
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
@@ -139,7 +166,8 @@ export class ThreadedSession implements InferenceBackend {
       return;
     }
     const outputs: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(msg.outputs!)) outputs[name] = new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims);
+    for (const [name, t] of Object.entries(msg.outputs!))
+      outputs[name] = new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims);
     p.resolve(outputs);
   }
 

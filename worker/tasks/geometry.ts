@@ -82,7 +82,8 @@ export function contentOfMap(g: Geometry, map: ArrayLike<number>, mapWidth: numb
   const y0 = Math.max(0, Math.floor(g.padTop * ry));
   const x1 = Math.min(mapWidth, Math.max(x0 + 1, Math.ceil((g.padLeft + g.contentWidth) * rx)));
   const y1 = Math.min(mapHeight, Math.max(y0 + 1, Math.ceil((g.padTop + g.contentHeight) * ry)));
-  if (x0 === 0 && y0 === 0 && x1 === mapWidth && y1 === mapHeight) return { map, width: mapWidth, height: mapHeight, geometry: g };
+  if (x0 === 0 && y0 === 0 && x1 === mapWidth && y1 === mapHeight)
+    return { map, width: mapWidth, height: mapHeight, geometry: g };
   const width = x1 - x0;
   const height = y1 - y0;
   const part = new Float32Array(width * height);
@@ -90,7 +91,13 @@ export function contentOfMap(g: Geometry, map: ArrayLike<number>, mapWidth: numb
     const from = (y0 + y) * mapWidth + x0;
     for (let x = 0; x < width; x++) part[y * width + x] = map[from + x];
   }
-  const geometry = { ...g, tensorWidth: width / rx, tensorHeight: height / ry, padLeft: g.padLeft - x0 / rx, padTop: g.padTop - y0 / ry };
+  const geometry = {
+    ...g,
+    tensorWidth: width / rx,
+    tensorHeight: height / ry,
+    padLeft: g.padLeft - x0 / rx,
+    padTop: g.padTop - y0 / ry,
+  };
   return { map: part, width, height, geometry };
 }
 
@@ -107,7 +114,13 @@ export interface AxisSampler {
  * Samples for `count` pixels from `start`: `toMap` takes a pixel's center to map units (cell c
  * spans [c, c + 1)); the sample is kept inside cells [lo, hi].
  */
-export function axisSampler(start: number, count: number, toMap: (center: number) => number, lo: number, hi: number): AxisSampler {
+export function axisSampler(
+  start: number,
+  count: number,
+  toMap: (center: number) => number,
+  lo: number,
+  hi: number,
+): AxisSampler {
   const i0 = new Int32Array(count);
   const i1 = new Int32Array(count);
   const w = new Float64Array(count);
@@ -153,7 +166,16 @@ export function pixelsInBox(box: Box, imageWidth: number, imageHeight: number): 
  */
 export function imageSampler(g: Geometry, mapWidth: number, mapHeight: number, region?: PixelRect): ImageSampler {
   const r = region ?? { left: 0, top: 0, width: g.imageWidth, height: g.imageHeight };
-  const axis = (start: number, count: number, scale: number, shift: number, tensorSize: number, mapSize: number, contentStart: number, contentSize: number) => {
+  const axis = (
+    start: number,
+    count: number,
+    scale: number,
+    shift: number,
+    tensorSize: number,
+    mapSize: number,
+    contentStart: number,
+    contentSize: number,
+  ) => {
     const ratio = mapSize / tensorSize;
     const lo = Math.max(0, Math.floor(contentStart * ratio));
     const hi = Math.min(mapSize - 1, Math.max(lo, Math.ceil((contentStart + contentSize) * ratio) - 1));
@@ -169,7 +191,13 @@ export function imageSampler(g: Geometry, mapWidth: number, mapHeight: number, r
 }
 
 /** How to read a mask of maskWidth × maskHeight that spans `box` (image pixels) at the box's pixels. */
-export function boxSampler(box: Box, maskWidth: number, maskHeight: number, imageWidth: number, imageHeight: number): ImageSampler {
+export function boxSampler(
+  box: Box,
+  maskWidth: number,
+  maskHeight: number,
+  imageWidth: number,
+  imageHeight: number,
+): ImageSampler {
   const r = pixelsInBox(box, imageWidth, imageHeight);
   const bw = box[2] - box[0];
   const bh = box[3] - box[1];
@@ -205,7 +233,14 @@ export function resamplePlane(s: ImageSampler, map: ArrayLike<number>, offset = 
 }
 
 /** An image-size 0/1 mask set where the resampled plane exceeds threshold (only the sampler's pixels can be set). */
-export function thresholdIntoImage(s: ImageSampler, map: ArrayLike<number>, threshold: number, imageWidth: number, imageHeight: number, offset = 0): Uint8Array {
+export function thresholdIntoImage(
+  s: ImageSampler,
+  map: ArrayLike<number>,
+  threshold: number,
+  imageWidth: number,
+  imageHeight: number,
+  offset = 0,
+): Uint8Array {
   const out = new Uint8Array(imageWidth * imageHeight);
   for (let y = 0; y < s.height; y++) {
     const row = (s.y.start + y) * imageWidth + s.x.start;

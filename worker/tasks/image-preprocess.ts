@@ -23,7 +23,10 @@ export interface ImageLimits {
 const DEFAULT_DECODE_TIMEOUT_S = 10;
 
 function timeoutError(seconds: number): SpecError {
-  return new SpecError('IMAGE_DECODE_TIMEOUT', `decoding the image took longer than ${seconds} s; send a smaller or simpler image`);
+  return new SpecError(
+    'IMAGE_DECODE_TIMEOUT',
+    `decoding the image took longer than ${seconds} s; send a smaller or simpler image`,
+  );
 }
 
 export interface DecodedImage {
@@ -53,10 +56,13 @@ export async function decodeImage(base64: string, limits: ImageLimits): Promise<
   // about a third of a small image's whole decode; for large images its threads are cheaper.
   const small = isSmallImage(bytes);
   try {
-    let pipeline = sharp(bytes, { limitInputPixels: limits.maxImagePixels, failOn: 'error', pages: 1 }).timeout({ seconds: timeoutS }).rotate();
+    let pipeline = sharp(bytes, { limitInputPixels: limits.maxImagePixels, failOn: 'error', pages: 1 })
+      .timeout({ seconds: timeoutS })
+      .rotate();
     if (!small) pipeline = pipeline.flatten({ background: '#ffffff' });
     const { data, info } = await pipeline.toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-    if (small && info.channels === 4) return { rgb: flattenOnWhite(data, info.width, info.height), width: info.width, height: info.height };
+    if (small && info.channels === 4)
+      return { rgb: flattenOnWhite(data, info.width, info.height), width: info.width, height: info.height };
     if (info.channels !== 3) throw new Error(`unexpected channel count ${info.channels}`);
     return { rgb: data, width: info.width, height: info.height };
   } catch (err) {
@@ -119,7 +125,13 @@ export function planResize(spec: ResizeSpec, width: number, height: number): Pla
     case 'none':
       return { ...base, resizeWidth: width, resizeHeight: height, tensorWidth: width, tensorHeight: height };
     case 'stretch':
-      return { ...base, resizeWidth: spec.width, resizeHeight: spec.height, tensorWidth: spec.width, tensorHeight: spec.height };
+      return {
+        ...base,
+        resizeWidth: spec.width,
+        resizeHeight: spec.height,
+        tensorWidth: spec.width,
+        tensorHeight: spec.height,
+      };
     case 'shorter-side': {
       const s = spec.size / Math.min(width, height);
       const rw = Math.max(spec.crop.width, Math.round(width * s));
@@ -214,13 +226,21 @@ export interface TensorOptions {
 }
 
 /** Decoded image → normalized float32 [3, H, W] per the manifest's preprocessing. */
-export async function imageToTensor(image: DecodedImage, pre: ImagePreprocess, options: TensorOptions = {}): Promise<ImageTensor> {
+export async function imageToTensor(
+  image: DecodedImage,
+  pre: ImagePreprocess,
+  options: TensorOptions = {},
+): Promise<ImageTensor> {
   const { timeoutS = DEFAULT_DECODE_TIMEOUT_S, bucket } = options;
   const own = planResize(pre.resize, image.width, image.height);
   const plan = bucket ? padPlanToBucket(own, bucket) : own;
   let pixels = image.rgb;
   const resized = plan.resizeWidth !== image.width || plan.resizeHeight !== image.height;
-  const ownResample = resized && plan.resizeWidth <= image.width && plan.resizeHeight <= image.height && image.width * image.height <= OWN_RESAMPLE_MAX_PIXELS;
+  const ownResample =
+    resized &&
+    plan.resizeWidth <= image.width &&
+    plan.resizeHeight <= image.height &&
+    image.width * image.height <= OWN_RESAMPLE_MAX_PIXELS;
   if (resized && !ownResample) {
     pixels = await sharp(image.rgb, { raw: { width: image.width, height: image.height, channels: 3 } })
       .timeout({ seconds: timeoutS })
@@ -244,7 +264,14 @@ export async function imageToTensor(image: DecodedImage, pre: ImagePreprocess, o
   const copyW = Math.min(plan.resizeWidth - plan.cropLeft, W - plan.padLeft);
   const copyH = Math.min(plan.resizeHeight - plan.cropTop, H - plan.padTop);
   if (ownResample) {
-    resampleToTensor(image.rgb, image.width, image.height, { ...plan, copyWidth: copyW, copyHeight: copyH }, norm, data);
+    resampleToTensor(
+      image.rgb,
+      image.width,
+      image.height,
+      { ...plan, copyWidth: copyW, copyHeight: copyH },
+      norm,
+      data,
+    );
   } else {
     for (let y = 0; y < copyH; y++) {
       const srcRow = (y + plan.cropTop) * plan.resizeWidth;

@@ -30,7 +30,11 @@ export const instanceSegmentation = defineTask<VisionItem<typeof Options._output
       // Encoding every mask of a large image (RLE runs, PNG) is per-pixel work: in a thread past the threshold.
       if (offloadPostprocess(w * h * masks.length, ctx.config)) {
         const moved = maskBuffers(masks);
-        encoded = await postprocessPool(ctx.config).run('encodeMasksTask', { masks: moved.masks, width: w, height: h, encoding }, moved.transfer);
+        encoded = await postprocessPool(ctx.config).run(
+          'encodeMasksTask',
+          { masks: moved.masks, width: w, height: h, encoding },
+          moved.transfer,
+        );
       } else {
         encoded = await encodeMasks(masks, w, h, encoding);
       }

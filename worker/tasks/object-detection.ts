@@ -14,7 +14,9 @@ export const objectDetection = defineTask<VisionItem<typeof Options._output>>((c
     preprocess: input.preprocess,
     collate: input.collate,
     postprocess(outputs, index, item) {
-      return { ...detectionFields(detectionsFor(detector, outputs, index, item), ctx.entry.labels, detector.labelOffset) };
+      return {
+        ...detectionFields(detectionsFor(detector, outputs, index, item), ctx.entry.labels, detector.labelOffset),
+      };
     },
   };
 });

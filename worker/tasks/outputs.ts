@@ -18,7 +18,12 @@ export function outputTensor(outputs: ort.InferenceSession.ReturnType, name: str
 }
 
 /** One item's part of an output: row `index` of a batched output, the whole output of an unbatched model. */
-export function itemOutput(outputs: ort.InferenceSession.ReturnType, name: string, index: number, batched = true): ItemOutput {
+export function itemOutput(
+  outputs: ort.InferenceSession.ReturnType,
+  name: string,
+  index: number,
+  batched = true,
+): ItemOutput {
   const t = outputTensor(outputs, name);
   if (!batched) return { data: t.data as ArrayLike<number>, dims: [...t.dims] };
   const dims = t.dims.slice(1);

@@ -67,7 +67,14 @@ export interface ChannelNorm {
  * Resizes interleaved 8-bit RGB (`width` × `height`) and writes the normalised window into `out`
  * ([3, tensorHeight, tensorWidth], planar). Separable: rows first, then columns.
  */
-export function resampleToTensor(rgb: Uint8Array, width: number, height: number, t: ResampleTarget, norm: ChannelNorm[], out: Float32Array): void {
+export function resampleToTensor(
+  rgb: Uint8Array,
+  width: number,
+  height: number,
+  t: ResampleTarget,
+  norm: ChannelNorm[],
+  out: Float32Array,
+): void {
   const h = taps(width, t.resizeWidth, t.cropLeft, t.copyWidth);
   const v = taps(height, t.resizeHeight, t.cropTop, t.copyHeight);
   // Source rows the vertical taps need.

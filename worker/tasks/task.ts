@@ -29,7 +29,17 @@ export interface SessionInfo {
 export interface TaskContext {
   entry: ModelEntry;
   session: SessionInfo;
-  config: Pick<Config, 'MAX_IMAGE_BYTES' | 'MAX_IMAGE_PIXELS'> & Partial<Pick<Config, 'IMAGE_DECODE_TIMEOUT_S' | 'MAX_RESULT_BYTES' | 'MODELHUB_PAD_TO_BUCKET' | 'OFFLOOP_POSTPROCESS_PIXELS' | 'OFFLOOP_THREADS'>>;
+  config: Pick<Config, 'MAX_IMAGE_BYTES' | 'MAX_IMAGE_PIXELS'> &
+    Partial<
+      Pick<
+        Config,
+        | 'IMAGE_DECODE_TIMEOUT_S'
+        | 'MAX_RESULT_BYTES'
+        | 'MODELHUB_PAD_TO_BUCKET'
+        | 'OFFLOOP_POSTPROCESS_PIXELS'
+        | 'OFFLOOP_THREADS'
+      >
+    >;
 }
 
 export interface TaskPipeline<P extends PreparedItem = PreparedItem> {
@@ -38,7 +48,11 @@ export interface TaskPipeline<P extends PreparedItem = PreparedItem> {
   collate?(items: P[]): Record<string, ort.Tensor>;
   /** Cost of a batch for the batcher's budget (e.g. padded tokens); absent means count only. */
   batchCost?(items: readonly P[]): number;
-  postprocess(outputs: ort.InferenceSession.ReturnType, index: number, item: P): Promise<Record<string, unknown>> | Record<string, unknown>;
+  postprocess(
+    outputs: ort.InferenceSession.ReturnType,
+    index: number,
+    item: P,
+  ): Promise<Record<string, unknown>> | Record<string, unknown>;
 }
 
 /** Builds a model's pipeline once, at load; throws a manifest problem it finds (naming the model). */
@@ -61,7 +75,8 @@ export function stackFeeds(items: PreparedItem[]): Record<string, ort.Tensor> {
     const size = first.data.length;
     // Items share a batchKey only when their shapes agree; a mismatch is a bug, never silently stacked.
     const odd = items.find((it) => it.feeds[name].data.length !== size);
-    if (odd) throw new Error(`feed "${name}": items of one batch differ in size (${odd.feeds[name].data.length} vs ${size})`);
+    if (odd)
+      throw new Error(`feed "${name}": items of one batch differ in size (${odd.feeds[name].data.length} vs ${size})`);
     if (first.type === 'float32') {
       const out = new Float32Array(size * items.length);
       items.forEach((it, i) => out.set(it.feeds[name].data as Float32Array, i * size));

@@ -42,7 +42,11 @@ export function parseTextInput(input: Record<string, unknown>): TextVectorsInput
 }
 
 /** Batch feeds padded to the longest item: [PAD] ids, attention mask 0, token type 0. */
-export function collateText(items: readonly TextItem[], padId: number, names: { ids: string; mask: string; types: string }): Record<string, ort.Tensor> {
+export function collateText(
+  items: readonly TextItem[],
+  padId: number,
+  names: { ids: string; mask: string; types: string },
+): Record<string, ort.Tensor> {
   const length = Math.max(...items.map((it) => it.inputLength));
   const ids = new BigInt64Array(items.length * length).fill(BigInt(padId));
   const mask = new BigInt64Array(items.length * length);
@@ -65,7 +69,8 @@ export function collateText(items: readonly TextItem[], padId: number, names: { 
 
 export const textVectors = defineTask(({ entry }) => {
   const pre = TextPreprocessSchema.parse(entry.manifest.preprocess);
-  if (!entry.tokenizerPath) throw new Error(`model "${entry.manifest.name}": no tokenizer file (vocab.txt or tokenizer.json)`);
+  if (!entry.tokenizerPath)
+    throw new Error(`model "${entry.manifest.name}": no tokenizer file (vocab.txt or tokenizer.json)`);
   const tokenizer = BertTextTokenizer.fromFile(entry.tokenizerPath, pre);
   const { inputs, outputs } = entry.manifest;
   const names = { ids: inputs.input_ids, mask: inputs.attention_mask, types: inputs.token_type_ids };
@@ -74,7 +79,10 @@ export const textVectors = defineTask(({ entry }) => {
     async preprocess(input) {
       const req = parseTextInput(input);
       if (req.sequence_length > pre.max_position_embeddings) {
-        throw new SpecError('INVALID_INPUT', `sequence_length must be at most ${pre.max_position_embeddings} for this model`);
+        throw new SpecError(
+          'INVALID_INPUT',
+          `sequence_length must be at most ${pre.max_position_embeddings} for this model`,
+        );
       }
       const encoded = await tokenizer.encode(req.first_sequence, req.second_sequence, req.sequence_length);
       const inputLength = req.output_schema.includes('all_hidden_outputs') ? req.sequence_length : encoded.ids.length;
@@ -94,7 +102,8 @@ export const textVectors = defineTask(({ entry }) => {
     batchCost: (items) => items.length * Math.max(...items.map((it) => it.inputLength)),
     async postprocess(result, index, item) {
       const hidden = outputTensor(result, outputs.last_hidden_state);
-      if (hidden.dims.length !== 3) throw new Error(`${outputs.last_hidden_state} has dims [${hidden.dims.join(',')}], expected [N,L,H]`);
+      if (hidden.dims.length !== 3)
+        throw new Error(`${outputs.last_hidden_state} has dims [${hidden.dims.join(',')}], expected [N,L,H]`);
       const width = hidden.dims[2];
       const states = itemOutput(result, outputs.last_hidden_state, index).data as Float32Array;
       const vectors: Record<OutputSchemaField, () => Float32Array> = {

@@ -34,7 +34,11 @@ export function visionInput<S extends z.ZodType>(ctx: TaskContext, optionsSchema
   const batched = pre.layout === 'NCHW';
   // The batch key below is the padded shape: images of one bucket batch together.
   const bucket = ctx.config.MODELHUB_PAD_TO_BUCKET === 'off' ? undefined : ctx.entry.manifest.batching.pad_to_bucket;
-  const limits = { maxImageBytes: ctx.config.MAX_IMAGE_BYTES, maxImagePixels: ctx.config.MAX_IMAGE_PIXELS, decodeTimeoutS: ctx.config.IMAGE_DECODE_TIMEOUT_S };
+  const limits = {
+    maxImageBytes: ctx.config.MAX_IMAGE_BYTES,
+    maxImagePixels: ctx.config.MAX_IMAGE_PIXELS,
+    decodeTimeoutS: ctx.config.IMAGE_DECODE_TIMEOUT_S,
+  };
   return {
     batched,
     async preprocess(input) {
@@ -44,7 +48,10 @@ export function visionInput<S extends z.ZodType>(ctx: TaskContext, optionsSchema
         throw new SpecError('INVALID_OPTION', firstProblem(parsed.error, 'input'));
       }
       if (typeof image !== 'string') throw new SpecError('INVALID_INPUT', 'image must be a base64 string');
-      const tensor = await imageToTensor(await decodeImage(image, limits), pre, { timeoutS: limits.decodeTimeoutS, bucket });
+      const tensor = await imageToTensor(await decodeImage(image, limits), pre, {
+        timeoutS: limits.decodeTimeoutS,
+        bucket,
+      });
       return {
         feeds: { [inputName]: { type: 'float32', data: tensor.data, dims: tensor.dims } },
         batchKey: batched ? tensor.dims.join('x') : `single-${++singleRunCounter}`,
@@ -55,7 +62,8 @@ export function visionInput<S extends z.ZodType>(ctx: TaskContext, optionsSchema
     collate: batched
       ? undefined
       : (items) => {
-          if (items.length !== 1) throw new Error(`model "${ctx.entry.manifest.name}" takes one image per run; got ${items.length}`);
+          if (items.length !== 1)
+            throw new Error(`model "${ctx.entry.manifest.name}" takes one image per run; got ${items.length}`);
           const feed = items[0].feeds[inputName];
           return { [inputName]: new ort.Tensor('float32', feed.data as Float32Array, feed.dims) };
         },

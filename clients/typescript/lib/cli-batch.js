@@ -27,7 +27,10 @@ async function inputsFrom(files, params) {
         const text = await readFile(files[0], 'utf8').catch((err) => {
             throw new BatchUsageError(`cannot read ${files[0]}: ${err.message}`);
         });
-        return text.split('\n').filter((l) => l.trim()).map((line, i) => {
+        return text
+            .split('\n')
+            .filter((l) => l.trim())
+            .map((line, i) => {
             try {
                 return { ...JSON.parse(line), ...params };
             }
@@ -36,7 +39,12 @@ async function inputsFrom(files, params) {
             }
         });
     }
-    return Promise.all(files.map(async (f) => ({ image: (await readFile(f).catch((err) => { throw new BatchUsageError(`cannot read ${f}: ${err.message}`); })).toString('base64'), ...params })));
+    return Promise.all(files.map(async (f) => ({
+        image: (await readFile(f).catch((err) => {
+            throw new BatchUsageError(`cannot read ${f}: ${err.message}`);
+        })).toString('base64'),
+        ...params,
+    })));
 }
 export function batchTable(b) {
     const c = b.counts;
@@ -44,7 +52,10 @@ export function batchTable(b) {
         ['id', b.id],
         ['model', b.model],
         ['status', b.status],
-        ['items', `${c.total}: ${c.succeeded} succeeded, ${c.failed} failed, ${c.canceled} canceled, ${c.running} running, ${c.queued} queued`],
+        [
+            'items',
+            `${c.total}: ${c.succeeded} succeeded, ${c.failed} failed, ${c.canceled} canceled, ${c.running} running, ${c.queued} queued`,
+        ],
         ['created', b.created_at],
     ];
     if (b.started_at)
@@ -120,7 +131,15 @@ export async function runBatch(hub, args, flags) {
         if (flags.json)
             process.stdout.write(lines.map((l) => JSON.stringify(l)).join('\n') + (lines.length ? '\n' : ''));
         else
-            process.stdout.write(table(['INDEX', 'STATUS', 'RESULT'], lines.map((l) => [l.index, l.status, l.error ? `error ${l.error.error_code}: ${l.error.error_msg}` : Object.keys(l.output ?? {}).filter((k) => !['request_id', 'success', 'error_code'].includes(k)).join(', ')])) + '\n');
+            process.stdout.write(table(['INDEX', 'STATUS', 'RESULT'], lines.map((l) => [
+                l.index,
+                l.status,
+                l.error
+                    ? `error ${l.error.error_code}: ${l.error.error_msg}`
+                    : Object.keys(l.output ?? {})
+                        .filter((k) => !['request_id', 'success', 'error_code'].includes(k))
+                        .join(', '),
+            ])) + '\n');
         return 0;
     }
     if (sub === 'cancel') {

@@ -145,7 +145,11 @@ async function waitWithProgress(hub, job, flags) {
     progress.update(job);
     try {
         const timeoutS = numberFlag(flags, 'wait-timeout');
-        return await hub.wait(job, { holdS: 5, onUpdate: (j) => progress.update(j), ...(timeoutS === undefined ? {} : { timeoutS }) });
+        return await hub.wait(job, {
+            holdS: 5,
+            onUpdate: (j) => progress.update(j),
+            ...(timeoutS === undefined ? {} : { timeoutS }),
+        });
     }
     finally {
         progress.done();
@@ -262,7 +266,9 @@ async function main() {
             process.stderr.write(`modelhub: error ${err.error_code} (HTTP ${err.status}): ${err.error_msg}${err.request_id ? ` [job ${err.request_id}]` : ''}\n`);
             code = 1;
         }
-        else if (err instanceof UsageError || err instanceof BatchUsageError || err.code?.startsWith('ERR_PARSE_ARGS')) {
+        else if (err instanceof UsageError ||
+            err instanceof BatchUsageError ||
+            err.code?.startsWith('ERR_PARSE_ARGS')) {
             process.stderr.write(`modelhub: ${err.message}\nRun "modelhub --help" for usage.\n`);
             code = 2;
         }

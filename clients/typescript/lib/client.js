@@ -23,12 +23,18 @@ function sleep(ms, signal) {
     });
 }
 /** Transient trouble a waiting client should ride out: the hub or its Redis briefly away. */
-const transient = (err) => err instanceof ModelHubConnectionError || (err instanceof ModelHubError && (err.error_code === 1501 || err.status === 502));
+const transient = (err) => err instanceof ModelHubConnectionError ||
+    (err instanceof ModelHubError && (err.error_code === 1501 || err.status === 502));
 /** The spec output of a finished job; throws its spec error when it failed or was canceled. */
 export function outputOf(job) {
     if (job.status === 'succeeded' && job.output)
         return job.output;
-    const body = job.output ?? { success: false, error_code: 2999, error_msg: `job ${job.id} is ${job.status}`, request_id: job.id };
+    const body = job.output ?? {
+        success: false,
+        error_code: 2999,
+        error_msg: `job ${job.id} is ${job.status}`,
+        request_id: job.id,
+    };
     throw new ModelHubError({ ...body, request_id: body.request_id ?? job.id }, statusOfErrorCode(body.error_code));
 }
 export class ModelHub {
@@ -75,7 +81,11 @@ export class ModelHub {
             headers['idempotency-key'] = options.idempotencyKey;
         if (options.waitS)
             headers.prefer = `wait=${Math.ceil(options.waitS)}`;
-        return this.request('POST', `/v1/models/${encodeURIComponent(model)}/jobs`, { body, headers, signal: options.signal });
+        return this.request('POST', `/v1/models/${encodeURIComponent(model)}/jobs`, {
+            body,
+            headers,
+            signal: options.signal,
+        });
     }
     /** GET /v1/jobs/{id}: the job as it stands (`waitS`: hold until it finishes, up to that long). */
     get(id, options = {}) {
@@ -111,7 +121,13 @@ export class ModelHub {
                     throw err;
             }
             if (Date.now() >= deadline)
-                throw new WaitTimeoutError((last ?? { id, model: '', status: 'queued', created_at: '', urls: { get: `/v1/jobs/${id}`, cancel: `/v1/jobs/${id}/cancel` } }));
+                throw new WaitTimeoutError((last ?? {
+                    id,
+                    model: '',
+                    status: 'queued',
+                    created_at: '',
+                    urls: { get: `/v1/jobs/${id}`, cancel: `/v1/jobs/${id}/cancel` },
+                }));
             // A hold that came back early without a final status: the hub does not hold (or failed). Back off.
             if (hold === 0 || Date.now() - asked < hold * 500) {
                 const jittered = pause * (0.8 + Math.random() * 0.4);
@@ -128,13 +144,22 @@ export class ModelHub {
     async predict(model, input, options = {}) {
         const started = Date.now();
         try {
-            return await this.request('POST', `/v1/models/${encodeURIComponent(model)}/predict`, { body: input, signal: options.signal });
+            return await this.request('POST', `/v1/models/${encodeURIComponent(model)}/predict`, {
+                body: input,
+                signal: options.signal,
+            });
         }
         catch (err) {
-            if (!(err instanceof ModelHubError) || err.error_code !== 1502 || !err.request_id || options.waitBeyondLimit === false)
+            if (!(err instanceof ModelHubError) ||
+                err.error_code !== 1502 ||
+                !err.request_id ||
+                options.waitBeyondLimit === false)
                 throw err;
             const timeoutS = options.timeoutS === undefined ? undefined : Math.max(0, options.timeoutS - (Date.now() - started) / 1000);
-            const job = await this.wait(err.request_id, { signal: options.signal, ...(timeoutS === undefined ? {} : { timeoutS }) });
+            const job = await this.wait(err.request_id, {
+                signal: options.signal,
+                ...(timeoutS === undefined ? {} : { timeoutS }),
+            });
             return outputOf(job);
         }
     }
@@ -178,7 +203,11 @@ export class ModelHub {
         if (options.webhook !== undefined)
             body.webhook = options.webhook;
         const headers = options.idempotencyKey !== undefined ? { 'idempotency-key': options.idempotencyKey } : {};
-        return this.request('POST', `/v1/models/${encodeURIComponent(model)}/batches`, { body, headers, signal: options.signal });
+        return this.request('POST', `/v1/models/${encodeURIComponent(model)}/batches`, {
+            body,
+            headers,
+            signal: options.signal,
+        });
     }
     /** GET /v1/batches/{id}: status, counts, timestamps. */
     getBatch(id, options = {}) {
@@ -191,7 +220,10 @@ export class ModelHub {
         const text = await res.text();
         if (!res.ok)
             this.fail('GET', path, res, text);
-        return text.split('\n').filter(Boolean).map((line) => JSON.parse(line));
+        return text
+            .split('\n')
+            .filter(Boolean)
+            .map((line) => JSON.parse(line));
     }
     /** POST /v1/batches/{id}/cancel: the items not yet started are canceled; running ones finish. */
     cancelBatch(id, options = {}) {
@@ -226,7 +258,9 @@ export class ModelHub {
         catch (err) {
             if (err?.name === 'AbortError' || options.signal?.aborted)
                 throw err;
-            throw new ModelHubConnectionError(`cannot reach the hub at ${this.url}: ${err?.message ?? err}`, { cause: err });
+            throw new ModelHubConnectionError(`cannot reach the hub at ${this.url}: ${err?.message ?? err}`, {
+                cause: err,
+            });
         }
     }
     async request(method, path, options) {

@@ -43,15 +43,27 @@ async function inputsFrom(files: string[], params: Record<string, unknown>): Pro
     const text = await readFile(files[0], 'utf8').catch((err: Error) => {
       throw new BatchUsageError(`cannot read ${files[0]}: ${err.message}`);
     });
-    return text.split('\n').filter((l) => l.trim()).map((line, i) => {
-      try {
-        return { ...(JSON.parse(line) as Record<string, unknown>), ...params };
-      } catch {
-        throw new BatchUsageError(`${files[0]} line ${i + 1} is not JSON`);
-      }
-    });
+    return text
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((line, i) => {
+        try {
+          return { ...(JSON.parse(line) as Record<string, unknown>), ...params };
+        } catch {
+          throw new BatchUsageError(`${files[0]} line ${i + 1} is not JSON`);
+        }
+      });
   }
-  return Promise.all(files.map(async (f) => ({ image: (await readFile(f).catch((err: Error) => { throw new BatchUsageError(`cannot read ${f}: ${err.message}`); })).toString('base64'), ...params })));
+  return Promise.all(
+    files.map(async (f) => ({
+      image: (
+        await readFile(f).catch((err: Error) => {
+          throw new BatchUsageError(`cannot read ${f}: ${err.message}`);
+        })
+      ).toString('base64'),
+      ...params,
+    })),
+  );
 }
 
 export function batchTable(b: Batch): string {
@@ -60,7 +72,10 @@ export function batchTable(b: Batch): string {
     ['id', b.id],
     ['model', b.model],
     ['status', b.status],
-    ['items', `${c.total}: ${c.succeeded} succeeded, ${c.failed} failed, ${c.canceled} canceled, ${c.running} running, ${c.queued} queued`],
+    [
+      'items',
+      `${c.total}: ${c.succeeded} succeeded, ${c.failed} failed, ${c.canceled} canceled, ${c.running} running, ${c.queued} queued`,
+    ],
     ['created', b.created_at],
   ];
   if (b.started_at) rows.push(['started', b.started_at]);
@@ -118,10 +133,25 @@ export async function runBatch(hub: ModelHub, args: string[], flags: BatchFlags)
   }
   if (sub === 'results') {
     if (rest.length !== 1) throw new BatchUsageError('batch results expects <id>');
-    if (flags.order !== undefined && flags.order !== 'input' && flags.order !== 'completion') throw new BatchUsageError('--order is input or completion');
+    if (flags.order !== undefined && flags.order !== 'input' && flags.order !== 'completion')
+      throw new BatchUsageError('--order is input or completion');
     const lines = await hub.batchResults(rest[0], { order: (flags.order ?? 'completion') as 'input' | 'completion' });
     if (flags.json) process.stdout.write(lines.map((l) => JSON.stringify(l)).join('\n') + (lines.length ? '\n' : ''));
-    else process.stdout.write(table(['INDEX', 'STATUS', 'RESULT'], lines.map((l) => [l.index, l.status, l.error ? `error ${l.error.error_code}: ${l.error.error_msg}` : Object.keys(l.output ?? {}).filter((k) => !['request_id', 'success', 'error_code'].includes(k)).join(', ')])) + '\n');
+    else
+      process.stdout.write(
+        table(
+          ['INDEX', 'STATUS', 'RESULT'],
+          lines.map((l) => [
+            l.index,
+            l.status,
+            l.error
+              ? `error ${l.error.error_code}: ${l.error.error_msg}`
+              : Object.keys(l.output ?? {})
+                  .filter((k) => !['request_id', 'success', 'error_code'].includes(k))
+                  .join(', '),
+          ]),
+        ) + '\n',
+      );
     return 0;
   }
   if (sub === 'cancel') {

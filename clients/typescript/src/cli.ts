@@ -60,7 +60,10 @@ const options = {
 
 type Flags = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
 
-function numberFlag(flags: Flags, name: 'priority' | 'timeout' | 'sequence-length' | 'wait-timeout'): number | undefined {
+function numberFlag(
+  flags: Flags,
+  name: 'priority' | 'timeout' | 'sequence-length' | 'wait-timeout',
+): number | undefined {
   const raw = flags[name];
   if (raw === undefined) return undefined;
   const n = Number(raw);
@@ -142,7 +145,11 @@ async function waitWithProgress(hub: ModelHub, job: Job<unknown>, flags: Flags):
   progress.update(job);
   try {
     const timeoutS = numberFlag(flags, 'wait-timeout');
-    return await hub.wait(job, { holdS: 5, onUpdate: (j) => progress.update(j), ...(timeoutS === undefined ? {} : { timeoutS }) });
+    return await hub.wait(job, {
+      holdS: 5,
+      onUpdate: (j) => progress.update(j),
+      ...(timeoutS === undefined ? {} : { timeoutS }),
+    });
   } finally {
     progress.done();
   }
@@ -174,7 +181,8 @@ async function run(argv: string[]): Promise<number> {
       return 0;
     }
     case 'predict': {
-      if (args.length < 1 || args.length > 2) throw new UsageError('predict expects <model> <image-file> or <model> --text "…"');
+      if (args.length < 1 || args.length > 2)
+        throw new UsageError('predict expects <model> <image-file> or <model> --text "…"');
       const input = await inputOf(flags, args[1]);
       const job = await hub.submit(args[0], input as never);
       const done = await waitWithProgress(hub, job, flags);
@@ -183,7 +191,8 @@ async function run(argv: string[]): Promise<number> {
       return 0;
     }
     case 'submit': {
-      if (args.length < 1 || args.length > 2) throw new UsageError('submit expects <model> <image-file> or <model> --text "…"');
+      if (args.length < 1 || args.length > 2)
+        throw new UsageError('submit expects <model> <image-file> or <model> --text "…"');
       const input = await inputOf(flags, args[1]);
       const submit: SubmitOptions = {};
       const priority = numberFlag(flags, 'priority');
@@ -191,7 +200,8 @@ async function run(argv: string[]): Promise<number> {
       if (priority !== undefined) submit.priority = priority;
       if (timeoutS !== undefined) submit.timeoutS = timeoutS;
       if (flags.webhook !== undefined) submit.webhook = flags.webhook;
-      if (flags.events !== undefined) submit.webhookEvents = flags.events.split(',').map((e) => e.trim()) as ('start' | 'completed')[];
+      if (flags.events !== undefined)
+        submit.webhookEvents = flags.events.split(',').map((e) => e.trim()) as ('start' | 'completed')[];
       if (flags['idempotency-key'] !== undefined) submit.idempotencyKey = flags['idempotency-key'];
       let job: Job<unknown> = await hub.submit(args[0], input as never, submit);
       if (flags.wait) job = await waitWithProgress(hub, job, flags);
@@ -235,7 +245,9 @@ function report(flags: Flags, job: Job<unknown>): number {
   print(flags, job, jobTable(job) + summary);
   if (job.status === 'failed') {
     const e = out as { error_code?: number; error_msg?: string } | undefined;
-    process.stderr.write(`modelhub: job failed: ${e?.error_msg ?? 'no reason given'} (error_code ${e?.error_code ?? '?'})\n`);
+    process.stderr.write(
+      `modelhub: job failed: ${e?.error_msg ?? 'no reason given'} (error_code ${e?.error_code ?? '?'})\n`,
+    );
     return 1;
   }
   return 0;
@@ -247,10 +259,19 @@ async function main(): Promise<void> {
     code = await run(process.argv.slice(2));
   } catch (err) {
     if (err instanceof ModelHubError) {
-      if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify({ success: false, error_code: err.error_code, error_msg: err.error_msg, ...(err.request_id ? { request_id: err.request_id } : {}) }, null, 2)}\n`);
-      process.stderr.write(`modelhub: error ${err.error_code} (HTTP ${err.status}): ${err.error_msg}${err.request_id ? ` [job ${err.request_id}]` : ''}\n`);
+      if (process.argv.includes('--json'))
+        process.stdout.write(
+          `${JSON.stringify({ success: false, error_code: err.error_code, error_msg: err.error_msg, ...(err.request_id ? { request_id: err.request_id } : {}) }, null, 2)}\n`,
+        );
+      process.stderr.write(
+        `modelhub: error ${err.error_code} (HTTP ${err.status}): ${err.error_msg}${err.request_id ? ` [job ${err.request_id}]` : ''}\n`,
+      );
       code = 1;
-    } else if (err instanceof UsageError || err instanceof BatchUsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    } else if (
+      err instanceof UsageError ||
+      err instanceof BatchUsageError ||
+      (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+    ) {
       process.stderr.write(`modelhub: ${(err as Error).message}\nRun "modelhub --help" for usage.\n`);
       code = 2;
     } else if (err instanceof ModelHubConnectionError) {

@@ -3,7 +3,22 @@
  * /openapi.json, plus `wait()` (a job until it finishes) and `predict()` (the spec output).
  */
 import { ModelHubConnectionError, ModelHubError, WaitTimeoutError, statusOfErrorCode } from './errors.js';
-import type { AnyOutput, Batch, BatchOptions, BatchResultLine, InputOf, Job, ModelDetail, ModelName, ModelSummary, OutputOf, SpecErrorBody, SubmitBody, SubmitOptions, WorkerInfo } from './types.js';
+import type {
+  AnyOutput,
+  Batch,
+  BatchOptions,
+  BatchResultLine,
+  InputOf,
+  Job,
+  ModelDetail,
+  ModelName,
+  ModelSummary,
+  OutputOf,
+  SpecErrorBody,
+  SubmitBody,
+  SubmitOptions,
+  WorkerInfo,
+} from './types.js';
 
 export interface ModelHubOptions {
   /** The hub's base URL. Default: the page's origin in a browser, else http://127.0.0.1:8080. */
@@ -43,7 +58,8 @@ export type Finished<J extends { status: string }> = J & { status: 'succeeded' |
 const FINAL = new Set(['succeeded', 'failed', 'canceled']);
 export const isFinished = (job: { status: string }): boolean => FINAL.has(job.status);
 
-const defaultUrl = (): string => (globalThis as { location?: { origin?: string } }).location?.origin ?? 'http://127.0.0.1:8080';
+const defaultUrl = (): string =>
+  (globalThis as { location?: { origin?: string } }).location?.origin ?? 'http://127.0.0.1:8080';
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -62,12 +78,19 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /** Transient trouble a waiting client should ride out: the hub or its Redis briefly away. */
-const transient = (err: unknown) => err instanceof ModelHubConnectionError || (err instanceof ModelHubError && (err.error_code === 1501 || err.status === 502));
+const transient = (err: unknown) =>
+  err instanceof ModelHubConnectionError ||
+  (err instanceof ModelHubError && (err.error_code === 1501 || err.status === 502));
 
 /** The spec output of a finished job; throws its spec error when it failed or was canceled. */
 export function outputOf<O>(job: Job<O>): O {
   if (job.status === 'succeeded' && job.output) return job.output as O;
-  const body = (job.output as SpecErrorBody | undefined) ?? { success: false, error_code: 2999, error_msg: `job ${job.id} is ${job.status}`, request_id: job.id };
+  const body = (job.output as SpecErrorBody | undefined) ?? {
+    success: false,
+    error_code: 2999,
+    error_msg: `job ${job.id} is ${job.status}`,
+    request_id: job.id,
+  };
   throw new ModelHubError({ ...body, request_id: body.request_id ?? job.id }, statusOfErrorCode(body.error_code));
 }
 
@@ -113,7 +136,11 @@ export class ModelHub {
     const headers: Record<string, string> = {};
     if (options.idempotencyKey !== undefined) headers['idempotency-key'] = options.idempotencyKey;
     if (options.waitS) headers.prefer = `wait=${Math.ceil(options.waitS)}`;
-    return this.request('POST', `/v1/models/${encodeURIComponent(model)}/jobs`, { body, headers, signal: options.signal });
+    return this.request('POST', `/v1/models/${encodeURIComponent(model)}/jobs`, {
+      body,
+      headers,
+      signal: options.signal,
+    });
   }
 
   /** GET /v1/jobs/{id}: the job as it stands (`waitS`: hold until it finishes, up to that long). */
@@ -146,7 +173,16 @@ export class ModelHub {
       } catch (err) {
         if (!transient(err) || Date.now() >= deadline) throw err;
       }
-      if (Date.now() >= deadline) throw new WaitTimeoutError((last ?? { id, model: '', status: 'queued', created_at: '', urls: { get: `/v1/jobs/${id}`, cancel: `/v1/jobs/${id}/cancel` } }) as Job);
+      if (Date.now() >= deadline)
+        throw new WaitTimeoutError(
+          (last ?? {
+            id,
+            model: '',
+            status: 'queued',
+            created_at: '',
+            urls: { get: `/v1/jobs/${id}`, cancel: `/v1/jobs/${id}/cancel` },
+          }) as Job,
+        );
       // A hold that came back early without a final status: the hub does not hold (or failed). Back off.
       if (hold === 0 || Date.now() - asked < hold * 500) {
         const jittered = pause * (0.8 + Math.random() * 0.4);
@@ -164,11 +200,24 @@ export class ModelHub {
   async predict<M extends ModelName>(model: M, input: InputOf<M>, options: PredictOptions = {}): Promise<OutputOf<M>> {
     const started = Date.now();
     try {
-      return await this.request<OutputOf<M>>('POST', `/v1/models/${encodeURIComponent(model)}/predict`, { body: input, signal: options.signal });
+      return await this.request<OutputOf<M>>('POST', `/v1/models/${encodeURIComponent(model)}/predict`, {
+        body: input,
+        signal: options.signal,
+      });
     } catch (err) {
-      if (!(err instanceof ModelHubError) || err.error_code !== 1502 || !err.request_id || options.waitBeyondLimit === false) throw err;
-      const timeoutS = options.timeoutS === undefined ? undefined : Math.max(0, options.timeoutS - (Date.now() - started) / 1000);
-      const job = await this.wait<OutputOf<M>>(err.request_id, { signal: options.signal, ...(timeoutS === undefined ? {} : { timeoutS }) });
+      if (
+        !(err instanceof ModelHubError) ||
+        err.error_code !== 1502 ||
+        !err.request_id ||
+        options.waitBeyondLimit === false
+      )
+        throw err;
+      const timeoutS =
+        options.timeoutS === undefined ? undefined : Math.max(0, options.timeoutS - (Date.now() - started) / 1000);
+      const job = await this.wait<OutputOf<M>>(err.request_id, {
+        signal: options.signal,
+        ...(timeoutS === undefined ? {} : { timeoutS }),
+      });
       return outputOf(job);
     }
   }
@@ -192,7 +241,9 @@ export class ModelHub {
   }
 
   /** GET /v1/workers as a tenant sees it: how many live workers, by device and by model. */
-  async workerCounts(options: { signal?: AbortSignal } = {}): Promise<{ count: number; by_device?: Record<string, number>; by_model?: Record<string, number> }> {
+  async workerCounts(
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{ count: number; by_device?: Record<string, number>; by_model?: Record<string, number> }> {
     return this.request('GET', '/v1/workers', options);
   }
 
@@ -215,8 +266,13 @@ export class ModelHub {
     if (options.priority !== undefined) body.priority = options.priority;
     if (options.timeoutS !== undefined) body.timeout_s = options.timeoutS;
     if (options.webhook !== undefined) body.webhook = options.webhook;
-    const headers: Record<string, string> = options.idempotencyKey !== undefined ? { 'idempotency-key': options.idempotencyKey } : {};
-    return this.request('POST', `/v1/models/${encodeURIComponent(model)}/batches`, { body, headers, signal: options.signal });
+    const headers: Record<string, string> =
+      options.idempotencyKey !== undefined ? { 'idempotency-key': options.idempotencyKey } : {};
+    return this.request('POST', `/v1/models/${encodeURIComponent(model)}/batches`, {
+      body,
+      headers,
+      signal: options.signal,
+    });
   }
 
   /** GET /v1/batches/{id}: status, counts, timestamps. */
@@ -225,12 +281,18 @@ export class ModelHub {
   }
 
   /** GET /v1/batches/{id}/results: the lines finished so far, in completion order or by `index`. */
-  async batchResults<O = AnyOutput>(id: string, options: { order?: 'completion' | 'input'; signal?: AbortSignal } = {}): Promise<BatchResultLine<O>[]> {
+  async batchResults<O = AnyOutput>(
+    id: string,
+    options: { order?: 'completion' | 'input'; signal?: AbortSignal } = {},
+  ): Promise<BatchResultLine<O>[]> {
     const path = `/v1/batches/${encodeURIComponent(id)}/results?order=${options.order ?? 'completion'}`;
     const res = await this.send('GET', path, { signal: options.signal });
     const text = await res.text();
     if (!res.ok) this.fail('GET', path, res, text);
-    return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as BatchResultLine<O>);
+    return text
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as BatchResultLine<O>);
   }
 
   /** POST /v1/batches/{id}/cancel: the items not yet started are canceled; running ones finish. */
@@ -252,7 +314,11 @@ export class ModelHub {
     return this.request('GET', '/openapi.json', {});
   }
 
-  private async send(method: string, path: string, options: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal | undefined }): Promise<Response> {
+  private async send(
+    method: string,
+    path: string,
+    options: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal | undefined },
+  ): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json', ...this.headers, ...options.headers };
     if (this.apiKey) headers.authorization = `Bearer ${this.apiKey}`;
     if (options.body !== undefined) headers['content-type'] = 'application/json';
@@ -265,18 +331,26 @@ export class ModelHub {
       });
     } catch (err) {
       if ((err as Error)?.name === 'AbortError' || options.signal?.aborted) throw err;
-      throw new ModelHubConnectionError(`cannot reach the hub at ${this.url}: ${(err as Error)?.message ?? err}`, { cause: err });
+      throw new ModelHubConnectionError(`cannot reach the hub at ${this.url}: ${(err as Error)?.message ?? err}`, {
+        cause: err,
+      });
     }
   }
 
-  private async request<T>(method: string, path: string, options: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal | undefined }): Promise<T> {
+  private async request<T>(
+    method: string,
+    path: string,
+    options: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal | undefined },
+  ): Promise<T> {
     const res = await this.send(method, path, options);
     const text = await res.text();
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : undefined;
     } catch {
-      throw new ModelHubConnectionError(`${method} ${path}: HTTP ${res.status} with a body that is not JSON (is ${this.url} a ModelHub?)`);
+      throw new ModelHubConnectionError(
+        `${method} ${path}: HTTP ${res.status} with a body that is not JSON (is ${this.url} a ModelHub?)`,
+      );
     }
     if (res.ok) return parsed as T;
     this.fail(method, path, res, text);
@@ -292,7 +366,11 @@ export class ModelHub {
     }
     if (body && body.success === false && typeof body.error_code === 'number') {
       const retryAfter = res.headers.get('retry-after');
-      throw new ModelHubError(body as SpecErrorBody, res.status, retryAfter && /^\d+$/.test(retryAfter) ? Number(retryAfter) : undefined);
+      throw new ModelHubError(
+        body as SpecErrorBody,
+        res.status,
+        retryAfter && /^\d+$/.test(retryAfter) ? Number(retryAfter) : undefined,
+      );
     }
     throw new ModelHubConnectionError(`${method} ${path}: HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`);
   }

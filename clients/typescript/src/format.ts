@@ -7,7 +7,13 @@ export function table(header: string[], rows: (string | number)[][]): string {
   const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   const numeric = header.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === 'number'));
   return cells
-    .map((r) => r.map((c, i) => (i === r.length - 1 && !numeric[i] ? c : numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  '))
+    .map((r) =>
+      r
+        .map((c, i) =>
+          i === r.length - 1 && !numeric[i] ? c : numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]),
+        )
+        .join('  '),
+    )
     .join('\n');
 }
 
@@ -17,7 +23,16 @@ const num = (x: number, digits = 4) => Number(x.toFixed(digits));
 export function modelsTable(models: ModelSummary[]): string {
   return table(
     ['NAME', 'TASK', 'STATUS', 'WEIGHTS', 'WORKERS', 'WAITING', 'RUNNING', 'DESCRIPTION'],
-    models.map((m) => [m.name, m.task, m.status, m.weights, m.workers, m.queue ? m.queue.waiting : '?', m.queue ? m.queue.active : '?', clip(m.description.replace(/\s*\[TEST MODEL[^\]]*\]/, ''), 60)]),
+    models.map((m) => [
+      m.name,
+      m.task,
+      m.status,
+      m.weights,
+      m.workers,
+      m.queue ? m.queue.waiting : '?',
+      m.queue ? m.queue.active : '?',
+      clip(m.description.replace(/\s*\[TEST MODEL[^\]]*\]/, ''), 60),
+    ]),
   );
 }
 
@@ -30,8 +45,16 @@ export function jobTable(job: Job<unknown>): string {
   ];
   if (job.started_at) rows.push(['started', job.started_at]);
   if (job.completed_at) rows.push(['completed', job.completed_at]);
-  if (job.metrics) rows.push(['queue / inference', `${job.metrics.queue_ms} ms / ${job.metrics.inference_ms} ms (batch of ${job.metrics.batch_size})`]);
-  if (job.webhook) rows.push(['webhook', `${job.webhook.attempts} attempt(s), last ${job.webhook.last_status ?? '-'}, delivered ${job.webhook.delivered_at ?? 'no'}`]);
+  if (job.metrics)
+    rows.push([
+      'queue / inference',
+      `${job.metrics.queue_ms} ms / ${job.metrics.inference_ms} ms (batch of ${job.metrics.batch_size})`,
+    ]);
+  if (job.webhook)
+    rows.push([
+      'webhook',
+      `${job.webhook.attempts} attempt(s), last ${job.webhook.last_status ?? '-'}, delivered ${job.webhook.delivered_at ?? 'no'}`,
+    ]);
   const out = job.output as { success?: boolean; error_code?: number; error_msg?: string } | undefined;
   if (out && out.success === false) rows.push(['error', `${out.error_msg} (error_code ${out.error_code})`]);
   const width = Math.max(...rows.map(([k]) => k.length));
@@ -48,18 +71,35 @@ function maskArea(mask: unknown): string {
 }
 
 function vectorSummary(name: string, value: string | number[] | number[][]): string {
-  const rows: number[][] = typeof value === 'string' ? value.split(';').map((r) => r.split(',').map(Number)) : Array.isArray(value[0]) ? (value as number[][]) : [value as number[]];
+  const rows: number[][] =
+    typeof value === 'string'
+      ? value.split(';').map((r) => r.split(',').map(Number))
+      : Array.isArray(value[0])
+        ? (value as number[][])
+        : [value as number[]];
   const first = rows[0] ?? [];
   const norm = Math.sqrt(first.reduce((s, x) => s + x * x, 0));
-  const shape = rows.length > 1 || name === 'all_hidden_outputs' ? `${rows.length} × ${first.length}` : `${first.length}`;
-  return `${name}: dimension ${shape}, norm ${num(norm)}${rows.length > 1 ? ' (first position)' : ''}, first values ${first.slice(0, 5).map((x) => num(x)).join(', ')}`;
+  const shape =
+    rows.length > 1 || name === 'all_hidden_outputs' ? `${rows.length} × ${first.length}` : `${first.length}`;
+  return `${name}: dimension ${shape}, norm ${num(norm)}${rows.length > 1 ? ' (first position)' : ''}, first values ${first
+    .slice(0, 5)
+    .map((x) => num(x))
+    .join(', ')}`;
 }
 
 /** A few lines that say what a spec output holds; falls back to key names for unknown shapes. */
 export function outputSummary(output: Record<string, unknown>): string {
   if ('class_probs' in output) {
-    const probs = Object.entries(output.class_probs as Record<string, number>).sort((a, b) => b[1] - a[1]).slice(0, 5);
-    return `class ${output.class} (${output.class_name})\n` + table(['CLASS', 'PROBABILITY'], probs.map(([k, p]) => [k, Number(p.toPrecision(4))]));
+    const probs = Object.entries(output.class_probs as Record<string, number>)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 5);
+    return (
+      `class ${output.class} (${output.class_name})\n` +
+      table(
+        ['CLASS', 'PROBABILITY'],
+        probs.map(([k, p]) => [k, Number(p.toPrecision(4))]),
+      )
+    );
   }
   if ('detection_boxes' in output) {
     const boxes = output.detection_boxes as number[][];
@@ -67,7 +107,13 @@ export function outputSummary(output: Record<string, unknown>): string {
     const scores = output.detection_scores as number[];
     const masks = output.detection_masks as unknown[] | undefined;
     const header = ['#', 'CLASS', 'SCORE', 'BOX [y1, x1, y2, x2]', ...(masks ? ['MASK PIXELS'] : [])];
-    const rows = boxes.map((b, i) => [i + 1, `${names[i]} (${(output.detection_classes as number[])[i]})`, num(scores[i], 3), `[${b.map((v) => num(v, 1)).join(', ')}]`, ...(masks ? [maskArea(masks[i])] : [])]);
+    const rows = boxes.map((b, i) => [
+      i + 1,
+      `${names[i]} (${(output.detection_classes as number[])[i]})`,
+      num(scores[i], 3),
+      `[${b.map((v) => num(v, 1)).join(', ')}]`,
+      ...(masks ? [maskArea(masks[i])] : []),
+    ]);
     return `${boxes.length} detection(s)` + (rows.length ? `\n${table(header, rows)}` : '');
   }
   if ('preds' in output) {
@@ -86,7 +132,9 @@ export function outputSummary(output: Record<string, unknown>): string {
       return `class map: PNG ${(preds as { size: number[] }).size.join(' × ')}`;
     }
     const total = [...counts.values()].reduce((a, b) => a + b, 0);
-    const rows = [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([c, n]) => [c, n, `${num((100 * n) / total, 1)} %`]);
+    const rows = [...counts.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([c, n]) => [c, n, `${num((100 * n) / total, 1)} %`]);
     return `class map ${size}\n${table(['CLASS', 'PIXELS', 'SHARE'], rows)}`;
   }
   const vectors = (['pool_output', 'first_token_output', 'all_hidden_outputs'] as const).filter((k) => k in output);

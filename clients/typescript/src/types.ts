@@ -4,7 +4,8 @@
  */
 
 /** The five tasks of the hub. */
-export type Task = 'image-classification' | 'object-detection' | 'semantic-segmentation' | 'instance-segmentation' | 'text-vectors';
+export type Task =
+  'image-classification' | 'object-detection' | 'semantic-segmentation' | 'instance-segmentation' | 'text-vectors';
 
 /** Base64 of an image file (PNG, JPEG, WebP, GIF, TIFF…); a `data:…;base64,` prefix is accepted. */
 export type Base64Image = string;

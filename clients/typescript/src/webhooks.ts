@@ -57,8 +57,19 @@ function constantTimeEqual(a: string, b: string): boolean {
 }
 
 /** Computes "v1,<signature>" for a delivery: what the hub sends in webhook-signature. */
-export async function signWebhook(secret: string, id: string, timestamp: number, body: string | Uint8Array): Promise<string> {
-  const key = await crypto.subtle.importKey('raw', keyBytes(secret) as BufferSource, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+export async function signWebhook(
+  secret: string,
+  id: string,
+  timestamp: number,
+  body: string | Uint8Array,
+): Promise<string> {
+  const key = await crypto.subtle.importKey(
+    'raw',
+    keyBytes(secret) as BufferSource,
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['sign'],
+  );
   const bodyBytes = typeof body === 'string' ? encoder.encode(body) : body;
   const prefix = encoder.encode(`${id}.${timestamp}.`);
   const content = new Uint8Array(prefix.length + bodyBytes.length);
@@ -73,16 +84,24 @@ export async function signWebhook(secret: string, id: string, timestamp: number,
  * re-serialized JSON) and the request headers. Throws WebhookVerificationError when a header is
  * missing, the timestamp is outside the tolerance, or no signature matches.
  */
-export async function verifyWebhook<O = AnyOutput>(secret: string, rawBody: string | Uint8Array, headers: HeaderBag, options: VerifyOptions = {}): Promise<Job<O>> {
+export async function verifyWebhook<O = AnyOutput>(
+  secret: string,
+  rawBody: string | Uint8Array,
+  headers: HeaderBag,
+  options: VerifyOptions = {},
+): Promise<Job<O>> {
   const id = header(headers, 'webhook-id');
   const timestamp = header(headers, 'webhook-timestamp');
   const signatures = header(headers, 'webhook-signature');
-  if (!id || !timestamp || !signatures) throw new WebhookVerificationError('missing webhook-id, webhook-timestamp or webhook-signature header');
+  if (!id || !timestamp || !signatures)
+    throw new WebhookVerificationError('missing webhook-id, webhook-timestamp or webhook-signature header');
   const ts = Number(timestamp);
-  if (!/^\d+$/.test(timestamp) || !Number.isSafeInteger(ts)) throw new WebhookVerificationError('webhook-timestamp is not a number of seconds');
+  if (!/^\d+$/.test(timestamp) || !Number.isSafeInteger(ts))
+    throw new WebhookVerificationError('webhook-timestamp is not a number of seconds');
   const now = Math.floor((options.now ?? new Date()).getTime() / 1000);
   const tolerance = options.toleranceS ?? 300;
-  if (Math.abs(now - ts) > tolerance) throw new WebhookVerificationError(`webhook-timestamp is more than ${tolerance}s away from now`);
+  if (Math.abs(now - ts) > tolerance)
+    throw new WebhookVerificationError(`webhook-timestamp is more than ${tolerance}s away from now`);
   const expected = await signWebhook(secret, id, ts, rawBody);
   const matched = signatures.split(' ').some((s) => constantTimeEqual(s, expected));
   if (!matched) throw new WebhookVerificationError('no webhook-signature matches the body');

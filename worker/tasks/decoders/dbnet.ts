@@ -8,10 +8,36 @@
  * semantic (background / text per pixel).
  */
 import { z } from 'zod';
-import { clampBox, contentOfMap, imageSampler, resamplePlane, tensorToImage, type Geometry, type MapPart } from '../geometry.js';
+import {
+  clampBox,
+  contentOfMap,
+  imageSampler,
+  resamplePlane,
+  tensorToImage,
+  type Geometry,
+  type MapPart,
+} from '../geometry.js';
 import { asNumbers, itemOutput, requireOutput } from '../outputs.js';
-import { convexHull, expandRect, fillConvex, forEachInside, insideConvex, minAreaRect, rectCorners, type Point, type RotatedRect } from '../postprocess/polygon.js';
-import { defineFamily, MaxDetections, Probability, type DecoderSetup, type Detector, type ModelOutputs, type SegmentationMaps } from './family.js';
+import {
+  convexHull,
+  expandRect,
+  fillConvex,
+  forEachInside,
+  insideConvex,
+  minAreaRect,
+  rectCorners,
+  type Point,
+  type RotatedRect,
+} from '../postprocess/polygon.js';
+import {
+  defineFamily,
+  MaxDetections,
+  Probability,
+  type DecoderSetup,
+  type Detector,
+  type ModelOutputs,
+  type SegmentationMaps,
+} from './family.js';
 
 const Options = z.object({
   decoder: z.literal('dbnet'),
@@ -125,7 +151,12 @@ export function unclipDistance(r: RotatedRect, ratio: number): number {
   return perimeter > 0 ? (r.width * r.height * ratio) / perimeter : 0;
 }
 
-export function dbnetRegions(map: ArrayLike<number>, width: number, height: number, params: Partial<DbnetParams> = {}): TextRegion[] {
+export function dbnetRegions(
+  map: ArrayLike<number>,
+  width: number,
+  height: number,
+  params: Partial<DbnetParams> = {},
+): TextRegion[] {
   const p = { ...DBNET_DEFAULTS, ...params };
   const regions: TextRegion[] = [];
   const components = textComponents(map, width, height, p.thresh).slice(0, p.maxCandidates);
@@ -149,7 +180,15 @@ export function dbnetRegions(map: ArrayLike<number>, width: number, height: numb
  * The text probability of a pixel is the map's value, raised to its region's score inside a
  * region and capped at thresh outside every region; `probs` is that of the predicted class.
  */
-export function segmentTextRegions(map: ArrayLike<number>, mapW: number, mapH: number, g: Geometry, regions: readonly TextRegion[], thresh: number, perClass: boolean): SegmentationMaps {
+export function segmentTextRegions(
+  map: ArrayLike<number>,
+  mapW: number,
+  mapH: number,
+  g: Geometry,
+  regions: readonly TextRegion[],
+  thresh: number,
+  perClass: boolean,
+): SegmentationMaps {
   const { imageWidth: w, imageHeight: h } = g;
   const p = resamplePlane(imageSampler(g, mapW, mapH), map);
   const regionScore = new Float32Array(w * h).fill(-1);
@@ -160,10 +199,19 @@ export function segmentTextRegions(map: ArrayLike<number>, mapW: number, mapH: n
       regionScore[i] = Math.max(regionScore[i], r.score);
     });
   }
-  const text = Float32Array.from(p, (v, i) => (regionScore[i] >= 0 ? Math.max(v, regionScore[i]) : Math.min(v, thresh)));
+  const text = Float32Array.from(p, (v, i) =>
+    regionScore[i] >= 0 ? Math.max(v, regionScore[i]) : Math.min(v, thresh),
+  );
   const preds = Int32Array.from(regionScore, (s) => (s >= 0 ? 1 : 0));
   const probs = Float32Array.from(text, (t, i) => (preds[i] ? t : 1 - t));
-  return { width: w, height: h, numClasses: 2, preds, probs, perClass: perClass ? [Float32Array.from(text, (t) => 1 - t), text] : undefined };
+  return {
+    width: w,
+    height: h,
+    numClasses: 2,
+    preds,
+    probs,
+    perClass: perClass ? [Float32Array.from(text, (t) => 1 - t), text] : undefined,
+  };
 }
 
 /** A region's rectangle (map pixels) in input-image pixels, unclamped. */
@@ -210,7 +258,15 @@ export const dbnet = defineFamily({
     return {
       segment(outputs, index, tensorGeometry, perClass) {
         const { map, width, height, geometry: g } = read(outputs, index, tensorGeometry);
-        return segmentTextRegions(map, width, height, g, dbnetRegions(map, width, height, regionParams(o)), o.thresh, perClass);
+        return segmentTextRegions(
+          map,
+          width,
+          height,
+          g,
+          dbnetRegions(map, width, height, regionParams(o)),
+          o.thresh,
+          perClass,
+        );
       },
     };
   },

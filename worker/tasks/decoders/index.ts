@@ -27,18 +27,33 @@ export function decodersFor(task: DecoderTask): string[] {
   return MODEL_FAMILIES.filter((f) => f[task]).map((f) => f.decoder);
 }
 
-function build<T extends DecoderTask>(ctx: TaskContext, batched: boolean, task: T): ReturnType<NonNullable<ModelFamily[T]>> {
+function build<T extends DecoderTask>(
+  ctx: TaskContext,
+  batched: boolean,
+  task: T,
+): ReturnType<NonNullable<ModelFamily[T]>> {
   const postprocess = ctx.entry.manifest.postprocess;
   const serving = decodersFor(task).join(' | ');
   const family = MODEL_FAMILIES.find((f) => f.decoder === postprocess.decoder);
   if (!family) {
-    const problem = postprocess.decoder === undefined ? 'decoder is required' : `unknown decoder ${JSON.stringify(postprocess.decoder)}`;
+    const problem =
+      postprocess.decoder === undefined
+        ? 'decoder is required'
+        : `unknown decoder ${JSON.stringify(postprocess.decoder)}`;
     throw manifestProblem(ctx, `invalid postprocess (decoder: ${serving}): ${problem}`);
   }
   const builder = family[task];
-  if (!builder) throw manifestProblem(ctx, `the ${family.decoder} decoder ${NEEDS[task].lacks}; ${NEEDS[task].task} needs decoder: ${serving}`);
+  if (!builder)
+    throw manifestProblem(
+      ctx,
+      `the ${family.decoder} decoder ${NEEDS[task].lacks}; ${NEEDS[task].task} needs decoder: ${serving}`,
+    );
   const options = family.options.safeParse(postprocess);
-  if (!options.success) throw manifestProblem(ctx, `invalid postprocess (decoder: ${family.decoder}): ${allProblems(options.error, 'decoder')}`);
+  if (!options.success)
+    throw manifestProblem(
+      ctx,
+      `invalid postprocess (decoder: ${family.decoder}): ${allProblems(options.error, 'decoder')}`,
+    );
   return builder(options.data, { ctx, batched }) as ReturnType<NonNullable<ModelFamily[T]>>;
 }
 
@@ -57,7 +72,12 @@ export interface DetectionRequest {
 }
 
 /** One item's detections as the request selects them (its thresholds, else the manifest's): best first. */
-export function detectionsFor(detector: Detector, outputs: ModelOutputs, index: number, item: DetectionRequest): Instance[] {
+export function detectionsFor(
+  detector: Detector,
+  outputs: ModelOutputs,
+  index: number,
+  item: DetectionRequest,
+): Instance[] {
   const selection = {
     scoreThreshold: item.options.score_threshold ?? detector.scoreThreshold,
     maxDetections: item.options.max_detections ?? detector.maxDetections,

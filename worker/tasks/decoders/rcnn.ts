@@ -26,7 +26,11 @@ export interface RcnnDetection extends Detection {
   index: number;
 }
 
-export function decodeRcnn(boxes: ArrayLike<number>, labels: ArrayLike<number | bigint>, scores: ArrayLike<number>): RcnnDetection[] {
+export function decodeRcnn(
+  boxes: ArrayLike<number>,
+  labels: ArrayLike<number | bigint>,
+  scores: ArrayLike<number>,
+): RcnnDetection[] {
   const n = scores.length;
   if (boxes.length !== n * 4 || labels.length !== n) {
     throw new Error(`R-CNN outputs disagree: ${boxes.length / 4} boxes, ${labels.length} labels, ${n} scores`);
@@ -46,15 +50,25 @@ export function decodeRcnn(boxes: ArrayLike<number>, labels: ArrayLike<number | 
 function detector(o: RcnnOptions, { ctx, batched }: DecoderSetup, withMasks: boolean): Detector {
   if (batched) throw manifestProblem(ctx, 'the rcnn decoder reads unbatched outputs: set preprocess.layout to "CHW"');
   const why = 'the rcnn decoder reads boxes [N, 4], labels [N] and scores [N]';
-  const names = { boxes: requireOutput(ctx, 'boxes', why), labels: requireOutput(ctx, 'labels', why), scores: requireOutput(ctx, 'scores', why) };
-  const masksName = withMasks ? requireOutput(ctx, 'masks', 'instance segmentation reads R-CNN masks [N, 1, h, w]') : null;
+  const names = {
+    boxes: requireOutput(ctx, 'boxes', why),
+    labels: requireOutput(ctx, 'labels', why),
+    scores: requireOutput(ctx, 'scores', why),
+  };
+  const masksName = withMasks
+    ? requireOutput(ctx, 'masks', 'instance segmentation reads R-CNN masks [N, 1, h, w]')
+    : null;
   return {
     scoreThreshold: o.score_threshold,
     maxDetections: o.max_detections,
     labelOffset: o.label_offset,
     decode(outputs, index, g, scoreThreshold) {
       const out = (n: string) => itemOutput(outputs, n, index, false);
-      const dets = decodeRcnn(asNumbers(out(names.boxes).data), out(names.labels).data, asNumbers(out(names.scores).data));
+      const dets = decodeRcnn(
+        asNumbers(out(names.boxes).data),
+        out(names.labels).data,
+        asNumbers(out(names.scores).data),
+      );
       const masks = masksName ? out(masksName) : null;
       const maskPlanes = masks ? asNumbers(masks.data) : null;
       return dets

@@ -9,7 +9,14 @@ import { asNumbers, itemOutput, requireOutput } from '../outputs.js';
 import { defineFamily, type SegmentationMaps } from './family.js';
 
 /** Logits [C, mapH, mapW] → softmax over bilinearly resampled logits at each image pixel. */
-export function segmentLogits(logits: ArrayLike<number>, numClasses: number, mapW: number, mapH: number, g: Geometry, perClass: boolean): SegmentationMaps {
+export function segmentLogits(
+  logits: ArrayLike<number>,
+  numClasses: number,
+  mapW: number,
+  mapH: number,
+  g: Geometry,
+  perClass: boolean,
+): SegmentationMaps {
   const s = imageSampler(g, mapW, mapH);
   const { width, height } = s;
   const plane = mapW * mapH;
@@ -55,7 +62,11 @@ export const torchvisionSeg = defineFamily({
         const [c, h, w] = dims.slice(-3);
         // A copy of this item's logits only (the batch's tensor stays with its other items).
         const logits = data instanceof Float32Array ? data.slice() : Float64Array.from(asNumbers(data));
-        return { fn: 'segmentLogitsTask', arg: { logits, numClasses: c, mapW: w, mapH: h, geometry: g, perClass }, transfer: [logits.buffer] };
+        return {
+          fn: 'segmentLogitsTask',
+          arg: { logits, numClasses: c, mapW: w, mapH: h, geometry: g, perClass },
+          transfer: [logits.buffer],
+        };
       },
     };
   },

@@ -43,9 +43,15 @@ export function decodeYolo(data: ArrayLike<number>, rows: number, anchors: numbe
 }
 
 /** decodeYolo, keeping each detection's anchor column. */
-export function decodeYoloAnchors(data: ArrayLike<number>, rows: number, anchors: number, p: YoloParams): YoloDetection[] {
+export function decodeYoloAnchors(
+  data: ArrayLike<number>,
+  rows: number,
+  anchors: number,
+  p: YoloParams,
+): YoloDetection[] {
   const classes = p.classes ?? rows - 4;
-  if (classes < 1 || classes > rows - 4) throw new Error(`YOLO output has ${rows} rows; expected 4 box rows plus at least one class row`);
+  if (classes < 1 || classes > rows - 4)
+    throw new Error(`YOLO output has ${rows} rows; expected 4 box rows plus at least one class row`);
   const candidates: YoloDetection[] = [];
   for (let a = 0; a < anchors; a++) {
     let best = 0;
@@ -62,7 +68,12 @@ export function decodeYoloAnchors(data: ArrayLike<number>, rows: number, anchors
     const cy = data[anchors + a];
     const w = data[2 * anchors + a];
     const h = data[3 * anchors + a];
-    candidates.push({ box: [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], score: bestScore, classId: best, anchor: a });
+    candidates.push({
+      box: [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2],
+      score: bestScore,
+      classId: best,
+      anchor: a,
+    });
   }
   candidates.sort((x, y) => y.score - x.score);
   const top = candidates.slice(0, p.maxCandidates);
@@ -72,7 +83,11 @@ export function decodeYoloAnchors(data: ArrayLike<number>, rows: number, anchors
 type YoloOptionsT = Omit<z.output<typeof YoloOptions>, 'decoder'>;
 
 /** A YOLO detector's defaults (a request's score_threshold and max_detections replace them). */
-export const yoloDefaults = (o: YoloOptionsT) => ({ scoreThreshold: o.score_threshold, maxDetections: o.max_detections, labelOffset: o.label_offset });
+export const yoloDefaults = (o: YoloOptionsT) => ({
+  scoreThreshold: o.score_threshold,
+  maxDetections: o.max_detections,
+  labelOffset: o.label_offset,
+});
 
 export const yoloParams = (o: YoloOptionsT, scoreThreshold: number, classes?: number): YoloParams => ({
   scoreThreshold,

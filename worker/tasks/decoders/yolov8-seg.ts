@@ -7,7 +7,14 @@
  * Serves detect and instances.
  */
 import { z } from 'zod';
-import { imageSampler, pixelsInBox, tensorBoxToImage, thresholdIntoImage, type Box, type Geometry } from '../geometry.js';
+import {
+  imageSampler,
+  pixelsInBox,
+  tensorBoxToImage,
+  thresholdIntoImage,
+  type Box,
+  type Geometry,
+} from '../geometry.js';
 import { asNumbers, itemOutput, requireOutput } from '../outputs.js';
 import { defineFamily, Probability, type DecoderSetup, type Detector, type Instance } from './family.js';
 import { decodeYoloAnchors, yoloDefaults, YoloOptions, yoloParams } from './yolo.js';
@@ -46,8 +53,16 @@ export function yoloSegMask(
 }
 
 function detector(o: SegOptions, { ctx, batched }: DecoderSetup, withMasks: boolean): Detector {
-  const predName = requireOutput(ctx, 'predictions', 'the yolov8-seg decoder reads [N, 4 + classes + coefficients, anchors]');
-  const protoName = requireOutput(ctx, 'prototypes', 'the yolov8-seg decoder reads mask prototypes [N, coefficients, h, w]');
+  const predName = requireOutput(
+    ctx,
+    'predictions',
+    'the yolov8-seg decoder reads [N, 4 + classes + coefficients, anchors]',
+  );
+  const protoName = requireOutput(
+    ctx,
+    'prototypes',
+    'the yolov8-seg decoder reads mask prototypes [N, coefficients, h, w]',
+  );
   return {
     ...yoloDefaults(o),
     decode(outputs, index, g, scoreThreshold) {
@@ -57,14 +72,20 @@ function detector(o: SegOptions, { ctx, batched }: DecoderSetup, withMasks: bool
       const [numMasks, protoH, protoW] = proto.dims.slice(-3);
       const data = asNumbers(pred.data);
       const classes = rows - 4 - numMasks;
-      if (classes < 1) throw new Error(`YOLOv8-seg output has ${rows} rows and ${numMasks} prototypes; expected 4 box rows, class rows and ${numMasks} coefficient rows`);
+      if (classes < 1)
+        throw new Error(
+          `YOLOv8-seg output has ${rows} rows and ${numMasks} prototypes; expected 4 box rows, class rows and ${numMasks} coefficient rows`,
+        );
       const dets = decodeYoloAnchors(data, rows, anchors, yoloParams(o, scoreThreshold, classes));
       const prototypes = asNumbers(proto.data);
       return dets.map((d): Instance => {
         const box = tensorBoxToImage(g, d.box);
         if (!withMasks) return { box, score: d.score, classId: d.classId };
         const mask = () => {
-          const coefficients = Float64Array.from({ length: numMasks }, (_, m) => data[(4 + classes + m) * anchors + d.anchor]);
+          const coefficients = Float64Array.from(
+            { length: numMasks },
+            (_, m) => data[(4 + classes + m) * anchors + d.anchor],
+          );
           return yoloSegMask(coefficients, prototypes, protoW, protoH, box, g, o.mask_threshold);
         };
         return { box, score: d.score, classId: d.classId, mask };

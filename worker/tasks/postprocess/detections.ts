@@ -32,7 +32,11 @@ export interface DetectionFields {
 }
 
 /** The spec's §1.2 fields; `labelOffset` maps a model's class id to its labels-file line (R-CNN: id 1 is line 0). */
-export function detectionFields(dets: readonly Detection[], labels: ModelEntry['labels'], labelOffset = 0): DetectionFields {
+export function detectionFields(
+  dets: readonly Detection[],
+  labels: ModelEntry['labels'],
+  labelOffset = 0,
+): DetectionFields {
   return {
     detection_boxes: dets.map((d) => [d.box[1], d.box[0], d.box[3], d.box[2]]),
     detection_scores: dets.map((d) => d.score),

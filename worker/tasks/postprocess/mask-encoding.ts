@@ -73,24 +73,48 @@ export const maskToRows = (mask: ArrayLike<number>, width: number, height: numbe
   toRows(mask, width, height, (v) => v !== 0);
 
 /** Grayscale PNG of 8-bit or 16-bit samples. */
-export async function encodePng(values: Uint8Array | Uint16Array, width: number, height: number, scale?: number): Promise<PngImage> {
+export async function encodePng(
+  values: Uint8Array | Uint16Array,
+  width: number,
+  height: number,
+  scale?: number,
+): Promise<PngImage> {
   const sixteen = values instanceof Uint16Array;
   const png = await sharp(values, { raw: { width, height, channels: 1 } })
     .toColourspace(sixteen ? 'grey16' : 'b-w')
     .png({ compressionLevel: 6 })
     .toBuffer();
-  return { format: 'png', size: [height, width], ...(scale !== undefined ? { scale } : {}), data: png.toString('base64') };
+  return {
+    format: 'png',
+    size: [height, width],
+    ...(scale !== undefined ? { scale } : {}),
+    data: png.toString('base64'),
+  };
 }
 
 export const maskToPng = (mask: ArrayLike<number>, width: number, height: number): Promise<PngImage> =>
-  encodePng(Uint8Array.from(mask, (v) => (v ? 255 : 0)), width, height);
+  encodePng(
+    Uint8Array.from(mask, (v) => (v ? 255 : 0)),
+    width,
+    height,
+  );
 
 /** Probabilities 0..1 as a 16-bit PNG: value / 65535 gives the probability back to 1.5e-5. */
 export const probsToPng = (probs: ArrayLike<number>, width: number, height: number): Promise<PngImage> =>
-  encodePng(Uint16Array.from(probs, (p) => Math.round(Math.min(Math.max(p, 0), 1) * 65535)), width, height, 1 / 65535);
+  encodePng(
+    Uint16Array.from(probs, (p) => Math.round(Math.min(Math.max(p, 0), 1) * 65535)),
+    width,
+    height,
+    1 / 65535,
+  );
 
 /** Class ids as an 8-bit PNG (16-bit past 255 classes); the pixel value is the class id. */
-export const classMapToPng = (classes: ArrayLike<number>, width: number, height: number, numClasses: number): Promise<PngImage> =>
+export const classMapToPng = (
+  classes: ArrayLike<number>,
+  width: number,
+  height: number,
+  numClasses: number,
+): Promise<PngImage> =>
   encodePng(numClasses <= 256 ? Uint8Array.from(classes) : Uint16Array.from(classes), width, height);
 
 /** Decodes a PngImage back to its raw samples (tests, JS clients). */
@@ -106,7 +130,12 @@ export async function decodePng(img: PngImage): Promise<Uint8Array | Uint16Array
 }
 
 /** Instance masks (row-major 0/1, image size) in the requested encoding. */
-export async function encodeMasks(masks: Uint8Array[], width: number, height: number, encoding: MaskEncoding): Promise<unknown[]> {
+export async function encodeMasks(
+  masks: Uint8Array[],
+  width: number,
+  height: number,
+  encoding: MaskEncoding,
+): Promise<unknown[]> {
   switch (encoding) {
     case 'array':
       return masks.map((m) => maskToRows(m, width, height));

@@ -19,5 +19,11 @@ export function pasteMask(
   threshold = 0.5,
 ): Uint8Array {
   if (!(box[2] - box[0] > 0 && box[3] - box[1] > 0)) return new Uint8Array(imageWidth * imageHeight);
-  return thresholdIntoImage(boxSampler(box, maskWidth, maskHeight, imageWidth, imageHeight), mask, threshold, imageWidth, imageHeight);
+  return thresholdIntoImage(
+    boxSampler(box, maskWidth, maskHeight, imageWidth, imageHeight),
+    mask,
+    threshold,
+    imageWidth,
+    imageHeight,
+  );
 }

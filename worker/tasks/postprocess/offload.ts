@@ -15,7 +15,10 @@ type OffloadConfig = Partial<Pick<Config, 'OFFLOOP_POSTPROCESS_PIXELS' | 'OFFLOO
 let pool: OffloadPool | null = null;
 
 export function postprocessPool(config: OffloadConfig): OffloadPool {
-  pool ??= new OffloadPool({ module: siblingModule(import.meta.url, 'thread-tasks'), maxThreads: config.OFFLOOP_THREADS || undefined });
+  pool ??= new OffloadPool({
+    module: siblingModule(import.meta.url, 'thread-tasks'),
+    maxThreads: config.OFFLOOP_THREADS || undefined,
+  });
   return pool;
 }
 
@@ -32,7 +35,10 @@ export function offloadPostprocess(pixels: number, config: OffloadConfig): boole
 
 /** The maps' buffers, made movable (a view over a larger buffer is copied out first). */
 export function mapBuffers(maps: SegmentationMaps): ArrayBuffer[] {
-  const own = <T extends Int32Array | Float32Array>(a: T, make: (b: ArrayBuffer) => T): T => (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a : make(ownBuffer(new Uint8Array(a.buffer, a.byteOffset, a.byteLength))));
+  const own = <T extends Int32Array | Float32Array>(a: T, make: (b: ArrayBuffer) => T): T =>
+    a.byteOffset === 0 && a.byteLength === a.buffer.byteLength
+      ? a
+      : make(ownBuffer(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)));
   maps.preds = own(maps.preds, (b) => new Int32Array(b));
   maps.probs = own(maps.probs, (b) => new Float32Array(b));
   if (maps.perClass) maps.perClass = maps.perClass.map((p) => own(p, (b) => new Float32Array(b)));

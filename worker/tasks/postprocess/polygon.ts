@@ -49,17 +49,22 @@ export function minAreaRect(hull: readonly Point[]): RotatedRect {
     const len = Math.hypot(b[0] - a[0], b[1] - a[1]);
     const u: Point = len > 0 ? [(b[0] - a[0]) / len, (b[1] - a[1]) / len] : [1, 0];
     const v: Point = [-u[1], u[0]];
-    let minU = Infinity, maxU = -Infinity, minV = Infinity, maxV = -Infinity;
+    let minU = Infinity,
+      maxU = -Infinity,
+      minV = Infinity,
+      maxV = -Infinity;
     for (const p of hull) {
       const pu = p[0] * u[0] + p[1] * u[1];
       const pv = p[0] * v[0] + p[1] * v[1];
-      minU = Math.min(minU, pu); maxU = Math.max(maxU, pu);
-      minV = Math.min(minV, pv); maxV = Math.max(maxV, pv);
+      minU = Math.min(minU, pu);
+      maxU = Math.max(maxU, pu);
+      minV = Math.min(minV, pv);
+      maxV = Math.max(maxV, pv);
     }
     const w = maxU - minU;
     const h = maxV - minV;
     // Ties (degenerate hulls) keep the first, axis-aligned-most candidate.
-    if (w * h < bestArea - 1e-9 || (best === null)) {
+    if (w * h < bestArea - 1e-9 || best === null) {
       bestArea = w * h;
       const cu = (minU + maxU) / 2;
       const cv = (minV + maxV) / 2;
@@ -106,7 +111,13 @@ export function insideConvex(poly: readonly Point[], x: number, y: number, eps =
 }
 
 /** Calls `fn(x, y)` for each cell of a width × height grid whose point (x + offset, y + offset) lies inside the convex polygon. */
-export function forEachInside(poly: readonly Point[], width: number, height: number, fn: (x: number, y: number) => void, offset = 0.5): void {
+export function forEachInside(
+  poly: readonly Point[],
+  width: number,
+  height: number,
+  fn: (x: number, y: number) => void,
+  offset = 0.5,
+): void {
   if (poly.length < 3) return;
   const xs = poly.map((p) => p[0]);
   const ys = poly.map((p) => p[1]);

@@ -3,7 +3,10 @@ import type { MaskEncoding } from '../../../shared/tasks.js';
 import type { SegmentationMaps } from '../decoders/family.js';
 import { classMapToPng, encodeRle, probsToPng, toRows } from './mask-encoding.js';
 
-export async function encodeSegmentation(m: SegmentationMaps, encoding: MaskEncoding): Promise<{ probs: unknown; preds: unknown }> {
+export async function encodeSegmentation(
+  m: SegmentationMaps,
+  encoding: MaskEncoding,
+): Promise<{ probs: unknown; preds: unknown }> {
   const { width: w, height: h } = m;
   const probPlanes = m.perClass ?? [m.probs];
   const probs =
@@ -15,7 +18,14 @@ export async function encodeSegmentation(m: SegmentationMaps, encoding: MaskEnco
   else if (encoding === 'png') preds = await classMapToPng(m.preds, w, h, m.numClasses);
   else {
     const present = [...new Set(m.preds)].sort((a, b) => a - b);
-    preds = present.map((c) => ({ class: c, ...encodeRle(Uint8Array.from(m.preds, (v) => (v === c ? 1 : 0)), w, h) }));
+    preds = present.map((c) => ({
+      class: c,
+      ...encodeRle(
+        Uint8Array.from(m.preds, (v) => (v === c ? 1 : 0)),
+        w,
+        h,
+      ),
+    }));
   }
   return { probs: m.perClass ? probs : probs[0], preds };
 }

@@ -9,7 +9,15 @@ import type { Geometry } from '../geometry.js';
 import { encodeMasks } from './mask-encoding.js';
 import { encodeSegmentation } from './segmentation-encoding.js';
 
-export function segmentLogitsTask(a: { logits: Float32Array | Float64Array; numClasses: number; mapW: number; mapH: number; geometry: Geometry; perClass: boolean; encoding: MaskEncoding }) {
+export function segmentLogitsTask(a: {
+  logits: Float32Array | Float64Array;
+  numClasses: number;
+  mapW: number;
+  mapH: number;
+  geometry: Geometry;
+  perClass: boolean;
+  encoding: MaskEncoding;
+}) {
   return encodeSegmentation(segmentLogits(a.logits, a.numClasses, a.mapW, a.mapH, a.geometry, a.perClass), a.encoding);
 }
 

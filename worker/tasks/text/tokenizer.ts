@@ -27,7 +27,12 @@ export interface EncodedText {
  * fidelity: when the shorter text alone reaches `maxLength` (the whole sequence_length, specials
  * included), the odd token goes to the second text.
  */
-export function longestFirstLengths(first: number, second: number, budget: number, maxLength = budget): [number, number] {
+export function longestFirstLengths(
+  first: number,
+  second: number,
+  budget: number,
+  maxLength = budget,
+): [number, number] {
   if (first + second <= budget) return [first, second];
   const shorter = Math.min(first, second);
   const half = Math.floor(budget / 2);
@@ -54,7 +59,11 @@ export class BertTextTokenizer {
   /** Special tokens [CLS]/[SEP] add to one sequence and to a pair (2 and 3 for BERT), measured once. */
   private specialCounts: Promise<{ single: number; pair: number }> | null = null;
 
-  private constructor(private readonly tokenizer: Tokenizer, pre: TextPreprocess, readonly file: string) {
+  private constructor(
+    private readonly tokenizer: Tokenizer,
+    pre: TextPreprocess,
+    readonly file: string,
+  ) {
     const id = (token: string) => {
       const found = tokenizer.tokenToId(token);
       if (found === null || found === undefined) throw new Error(`tokenizer ${file} has no token ${token}`);
@@ -74,7 +83,8 @@ export class BertTextTokenizer {
       }),
     );
     if (!tokenizer.getPreTokenizer()) tokenizer.setPreTokenizer(bertPreTokenizer());
-    if (!tokenizer.getPostProcessor()) tokenizer.setPostProcessor(bertProcessing([pre.sep_token, sep], [pre.cls_token, cls]));
+    if (!tokenizer.getPostProcessor())
+      tokenizer.setPostProcessor(bertProcessing([pre.sep_token, sep], [pre.cls_token, cls]));
     // Lengths are decided per request (see encode); a file's own settings must not interfere.
     tokenizer.disableTruncation();
     tokenizer.disablePadding();
@@ -110,7 +120,10 @@ export class BertTextTokenizer {
     const added = isPair ? specials.pair : specials.single;
     const budget = sequenceLength - added;
     if (budget < 0) {
-      throw new SpecError('INVALID_INPUT', `sequence_length ${sequenceLength} leaves no room for the ${added} special tokens ([CLS]/[SEP]) of ${isPair ? 'a sentence pair' : 'a sentence'}`);
+      throw new SpecError(
+        'INVALID_INPUT',
+        `sequence_length ${sequenceLength} leaves no room for the ${added} special tokens ([CLS]/[SEP]) of ${isPair ? 'a sentence pair' : 'a sentence'}`,
+      );
     }
     const [a, b] = await Promise.all([this.encodeText(first), isPair ? this.encodeText(second) : null]);
     const [keepA, keepB] = longestFirstLengths(a.getLength(), b?.getLength() ?? 0, budget, sequenceLength);
@@ -127,7 +140,10 @@ export class BertTextTokenizer {
   private specialTokenCounts(): Promise<{ single: number; pair: number }> {
     this.specialCounts ??= (async () => {
       const [x, y] = await Promise.all([this.encodeText(''), this.encodeText('')]);
-      return { single: this.tokenizer.postProcess(x, null, true).getLength(), pair: this.tokenizer.postProcess(x, y, true).getLength() };
+      return {
+        single: this.tokenizer.postProcess(x, null, true).getLength(),
+        pair: this.tokenizer.postProcess(x, y, true).getLength(),
+      };
     })();
     return this.specialCounts;
   }
