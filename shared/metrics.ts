@@ -49,11 +49,16 @@ export function registerQueueDepth(
 function refreshEvery(ms: number, refresh: () => Promise<void>): () => void {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
-  const tick = async () => {
-    await refresh();
-    if (!stopped) timer = setTimeout(tick, ms).unref();
+  // A refresh that throws must neither end the chain (the gauge would go stale for good) nor
+  // reject where nothing awaits it (an unhandled rejection ends the process).
+  const tick = () => {
+    refresh()
+      .catch(() => undefined)
+      .finally(() => {
+        if (!stopped) timer = setTimeout(tick, ms).unref();
+      });
   };
-  void tick();
+  tick();
   return () => {
     stopped = true;
     clearTimeout(timer);
@@ -153,10 +158,20 @@ export async function serveMetrics(
   health: () => { status: number; body: Record<string, unknown> } = () => ({ status: 200, body: { status: 'ok' } }),
 ): Promise<http.Server> {
   // (The API serves its metrics through this too, on API_METRICS_PORT, never on its public port.)
-  const server = http.createServer(async (req, res) => {
+  const server = http.createServer((req, res) => {
     if (req.url === '/metrics') {
-      res.setHeader('content-type', registry.contentType);
-      res.end(await registry.metrics());
+      // A collector that throws fails this scrape (500), never the process.
+      registry.metrics().then(
+        (text) => {
+          res.setHeader('content-type', registry.contentType);
+          res.end(text);
+        },
+        (err: Error) => {
+          res.statusCode = 500;
+          res.setHeader('content-type', 'text/plain');
+          res.end(`metrics collection failed: ${err.message}\n`);
+        },
+      );
     } else if (req.url === '/healthz') {
       const h = health();
       res.statusCode = h.status;
