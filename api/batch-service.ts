@@ -287,7 +287,7 @@ export class BatchService {
     return this.jobs.withStore(async () => {
       const data = await this.readBatch(id, tenant);
       const keys = batchKeys(prefix, id);
-      const counts = await this.redis.hgetall(keys.counts);
+      const counts: Partial<Record<string, string>> = await this.redis.hgetall(keys.counts);
       if (counts.canceled_at) return batchView(data, counts);
       if (Number(counts.chunks_done ?? 0) >= data.chunks)
         throw new SpecError('CONFLICT', `batch "${id}" has already completed`);

@@ -82,6 +82,7 @@ export class JobFinishEvents {
     const deadline = Date.now() + ttlMs;
     const emitter = await this.stream(model);
     if (!emitter) {
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() may set it during the awaits; TypeScript keeps the narrowing from above
       while (!this.closing && Date.now() < deadline && !(await isDone()))
         await new Promise((r) => setTimeout(r, DEGRADED_POLL_MS));
       return;

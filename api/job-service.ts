@@ -326,7 +326,9 @@ export class JobService {
       }
       if (!view) throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
       if (index.webhook) {
-        const w = await this.reader.hgetall(webhookStatusKey(this.config.MODELHUB_PREFIX, id));
+        const w: Partial<Record<string, string>> = await this.reader.hgetall(
+          webhookStatusKey(this.config.MODELHUB_PREFIX, id),
+        );
         view.webhook = {
           attempts: Number(w.attempts ?? 0),
           last_status: w.last_status ?? null,

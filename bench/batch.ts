@@ -25,6 +25,13 @@ import {
 } from './lib/procs.js';
 import { commandStats, statsBetween, type CommandStats } from './lib/redis-stats.js';
 
+/** The fields this bench reads of the hub's job, batch and error answers. */
+interface HubAnswer {
+  id?: string;
+  status?: string;
+  completed_at?: string | null;
+}
+
 const { values } = parseArgs({
   options: {
     model: { type: 'string', default: 'text-direction' },
@@ -67,7 +74,8 @@ async function main(): Promise<void> {
       probe.on('error', () => undefined);
       try {
         await probe.connect();
-        return (await probe.ping()) === 'PONG';
+        await probe.ping(); // resolves 'PONG' or rejects
+        return true;
       } finally {
         probe.disconnect();
       }
@@ -118,7 +126,9 @@ async function main(): Promise<void> {
     );
     const inputs = Array.from({ length: items }, (_, i) => ({ image: images[i % images.length] }));
     const post = (url: string, body: string, type = 'application/json') =>
-      fetch(url, { method: 'POST', headers: { 'content-type': type }, body }).then((r) => r.json() as Promise<any>);
+      fetch(url, { method: 'POST', headers: { 'content-type': type }, body }).then(
+        (r) => r.json() as Promise<HubAnswer>,
+      );
     // Warm-up: the worker's session and the API's code paths.
     await Promise.all(images.map((image) => post(`${apiUrl}/v1/models/${model}/predict`, JSON.stringify({ image }))));
 
@@ -129,7 +139,9 @@ async function main(): Promise<void> {
         Array.from({ length: concurrency }, async () => {
           while (next < items) {
             const i = next++;
-            ids[i] = (await post(`${apiUrl}/v1/models/${model}/jobs`, JSON.stringify({ input: inputs[i] }))).id;
+            const job = await post(`${apiUrl}/v1/models/${model}/jobs`, JSON.stringify({ input: inputs[i] }));
+            if (!job.id) throw new Error(`job refused: ${JSON.stringify(job)}`);
+            ids[i] = job.id;
           }
         }),
       );
@@ -141,7 +153,7 @@ async function main(): Promise<void> {
       await Promise.all(
         Array.from({ length: concurrency }, async () => {
           while (next < items) {
-            const job = (await (await fetch(`${apiUrl}/v1/jobs/${ids[next++]}`)).json()) as any;
+            const job = (await (await fetch(`${apiUrl}/v1/jobs/${ids[next++]}`)).json()) as HubAnswer;
             if (job.status !== 'succeeded') throw new Error(`job ${job.id}: ${job.status}`);
           }
         }),
@@ -153,7 +165,7 @@ async function main(): Promise<void> {
       const view = await post(`${apiUrl}/v1/models/${model}/batches`, body, 'application/x-ndjson');
       if (!view.id) throw new Error(`batch refused: ${JSON.stringify(view)}`);
       for (;;) {
-        const b = (await (await fetch(`${apiUrl}/v1/batches/${view.id}`)).json()) as any;
+        const b = (await (await fetch(`${apiUrl}/v1/batches/${view.id}`)).json()) as HubAnswer;
         if (b.completed_at) break;
         await new Promise((r) => setTimeout(r, 250));
       }

@@ -209,7 +209,8 @@ async function startRedis(): Promise<void> {
       r.on('error', () => undefined);
       try {
         await r.connect();
-        return (await r.ping()) === 'PONG';
+        await r.ping(); // resolves 'PONG' or rejects
+        return true;
       } finally {
         r.disconnect();
       }
@@ -591,7 +592,8 @@ try {
   const predict32 = at('hub predict', 32);
   const nobatch = at('hub predict, batching off', topC);
   const targets: { what: string; value: string; target: string; met: boolean | null }[] = [];
-  const redisCpuMs = (p: Point) => p.cpuMsPerJob.redis ?? NaN;
+  // A point measured without a private Redis has no redis row.
+  const redisCpuMs = (p: Point) => (p.cpuMsPerJob.redis as number | undefined) ?? NaN;
   const add = (what: string, v: number | undefined, target: string, ok: (v: number) => boolean | null, digits = 2) =>
     targets.push({
       what,

@@ -246,7 +246,8 @@ export function loadLabels(file: string, model: string): string[] | Record<numbe
 
 export function labelOf(labels: ModelEntry['labels'], id: number): string {
   if (!labels) return String(id);
-  return (Array.isArray(labels) ? labels[id] : labels[id]) ?? String(id);
+  const name = (Array.isArray(labels) ? labels[id] : labels[id]) as string | undefined;
+  return name ?? String(id);
 }
 
 export function labelCount(labels: ModelEntry['labels']): number {

@@ -17,7 +17,7 @@ const PNG_BYTES_PER_16BIT_SAMPLE = 3;
 
 export function resultLimitBytes(entry: ModelEntry, config: Partial<Pick<Config, 'MAX_RESULT_BYTES'>>): number {
   const global = config.MAX_RESULT_BYTES ?? DEFAULT_MAX_RESULT_BYTES;
-  const own = entry.manifest.limits?.max_result_bytes;
+  const own = entry.manifest.limits.max_result_bytes;
   return own ? Math.min(own, global) : global;
 }
 
@@ -106,6 +106,6 @@ export function checkOutputAtDoor(
     );
   } else if (entry.manifest.task === 'instance-segmentation') {
     // At least one mask's worth: the number of detections is known only after inference.
-    checkInstanceMasksOutput(width, height, 1, (input.mask_encoding as MaskEncoding) ?? 'array', limit);
+    checkInstanceMasksOutput(width, height, 1, (input.mask_encoding as MaskEncoding | undefined) ?? 'array', limit);
   }
 }

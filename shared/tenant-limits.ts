@@ -37,7 +37,7 @@ export function parseTenantLimits(text: string): TenantOverrides {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new Error(`not JSON (${(err as Error).message})`);
+    throw new Error(`not JSON (${(err as Error).message})`, { cause: err });
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value))
     throw new Error('must be a JSON object of tenant name → limits');

@@ -17,7 +17,7 @@ export interface WorkerInfo {
   /** This worker's heartbeat interval, ms. */
   heartbeat_ms: number;
   /** Per model: the batching this worker applies (max_batch_size capped by a fixed batch dimension of the file). */
-  batching: Record<string, { max_batch_size: number; max_queue_delay_ms: number }>;
+  batching: Partial<Record<string, { max_batch_size: number; max_queue_delay_ms: number }>>;
   /** Per model: the weights file loaded (absent from workers of earlier releases). */
   weights?: Record<string, { file: string; sha256: string; kind: 'real' | 'test' }>;
   /** Jobs held (running or in the batcher) per model at the last heartbeat. */

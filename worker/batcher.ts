@@ -142,11 +142,13 @@ export class DynamicBatcher<T, R> {
   private async execute(batch: Pending<T, R>[]): Promise<void> {
     let outcomes: ItemOutcome<R>[];
     try {
-      outcomes = await this.runBatch(batch.map((p) => p.item));
+      // A runner may return a short or sparse array.
+      const returned: (ItemOutcome<R> | undefined)[] = await this.runBatch(batch.map((p) => p.item));
       // Every item must get an outcome: an unsettled item would hang its job forever.
-      if (outcomes.length !== batch.length || outcomes.some((o) => o === undefined)) {
-        throw new Error(`batch runner returned ${outcomes.length} results for ${batch.length} items`);
+      if (returned.length !== batch.length || !returned.every((o) => o !== undefined)) {
+        throw new Error(`batch runner returned ${returned.length} results for ${batch.length} items`);
       }
+      outcomes = returned;
     } catch (error) {
       outcomes = batch.map(() => ({ ok: false, error }));
     }

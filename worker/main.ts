@@ -226,7 +226,7 @@ async function main(): Promise<void> {
       log.warn({ err: err.message }, 'heartbeat failed'),
     );
   void beat();
-  const heartbeat = setInterval(beat, config.MODELHUB_HEARTBEAT_MS);
+  const heartbeat = setInterval(() => void beat(), config.MODELHUB_HEARTBEAT_MS);
 
   for (const c of consumers) c.start();
   for (const c of bulkConsumers) c.start();

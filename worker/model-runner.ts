@@ -4,7 +4,6 @@
  */
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import type { Config } from '../shared/config.js';
 import { SpecError } from '../shared/errors.js';
 import { sha256File } from '../shared/file-hash.js';
 import type { Batching, ModelEntry } from '../shared/manifest.js';

@@ -132,7 +132,7 @@ export class QueueConsumer {
       const spec = err instanceof SpecError ? err : new SpecError('INFERENCE_FAILED', (err as Error).message);
       this.log.warn({ err, jobId: job.id, model }, 'job failed');
       if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) await this.emit(job, 'completed');
-      throw new Error(spec.toReason());
+      throw new Error(spec.toReason(), { cause: err });
     }
   }
 

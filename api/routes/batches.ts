@@ -5,7 +5,7 @@
 import { checkPriorityCeiling } from '../priority-ceiling.js';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import { Router, type NextFunction, type Request, type Response } from 'express';
 import { SpecError } from '../../shared/errors.js';
 import { bodyLimitBytes } from '../../shared/config.js';
 import { firstProblem } from '../../shared/validation.js';
@@ -95,15 +95,15 @@ export function batchRoutes(ctx: ApiContext): Router {
     const order = req.query.order ?? 'completion';
     if (order !== 'completion' && order !== 'input')
       throw new SpecError('INVALID_OPTION', 'order must be "completion" or "input"');
-    let started = false;
+    // The status is set by the first line written, or at the end when there is none.
+    const startStream = () => {
+      if (!res.headersSent) res.status(200).type('application/x-ndjson');
+    };
     await batches.results(String(req.params.id), req.tenant, order === 'input', async (text) => {
-      if (!started) {
-        res.status(200).type('application/x-ndjson');
-        started = true;
-      }
+      startStream();
       if (!res.write(text)) await once(res, 'drain');
     });
-    if (!started) res.status(200).type('application/x-ndjson');
+    startStream();
     res.end();
   });
 

@@ -67,7 +67,8 @@ export function catalogRoutes(ctx: ApiContext): Router {
   const queueCounts = async (name: string) => {
     try {
       const c = await jobs.queues.get(name)!.getJobCounts('waiting', 'prioritized', 'delayed', 'active');
-      return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0), active: c.active ?? 0 };
+      // BullMQ answers every state asked for (0 when empty).
+      return { waiting: c.waiting + c.prioritized + c.delayed, active: c.active };
     } catch {
       return null;
     }

@@ -20,7 +20,7 @@ export interface AttackOptions {
   model: string;
   bodies: string[];
   /** The bench's environment (Redis, prefix); models are read from the repository's models/. */
-  baseEnv: Record<string, string>;
+  baseEnv: Record<string, string | undefined>;
   seconds: number;
   warmup: number;
   /** B's clients. Default 2. */

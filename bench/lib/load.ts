@@ -129,14 +129,14 @@ export async function runLoad(
   let ended: Promise<void> | undefined;
   const fireStart = () => (started ??= Promise.resolve(hooks.onMeasureStart?.()));
   const fireEnd = () => (ended ??= fireStart().then(() => hooks.onMeasureEnd?.()));
-  const startTimer = setTimeout(fireStart, warmupS * 1000);
-  const endTimer = setTimeout(fireEnd, (warmupS + seconds) * 1000);
+  const startTimer = setTimeout(() => void fireStart(), warmupS * 1000);
+  const endTimer = setTimeout(() => void fireEnd(), (warmupS + seconds) * 1000);
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < stopAt) {
         const body = target.body[next++ % target.body.length];
         const started = performance.now();
-        let ok = false;
+        let ok: boolean;
         try {
           ok = await cycle(client, target, body);
         } catch {

@@ -21,9 +21,23 @@ export interface BenchModels {
   cleanup(): void;
 }
 
-function copyManifest(name: string, target: string, as: string, change: (m: any) => void = () => undefined): void {
+/** The manifest fields this copy rewrites (the rest is carried as it is). */
+interface ManifestJson {
+  name: string;
+  model: Record<string, unknown>;
+  labels?: string;
+  example?: unknown;
+  batching?: Record<string, unknown>;
+}
+
+function copyManifest(
+  name: string,
+  target: string,
+  as: string,
+  change: (m: ManifestJson) => void = () => undefined,
+): void {
   const src = path.join(REPO_ROOT, 'models', name);
-  const m = JSON.parse(fs.readFileSync(path.join(src, 'manifest.json'), 'utf8'));
+  const m = JSON.parse(fs.readFileSync(path.join(src, 'manifest.json'), 'utf8')) as ManifestJson;
   m.name = as;
   // Relative paths pointed into the model's own folder: make them absolute.
   if (typeof m.model.file === 'string') m.model.file = path.resolve(src, m.model.file);

@@ -13,7 +13,8 @@ export async function redisAnswers(url: string, timeoutMs = 1500): Promise<boole
   client.on('error', () => undefined);
   try {
     await client.connect();
-    return (await client.ping()) === 'PONG';
+    await client.ping(); // resolves 'PONG' or rejects
+    return true;
   } catch {
     return false;
   } finally {

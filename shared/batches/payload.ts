@@ -61,9 +61,11 @@ export class UnknownBatchVersionError extends Error {
 }
 
 export function readBulkJobData(raw: BulkJobData): BulkJobData {
-  if ((raw.v ?? 0) > BATCH_PAYLOAD_VERSION)
+  // Read from Redis: a newer release may have written any version, an older one none.
+  const version = raw.v as number | undefined;
+  if ((version ?? 0) > BATCH_PAYLOAD_VERSION)
     throw new UnknownBatchVersionError(
-      `batch payload version ${raw.v} is newer than this release reads (${BATCH_PAYLOAD_VERSION}); upgrade this worker`,
+      `batch payload version ${version} is newer than this release reads (${BATCH_PAYLOAD_VERSION}); upgrade this worker`,
     );
   return raw;
 }

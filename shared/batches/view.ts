@@ -63,7 +63,7 @@ const iso = (ms: string | number | undefined) => (ms ? new Date(Number(ms)).toIS
  * asked (items already running still finish: watch the counts), completed once every chunk is
  * done, running once a chunk started, else queued.
  */
-export function batchView(data: BatchData, counts: Record<string, string>): BatchView {
+export function batchView(data: BatchData, counts: Partial<Record<string, string>>): BatchView {
   const n = (f: string) => Math.max(0, Number(counts[f] ?? 0));
   const running = n('running');
   const succeeded = n('succeeded');

@@ -97,7 +97,10 @@ export function inputBytesOf(input: Record<string, unknown>): number {
     if (typeof value === 'string') bytes += value.length + 3;
     else if (Array.isArray(value) && depth < 4) for (const v of value) visit(v, depth + 1);
     else if (value && typeof value === 'object' && depth < 4)
-      for (const [k, v] of Object.entries(value)) ((bytes += k.length + 3), visit(v, depth + 1));
+      for (const [k, v] of Object.entries(value)) {
+        bytes += k.length + 3;
+        visit(v, depth + 1);
+      }
     else bytes += 8;
   };
   for (const [k, v] of Object.entries(input)) {

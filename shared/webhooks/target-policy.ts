@@ -38,7 +38,7 @@ const BLOCKED_V6 = [
 function subnetList(cidrs: string[]): net.BlockList {
   const list = new net.BlockList();
   for (const cidr of cidrs) {
-    const [addr, bits] = cidr.trim().split('/');
+    const [addr, bits] = cidr.trim().split('/') as [string, string | undefined];
     const type = net.isIPv6(addr) ? 'ipv6' : 'ipv4';
     list.addSubnet(addr, Number(bits ?? (type === 'ipv6' ? 128 : 32)), type);
   }
@@ -104,12 +104,14 @@ export class WebhookTargetPolicy {
    * blocked, before connecting. Node asks for every address (`all: true`) when it races IPv4
    * and IPv6 (autoSelectFamily), and for one otherwise; both forms are answered.
    */
-  readonly lookup = (hostname: string, options: dns.LookupOptions, callback: (...args: any[]) => void): void => {
+  readonly lookup: net.LookupFunction = (hostname, options, callback) => {
+    // Node's own lookup answers an error with the error alone.
+    const fail = callback as (err: NodeJS.ErrnoException) => void;
     dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
-      if (err) return callback(err);
+      if (err) return fail(err);
       const blocked = addresses.find((a) => !this.isAllowedAddress(a.address));
       if (blocked || addresses.length === 0) {
-        return callback(
+        return fail(
           new WebhookTargetError(
             `webhook target ${hostname} resolves to ${blocked?.address ?? 'nothing'}, a private or local address`,
           ),

@@ -81,7 +81,7 @@ describe('a worker killed mid-run', () => {
     });
 
     // Kill the first worker once it has finished some jobs but while jobs remain.
-    let doneByVictim = 0;
+    let doneByVictim: number;
     for (const deadline = Date.now() + 90_000; ;) {
       if (Date.now() > deadline) throw new Error('the first worker finished no jobs');
       const page = await (await fetch(`${victim.metricsUrl}/metrics`)).text().catch(() => '');
@@ -113,7 +113,7 @@ describe('a worker killed mid-run', () => {
 
   it('the dead worker leaves the registry within a few heartbeats; the live one stays', async () => {
     const deadline = Date.now() + 10_000;
-    let workers: any[] = [];
+    let workers: any[];
     do {
       workers = (await getJson(`${hub.url}/v1/workers`)).body.workers;
       if (workers.length === 1) break;

@@ -46,15 +46,13 @@ describe('catalog', () => {
   it('models() lists every model with status, workers and queue depth', async () => {
     // The worker's first heartbeat may land just after its health check answered.
     const direction = async () => (await sdk.models()).find((m) => m.name === 'text-direction');
-    await expect
-      .poll(direction, { timeout: 15_000 })
-      .toMatchObject({
-        task: 'image-classification',
-        status: 'ready',
-        weights: 'real',
-        workers: 1,
-        queue: { waiting: 0, active: 0 },
-      });
+    await expect.poll(direction, { timeout: 15_000 }).toMatchObject({
+      task: 'image-classification',
+      status: 'ready',
+      weights: 'real',
+      workers: 1,
+      queue: { waiting: 0, active: 0 },
+    });
     expect((await sdk.models()).find((m) => m.name === 'resnet50')).toMatchObject({ status: 'no_workers', workers: 0 });
   });
 

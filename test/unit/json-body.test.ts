@@ -19,12 +19,6 @@ import { loadConfig } from '../../shared/config.js';
 const pool = new OffloadPool({ module: new URL('../../api/body-parse.ts', import.meta.url), maxThreads: 1 });
 const LIMITS = { limit: 40 * 1024 * 1024, maxDepth: 8, maxValues: 1000, maxImageBytes: 20 * 1024 * 1024, pool };
 
-interface Seen {
-  kind: string;
-  body: unknown;
-  image?: { text: string; bytes: number[] | number };
-}
-
 /** An app with only the parser: it answers with what the route would have seen. */
 async function serve(
   offloopBytes: number,

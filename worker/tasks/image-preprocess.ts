@@ -79,7 +79,7 @@ export async function decodeImage(base64: string, limits: ImageLimits): Promise<
 function isSmallImage(bytes: Buffer): boolean {
   try {
     const { width, height } = imageSize(bytes);
-    return width !== undefined && height !== undefined && width * height <= SMALL_IMAGE_PIXELS;
+    return width * height <= SMALL_IMAGE_PIXELS;
   } catch {
     return false;
   }

@@ -12,7 +12,7 @@ export interface ItemOutput {
 }
 
 export function outputTensor(outputs: ort.InferenceSession.ReturnType, name: string): ort.Tensor {
-  const t = outputs[name];
+  const t = outputs[name] as ort.Tensor | undefined;
   if (!t) throw new Error(`model produced no output named "${name}" (has: ${Object.keys(outputs).join(', ')})`);
   return t;
 }

@@ -256,9 +256,10 @@ export class ModelHub {
             });
         }
         catch (err) {
-            if (err?.name === 'AbortError' || options.signal?.aborted)
+            if ((err instanceof Error && err.name === 'AbortError') || options.signal?.aborted)
                 throw err;
-            throw new ModelHubConnectionError(`cannot reach the hub at ${this.url}: ${err?.message ?? err}`, {
+            const reason = err instanceof Error ? err.message : String(err);
+            throw new ModelHubConnectionError(`cannot reach the hub at ${this.url}: ${reason}`, {
                 cause: err,
             });
         }

@@ -330,8 +330,9 @@ export class ModelHub {
         ...(options.signal ? { signal: options.signal } : {}),
       });
     } catch (err) {
-      if ((err as Error)?.name === 'AbortError' || options.signal?.aborted) throw err;
-      throw new ModelHubConnectionError(`cannot reach the hub at ${this.url}: ${(err as Error)?.message ?? err}`, {
+      if ((err instanceof Error && err.name === 'AbortError') || options.signal?.aborted) throw err;
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new ModelHubConnectionError(`cannot reach the hub at ${this.url}: ${reason}`, {
         cause: err,
       });
     }

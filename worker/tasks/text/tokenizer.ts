@@ -66,7 +66,7 @@ export class BertTextTokenizer {
   ) {
     const id = (token: string) => {
       const found = tokenizer.tokenToId(token);
-      if (found === null || found === undefined) throw new Error(`tokenizer ${file} has no token ${token}`);
+      if (found == null) throw new Error(`tokenizer ${file} has no token ${token}`);
       return found;
     };
     this.padId = id(pre.pad_token);
