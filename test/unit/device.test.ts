@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DeviceError, cudaProviderInstalled, parseDevice, sessionOptionsFor } from '../../worker/backend/device.js';
 
@@ -33,7 +36,16 @@ describe('devices and execution providers', () => {
     );
   });
 
-  it("detects this machine's onnxruntime install (CPU-only here: the .npmrc skips the CUDA download)", () => {
-    expect(typeof cudaProviderInstalled()).toBe('boolean');
+  it('detects the CUDA provider by its library beside onnxruntime, and finds none in this CPU-only install', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mh-ort-'));
+    try {
+      expect(cudaProviderInstalled(dir)).toBe(false);
+      fs.writeFileSync(path.join(dir, 'libonnxruntime_providers_cuda.so'), '');
+      expect(cudaProviderInstalled(dir)).toBe(true);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    // The repository's .npmrc skips the CUDA download (GPU images install it: ONNXRUNTIME_NODE_INSTALL=cuda12).
+    expect(cudaProviderInstalled()).toBe(process.env.ONNXRUNTIME_NODE_INSTALL === 'cuda12');
   });
 });

@@ -257,7 +257,14 @@ describe('text batching limits and failures', () => {
       await expect(runner.run({ first_sequence: '花呗', sequence_length: 65 })).rejects.toMatchObject({
         kind: 'INVALID_INPUT',
       });
-      await expect(runner.run({ first_sequence: '花呗', sequence_length: 64 })).resolves.toBeDefined();
+      // At the limit: served, one hidden row per position.
+      const { output } = await runner.run({
+        first_sequence: '花呗',
+        sequence_length: 64,
+        output_schema: 'all_hidden_outputs',
+      });
+      expect(Object.keys(output)).toEqual(['all_hidden_outputs']);
+      expect((output.all_hidden_outputs as string).split(';')).toHaveLength(64);
     } finally {
       await runner.close();
     }

@@ -320,7 +320,12 @@ describe('options and manifests', () => {
     await expect(r.run({ image: await solid(20, 20), max_detections: -1 })).rejects.toMatchObject({
       kind: 'INVALID_OPTION',
     });
-    await expect(r.run({ image: await solid(20, 20) })).resolves.toBeDefined();
+    // The same runner then serves a good request: one score, class and box per detection.
+    const { output } = await r.run({ image: await solid(20, 20) });
+    const n = (output.detection_scores as number[]).length;
+    expect(output.detection_classes).toHaveLength(n);
+    expect(output.detection_boxes).toHaveLength(n);
+    expect(output.detection_class_names).toHaveLength(n);
   });
 
   it('explains a manifest whose decoder does not fit the task or misses an output', () => {
