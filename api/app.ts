@@ -1,4 +1,5 @@
 /** The Express app: router → validation → queue. Every error leaves as a spec error object. */
+import { usageRoutes } from './routes/usage.js';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { SpecError, asSpecError } from '../shared/errors.js';
 import { apiKeyAuth, parseApiKeys } from './auth.js';
@@ -66,6 +67,7 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use(catalogRoutes(ctx));
   app.use(jobRoutes(ctx));
   app.use(workerRoutes(ctx));
+  app.use(usageRoutes(ctx));
 
   app.use((req: Request) => {
     throw new SpecError('ROUTE_NOT_FOUND', `no route ${req.method} ${req.path}`);

@@ -11,17 +11,9 @@ import type { Logger } from '../shared/logger.js';
 import type { ModelEntry } from '../shared/manifest.js';
 import { JOB_PAYLOAD_VERSION, type JobData, type JobResult, type WebhookEvent } from '../shared/jobs/payload.js';
 import { defaultJobOptions, sideKeyTtlS } from '../shared/jobs/retention.js';
-import { forgetRetained, inputBytesOf } from '../shared/jobs/retained-results.js';
-import { claimForCancel } from '../shared/redis/claims.js';
+import { JobAccounting, inputBytesOf } from '../shared/jobs/accounting.js';
 import type { RedisClient } from '../shared/redis/connection.js';
-import {
-  WEBHOOK_QUEUE,
-  jobIndexKey,
-  modelQueueName,
-  tenantStoredKey,
-  tenantWaitingKey,
-  webhookStatusKey,
-} from '../shared/redis/keys.js';
+import { WEBHOOK_QUEUE, jobIndexKey, modelQueueName, webhookStatusKey } from '../shared/redis/keys.js';
 import {
   canceledView,
   completedView,
@@ -36,6 +28,12 @@ import { IdempotencyKey } from './idempotency.js';
 import { JobFinishEvents, type Finish } from './job-finish-events.js';
 import { WaitingCount } from './waiting-count.js';
 import { tenantLimits } from '../shared/tenant-limits.js';
+
+/** Points where a test forces an interleaving with a worker (never set in production). */
+export interface JobServiceHooks {
+  /** Between a cancel's read of the job's state and its claim. */
+  beforeCancelClaim?: (jobId: string) => Promise<void>;
+}
 
 export interface SubmitOptions {
   tenant: string | null;
@@ -77,6 +75,8 @@ interface JobIndexEntry {
 export class JobService {
   readonly queues = new Map<string, Queue<JobData, JobResult>>();
   readonly webhooks: Queue<WebhookJobData>;
+  /** Each job's accounting record and its tenant's counts (shared/jobs/accounting.ts). */
+  readonly accounting: JobAccounting;
   private readonly finishes: JobFinishEvents;
   /** Backpressure per model (QUEUE_MAX_WAITING), read from Redis at most once a second when far from the limit. */
   private readonly waiting = new Map<string, WaitingCount>();
@@ -94,7 +94,12 @@ export class JobService {
     private readonly config: Config,
     private readonly log: Logger,
     private readonly reader: RedisClient = redis,
+    private readonly hooks: JobServiceHooks = {},
   ) {
+    this.accounting = new JobAccounting(redis, config.MODELHUB_PREFIX, {
+      ttlS: sideKeyTtlS(config),
+      retention: config,
+    });
     for (const name of models.keys()) {
       if (reader !== redis) {
         const readQueue = new Queue<JobData, JobResult>(modelQueueName(name), {
@@ -196,7 +201,6 @@ export class JobService {
       model,
       input,
       tenant: options.tenant,
-      ...(inputBytes > 0 ? { input_bytes: inputBytes } : {}),
       ...(options.timeoutS ? { deadline_at: now + options.timeoutS * 1000 } : {}),
       ...(options.webhook ? { webhook: options.webhook } : {}),
     };
@@ -213,10 +217,6 @@ export class JobService {
         : null;
       if (idem && !(await idem.claim(id)))
         return { view: await idem.replay((jobId) => this.get(jobId, options.tenant)), replayed: true };
-      const tenantCount = tenantWaitingKey(prefix, model, options.tenant);
-      const tenantStored = tenantStoredKey(prefix, model, options.tenant);
-      let counted = false;
-      let storedCounted = false;
       let indexed = false;
       let adding = false;
       try {
@@ -226,34 +226,6 @@ export class JobService {
             'Retry-After': '5',
           });
         }
-        const countWaiting = options.tenant !== null && limits.maxWaiting > 0;
-        if (countWaiting || inputBytes > 0) {
-          // Counted up here, down by the run/cancel claim scripts and the finish script (or below,
-          // when the add fails). One round trip for both counts.
-          const ttl = sideKeyTtlS(this.config);
-          const tx = this.redis.multi();
-          if (countWaiting) tx.incr(tenantCount).expire(tenantCount, ttl);
-          if (inputBytes > 0) tx.incrby(tenantStored, inputBytes).expire(tenantStored, ttl);
-          const replies = (await tx.exec()) as [Error | null, number][];
-          counted = countWaiting;
-          storedCounted = inputBytes > 0;
-          const count = countWaiting ? replies[0][1] : 0;
-          if (count > limits.maxWaiting) {
-            throw new SpecError(
-              'TENANT_QUOTA',
-              `you have ${count - 1} jobs waiting for model "${model}" (the limit is ${limits.maxWaiting}); try again later`,
-              { 'Retry-After': '5' },
-            );
-          }
-          const stored = storedCounted ? replies[countWaiting ? 2 : 0][1] - inputBytes : 0;
-          if (storedCounted && stored >= storedQuota) {
-            throw new SpecError(
-              'TENANT_QUOTA',
-              `your jobs for model "${model}" hold ${stored} bytes of inputs and results (the limit is ${storedQuota}); delete finished jobs (DELETE /v1/jobs/{id}) or try again later`,
-              { 'Retry-After': '30' },
-            );
-          }
-        }
         const index: JobIndexEntry = {
           model,
           tenant: options.tenant,
@@ -261,8 +233,30 @@ export class JobService {
           deadline_at: data.deadline_at ?? null,
           ...(options.webhook ? { webhook: true } : {}),
         };
-        await this.redis.set(jobIndexKey(prefix, id), JSON.stringify(index), 'EX', sideKeyTtlS(this.config));
+        // The job's accounting record (its quota check with it) and its index entry, sent together.
+        const share = { countWaiting: options.tenant !== null && limits.maxWaiting > 0, inputBytes };
+        const [counted] = await Promise.all([
+          this.accounting.submit(model, id, options.tenant, share, {
+            maxWaiting: limits.maxWaiting,
+            maxStoredBytes: storedQuota,
+          }),
+          this.redis.set(jobIndexKey(prefix, id), JSON.stringify(index), 'EX', sideKeyTtlS(this.config)),
+        ]);
         indexed = true;
+        if (counted.verdict === 'waiting') {
+          throw new SpecError(
+            'TENANT_QUOTA',
+            `you have ${counted.waiting} jobs waiting for model "${model}" (the limit is ${limits.maxWaiting}); try again later`,
+            { 'Retry-After': '5' },
+          );
+        }
+        if (counted.verdict === 'stored') {
+          throw new SpecError(
+            'TENANT_QUOTA',
+            `your jobs for model "${model}" hold ${counted.storedBytes} bytes of inputs and results (the limit is ${storedQuota}); delete finished jobs (DELETE /v1/jobs/{id}) or try again later`,
+            { 'Retry-After': '30' },
+          );
+        }
         adding = true;
         // BullMQ priority: 1 is highest, as in the API.
         const job = await queue.add('infer', data, { jobId: id, timestamp: now, priority: options.priority ?? 5 });
@@ -270,7 +264,8 @@ export class JobService {
         await idem?.markStored(id);
         return { view: jobView(job, 'waiting'), replayed: false };
       } catch (err) {
-        // Only an add that failed on Redis is ambiguous (a timed-out add may have been stored).
+        // Only an add that failed on Redis is ambiguous (a timed-out add may have been stored):
+        // then the record stays, and the reconciler gives it back if the job never appears.
         const stored =
           adding && !(err instanceof SpecError)
             ? await queue.getJob(id).then(
@@ -278,10 +273,11 @@ export class JobService {
                 () => null,
               )
             : false;
-        // The index entry of a job that surely was not stored would point at nothing for a day.
-        if (indexed && stored === false) await this.redis.del(jobIndexKey(prefix, id)).catch(() => undefined);
-        if (counted && stored === false) await this.redis.decr(tenantCount).catch(() => undefined);
-        if (storedCounted && stored === false) await this.redis.decrby(tenantStored, inputBytes).catch(() => undefined);
+        if (stored === false) {
+          // The index entry of a job that surely was not stored would point at nothing for a day.
+          if (indexed) await this.redis.del(jobIndexKey(prefix, id)).catch(() => undefined);
+          await this.accounting.release(model, id).catch(() => undefined);
+        }
         await idem?.settleAfterFailure(stored);
         throw err;
       }
@@ -377,17 +373,13 @@ export class JobService {
       if (job.data.deadline_at !== undefined && Date.now() > job.data.deadline_at) {
         throw new SpecError('CONFLICT', `job "${id}" has already failed: its deadline passed`);
       }
-      // The race with a worker starting the job is settled by one SET NX on the job's claim.
-      const claim = await claimForCancel(
-        this.redis,
-        prefix,
-        index.model,
-        id,
-        sideKeyTtlS(this.config),
-        index.tenant,
-        job.data.input_bytes ?? 0,
-      );
+      // Settled in one atomic script against a worker starting, finishing or holding the job:
+      // the state read above may already be stale.
+      await this.hooks.beforeCancelClaim?.(id);
+      const claim = await this.accounting.claimForCancel(index.model, id);
       if (claim === 'running') throw new SpecError('CONFLICT', `job "${id}" is running; it will finish`);
+      if (claim === 'finished') throw new SpecError('CONFLICT', `job "${id}" has already finished`);
+      if (claim === 'gone') throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
       const canceled: JobIndexEntry = { ...index, canceled_at: Date.now() };
       await this.redis.set(jobIndexKey(prefix, id), JSON.stringify(canceled), 'KEEPTTL');
       try {
@@ -420,16 +412,10 @@ export class JobService {
       if (state !== 'completed' && state !== 'failed' && state !== 'unknown' && !index.canceled_at) {
         throw new SpecError('CONFLICT', `job "${id}" has not finished; cancel it first`);
       }
-      if (state !== 'unknown') {
-        await forgetRetained(
-          this.redis,
-          prefix,
-          index.model,
-          { id, key: queue.toKey(id), tenant: index.tenant },
-          this.config,
-        );
-        await queue.remove(id);
-      }
+      // The job first, then what its record held: a crash in between leaves a record without a
+      // job, which the reconciler gives back; the other order would leave a job counted nowhere.
+      if (state !== 'unknown') await queue.remove(id);
+      await this.accounting.release(index.model, id);
       // One key per command: on a Redis Cluster these live in different slots.
       await Promise.all([jobIndexKey(prefix, id), webhookStatusKey(prefix, id)].map((k) => this.redis.del(k)));
       return { id, deleted: true as const };

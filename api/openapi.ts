@@ -15,6 +15,7 @@ import {
   JobViewSchema,
   SpecErrorSchema,
   SubmitBody,
+  UsageSchema,
   WorkersSchema,
 } from './schemas.js';
 
@@ -52,6 +53,7 @@ const errors = {
     'Bad input: invalid JSON, a missing, unknown or wrong-typed field, an undecodable image (error_code 1001-1006)',
   ),
   '401': error('Missing or invalid API key (1101); only when MODELHUB_API_KEYS is set'),
+  '403': error("This key may not do that (1102), e.g. read another tenant's usage without an admin key"),
   '404': error('Unknown model (1201), job (1202) or route (1203)'),
   '409': error('Conflict: the job is running or finished (1301), or was canceled (2003)'),
   '413': error('Body (1005) or image (1004) too large'),
@@ -273,6 +275,22 @@ export function buildOpenApi(version: string): Record<string, unknown> {
           operationId: 'workers',
           summary: 'Live workers',
           responses: { '200': { description: 'Workers', content: json(WorkersSchema) }, ...pick('401', '503') },
+        },
+      },
+      '/v1/usage': {
+        get: {
+          operationId: 'usage',
+          summary: "The calling tenant's waiting jobs and stored bytes per model, against its limits",
+          parameters: [
+            {
+              name: 'tenant',
+              in: 'query',
+              required: false,
+              description: 'Another tenant (admin keys only)',
+              schema: { type: 'string' },
+            },
+          ],
+          responses: { '200': { description: 'Usage', content: json(UsageSchema) }, ...pick('401', '403', '503') },
         },
       },
       // The operations endpoints answer no client error: they take no input and no key.

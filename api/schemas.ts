@@ -147,5 +147,22 @@ export const WorkersSchema = z.union([
   }),
 ]);
 
+/** A live count and its limit (0: no limit). */
+const QuotaSchema = z.object({ used: z.number().int(), limit: z.number().int() });
+
+/** GET /v1/usage: what a tenant holds against its quotas, per model (the counters the 429s are decided on). */
+export const UsageSchema = z.object({
+  tenant: z.string().nullable(),
+  models: z.record(
+    z.string(),
+    z.object({
+      /** Jobs submitted and not yet started (TENANT_MAX_WAITING). */
+      waiting: QuotaSchema,
+      /** Inputs of jobs not yet finished plus kept results, bytes (TENANT_MAX_STORED_BYTES). */
+      stored_bytes: QuotaSchema,
+    }),
+  ),
+});
+
 /** Deepest JSON nesting accepted in a request body. */
 export const MAX_JSON_DEPTH = 32;

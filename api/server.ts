@@ -1,4 +1,6 @@
 /** Builds and starts the API: configuration, model repository, queues, HTTP server. */
+import { sideKeyTtlS } from '../shared/jobs/retention.js';
+import { Reconciler } from './reconciler.js';
 import type { Server } from 'node:http';
 import { ConfigError, loadConfig, type Config } from '../shared/config.js';
 import { createLogger, logOptions } from '../shared/logger.js';
@@ -11,7 +13,7 @@ import { createApp } from './app.js';
 import type { ApiContext } from './context.js';
 import { BatchService } from './batch-service.js';
 import { validateInput } from './input-validation.js';
-import { JobService } from './job-service.js';
+import { JobService, type JobServiceHooks } from './job-service.js';
 import { OffloadPool, siblingModule } from '../shared/offload/pool.js';
 import { createApiMetrics } from './metrics.js';
 
@@ -23,10 +25,17 @@ export interface RunningApi {
   metricsUrl: string;
   ctx: ApiContext;
   url: string;
+  /** Settles accounting records against their jobs (started unless MODELHUB_RECONCILE_PERIOD_MS=0). */
+  reconciler: Reconciler;
   close(): Promise<void>;
 }
 
-export async function startApi(config: Config = loadConfig()): Promise<RunningApi> {
+export interface StartApiOptions {
+  /** Points where a test forces an interleaving (never set in production). */
+  jobHooks?: JobServiceHooks;
+}
+
+export async function startApi(config: Config = loadConfig(), options: StartApiOptions = {}): Promise<RunningApi> {
   const log = createLogger('api', logOptions(config));
   const keys = parseApiKeys(config.MODELHUB_API_KEYS);
   if (keys.length === 0 && !isLoopback(config.HOST) && !config.MODELHUB_ALLOW_ANONYMOUS) {
@@ -67,7 +76,7 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
       });
     });
   }
-  const jobs = new JobService(models, redis, config, log, reader);
+  const jobs = new JobService(models, redis, config, log, reader, options.jobHooks);
   const batches = new BatchService(jobs, redis, config, log, (model, value) =>
     validateInput(jobs.model(model), value, config),
   );
@@ -85,6 +94,12 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
       })),
     { refreshMs: config.API_METRICS_REFRESH_MS },
   );
+  const reconciler = new Reconciler(reader, new Map(jobs.readQueueEntries()), jobs.webhooks, log, {
+    prefix: config.MODELHUB_PREFIX,
+    accounting: { ttlS: sideKeyTtlS(config), retention: config },
+    periodMs: config.MODELHUB_RECONCILE_PERIOD_MS,
+  });
+  if (config.MODELHUB_RECONCILE_PERIOD_MS > 0) reconciler.start();
   const ctx: ApiContext = {
     version: VERSION,
     config,
@@ -124,8 +139,10 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
     server,
     ctx,
     url,
+    reconciler,
     metricsUrl,
     async close() {
+      await reconciler.stop();
       stopDepth();
       stopBacklog();
       metricsServer.close();

@@ -101,6 +101,12 @@ const EnvSchema = z.object({
    * removed early. 0 = bounded by age and count only.
    */
   JOB_RETENTION_BYTES: int(1024 * 1024 * 1024),
+  /**
+   * A full pass of the reconciler (api/reconciler.ts) over each model's accounting records takes
+   * at most this long, ms: after a crash or a cut-short DELETE, each tenant's counts are back to
+   * the truth within it (plus 20 s for a submit whose job never appeared). 0 turns it off.
+   */
+  MODELHUB_RECONCILE_PERIOD_MS: z.coerce.number().int().nonnegative().default(30_000),
   /** Attempts of a job whose failure is not the input's fault (e.g. a worker crash). */
   JOB_ATTEMPTS: int(3),
   /** Waiting jobs a model's queue accepts before answering 429. */

@@ -9,11 +9,11 @@ import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullm
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
-import { readJobView } from '../shared/job-view.js';
+import { canceledView, readJobView, type JobView } from '../shared/job-view.js';
 import type { JobData, JobResult } from '../shared/jobs/payload.js';
 import { sideKeyTtlS } from '../shared/jobs/retention.js';
 import type { RedisClient } from '../shared/redis/connection.js';
-import { WEBHOOK_QUEUE, modelQueueName, webhookStatusKey } from '../shared/redis/keys.js';
+import { WEBHOOK_QUEUE, jobIndexKey, modelQueueName, webhookStatusKey } from '../shared/redis/keys.js';
 import { webhookMessageId, type WebhookJobData } from '../shared/webhooks/events.js';
 import { signWebhook } from '../shared/webhooks/signature.js';
 import { WebhookTargetError, WebhookTargetPolicy } from '../shared/webhooks/target-policy.js';
@@ -23,6 +23,9 @@ type DeliveryConfig = Pick<
   Config,
   'MODELHUB_PREFIX' | 'WEBHOOK_SECRET' | 'WEBHOOK_TIMEOUT_MS' | 'WEBHOOK_ALLOW_PRIVATE' | 'JOB_RETENTION_S'
 >;
+
+/** The field of a job's webhook record that marks `event` delivered. */
+const deliveredField = (event: string) => `delivered:${event}`;
 
 export class WebhookDelivery {
   readonly worker: Worker<WebhookJobData>;
@@ -43,7 +46,7 @@ export class WebhookDelivery {
     this.policy = new WebhookTargetPolicy(config.WEBHOOK_ALLOW_PRIVATE);
     this.deliveries = new Counter({
       name: 'modelhub_webhook_deliveries_total',
-      help: 'Webhook delivery attempts by outcome (delivered, retry, gone, refused)',
+      help: 'Webhook delivery attempts by outcome (delivered, retry, gone, refused; duplicate: already delivered, not sent again)',
       labelNames: ['event', 'outcome'],
       registers: [registry],
     });
@@ -77,7 +80,7 @@ export class WebhookDelivery {
       });
       this.modelQueues.set(model, queue);
     }
-    const view = await readJobView(queue, job_id);
+    const view = (await readJobView(queue, job_id)) ?? (await this.canceledViewOf(job_id));
     if (!view) throw new UnrecoverableError(`job ${job_id} no longer exists`);
     if (view.status === 'queued' || view.status === 'running') {
       // Enqueued just before the job was marked finished (or it is being recovered): look again soon.
@@ -89,11 +92,24 @@ export class WebhookDelivery {
     return body;
   }
 
-  private async deliver(job: Job<WebhookJobData>, token?: string): Promise<number> {
+  /** A job a cancel removed reads canceled from its index entry (its cancel's own event may have lost the race to be enqueued). */
+  private async canceledViewOf(jobId: string): Promise<JobView | null> {
+    const raw = await this.redis.get(jobIndexKey(this.config.MODELHUB_PREFIX, jobId));
+    const index = raw ? (JSON.parse(raw) as { model: string; created_at: number; canceled_at?: number }) : null;
+    return index?.canceled_at ? canceledView(jobId, index.model, index.created_at, index.canceled_at) : null;
+  }
+
+  private async deliver(job: Job<WebhookJobData>, token?: string): Promise<number | 'duplicate'> {
     const { job_id, event, url } = job.data;
+    const statusKey = webhookStatusKey(this.config.MODELHUB_PREFIX, job_id);
+    // The durable marker of a delivered event (it lives as long as the job): an event enqueued
+    // again after its first delivery left the queue's own retention is never sent twice.
+    if (await this.redis.hexists(statusKey, deliveredField(event))) {
+      this.deliveries.inc({ event, outcome: 'duplicate' });
+      return 'duplicate';
+    }
     const body = job.data.body ?? (await this.completedBody(job, token));
     const headers = signWebhook(this.config.WEBHOOK_SECRET!, webhookMessageId(job_id, event), body);
-    const statusKey = webhookStatusKey(this.config.MODELHUB_PREFIX, job_id);
     const started = performance.now();
     let status: number;
     try {
@@ -127,7 +143,10 @@ export class WebhookDelivery {
 
   private async record(key: string, lastStatus: string, deliveredEvent?: string): Promise<void> {
     const multi = this.redis.multi().hincrby(key, 'attempts', 1).hset(key, 'last_status', lastStatus);
-    if (deliveredEvent) multi.hset(key, `delivered_at`, new Date().toISOString(), 'delivered_event', deliveredEvent);
+    if (deliveredEvent) {
+      multi.hset(key, `delivered_at`, new Date().toISOString(), 'delivered_event', deliveredEvent);
+      multi.hset(key, deliveredField(deliveredEvent), 1);
+    }
     await multi.expire(key, sideKeyTtlS(this.config)).exec();
   }
 }

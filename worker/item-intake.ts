@@ -51,9 +51,15 @@ export class ItemIntake {
     );
   }
 
-  /** An interactive job: the N = 1 entry. Rejects with the item's error. */
-  async runOne(input: Record<string, unknown>, deadlineAt?: number): Promise<RunResult> {
-    const [settled] = await this.run([input], 'interactive', deadlineAt);
+  /**
+   * An interactive job: the N = 1 entry. Rejects with the item's error, or at once when `signal`
+   * aborts (its run lost its lock: another worker has the job); the item itself still runs to its
+   * end in its batch, so its batch-mates are untouched, and its answer is dropped.
+   */
+  async runOne(input: Record<string, unknown>, deadlineAt?: number, signal?: AbortSignal): Promise<RunResult> {
+    if (signal?.aborted) throw new RunAbandonedError(signal.reason);
+    const run = this.run([input], 'interactive', deadlineAt);
+    const [settled] = signal ? await untilAborted(run, signal) : await run;
     if (!settled.ok) throw settled.error;
     return settled.value;
   }
@@ -70,6 +76,23 @@ export class ItemIntake {
       for (const gate of gates) gate.leave();
     }
   }
+}
+
+/** An item's run was abandoned by its caller (the job's lock was lost). */
+export class RunAbandonedError extends Error {
+  override name = 'RunAbandonedError';
+  constructor(reason: unknown) {
+    super(`run abandoned: ${String(reason)}`);
+  }
+}
+
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  let onAbort = () => undefined as void;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new RunAbandonedError(signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([work, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
 }
 
 /** Runs `work` unless the deadline has passed; fails it if the deadline passes while it runs. */

@@ -11,6 +11,12 @@ export function createWorkerMetrics(registry: Registry) {
       labelNames: ['model', 'outcome'],
       registers: [registry],
     }),
+    locksLost: new Counter({
+      name: 'modelhub_worker_locks_lost_total',
+      help: 'Running jobs whose lock this worker lost (stopped or starved past MODELHUB_LOCK_MS); another worker runs them',
+      labelNames: ['model'],
+      registers: [registry],
+    }),
     batchItems: new Counter({
       name: 'modelhub_worker_batch_items_total',
       help: 'Batch items finished by this worker, by model and outcome (succeeded, failed, canceled)',

@@ -2,15 +2,22 @@
  * Binds a model's BullMQ queue to its ModelRunner. BullMQ hands out up to `concurrency` jobs at
  * once; each waits in the runner's batcher, so concurrency (2 × max_batch_size) is what lets a
  * full batch form while the previous one runs.
+ *
+ * Only the run whose completion BullMQ recorded speaks for a job: its outcome metrics, its
+ * `completed` webhook event and its accounting are emitted from the worker's `completed` and
+ * `failed` events, which fire only after `moveToFinished` succeeded (it checks this run's lock
+ * token). A run that lost its lock (a worker stopped past MODELHUB_LOCK_MS, its job recovered by
+ * another) is told through its abort signal and ends without a word; one that finishes anyway is
+ * refused by BullMQ. A worker that dies after the completion but before those events leaves a
+ * record the reconciler settles (api/reconciler.ts), the webhook event included.
  */
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Config } from '../shared/config.js';
 import { SpecError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { jobView, type JobView } from '../shared/job-view.js';
+import { JobAccounting } from '../shared/jobs/accounting.js';
 import { readJobData, type JobData, type JobResult, type WebhookEvent } from '../shared/jobs/payload.js';
-import { claimForRun } from '../shared/redis/claims.js';
-import { finishJob } from '../shared/jobs/retained-results.js';
 import type { RedisClient } from '../shared/redis/connection.js';
 import { modelQueueName } from '../shared/redis/keys.js';
 import { enqueueWebhookEvent, type WebhookJobData } from '../shared/webhooks/events.js';
@@ -40,6 +47,8 @@ export interface ConsumerOptions {
 export class QueueConsumer {
   readonly worker: Worker<JobData, JobResult>;
   private readonly runner: ModelRunner;
+  private readonly model: string;
+  private readonly accounting: JobAccounting;
   /** Removes jobs the retention's byte bound pushed out (made when first needed). */
   private queue: Queue | null = null;
 
@@ -51,30 +60,46 @@ export class QueueConsumer {
     private readonly options: ConsumerOptions,
   ) {
     const runner = (this.runner = intake.runner);
-    const model = runner.entry.manifest.name;
-    this.worker = new Worker<JobData, JobResult>(modelQueueName(model), (job) => this.process(job), {
-      connection: options.connection,
-      prefix: options.prefix,
-      concurrency: runner.entry.manifest.batching.max_batch_size * 2,
-      lockDuration: options.lockDurationMs,
-      stalledInterval: options.stalledIntervalMs,
-      maxStalledCount: options.maxStalledCount,
-      autorun: false,
-      name: options.workerId,
+    const model = (this.model = runner.entry.manifest.name);
+    this.accounting = new JobAccounting(options.connection, options.prefix, {
+      ttlS: options.claimTtlS,
+      retention: options.retention,
     });
+    // Three parameters: BullMQ hands the processor an abort signal only when it takes one.
+    this.worker = new Worker<JobData, JobResult>(
+      modelQueueName(model),
+      (job, _token, signal) => this.process(job, signal),
+      {
+        connection: options.connection,
+        prefix: options.prefix,
+        concurrency: runner.entry.manifest.batching.max_batch_size * 2,
+        lockDuration: options.lockDurationMs,
+        stalledInterval: options.stalledIntervalMs,
+        maxStalledCount: options.maxStalledCount,
+        autorun: false,
+        name: options.workerId,
+      },
+    );
     this.worker.on('error', (err) => this.log.error({ err, model }, 'queue consumer error'));
+    // Another worker may be running these jobs now: this run must stop and say nothing.
+    this.worker.on('lockRenewalFailed', (ids: string[]) => {
+      this.log.warn({ model, jobs: ids }, 'lost the lock of running jobs; abandoning them');
+      for (const id of ids) this.worker.cancelJob(id, 'lock lost');
+      this.metrics.locksLost.inc({ model }, ids.length);
+    });
+    this.worker.on('completed', (job) => {
+      this.metrics.jobs.inc({ model, outcome: 'succeeded' });
+      this.metrics.jobDurationSeconds.observe({ model }, (Date.now() - job.timestamp) / 1000);
+      void this.finished(job);
+    });
     this.worker.on('failed', (job, err) => {
       if (!job) return;
       const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
       const canceled = SpecError.fromReason(err.message).kind === 'CANCELED';
       this.metrics.jobs.inc({ model, outcome: canceled ? 'canceled' : final ? 'failed' : 'retried' });
       // Also covers failures decided outside the processor (a job stalled too often).
-      if (final) {
-        void this.emit(job, 'completed');
-        this.dropInput(job);
-      }
+      if (final) void this.finished(job);
     });
-    this.worker.on('completed', (job) => this.dropInput(job));
   }
 
   start(): void {
@@ -86,33 +111,22 @@ export class QueueConsumer {
     await this.queue?.close();
   }
 
-  private async process(job: Job<JobData, JobResult>): Promise<JobResult> {
-    const model = this.runner.entry.manifest.name;
+  private async process(job: Job<JobData, JobResult>, signal?: AbortSignal): Promise<JobResult> {
+    const model = this.model;
     const startedAt = Date.now();
     this.metrics.queueWaitSeconds.observe({ model }, Math.max(0, startedAt - job.timestamp) / 1000);
     try {
       const data = readJobData(job.data);
       const deadline = data.deadline_at;
       // Claimed first (it also ends the job's place in its tenant's waiting count), then judged.
-      const claim = await claimForRun(
-        this.options.connection,
-        this.options.prefix,
-        model,
-        job.id!,
-        this.options.claimTtlS,
-        data.tenant,
-      );
+      const claim = await this.accounting.claimForRun(model, job.id!);
       if (claim === 'canceled') throw new SpecError('CANCELED', 'the job was canceled before it ran');
       if (deadline && startedAt > deadline) {
         throw new SpecError('DEADLINE_EXCEEDED', "the job's deadline (timeout_s) passed before it could run");
       }
       // Fire and forget: the start event must not slow the job.
       void this.emit(job, 'start', () => jobView(job, 'active'));
-      const r = await this.intake.runOne(data.input, deadline);
-      this.metrics.jobs.inc({ model, outcome: 'succeeded' });
-      this.metrics.jobDurationSeconds.observe({ model }, (Date.now() - job.timestamp) / 1000);
-      // Before the job is marked finished: a worker dying in between must not lose the event.
-      await this.emit(job, 'completed');
+      const r = await this.intake.runOne(data.input, deadline, signal);
       return {
         output: r.output,
         metrics: {
@@ -126,66 +140,63 @@ export class QueueConsumer {
     } catch (err) {
       // Input errors are final: retrying the same bad image gives the same answer.
       if (err instanceof SpecError && err.kind !== 'INFERENCE_FAILED' && err.kind !== 'INTERNAL') {
-        await this.emit(job, 'completed');
         throw new UnrecoverableError(err.toReason());
       }
       const spec = err instanceof SpecError ? err : new SpecError('INFERENCE_FAILED', (err as Error).message);
-      this.log.warn({ err, jobId: job.id, model }, 'job failed');
-      if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) await this.emit(job, 'completed');
+      if (!signal?.aborted) this.log.warn({ err, jobId: job.id, model }, 'job failed');
       throw new Error(spec.toReason(), { cause: err });
     }
   }
 
   /**
-   * A finished job keeps its result for the retention period but not its input (an image can be
-   * megabytes); its result joins the model's retained results, bounded by bytes too. One script
-   * call, not awaited: the job is already finished for its client.
+   * A finished job (BullMQ recorded it): its `completed` webhook event, then its accounting (its
+   * input dropped, its result counted and bounded by the retention). The event goes first: it is
+   * enqueued once whoever enqueues it, so a crash in between leaves a record the reconciler
+   * finishes, event included, and never a finished record whose event was lost.
    */
-  private dropInput(job: Job<JobData, JobResult>): void {
-    if (job.data.input_dropped) return;
-    const { prefix, connection, retention } = this.options;
-    const model = this.runner.entry.manifest.name;
-    const finished = {
-      id: job.id!,
-      key: this.worker.toKey(job.id!),
-      tenant: job.data.tenant,
-      dataWithoutInput: JSON.stringify({ ...job.data, input: {}, input_dropped: true }),
-      inputBytes: job.data.input_bytes ?? 0,
-    };
-    finishJob(connection, prefix, model, finished, retention)
-      .then((pushedOut) => (pushedOut.length > 0 ? this.removePushedOut(pushedOut) : undefined))
-      .catch((err: Error) =>
-        this.log.debug({ err: err.message, jobId: job.id }, "could not drop a finished job's input"),
+  private async finished(job: Job<JobData, JobResult>): Promise<void> {
+    try {
+      await this.enqueueEvent(job, 'completed');
+      const dataWithoutInput = JSON.stringify({ ...job.data, input: {}, input_dropped: true });
+      const pushedOut = await this.accounting.finish(this.model, {
+        id: job.id!,
+        tenant: job.data.tenant,
+        dataWithoutInput,
+      });
+      if (pushedOut.length > 0) await this.removePushedOut(pushedOut);
+    } catch (err) {
+      this.log.warn(
+        { err: (err as Error).message, jobId: job.id },
+        'could not record a finished job; the reconciler will',
       );
+    }
   }
 
   /** Jobs whose results the byte bound pushed out: removed through BullMQ (it knows all their keys). */
   private async removePushedOut(ids: string[]): Promise<void> {
-    this.queue ??= new Queue(modelQueueName(this.runner.entry.manifest.name), {
+    this.queue ??= new Queue(modelQueueName(this.model), {
       connection: this.options.connection,
       prefix: this.options.prefix,
     });
     for (const id of ids) await this.queue.remove(id).catch(() => undefined);
-    this.log.info(
-      { model: this.runner.entry.manifest.name, removed: ids.length },
-      'results past JOB_RETENTION_BYTES removed',
+    this.log.info({ model: this.model, removed: ids.length }, 'results past JOB_RETENTION_BYTES removed');
+  }
+
+  /** Enqueues a webhook event, when the job has a webhook that wants it (once: a repeat is a no-op). */
+  private async enqueueEvent(job: Job<JobData, JobResult>, event: WebhookEvent, body?: () => JobView): Promise<void> {
+    if (!job.data.webhook) return;
+    await enqueueWebhookEvent(
+      this.options.webhooks,
+      { id: job.id!, model: job.data.model, webhook: job.data.webhook },
+      event,
+      body?.(),
     );
   }
 
-  /**
-   * Enqueues a webhook event; never rejects (a webhook queue hiccup must not fail the job). The
-   * completed event is awaited before the job is marked finished, without a body: delivery
-   * reads the finished job. `body` is only built when the job has a webhook.
-   */
+  /** The `start` event: never rejects (a webhook queue hiccup must not fail the job). */
   private async emit(job: Job<JobData, JobResult>, event: WebhookEvent, body?: () => JobView): Promise<void> {
-    if (!job.data.webhook) return;
     try {
-      await enqueueWebhookEvent(
-        this.options.webhooks,
-        { id: job.id!, model: job.data.model, webhook: job.data.webhook },
-        event,
-        body?.(),
-      );
+      await this.enqueueEvent(job, event, body);
     } catch (err) {
       this.log.warn({ err: (err as Error).message, jobId: job.id, event }, 'could not enqueue webhook event');
     }

@@ -162,6 +162,7 @@ async function catalogPage() {
   document.title = 'Models · ModelHub';
   const tbody = h('tbody');
   const note = h('p', { class: 'muted small' });
+  const usage = h('div', { class: 'usage' });
   app.replaceChildren(
     h(
       'section',
@@ -187,6 +188,17 @@ async function catalogPage() {
         tbody,
       ),
       note,
+    ),
+    h(
+      'section',
+      {},
+      h('h2', {}, 'Your usage'),
+      h(
+        'p',
+        { class: 'muted small' },
+        'What your key holds against its quotas, from the counters a 429 (error_code 1402) is decided on.',
+      ),
+      usage,
     ),
   );
   let alive = true;
@@ -217,6 +229,8 @@ async function catalogPage() {
       ),
     );
     note.textContent = `${models.length} models · live, refreshed ${new Date().toLocaleTimeString()}`;
+    const mine = await withKey(() => hub.usage());
+    if (alive) usage.replaceChildren(usageTable(mine));
   };
   await refresh();
   const timer = setInterval(
@@ -227,6 +241,45 @@ async function catalogPage() {
     alive = false;
     clearInterval(timer);
   };
+}
+
+/** A tenant's usage per model (only where it holds something), against its limits. */
+function usageTable(u) {
+  const limit = (n, unit) => (n === 0 ? 'no limit' : `${fmt(n)}${unit}`);
+  const rows = Object.entries(u.models).filter(([, m]) => m.waiting.used > 0 || m.stored_bytes.used > 0);
+  const who = h('p', {}, 'Tenant: ', h('strong', {}, u.tenant ?? 'open hub (no API keys)'));
+  if (rows.length === 0) return h('div', {}, who, h('p', { class: 'muted' }, 'Nothing waiting or stored.'));
+  return h(
+    'div',
+    {},
+    who,
+    h(
+      'table',
+      { class: 'grid usage-table' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ['Model', 'Waiting jobs', 'Stored bytes'].map((t) => h('th', {}, t)),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        ...rows.map(([name, m]) =>
+          h(
+            'tr',
+            { 'data-usage-model': name },
+            h('td', {}, name),
+            h('td', { class: 'num' }, `${fmt(m.waiting.used)} of ${limit(m.waiting.limit, '')}`),
+            h('td', { class: 'num' }, `${fmt(m.stored_bytes.used)} of ${limit(m.stored_bytes.limit, ' bytes')}`),
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 // ---- a model's page ----

@@ -22,7 +22,10 @@ export interface JobData {
   webhook?: { url: string; events: WebhookEvent[] };
   /** Set once the job finished: its input was dropped from Redis (`input` is then {}). */
   input_dropped?: boolean;
-  /** Bytes its input counts in its tenant's stored bytes until it finishes (absent: not counted). */
+  /**
+   * Written by releases before accounting records (the count now lives in the job's record);
+   * still read by their workers in a mixed fleet, so jobs keep no other meaning for it.
+   */
   input_bytes?: number;
 }
 

@@ -84,30 +84,28 @@ export function readinessProbeKey(prefix: string): string {
   return `${prefix}:readyz`;
 }
 
-/**
- * A tenant's count of jobs waiting in one model's queue (its quota). In the queue's hash slot, so
- * the run/cancel claim scripts decrement it atomically with the claim, on a Redis Cluster too.
- */
-export function tenantWaitingKey(prefix: string, model: string, tenant: string | null): string {
-  return `${prefix}:${modelQueueName(model)}:tenant:${tenant ?? '-'}:waiting`;
+/** BullMQ's hash of a job (its data, state timestamps, result): the accounting scripts read it. */
+export function jobHashKey(prefix: string, model: string, jobId: string): string {
+  return `${prefix}:${modelQueueName(model)}:${jobId}`;
 }
 
 /**
- * A model's retained results, beside BullMQ's completed set: which finished jobs hold a result,
- * with its size and owner (ZSET "<id>|<bytes>|<tenant>" → finished at), and their total bytes,
- * so retention can also be bounded by bytes (shared/jobs/retained-results.ts).
+ * A model's accounting (shared/jobs/accounting.ts, docs/exactness.md), in the queue's hash slot so
+ * every script that moves a count touches one slot and declares every key it touches:
+ * - `records`: HASH job id → the job's accounting record (its stage and what it counts);
+ * - `usage`: HASH of counters, "w|<tenant>" waiting jobs, "s|<tenant>" stored bytes (inputs of
+ *   jobs not yet finished plus retained results: the TENANT_MAX_STORED_BYTES quota), and
+ *   "retained" (the model's retained result bytes, the JOB_RETENTION_BYTES bound);
+ * - `retained`: ZSET "<id>|<bytes>|<tenant>" → finished at (ms), oldest first, beside BullMQ's
+ *   completed set, so retention can also be bounded by bytes;
+ * - `reconciling`: held (SET NX PX) by the API replica reconciling the model this tick.
  */
-export function retainedResultKeys(prefix: string, model: string) {
-  const base = `${prefix}:${modelQueueName(model)}:retained`;
-  return { byTime: base, bytes: `${base}:bytes` };
-}
-
-/** What `tenantStoredKey` starts with: the finish script appends "<tenant>:stored" for the owners of results it drops. */
-export function tenantKeyPrefix(prefix: string, model: string): string {
-  return `${prefix}:${modelQueueName(model)}:tenant:`;
-}
-
-/** A tenant's stored bytes in one model's queue: inputs of its jobs not yet finished plus its retained results (its quota). */
-export function tenantStoredKey(prefix: string, model: string, tenant: string | null): string {
-  return `${tenantKeyPrefix(prefix, model)}${tenant ?? '-'}:stored`;
+export function accountingKeys(prefix: string, model: string) {
+  const base = `${prefix}:${modelQueueName(model)}`;
+  return {
+    records: `${base}:acct`,
+    usage: `${base}:usage`,
+    retained: `${base}:retained`,
+    reconciling: `${base}:reconciling`,
+  };
 }

@@ -8,15 +8,19 @@ import type { RedisClient } from './connection.js';
 /** Read relative to this module, so tsx (shared/redis/) and compiled runs (dist/shared/redis/) both find them. */
 const script = (file: string) => readFileSync(new URL(`./${file}`, import.meta.url), 'utf8');
 
-/** command name → its .lua file and how many of its arguments are keys. */
-export type LuaCommandFiles = Record<string, { file: string; numberOfKeys: number }>;
+/**
+ * command name → its .lua file, how many of its arguments are keys (omitted: a variable number,
+ * passed as the call's first argument), and the library files put before it (plain EVAL has no
+ * includes; a library holds helpers several scripts share).
+ */
+export type LuaCommandFiles = Record<string, { file: string; numberOfKeys?: number; include?: string[] }>;
 
 /** Returns a function giving a connection with the commands defined (typed as `T`). */
 export function luaCommands<T>(files: LuaCommandFiles): (redis: RedisClient) => T {
-  const scripts = Object.entries(files).map(([name, { file, numberOfKeys }]) => ({
+  const scripts = Object.entries(files).map(([name, { file, numberOfKeys, include = [] }]) => ({
     name,
     numberOfKeys,
-    lua: script(file),
+    lua: [...include, file].map(script).join('\n'),
   }));
   const defined = new WeakSet<RedisClient>();
   return (redis) => {

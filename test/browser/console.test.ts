@@ -2,7 +2,8 @@
  * The web console in a real browser (Debian's Chromium driven by playwright-core) against a real
  * API and worker: catalog → text-detection → upload a rendered text image → boxes drawn over it
  * where the words are, JSON shown; a classification drawn as bars; a non-image answered with the
- * spec error in words; the API-key prompt keeping the key in session storage only. No page
+ * spec error in words; the API-key prompt keeping the key in session storage only; the key's
+ * usage against its quotas on the catalog. No page
  * errors anywhere. Screenshots go to test-artifacts/console/ (gitignored).
  */
 import { execFile } from 'node:child_process';
@@ -220,6 +221,23 @@ describe.skipIf(!haveChromium)('web console', () => {
       expect(await page.evaluate(() => sessionStorage.getItem('modelhub.apiKey'))).toBe('k-console-0123456789');
       expect(await page.evaluate(() => localStorage.length)).toBe(0);
       expect(await page.evaluate(() => document.cookie)).toBe('');
+      // The catalog shows what the key holds: a job queued (no worker here) waits and holds its input.
+      expect(await page.locator('.usage').textContent()).toContain('Nothing waiting or stored.');
+      const image = words.png.toString('base64');
+      const queued = await fetch(`${secured.url}/v1/models/text-detection/jobs`, {
+        method: 'POST',
+        headers: { Authorization: 'Bearer k-console-0123456789', 'content-type': 'application/json' },
+        body: JSON.stringify({ input: { image } }),
+      });
+      expect(queued.status).toBe(202);
+      const usageRow = page.locator('tr[data-usage-model="text-detection"]');
+      await usageRow.waitFor({ timeout: 15_000 });
+      expect(await usageRow.locator('td').allTextContents()).toEqual([
+        'text-detection',
+        '1 of 1000',
+        expect.stringMatching(/^\d+ of 268435456 bytes$/),
+      ]);
+      await shot(page, '07-usage');
       // Another tab has its own session storage: it asks again.
       const other = await openPage([401]);
       await other.goto(`${secured.url}/`);

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { REPO_ROOT, loadConfig, type Config } from '../../shared/config.js';
 import { startApi, type RunningApi } from '../../api/server.js';
+import type { JobServiceHooks } from '../../api/job-service.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -99,6 +100,8 @@ export interface HubOptions {
   models?: string;
   workers?: number;
   env?: Record<string, string>;
+  /** Points where the test forces an interleaving in the in-process API. */
+  jobHooks?: JobServiceHooks;
 }
 
 export async function startHub(options: HubOptions): Promise<Hub> {
@@ -112,7 +115,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     API_METRICS_REFRESH_MS: '1000',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',
   });
-  const api = await startApi(config);
+  const api = await startApi(config, { jobHooks: options.jobHooks });
   const workerArgs = ['--device', 'cpu', '--models', options.models ?? 'all'];
   const hub: Hub = {
     prefix,

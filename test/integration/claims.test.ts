@@ -1,47 +1,101 @@
-/** The run/cancel claim: one SET NX decides, so a job is never both canceled and run. */
+/**
+ * The run/cancel claim: one atomic script on each side decides, so a job is never both canceled
+ * and run, and a cancel never wins against a job that has finished.
+ */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claimForCancel, claimForRun } from '../../shared/redis/claims.js';
-import { modelQueueName } from '../../shared/redis/keys.js';
+import { JobAccounting } from '../../shared/jobs/accounting.js';
+import { jobHashKey, jobLockKey } from '../../shared/redis/keys.js';
 import { REDIS_URL, deletePrefix, getJson, pollJob, postJson, startHub, testPrefix, type Hub } from '../helpers/hub.js';
 import { b64, solidImage } from '../helpers/images.js';
 
 describe('run and cancel claims', () => {
   const prefix = testPrefix('claims');
-  const redis = new Redis(REDIS_URL);
+  // A worker's connection and the API's: what decides must be Redis, not one connection's order.
+  const workerSide = new Redis(REDIS_URL);
+  const apiSide = new Redis(REDIS_URL);
+  const worker = new JobAccounting(workerSide, prefix, {
+    ttlS: 60,
+    retention: { JOB_RETENTION_S: 60, JOB_RETENTION_COUNT: 10, JOB_RETENTION_BYTES: 0 },
+  });
+  const api = new JobAccounting(apiSide, prefix, {
+    ttlS: 60,
+    retention: { JOB_RETENTION_S: 60, JOB_RETENTION_COUNT: 10, JOB_RETENTION_BYTES: 0 },
+  });
   afterAll(async () => {
     await deletePrefix(prefix);
-    redis.disconnect();
+    workerSide.disconnect();
+    apiSide.disconnect();
   });
 
-  const lock = (id: string) => `${prefix}:${modelQueueName('m')}:${id}:lock`;
+  /** A queued job as BullMQ holds it, counted for tenant "t" (one waiting job, 100 input bytes). */
+  async function queued(id: string): Promise<void> {
+    await apiSide.hset(jobHashKey(prefix, 'm', id), 'data', '{}', 'timestamp', Date.now());
+    await api.submit('m', id, 't', { countWaiting: true, inputBytes: 100 }, { maxWaiting: 0, maxStoredBytes: 0 });
+  }
+  /** What BullMQ's moveToActive does: the job is locked by the worker that fetched it. */
+  const fetched = (id: string) => workerSide.set(jobLockKey(prefix, 'm', id), 'token');
 
-  it('a cancel loses to a worker holding the job, and wins before one starts', async () => {
-    await redis.set(lock('a'), 'token');
-    expect(await claimForRun(redis, prefix, 'm', 'a', 60)).toBe('running');
-    expect(await claimForCancel(redis, prefix, 'm', 'a', 60)).toBe('running');
-    expect(await claimForCancel(redis, prefix, 'm', 'b', 60)).toBe('canceled');
-    expect(await claimForRun(redis, prefix, 'm', 'b', 60)).toBe('canceled');
+  it('a worker that claims first keeps the job: the cancel answers "running", the counts move once', async () => {
+    await queued('a');
+    await fetched('a');
+    expect(await worker.claimForRun('m', 'a')).toBe('running');
+    expect(await api.usage('m', 't')).toEqual({ waiting: 0, storedBytes: 100 });
+    expect(await api.claimForCancel('m', 'a')).toBe('running');
+    expect(await api.usage('m', 't')).toEqual({ waiting: 0, storedBytes: 100 });
     // A retried job claims "running" again and goes on.
-    expect(await claimForRun(redis, prefix, 'm', 'a', 60)).toBe('running');
+    expect(await worker.claimForRun('m', 'a')).toBe('running');
+  });
+
+  it('a cancel that claims first wins: the worker that fetched the job finds it canceled', async () => {
+    await queued('b');
+    await fetched('b');
+    expect(await api.claimForCancel('m', 'b')).toBe('canceled');
+    expect(await api.usage('m', 't')).toEqual({ waiting: 0, storedBytes: 100 });
+    expect(await worker.claimForRun('m', 'b')).toBe('canceled');
+    expect(await api.claimForCancel('m', 'b')).toBe('canceled');
+    expect(await api.usage('m', 't')).toEqual({ waiting: 0, storedBytes: 100 });
   });
 
   it('a "running" claim left by an earlier attempt (no lock held) does not stop a cancel', async () => {
-    expect(await claimForRun(redis, prefix, 'm', 'c', 60)).toBe('running');
+    await queued('c');
+    expect(await worker.claimForRun('m', 'c')).toBe('running');
     // The attempt failed and the job waits for its retry: no worker holds its lock.
-    expect(await claimForCancel(redis, prefix, 'm', 'c', 60)).toBe('canceled');
-    expect(await claimForRun(redis, prefix, 'm', 'c', 60)).toBe('canceled');
+    expect(await api.claimForCancel('m', 'c')).toBe('canceled');
+    expect(await worker.claimForRun('m', 'c')).toBe('canceled');
   });
 
-  it('racing claims agree on one winner per job (the worker holds the lock when it claims)', async () => {
-    for (let i = 0; i < 50; i++) {
-      await redis.set(lock(`r${i}`), 'token');
-      const [w, c] = await Promise.all([
-        claimForRun(redis, prefix, 'm', `r${i}`, 60),
-        claimForCancel(redis, prefix, 'm', `r${i}`, 60),
-      ]);
-      expect(w).toBe(c);
+  it('a cancel never wins against a finished job, lock or no lock, and changes nothing', async () => {
+    await queued('d');
+    expect(await worker.claimForRun('m', 'd')).toBe('running');
+    // BullMQ's moveToFinished: the lock goes, finishedOn is set.
+    await workerSide.hset(jobHashKey(prefix, 'm', 'd'), 'finishedOn', Date.now(), 'returnvalue', '"r"');
+    const before = await api.usage('m', 't');
+    expect(await api.claimForCancel('m', 'd')).toBe('finished');
+    expect(await api.usage('m', 't')).toEqual(before);
+    await workerSide.del(jobHashKey(prefix, 'm', 'd'));
+    expect(await api.claimForCancel('m', 'd')).toBe('gone');
+  });
+
+  it('racing claims over two connections agree on one winner per job, and each job leaves the waiting count once', async () => {
+    const ids = Array.from({ length: 100 }, (_, i) => `r${i}`);
+    const storedBefore = (await api.usage('m', 't')).storedBytes;
+    for (const id of ids) {
+      await queued(id);
+      await fetched(id);
     }
+    const outcomes = await Promise.all(
+      ids.map(async (id) => {
+        const [w, c] = await Promise.all([worker.claimForRun('m', id), api.claimForCancel('m', id)]);
+        return `${w}/${c}`;
+      }),
+    );
+    // Either the worker claimed first (the cancel sees its lock) or the cancel did (the worker sees its claim).
+    for (const o of outcomes) expect(['running/running', 'canceled/canceled']).toContain(o);
+    const canceled = outcomes.filter((o) => o === 'canceled/canceled').length;
+    // Every raced job left the waiting count; the inputs of those that run stay counted.
+    expect((await api.usage('m', 't')).waiting).toBe(0);
+    expect((await api.usage('m', 't')).storedBytes).toBe(storedBefore + 100 * (ids.length - canceled));
   });
 });
 
@@ -58,7 +112,8 @@ describe('a job canceled after a worker fetched it', () => {
     // The cancel's claim lands, but (as if a worker had fetched the job in that instant) the
     // job stays in the queue; the worker must still not run it.
     const redis = new Redis(REDIS_URL);
-    expect(await claimForCancel(redis, hub.prefix, 'resnet50', body.id, 60)).toBe('canceled');
+    const accounting = new JobAccounting(redis, hub.prefix, { ttlS: 60, retention: hub.api.ctx.config });
+    expect(await accounting.claimForCancel('resnet50', body.id)).toBe('canceled');
     redis.disconnect();
     await hub.addWorker(['--device', 'cpu', '--models', 'resnet50']);
     const job = await pollJob(hub.url, body.id);

@@ -5,9 +5,8 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { finishJob, forgetRetained } from '../../shared/jobs/retained-results.js';
-import { claimForCancel } from '../../shared/redis/claims.js';
-import { retainedResultKeys, tenantStoredKey } from '../../shared/redis/keys.js';
+import { JobAccounting } from '../../shared/jobs/accounting.js';
+import { accountingKeys } from '../../shared/redis/keys.js';
 import { REDIS_URL, deletePrefix, startHub, testPrefix, type Hub } from '../helpers/hub.js';
 import { b64, solidImage } from '../helpers/images.js';
 
@@ -16,12 +15,18 @@ const retention = { JOB_RETENTION_S: 3600, JOB_RETENTION_COUNT: 100, JOB_RETENTI
 describe('the finish script (finish-job.lua)', () => {
   const redis = new Redis(REDIS_URL);
   const prefix = testPrefix('retained');
+  const accountingWith = (bounds: typeof retention) =>
+    new JobAccounting(redis, prefix, { ttlS: 7200, retention: bounds });
+  const accounting = accountingWith(retention);
   afterAll(async () => {
     await deletePrefix(prefix);
     redis.disconnect();
   });
 
-  /** A finished job's hash as BullMQ leaves it: its data (with input) and a result of `bytes`. */
+  /**
+   * A job submitted (its input counted, as the API does), run, and finished as BullMQ leaves it
+   * (its data with input, a result of `resultBytes`), then recorded by the finish script.
+   */
   async function finished(
     id: string,
     tenant: string | null,
@@ -31,6 +36,8 @@ describe('the finish script (finish-job.lua)', () => {
     bounds = retention,
   ): Promise<string[]> {
     const key = `${prefix}:{model.m}:${id}`;
+    await accounting.submit('m', id, tenant, { countWaiting: false, inputBytes }, { maxWaiting: 0, maxStoredBytes: 0 });
+    await accounting.claimForRun('m', id);
     await redis.hset(
       key,
       'data',
@@ -38,36 +45,35 @@ describe('the finish script (finish-job.lua)', () => {
       'returnvalue',
       'r'.repeat(resultBytes),
     );
-    return finishJob(
-      redis,
-      prefix,
+    return accountingWith(bounds).finish(
       'm',
-      {
-        id,
-        key,
-        tenant,
-        dataWithoutInput: JSON.stringify({ model: 'm', input: {}, tenant, input_dropped: true }),
-        inputBytes,
-      },
-      bounds,
+      { id, tenant, dataWithoutInput: JSON.stringify({ model: 'm', input: {}, tenant, input_dropped: true }) },
       at,
     );
   }
-  const stored = async (tenant: string) => Number((await redis.get(tenantStoredKey(prefix, 'm', tenant))) ?? 0);
-  const keys = retainedResultKeys(prefix, 'm');
+  const stored = async (tenant: string) => (await accounting.usage('m', tenant)).storedBytes;
+  const keys = accountingKeys(prefix, 'm');
+  const retainedBytes = () => accounting.retainedBytes('m');
   /** Ids of the retained results, oldest first. */
-  const kept = async () => (await redis.zrange(keys.byTime, 0, -1)).map((member) => member.split('|')[0]);
+  const kept = async () => (await redis.zrange(keys.retained, 0, -1)).map((member) => member.split('|')[0]);
 
   it("swaps a job's counted input for its result, and pushes the oldest results out past the byte bound", async () => {
-    // Inputs counted at submit (as the API does).
-    await redis.incrby(tenantStoredKey(prefix, 'm', 'a'), 3 * 500);
+    // Inputs counted at submit (as the API does); a second submit of the same job counts nothing.
+    for (const id of ['j1', 'j2', 'j3'])
+      await accounting.submit(
+        'm',
+        id,
+        'a',
+        { countWaiting: false, inputBytes: 500 },
+        { maxWaiting: 0, maxStoredBytes: 0 },
+      );
     expect(await finished('j1', 'a', 400, 500, 1_000)).toEqual([]);
     expect(await stored('a')).toBe(1000 + 400);
     expect(await finished('j2', 'a', 400, 500, 2_000)).toEqual([]);
-    expect(await redis.get(keys.bytes)).toBe('800');
+    expect(await retainedBytes()).toBe(800);
     // 1200 > 1000: j1 (the oldest) is pushed out, and only it; its bytes leave both counts.
     expect(await finished('j3', 'a', 400, 500, 3_000)).toEqual(['j1']);
-    expect(await redis.get(keys.bytes)).toBe('800');
+    expect(await retainedBytes()).toBe(800);
     expect(await stored('a')).toBe(800);
     expect(await kept()).toEqual(['j2', 'j3']);
     // The job's input is gone from its hash; its result stays.
@@ -92,39 +98,47 @@ describe('the finish script (finish-job.lua)', () => {
     // A single result over the byte bound stays (its size passed MAX_RESULT_BYTES); the older ones go.
     expect(await finished('j6', null, 5000, 0, 2_000 + 3600_000 + 3)).toEqual(['j4', 'j5']);
     expect(await kept()).toEqual(['j6']);
-    expect(await redis.get(keys.bytes)).toBe('5000');
+    expect(await retainedBytes()).toBe(5000);
   });
 
   it('drops a retained entry it cannot read instead of failing every later finish', async () => {
-    await redis.zadd(keys.byTime, 0, 'not-a-member-this-script-wrote');
+    await redis.zadd(keys.retained, 0, 'not-a-member-this-script-wrote');
     await expect(finished('j7', null, 10, 0, 2_000 + 3600_000 + 4)).resolves.toEqual(['j6']);
     expect(await kept()).toEqual(['j7']);
   });
 
   it("gives a deleted job's bytes back, and a canceled job's input once only", async () => {
-    await redis.incrby(tenantStoredKey(prefix, 'm', 'b'), 300);
     await finished('k1', 'b', 250, 300, 10_000_000);
     expect(await stored('b')).toBe(250);
-    const k1 = { id: 'k1', key: `${prefix}:{model.m}:k1`, tenant: 'b' };
-    expect(await forgetRetained(redis, prefix, 'm', k1, retention)).toBe(250);
-    expect(await forgetRetained(redis, prefix, 'm', k1, retention)).toBe(0);
+    // DELETE: the job goes, then what its record held.
+    await redis.del(`${prefix}:{model.m}:k1`);
+    expect(await accounting.release('m', 'k1')).toBe(250);
+    expect(await accounting.release('m', 'k1')).toBe(0);
     expect(await stored('b')).toBe(0);
     // Canceled while queued: the cancel gives the input back; the worker that then fails the
     // job unrun (its claim says canceled) must not give it back again.
-    await redis.incrby(tenantStoredKey(prefix, 'm', 'b'), 2 * 300);
-    expect(await claimForCancel(redis, prefix, 'm', 'k2', 60, 'b', 300)).toBe('canceled');
-    expect(await stored('b')).toBe(300);
-    const key = `${prefix}:{model.m}:k2`;
-    await redis.hset(key, 'data', '{}', 'failedReason', 'canceled');
-    await finishJob(
-      redis,
-      prefix,
+    await accounting.submit(
       'm',
-      { id: 'k2', key, tenant: 'b', dataWithoutInput: '{}', inputBytes: 300 },
-      retention,
-      10_000_001,
+      'k2',
+      'b',
+      { countWaiting: true, inputBytes: 300 },
+      { maxWaiting: 0, maxStoredBytes: 0 },
     );
+    await accounting.submit(
+      'm',
+      'k3',
+      'b',
+      { countWaiting: true, inputBytes: 300 },
+      { maxWaiting: 0, maxStoredBytes: 0 },
+    );
+    const key = `${prefix}:{model.m}:k2`;
+    await redis.hset(key, 'data', '{}', 'timestamp', 1);
+    expect(await accounting.claimForCancel('m', 'k2')).toBe('canceled');
     expect(await stored('b')).toBe(300);
+    await redis.hset(key, 'failedReason', 'canceled', 'finishedOn', 2);
+    await accounting.finish('m', { id: 'k2', tenant: 'b', dataWithoutInput: '{}' }, 10_000_001);
+    expect(await stored('b')).toBe(300);
+    expect(await accounting.usage('m', 'b')).toEqual({ waiting: 1, storedBytes: 300 });
   });
 });
 
@@ -188,12 +202,12 @@ describe('through the hub', () => {
         await new Promise((res) => setTimeout(res, 25));
     }
     const redis = hub.api.ctx.redis;
-    const keys = retainedResultKeys(hub.prefix, 'text-direction');
+    const keys = accountingKeys(hub.prefix, 'text-direction');
     // The finish script runs just after completion: let the last one land.
-    const lastKept = async () => (await redis.zrange(keys.byTime, -1, -1))[0]?.startsWith(ids[5]);
+    const lastKept = async () => (await redis.zrange(keys.retained, -1, -1))[0]?.startsWith(ids[5]);
     for (let t = 0; t < 100 && !(await lastKept()); t++) await new Promise((res) => setTimeout(res, 25));
-    const kept = (await redis.zrange(keys.byTime, 0, -1)).map((member) => member.split('|')[0]);
-    const bytes = Number(await redis.get(keys.bytes));
+    const kept = (await redis.zrange(keys.retained, 0, -1)).map((member) => member.split('|')[0]);
+    const bytes = await hub.api.ctx.jobs.accounting.retainedBytes('text-direction');
     // Each result is a couple of hundred bytes: the bound keeps the newest few, never more than 600 bytes' worth beyond the newest.
     expect(kept.at(-1)).toBe(ids[5]);
     expect(kept.length).toBeLessThan(6);
@@ -205,9 +219,9 @@ describe('through the hub', () => {
     expect((await get(BOB, ids[0])).body).toMatchObject({ success: false, error_code: 1202 });
     // Bob's stored bytes are what is kept of his results, not his inputs any more (Alice's
     // queued jobs ran too once the worker came: theirs are hers).
-    const entries = (await redis.zrange(keys.byTime, 0, -1)).map((member) => member.split('|'));
+    const entries = (await redis.zrange(keys.retained, 0, -1)).map((member) => member.split('|'));
     const bobs = entries.filter(([, , owner]) => owner === 'bob').reduce((sum, [, n]) => sum + Number(n), 0);
     expect(bobs).toBeGreaterThan(0);
-    expect(Number(await redis.get(tenantStoredKey(hub.prefix, 'text-direction', 'bob')))).toBe(bobs);
+    expect((await hub.api.ctx.jobs.accounting.usage('text-direction', 'bob')).storedBytes).toBe(bobs);
   });
 });

@@ -1,4 +1,4 @@
-import type { AnyOutput, Batch, BatchOptions, BatchResultLine, InputOf, Job, ModelDetail, ModelName, ModelSummary, OutputOf, SubmitOptions, WorkerInfo } from './types.js';
+import type { AnyOutput, Batch, BatchOptions, BatchResultLine, InputOf, Job, ModelDetail, ModelName, ModelSummary, OutputOf, SubmitOptions, Usage, WorkerInfo } from './types.js';
 export interface ModelHubOptions {
     /** The hub's base URL. Default: the page's origin in a browser, else http://127.0.0.1:8080. */
     url?: string;
@@ -98,6 +98,14 @@ export declare class ModelHub {
     workers(options?: {
         signal?: AbortSignal;
     }): Promise<WorkerInfo[]>;
+    /**
+     * GET /v1/usage: this key's tenant's waiting jobs and stored bytes per model, against its limits
+     * (what a 429 with error_code 1402 was decided on). An admin key may pass another `tenant`.
+     */
+    usage(options?: {
+        tenant?: string;
+        signal?: AbortSignal;
+    }): Promise<Usage>;
     /** GET /v1/workers as a tenant sees it: how many live workers, by device and by model. */
     workerCounts(options?: {
         signal?: AbortSignal;

@@ -178,6 +178,14 @@ export class ModelHub {
     async workers(options = {}) {
         return (await this.request('GET', '/v1/workers', options)).workers ?? [];
     }
+    /**
+     * GET /v1/usage: this key's tenant's waiting jobs and stored bytes per model, against its limits
+     * (what a 429 with error_code 1402 was decided on). An admin key may pass another `tenant`.
+     */
+    usage(options = {}) {
+        const query = options.tenant === undefined ? '' : `?tenant=${encodeURIComponent(options.tenant)}`;
+        return this.request('GET', `/v1/usage${query}`, options.signal ? { signal: options.signal } : {});
+    }
     /** GET /v1/workers as a tenant sees it: how many live workers, by device and by model. */
     async workerCounts(options = {}) {
         return this.request('GET', '/v1/workers', options);

@@ -23,6 +23,23 @@ export function modelsTable(models) {
         clip(m.description.replace(/\s*\[TEST MODEL[^\]]*\]/, ''), 60),
     ]));
 }
+/** A tenant's usage: one row per model where it holds anything, then the limits. */
+export function usageTable(usage) {
+    const limit = (n) => (n === 0 ? 'none' : String(n));
+    const rows = Object.entries(usage.models)
+        .filter(([, m]) => m.waiting.used > 0 || m.stored_bytes.used > 0)
+        .map(([name, m]) => [
+        name,
+        m.waiting.used,
+        limit(m.waiting.limit),
+        m.stored_bytes.used,
+        limit(m.stored_bytes.limit),
+    ]);
+    const who = `tenant: ${usage.tenant ?? '(open hub)'}`;
+    if (rows.length === 0)
+        return `${who}\nnothing waiting or stored`;
+    return `${who}\n${table(['MODEL', 'WAITING', 'LIMIT', 'STORED BYTES', 'LIMIT'], rows)}`;
+}
 export function jobTable(job) {
     const rows = [
         ['id', job.id],

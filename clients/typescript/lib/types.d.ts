@@ -227,6 +227,22 @@ export interface ModelDetail extends ModelSummary {
     example: string;
     [field: string]: unknown;
 }
+/** A live count and its limit (0: no limit). */
+export interface Quota {
+    used: number;
+    limit: number;
+}
+/** GET /v1/usage: what a tenant holds against its quotas, per model, from the counters the 429s are decided on. */
+export interface Usage {
+    /** null on an open hub (no API keys). */
+    tenant: string | null;
+    models: Record<string, {
+        /** Jobs submitted and not yet started (TENANT_MAX_WAITING). */
+        waiting: Quota;
+        /** Inputs of jobs not yet finished plus kept results, bytes (TENANT_MAX_STORED_BYTES). */
+        stored_bytes: Quota;
+    }>;
+}
 export interface WorkerInfo {
     id: string;
     device: string;

@@ -9,7 +9,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BATCH_USAGE, BatchUsageError, BatchWaitTimeoutError, runBatch } from './cli-batch.js';
 import { ModelHub, outputOf } from './client.js';
 import { ModelHubConnectionError, ModelHubError, WaitTimeoutError } from './errors.js';
-import { jobTable, modelsTable, outputSummary } from './format.js';
+import { jobTable, modelsTable, outputSummary, usageTable } from './format.js';
 import type { Job, SubmitOptions } from './types.js';
 
 const USAGE = `Usage: modelhub [--url URL] [--key KEY] [--json] <command> …
@@ -23,6 +23,9 @@ Commands:
           [--idempotency-key K] [--wait]
   job     <id> [--wait]                   a job's status (and output once finished)
   cancel  <id>                            cancel a queued job
+  usage   [--tenant T]                    your waiting jobs and stored bytes per model, against your
+                                          limits (what a 429 with error_code 1402 is decided on);
+                                          --tenant needs an admin key
 ${BATCH_USAGE}
 
 Options:
@@ -56,6 +59,7 @@ const options = {
   wait: { type: 'boolean', default: false },
   'wait-timeout': { type: 'string' },
   order: { type: 'string' },
+  tenant: { type: 'string' },
 } satisfies ParseArgsConfig['options'];
 
 type Flags = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
@@ -217,6 +221,12 @@ async function run(argv: string[]): Promise<number> {
       arity(1, '<id>');
       return report(flags, await hub.cancel(args[0]));
     }
+    case 'usage': {
+      arity(0, 'no arguments');
+      const usage = await hub.usage(flags.tenant === undefined ? {} : { tenant: flags.tenant });
+      print(flags, usage, usageTable(usage));
+      return 0;
+    }
     case 'batch': {
       const waitTimeoutS = numberFlag(flags, 'wait-timeout');
       const priority = numberFlag(flags, 'priority');
@@ -234,7 +244,7 @@ async function run(argv: string[]): Promise<number> {
       });
     }
     default:
-      throw new UsageError(`unknown command "${command}" (models, predict, submit, job, cancel, batch)`);
+      throw new UsageError(`unknown command "${command}" (models, predict, submit, job, cancel, usage, batch)`);
   }
 }
 

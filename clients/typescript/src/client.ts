@@ -17,6 +17,7 @@ import type {
   SpecErrorBody,
   SubmitBody,
   SubmitOptions,
+  Usage,
   WorkerInfo,
 } from './types.js';
 
@@ -238,6 +239,15 @@ export class ModelHub {
    */
   async workers(options: { signal?: AbortSignal } = {}): Promise<WorkerInfo[]> {
     return (await this.request<{ workers?: WorkerInfo[] }>('GET', '/v1/workers', options)).workers ?? [];
+  }
+
+  /**
+   * GET /v1/usage: this key's tenant's waiting jobs and stored bytes per model, against its limits
+   * (what a 429 with error_code 1402 was decided on). An admin key may pass another `tenant`.
+   */
+  usage(options: { tenant?: string; signal?: AbortSignal } = {}): Promise<Usage> {
+    const query = options.tenant === undefined ? '' : `?tenant=${encodeURIComponent(options.tenant)}`;
+    return this.request('GET', `/v1/usage${query}`, options.signal ? { signal: options.signal } : {});
   }
 
   /** GET /v1/workers as a tenant sees it: how many live workers, by device and by model. */

@@ -1,5 +1,5 @@
 /** Human-readable renderings for the CLI: tables, and a short summary of each task's output. */
-import type { Job, ModelSummary, RleMask } from './types.js';
+import type { Job, ModelSummary, RleMask, Usage } from './types.js';
 
 /** Left-aligned columns; numbers right-aligned. */
 export function table(header: string[], rows: (string | number)[][]): string {
@@ -34,6 +34,23 @@ export function modelsTable(models: ModelSummary[]): string {
       clip(m.description.replace(/\s*\[TEST MODEL[^\]]*\]/, ''), 60),
     ]),
   );
+}
+
+/** A tenant's usage: one row per model where it holds anything, then the limits. */
+export function usageTable(usage: Usage): string {
+  const limit = (n: number) => (n === 0 ? 'none' : String(n));
+  const rows = Object.entries(usage.models)
+    .filter(([, m]) => m.waiting.used > 0 || m.stored_bytes.used > 0)
+    .map(([name, m]) => [
+      name,
+      m.waiting.used,
+      limit(m.waiting.limit),
+      m.stored_bytes.used,
+      limit(m.stored_bytes.limit),
+    ]);
+  const who = `tenant: ${usage.tenant ?? '(open hub)'}`;
+  if (rows.length === 0) return `${who}\nnothing waiting or stored`;
+  return `${who}\n${table(['MODEL', 'WAITING', 'LIMIT', 'STORED BYTES', 'LIMIT'], rows)}`;
 }
 
 export function jobTable(job: Job<unknown>): string {

@@ -1,0 +1,46 @@
+/**
+ * GET /v1/usage: what the calling tenant holds against its quotas, per model, read from the live
+ * counters the 429s are decided on (not recomputed from the jobs), so a drift would show here.
+ * Admins may ask for any tenant (`?tenant=`).
+ */
+import { Router, type Request, type Response } from 'express';
+import { SpecError } from '../../shared/errors.js';
+import { tenantLimits } from '../../shared/tenant-limits.js';
+import type { ApiContext } from '../context.js';
+import type { UsageSchema } from '../schemas.js';
+import type { z } from 'zod';
+
+export type UsageView = z.output<typeof UsageSchema>;
+
+export function usageRoutes(ctx: ApiContext): Router {
+  const router = Router();
+  const { jobs, config } = ctx;
+
+  router.get('/v1/usage', async (req: Request, res: Response) => {
+    const asked = typeof req.query.tenant === 'string' ? req.query.tenant : undefined;
+    if (asked !== undefined && !req.admin && asked !== req.tenant)
+      throw new SpecError('FORBIDDEN', "only an admin key may read another tenant's usage");
+    const tenant = asked ?? req.tenant;
+    const limits = tenantLimits(config, tenant);
+    const models = await jobs.withStore(() =>
+      Promise.all(
+        [...jobs.queues.keys()].map(async (model) => [model, await jobs.accounting.usage(model, tenant)] as const),
+      ),
+    );
+    const view: UsageView = {
+      tenant,
+      models: Object.fromEntries(
+        models.map(([model, u]) => [
+          model,
+          {
+            waiting: { used: u.waiting, limit: tenant === null ? 0 : limits.maxWaiting },
+            stored_bytes: { used: u.storedBytes, limit: tenant === null ? 0 : limits.maxStoredBytes },
+          },
+        ]),
+      ),
+    };
+    res.json(view);
+  });
+
+  return router;
+}

@@ -1,0 +1,226 @@
+/**
+ * What each tenant holds in a model's queue, kept exact under retries, crashes and races.
+ *
+ * Every job has an accounting record (its stage and what it counts: docs/exactness.md) and the
+ * model's usage counters are, at every moment, the sum of its records' shares: each Lua script
+ * that moves a job's stage moves the counters with it in one atomic step, and a stage a record has
+ * already reached is a no-op, so a script resent after a lost reply (ioredis resends in-flight
+ * commands on reconnect) changes nothing the second time. Records that disagree with their job
+ * (a crash between completing a job and recording it, a job deleted meanwhile) are settled by the
+ * reconciler (api/reconciler.ts) within one reconciliation period.
+ *
+ * The run/cancel claim lives here too: whoever claims a job first, a worker starting it or a
+ * cancel, decides, so a job is never both canceled and run, and a cancel never wins against a
+ * job that has finished.
+ */
+import type { Config } from '../config.js';
+import type { RedisClient } from '../redis/connection.js';
+import { accountingKeys, jobClaimKey, jobHashKey, jobLockKey } from '../redis/keys.js';
+import { luaCommands } from '../redis/lua-commands.js';
+
+const LIB = ['accounting-lib.lua'];
+
+interface AccountingCommands {
+  modelhubAccountSubmit(...args: (string | number)[]): Promise<[SubmitVerdict, number, number]>;
+  modelhubAccountRelease(records: string, usage: string, retained: string, id: string, ttlS: number): Promise<number>;
+  modelhubClaimForRun(...args: (string | number)[]): Promise<JobClaim>;
+  modelhubClaimForCancel(...args: (string | number)[]): Promise<CancelClaim>;
+  modelhubFinishJob(...args: (string | number)[]): Promise<string[]>;
+  modelhubReconcileJobs(numberOfKeys: number, ...args: (string | number)[]): Promise<[number, string[], string[]]>;
+}
+
+const commands = luaCommands<AccountingCommands>({
+  modelhubAccountSubmit: { file: 'account-submit.lua', numberOfKeys: 2, include: LIB },
+  modelhubAccountRelease: { file: 'account-release.lua', numberOfKeys: 3, include: LIB },
+  modelhubClaimForRun: { file: 'claim-for-run.lua', numberOfKeys: 3, include: LIB },
+  modelhubClaimForCancel: { file: 'claim-for-cancel.lua', numberOfKeys: 5, include: LIB },
+  modelhubFinishJob: { file: 'finish-job.lua', numberOfKeys: 4, include: LIB },
+  // A variable number of keys: passed first on each call.
+  modelhubReconcileJobs: { file: 'reconcile-jobs.lua', include: LIB },
+});
+
+export type JobClaim = 'running' | 'canceled';
+/** 'finished': the job completed or failed first; 'gone': it no longer exists. */
+export type CancelClaim = JobClaim | 'finished' | 'gone';
+/** 'ok': counted; 'waiting' / 'stored': that quota is reached, nothing was counted. */
+export type SubmitVerdict = 'ok' | 'waiting' | 'stored';
+
+/** A job's share of its tenant's counts, decided at submit. */
+export interface SubmitShare {
+  /** Counts in its tenant's waiting jobs (TENANT_MAX_WAITING). */
+  countWaiting: boolean;
+  /** Input bytes counted in its tenant's stored bytes until it finishes (0: none). */
+  inputBytes: number;
+}
+
+export interface FinishedJob {
+  id: string;
+  tenant: string | null;
+  /** The job's data without its input (JSON), written in place of the data it was queued with. */
+  dataWithoutInput: string;
+}
+
+export interface TenantUsage {
+  waiting: number;
+  storedBytes: number;
+}
+
+export interface AccountingOptions {
+  /** TTL of the claims, records and counters, s (at least the jobs' retention: sideKeyTtlS). */
+  ttlS: number;
+  retention: Pick<Config, 'JOB_RETENTION_S' | 'JOB_RETENTION_COUNT' | 'JOB_RETENTION_BYTES'>;
+}
+
+const tenantField = (tenant: string | null) => tenant ?? '-';
+
+export class JobAccounting {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly prefix: string,
+    private readonly options: AccountingOptions,
+  ) {}
+
+  /** Records a job about to be queued and counts its share, unless its tenant is at a quota. */
+  async submit(
+    model: string,
+    id: string,
+    tenant: string | null,
+    share: SubmitShare,
+    limits: { maxWaiting: number; maxStoredBytes: number },
+  ): Promise<{ verdict: SubmitVerdict; waiting: number; storedBytes: number }> {
+    const k = accountingKeys(this.prefix, model);
+    const [verdict, waiting, storedBytes] = await commands(this.redis).modelhubAccountSubmit(
+      k.records,
+      k.usage,
+      id,
+      tenantField(tenant),
+      share.countWaiting ? 1 : 0,
+      share.inputBytes,
+      limits.maxWaiting,
+      limits.maxStoredBytes,
+      Date.now(),
+      this.options.ttlS,
+    );
+    return { verdict, waiting, storedBytes };
+  }
+
+  /** Gives back all a job's record holds (the job is gone, or will never exist); returns the bytes released. */
+  release(model: string, id: string): Promise<number> {
+    const k = accountingKeys(this.prefix, model);
+    return commands(this.redis).modelhubAccountRelease(k.records, k.usage, k.retained, id, this.options.ttlS);
+  }
+
+  /** A worker starting a job: 'running' unless a cancel came first (a retry keeps its claim). */
+  claimForRun(model: string, id: string): Promise<JobClaim> {
+    const k = accountingKeys(this.prefix, model);
+    const claim = jobClaimKey(this.prefix, model, id);
+    return commands(this.redis).modelhubClaimForRun(
+      claim,
+      k.records,
+      k.usage,
+      this.options.ttlS,
+      id,
+      this.options.ttlS,
+    );
+  }
+
+  /** A cancel: 'canceled' unless the job finished, is gone, or a worker holds it right now. */
+  claimForCancel(model: string, id: string): Promise<CancelClaim> {
+    const k = accountingKeys(this.prefix, model);
+    const p = this.prefix;
+    return commands(this.redis).modelhubClaimForCancel(
+      jobClaimKey(p, model, id),
+      jobLockKey(p, model, id),
+      jobHashKey(p, model, id),
+      k.records,
+      k.usage,
+      this.options.ttlS,
+      id,
+      this.options.ttlS,
+    );
+  }
+
+  /**
+   * A finished job (completed, or failed for good) drops its input and counts its result; returns
+   * the ids of older jobs the retention's byte bound pushed out (the caller removes them).
+   */
+  finish(model: string, job: FinishedJob, now = Date.now()): Promise<string[]> {
+    const k = accountingKeys(this.prefix, model);
+    const r = this.options.retention;
+    return commands(this.redis).modelhubFinishJob(
+      jobHashKey(this.prefix, model, job.id),
+      k.records,
+      k.usage,
+      k.retained,
+      job.id,
+      job.dataWithoutInput,
+      tenantField(job.tenant),
+      now,
+      r.JOB_RETENTION_S * 1000,
+      r.JOB_RETENTION_COUNT,
+      r.JOB_RETENTION_BYTES,
+      this.options.ttlS,
+    );
+  }
+
+  /**
+   * Checks the records of `ids` against their jobs: releases those whose job is gone (a submit
+   * younger than `graceMs` excepted); returns the finished jobs whose finish never ran and the
+   * jobs whose result retention pushed out, for the caller to settle.
+   */
+  async reconcile(
+    model: string,
+    ids: string[],
+    graceMs: number,
+  ): Promise<{ released: number; toFinish: string[]; toRemove: string[] }> {
+    if (ids.length === 0) return { released: 0, toFinish: [], toRemove: [] };
+    const k = accountingKeys(this.prefix, model);
+    const keys = [k.records, k.usage, k.retained, ...ids.map((id) => jobHashKey(this.prefix, model, id))];
+    // ARGV[4..] (the ids) line up with KEYS[4..] (their jobs' hashes).
+    const [released, toFinish, toRemove] = await commands(this.redis).modelhubReconcileJobs(
+      keys.length,
+      ...keys,
+      Date.now(),
+      graceMs,
+      this.options.ttlS,
+      ...ids,
+    );
+    return { released, toFinish, toRemove };
+  }
+
+  /** The live counters a tenant's quotas are decided on, in one model. */
+  async usage(model: string, tenant: string | null): Promise<TenantUsage> {
+    const t = tenantField(tenant);
+    const [waiting, stored] = await this.redis.hmget(accountingKeys(this.prefix, model).usage, `w|${t}`, `s|${t}`);
+    return { waiting: Number(waiting ?? 0), storedBytes: Number(stored ?? 0) };
+  }
+
+  /** The model's retained result bytes (the JOB_RETENTION_BYTES bound). */
+  async retainedBytes(model: string): Promise<number> {
+    return Number((await this.redis.hget(accountingKeys(this.prefix, model).usage, 'retained')) ?? 0);
+  }
+}
+
+/**
+ * Bytes a job's input is counted as at submit: its strings (an image's base64, a text) plus a
+ * little per other value. Recorded in the job's accounting record, so what is given back is
+ * exactly what was counted.
+ */
+export function inputBytesOf(input: Record<string, unknown>): number {
+  let bytes = 2;
+  const visit = (value: unknown, depth: number): void => {
+    if (typeof value === 'string') bytes += value.length + 3;
+    else if (Array.isArray(value) && depth < 4) for (const v of value) visit(v, depth + 1);
+    else if (value && typeof value === 'object' && depth < 4)
+      for (const [k, v] of Object.entries(value)) {
+        bytes += k.length + 3;
+        visit(v, depth + 1);
+      }
+    else bytes += 8;
+  };
+  for (const [k, v] of Object.entries(input)) {
+    bytes += k.length + 3;
+    visit(v, 0);
+  }
+  return bytes;
+}
