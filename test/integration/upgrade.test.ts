@@ -3,11 +3,15 @@
  * (no version field), its key names and job options, written here literally rather than through
  * today's helpers — are found, run and canceled by the current API and worker.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../shared/config.js';
 import { REDIS_URL, getJson, pollJob, postJson, startHub, type Hub } from '../helpers/hub.js';
+import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { b64, solidImage } from '../helpers/images.js';
 
 /** Exactly what 0.1.0's API did on submit (api/job-service.ts at d217431). */
@@ -76,4 +80,90 @@ describe('jobs queued by the previous release', () => {
     expect(done.output.class_name).toBe(reference.output.class_name);
     expect((await getJson(`${hub.url}/v1/jobs/${oldCanceled}`)).body.status).toBe('canceled');
   });
+});
+
+describe('a mixed fleet: a worker of the previous release beside a current one', () => {
+  const KEY = 'tenant-key-mixed-fleet-0';
+  const MODEL = 'text-direction';
+  const headers = { Authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
+  let hub: Hub;
+  let previous: ChildProcess;
+  let receiver: Receiver;
+  beforeAll(async () => {
+    receiver = await startReceiver();
+    hub = await startHub({
+      name: 'mixed',
+      models: MODEL,
+      workers: 0,
+      env: {
+        MODELHUB_API_KEYS: `${KEY}:t`,
+        TENANT_RATE_RPS: '0',
+        WEBHOOK_SECRET: 'whsec_' + Buffer.from('mixed fleet test secret, 32 byte').toString('base64'),
+        WEBHOOK_ALLOW_PRIVATE: '127.0.0.1/32',
+        MODELHUB_RECONCILE_PERIOD_MS: '0',
+      },
+    });
+    previous = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(REPO_ROOT, 'test/fixtures/previous-release/worker.ts'), MODEL],
+      { env: { ...process.env, ...hub.env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((resolve, reject) => {
+      previous.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+      previous.once('exit', (code) => reject(new Error(`the previous-release worker exited (${code})`)));
+    });
+    await hub.addWorker(['--device', 'cpu', '--models', MODEL]);
+  });
+  afterAll(async () => {
+    previous?.kill('SIGKILL');
+    await receiver?.close();
+    await hub?.stop();
+  });
+
+  const call = async (method: string, url: string, body?: unknown) => {
+    const r = await fetch(`${hub.url}${url}`, { method, headers, ...(body ? { body: JSON.stringify(body) } : {}) });
+    return { status: r.status, body: (await r.json()) as any };
+  };
+
+  it('loses no job, sends one completed event each, and its counts settle to the truth', async () => {
+    const images = await Promise.all(
+      [1, 2, 3, 4].map(async (k) => b64(await solidImage(30 + k, 20 + k, [k * 50, 90, 9]))),
+    );
+    const ids: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const r = await call('POST', `/v1/models/${MODEL}/jobs`, {
+        input: { image: images[i % 4] },
+        webhook: receiver.url,
+        webhook_events_filter: ['completed'],
+      });
+      expect(r.status).toBe(202);
+      ids.push(r.body.id);
+    }
+    for (const id of ids)
+      await expect
+        .poll(async () => (await call('GET', `/v1/jobs/${id}`)).body.status, { timeout: 60_000, interval: 100 })
+        .toBe('succeeded');
+    // Both workers served: the previous release's signs its results "previous".
+    const served = await Promise.all(
+      ids.map(async (id) => {
+        const raw = await hub.api.ctx.redis.hget(`${hub.prefix}:{model.${MODEL}}:${id}`, 'returnvalue');
+        return (JSON.parse(raw!) as { metrics: { worker: string } }).metrics.worker === 'previous';
+      }),
+    );
+    expect(served.some((p) => p)).toBe(true);
+    expect(served.some((p) => !p)).toBe(true);
+    await receiver.waitFor(40, 30_000);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(receiver.deliveries.map((d) => d.json.id).sort()).toEqual([...ids].sort());
+
+    // Jobs the previous release's worker ran are settled by the reconciler (it finishes their records).
+    await hub.api.reconciler.reconcileAll();
+    const accounting = hub.api.ctx.jobs.accounting;
+    let results = 0;
+    for (const id of ids)
+      results += await hub.api.ctx.redis.hstrlen(`${hub.prefix}:{model.${MODEL}}:${id}`, 'returnvalue');
+    expect(await accounting.usage(MODEL, 't')).toEqual({ waiting: 0, storedBytes: results });
+    for (const id of ids) expect((await call('DELETE', `/v1/jobs/${id}`)).status).toBe(200);
+    expect(await accounting.usage(MODEL, 't')).toEqual({ waiting: 0, storedBytes: 0 });
+  }, 120_000);
 });
