@@ -37,7 +37,8 @@ export class WebhookDelivery {
   constructor(
     private readonly config: DeliveryConfig,
     private readonly redis: RedisClient,
-    connection: RedisClient,
+    /** The worker's own connection (retries until Redis answers): the delivery records go through it. */
+    private readonly connection: RedisClient,
     private readonly log: Logger,
     registry: Registry,
     concurrency = 32,
@@ -142,7 +143,9 @@ export class WebhookDelivery {
   }
 
   private async record(key: string, lastStatus: string, deliveredEvent?: string): Promise<void> {
-    const multi = this.redis.multi().hincrby(key, 'attempts', 1).hset(key, 'last_status', lastStatus);
+    // On the connection that waits out a Redis outage: a 2xx already received must end the event,
+    // and a record that failed here would fail the attempt and send the same webhook-id again.
+    const multi = this.connection.multi().hincrby(key, 'attempts', 1).hset(key, 'last_status', lastStatus);
     if (deliveredEvent) {
       multi.hset(key, `delivered_at`, new Date().toISOString(), 'delivered_event', deliveredEvent);
       multi.hset(key, deliveredField(deliveredEvent), 1);
