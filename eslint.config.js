@@ -7,7 +7,15 @@ import tseslint from 'typescript-eslint';
 export default tseslint.config(
   {
     // Generated output only: every source folder is linted.
-    ignores: ['node_modules/', 'dist/', 'clients/typescript/lib/', 'models/.generated/', 'bench/results/', 'coverage/'],
+    ignores: [
+      'node_modules/',
+      '.scratch/',
+      'dist/',
+      'clients/typescript/lib/',
+      'models/.generated/',
+      'bench/results/',
+      'coverage/',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
