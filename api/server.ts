@@ -80,10 +80,10 @@ export async function startApi(config: Config = loadConfig(), options: StartApiO
   const batches = new BatchService(jobs, redis, config, log, (model, value) =>
     validateInput(jobs.model(model), value, config),
   );
-  const stopDepth = registerQueueDepth(registry, () => jobs.readQueueEntries(), {
-    refreshMs: config.API_METRICS_REFRESH_MS,
-  });
-  const stopBacklog = registerBacklog(
+  // Read from Redis when scraped; scrapes within API_METRICS_REFRESH_MS of a read share it.
+  const scrapeReads = { maxAgeMs: config.API_METRICS_REFRESH_MS };
+  registerQueueDepth(registry, () => jobs.readQueueEntries(), scrapeReads);
+  registerBacklog(
     registry,
     reader,
     () =>
@@ -92,7 +92,7 @@ export async function startApi(config: Config = loadConfig(), options: StartApiO
         interactive: jobs.queues.get(model)!,
         bulk: batches.queues.get(model)!,
       })),
-    { refreshMs: config.API_METRICS_REFRESH_MS },
+    scrapeReads,
   );
   const reconciler = new Reconciler(reader, new Map(jobs.readQueueEntries()), jobs.webhooks, log, {
     prefix: config.MODELHUB_PREFIX,
@@ -143,8 +143,6 @@ export async function startApi(config: Config = loadConfig(), options: StartApiO
     metricsUrl,
     async close() {
       await reconciler.stop();
-      stopDepth();
-      stopBacklog();
       metricsServer.close();
       // Stop accepting, end the waits held open (predict, Prefer: wait) so their requests
       // answer, then let the server finish and drop idle keep-alive sockets.

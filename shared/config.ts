@@ -199,12 +199,13 @@ const EnvSchema = z.object({
   MODELHUB_CUDA_MEM_LIMIT: int(0),
   /**
    * The API's Prometheus listener (not the public PORT): loopback unless the deployment binds it
-   * for its scraper. Queue gauges there are refreshed every API_METRICS_REFRESH_MS in the
-   * background, so a scrape costs no Redis call.
+   * for its scraper. Queue gauges there are read from Redis when scraped; a scrape within
+   * API_METRICS_REFRESH_MS of the last read is answered from it, so however many scrapers there
+   * are, Redis sees at most one read per period.
    */
   API_METRICS_PORT: int(9463),
   API_METRICS_HOST: z.string().default('127.0.0.1'),
-  API_METRICS_REFRESH_MS: z.coerce.number().int().positive().default(5000),
+  API_METRICS_REFRESH_MS: z.coerce.number().int().positive().default(1000),
   /** Worker metrics/health port = METRICS_PORT (default 9464 + WORKER_INDEX). */
   WORKER_INDEX: int(0),
   METRICS_PORT: z.coerce.number().int().nonnegative().optional(),

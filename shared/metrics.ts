@@ -1,4 +1,4 @@
-/** Prometheus helpers both processes use: one registry per process, queue depth collected on scrape. */
+/** Prometheus helpers both processes use: one registry per process, queue gauges read from Redis on scrape. */
 import http from 'node:http';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Queue } from 'bullmq';
@@ -14,55 +14,90 @@ export function createRegistry(component: 'api' | 'worker' | 'webhooks'): Regist
 const QUEUE_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'] as const;
 
 async function readDepth(gauge: Gauge, queues: Iterable<[string, Queue]>): Promise<void> {
-  for (const [model, queue] of queues) {
-    try {
-      const counts = await queue.getJobCounts(...QUEUE_STATES);
-      for (const state of QUEUE_STATES) gauge.set({ model, state }, counts[state] ?? 0);
-    } catch {
-      // Redis down: keep the last values rather than fail the whole scrape.
+  await Promise.all(
+    [...queues].map(async ([model, queue]) => {
+      try {
+        const counts = await queue.getJobCounts(...QUEUE_STATES);
+        for (const state of QUEUE_STATES) gauge.set({ model, state }, counts[state] ?? 0);
+      } catch {
+        // Redis down: keep the last values rather than fail the whole scrape.
+      }
+    }),
+  );
+}
+
+export interface ScrapeReadOptions {
+  /**
+   * A scrape within this many ms of the last read's start is answered from that read (several
+   * scrapers, or a curl beside Prometheus, cost Redis one read per period). Default 0: every
+   * scrape reads (scrapes arriving during a read share it).
+   */
+  maxAgeMs?: number;
+  /** A scrape waits this long for a read (Redis slow or away), then answers the last values. Default 2000. */
+  timeoutMs?: number;
+  /** Clock of `maxAgeMs`, ms (tests). Default performance.now. */
+  now?: () => number;
+}
+
+/**
+ * A read of Redis done for a scrape: concurrent scrapes share one read, a scrape within
+ * `maxAgeMs` of the last read takes its values, and a read slower than `timeoutMs` (Redis hung)
+ * lets the scrape answer the last values while it finishes. A read that throws fails neither
+ * the scrape nor the reads after it.
+ */
+export class ScrapeRead {
+  private inFlight: Promise<void> | null = null;
+  private startedAt = -Infinity;
+  private readonly maxAgeMs: number;
+  private readonly timeoutMs: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly read: () => Promise<void>,
+    options: ScrapeReadOptions = {},
+  ) {
+    this.maxAgeMs = options.maxAgeMs ?? 0;
+    this.timeoutMs = options.timeoutMs ?? 2000;
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  /** Resolves once the gauges hold values no older than `maxAgeMs` (or the read timed out); never rejects. */
+  fresh(): Promise<void> {
+    if (!this.inFlight && this.now() - this.startedAt >= this.maxAgeMs) {
+      this.startedAt = this.now();
+      this.inFlight = Promise.resolve()
+        .then(this.read)
+        .catch(() => undefined)
+        .finally(() => {
+          this.inFlight = null;
+        });
     }
+    if (!this.inFlight) return Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.timeoutMs).unref();
+    });
+    return Promise.race([this.inFlight, timeout]).finally(() => clearTimeout(timer));
   }
 }
 
 /**
- * `modelhub_queue_jobs{model,state}`. Without `refreshMs` it is read from Redis when Prometheus
- * scrapes; with it, refreshed in the background so a scrape costs no Redis call (the API: its
- * scrapes must not load Redis). Returns a function that stops the refresh.
+ * `modelhub_queue_jobs{model,state}`, read from Redis when Prometheus scrapes (see ScrapeRead
+ * for how scrapes share reads).
  */
 export function registerQueueDepth(
   registry: Registry,
   queues: () => Iterable<[string, Queue]>,
-  options: { refreshMs?: number } = {},
-): () => void {
+  options: ScrapeReadOptions = {},
+): void {
   const gauge: Gauge = new Gauge({
     name: 'modelhub_queue_jobs',
     help: 'Jobs in each model queue by state',
     labelNames: ['model', 'state'],
     registers: [registry],
-    ...(options.refreshMs ? {} : { collect: () => readDepth(gauge, queues()) }),
+    collect: () => reads.fresh(),
   });
-  if (!options.refreshMs) return () => undefined;
-  return refreshEvery(options.refreshMs, () => readDepth(gauge, queues()));
-}
-
-/** Runs `refresh` now and then `ms` after each run ends (never overlapping); returns a stop function. */
-function refreshEvery(ms: number, refresh: () => Promise<void>): () => void {
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  // A refresh that throws must neither end the chain (the gauge would go stale for good) nor
-  // reject where nothing awaits it (an unhandled rejection ends the process).
-  const tick = () => {
-    refresh()
-      .catch(() => undefined)
-      .finally(() => {
-        if (!stopped) timer = setTimeout(tick, ms).unref();
-      });
-  };
-  tick();
-  return () => {
-    stopped = true;
-    clearTimeout(timer);
-  };
+  const reads = new ScrapeRead(() => readDepth(gauge, queues()), options);
 }
 
 export interface ModelLanes {
@@ -80,25 +115,30 @@ const BACKLOG_STATES = ['waiting', 'prioritized', 'delayed'] as const;
  * list-length probe (KEDA's Redis scaler) reads 0 while thousands are queued.
  * `modelhub_queue_oldest_waiting_seconds` is the age of the oldest job at the head of the queue
  * (the next one to run from `wait` and from `prioritized`); 0 when none waits.
+ * Read from Redis when Prometheus scrapes, so the value a scrape stores is the queue as it was
+ * then (ScrapeRead: how scrapes share reads).
  */
 export function registerBacklog(
   registry: Registry,
   redis: RedisClient,
   models: () => Iterable<ModelLanes>,
-  options: { refreshMs: number },
-): () => void {
+  options: ScrapeReadOptions = {},
+): void {
   type Row = { model: string; lane: string; backlog: number; oldestS: number };
+  const reads = new ScrapeRead(async () => publish(await readBacklog(redis, models())), options);
   const backlog = new Gauge({
     name: 'modelhub_queue_backlog',
     help: 'Queue entries not yet started (waiting + prioritized + delayed) by model and lane; a bulk entry is a chunk of a batch',
     labelNames: ['model', 'lane'],
     registers: [registry],
+    collect: () => reads.fresh(),
   });
   const oldest = new Gauge({
     name: 'modelhub_queue_oldest_waiting_seconds',
     help: 'Age of the oldest job at the head of each model lane (0 when empty)',
     labelNames: ['model', 'lane'],
     registers: [registry],
+    collect: () => reads.fresh(),
   });
   const publish = (rows: Row[]) => {
     for (const r of rows) {
@@ -106,31 +146,31 @@ export function registerBacklog(
       oldest.set({ model: r.model, lane: r.lane }, r.oldestS);
     }
   };
-  // Refreshed in the background: a scrape costs no Redis call.
-  return refreshEvery(options.refreshMs, async () => publish(await readBacklog(redis, models())));
 }
 
 async function readBacklog(
   redis: RedisClient,
   models: Iterable<ModelLanes>,
 ): Promise<{ model: string; lane: string; backlog: number; oldestS: number }[]> {
-  const rows = [];
   const now = Date.now();
-  for (const { model, interactive, bulk } of models) {
-    for (const [lane, queue] of [
-      ['interactive', interactive],
-      ['bulk', bulk],
-    ] as const) {
+  const lanes = [...models].flatMap(({ model, interactive, bulk }) => [
+    { model, lane: 'interactive', queue: interactive },
+    { model, lane: 'bulk', queue: bulk },
+  ]);
+  // Side by side: a scrape waits for one round of reads, not one per lane.
+  const rows = await Promise.all(
+    lanes.map(async ({ model, lane, queue }) => {
       try {
         const counts = await queue.getJobCounts(...BACKLOG_STATES);
         const backlog = BACKLOG_STATES.reduce((n, s) => n + (counts[s] ?? 0), 0);
-        rows.push({ model, lane, backlog, oldestS: (await headAgeMs(queue, redis, now)) / 1000 });
+        return { model, lane, backlog, oldestS: (await headAgeMs(queue, redis, now)) / 1000 };
       } catch {
-        // Redis down: leave the series out rather than fail the whole scrape.
+        // Redis down: this lane keeps its last values rather than fail the whole scrape.
+        return null;
       }
-    }
-  }
-  return rows;
+    }),
+  );
+  return rows.filter((r) => r !== null);
 }
 
 /** Age of the oldest of the two next-to-run jobs (wait list tail, lowest prioritized score). */

@@ -112,7 +112,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     ...env,
     PORT: '0',
     API_METRICS_PORT: '0',
-    API_METRICS_REFRESH_MS: '1000',
+    API_METRICS_REFRESH_MS: env.API_METRICS_REFRESH_MS ?? '1000',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',
   });
   const api = await startApi(config, { jobHooks: options.jobHooks });

@@ -65,7 +65,7 @@ describe('keys and start-up', () => {
 });
 
 describe("the API's metrics listener", () => {
-  it('is not the public port, and a scrape costs no Redis call (queue gauges refresh in the background)', async () => {
+  it('is not the public port, and scrapes within API_METRICS_REFRESH_MS share one Redis read', async () => {
     const api = await startApi(
       loadConfig({
         REDIS_URL,
@@ -79,7 +79,7 @@ describe("the API's metrics listener", () => {
     try {
       expect(new URL(api.metricsUrl).port).not.toBe(new URL(api.url).port);
       expect((await fetch(`${api.url}/metrics`)).status).toBe(404);
-      // The first background refresh (at start) fills every model's series; wait for it.
+      // The first scrape reads every model's series.
       const series = async () =>
         ((await (await fetch(`${api.metricsUrl}/metrics`)).text()).match(/^modelhub_queue_jobs\{/gm) ?? []).length;
       for (let i = 0; i < 100 && (await series()) < api.ctx.jobs.queues.size * 6; i++)
