@@ -14,6 +14,8 @@ import { catalogRoutes } from './routes/catalog.js';
 import { consoleRoutes } from './routes/console.js';
 import { jobRoutes } from './routes/jobs.js';
 import { opsRoutes, workerRoutes } from './routes/ops.js';
+import { RouteLabels } from './route-labels.js';
+import { RefusalCounter } from './refusals.js';
 
 interface BodyParserError extends Error {
   type?: string;
@@ -25,10 +27,15 @@ export function createApp(ctx: ApiContext): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
+  const openapi = buildOpenApi(ctx.version);
+  // Labels from the routes the OpenAPI document lists, so requests refused before routing are labelled too.
+  const routeLabels = new RouteLabels(openapi.paths as Record<string, Record<string, unknown>>);
+  const refusals = new RefusalCounter(ctx.metrics.jobsRejected, routeLabels, (name) => ctx.models.has(name));
+
   app.use((req: Request, res: Response, next: NextFunction) => {
     const started = performance.now();
     res.on('finish', () => {
-      const route = req.route?.path ? String(req.route.path) : 'unmatched';
+      const route = routeLabels.labelOf(req, res.locals.routeNotFound === true);
       ctx.metrics.requests.inc({ method: req.method, route, status: String(res.statusCode) });
       ctx.metrics.requestSeconds.observe({ method: req.method, route }, (performance.now() - started) / 1000);
     });
@@ -39,7 +46,6 @@ export function createApp(ctx: ApiContext): express.Express {
   });
 
   app.use(opsRoutes(ctx));
-  const openapi = buildOpenApi(ctx.version);
   app.get('/openapi.json', (_req: Request, res: Response) => {
     res.json(openapi);
   });
@@ -69,7 +75,8 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use(workerRoutes(ctx));
   app.use(usageRoutes(ctx));
 
-  app.use((req: Request) => {
+  app.use((req: Request, res: Response) => {
+    res.locals.routeNotFound = true;
     throw new SpecError('ROUTE_NOT_FOUND', `no route ${req.method} ${req.path}`);
   });
 
@@ -94,6 +101,7 @@ export function createApp(ctx: ApiContext): express.Express {
     } else {
       spec = asSpecError(err);
     }
+    refusals.count(req, spec);
     if (spec.httpStatus >= 500 && spec.kind !== 'STORE_UNAVAILABLE' && spec.kind !== 'WAIT_TIMEOUT') {
       ctx.log.error({ err, path: req.path }, 'request failed');
     }

@@ -136,7 +136,7 @@ export function tenantRateLimit(limits: RateLimits) {
         return next(
           new SpecError('RATE_LIMITED', `too many requests: the limit is ${rates.requestsPerS} per second`, {
             'Retry-After': String(wait),
-          }),
+          }).withReason('tenant_requests'),
         );
     }
     const declared = Number(req.get('content-length')) || 0;
@@ -146,7 +146,7 @@ export function tenantRateLimit(limits: RateLimits) {
         return next(
           new SpecError('RATE_LIMITED', `too many bytes: the limit is ${rates.bytesPerS} bytes per second`, {
             'Retry-After': String(wait),
-          }),
+          }).withReason('tenant_bytes'),
         );
     }
     next();

@@ -248,14 +248,14 @@ export class JobService {
             'TENANT_QUOTA',
             `you have ${counted.waiting} jobs waiting for model "${model}" (the limit is ${limits.maxWaiting}); try again later`,
             { 'Retry-After': '5' },
-          );
+          ).withReason('tenant_waiting');
         }
         if (counted.verdict === 'stored') {
           throw new SpecError(
             'TENANT_QUOTA',
             `your jobs for model "${model}" hold ${counted.storedBytes} bytes of inputs and results (the limit is ${storedQuota}); delete finished jobs (DELETE /v1/jobs/{id}) or try again later`,
             { 'Retry-After': '30' },
-          );
+          ).withReason('tenant_stored_bytes');
         }
         adding = true;
         // BullMQ priority: 1 is highest, as in the API.

@@ -37,8 +37,8 @@ export function createApiMetrics(registry: Registry) {
     }),
     jobsRejected: new Counter({
       name: 'modelhub_jobs_rejected_total',
-      help: 'Job submissions refused, by model and error code',
-      labelNames: ['model', 'error_code'],
+      help: 'Submissions (jobs, predicts, batches) refused, by model, route, error code and reason',
+      labelNames: ['model', 'route', 'error_code', 'reason'],
       registers: [registry],
     }),
   };

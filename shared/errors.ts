@@ -53,6 +53,12 @@ export class SpecError extends Error {
   override name = 'SpecError';
   readonly errorCode: number;
   readonly httpStatus: number;
+  /**
+   * Why, in a word for operators: the `reason` label of modelhub_jobs_rejected_total. The kind
+   * in lower case unless the thrower says more (`withReason`), where one kind has several causes.
+   * (Unrelated to BullMQ's failedReason, which toReason/fromReason carry.)
+   */
+  reason: string;
 
   constructor(
     readonly kind: ErrorKind,
@@ -64,6 +70,13 @@ export class SpecError extends Error {
     super(message);
     this.errorCode = ErrorCodes[kind].code;
     this.httpStatus = ErrorCodes[kind].status;
+    this.reason = kind.toLowerCase();
+  }
+
+  /** Names the cause finer than the kind (e.g. TENANT_QUOTA: `tenant_waiting` or `tenant_stored_bytes`). */
+  withReason(reason: string): this {
+    this.reason = reason;
+    return this;
   }
 
   toBody(requestId = this.requestId): SpecErrorBody {
