@@ -111,6 +111,8 @@ export class WebhookDelivery {
     }
     const body = job.data.body ?? (await this.completedBody(job, token));
     const headers = signWebhook(this.config.WEBHOOK_SECRET!, webhookMessageId(job_id, event), body);
+    // This event's attempt number: BullMQ counts its finished attempts (a DelayedError wait is not one).
+    const attempt = job.attemptsMade + 1;
     const started = performance.now();
     let status: number;
     try {
@@ -122,14 +124,14 @@ export class WebhookDelivery {
       // reads the same, or it would tell which host names resolve to private addresses. The log
       // and the metric's outcome label (operators') keep the difference.
       this.log.debug({ err: (err as Error).message, jobId: job_id }, 'webhook delivery attempt failed');
-      await this.record(statusKey, 'unreachable');
+      await this.record(statusKey, attempt, 'unreachable');
       this.deliveries.inc({ event, outcome: refused ? 'refused' : 'retry' });
       if (refused) throw new UnrecoverableError((err as Error).message);
       throw err;
     } finally {
       this.seconds.observe((performance.now() - started) / 1000);
     }
-    await this.record(statusKey, String(status), status >= 200 && status < 300 ? event : undefined);
+    await this.record(statusKey, attempt, String(status), status >= 200 && status < 300 ? event : undefined);
     if (status >= 200 && status < 300) {
       this.deliveries.inc({ event, outcome: 'delivered' });
       return status;
@@ -142,10 +144,15 @@ export class WebhookDelivery {
     throw new Error(`receiver answered ${status}`);
   }
 
-  private async record(key: string, lastStatus: string, deliveredEvent?: string): Promise<void> {
+  /**
+   * The job's delivery record: the attempts of the event last attempted (not a sum over its
+   * events: a job whose start and completed events each arrived at the first try reads 1) and
+   * that attempt's status.
+   */
+  private async record(key: string, attempt: number, lastStatus: string, deliveredEvent?: string): Promise<void> {
     // On the connection that waits out a Redis outage: a 2xx already received must end the event,
     // and a record that failed here would fail the attempt and send the same webhook-id again.
-    const multi = this.connection.multi().hincrby(key, 'attempts', 1).hset(key, 'last_status', lastStatus);
+    const multi = this.connection.multi().hset(key, 'attempts', attempt, 'last_status', lastStatus);
     if (deliveredEvent) {
       multi.hset(key, `delivered_at`, new Date().toISOString(), 'delivered_event', deliveredEvent);
       multi.hset(key, deliveredField(deliveredEvent), 1);

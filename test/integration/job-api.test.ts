@@ -64,6 +64,8 @@ describe('with a worker', () => {
     expect(start.headers['webhook-id']).not.toBe(completed.headers['webhook-id']);
     const job = await pollJob(hub.url, body.id);
     expect(job.webhook.delivered_at).toEqual(expect.any(String));
+    // Each event arrived at its first attempt (issue 26: this read 2, one per event).
+    expect(job.webhook).toMatchObject({ attempts: 1, last_status: expect.stringMatching(/^2\d\d$/) });
   });
 
   it('retries a failing receiver with the same webhook-id until it succeeds, exactly once', async () => {
