@@ -313,6 +313,17 @@ export function buildOpenApi(version: string): Record<string, unknown> {
       '/metrics': {
         get: {
           operationId: 'metrics',
+          // Not on this document's server: the public port answers /metrics with 404.
+          servers: [
+            {
+              url: 'http://{host}:{port}',
+              description: "The API's metrics listener (API_METRICS_HOST:API_METRICS_PORT), not the public port",
+              variables: {
+                host: { default: '127.0.0.1', description: 'API_METRICS_HOST (loopback unless bound for the scraper)' },
+                port: { default: '9463', description: 'API_METRICS_PORT' },
+              },
+            },
+          ],
           summary:
             "Prometheus metrics: served on the API's metrics listener (API_METRICS_PORT, loopback by default), not on the public port",
           security: [],

@@ -15,6 +15,9 @@ export const UNMATCHED = 'unmatched';
 /** Everything under the queue board's mount point shares one label (its own routes are bull-board's). */
 export const QUEUE_BOARD_PATH = '/admin/queues';
 
+/** The keys of an OpenAPI path item that are operations (it may also hold servers, parameters...). */
+const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']);
+
 export interface RouteMatch {
   /** The route as Express writes it, e.g. `/v1/models/:model/jobs`. */
   route: string;
@@ -40,12 +43,14 @@ export class RouteLabels {
         .map((literal) => literal.replace(/[.*+?^$()|[\]\\]/g, '\\$&'))
         .join('([^/]+)');
       const route = path.replace(/\{(\w+)\}/g, ':$1');
-      return Object.keys(operations).map((method) => ({
-        method: method.toUpperCase(),
-        route,
-        pattern: new RegExp(`^${source}/?$`),
-        names,
-      }));
+      return Object.keys(operations)
+        .filter((key) => HTTP_METHODS.has(key))
+        .map((method) => ({
+          method: method.toUpperCase(),
+          route,
+          pattern: new RegExp(`^${source}/?$`),
+          names,
+        }));
     });
   }
 

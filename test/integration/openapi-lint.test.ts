@@ -69,5 +69,14 @@ describe('OpenAPI document', () => {
     );
     expect(ids.every((id) => typeof id === 'string' && id.length > 0)).toBe(true);
     expect(new Set(ids).size).toBe(ids.length);
+    // Except /metrics, on the metrics listener: the public port answers it with 404.
+    expect(doc.paths['/metrics'].get.servers).toEqual([
+      expect.objectContaining({
+        url: 'http://{host}:{port}',
+        variables: expect.objectContaining({ port: expect.objectContaining({ default: '9463' }) }),
+      }),
+    ]);
+    expect((await fetch(`${hub.url}/metrics`)).status).toBe(404);
+    expect((await fetch(`${hub.api.metricsUrl}/metrics`)).status).toBe(200);
   });
 });
