@@ -4,10 +4,24 @@ import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Queue } from 'bullmq';
 import type { RedisClient } from './redis/connection.js';
 
+/**
+ * prom-client's default gauges that carry a counter's `_total` suffix: `promtool check metrics`
+ * refuses them (a gauge named like a counter misleads `rate()`). Each is the sum of the by-type
+ * gauge of the same name without `_total`, which stays: `sum without (type) (…_active_handles)`.
+ */
+const GAUGES_NAMED_LIKE_COUNTERS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
+export const PROCESS_METRICS_PREFIX = 'modelhub_process_';
+
 export function createRegistry(component: 'api' | 'worker' | 'webhooks'): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ component });
-  collectDefaultMetrics({ register: registry, prefix: 'modelhub_process_' });
+  collectDefaultMetrics({ register: registry, prefix: PROCESS_METRICS_PREFIX });
+  for (const name of GAUGES_NAMED_LIKE_COUNTERS) registry.removeSingleMetric(PROCESS_METRICS_PREFIX + name);
   return registry;
 }
 
