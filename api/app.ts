@@ -16,6 +16,7 @@ import { jobRoutes } from './routes/jobs.js';
 import { opsRoutes, workerRoutes } from './routes/ops.js';
 import { RouteLabels } from './route-labels.js';
 import { RefusalCounter } from './refusals.js';
+import { QUEUE_BOARD_PATH } from './queue-board.js';
 
 interface BodyParserError extends Error {
   type?: string;
@@ -46,6 +47,8 @@ export function createApp(ctx: ApiContext): express.Express {
   });
 
   app.use(opsRoutes(ctx));
+  // Before the /v1 key check and the tenants' rate limits: the board checks admin keys itself.
+  app.use(QUEUE_BOARD_PATH, ctx.board.router);
   app.get('/openapi.json', (_req: Request, res: Response) => {
     res.json(openapi);
   });

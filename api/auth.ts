@@ -10,7 +10,7 @@ import { SpecError } from '../shared/errors.js';
 
 export const MIN_API_KEY_LENGTH = 16;
 
-interface KeyEntry {
+export interface KeyEntry {
   digest: Buffer;
   tenant: string;
   admin: boolean;

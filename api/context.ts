@@ -8,6 +8,7 @@ import type { BatchService } from './batch-service.js';
 import type { JobService } from './job-service.js';
 import type { ApiMetrics } from './metrics.js';
 import type { OffloadPool } from '../shared/offload/pool.js';
+import type { QueueBoard } from './queue-board.js';
 
 export interface ApiContext {
   version: string;
@@ -21,6 +22,8 @@ export interface ApiContext {
   metrics: ApiMetrics;
   /** Threads for large request bodies (OFFLOOP_PARSE_BYTES). */
   offload: OffloadPool;
+  /** The read-only queue board for admin keys (/admin/queues). */
+  board: QueueBoard;
 }
 
 declare module 'express-serve-static-core' {

@@ -75,10 +75,12 @@ export class RouteLabels {
    * and none served it (its 404 is the API's own), so it is unmatched whatever its path.
    */
   labelOf(req: Request, routeNotFound: boolean): string {
+    const path = pathOf(req);
+    // The board's own routes (bull-board's) would each be a label, relative to its mount point.
+    if (!routeNotFound && (path === QUEUE_BOARD_PATH || path.startsWith(`${QUEUE_BOARD_PATH}/`)))
+      return QUEUE_BOARD_PATH;
     if (req.route?.path) return String(req.route.path);
     if (routeNotFound) return UNMATCHED;
-    const path = pathOf(req);
-    if (path === QUEUE_BOARD_PATH || path.startsWith(`${QUEUE_BOARD_PATH}/`)) return QUEUE_BOARD_PATH;
     return this.match(req.method, path)?.route ?? UNMATCHED;
   }
 }

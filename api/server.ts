@@ -16,6 +16,7 @@ import { validateInput } from './input-validation.js';
 import { JobService, type JobServiceHooks } from './job-service.js';
 import { OffloadPool, siblingModule } from '../shared/offload/pool.js';
 import { createApiMetrics } from './metrics.js';
+import { QueueBoard } from './queue-board.js';
 
 export const VERSION = '0.1.0';
 
@@ -114,6 +115,13 @@ export async function startApi(config: Config = loadConfig(), options: StartApiO
       module: siblingModule(import.meta.url, 'body-parse'),
       maxThreads: config.OFFLOOP_THREADS || undefined,
     }),
+    board: new QueueBoard({
+      connection: reader,
+      prefix: config.MODELHUB_PREFIX,
+      models: [...models.keys()],
+      keys,
+      loopbackOnly: isLoopback(config.HOST),
+    }),
   };
   let delivery: WebhookDelivery | null = null;
   const deliveryConnection =
@@ -150,6 +158,7 @@ export async function startApi(config: Config = loadConfig(), options: StartApiO
       server.closeIdleConnections();
       await jobs.close();
       await batches.close();
+      await ctx.board.close();
       // Keep-alive sockets would hold close() until they time out: give answers in flight a
       // moment, then cut what is left.
       await Promise.race([closed, new Promise((r) => setTimeout(r, 1000).unref())]);
