@@ -83,6 +83,20 @@ export async function startWorker(env: Record<string, string>, args: string[]): 
   };
 }
 
+/**
+ * Runs `submit` with the worker process held (SIGSTOP), then lets it go. The batcher runs whatever
+ * is queued as soon as its backend is idle, so on a loaded host requests that arrive one by one
+ * may each run alone; held, the worker finds them all waiting and must batch them.
+ */
+export async function whileWorkerHeld<T>(worker: WorkerProcess, submit: () => Promise<T>): Promise<T> {
+  worker.child.kill('SIGSTOP');
+  try {
+    return await submit();
+  } finally {
+    worker.child.kill('SIGCONT');
+  }
+}
+
 export interface Hub {
   prefix: string;
   config: Config;

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifierReferenceLogits } from '../../models/tools/classification-test-model.js';
 import { softmax } from '../../worker/tasks/image-classification.js';
-import { getJson, metricValue, pollJob, postJson, startHub, type Hub } from '../helpers/hub.js';
+import { getJson, metricValue, pollJob, postJson, startHub, whileWorkerHeld, type Hub } from '../helpers/hub.js';
 import { b64, solidImage, textLineImage } from '../helpers/images.js';
 
 let hub: Hub;
@@ -114,14 +114,16 @@ describe('batching', () => {
     const upright = await textLineImage('Batch me please');
     const rotated = await sharp(upright).rotate(180).png().toBuffer();
     const n = 48;
-    const ids = await Promise.all(
-      Array.from({ length: n }, async (_, i) => {
-        const r = await postJson(`${hub.url}/v1/models/text-direction/jobs`, {
-          input: { image: b64(i % 2 ? rotated : upright) },
-        });
-        expect(r.status).toBe(202);
-        return r.body.id as string;
-      }),
+    const ids = await whileWorkerHeld(hub.workers[0], () =>
+      Promise.all(
+        Array.from({ length: n }, async (_, i) => {
+          const r = await postJson(`${hub.url}/v1/models/text-direction/jobs`, {
+            input: { image: b64(i % 2 ? rotated : upright) },
+          });
+          expect(r.status).toBe(202);
+          return r.body.id as string;
+        }),
+      ),
     );
     const jobs = await Promise.all(ids.map((id) => pollJob(hub.url, id, 60_000)));
     jobs.forEach((job, i) => {

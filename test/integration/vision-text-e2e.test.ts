@@ -3,7 +3,7 @@
  * exact spec fields and shapes, request options validated at the door, BERT batched.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getJson, metricValue, pollJob, postJson, startHub, type Hub } from '../helpers/hub.js';
+import { getJson, metricValue, pollJob, postJson, startHub, whileWorkerHeld, type Hub } from '../helpers/hub.js';
 import { boxIou, renderWords } from '../helpers/text-image.js';
 
 let hub: Hub;
@@ -132,21 +132,13 @@ describe('text vectors through the queue', () => {
       sequence_length: 16 + i,
       output_schema: 'first_token_output',
     }));
-    // The batcher runs whatever is queued as soon as the backend is idle, so on a loaded machine
-    // 16 requests arriving one by one could each run alone. The worker is held (SIGSTOP) until all
-    // 16 are queued: it then finds them waiting, and they must share runs.
-    const worker = hub.workers[0].child;
-    worker.kill('SIGSTOP');
-    let ids: string[];
-    try {
-      ids = await Promise.all(
+    const ids = await whileWorkerHeld(hub.workers[0], () =>
+      Promise.all(
         sentences.map(
-          async (input) => (await postJson(`${hub.url}/v1/models/bert-base-chinese/jobs`, { input })).body.id,
+          async (input) => (await postJson(`${hub.url}/v1/models/bert-base-chinese/jobs`, { input })).body.id as string,
         ),
-      );
-    } finally {
-      worker.kill('SIGCONT');
-    }
+      ),
+    );
     const jobs = await Promise.all(ids.map((id) => pollJob(hub.url, id)));
     expect(jobs.every((j) => j.status === 'succeeded' && typeof j.output.first_token_output === 'string')).toBe(true);
     const runs = metricValue(await page(), 'modelhub_session_runs_total', labels) - runsBefore;
