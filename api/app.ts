@@ -8,6 +8,7 @@ import { buildOpenApi } from './openapi.js';
 import { bodyLimitBytes, parsingBytesLimit } from '../shared/config.js';
 import { ParseBudget, tenantRateLimit } from './door.js';
 import { jsonBody, jsonBodyOptions } from './json-body.js';
+import { checkBodyMedia } from './body-meter.js';
 import { tenantLimits } from '../shared/tenant-limits.js';
 import { batchRoutes } from './routes/batches.js';
 import { catalogRoutes } from './routes/catalog.js';
@@ -67,10 +68,15 @@ export function createApp(ctx: ApiContext): express.Express {
       },
     }),
   );
-  // Before the JSON parser and the parse budget: a batch upload is read as a stream under its own
-  // line, byte and item caps (BATCH_MAX_*).
-  app.use(batchRoutes(ctx));
+  // Every body, batch uploads included: uncompressed UTF-8 only (415), and held to the parse budget
+  // for the bytes actually received.
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    next(checkBodyMedia(req) ?? undefined);
+  });
   app.use(new ParseBudget(parsingBytesLimit(ctx.config)).middleware(bodyLimit));
+  // Before the JSON parser: a batch upload is read as a stream under its own line, byte and item
+  // caps (BATCH_MAX_*).
+  app.use(batchRoutes(ctx));
   // Depth and value count are checked on the raw bytes first: parsing is what costs memory.
   app.use(jsonBody(jsonBodyOptions(ctx)));
   app.use(catalogRoutes(ctx));

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { SpecError } from '../shared/errors.js';
 import type { StagedItem } from '../shared/batches/payload.js';
+import type { BodyMeter } from './body-meter.js';
 
 export interface LineLimits {
   maxLineBytes: number;
@@ -19,12 +20,14 @@ export type UploadLine = { text: string; tooLong?: false } | { text?: undefined;
 
 /**
  * Lines of a JSONL stream ("\n" or "\r\n"; blank lines ignored). Throws BODY_TOO_LARGE past
- * maxBytes or maxLines. `hash` is fed every byte read, for Idempotency-Key comparison.
+ * maxBytes or maxLines. `hash` is fed every byte read, for Idempotency-Key comparison; `meter`
+ * counts them for the door (a chunked upload is charged as it arrives, and may be stopped).
  */
 export async function* jsonlLines(
   body: Readable,
   limits: LineLimits,
   hash: ReturnType<typeof createHash>,
+  meter?: BodyMeter,
 ): AsyncGenerator<UploadLine> {
   let parts: Buffer[] = [];
   let partBytes = 0;
@@ -46,6 +49,8 @@ export async function* jsonlLines(
     total += piece.length;
     if (total > limits.maxBytes)
       throw new SpecError('BODY_TOO_LARGE', `a batch upload is at most ${limits.maxBytes} bytes`);
+    const stop = meter?.add(piece.length);
+    if (stop) throw stop;
     hash.update(piece);
     let start = 0;
     for (;;) {

@@ -9,6 +9,7 @@
  */
 import type { NextFunction, Request, Response } from 'express';
 import { SpecError } from '../shared/errors.js';
+import { hasBody, meterOf } from './body-meter.js';
 
 export { scanJsonStructure } from './body-parse.js';
 
@@ -18,28 +19,37 @@ export class ParseBudget {
 
   constructor(private readonly maxBytes: number) {}
 
-  /** Middleware: reserves the body's declared size (unknown: the body limit) until the answer is sent. */
+  /**
+   * Middleware: reserves the body's declared size until the answer is sent; a chunked body (no
+   * length) reserves what it has sent so far, counted as it is read (503 when that passes the budget
+   * while others hold some of it).
+   */
   middleware(bodyLimit: number) {
     return (req: Request, res: Response, next: NextFunction) => {
-      const declared = Number(req.get('content-length'));
-      const bytes =
-        Number.isFinite(declared) && declared >= 0
-          ? Math.min(declared, bodyLimit)
-          : req.get('transfer-encoding')
-            ? bodyLimit
-            : 0;
-      if (bytes === 0) return next();
-      if (this.inFlight + bytes > this.maxBytes && this.inFlight > 0) {
-        return next(
-          new SpecError('BUSY', 'the API is busy receiving other requests; retry shortly', { 'Retry-After': '1' }),
-        );
+      if (!hasBody(req)) return next();
+      const meter = meterOf(req);
+      let held = 0;
+      const busy = () =>
+        new SpecError('BUSY', 'the API is busy receiving other requests; retry shortly', { 'Retry-After': '1' });
+      if (meter.declared !== null) {
+        const bytes = Math.min(meter.declared, bodyLimit);
+        if (this.inFlight + bytes > this.maxBytes && this.inFlight > 0) return next(busy());
+        held = bytes;
+        this.inFlight += bytes;
+      } else {
+        meter.onUndeclared((bytes) => {
+          if (released) return null;
+          if (this.inFlight + bytes > this.maxBytes && this.inFlight > held) return busy();
+          held += bytes;
+          this.inFlight += bytes;
+          return null;
+        });
       }
-      this.inFlight += bytes;
       let released = false;
       const release = () => {
         if (released) return;
         released = true;
-        this.inFlight -= bytes;
+        this.inFlight -= held;
       };
       res.once('finish', release);
       res.once('close', release);
@@ -79,6 +89,15 @@ export class TokenBuckets {
       return 0;
     }
     return Math.max(1, Math.ceil((Math.min(cost, this.burst) - b.tokens) / this.ratePerS));
+  }
+
+  /** Takes `cost` tokens whatever the balance (bytes already received): the debt delays the next take. */
+  debit(key: string, cost: number): void {
+    const t = this.now();
+    const b = this.buckets.get(key) ?? { tokens: this.burst, at: t };
+    b.tokens = Math.min(this.burst, b.tokens + ((t - b.at) / 1000) * this.ratePerS) - cost;
+    b.at = t;
+    this.buckets.set(key, b);
   }
 
   /** Forgets buckets that are full again (bounded memory with many tenants). */
@@ -139,15 +158,23 @@ export function tenantRateLimit(limits: RateLimits) {
           }).withReason('tenant_requests'),
         );
     }
-    const declared = Number(req.get('content-length')) || 0;
-    if (rates.bytesPerS > 0 && declared > 0) {
-      const wait = bytes.take(req.tenant, declared);
+    if (rates.bytesPerS > 0 && hasBody(req)) {
+      const meter = meterOf(req);
+      // A declared length is charged up front; a chunked body must find the bucket out of debt, and
+      // is charged each piece as it is read.
+      const wait = bytes.take(req.tenant, meter.declared ?? 0);
       if (wait)
         return next(
           new SpecError('RATE_LIMITED', `too many bytes: the limit is ${rates.bytesPerS} bytes per second`, {
             'Retry-After': String(wait),
           }).withReason('tenant_bytes'),
         );
+      const tenant = req.tenant;
+      if (meter.declared === null)
+        meter.onUndeclared((n) => {
+          bytes.debit(tenant, n);
+          return null;
+        });
     }
     next();
   };

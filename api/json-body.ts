@@ -1,12 +1,14 @@
 /**
- * The API's JSON body parser. Bytes are received by express.raw (body limit, gzip, 413), then
+ * The API's JSON body parser. Bytes are received by readBody (counted as read, 413 at the body
+ * limit, uncompressed UTF-8 only: 415 otherwise), then
  * parsed by parseJsonBytes: on the event loop when small (a thread hop costs more than it
  * saves), in an offload thread past `offloopBytes`, so one 25 MB body does not stall every
  * other tenant's requests for the ~100 ms its scan, parse and base64 decode take. Bodies are
  * parsed as JSON whatever their content type (`curl -d` sends form-encoded by default).
  */
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import { SpecError } from '../shared/errors.js';
+import { checkBodyMedia, hasBody, readBody } from './body-meter.js';
 import { ownBuffer, type OffloadPool } from '../shared/offload/pool.js';
 import type { ApiContext } from './context.js';
 import { bodyLimitBytes } from '../shared/config.js';
@@ -28,17 +30,15 @@ declare module 'express-serve-static-core' {
   }
 }
 
-const CHARSET = /;\s*charset\s*=\s*"?([^";\s]+)/i;
-
 export function jsonBody(options: JsonBodyOptions) {
-  const raw = express.raw({ limit: options.limit, type: () => true });
   const limits: ParseLimits = {
     maxDepth: options.maxDepth,
     maxValues: options.maxValues,
     maxImageBytes: options.maxImageBytes,
   };
 
-  async function parse(bytes: Buffer, charset: string): Promise<ParseOutcome> {
+  async function parse(bytes: Buffer): Promise<ParseOutcome> {
+    const charset = 'utf-8';
     if (options.offloopBytes === 0 || bytes.length <= options.offloopBytes)
       return parseJsonBytes({ ...limits, bytes, charset });
     // Moved, not copied: the request's buffer is not read again on this thread.
@@ -48,18 +48,13 @@ export function jsonBody(options: JsonBodyOptions) {
     ]);
   }
 
-  return (req: Request, res: Response, next: NextFunction) => {
-    raw(req, res, (err?: unknown) => {
-      if (err) return next(err);
-      if (!Buffer.isBuffer(req.body)) return next();
-      const charset = (CHARSET.exec(req.get('content-type') ?? '')?.[1] ?? 'utf-8').toLowerCase();
-      if (!charset.startsWith('utf-'))
-        return next(
-          new SpecError('BAD_JSON', `request body is not valid JSON: unsupported charset "${charset.toUpperCase()}"`),
-        );
-      const bytes = req.body;
-      req.body = undefined;
-      parse(bytes, charset).then(
+  return (req: Request, _res: Response, next: NextFunction) => {
+    if (!hasBody(req)) return next();
+    const refused = checkBodyMedia(req);
+    if (refused) return next(refused);
+    readBody(req, options.limit)
+      .then(parse)
+      .then(
         (outcome) => {
           if (!outcome.ok) return next(new SpecError(outcome.kind, outcome.message));
           req.body = outcome.body;
@@ -76,7 +71,6 @@ export function jsonBody(options: JsonBodyOptions) {
         },
         (thrown: unknown) => next(thrown),
       );
-    });
   };
 }
 

@@ -57,7 +57,9 @@ const errors = {
   '404': error('Unknown model (1201), job (1202) or route (1203)'),
   '409': error('Conflict: the job is running or finished (1301), or was canceled (2003)'),
   '413': error('Body (1005) or image (1004) too large'),
-  '415': error('Image format not accepted: JPEG, PNG, WebP, GIF, TIFF only (1007)'),
+  '415': error(
+    'Image format not accepted: JPEG, PNG, WebP, GIF, TIFF only (1007); or the body is compressed or not UTF-8 (1010)',
+  ),
   '422': error(
     'Idempotency-Key reused with another request (1302), image decode too slow (1008), or the result would pass the result limit (1009: use rle/png)',
   ),
@@ -155,7 +157,7 @@ export function buildOpenApi(version: string): Record<string, unknown> {
           requestBody: { required: true, content: { 'application/json': { schema: anyInput } } },
           responses: {
             '200': { description: 'Spec output' },
-            ...pick('400', '401', '404', '409', '413', '429', '500', '503', '504'),
+            ...pick('400', '401', '404', '409', '413', '415', '429', '500', '503', '504'),
           },
         },
       },
@@ -221,7 +223,7 @@ export function buildOpenApi(version: string): Record<string, unknown> {
           responses: {
             '200': { description: 'Idempotent replay: the existing batch', content: json(BatchViewSchema) },
             '202': { description: 'Queued', content: json(BatchViewSchema) },
-            ...pick('400', '401', '404', '413', '422', '503'),
+            ...pick('400', '401', '404', '413', '415', '422', '429', '503'),
           },
         },
       },

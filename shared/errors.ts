@@ -15,6 +15,8 @@ export const ErrorCodes = {
   IMAGE_DECODE_TIMEOUT: { code: 1008, status: 422 },
   /** The result in the requested encoding would exceed the model's result limit (use rle/png). */
   OUTPUT_TOO_LARGE: { code: 1009, status: 422 },
+  /** A body sent compressed (Content-Encoding) or in a charset other than UTF-8. */
+  UNSUPPORTED_MEDIA_TYPE: { code: 1010, status: 415 },
   UNAUTHORIZED: { code: 1101, status: 401 },
   FORBIDDEN: { code: 1102, status: 403 },
   MODEL_NOT_FOUND: { code: 1201, status: 404 },

@@ -16,6 +16,7 @@ import { BatchBody, BatchQuery, MAX_JSON_DEPTH } from '../schemas.js';
 import { scanJsonStructure } from '../body-parse.js';
 import { jsonBody, jsonBodyOptions } from '../json-body.js';
 import { checkWebhookTarget } from '../webhook-option.js';
+import { meterOf } from '../body-meter.js';
 import type { ApiContext } from '../context.js';
 
 const JSONL_TYPES = ['application/x-ndjson', 'application/jsonl', 'application/x-jsonlines', 'application/jsonlines'];
@@ -125,7 +126,7 @@ async function* parseLines(
     maxBytes: config.BATCH_MAX_BYTES,
     maxLines: config.BATCH_MAX_ITEMS,
   };
-  const lines = jsonlLines(req, limits, hash);
+  const lines = jsonlLines(req, limits, hash, meterOf(req));
   for (;;) {
     let next: IteratorResult<Awaited<ReturnType<typeof lines.next>>['value']>;
     try {

@@ -1,6 +1,6 @@
 /**
  * Fuzz: 2,400 malformed requests (random bytes, truncated base64, giant dimensions, wrong
- * types, deep JSON, bad options). No process dies; every answer is a spec error with a 4xx.
+ * types, deep JSON, bad options, charsets but UTF-8, compressed and chunked bodies). No process dies; every answer is a spec error with a 4xx.
  */
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -43,8 +43,10 @@ function giantPngHeader(width: number, height: number): Buffer {
 interface Case {
   kind: string;
   path: string;
-  body: string;
+  body: string | Buffer;
   headers?: Record<string, string>;
+  /** Sent without a Content-Length (Transfer-Encoding: chunked), in pieces. */
+  chunked?: boolean;
 }
 
 function makeCases(validPng: string, n: number): Case[] {
@@ -161,6 +163,58 @@ function makeCases(validPng: string, n: number): Case[] {
       body: JSON.stringify({ input: { image: validPng } }),
       headers: { 'Idempotency-Key': 'k'.repeat(256 + int(100)) },
     }),
+    () => {
+      const charset = pick([
+        'utf-16le',
+        'utf-16be',
+        'utf-16',
+        'utf-32',
+        'latin1',
+        'iso-8859-1',
+        'ascii',
+        '',
+        'x-unknown',
+      ]);
+      const text = JSON.stringify({ input: { image: pick([validPng, 'Ģ', 'x']) } });
+      return {
+        kind: `charset ${charset}`,
+        path: pick([jobs, bert, '/v1/models/resnet50/batches']),
+        body: charset.startsWith('utf-16') ? Buffer.from(text, 'utf16le') : Buffer.from(text, 'latin1'),
+        headers: { 'content-type': `application/json; charset=${charset}` },
+      };
+    },
+    () => {
+      const encoding = pick(['gzip', 'deflate', 'br', 'x-gzip', 'compress', 'gzip, identity', 'zstd']);
+      const json = Buffer.from(JSON.stringify({ input: { image: validPng } }));
+      return {
+        kind: `encoding ${encoding}`,
+        path: pick([jobs, '/v1/models/resnet50/batches']),
+        body: pick([zlib.gzipSync(json), zlib.deflateSync(json), json, Buffer.from([0x1f, 0x8b, 1, 2, 3])]),
+        headers: { 'content-encoding': encoding },
+      };
+    },
+    () => ({
+      kind: 'chunked',
+      path: pick([jobs, bert, '/v1/models/resnet50/batches']),
+      body: pick([
+        JSON.stringify({ input: { image: validPng.slice(0, 1 + int(validPng.length - 8)) } }),
+        `{"input":${'['.repeat(40 + int(1000))}`,
+        Buffer.from(Array.from({ length: 1 + int(2000) }, () => int(256))),
+        'A'.repeat(262_144 + int(10_000)),
+      ]),
+      chunked: true,
+    }),
+    () => ({
+      kind: 'chunked jsonl',
+      path: '/v1/models/resnet50/batches',
+      // Refused whole (a bad line alone fails only its item, and the batch is accepted).
+      body: pick(['{"image":"AAAA"}\n', `${'['.repeat(5000)}\n`, Buffer.from([0xff, 0xfe, 0x0a, 0x00])]),
+      headers: pick([
+        { 'content-type': 'application/x-ndjson; charset=utf-16le' },
+        { 'content-type': 'application/x-ndjson', 'content-encoding': 'gzip' },
+      ]),
+      chunked: true,
+    }),
   ];
   return Array.from({ length: n }, (_, i) => generators[i % generators.length](i));
 }
@@ -175,11 +229,23 @@ describe('fuzzing the ingress', () => {
       Array.from({ length: 16 }, async () => {
         while (next < cases.length) {
           const c = cases[next++];
+          const bytes = typeof c.body === 'string' ? Buffer.from(c.body) : c.body;
           const r = await fetch(`${hub.url}${c.path}`, {
             method: 'POST',
             headers: { 'content-type': 'application/json', ...(c.headers ?? {}) },
-            body: c.body,
-          });
+            ...(c.chunked
+              ? {
+                  // A stream has no length: fetch sends it chunked, in pieces of up to 4 KiB.
+                  body: new ReadableStream({
+                    start(controller) {
+                      for (let at = 0; at < bytes.length; at += 4096) controller.enqueue(bytes.subarray(at, at + 4096));
+                      controller.close();
+                    },
+                  }),
+                  duplex: 'half',
+                }
+              : { body: bytes }),
+          } as RequestInit);
           const text = await r.text();
           let body: any = null;
           try {
