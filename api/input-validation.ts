@@ -5,9 +5,9 @@
  *
  * The header is read by `image-size` (synchronous, a few microseconds), not sharp: a sharp
  * metadata call is a libvips pipeline on the thread pool, and it was a fifth of the API's CPU per
- * job.
+ * job. Only the file's first IMAGE_HEADER_BYTES are scanned (shared/image-header.ts).
  */
-import { imageSize } from 'image-size';
+import { IMAGE_HEADER_BYTES, readImageHeader, type HeaderSize } from '../shared/image-header.js';
 import type { Config } from '../shared/config.js';
 import { SpecError } from '../shared/errors.js';
 import { requireAllowedFormat } from '../shared/image-formats.js';
@@ -69,10 +69,17 @@ export async function checkImageHeader(base64: string, limits: Limits, decoded?:
   if (bytes.length === 0) throw new SpecError('INVALID_IMAGE', 'image is empty');
   // Before sharp sees a byte: only allow-listed formats reach a decoder (SVG would be rendered).
   const format = requireAllowedFormat(bytes);
-  let size: ReturnType<typeof imageSize>;
+  let size: HeaderSize;
   try {
-    size = imageSize(bytes);
+    size = readImageHeader(bytes);
   } catch {
+    // The scan is bounded: a size that is not in the first bytes is not looked for further.
+    if (bytes.length > IMAGE_HEADER_BYTES)
+      throw new SpecError(
+        'UNSUPPORTED_IMAGE_FORMAT',
+        `the ${format} file's dimensions are not within its first ${IMAGE_HEADER_BYTES} bytes; ` +
+          'save it with its metadata stripped or shortened',
+      );
     throw new SpecError('INVALID_IMAGE', `image is not a decodable ${format} file`);
   }
   if (FORMAT_OF_TYPE[size.type ?? ''] !== format)

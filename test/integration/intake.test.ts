@@ -1,12 +1,16 @@
 /**
  * The door charges what it reads (issue 28): compressed bodies are refused before they are
  * inflated, a chunked body is counted as it arrives (413 at the limit, charged in the tenant's
- * byte bucket), and JSON in any charset but UTF-8 is refused with 415, never 500.
+ * byte bucket), JSON in any charset but UTF-8 is refused with 415, never 500, and an image whose
+ * size is not in its first 64 KiB is refused and never queued.
  */
 import http from 'node:http';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHub, type Hub } from '../helpers/hub.js';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { REDIS_URL, startHub, type Hub } from '../helpers/hub.js';
+import { craftedJpeg } from '../helpers/crafted-jpeg.js';
 
 const A = 'intake-a-key-0123456789';
 const B = 'intake-b-key-0123456789';
@@ -207,4 +211,26 @@ describe('request bodies at the door', () => {
     console.log(`gzip test: rss growth ${((peak - rssBefore) / 1024 ** 2).toFixed(1)} MB`);
     expect(peak - rssBefore).toBeLessThan(300 * 1024 * 1024);
   }, 120_000);
+
+  it('refuses the crafted JPEG (frame header after 4 MiB of filler) with 415 and queues nothing', async () => {
+    const crafted = craftedJpeg(4 * 1024 * 1024).toString('base64');
+    const answers: Answer[] = [];
+    for (const path of ['/v1/models/resnet50/jobs', '/v1/models/resnet50/predict']) {
+      const body = Buffer.from(
+        JSON.stringify(path.endsWith('jobs') ? { input: { image: crafted } } : { image: crafted }),
+      );
+      answers.push(await send(hub, path, B, { 'content-length': String(body.length) }, [body]));
+    }
+    for (const a of answers)
+      expect(a).toMatchObject({
+        status: 415,
+        body: { success: false, error_code: 1007, error_msg: /first 65536 bytes/ },
+      });
+    const connection = new Redis(REDIS_URL);
+    const queue = new Queue('{model.resnet50}', { connection, prefix: hub.prefix });
+    const counts = await queue.getJobCounts();
+    await queue.close();
+    connection.disconnect();
+    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(0);
+  }, 60_000);
 });

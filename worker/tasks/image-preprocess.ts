@@ -4,7 +4,7 @@
  * normalized float32 CHW tensor, plus the geometry (./geometry.ts) that maps tensor coordinates
  * back to the input image's pixels.
  */
-import { imageSize } from 'image-size';
+import { readImageHeader } from '../../shared/image-header.js';
 import sharp from 'sharp';
 import { SpecError } from '../../shared/errors.js';
 import { requireAllowedFormat } from '../../shared/image-formats.js';
@@ -75,10 +75,13 @@ export async function decodeImage(base64: string, limits: ImageLimits): Promise<
   }
 }
 
-/** Whether the image's header says it is small enough to finish in JavaScript (unknown: no). */
+/**
+ * Whether the image's header says it is small enough to finish in JavaScript (unknown: no). The
+ * header is looked for in a bounded prefix only: a crafted file is left to sharp (off this thread).
+ */
 function isSmallImage(bytes: Buffer): boolean {
   try {
-    const { width, height } = imageSize(bytes);
+    const { width, height } = readImageHeader(bytes);
     return width * height <= SMALL_IMAGE_PIXELS;
   } catch {
     return false;
