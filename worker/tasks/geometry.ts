@@ -73,7 +73,7 @@ export interface MapPart {
  * The cells of a map (mapWidth × mapHeight, covering the whole input tensor) that cover the
  * image, and their geometry. Decoders that search a whole map for regions (DBNet) read only
  * this, so padding (a shape bucket's, a letterbox's) can never yield a region of its own. The
- * whole map, not a copy, when there is no padding.
+ * whole map, not a copy, when there is no padding; a view of its rows when padding is only below.
  */
 export function contentOfMap(g: Geometry, map: ArrayLike<number>, mapWidth: number, mapHeight: number): MapPart {
   const rx = mapWidth / g.tensorWidth;
@@ -86,10 +86,17 @@ export function contentOfMap(g: Geometry, map: ArrayLike<number>, mapWidth: numb
     return { map, width: mapWidth, height: mapHeight, geometry: g };
   const width = x1 - x0;
   const height = y1 - y0;
-  const part = new Float32Array(width * height);
-  for (let y = 0; y < height; y++) {
-    const from = (y0 + y) * mapWidth + x0;
-    for (let x = 0; x < width; x++) part[y * width + x] = map[from + x];
+  let part: ArrayLike<number>;
+  if (x0 === 0 && x1 === mapWidth && (map instanceof Float32Array || map instanceof Float64Array)) {
+    // Whole rows (padding only below): a view, no copy.
+    part = map.subarray(y0 * mapWidth, y1 * mapWidth);
+  } else {
+    const copy = new Float32Array(width * height);
+    for (let y = 0; y < height; y++) {
+      const from = (y0 + y) * mapWidth + x0;
+      for (let x = 0; x < width; x++) copy[y * width + x] = map[from + x];
+    }
+    part = copy;
   }
   const geometry = {
     ...g,

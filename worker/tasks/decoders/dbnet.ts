@@ -22,13 +22,13 @@ import {
   convexHull,
   expandRect,
   fillConvex,
-  forEachInside,
-  insideConvex,
+  forEachRowSpan,
   minAreaRect,
   rectCorners,
   type Point,
   type RotatedRect,
 } from '../postprocess/polygon.js';
+import { thresholdComponents } from '../postprocess/components.js';
 import {
   defineFamily,
   MaxDetections,
@@ -82,66 +82,28 @@ export interface TextRegion {
 
 /** 8-connected regions of map > thresh, each as its hull points (pixel centers), in scan order. */
 export function textComponents(map: ArrayLike<number>, width: number, height: number, thresh: number): Point[][] {
-  const label = new Int32Array(width * height);
-  const components: Point[][] = [];
-  const stack: number[] = [];
-  for (let start = 0; start < map.length; start++) {
-    if (label[start] !== 0 || !(map[start] > thresh)) continue;
-    const id = components.length + 1;
-    // Per row, the leftmost and rightmost pixel: enough for the convex hull.
-    const rowMin = new Map<number, number>();
-    const rowMax = new Map<number, number>();
-    label[start] = id;
-    stack.push(start);
-    while (stack.length > 0) {
-      const p = stack.pop()!;
-      const x = p % width;
-      const y = (p - x) / width;
-      if (!rowMin.has(y) || x < rowMin.get(y)!) rowMin.set(y, x);
-      if (!rowMax.has(y) || x > rowMax.get(y)!) rowMax.set(y, x);
-      for (let dy = -1; dy <= 1; dy++) {
-        const ny = y + dy;
-        if (ny < 0 || ny >= height) continue;
-        for (let dx = -1; dx <= 1; dx++) {
-          const nx = x + dx;
-          if (nx < 0 || nx >= width) continue;
-          const q = ny * width + nx;
-          if (label[q] === 0 && map[q] > thresh) {
-            label[q] = id;
-            stack.push(q);
-          }
-        }
-      }
-    }
-    const points: Point[] = [];
-    for (const [y, x0] of rowMin) {
-      points.push([x0 + 0.5, y + 0.5]);
-      const x1 = rowMax.get(y)!;
-      if (x1 !== x0) points.push([x1 + 0.5, y + 0.5]);
-    }
-    components.push(points);
-  }
-  return components;
+  return thresholdComponents(map, width, height, thresh).map((c) => c.points);
 }
 
-/** Mean of the map over pixels whose centers lie inside the convex polygon (PaddleOCR's box_score_fast). */
+/**
+ * Mean of the map over pixels whose centers lie inside the convex polygon (PaddleOCR's
+ * box_score_fast), summed row span by row span.
+ */
 export function meanInside(map: ArrayLike<number>, width: number, height: number, poly: readonly Point[]): number {
-  const xs = poly.map((p) => p[0]);
-  const ys = poly.map((p) => p[1]);
-  const x0 = Math.max(0, Math.floor(Math.min(...xs)));
-  const x1 = Math.min(width - 1, Math.ceil(Math.max(...xs)));
-  const y0 = Math.max(0, Math.floor(Math.min(...ys)));
-  const y1 = Math.min(height - 1, Math.ceil(Math.max(...ys)));
   let sum = 0;
   let n = 0;
-  for (let y = y0; y <= y1; y++) {
-    for (let x = x0; x <= x1; x++) {
-      if (insideConvex(poly, x + 0.5, y + 0.5, 1e-6)) {
-        sum += map[y * width + x];
-        n++;
-      }
-    }
-  }
+  forEachRowSpan(
+    poly,
+    width,
+    height,
+    (y, first, last) => {
+      const row = y * width;
+      for (let x = first; x <= last; x++) sum += map[row + x];
+      n += last - first + 1;
+    },
+    0.5,
+    1e-6,
+  );
   return n > 0 ? sum / n : 0;
 }
 
@@ -159,8 +121,8 @@ export function dbnetRegions(
 ): TextRegion[] {
   const p = { ...DBNET_DEFAULTS, ...params };
   const regions: TextRegion[] = [];
-  const components = textComponents(map, width, height, p.thresh).slice(0, p.maxCandidates);
-  for (const points of components) {
+  // Regions come from one pass over the map; each is then fitted and scored from its own pixels.
+  for (const { points } of thresholdComponents(map, width, height, p.thresh, p.maxCandidates)) {
     // Like PaddleOCR, the rectangle joins pixel centers (a region n pixels across measures
     // n - 1): min_size and the unclip distance were tuned on that convention.
     const rect = minAreaRect(convexHull(points));
@@ -193,25 +155,34 @@ export function segmentTextRegions(
   const p = resamplePlane(imageSampler(g, mapW, mapH), map);
   const regionScore = new Float32Array(w * h).fill(-1);
   for (const r of regions) {
-    const quad = regionToImage(r, g, mapW, mapH);
-    forEachInside(quad, w, h, (x, y) => {
-      const i = y * w + x;
-      regionScore[i] = Math.max(regionScore[i], r.score);
+    const score = r.score;
+    forEachRowSpan(regionToImage(r, g, mapW, mapH), w, h, (y, first, last) => {
+      for (let i = y * w + first, end = y * w + last; i <= end; i++) if (regionScore[i] < score) regionScore[i] = score;
     });
   }
-  const text = Float32Array.from(p, (v, i) =>
-    regionScore[i] >= 0 ? Math.max(v, regionScore[i]) : Math.min(v, thresh),
-  );
-  const preds = Int32Array.from(regionScore, (s) => (s >= 0 ? 1 : 0));
-  const probs = Float32Array.from(text, (t, i) => (preds[i] ? t : 1 - t));
-  return {
-    width: w,
-    height: h,
-    numClasses: 2,
-    preds,
-    probs,
-    perClass: perClass ? [Float32Array.from(text, (t) => 1 - t), text] : undefined,
-  };
+  const n = w * h;
+  const text = new Float32Array(n);
+  const preds = new Int32Array(n);
+  const probs = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const s = regionScore[i];
+    const v = p[i];
+    if (s >= 0) {
+      const t = Math.max(v, s);
+      text[i] = t;
+      preds[i] = 1;
+      probs[i] = t;
+    } else {
+      text[i] = Math.min(v, thresh);
+      probs[i] = 1 - text[i]; // from the stored (float32) value, as before
+    }
+  }
+  let background: Float32Array | undefined;
+  if (perClass) {
+    background = new Float32Array(n);
+    for (let i = 0; i < n; i++) background[i] = 1 - text[i];
+  }
+  return { width: w, height: h, numClasses: 2, preds, probs, perClass: background ? [background, text] : undefined };
 }
 
 /** A region's rectangle (map pixels) in input-image pixels, unclamped. */

@@ -110,25 +110,63 @@ export function insideConvex(poly: readonly Point[], x: number, y: number, eps =
   return true;
 }
 
-/** Calls `fn(x, y)` for each cell of a width × height grid whose point (x + offset, y + offset) lies inside the convex polygon. */
-export function forEachInside(
+/**
+ * The cells of row `y` of a grid whose point (x + offset, y + offset) lies inside a convex
+ * polygon (boundary included, within `eps`), as [first, last] x; null when none. The polygon's
+ * span at that height comes from its edges' crossings: no per-cell test.
+ */
+export function convexRowSpan(
+  poly: readonly Point[],
+  y: number,
+  width: number,
+  offset = 0.5,
+  eps = 1e-9,
+): [number, number] | null {
+  const yc = y + offset;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < poly.length; i++) {
+    const [ax, ay] = poly[i];
+    const [bx, by] = poly[(i + 1) % poly.length];
+    if ((ay < yc - eps && by < yc - eps) || (ay > yc + eps && by > yc + eps)) continue;
+    if (Math.abs(by - ay) <= eps) {
+      // An edge along the row: both its ends are on the boundary.
+      lo = Math.min(lo, ax, bx);
+      hi = Math.max(hi, ax, bx);
+      continue;
+    }
+    const t = Math.min(1, Math.max(0, (yc - ay) / (by - ay)));
+    const x = ax + t * (bx - ax);
+    lo = Math.min(lo, x);
+    hi = Math.max(hi, x);
+  }
+  if (!(lo <= hi)) return null;
+  const first = Math.max(0, Math.ceil(lo - eps - offset));
+  const last = Math.min(width - 1, Math.floor(hi + eps - offset));
+  return first <= last ? [first, last] : null;
+}
+
+/** Calls `fn(y, first, last)` for each row of a width × height grid with cells inside the convex polygon (see convexRowSpan). */
+export function forEachRowSpan(
   poly: readonly Point[],
   width: number,
   height: number,
-  fn: (x: number, y: number) => void,
+  fn: (y: number, first: number, last: number) => void,
   offset = 0.5,
+  eps = 1e-9,
 ): void {
   if (poly.length < 3) return;
-  const xs = poly.map((p) => p[0]);
-  const ys = poly.map((p) => p[1]);
-  const x0 = Math.max(0, Math.floor(Math.min(...xs) - offset));
-  const x1 = Math.min(width - 1, Math.ceil(Math.max(...xs) - offset));
-  const y0 = Math.max(0, Math.floor(Math.min(...ys) - offset));
-  const y1 = Math.min(height - 1, Math.ceil(Math.max(...ys) - offset));
+  let minY = Infinity;
+  let maxY = -Infinity;
+  for (const p of poly) {
+    minY = Math.min(minY, p[1]);
+    maxY = Math.max(maxY, p[1]);
+  }
+  const y0 = Math.max(0, Math.floor(minY - offset));
+  const y1 = Math.min(height - 1, Math.ceil(maxY - offset));
   for (let y = y0; y <= y1; y++) {
-    for (let x = x0; x <= x1; x++) {
-      if (insideConvex(poly, x + offset, y + offset)) fn(x, y);
-    }
+    const span = convexRowSpan(poly, y, width, offset, eps);
+    if (span) fn(y, span[0], span[1]);
   }
 }
 
@@ -138,6 +176,6 @@ export function forEachInside(
  */
 export function fillConvex(poly: readonly Point[], width: number, height: number, offset = 0.5): Uint8Array {
   const out = new Uint8Array(width * height);
-  forEachInside(poly, width, height, (x, y) => (out[y * width + x] = 1), offset);
+  forEachRowSpan(poly, width, height, (y, first, last) => out.fill(1, y * width + first, y * width + last + 1), offset);
   return out;
 }
