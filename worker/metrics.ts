@@ -90,8 +90,8 @@ export function createWorkerMetrics(registry: Registry) {
     }),
     weightsInfo: new Gauge({
       name: 'modelhub_model_weights_info',
-      help: 'The weights file loaded for the model (1): file name, sha256, and real or test weights',
-      labelNames: ['model', 'device', 'file', 'sha256', 'weights'],
+      help: 'The weights file loaded for the model (1): file name, sha256, real or test weights, and verified, unverified or test',
+      labelNames: ['model', 'device', 'file', 'sha256', 'weights', 'verification'],
       registers: [registry],
     }),
     up: new Gauge({

@@ -6,6 +6,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { SpecError } from '../shared/errors.js';
 import { sha256File } from '../shared/file-hash.js';
+import { verificationOf, type Verification } from '../shared/weights-provenance.js';
 import type { Batching, ModelEntry } from '../shared/manifest.js';
 import { DynamicBatcher, type ItemOutcome } from './batcher.js';
 import { deviceName, sessionOptionsFor, type Device, type SessionTuning } from './backend/device.js';
@@ -36,6 +37,8 @@ export interface LoadedWeights {
   file: string;
   sha256: string;
   kind: 'real' | 'test';
+  /** Whether the manifest records this digest (verified), not (unverified), or a stand-in (test). */
+  verification: Verification;
   /** The manifest's sha256 for this file, when it gives one and the file differs from it. */
   expected_sha256?: string;
 }
@@ -134,12 +137,16 @@ export class ModelRunner {
       file: path.basename(entry.modelPath),
       sha256,
       kind: entry.weights ?? 'real',
+      verification: verificationOf(entry, sha256),
       ...(expected && expected !== sha256 ? { expected_sha256: expected } : {}),
     };
     const labels = { model: name, device: deviceName(device) };
     metrics.modelLoadSeconds.set(labels, (performance.now() - started) / 1000);
     metrics.maxBatchSize.set(labels, batching.max_batch_size);
-    metrics.weightsInfo.set({ ...labels, file: weights.file, sha256, weights: weights.kind }, 1);
+    metrics.weightsInfo.set(
+      { ...labels, file: weights.file, sha256, weights: weights.kind, verification: weights.verification },
+      1,
+    );
     return new ModelRunner(entry, device, session, pipeline, metrics, batching, capped ? limit : null, weights);
   }
 

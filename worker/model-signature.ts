@@ -62,18 +62,20 @@ export function checkSignature(
   const byName = new Map([...inputs, ...outputs].map((t) => [t.name, t]));
   const modality = TASKS[m.task].modality;
   const pre = modality === 'image' ? ImagePreprocessSchema.parse(m.preprocess) : null;
-  const batched = pre ? pre.layout === 'NCHW' : true;
+  const batched = pre ? pre.layout !== 'CHW' : true;
 
   if (pre) {
     const image = byName.get(m.inputs.image);
     if (image && image.shape.length > 0) {
       const size = fixedTensorSize(pre.resize);
-      const expected = batched
-        ? ['N', 3, size?.height ?? 'H', size?.width ?? 'W']
-        : [3, size?.height ?? 'H', size?.width ?? 'W'];
+      const H = size?.height ?? 'H';
+      const W = size?.width ?? 'W';
+      const expected = pre.layout === 'NCHW' ? ['N', 3, H, W] : pre.layout === 'NHWC' ? ['N', H, W, 3] : [3, H, W];
       const expectedText = `[${expected.join(',')}] (preprocess.layout ${pre.layout}, preprocess.resize ${describeResize(pre.resize)})`;
       if (image.shape.length !== expected.length) throw problem(`input "${image.name}"`, image.shape, expectedText);
-      const [c, h, w] = image.shape.slice(-3);
+      // The channel dimension's place is what tells NCHW from NHWC: a file of the other layout fails here.
+      const [c, h, w] =
+        pre.layout === 'NHWC' ? [image.shape.at(-1), image.shape.at(-3), image.shape.at(-2)] : image.shape.slice(-3);
       if (fixed(c) && c !== 3) throw problem(`input "${image.name}"`, image.shape, expectedText);
       for (const [dim, want] of [
         [h, size?.height],

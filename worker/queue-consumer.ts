@@ -135,6 +135,8 @@ export class QueueConsumer {
           batch_size: r.batchSize,
           device: deviceName(this.runner.device),
           worker: this.worker.name,
+          weights_sha256: this.runner.weights.sha256,
+          weights: this.runner.weights.verification,
         },
       };
     } catch (err) {

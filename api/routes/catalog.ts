@@ -6,13 +6,17 @@ import { SpecError } from '../../shared/errors.js';
 import { labelCount, labelOf, type ModelEntry } from '../../shared/manifest.js';
 import { TASKS } from '../../shared/tasks.js';
 import { listLiveWorkers, type WorkerInfo } from '../../shared/worker-registry.js';
+import { provenanceOf } from '../../shared/weights-provenance.js';
 import type { ApiContext } from '../context.js';
 
 export type ModelStatus = 'ready' | 'no_workers' | 'unavailable';
 
 /** What the live workers serving a model loaded: each distinct file (by sha256) and how many workers hold it. */
 function loadedWeights(name: string, serving: WorkerInfo[]) {
-  const files = new Map<string, { file: string; sha256: string; kind: string; workers: number }>();
+  const files = new Map<
+    string,
+    { file: string; sha256: string; kind: string; verification?: string; workers: number }
+  >();
   for (const w of serving) {
     const loaded = w.weights?.[name];
     if (!loaded) continue;
@@ -23,8 +27,16 @@ function loadedWeights(name: string, serving: WorkerInfo[]) {
   return [...files.values()];
 }
 
-function summary(entry: ModelEntry, workers: WorkerInfo[], queue: { waiting: number; active: number } | null) {
+/** What turns a test or missing model into a real one: the fetch command, or the manifest's own instructions. */
+export function makeRealHint(entry: ModelEntry): string {
   const m = entry.manifest;
+  if (m.model.files?.some((f) => f.url)) return `npm run models:fetch -- ${m.name}`;
+  return m.reference ?? `put the model file in ${entry.dir}`;
+}
+
+async function summary(entry: ModelEntry, workers: WorkerInfo[], queue: { waiting: number; active: number } | null) {
+  const m = entry.manifest;
+  const provenance = await provenanceOf(entry).catch(() => null);
   const serving = workers.filter((w) => w.models.includes(m.name));
   const status: ModelStatus = !entry.modelPath ? 'unavailable' : serving.length > 0 ? 'ready' : 'no_workers';
   const loaded = loadedWeights(m.name, serving);
@@ -41,6 +53,11 @@ function summary(entry: ModelEntry, workers: WorkerInfo[], queue: { waiting: num
         : m.description,
     status,
     weights: entry.weights ?? 'missing',
+    /** The file this hub resolved for the model: its sha256 and whether the manifest records that digest. */
+    ...(provenance
+      ? { weights_file: provenance.file, weights_sha256: provenance.sha256, verification: provenance.verification }
+      : {}),
+    ...(entry.weights === 'real' ? {} : { make_real: makeRealHint(entry) }),
     ...(entry.weightsFile?.license ? { license: entry.weightsFile.license } : {}),
     workers: serving.length,
     max_batch_size: workerBatch.length > 0 ? Math.min(...workerBatch) : m.batching.max_batch_size,
@@ -76,9 +93,13 @@ export function catalogRoutes(ctx: ApiContext): Router {
 
   router.get('/v1/models', async (_req: Request, res: Response) => {
     const workers = await liveWorkers();
-    const list = await Promise.all(
-      [...models.values()].map(async (e) => summary(e, workers, await queueCounts(e.manifest.name))),
+    // Real models first, then test stand-ins, then unavailable ones (each group by name): the
+    // catalog's first rows are models whose answers mean something.
+    const rank = (e: ModelEntry) => (e.weights === 'real' ? 0 : e.weights === 'test' ? 1 : 2);
+    const entries = [...models.values()].sort(
+      (a, b) => rank(a) - rank(b) || a.manifest.name.localeCompare(b.manifest.name),
     );
+    const list = await Promise.all(entries.map(async (e) => summary(e, workers, await queueCounts(e.manifest.name))));
     res.json({ models: list });
   });
 
@@ -88,7 +109,7 @@ export function catalogRoutes(ctx: ApiContext): Router {
     const task = TASKS[m.task];
     const workers = await liveWorkers();
     res.json({
-      ...summary(entry, workers, await queueCounts(m.name)),
+      ...(await summary(entry, workers, await queueCounts(m.name))),
       reference: m.reference,
       input: { schema: task.input.toJSONSchema({ io: 'input', unrepresentable: 'any' }) },
       output: { fields: task.outputFields },

@@ -145,10 +145,14 @@ export async function fetchModel(entry: ModelEntry, opts: FetchOptions = {}): Pr
 
 async function fetchFiles(entry: ModelEntry, opts: FetchOptions): Promise<FetchResult> {
   const model = entry.manifest.name;
-  if (entry.weights === 'real' && entry.modelPath) {
+  const files = entry.manifest.model.files;
+  // Present: unless a downloadable alternative ranks above the file found (mobilenetv2 ships a
+  // re-saved copy; the zoo's own file, listed first, is still fetched and then served instead).
+  const found = entry.weightsFile && files ? files.indexOf(entry.weightsFile) : 0;
+  const firstSource = files ? files.findIndex((f) => sourceOf(f, opts)) : -1;
+  if (entry.weights === 'real' && entry.modelPath && (firstSource < 0 || found <= firstSource)) {
     return { model, status: 'present', file: entry.modelPath, sha256: await sha256File(entry.modelPath) };
   }
-  const files = entry.manifest.model.files;
   if (!files)
     throw new FetchError(
       `its manifest names no downloadable files (model.files)${entry.manifest.reference ? `; ${entry.manifest.reference}` : ''}`,
@@ -156,7 +160,8 @@ async function fetchFiles(entry: ModelEntry, opts: FetchOptions): Promise<FetchR
   const destDir = opts.weightsDir ?? entry.dir;
   fs.mkdirSync(destDir, { recursive: true });
   const problems: string[] = [];
-  for (const file of files) {
+  const candidates = entry.weights === 'real' && found >= 0 ? files.slice(0, found) : files;
+  for (const file of candidates) {
     const source = sourceOf(file, opts);
     if (!source) {
       problems.push(`${file.name}: no url${file.how ? ` (${file.how})` : ''}`);

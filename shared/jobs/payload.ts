@@ -32,7 +32,16 @@ export interface JobData {
 /** What a worker returns for a finished job. */
 export interface JobResult {
   output: Record<string, unknown>;
-  metrics: { inference_ms: number; preprocess_ms: number; batch_size: number; device: string; worker: string };
+  metrics: {
+    inference_ms: number;
+    preprocess_ms: number;
+    batch_size: number;
+    device: string;
+    worker: string;
+    /** The weights file that answered (absent from workers of earlier releases). */
+    weights_sha256?: string;
+    weights?: 'verified' | 'unverified' | 'test';
+  };
 }
 
 /** A payload written by a newer release than this one: left for a worker that reads it. */

@@ -55,7 +55,12 @@ describe.skipIf(!FIXTURE_WEIGHTS_DIR)(FIXTURE_WEIGHTS_DIR ? 'real weights on rea
     expect(byName['yolov8-seg'].max_batch_size).toBe(1);
     expect(byName.mobilenetv2.max_batch_size).toBe(8);
     const [worker] = (await getJson(`${hub.url}/v1/workers`)).body.workers;
-    expect(worker.weights.yolov8).toEqual({ file: 'yolov8n-int8-640.onnx', sha256: SHA256.yolov8, kind: 'real' });
+    expect(worker.weights.yolov8).toEqual({
+      file: 'yolov8n-int8-640.onnx',
+      sha256: SHA256.yolov8,
+      kind: 'real',
+      verification: 'verified',
+    });
     expect(worker.batching.yolov8.max_batch_size).toBe(1);
     const page = await (await fetch(`${hub.workers[0].metricsUrl}/metrics`)).text();
     expect(
@@ -158,8 +163,14 @@ describe.skipIf(!FIXTURE_WEIGHTS_DIR)(FIXTURE_WEIGHTS_DIR ? 'real weights on rea
     expect(yolo.mixed_fleet).toBe(true);
     expect(yolo.loaded).toEqual(
       expect.arrayContaining([
-        { file: 'yolov8n-int8-640.onnx', sha256: SHA256.yolov8, kind: 'real', workers: 1 },
-        { file: 'yolov8-test.onnx', sha256: expect.stringMatching(/^[0-9a-f]{64}$/), kind: 'test', workers: 1 },
+        { file: 'yolov8n-int8-640.onnx', sha256: SHA256.yolov8, kind: 'real', verification: 'verified', workers: 1 },
+        {
+          file: 'yolov8-test.onnx',
+          sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+          kind: 'test',
+          verification: 'test',
+          workers: 1,
+        },
       ]),
     );
     expect((await catalog()).mobilenetv2.mixed_fleet).toBe(false);

@@ -21,8 +21,14 @@ describe('planResize', () => {
   });
 
   it('letterbox keeps the aspect ratio and centres the padding', () => {
-    const p = planResize({ mode: 'letterbox', width: 640, height: 640, pad_value: 114 }, 1280, 720);
+    const p = planResize({ mode: 'letterbox', width: 640, height: 640, pad_value: 114, anchor: 'center' }, 1280, 720);
     expect(p).toMatchObject({ resizeWidth: 640, resizeHeight: 360, padLeft: 0, padTop: 140, padValue: 114 });
+  });
+
+  it('letterbox anchored top-left (YOLOX) pads only the right and bottom', () => {
+    const spec = { mode: 'letterbox', width: 416, height: 416, pad_value: 114, anchor: 'top-left' } as const;
+    expect(planResize(spec, 300, 451)).toMatchObject({ resizeWidth: 277, resizeHeight: 416, padLeft: 0, padTop: 0 });
+    expect(planResize(spec, 451, 300)).toMatchObject({ resizeWidth: 416, resizeHeight: 277, padLeft: 0, padTop: 0 });
   });
 
   it('fixed-height (PP-OCR classifier): height 48, width by ratio, capped at max_width', () => {

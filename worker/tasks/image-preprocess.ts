@@ -159,8 +159,8 @@ export function planResize(spec: ResizeSpec, width: number, height: number): Pla
         resizeHeight: rh,
         tensorWidth: spec.width,
         tensorHeight: spec.height,
-        padLeft: Math.floor((spec.width - rw) / 2),
-        padTop: Math.floor((spec.height - rh) / 2),
+        padLeft: spec.anchor === 'top-left' ? 0 : Math.floor((spec.width - rw) / 2),
+        padTop: spec.anchor === 'top-left' ? 0 : Math.floor((spec.height - rh) / 2),
         padValue: spec.pad_value,
       };
     }
@@ -226,6 +226,18 @@ export interface TensorOptions {
   timeoutS?: number;
   /** Pad the tensor to a shape bucket (absent: the tensor is the plan's own shape). */
   bucket?: PadToBucket;
+}
+
+/** Planes [3, H, W] → interleaved [H, W, 3] (TensorFlow's NHWC layout, one image). */
+export function planesToInterleaved(planes: Float32Array, height: number, width: number): Float32Array {
+  const plane = height * width;
+  const out = new Float32Array(3 * plane);
+  for (let p = 0, o = 0; p < plane; p++, o += 3) {
+    out[o] = planes[p];
+    out[o + 1] = planes[plane + p];
+    out[o + 2] = planes[2 * plane + p];
+  }
+  return out;
 }
 
 /** Decoded image → normalized float32 [3, H, W] per the manifest's preprocessing. */

@@ -10,7 +10,7 @@ import { SpecError } from '../../shared/errors.js';
 import { firstProblem } from '../../shared/validation.js';
 import { ImagePreprocessSchema } from '../../shared/manifest.js';
 import type { Geometry } from './geometry.js';
-import { decodeImage, imageToTensor } from './image-preprocess.js';
+import { decodeImage, imageToTensor, planesToInterleaved } from './image-preprocess.js';
 import type { PreparedItem, TaskContext } from './task.js';
 
 export interface VisionItem<O> extends PreparedItem {
@@ -19,7 +19,7 @@ export interface VisionItem<O> extends PreparedItem {
 }
 
 export interface VisionInput<O> {
-  /** Whether the model takes a batch dimension (NCHW) or one image (CHW). */
+  /** Whether the model takes a batch dimension (NCHW, NHWC) or one image (CHW). */
   batched: boolean;
   preprocess(input: Record<string, unknown>): Promise<VisionItem<O>>;
   collate?(items: VisionItem<O>[]): Record<string, ort.Tensor>;
@@ -31,7 +31,7 @@ let singleRunCounter = 0;
 export function visionInput<S extends z.ZodType>(ctx: TaskContext, optionsSchema: S): VisionInput<z.output<S>> {
   const pre = ImagePreprocessSchema.parse(ctx.entry.manifest.preprocess);
   const inputName = ctx.entry.manifest.inputs.image;
-  const batched = pre.layout === 'NCHW';
+  const batched = pre.layout !== 'CHW';
   // The batch key below is the padded shape: images of one bucket batch together.
   const bucket = ctx.config.MODELHUB_PAD_TO_BUCKET === 'off' ? undefined : ctx.entry.manifest.batching.pad_to_bucket;
   const limits = {
@@ -52,8 +52,13 @@ export function visionInput<S extends z.ZodType>(ctx: TaskContext, optionsSchema
         timeoutS: limits.decodeTimeoutS,
         bucket,
       });
+      const [, h, w] = tensor.dims;
+      const feed =
+        pre.layout === 'NHWC'
+          ? { type: 'float32' as const, data: planesToInterleaved(tensor.data, h, w), dims: [h, w, 3] }
+          : { type: 'float32' as const, data: tensor.data, dims: tensor.dims };
       return {
-        feeds: { [inputName]: { type: 'float32', data: tensor.data, dims: tensor.dims } },
+        feeds: { [inputName]: feed },
         batchKey: batched ? tensor.dims.join('x') : `single-${++singleRunCounter}`,
         geometry: tensor.geometry,
         options: parsed.data,

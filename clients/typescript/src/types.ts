@@ -169,7 +169,15 @@ export interface Job<O = AnyOutput> {
   completed_at?: string;
   /** The spec output (succeeded) or the spec error (failed, canceled). */
   output?: O | SpecErrorBody;
-  metrics?: { queue_ms: number; inference_ms: number; batch_size: number };
+  metrics?: {
+    queue_ms: number;
+    inference_ms: number;
+    batch_size: number;
+    /** sha256 of the weights file that answered. */
+    weights_sha256?: string;
+    /** verified: a digest the manifest records; unverified: real weights it does not; test: a stand-in. */
+    weights?: 'verified' | 'unverified' | 'test';
+  };
   webhook?: { attempts: number; last_status: string | null; delivered_at: string | null };
   urls: { get: string; cancel: string };
 }

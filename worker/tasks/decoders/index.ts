@@ -10,11 +10,13 @@ import type { TaskContext } from '../task.js';
 import { dbnet } from './dbnet.js';
 import type { DecoderTask, Detector, Instance, ModelFamily, ModelOutputs, Segmenter } from './family.js';
 import { rcnn } from './rcnn.js';
+import { tfSeg } from './tf-seg.js';
 import { torchvisionSeg } from './torchvision-seg.js';
 import { yolo } from './yolo.js';
 import { yoloV8Seg } from './yolov8-seg.js';
+import { yolox } from './yolox.js';
 
-export const MODEL_FAMILIES: readonly ModelFamily[] = [dbnet, rcnn, yolo, yoloV8Seg, torchvisionSeg];
+export const MODEL_FAMILIES: readonly ModelFamily[] = [dbnet, rcnn, yolo, yolox, yoloV8Seg, torchvisionSeg, tfSeg];
 
 const NEEDS: Record<DecoderTask, { task: string; lacks: string }> = {
   detect: { task: 'object detection', lacks: 'has no boxes' },
