@@ -92,7 +92,16 @@ const weightsBadge = (m) =>
     ? badge('test weights', 'test')
     : m.weights === 'missing'
       ? badge('no weights', 'unavailable')
-      : null;
+      : m.verification === 'verified'
+        ? badge('verified weights', 'ready')
+        : m.verification === 'unverified'
+          ? badge('unverified weights', 'no_workers')
+          : null;
+/** The weights file's digest, short, with the full sha256 on hover (where the catalog names one). */
+const digest = (m) =>
+  m.weights_sha256
+    ? h('code', { class: 'digest small', title: m.weights_sha256 }, m.weights_sha256.slice(0, 12))
+    : null;
 /** The catalog marks test models in the description; the console shows a badge instead. */
 const plainDescription = (d) => d.replace(/\s*\[TEST MODEL[^\]]*\]/, '');
 
@@ -218,7 +227,7 @@ async function catalogPage() {
           ),
           h('td', {}, h('span', { class: 'task' }, m.task)),
           h('td', { class: 'description' }, plainDescription(m.description)),
-          h('td', { class: 'status' }, statusBadge(m), ' ', weightsBadge(m)),
+          h('td', { class: 'status' }, statusBadge(m), ' ', weightsBadge(m), ' ', digest(m)),
           h('td', { class: 'num' }, m.workers),
           h(
             'td',
@@ -687,7 +696,18 @@ async function modelPage(name) {
         ? h(
             'p',
             { class: 'note' },
-            'Test weights: a generated stand-in with the reference export’s signature answers here, so outputs have the right shape but are not real predictions. Drop the real weights in to serve the real model.',
+            'Test weights: a generated stand-in with the reference export’s signature answers here, so outputs have the right shape but are not real predictions. To serve the real model: ',
+            h('code', {}, detail.make_real ?? 'drop the real weights in'),
+          )
+        : null,
+      detail.weights_sha256
+        ? h(
+            'p',
+            { class: 'muted small' },
+            `Weights: ${detail.weights_file} · sha256 `,
+            h('code', { class: 'digest' }, detail.weights_sha256),
+            ` · ${detail.verification}`,
+            detail.license ? ` · ${detail.license}` : '',
           )
         : null,
       detail.status !== 'ready'

@@ -18,6 +18,11 @@ export const BERT_TEST = {
   typeVocab: 2,
   layerNormEps: 1e-12,
   vocabFile: 'bert-test-vocab.txt',
+  /**
+   * Rows of the word-embedding table: bert-base-chinese's real vocabulary (21,128 entries,
+   * models/bert-base-chinese/vocab.txt), so the stand-in takes every id the real tokenizer gives.
+   */
+  vocabSize: 21_128,
 } as const;
 
 /**
@@ -124,8 +129,7 @@ export interface BertWeights {
 
 export function bertTestWeights(seed = 768): BertWeights {
   const rnd = seededRandom(seed);
-  const { hidden: H, intermediate: I, layers, maxPositions: P, typeVocab } = BERT_TEST;
-  const V = BERT_TEST_VOCAB.length;
+  const { hidden: H, intermediate: I, layers, maxPositions: P, typeVocab, vocabSize: V } = BERT_TEST;
   const sym = (n: number, scale: number) => Float32Array.from({ length: n }, () => (rnd() * 2 - 1) * scale);
   const around1 = (n: number) => Float32Array.from({ length: n }, () => 1 + (rnd() * 2 - 1) * 0.2);
   const proj = 1 / Math.sqrt(H);
@@ -159,8 +163,7 @@ export function bertTestWeights(seed = 768): BertWeights {
 }
 
 export function buildBertTestModel(w = bertTestWeights()): Uint8Array {
-  const { hidden: H, heads, intermediate: I, maxPositions: P, typeVocab, layerNormEps } = BERT_TEST;
-  const V = BERT_TEST_VOCAB.length;
+  const { hidden: H, heads, intermediate: I, maxPositions: P, typeVocab, layerNormEps, vocabSize: V } = BERT_TEST;
   const dh = H / heads;
   const g = new OnnxGraphBuilder('bert-test');
   const ids = g.input('input_ids', 'int64', ['batch', 'sequence']);

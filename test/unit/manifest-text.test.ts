@@ -44,8 +44,19 @@ describe('text model manifests', () => {
     expect(entry.problem).toMatch(/tokenizer file not found/);
   });
 
-  it('uses the test model only together with its generated vocabulary', () => {
+  it('pairs the test model with the real vocabulary when the manifest names no test_tokenizer', () => {
+    expect(base.model.test_tokenizer).toBeUndefined();
     const { dir, generated } = modelDir(base, ['gen:bert-test.onnx']);
+    expect(loadModel(dir, { MODELHUB_GENERATED_DIR: generated, MODELHUB_TEST_MODELS: 'auto' }).modelPath).toBeNull();
+    fs.writeFileSync(path.join(dir, 'vocab.txt'), 'x');
+    const entry = loadModel(dir, { MODELHUB_GENERATED_DIR: generated, MODELHUB_TEST_MODELS: 'auto' });
+    expect(entry.weights).toBe('test');
+    expect(entry.tokenizerPath).toBe(path.join(dir, 'vocab.txt'));
+  });
+
+  it('uses a test model with a test_tokenizer only together with that generated vocabulary', () => {
+    const manifest = { ...base, model: { ...base.model, test_tokenizer: 'bert-test-vocab.txt' } };
+    const { dir, generated } = modelDir(manifest, ['gen:bert-test.onnx']);
     expect(loadModel(dir, { MODELHUB_GENERATED_DIR: generated, MODELHUB_TEST_MODELS: 'auto' }).modelPath).toBeNull();
     fs.writeFileSync(path.join(generated, 'bert-test-vocab.txt'), 'x');
     const entry = loadModel(dir, { MODELHUB_GENERATED_DIR: generated, MODELHUB_TEST_MODELS: 'auto' });

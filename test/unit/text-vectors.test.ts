@@ -56,11 +56,13 @@ beforeAll(() => {
 });
 
 describe('bert-base-chinese catalog entry', () => {
-  it('serves the generated test model with its test vocabulary while no weights are dropped in', () => {
+  it('serves the generated test model with the real vocabulary while no weights are dropped in', async () => {
     const entry = loadModel(path.join(REPO_ROOT, 'models/bert-base-chinese'), config);
     expect(entry.weights).toBe('test');
     expect(entry.modelPath).toBe(path.join(config.MODELHUB_GENERATED_DIR, 'bert-test.onnx'));
-    expect(entry.tokenizerPath).toBe(path.join(config.MODELHUB_GENERATED_DIR, BERT_TEST.vocabFile));
+    expect(entry.tokenizerPath).toBe(path.join(REPO_ROOT, 'models/bert-base-chinese/vocab.txt'));
+    // bert-base-chinese's own ids: [CLS] 我 的 [SEP].
+    expect((await tokenizer.encode('我的', '', 8)).ids).toEqual([101, 2769, 4638, 102]);
   });
 });
 
