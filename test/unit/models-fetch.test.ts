@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../shared/config.js';
+import { loadConfig, REPO_ROOT } from '../../shared/config.js';
 import { loadModel } from '../../shared/manifest.js';
 import { fetchModel, main } from '../../models/tools/fetch-weights.js';
 
@@ -152,5 +152,71 @@ describe('models:fetch', () => {
     expect(await cli(['nosuchmodel'], {})).toBe(1);
     expect(lines.join('')).toMatch(/nosuchmodel: no such model/);
     expect(await cli([], {})).toBe(2);
+  });
+
+  it('fetches an alternative listed above the file present (the zoo file above a shipped copy), then serves it', async () => {
+    const shipped = Buffer.from('a re-saved copy');
+    const shippedSha = createHash('sha256').update(shipped).digest('hex');
+    const dir = model('ranked', [
+      { name: 'zoo.onnx', url: `${base}/files/zoo.onnx`, sha256: sha },
+      { name: 'shipped.onnx', sha256: shippedSha },
+    ]);
+    fs.writeFileSync(path.join(dir, 'shipped.onnx'), shipped);
+    expect(loadModel(dir, config).modelPath).toBe(path.join(dir, 'shipped.onnx'));
+    expect(await fetchModel(loadModel(dir, config), quick)).toMatchObject({
+      status: 'downloaded',
+      file: path.join(dir, 'zoo.onnx'),
+      sha256: sha,
+    });
+    expect(loadModel(dir, config).modelPath).toBe(path.join(dir, 'zoo.onnx'));
+    expect(await fetchModel(loadModel(dir, config), quick)).toMatchObject({ status: 'present', sha256: sha });
+  });
+
+  it("the seed's models name the ONNX Model Zoo's URLs and sha256: a file with other bytes is refused", async () => {
+    const ZOO = 'https://github.com/onnx/models/raw/main/validated/vision/';
+    const expected = {
+      resnet50: [
+        `${ZOO}classification/resnet/model/resnet50-v2-7.onnx`,
+        '79102261eb6e5fd7af5d27f41316293e388c5cb691e5d25bfb035c4f64fefe31',
+      ],
+      'faster-rcnn': [
+        `${ZOO}object_detection_segmentation/faster-rcnn/model/FasterRCNN-10.onnx`,
+        'dfb81423efbea52e45df242ade64cfca0ba05fae78e00cf0c68a0979987f87eb',
+      ],
+      'mask-rcnn': [
+        `${ZOO}object_detection_segmentation/mask-rcnn/model/MaskRCNN-10.onnx`,
+        'a519d8102cb162e78cbf123615aa5a8f3bf9d0fa1dec61a2fbbb42fa3f0e0757',
+      ],
+      mobilenetv2: [
+        `${ZOO}classification/mobilenet/model/mobilenetv2-12-int8.onnx`,
+        'cc028fe6cae7bc11a4ff53cfc9b79c920e8be65ce33a904ec3e2a8f66d77f95f',
+      ],
+    };
+    const repo = loadConfig({ MODELHUB_MODELS_DIR: path.join(REPO_ROOT, 'models') });
+    for (const [name, [url, sha256]] of Object.entries(expected)) {
+      const [first] = loadModel(path.join(REPO_ROOT, 'models', name), repo).manifest.model.files!;
+      expect(first).toMatchObject({ url, sha256 });
+    }
+    // Through the CLI, a local mirror serving other bytes under the zoo's names: each refused by digest.
+    const weightsDir = path.join(root, 'zoo-weights');
+    const lines: string[] = [];
+    const out = new Writable({ write: (c, _e, done) => (lines.push(String(c)), done()) }) as NodeJS.WriteStream;
+    const code = await main(
+      Object.keys(expected),
+      loadConfig({
+        MODELHUB_MODELS_DIR: path.join(REPO_ROOT, 'models'),
+        MODELHUB_WEIGHTS_DIR: weightsDir,
+        MODELHUB_WEIGHTS_MIRROR: `${base}/mirror`,
+      }),
+      out,
+    );
+    expect(code).toBe(1);
+    for (const [name, [url, sha256]] of Object.entries(expected)) {
+      expect(requests.some((q) => q.url === `/mirror/${path.basename(url)}`)).toBe(true);
+      expect(lines.join('')).toContain(
+        `${name}: ${path.basename(url)}: checksum mismatch (expected sha256 ${sha256}, got ${sha}); nothing was installed`,
+      );
+    }
+    expect(fs.readdirSync(weightsDir)).toEqual([]);
   });
 });

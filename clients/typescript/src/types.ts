@@ -131,12 +131,15 @@ export interface TaskOutputs {
  */
 export interface KnownModels {
   'text-direction': 'image-classification';
+  mobilenetv2: 'image-classification';
   resnet50: 'image-classification';
   'text-detection': 'object-detection';
   'faster-rcnn': 'object-detection';
   yolov8: 'object-detection';
+  'yolox-nano': 'object-detection';
   'text-segmentation': 'semantic-segmentation';
   deeplabv3: 'semantic-segmentation';
+  'deeplabv3-mobilenetv2': 'semantic-segmentation';
   'text-instances': 'instance-segmentation';
   'mask-rcnn': 'instance-segmentation';
   'bert-base-chinese': 'text-vectors';
