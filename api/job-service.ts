@@ -357,7 +357,10 @@ export class JobService {
 
   /**
    * Cancels a queued job: it never runs. A running job is left to finish and a finished one
-   * is left as it is (both 409); canceling twice answers the canceled job again.
+   * is left as it is (both 409); canceling twice answers the canceled job again. A queued job
+   * whose deadline passed (it reads as failed, but sits in the queue until a worker drops it) is
+   * canceled too: where no worker serves its model it would otherwise hold its tenant's waiting
+   * count and stored bytes for ever.
    */
   async cancel(id: string, tenant: string | null): Promise<JobView> {
     const prefix = this.config.MODELHUB_PREFIX;
@@ -370,9 +373,6 @@ export class JobService {
       const state = await job.getState();
       if (state === 'completed' || state === 'failed')
         throw new SpecError('CONFLICT', `job "${id}" has already finished`);
-      if (job.data.deadline_at !== undefined && Date.now() > job.data.deadline_at) {
-        throw new SpecError('CONFLICT', `job "${id}" has already failed: its deadline passed`);
-      }
       // Settled in one atomic script against a worker starting, finishing or holding the job:
       // the state read above may already be stale.
       await this.hooks.beforeCancelClaim?.(id);
@@ -401,7 +401,9 @@ export class JobService {
 
   /**
    * Deletes a finished job (its input, output and side keys) for its tenant; afterwards it reads
-   * as not found. A queued or running job is not deleted (409: cancel it first).
+   * as not found. A queued or running job is not deleted (409: cancel it first), except a queued
+   * one whose deadline passed: it has failed already, so it is claimed as canceled (never to run)
+   * and deleted.
    */
   async remove(id: string, tenant: string | null): Promise<{ id: string; deleted: true }> {
     const prefix = this.config.MODELHUB_PREFIX;
@@ -410,7 +412,12 @@ export class JobService {
       const queue = this.queues.get(index.model)!;
       const state = await queue.getJobState(id);
       if (state !== 'completed' && state !== 'failed' && state !== 'unknown' && !index.canceled_at) {
-        throw new SpecError('CONFLICT', `job "${id}" has not finished; cancel it first`);
+        const deadline = index.deadline_at ?? (await queue.getJob(id))?.data.deadline_at;
+        if (deadline === undefined || Date.now() <= deadline)
+          throw new SpecError('CONFLICT', `job "${id}" has not finished; cancel it first`);
+        // Expired while queued: the same atomic claim as a cancel, so a worker cannot start it now.
+        const claim = await this.accounting.claimForCancel(index.model, id);
+        if (claim === 'running') throw new SpecError('CONFLICT', `job "${id}" is running; it will finish`);
       }
       // The job first, then what its record held: a crash in between leaves a record without a
       // job, which the reconciler gives back; the other order would leave a job counted nowhere.

@@ -39,6 +39,21 @@ function secretBytes(secret: string): number {
 }
 
 const int = (def: number) => z.coerce.number().int().nonnegative().default(def);
+/**
+ * A whole number in [min, max], its message naming the range (the path names the setting): the
+ * retention, quota, rate and size settings, where 0 or an absurd value breaks the hub at run time
+ * (JOB_RETENTION_COUNT=0 made the finish script fail on every job).
+ */
+const ranged = (def: number, min: number, max: number, why = '') =>
+  z.coerce
+    .number()
+    .int(`must be a whole number from ${min} to ${max}`)
+    .min(min, `must be at least ${min}${why}`)
+    .max(max, `must be at most ${max}`)
+    .default(def);
+const GiB = 1024 ** 3;
+/** Byte counts Redis and Node can hold: a stored-bytes quota of a pebibyte is a typo. */
+const MAX_BYTES_SETTING = 2 ** 50;
 
 const EnvSchema = z.object({
   /** Redis for queues and job state. Unset: redis://127.0.0.1:6379. */
@@ -69,11 +84,16 @@ const EnvSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
   PORT: int(8080),
   /** Largest accepted request body, bytes (413 past it). Unset: derived from MAX_IMAGE_BYTES (base64 + 64 KiB). */
-  MAX_BODY_BYTES: z.coerce.number().int().positive().optional(),
+  MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(2 * GiB)
+    .optional(),
   /** Most JSON values (array items, object members) in one request body, counted before parsing. */
-  MAX_JSON_VALUES: int(100_000),
+  MAX_JSON_VALUES: ranged(100_000, 1, 100_000_000),
   /** Request body bytes the API receives and parses at once, all requests together (503 past it). Unset: 4 × the body limit. */
-  MAX_PARSING_BYTES: z.coerce.number().int().positive().optional(),
+  MAX_PARSING_BYTES: z.coerce.number().int().min(1024).max(MAX_BYTES_SETTING).optional(),
   /** Request bodies larger than this many bytes are parsed (and a job's image decoded) in a thread, not on the API's event loop; 0 = never. */
   OFFLOOP_PARSE_BYTES: int(1024 * 1024),
   /** Worker: output pixels (width × height; × masks for instance masks) past which postprocessing runs in a thread; 0 = never. */
@@ -81,26 +101,26 @@ const EnvSchema = z.object({
   /** Threads for that (API) and for heavy postprocessing (worker), per process; 0 = half the cores, 1 to 4. */
   OFFLOOP_THREADS: int(0),
   /** Per tenant (API key), per API process: requests per second (burst 2×) and body bytes per second (burst: 2× or one body). 0 = off. */
-  TENANT_RATE_RPS: int(50),
-  TENANT_RATE_BYTES_PER_S: int(50 * 1024 * 1024),
+  TENANT_RATE_RPS: ranged(50, 0, 1_000_000),
+  TENANT_RATE_BYTES_PER_S: ranged(50 * 1024 * 1024, 0, MAX_BYTES_SETTING),
   /** Largest decoded image file, bytes (413 past it). */
-  MAX_IMAGE_BYTES: int(20 * 1024 * 1024),
+  MAX_IMAGE_BYTES: ranged(20 * 1024 * 1024, 1, GiB),
   /** Largest image in pixels, width × height (413 past it). */
-  MAX_IMAGE_PIXELS: int(40_000_000),
+  MAX_IMAGE_PIXELS: ranged(40_000_000, 1, 2 ** 40),
   /** Longest decode (and resize) of one image in a worker, seconds (sharp's own timeout; 422 past it). */
   IMAGE_DECODE_TIMEOUT_S: z.coerce.number().int().positive().default(10),
   /** Largest result a job may produce, bytes (estimated before it is built; 422 with error 1009 past it). */
-  MAX_RESULT_BYTES: int(DEFAULT_MAX_RESULT_BYTES),
+  MAX_RESULT_BYTES: ranged(DEFAULT_MAX_RESULT_BYTES, 1, 2 * GiB),
   /** How long /predict and `Prefer: wait` may hold a response, seconds. */
   PREDICT_WAIT_S: int(60),
   /** Finished jobs (and their outputs) are kept this long, seconds, and at most this many per model. */
-  JOB_RETENTION_S: int(24 * 3600),
-  JOB_RETENTION_COUNT: int(10_000),
+  JOB_RETENTION_S: ranged(24 * 3600, 1, 10 * 365 * 24 * 3600, ' (a finished job is kept at least a second to be read)'),
+  JOB_RETENTION_COUNT: ranged(10_000, 1, 10_000_000, ' (the finish script keeps the job it just finished)'),
   /**
    * Bytes of finished jobs' results a model keeps (as stored in Redis); past it the oldest are
    * removed early. 0 = bounded by age and count only.
    */
-  JOB_RETENTION_BYTES: int(1024 * 1024 * 1024),
+  JOB_RETENTION_BYTES: ranged(GiB, 0, MAX_BYTES_SETTING),
   /**
    * A full pass of the reconciler (api/reconciler.ts) over each model's accounting records takes
    * at most this long, ms: after a crash or a cut-short DELETE, each tenant's counts are back to
@@ -110,15 +130,15 @@ const EnvSchema = z.object({
   /** Attempts of a job whose failure is not the input's fault (e.g. a worker crash). */
   JOB_ATTEMPTS: int(3),
   /** Waiting jobs a model's queue accepts before answering 429. */
-  QUEUE_MAX_WAITING: int(10_000),
+  QUEUE_MAX_WAITING: ranged(10_000, 1, 100_000_000),
   /** Waiting jobs one tenant may have in one model's queue before 429 (0 = only QUEUE_MAX_WAITING). */
-  TENANT_MAX_WAITING: int(1_000),
+  TENANT_MAX_WAITING: ranged(1_000, 0, 100_000_000),
   /**
    * Bytes one tenant may hold in one model's queue: inputs of its jobs not yet finished plus its
    * retained results. A submit past it is refused (429) until jobs finish, are deleted
    * (DELETE /v1/jobs/{id}) or age out. 0 = no quota.
    */
-  TENANT_MAX_STORED_BYTES: int(256 * 1024 * 1024),
+  TENANT_MAX_STORED_BYTES: ranged(256 * 1024 * 1024, 0, MAX_BYTES_SETTING),
   /**
    * Per-tenant overrides of the five TENANT_* limits: JSON {"<tenant>": {"rate_rps", "rate_bytes_per_s",
    * "max_waiting", "priority_ceiling", "max_stored_bytes"}} (any subset). See shared/tenant-limits.ts.
@@ -144,15 +164,15 @@ const EnvSchema = z.object({
    * chunk as one queue entry and feeds its items to the model's batcher, so Redis work per item
    * is about 1/BATCH_CHUNK_SIZE of a single job's. Independent of a model's max_batch_size.
    */
-  BATCH_CHUNK_SIZE: int(64),
+  BATCH_CHUNK_SIZE: ranged(64, 1, 10_000),
   /** A chunk closes early at this many input bytes (one chunk is one Redis value). */
-  BATCH_CHUNK_BYTES: int(4 * 1024 * 1024),
+  BATCH_CHUNK_BYTES: ranged(4 * 1024 * 1024, 1024, 512 * 1024 * 1024),
   /** Items one batch may hold. */
-  BATCH_MAX_ITEMS: int(50_000),
+  BATCH_MAX_ITEMS: ranged(50_000, 1, 10_000_000),
   /** Bytes one batch upload may hold (its inputs are staged in Redis: keep it well under maxmemory). */
-  BATCH_MAX_BYTES: int(128 * 1024 * 1024),
+  BATCH_MAX_BYTES: ranged(128 * 1024 * 1024, 1024, MAX_BYTES_SETTING),
   /** Longest JSONL line, bytes; a longer line fails that item alone. */
-  BATCH_MAX_LINE_BYTES: int(32 * 1024 * 1024),
+  BATCH_MAX_LINE_BYTES: ranged(32 * 1024 * 1024, 1, 2 * GiB),
   /** Chunks one worker works on at once per model (the next is fetched while one finishes). */
   BATCH_WORKER_CHUNKS: int(2),
   /**

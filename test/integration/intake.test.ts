@@ -11,6 +11,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { REDIS_URL, startHub, type Hub } from '../helpers/hub.js';
 import { craftedJpeg } from '../helpers/crafted-jpeg.js';
+import { b64, solidImage } from '../helpers/images.js';
 
 const A = 'intake-a-key-0123456789';
 const B = 'intake-b-key-0123456789';
@@ -232,5 +233,39 @@ describe('request bodies at the door', () => {
     await queue.close();
     connection.disconnect();
     expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(0);
+  }, 60_000);
+
+  it('an expired queued job can be canceled or deleted, and its quota is given back', async () => {
+    const call = async (method: string, path: string, body?: unknown): Promise<Answer> => {
+      const r = await fetch(`${hub.url}${path}`, {
+        method,
+        headers: { Authorization: `Bearer ${B}`, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await r.text();
+      return { status: r.status, body: text ? JSON.parse(text) : null };
+    };
+    const usage = async () => (await call('GET', '/v1/usage')).body.models.resnet50;
+    const image = b64(await solidImage(32, 32, [9, 9, 9]));
+    // No worker serves the model: the jobs stay queued past their deadline.
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const r = await call('POST', '/v1/models/resnet50/jobs', { input: { image }, timeout_s: 1 });
+      expect(r.status).toBe(202);
+      ids.push(r.body.id);
+    }
+    expect((await usage()).waiting.used).toBe(2);
+    expect((await usage()).stored_bytes.used).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 1300));
+    expect((await call('GET', `/v1/jobs/${ids[0]}`)).body.status).toBe('failed');
+
+    expect(await call('POST', `/v1/jobs/${ids[0]}/cancel`)).toMatchObject({
+      status: 200,
+      body: { status: 'canceled' },
+    });
+    expect(await call('DELETE', `/v1/jobs/${ids[1]}`)).toMatchObject({ status: 200, body: { deleted: true } });
+    expect(await call('DELETE', `/v1/jobs/${ids[0]}`)).toMatchObject({ status: 200, body: { deleted: true } });
+    expect(await usage()).toMatchObject({ waiting: { used: 0 }, stored_bytes: { used: 0 } });
+    expect((await call('GET', `/v1/jobs/${ids[1]}`)).status).toBe(404);
   }, 60_000);
 });
