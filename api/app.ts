@@ -18,6 +18,8 @@ import { opsRoutes, workerRoutes } from './routes/ops.js';
 import { RouteLabels } from './route-labels.js';
 import { RefusalCounter } from './refusals.js';
 import { QUEUE_BOARD_PATH } from './queue-board.js';
+import { requestSpans } from './request-spans.js';
+import { tracingOn } from '../shared/tracing.js';
 
 interface BodyParserError extends Error {
   type?: string;
@@ -33,6 +35,8 @@ export function createApp(ctx: ApiContext): express.Express {
   // Labels from the routes the OpenAPI document lists, so requests refused before routing are labelled too.
   const routeLabels = new RouteLabels(openapi.paths as Record<string, Record<string, unknown>>);
   const refusals = new RefusalCounter(ctx.metrics.jobsRejected, routeLabels, (name) => ctx.models.has(name));
+  // First: a request's span covers everything that handles it (only when tracing is on).
+  if (tracingOn()) app.use(requestSpans((req, res) => routeLabels.labelOf(req, res.locals.routeNotFound === true)));
 
   app.use((req: Request, res: Response, next: NextFunction) => {
     const started = performance.now();

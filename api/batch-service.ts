@@ -24,6 +24,7 @@ import type { RedisClient } from '../shared/redis/connection.js';
 import { ChunkStager } from './batch-upload.js';
 import { IdempotencyKey, canonicalJson } from './idempotency.js';
 import type { JobService } from './job-service.js';
+import { bullTelemetry } from '../shared/tracing.js';
 
 /** One item as read from the upload: a value to validate, or why it could not be read. */
 export type RawItem = { value: unknown } | { error: SpecError };
@@ -59,7 +60,12 @@ export class BatchService {
     private readonly validate: (model: string, value: unknown) => Promise<Record<string, unknown>>,
   ) {
     for (const name of jobs.queues.keys()) {
-      const queue = new Queue<BulkJobData>(bulkQueueName(name), { connection: redis, prefix: config.MODELHUB_PREFIX });
+      const queue = new Queue<BulkJobData>(bulkQueueName(name), {
+        connection: redis,
+        prefix: config.MODELHUB_PREFIX,
+        // Tracing on: each chunk carries the upload's trace context to the worker.
+        telemetry: bullTelemetry(),
+      });
       queue.on('error', (err) => log.warn({ err: err.message, model: name }, 'bulk queue error'));
       this.queues.set(name, queue);
     }

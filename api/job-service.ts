@@ -21,6 +21,7 @@ import {
   jobView,
   readJobFacts,
   readJobView,
+  withTraceId,
   type JobView,
 } from '../shared/job-view.js';
 import { enqueueWebhookEvent, webhookJobOptions, type WebhookJobData } from '../shared/webhooks/events.js';
@@ -28,6 +29,7 @@ import { IdempotencyKey } from './idempotency.js';
 import { JobFinishEvents, type Finish } from './job-finish-events.js';
 import { WaitingCount } from './waiting-count.js';
 import { tenantLimits } from '../shared/tenant-limits.js';
+import { ATTR, SpanKind, activeTraceId, bullTelemetry, inSpan } from '../shared/tracing.js';
 
 /** Points where a test forces an interleaving with a worker (never set in production). */
 export interface JobServiceHooks {
@@ -70,6 +72,8 @@ interface JobIndexEntry {
   canceled_at?: number;
   /** Whether the job has a webhook (its delivery record is shown on the job). */
   webhook?: boolean;
+  /** The job's trace (tracing on when it was submitted). */
+  trace_id?: string;
 }
 
 export class JobService {
@@ -113,6 +117,8 @@ export class JobService {
         connection: redis,
         prefix: config.MODELHUB_PREFIX,
         defaultJobOptions: defaultJobOptions(config),
+        // Tracing on: each job carries its trace context (bullmq-otel) to the worker.
+        telemetry: bullTelemetry(),
       });
       queue.on('error', (err) => log.warn({ err: err.message, model: name }, 'queue error'));
       this.queues.set(name, queue);
@@ -129,6 +135,7 @@ export class JobService {
       connection: redis,
       prefix: config.MODELHUB_PREFIX,
       defaultJobOptions: webhookJobOptions(config),
+      telemetry: bullTelemetry(),
     });
     this.webhooks.on('error', (err) => log.warn({ err: err.message }, 'webhook queue error'));
   }
@@ -149,7 +156,21 @@ export class JobService {
     const finish = waitS > 0 ? await this.finishes.watch(model, id, waitS * 1000) : null;
     let result: SubmitResult;
     try {
-      result = await this.add(model, id, input, options);
+      result = await inSpan(
+        'enqueue',
+        {
+          kind: SpanKind.PRODUCER,
+          attributes: {
+            [ATTR.messagingSystem]: 'bullmq',
+            [ATTR.messagingDestination]: modelQueueName(model),
+            [ATTR.messagingOperationType]: 'send',
+            [ATTR.messagingOperationName]: 'enqueue',
+            [ATTR.messagingMessageId]: id,
+            [ATTR.model]: model,
+          },
+        },
+        () => this.add(model, id, input, options),
+      );
     } catch (err) {
       finish?.cancel();
       throw err;
@@ -159,7 +180,11 @@ export class JobService {
       finish?.cancel();
       return { ...result, view: await this.waitFor(result.view.id, options.tenant, waitS) };
     }
-    const outcome = await finish.done;
+    const outcome = await inSpan(
+      'wait',
+      { attributes: { [ATTR.jobId]: id, 'modelhub.wait_s': waitS } },
+      () => finish.done,
+    );
     return { ...result, view: await this.finishedView(result.view, options, outcome) };
   }
 
@@ -178,6 +203,7 @@ export class JobService {
       // Finished: its deadline no longer matters to its status, and its input is not read.
       const facts = await readJobFacts(this.reader, this.readQueue(submitted.model), submitted.id, {
         model: submitted.model,
+        ...(submitted.trace_id ? { trace_id: submitted.trace_id } : {}),
       });
       return facts ? jobView(facts, outcome.event) : this.get(submitted.id, options.tenant);
     });
@@ -196,6 +222,8 @@ export class JobService {
     const limits = tenantLimits(this.config, options.tenant);
     const storedQuota = options.tenant !== null ? limits.maxStoredBytes : 0;
     const inputBytes = storedQuota > 0 ? inputBytesOf(input) : 0;
+    // Shown on the job's view, so a user can hand it to an operator (tracing on only).
+    const traceId = activeTraceId();
     const data: JobData = {
       v: JOB_PAYLOAD_VERSION,
       model,
@@ -203,6 +231,7 @@ export class JobService {
       tenant: options.tenant,
       ...(options.timeoutS ? { deadline_at: now + options.timeoutS * 1000 } : {}),
       ...(options.webhook ? { webhook: options.webhook } : {}),
+      ...(traceId ? { trace_id: traceId } : {}),
     };
     return this.withStore(async () => {
       const idem = options.idempotency
@@ -232,6 +261,7 @@ export class JobService {
           created_at: now,
           deadline_at: data.deadline_at ?? null,
           ...(options.webhook ? { webhook: true } : {}),
+          ...(traceId ? { trace_id: traceId } : {}),
         };
         // The job's accounting record (its quota check with it) and its index entry, sent together.
         const share = { countWaiting: options.tenant !== null && limits.maxWaiting > 0, inputBytes };
@@ -306,7 +336,12 @@ export class JobService {
   private readView(index: JobIndexEntry, id: string): Promise<JobView | null> {
     const known =
       index.deadline_at !== undefined
-        ? { model: index.model, deadline_at: index.deadline_at ?? undefined, redis: this.reader }
+        ? {
+            model: index.model,
+            deadline_at: index.deadline_at ?? undefined,
+            redis: this.reader,
+            ...(index.trace_id ? { trace_id: index.trace_id } : {}),
+          }
         : undefined;
     return readJobView(this.readQueue(index.model), id, known);
   }
@@ -318,7 +353,7 @@ export class JobService {
       // A canceled job is gone from its queue, or (for a moment) held by a worker that lost the
       // claim and is about to drop it unrun: either way it reads canceled.
       if (index.canceled_at && (!view || view.status === 'queued' || view.status === 'running')) {
-        return canceledView(id, index.model, index.created_at, index.canceled_at);
+        return withTraceId(canceledView(id, index.model, index.created_at, index.canceled_at), index.trace_id);
       }
       if (!view) throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
       if (index.webhook) {
@@ -338,7 +373,10 @@ export class JobService {
   /** Waits up to `seconds` for the job to finish (QueueEvents: no polling), then returns its view. */
   async waitFor(id: string, tenant: string | null, seconds: number): Promise<JobView> {
     const index = await this.withStore(() => this.readIndex(id, tenant));
-    if (seconds > 0 && !index.canceled_at) await this.untilFinished(index, id, seconds * 1000);
+    if (seconds > 0 && !index.canceled_at)
+      await inSpan('wait', { attributes: { [ATTR.jobId]: id, 'modelhub.wait_s': seconds } }, () =>
+        this.untilFinished(index, id, seconds * 1000),
+      );
     return this.get(id, tenant);
   }
 

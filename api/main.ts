@@ -2,6 +2,7 @@
 import { loadConfig } from '../shared/config.js';
 import { createLogger, logOptions } from '../shared/logger.js';
 import { startApi } from './server.js';
+import { stopTracing } from '../shared/tracing.js';
 
 const config = loadConfig();
 const log = createLogger('api', logOptions(config));
@@ -17,6 +18,7 @@ startApi(config)
         process.exit(1);
       }, 15_000).unref();
       await api.close();
+      await stopTracing();
       process.exit(0);
     };
     process.on('SIGTERM', () => void stop());

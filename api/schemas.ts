@@ -121,9 +121,21 @@ export const JobViewSchema = z.object({
     .object({ attempts: z.number().int(), last_status: z.string().nullable(), delivered_at: z.string().nullable() })
     .optional(),
   urls: z.object({ get: z.string(), cancel: z.string() }),
+  trace_id: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/)
+    .optional()
+    .describe("The job's OpenTelemetry trace id, when the hub traces (an operator finds the job's trace by it)"),
 });
 
-export const AcceptedSchema = JobViewSchema.pick({ id: true, model: true, status: true, created_at: true, urls: true });
+export const AcceptedSchema = JobViewSchema.pick({
+  id: true,
+  model: true,
+  status: true,
+  created_at: true,
+  urls: true,
+  trace_id: true,
+});
 
 export const ModelSummarySchema = z.object({
   name: z.string(),

@@ -17,6 +17,7 @@ import { JobService, type JobServiceHooks } from './job-service.js';
 import { OffloadPool, siblingModule } from '../shared/offload/pool.js';
 import { createApiMetrics } from './metrics.js';
 import { QueueBoard } from './queue-board.js';
+import { startTracing } from '../shared/tracing.js';
 
 export const VERSION = '0.1.0';
 
@@ -37,6 +38,8 @@ export interface StartApiOptions {
 }
 
 export async function startApi(config: Config = loadConfig(), options: StartApiOptions = {}): Promise<RunningApi> {
+  // Before any queue is made: BullMQ takes its telemetry when a Queue or Worker is built.
+  await startTracing('api');
   const log = createLogger('api', logOptions(config));
   const keys = parseApiKeys(config.MODELHUB_API_KEYS);
   if (keys.length === 0 && !isLoopback(config.HOST) && !config.MODELHUB_ALLOW_ANONYMOUS) {

@@ -24,6 +24,8 @@ export interface JobView {
   };
   webhook?: { attempts: number; last_status: string | null; delivered_at: string | null };
   urls: { get: string; cancel: string };
+  /** The job's OpenTelemetry trace id (32 hex digits), when tracing was on when it was submitted. */
+  trace_id?: string;
 }
 
 /**
@@ -32,7 +34,7 @@ export interface JobView {
  */
 export interface JobFacts {
   id?: string;
-  data: Pick<JobData, 'model' | 'deadline_at'>;
+  data: Pick<JobData, 'model' | 'deadline_at' | 'trace_id'>;
   timestamp: number;
   processedOn?: number;
   finishedOn?: number;
@@ -75,6 +77,7 @@ export function jobView(job: JobFacts, state: JobState | 'unknown'): JobView {
       ? { completed_at: iso(job.finishedOn) }
       : {}),
     urls: urlsOf(id),
+    ...(job.data.trace_id ? { trace_id: job.data.trace_id } : {}),
   };
   if (status === 'succeeded' && job.returnvalue) {
     view.output = successOutput(id, job.returnvalue);
@@ -118,6 +121,11 @@ export function failedView(submitted: JobView, failedReason: string): JobView {
   };
 }
 
+/** `view` with the job's trace id, when it has one. */
+export function withTraceId(view: JobView, traceId: string | undefined): JobView {
+  return traceId ? { ...view, trace_id: traceId } : view;
+}
+
 /** A canceled job: removed from its queue before it ran; the API keeps this tombstone. */
 export function canceledView(id: string, model: string, createdAt: number, canceledAt: number): JobView {
   return {
@@ -135,6 +143,7 @@ export function canceledView(id: string, model: string, createdAt: number, cance
 export interface KnownJob {
   model: string;
   deadline_at?: number;
+  trace_id?: string;
 }
 
 /**
@@ -169,7 +178,11 @@ export async function readJobFacts(
   const int = (v: string | null) => (v ? Number.parseInt(v, 10) : undefined);
   return {
     id,
-    data: { model: known.model, ...(known.deadline_at !== undefined ? { deadline_at: known.deadline_at } : {}) },
+    data: {
+      model: known.model,
+      ...(known.deadline_at !== undefined ? { deadline_at: known.deadline_at } : {}),
+      ...(known.trace_id ? { trace_id: known.trace_id } : {}),
+    },
     timestamp: Number.parseInt(timestamp, 10),
     processedOn: int(processedOn),
     finishedOn: int(finishedOn),

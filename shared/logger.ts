@@ -5,6 +5,7 @@
  */
 import { pino, type Level, type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import { traceLogFields } from './tracing.js';
 
 export type { Logger };
 export type LogLevel = Level | 'silent';
@@ -17,11 +18,13 @@ export interface LoggerOptions {
 
 export function createLogger(name: string, { level = 'info', format = 'auto' }: LoggerOptions = {}): Logger {
   const usePretty = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true);
-  if (!usePretty) return pino({ name, level });
+  // A line written inside a traced request or job carries its trace_id and span_id (shared/tracing.ts).
+  const options = { name, level, mixin: traceLogFields };
+  if (!usePretty) return pino(options);
   // Synchronous on the main thread (no transport worker): lines come out in order with the
   // process's other output, and nothing is lost when the process exits right after logging.
   return pino(
-    { name, level },
+    options,
     pretty({ colorize: true, sync: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }),
   );
 }

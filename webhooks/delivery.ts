@@ -18,6 +18,7 @@ import { webhookMessageId, type WebhookJobData } from '../shared/webhooks/events
 import { signWebhook } from '../shared/webhooks/signature.js';
 import { WebhookTargetError, WebhookTargetPolicy } from '../shared/webhooks/target-policy.js';
 import { postOnce } from './http-post.js';
+import { ATTR, SpanKind, bullTelemetry, failSpan, inSpan } from '../shared/tracing.js';
 
 type DeliveryConfig = Pick<
   Config,
@@ -61,6 +62,8 @@ export class WebhookDelivery {
       connection,
       prefix: config.MODELHUB_PREFIX,
       concurrency,
+      // Tracing on: each delivery continues the trace of the job whose event it is.
+      telemetry: bullTelemetry(),
     });
     this.worker.on('error', (err) => log.warn({ err: err.message }, 'webhook worker error'));
   }
@@ -116,7 +119,27 @@ export class WebhookDelivery {
     const started = performance.now();
     let status: number;
     try {
-      status = await postOnce(new URL(url), body, { ...headers }, this.config.WEBHOOK_TIMEOUT_MS, this.policy);
+      const target = new URL(url);
+      status = await inSpan(
+        'webhook delivery',
+        {
+          kind: SpanKind.CLIENT,
+          attributes: {
+            [ATTR.httpMethod]: 'POST',
+            [ATTR.urlFull]: redactedUrl(target),
+            [ATTR.serverAddress]: target.hostname,
+            [ATTR.httpResendCount]: attempt - 1,
+            [ATTR.jobId]: job_id,
+            'modelhub.webhook.event': event,
+          },
+        },
+        async (span) => {
+          const answer = await postOnce(target, body, { ...headers }, this.config.WEBHOOK_TIMEOUT_MS, this.policy);
+          span?.setAttribute(ATTR.httpStatus, answer);
+          if (answer >= 400) failSpan(span, new Error(`receiver answered ${answer}`));
+          return answer;
+        },
+      );
     } catch (err) {
       const refused = err instanceof WebhookTargetError;
       // One fixed word, never the connection error: its text would tell a tenant which internal
@@ -159,4 +182,9 @@ export class WebhookDelivery {
     }
     await multi.expire(key, sideKeyTtlS(this.config)).exec();
   }
+}
+
+/** A target as a span shows it: no credentials, no query (it may hold a token). */
+function redactedUrl(url: URL): string {
+  return `${url.protocol}//${url.host}${url.pathname}${url.search ? '?REDACTED' : ''}`;
 }

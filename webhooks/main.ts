@@ -7,8 +7,11 @@ import { createLogger, logOptions } from '../shared/logger.js';
 import { createRegistry, serveMetrics } from '../shared/metrics.js';
 import { createRedis } from '../shared/redis/connection.js';
 import { WebhookDelivery } from './delivery.js';
+import { startTracing, stopTracing } from '../shared/tracing.js';
 
 const config = loadConfig();
+// Before the delivery worker is made: BullMQ takes its telemetry when it is built.
+await startTracing('webhooks');
 const log = createLogger('webhooks', logOptions(config));
 const registry = createRegistry('webhooks');
 const delivery = new WebhookDelivery(
@@ -23,6 +26,7 @@ log.info('webhook delivery running');
 const stop = async () => {
   await delivery.close();
   server.close();
+  await stopTracing();
   process.exit(0);
 };
 process.on('SIGTERM', () => void stop());

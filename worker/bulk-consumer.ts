@@ -23,6 +23,7 @@ import type { RedisClient } from '../shared/redis/connection.js';
 import { enqueueBatchCompleted, type WebhookJobData } from '../shared/webhooks/events.js';
 import type { ItemIntake, ItemSettled } from './item-intake.js';
 import type { WorkerMetrics } from './metrics.js';
+import { bullTelemetry } from '../shared/tracing.js';
 
 export interface BulkConsumerOptions {
   prefix: string;
@@ -61,6 +62,8 @@ export class BulkConsumer {
       maxStalledCount: options.maxStalledCount ?? 2,
       autorun: false,
       name: options.workerId,
+      // Tracing on: a chunk's items run in its `process` span, which continues the upload's trace.
+      telemetry: bullTelemetry(),
     });
     this.worker.on('error', (err) => this.log.error({ err, model }, 'bulk consumer error'));
   }

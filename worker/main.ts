@@ -28,6 +28,7 @@ import { BulkConsumer } from './bulk-consumer.js';
 import { ItemIntake } from './item-intake.js';
 import { AdmissionGate } from './admission-gate.js';
 import { batchLiveTtlS } from '../shared/jobs/retention.js';
+import { bullTelemetry, startTracing, stopTracing } from '../shared/tracing.js';
 
 const VERSION = '0.1.0';
 
@@ -108,6 +109,8 @@ async function main(): Promise<void> {
       models: { type: 'string', default: config.MODELHUB_MODELS },
     },
   });
+  // Before any queue or worker is made: BullMQ takes its telemetry when they are built.
+  await startTracing('worker');
   const log = createLogger('worker', logOptions(config));
   // The thread budget: libvips threads per image (jobs already run side by side on libuv's
   // pool, sized by UV_THREADPOOL_SIZE: the fleet launcher sets it to the cores available).
@@ -134,6 +137,8 @@ async function main(): Promise<void> {
     connection,
     prefix: config.MODELHUB_PREFIX,
     defaultJobOptions: webhookJobOptions(config),
+    // Tracing on: a job's webhook events carry its trace context to the delivery worker.
+    telemetry: bullTelemetry(),
   });
   webhooks.on('error', (err) => log.warn({ err: err.message }, 'webhook queue error'));
   // One intake per model: its interactive jobs (entries of one item) and its batch chunks (entries
@@ -258,6 +263,7 @@ async function main(): Promise<void> {
     await connection.quit().catch(() => undefined);
     server.close();
     log.info('worker stopped');
+    await stopTracing();
     process.exit(exitCode);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));

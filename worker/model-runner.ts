@@ -21,6 +21,25 @@ import { TASK_PIPELINES } from './tasks/index.js';
 import { stackFeeds, type PreparedItem, type TaskContext, type TaskFactory, type TaskPipeline } from './tasks/task.js';
 import type { WorkerMetrics } from './metrics.js';
 import { checkSignature, type BatchLimit } from './model-signature.js';
+import {
+  ATTR,
+  activeContext,
+  contextWithSpan,
+  failSpan,
+  inSpan,
+  spanContextOf,
+  startSpan,
+  withContext,
+  type Context,
+  type Span,
+} from '../shared/tracing.js';
+
+/** A traced item's place in its job's trace: its job's context, and its `inference` span (ended when its batch ran). */
+interface ItemTrace {
+  job: Context;
+  inference: Span;
+  inferenceContext: Context;
+}
 
 export interface RunnerOptions {
   tuning?: SessionTuning;
@@ -59,6 +78,10 @@ interface BatchedResult {
 export class ModelRunner {
   private readonly batcher: DynamicBatcher<PreparedItem, BatchedResult>;
   private readonly labels: Record<string, string>;
+  /** Attributes of every span of this runner: the model and the device. */
+  private readonly spanAttributes: Record<string, string>;
+  /** Traced items (tracing on), keyed by their prepared item, which the batcher hands back. */
+  private readonly traces = new WeakMap<PreparedItem, ItemTrace>();
   /** Jobs inside run(): preprocessing, waiting in the batcher or in session.run. */
   inFlight = 0;
 
@@ -75,6 +98,7 @@ export class ModelRunner {
     readonly weights: LoadedWeights,
   ) {
     this.labels = { model: entry.manifest.name, device: deviceName(device) };
+    this.spanAttributes = { [ATTR.model]: entry.manifest.name, [ATTR.device]: deviceName(device) };
     this.batcher = new DynamicBatcher((items) => this.runGroup(items), {
       maxBatchSize: batching.max_batch_size,
       maxDelayMs: batching.max_queue_delay_ms,
@@ -159,11 +183,24 @@ export class ModelRunner {
     this.inFlight += 1;
     try {
       const started = performance.now();
-      const prepared = await this.pipeline.preprocess(input);
+      // Decode and preprocess.
+      const prepared = await inSpan('preprocess', { attributes: this.spanAttributes }, () =>
+        this.pipeline.preprocess(input),
+      );
       const preprocessMs = performance.now() - started;
       this.metrics.preprocessSeconds.observe(this.labels, preprocessMs / 1000);
-      const result = await this.batcher.submit(prepared);
-      return { ...result, preprocessMs };
+      const job = activeContext();
+      // This job's wait for its batch and the batch's session.run; the batch ends it.
+      const inference = job && startSpan('inference', { attributes: this.spanAttributes, parent: job });
+      if (job && inference)
+        this.traces.set(prepared, { job, inference, inferenceContext: contextWithSpan(job, inference) });
+      try {
+        const result = await this.batcher.submit(prepared);
+        return { ...result, preprocessMs };
+      } finally {
+        // Ended by its batch, unless that never ran (the span's end is idempotent: a second is ignored).
+        if (inference?.isRecording()) inference.end();
+      }
     } finally {
       this.inFlight -= 1;
     }
@@ -179,9 +216,29 @@ export class ModelRunner {
     await this.session.release();
   }
 
+  /**
+   * A batch's span (tracing on): one batch serves many jobs, so it links to every traced item's
+   * `inference` span; its parent is the first item's, so a job that ran alone has a single tree.
+   */
+  private batchSpan(traced: (ItemTrace | undefined)[], size: number): Span | undefined {
+    const first = traced.find((t) => t !== undefined);
+    if (!first) return undefined;
+    const links = traced.flatMap((t) => {
+      const sc = spanContextOf(t?.inferenceContext);
+      return sc ? [{ context: sc }] : [];
+    });
+    return startSpan(`inference batch ${this.entry.manifest.name}`, {
+      parent: first.inferenceContext,
+      links,
+      attributes: { ...this.spanAttributes, [ATTR.batchSize]: size, [ATTR.messagingBatchCount]: size },
+    });
+  }
+
   /** One batch (one tensor shape): one session.run, postprocessed per item. */
   private async runGroup(group: PreparedItem[]): Promise<ItemOutcome<BatchedResult>[]> {
     let outputs: ort.InferenceSession.ReturnType;
+    const traced = group.map((item) => this.traces.get(item));
+    const batchSpan = this.batchSpan(traced, group.length);
     const started = performance.now();
     try {
       // A stacked batch is a fresh buffer: it moves to the session thread without a copy (a
@@ -189,13 +246,24 @@ export class ModelRunner {
       const feeds = this.pipeline.collate ? this.pipeline.collate(group) : stackFeeds(group);
       outputs = await this.session.run(feeds, { transfer: !this.pipeline.collate });
     } catch (error) {
+      failSpan(batchSpan, error);
+      batchSpan?.end();
       this.metrics.inferenceErrors.inc(this.labels);
       // One bad item must not fail its batch-mates: rerun each alone so only the culprit fails
       // (unless the session itself is gone: then every job fails, to be retried elsewhere).
       if (group.length > 1 && !(error instanceof SessionThreadError))
         return Promise.all(group.map(async (item) => (await this.runGroup([item]))[0]));
       const failed = new SpecError('INFERENCE_FAILED', `inference failed: ${(error as Error).message}`);
+      for (const t of traced) {
+        failSpan(t?.inference, failed);
+        t?.inference.end();
+      }
       return group.map(() => ({ ok: false, error: failed }));
+    }
+    batchSpan?.end();
+    for (const t of traced) {
+      t?.inference.setAttribute(ATTR.batchSize, group.length);
+      t?.inference.end();
     }
     const inferenceMs = performance.now() - started;
     this.metrics.inferenceSeconds.observe(this.labels, inferenceMs / 1000);
@@ -205,7 +273,13 @@ export class ModelRunner {
     // (formatting a large answer, e.g. 512 × 768 BERT states, takes a while).
     return group.map((item, i) => {
       const value = Promise.resolve()
-        .then(() => this.pipeline.postprocess(outputs, i, item))
+        .then(() =>
+          withContext(traced[i]?.job, () =>
+            inSpan('postprocess', { attributes: this.spanAttributes }, () =>
+              this.pipeline.postprocess(outputs, i, item),
+            ),
+          ),
+        )
         .then((output) => ({ output, inferenceMs, batchSize: group.length }));
       value.catch(() => undefined); // handled by the job that awaits it
       return { ok: true, value };

@@ -25,6 +25,7 @@ import { deviceName } from './backend/device.js';
 import type { WorkerMetrics } from './metrics.js';
 import type { ItemIntake } from './item-intake.js';
 import type { ModelRunner } from './model-runner.js';
+import { ATTR, annotateActiveSpan, bullTelemetry, inSpan, startSpan } from '../shared/tracing.js';
 
 export interface ConsumerOptions {
   prefix: string;
@@ -78,6 +79,8 @@ export class QueueConsumer {
         maxStalledCount: options.maxStalledCount,
         autorun: false,
         name: options.workerId,
+        // Tracing on: each job's `process` span continues the trace its submit started.
+        telemetry: bullTelemetry(),
       },
     );
     this.worker.on('error', (err) => this.log.error({ err, model }, 'queue consumer error'));
@@ -114,7 +117,9 @@ export class QueueConsumer {
   private async process(job: Job<JobData, JobResult>, signal?: AbortSignal): Promise<JobResult> {
     const model = this.model;
     const startedAt = Date.now();
-    this.metrics.queueWaitSeconds.observe({ model }, Math.max(0, startedAt - job.timestamp) / 1000);
+    const waitedMs = Math.max(0, startedAt - job.timestamp);
+    this.metrics.queueWaitSeconds.observe({ model }, waitedMs / 1000);
+    this.traceStart(job, startedAt, waitedMs);
     try {
       const data = readJobData(job.data);
       const deadline = data.deadline_at;
@@ -156,7 +161,14 @@ export class QueueConsumer {
    * enqueued once whoever enqueues it, so a crash in between leaves a record the reconciler
    * finishes, event included, and never a finished record whose event was lost.
    */
-  private async finished(job: Job<JobData, JobResult>): Promise<void> {
+  private finished(job: Job<JobData, JobResult>): Promise<void> {
+    // Called from BullMQ's completed/failed event, inside the job's `process` span.
+    return inSpan('finish', { attributes: { [ATTR.model]: this.model, [ATTR.jobId]: job.id! } }, () =>
+      this.recordFinished(job),
+    );
+  }
+
+  private async recordFinished(job: Job<JobData, JobResult>): Promise<void> {
     try {
       await this.enqueueEvent(job, 'completed');
       const dataWithoutInput = JSON.stringify({ ...job.data, input: {}, input_dropped: true });
@@ -172,6 +184,23 @@ export class QueueConsumer {
         'could not record a finished job; the reconciler will',
       );
     }
+  }
+
+  /**
+   * Tracing on: the `process` span's messaging attributes, and the job's time in the queue as a
+   * span of its own (from its submit to now).
+   */
+  private traceStart(job: Job<JobData, JobResult>, startedAt: number, waitedMs: number): void {
+    const attributes = {
+      [ATTR.messagingSystem]: 'bullmq',
+      [ATTR.messagingDestination]: modelQueueName(this.model),
+      [ATTR.messagingOperationType]: 'process',
+      [ATTR.messagingMessageId]: job.id!,
+      [ATTR.model]: this.model,
+      [ATTR.device]: deviceName(this.runner.device),
+    };
+    annotateActiveSpan({ ...attributes, [ATTR.queueWaitMs]: waitedMs, 'modelhub.attempt': job.attemptsMade + 1 });
+    startSpan('queue wait', { startTime: job.timestamp, attributes })?.end(startedAt);
   }
 
   /** Jobs whose results the byte bound pushed out: removed through BullMQ (it knows all their keys). */

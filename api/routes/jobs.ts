@@ -10,6 +10,7 @@ import { checkWebhookTarget } from '../webhook-option.js';
 import { requestHash } from '../idempotency.js';
 import { SubmitBody } from '../schemas.js';
 import type { ApiContext } from '../context.js';
+import { traceIntake } from '../request-spans.js';
 
 /** `Prefer: wait=N` → N seconds (capped by the server's limit), or 0. */
 export function preferWait(header: string | undefined, maxSeconds: number): number {
@@ -39,7 +40,7 @@ export function jobRoutes(ctx: ApiContext): Router {
     const entry = jobs.model(model);
     const body = SubmitBody.safeParse(req.body ?? {});
     if (!body.success) throw new SpecError('INVALID_INPUT', firstProblem(body.error));
-    const input = await validateInput(entry, body.data.input, config, req.decodedImage);
+    const input = await traceIntake(res, model, () => validateInput(entry, body.data.input, config, req.decodedImage));
     const key = req.get('idempotency-key');
     if (key !== undefined && (key.length === 0 || key.length > 255))
       throw new SpecError('INVALID_OPTION', 'Idempotency-Key must be 1 to 255 characters');
@@ -69,13 +70,18 @@ export function jobRoutes(ctx: ApiContext): Router {
       res.status(200).json(current);
       return;
     }
-    res
-      .status(202)
-      .json(
-        wait > 0
-          ? current
-          : { id: view.id, model: view.model, status: view.status, created_at: view.created_at, urls: view.urls },
-      );
+    res.status(202).json(
+      wait > 0
+        ? current
+        : {
+            id: view.id,
+            model: view.model,
+            status: view.status,
+            created_at: view.created_at,
+            urls: view.urls,
+            ...(view.trace_id ? { trace_id: view.trace_id } : {}),
+          },
+    );
   });
 
   router.get('/v1/jobs/:id', async (req: Request, res: Response) => {
@@ -96,7 +102,7 @@ export function jobRoutes(ctx: ApiContext): Router {
   router.post('/v1/models/:model/predict', async (req: Request, res: Response) => {
     const model = String(req.params.model);
     const entry = jobs.model(model);
-    const input = await validateInput(entry, req.body, config, req.decodedImage);
+    const input = await traceIntake(res, model, () => validateInput(entry, req.body, config, req.decodedImage));
     const { view: done } = await jobs.submit(model, input, {
       tenant: req.tenant,
       waitS: config.PREDICT_WAIT_S,

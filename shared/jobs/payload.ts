@@ -20,6 +20,11 @@ export interface JobData {
   /** Epoch ms; a job still queued past it is never run, a running one past it is failed. */
   deadline_at?: number;
   webhook?: { url: string; events: WebhookEvent[] };
+  /**
+   * The OpenTelemetry trace the job was submitted in (tracing on), shown on its view. Optional and
+   * only read for the view: a release that does not know it runs the job the same (no version bump).
+   */
+  trace_id?: string;
   /** Set once the job finished: its input was dropped from Redis (`input` is then {}). */
   input_dropped?: boolean;
   /**

@@ -183,6 +183,8 @@ export interface Job<O = AnyOutput> {
   };
   webhook?: { attempts: number; last_status: string | null; delivered_at: string | null };
   urls: { get: string; cancel: string };
+  /** The job's OpenTelemetry trace id (32 hex digits), when the hub traces: hand it to an operator. */
+  trace_id?: string;
 }
 
 export interface SubmitOptions {
