@@ -46,6 +46,12 @@ function copyManifest(
   delete m.example;
   change(m);
   fs.mkdirSync(path.join(target, as), { recursive: true });
+  // Alternatives (`model.files`) are looked up by name beside the manifest: link the ones the
+  // model's own folder holds (the shipped weights), so the copy serves the same file.
+  const files = Array.isArray(m.model.files) ? (m.model.files as Array<{ name: string }>) : [];
+  for (const { name: file } of files) {
+    if (fs.existsSync(path.join(src, file))) fs.symlinkSync(path.join(src, file), path.join(target, as, file));
+  }
   fs.writeFileSync(path.join(target, as, 'manifest.json'), JSON.stringify(m, null, 2));
 }
 
