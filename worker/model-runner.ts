@@ -58,7 +58,7 @@ export interface LoadedWeights {
   kind: 'real' | 'test';
   /** Whether the manifest records this digest (verified), not (unverified), or a stand-in (test). */
   verification: Verification;
-  /** The manifest's sha256 for this file, when it gives one and the file differs from it. */
+  /** The manifest's sha256 for this file, when it gives one and the file matches no recorded digest. */
   expected_sha256?: string;
 }
 
@@ -157,12 +157,15 @@ export class ModelRunner {
     const batching = capped ? { ...manifestBatching, max_batch_size: limit!.size } : manifestBatching;
     const sha256 = await sha256File(entry.modelPath);
     const expected = entry.weightsFile?.sha256?.toLowerCase();
+    const verification = verificationOf(entry, sha256);
     const weights: LoadedWeights = {
       file: path.basename(entry.modelPath),
       sha256,
       kind: entry.weights ?? 'real',
-      verification: verificationOf(entry, sha256),
-      ...(expected && expected !== sha256 ? { expected_sha256: expected } : {}),
+      verification,
+      // Warned about only when the digest is none the manifest records (a copy under another
+      // alternative's name, say the re-saved MobileNetV2 under the zoo's name, is still verified).
+      ...(expected && verification === 'unverified' ? { expected_sha256: expected } : {}),
     };
     const labels = { model: name, device: deviceName(device) };
     metrics.modelLoadSeconds.set(labels, (performance.now() - started) / 1000);
