@@ -19,6 +19,8 @@ import {
 import { batchView, unranLines, type BatchView, type ResultLine } from '../shared/batches/view.js';
 import { batchLiveTtlS } from '../shared/jobs/retention.js';
 import { finishChunk } from '../shared/redis/batch-chunks.js';
+import { BatchAccounting } from '../shared/batches/accounting.js';
+import { tenantLimits } from '../shared/tenant-limits.js';
 import { batchIndexKey, batchKeys, bulkQueueName } from '../shared/redis/keys.js';
 import type { RedisClient } from '../shared/redis/connection.js';
 import { ChunkStager } from './batch-upload.js';
@@ -43,6 +45,19 @@ interface BatchIndexEntry {
   tenant: string | null;
 }
 
+const itemsQuota = (limit: number) =>
+  new SpecError(
+    'TENANT_QUOTA',
+    `this tenant has ${limit} batch items in flight for this model (TENANT_MAX_BATCH_ITEMS); retry when some finish`,
+    { 'Retry-After': '30' },
+  ).withReason('tenant_batch_items');
+const storedQuota = (limit: number) =>
+  new SpecError(
+    'TENANT_QUOTA',
+    `this tenant stores ${limit} bytes for this model (TENANT_MAX_STORED_BYTES: inputs not yet finished, batches' included, and kept results); retry when some finish or delete finished jobs`,
+    { 'Retry-After': '30' },
+  ).withReason('tenant_stored_bytes');
+
 /** Validations in flight while reading an upload (image headers are read asynchronously). */
 const VALIDATION_WINDOW = 32;
 /** Result blocks read per Redis call when streaming results. */
@@ -50,6 +65,7 @@ const RESULT_PAGE = 16;
 
 export class BatchService {
   readonly queues = new Map<string, Queue<BulkJobData>>();
+  readonly accounting: BatchAccounting;
   private readonly flows: FlowProducer;
 
   constructor(
@@ -69,6 +85,7 @@ export class BatchService {
       queue.on('error', (err) => log.warn({ err: err.message, model: name }, 'bulk queue error'));
       this.queues.set(name, queue);
     }
+    this.accounting = new BatchAccounting(redis, config.MODELHUB_PREFIX, batchLiveTtlS(config));
     this.flows = new FlowProducer({ connection: redis, prefix: config.MODELHUB_PREFIX });
     this.flows.on('error', (err) => log.warn({ err: err.message }, 'flow producer error'));
   }
@@ -96,14 +113,51 @@ export class BatchService {
     const id = randomUUID();
     const keys = batchKeys(prefix, id);
     const ttl = this.liveTtlS;
+    // Quotas: the tenant's batch items in flight and its stored bytes (shared with its jobs).
+    const own = tenantLimits(this.config, options.tenant);
+    const limits =
+      options.tenant === null
+        ? { maxBatchItems: 0, maxStoredBytes: 0 }
+        : { maxBatchItems: own.maxBatchItems, maxStoredBytes: own.maxStoredBytes };
+    await this.jobs.withStore(async () => {
+      const [usage, stored] = await Promise.all([
+        this.accounting.usage(model, options.tenant),
+        this.jobs.accounting.usage(model, options.tenant),
+      ]);
+      // Refused before a byte of the upload is read when a quota is already reached.
+      if (limits.maxBatchItems > 0 && usage.items >= limits.maxBatchItems) throw itemsQuota(limits.maxBatchItems);
+      if (limits.maxStoredBytes > 0 && stored.storedBytes >= limits.maxStoredBytes)
+        throw storedQuota(limits.maxStoredBytes);
+    });
     const stager = new ChunkStager(
       Math.max(1, this.config.BATCH_CHUNK_SIZE),
       Math.max(1, this.config.BATCH_CHUNK_BYTES),
       async (chunk, json) => {
+        // Counted first, then written: a crash in between leaves a record the reconciler gives back.
+        const { verdict } = await this.jobs.withStore(() =>
+          this.accounting.account(
+            model,
+            id,
+            chunk,
+            { items: stager.sizes[chunk], bytes: json.length, tenant: options.tenant },
+            limits,
+          ),
+        );
+        if (verdict === 'items') throw itemsQuota(limits.maxBatchItems);
+        if (verdict === 'stored') throw storedQuota(limits.maxStoredBytes);
         await this.jobs.withStore(() => this.redis.set(keys.input(chunk), json, 'EX', ttl));
       },
     );
-    const discard = () => Promise.all(stager.sizes.map((_, n) => this.redis.del(keys.input(n)).catch(() => 0)));
+    const discard = async () => {
+      await Promise.all(stager.sizes.map((_, n) => this.redis.del(keys.input(n)).catch(() => 0)));
+      await this.accounting
+        .release(
+          model,
+          id,
+          stager.sizes.map((_, n) => n),
+        )
+        .catch((err: Error) => this.log.warn({ err: err.message, batch: id }, 'batch release failed; reconciler will'));
+    };
     let committed = false;
     try {
       const window: Promise<StagedItem>[] = [];
@@ -316,7 +370,13 @@ export class BatchService {
           'canceled',
           new SpecError('CANCELED', 'the batch was canceled before this item ran'),
         );
-        await finishChunk(this.redis, prefix, { batch: id, chunk, count, chunks: data.chunks }, lines, this.liveTtlS);
+        await finishChunk(
+          this.redis,
+          prefix,
+          { model: data.model, batch: id, chunk, count, chunks: data.chunks },
+          lines,
+          this.liveTtlS,
+        );
       }
       return batchView(data, await this.redis.hgetall(keys.counts));
     });

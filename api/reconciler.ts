@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import { JobAccounting, type AccountingOptions } from '../shared/jobs/accounting.js';
+import { BatchAccounting } from '../shared/batches/accounting.js';
 import type { JobData, JobResult } from '../shared/jobs/payload.js';
 import type { Logger } from '../shared/logger.js';
 import type { RedisClient } from '../shared/redis/connection.js';
@@ -56,6 +57,7 @@ export class Reconciler {
   readonly lastPassAt = new Map<string, number>();
 
   private readonly accounting: JobAccounting;
+  private readonly batches: BatchAccounting;
 
   constructor(
     /** The API's read connection: a large job read here never delays a submit. */
@@ -67,6 +69,7 @@ export class Reconciler {
     private readonly options: ReconcilerOptions,
   ) {
     this.accounting = new JobAccounting(redis, options.prefix, options.accounting);
+    this.batches = new BatchAccounting(redis, options.prefix, options.accounting.ttlS);
   }
 
   /** The first tick now (start-up), then one every tickMs. */
@@ -139,6 +142,9 @@ export class Reconciler {
       for (let i = 0; i < ids.length; i += SLICE) await this.check(model, ids.slice(i, i + SLICE));
     } while (pass.cursor !== '0' && checked < share);
     if (pass.cursor === '0') {
+      // Batch chunks' records, once per pass: those whose staged inputs are gone are given back.
+      const released = await this.batches.reconcile(model, this.options.graceMs ?? 20_000);
+      if (released > 0) this.log.info({ model, bytes: released }, 'reconciled batch chunk records');
       this.passes.delete(model);
       this.lastPassAt.set(model, Date.now());
     }

@@ -201,8 +201,14 @@ export const UsageSchema = z.object({
     z.object({
       /** Jobs submitted and not yet started (TENANT_MAX_WAITING). */
       waiting: QuotaSchema,
-      /** Inputs of jobs not yet finished plus kept results, bytes (TENANT_MAX_STORED_BYTES). */
+      /** Inputs of jobs and batch items not yet finished plus kept results, bytes (TENANT_MAX_STORED_BYTES). */
       stored_bytes: QuotaSchema,
+      /** Batches with items not yet finished (no limit of their own). */
+      batches_in_flight: z.number().int(),
+      /** Batch items staged and not yet finished (TENANT_MAX_BATCH_ITEMS). */
+      batch_items: QuotaSchema,
+      /** The part of stored_bytes that is batch items' inputs. */
+      batch_stored_bytes: z.number().int(),
     }),
   ),
 });

@@ -140,6 +140,12 @@ const EnvSchema = z.object({
    */
   TENANT_MAX_STORED_BYTES: ranged(256 * 1024 * 1024, 0, MAX_BYTES_SETTING),
   /**
+   * Batch items one tenant may have in flight (staged, not yet finished) in one model's bulk lane:
+   * batch items do not count in TENANT_MAX_WAITING (a batch may hold 50,000). Their input bytes
+   * count in TENANT_MAX_STORED_BYTES. 0 = no limit.
+   */
+  TENANT_MAX_BATCH_ITEMS: ranged(100_000, 0, 100_000_000),
+  /**
    * Per-tenant overrides of the five TENANT_* limits: JSON {"<tenant>": {"rate_rps", "rate_bytes_per_s",
    * "max_waiting", "priority_ceiling", "max_stored_bytes"}} (any subset). See shared/tenant-limits.ts.
    */

@@ -27,6 +27,8 @@ const TenantOverride = z.strictObject({
     .optional(),
   /** Bytes of inputs and results kept per model; default TENANT_MAX_STORED_BYTES. */
   max_stored_bytes: count('max_stored_bytes').optional(),
+  /** Batch items in flight per model; default TENANT_MAX_BATCH_ITEMS. */
+  max_batch_items: count('max_batch_items').optional(),
 });
 
 export type TenantOverrides = Record<string, z.output<typeof TenantOverride>>;
@@ -65,6 +67,7 @@ export interface TenantLimits {
   maxWaiting: number;
   priorityCeiling: number;
   maxStoredBytes: number;
+  maxBatchItems: number;
 }
 
 type LimitSettings = Pick<
@@ -74,6 +77,7 @@ type LimitSettings = Pick<
   | 'TENANT_MAX_WAITING'
   | 'TENANT_PRIORITY_CEILING'
   | 'TENANT_MAX_STORED_BYTES'
+  | 'TENANT_MAX_BATCH_ITEMS'
 > &
   Partial<Pick<Config, 'MODELHUB_TENANT_LIMITS'>>;
 
@@ -89,5 +93,6 @@ export function tenantLimits(config: LimitSettings, tenant: string | null): Tena
     maxWaiting: own.max_waiting ?? config.TENANT_MAX_WAITING,
     priorityCeiling: own.priority_ceiling ?? config.TENANT_PRIORITY_CEILING,
     maxStoredBytes: own.max_stored_bytes ?? config.TENANT_MAX_STORED_BYTES,
+    maxBatchItems: own.max_batch_items ?? config.TENANT_MAX_BATCH_ITEMS,
   };
 }

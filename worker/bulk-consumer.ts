@@ -85,7 +85,7 @@ export class BulkConsumer {
     const d = job.data;
     const { prefix, connection: redis } = this.options;
     const keys = batchKeys(prefix, d.batch);
-    const ref = { batch: d.batch, chunk: d.chunk, count: d.count, chunks: d.chunks };
+    const ref = { model: d.model, batch: d.batch, chunk: d.chunk, count: d.count, chunks: d.chunks };
     const state = await startChunk(redis, prefix, ref, this.options.liveTtlS);
     let lines: ResultLine[];
     if (state === 'canceled') {
@@ -180,7 +180,7 @@ export class BulkConsumer {
       await finishChunk(
         redis,
         prefix,
-        { batch: data.id, chunk, count, chunks: data.chunks },
+        { model: data.model, batch: data.id, chunk, count, chunks: data.chunks },
         lines,
         this.options.liveTtlS,
       );

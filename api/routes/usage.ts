@@ -14,7 +14,7 @@ export type UsageView = z.output<typeof UsageSchema>;
 
 export function usageRoutes(ctx: ApiContext): Router {
   const router = Router();
-  const { jobs, config } = ctx;
+  const { jobs, batches, config } = ctx;
 
   router.get('/v1/usage', async (req: Request, res: Response) => {
     const asked = typeof req.query.tenant === 'string' ? req.query.tenant : undefined;
@@ -24,7 +24,13 @@ export function usageRoutes(ctx: ApiContext): Router {
     const limits = tenantLimits(config, tenant);
     const models = await jobs.withStore(() =>
       Promise.all(
-        [...jobs.queues.keys()].map(async (model) => [model, await jobs.accounting.usage(model, tenant)] as const),
+        [...jobs.queues.keys()].map(async (model) => {
+          const [u, b] = await Promise.all([
+            jobs.accounting.usage(model, tenant),
+            batches.accounting.usage(model, tenant),
+          ]);
+          return [model, { ...u, batch: b }] as const;
+        }),
       ),
     );
     const view: UsageView = {
@@ -35,6 +41,9 @@ export function usageRoutes(ctx: ApiContext): Router {
           {
             waiting: { used: u.waiting, limit: tenant === null ? 0 : limits.maxWaiting },
             stored_bytes: { used: u.storedBytes, limit: tenant === null ? 0 : limits.maxStoredBytes },
+            batches_in_flight: u.batch.batches,
+            batch_items: { used: u.batch.items, limit: tenant === null ? 0 : limits.maxBatchItems },
+            batch_stored_bytes: u.batch.storedBytes,
           },
         ]),
       ),

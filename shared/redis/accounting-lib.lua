@@ -64,7 +64,8 @@ local function setRecord(recordsKey, usageKey, id, old, new, ttl)
     redis.call('HDEL', recordsKey, id)
   end
   redis.call('EXPIRE', recordsKey, ttl)
-  redis.call('EXPIRE', usageKey, ttl)
+  -- Only lengthened: batch chunks' counts (account-batch-chunk.lua) share this hash and may live longer.
+  if redis.call('TTL', usageKey) < tonumber(ttl) then redis.call('EXPIRE', usageKey, ttl) end
 end
 
 local function getRecord(recordsKey, id)

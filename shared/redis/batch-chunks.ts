@@ -7,6 +7,7 @@ import type { ResultLine } from '../batches/view.js';
 import type { RedisClient } from './connection.js';
 import { batchKeys } from './keys.js';
 import { luaCommands } from './lua-commands.js';
+import { BatchAccounting } from '../batches/accounting.js';
 
 interface ChunkCommands {
   modelhubStartChunk(
@@ -43,6 +44,8 @@ const commands = luaCommands<ChunkCommands>({
 });
 
 export interface ChunkRef {
+  /** The batch's model: the chunk's accounting record lives in its hash slot. */
+  model: string;
   batch: string;
   chunk: number;
   /** Items in the chunk. */
@@ -62,8 +65,26 @@ export function startChunk(
   return commands(redis).modelhubStartChunk(k.counts, k.started, ref.chunk, ref.count, Date.now(), ttlS);
 }
 
-/** Stores a chunk's result lines once. True when this call stored them. */
+/**
+ * Stores a chunk's result lines once and releases what the chunk held from its tenant's counts.
+ * True when this call stored the lines.
+ */
 export async function finishChunk(
+  redis: RedisClient,
+  prefix: string,
+  ref: ChunkRef,
+  lines: ResultLine[],
+  ttlS: number,
+): Promise<boolean> {
+  const stored = await storeChunkResults(redis, prefix, ref, lines, ttlS);
+  // Then what the chunk held leaves its tenant's counts: idempotent, so whoever stored the results
+  // (this call or an earlier one that died before this step) and every later caller may release.
+  await new BatchAccounting(redis, prefix, ttlS).release(ref.model, ref.batch, [ref.chunk]);
+  return stored;
+}
+
+/** The first step of finishChunk alone: the lines stored once (tests force what runs between the steps). */
+export async function storeChunkResults(
   redis: RedisClient,
   prefix: string,
   ref: ChunkRef,

@@ -104,6 +104,8 @@ export function accountingKeys(prefix: string, model: string) {
   const base = `${prefix}:${modelQueueName(model)}`;
   return {
     records: `${base}:acct`,
+    /** Batch chunks' records (shared/batches/accounting.ts), in the same slot. */
+    batchRecords: `${base}:bacct`,
     usage: `${base}:usage`,
     retained: `${base}:retained`,
     reconciling: `${base}:reconciling`,

@@ -112,6 +112,9 @@ describe('GET /v1/usage', () => {
     expect((await call(ALICE, 'GET', '/v1/usage')).body.models[MODEL]).toEqual({
       waiting: { used: 0, limit: 1000 },
       stored_bytes: { used: 0, limit: 256 * 1024 * 1024 },
+      batches_in_flight: 0,
+      batch_items: { used: 0, limit: 100_000 },
+      batch_stored_bytes: 0,
     });
   }, 120_000);
 });

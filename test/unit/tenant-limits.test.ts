@@ -23,7 +23,7 @@ describe('MODELHUB_TENANT_LIMITS', () => {
       'tenant "acme": max_stored_bytes must be a number',
     );
     expect(() => loadConfig(limitsEnv({ ok: {}, acme: { rate: 5 } }))).toThrow(
-      /tenant "acme": unknown field\(s\) rate \(known: rate_rps, rate_bytes_per_s, max_waiting, priority_ceiling, max_stored_bytes\)/,
+      /tenant "acme": unknown field\(s\) rate \(known: rate_rps, rate_bytes_per_s, max_waiting, priority_ceiling, max_stored_bytes, max_batch_items\)/,
     );
     expect(() => loadConfig(limitsEnv({ acme: 5 }))).toThrow('tenant "acme": must be an object of limits');
     expect(() => loadConfig(limitsEnv('[]'))).toThrow('MODELHUB_TENANT_LIMITS: must be a JSON object');
@@ -33,7 +33,7 @@ describe('MODELHUB_TENANT_LIMITS', () => {
   it('gives a tenant its overrides and everyone else the defaults, field by field', () => {
     const config = loadConfig({
       ...limitsEnv({
-        acme: { rate_rps: 200, max_waiting: 0, priority_ceiling: 1, max_stored_bytes: 1024 },
+        acme: { rate_rps: 200, max_waiting: 0, priority_ceiling: 1, max_stored_bytes: 1024, max_batch_items: 5 },
         small: { rate_bytes_per_s: 1000 },
       }),
       TENANT_RATE_RPS: '7',
@@ -41,6 +41,7 @@ describe('MODELHUB_TENANT_LIMITS', () => {
       TENANT_MAX_WAITING: '70',
       TENANT_PRIORITY_CEILING: '4',
       TENANT_MAX_STORED_BYTES: '700000',
+      TENANT_MAX_BATCH_ITEMS: '900',
     });
     expect(tenantLimits(config, 'acme')).toEqual({
       rateRps: 200,
@@ -48,6 +49,7 @@ describe('MODELHUB_TENANT_LIMITS', () => {
       maxWaiting: 0,
       priorityCeiling: 1,
       maxStoredBytes: 1024,
+      maxBatchItems: 5,
     });
     expect(tenantLimits(config, 'small')).toEqual({
       rateRps: 7,
@@ -55,8 +57,16 @@ describe('MODELHUB_TENANT_LIMITS', () => {
       maxWaiting: 70,
       priorityCeiling: 4,
       maxStoredBytes: 700000,
+      maxBatchItems: 900,
     });
-    const defaults = { rateRps: 7, rateBytesPerS: 7000, maxWaiting: 70, priorityCeiling: 4, maxStoredBytes: 700000 };
+    const defaults = {
+      rateRps: 7,
+      rateBytesPerS: 7000,
+      maxWaiting: 70,
+      priorityCeiling: 4,
+      maxStoredBytes: 700000,
+      maxBatchItems: 900,
+    };
     expect(tenantLimits(config, 'other')).toEqual(defaults);
     expect(tenantLimits(config, null)).toEqual(defaults);
     // Not a prototype property by accident.

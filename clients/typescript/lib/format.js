@@ -27,18 +27,21 @@ export function modelsTable(models) {
 export function usageTable(usage) {
     const limit = (n) => (n === 0 ? 'none' : String(n));
     const rows = Object.entries(usage.models)
-        .filter(([, m]) => m.waiting.used > 0 || m.stored_bytes.used > 0)
+        .filter(([, m]) => m.waiting.used > 0 || m.stored_bytes.used > 0 || m.batch_items.used > 0)
         .map(([name, m]) => [
         name,
         m.waiting.used,
         limit(m.waiting.limit),
         m.stored_bytes.used,
         limit(m.stored_bytes.limit),
+        m.batches_in_flight,
+        m.batch_items.used,
+        limit(m.batch_items.limit),
     ]);
     const who = `tenant: ${usage.tenant ?? '(open hub)'}`;
     if (rows.length === 0)
         return `${who}\nnothing waiting or stored`;
-    return `${who}\n${table(['MODEL', 'WAITING', 'LIMIT', 'STORED BYTES', 'LIMIT'], rows)}`;
+    return `${who}\n${table(['MODEL', 'WAITING', 'LIMIT', 'STORED BYTES', 'LIMIT', 'BATCHES', 'BATCH ITEMS', 'LIMIT'], rows)}`;
 }
 export function jobTable(job) {
     const rows = [

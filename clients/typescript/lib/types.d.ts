@@ -239,8 +239,14 @@ export interface Usage {
     models: Record<string, {
         /** Jobs submitted and not yet started (TENANT_MAX_WAITING). */
         waiting: Quota;
-        /** Inputs of jobs not yet finished plus kept results, bytes (TENANT_MAX_STORED_BYTES). */
+        /** Inputs of jobs and batch items not yet finished plus kept results, bytes (TENANT_MAX_STORED_BYTES). */
         stored_bytes: Quota;
+        /** Batches with items not yet finished. */
+        batches_in_flight: number;
+        /** Batch items staged and not yet finished (TENANT_MAX_BATCH_ITEMS). */
+        batch_items: Quota;
+        /** The part of stored_bytes that is batch items' inputs. */
+        batch_stored_bytes: number;
     }>;
 }
 export interface WorkerInfo {
