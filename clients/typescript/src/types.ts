@@ -221,6 +221,14 @@ export interface ModelSummary {
   status: ModelStatus;
   /** real weights, a generated test stand-in, or missing. */
   weights: 'real' | 'test' | 'missing';
+  /** The weights file this hub resolved for the model (absent: none). */
+  weights_file?: string;
+  /** That file's sha256. */
+  weights_sha256?: string;
+  /** verified: the manifest records this digest; unverified: real weights it does not record; test: a stand-in. */
+  verification?: 'verified' | 'unverified' | 'test';
+  /** For a test or unavailable model: the command (or the instructions) that gives it real weights. */
+  make_real?: string;
   /** The weights file's licence, when its manifest says. */
   license?: string;
   /** Live workers serving it. */
@@ -228,7 +236,13 @@ export interface ModelSummary {
   /** Largest batch the live workers form (a model file with a fixed batch dimension caps the manifest's). */
   max_batch_size: number;
   /** The weights files the live workers loaded, one entry per distinct sha256. */
-  loaded: { file: string; sha256: string; kind: 'real' | 'test'; workers: number }[];
+  loaded: {
+    file: string;
+    sha256: string;
+    kind: 'real' | 'test';
+    verification?: 'verified' | 'unverified' | 'test';
+    workers: number;
+  }[];
   /** Live workers serving this model loaded different files. */
   mixed_fleet: boolean;
   /** null when the queue could not be read. */
