@@ -112,12 +112,15 @@ export interface TaskOutputs {
  */
 export interface KnownModels {
     'text-direction': 'image-classification';
+    mobilenetv2: 'image-classification';
     resnet50: 'image-classification';
     'text-detection': 'object-detection';
     'faster-rcnn': 'object-detection';
     yolov8: 'object-detection';
+    'yolox-nano': 'object-detection';
     'text-segmentation': 'semantic-segmentation';
     deeplabv3: 'semantic-segmentation';
+    'deeplabv3-mobilenetv2': 'semantic-segmentation';
     'text-instances': 'instance-segmentation';
     'mask-rcnn': 'instance-segmentation';
     'bert-base-chinese': 'text-vectors';
@@ -149,6 +152,10 @@ export interface Job<O = AnyOutput> {
         queue_ms: number;
         inference_ms: number;
         batch_size: number;
+        /** sha256 of the weights file that answered. */
+        weights_sha256?: string;
+        /** verified: a digest the manifest records; unverified: real weights it does not; test: a stand-in. */
+        weights?: 'verified' | 'unverified' | 'test';
     };
     webhook?: {
         attempts: number;
@@ -159,6 +166,8 @@ export interface Job<O = AnyOutput> {
         get: string;
         cancel: string;
     };
+    /** The job's OpenTelemetry trace id (32 hex digits), when the hub traces: hand it to an operator. */
+    trace_id?: string;
 }
 export interface SubmitOptions {
     /** 1 (highest) .. 10, default 5. */
@@ -191,6 +200,14 @@ export interface ModelSummary {
     status: ModelStatus;
     /** real weights, a generated test stand-in, or missing. */
     weights: 'real' | 'test' | 'missing';
+    /** The weights file this hub resolved for the model (absent: none). */
+    weights_file?: string;
+    /** That file's sha256. */
+    weights_sha256?: string;
+    /** verified: the manifest records this digest; unverified: real weights it does not record; test: a stand-in. */
+    verification?: 'verified' | 'unverified' | 'test';
+    /** For a test or unavailable model: the command (or the instructions) that gives it real weights. */
+    make_real?: string;
     /** The weights file's licence, when its manifest says. */
     license?: string;
     /** Live workers serving it. */
@@ -202,6 +219,7 @@ export interface ModelSummary {
         file: string;
         sha256: string;
         kind: 'real' | 'test';
+        verification?: 'verified' | 'unverified' | 'test';
         workers: number;
     }[];
     /** Live workers serving this model loaded different files. */
