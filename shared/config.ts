@@ -30,13 +30,33 @@ const BASE_METRICS_PORT = 9464;
 /** Also the bound where a caller passes no configuration (tools, tests). */
 export const DEFAULT_MAX_RESULT_BYTES = 32 * 1024 * 1024;
 
-/** A webhook secret's key material: base64-decoded after whsec_, else the string's bytes. */
-const MIN_WEBHOOK_SECRET_BYTES = 16;
-function secretBytes(secret: string): number {
-  return secret.startsWith('whsec_')
-    ? Buffer.from(secret.slice('whsec_'.length), 'base64').length
-    : Buffer.byteLength(secret);
+/**
+ * A webhook secret, checked strictly so the hub, the SDK's verifier and the official
+ * `standardwebhooks` library (what receivers use) derive the same key from it:
+ * - `whsec_` + standard base64 (A-Z a-z 0-9 + /, padded) of at least 24 bytes: the library
+ *   decodes exactly this (base64url's - and _ make it throw "Base64Coder: incorrect characters");
+ * - or a plain string of at least 16 printable ASCII characters, used as its bytes: receivers
+ *   pass it with `{format: 'raw'}`. ASCII only: the library takes each character's low byte, the
+ *   SDK its UTF-8 bytes, and only for ASCII are they the same.
+ * Returns why a secret is refused, or null.
+ */
+export function webhookSecretProblem(secret: string): string | null {
+  if (secret.startsWith('whsec_')) {
+    const text = secret.slice('whsec_'.length);
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text) || text.length % 4 !== 0)
+      return 'after whsec_ must come standard base64 (A-Z, a-z, 0-9, + and /, padded with =; not base64url), as the standardwebhooks library decodes it';
+    if (Buffer.from(text, 'base64').length < MIN_WEBHOOK_SECRET_BYTES)
+      return `whsec_ + base64 must hold at least ${MIN_WEBHOOK_SECRET_BYTES} bytes (32 random bytes is the usual form)`;
+    return null;
+  }
+  if (!/^[\x20-\x7e]*$/.test(secret))
+    return 'a plain secret must be printable ASCII (receivers verify it with standardwebhooks `{format: "raw"}`, which reads one byte per character); or use whsec_ + base64';
+  if (secret.length < MIN_PLAIN_SECRET_CHARS)
+    return `a plain secret must be at least ${MIN_PLAIN_SECRET_CHARS} characters (or whsec_ + base64 of ${MIN_WEBHOOK_SECRET_BYTES} bytes)`;
+  return null;
 }
+const MIN_WEBHOOK_SECRET_BYTES = 24;
+const MIN_PLAIN_SECRET_CHARS = 16;
 
 const int = (def: number) => z.coerce.number().int().nonnegative().default(def);
 /**
@@ -247,13 +267,13 @@ const EnvSchema = z.object({
     .enum(['true', 'false'])
     .default('false')
     .transform((v) => v === 'true'),
-  /** Webhook signing secret (Standard Webhooks: "whsec_<base64>" or any string). Unset: webhooks are refused. */
+  /** Webhook signing secret (Standard Webhooks: "whsec_<base64>" or plain printable ASCII; webhookSecretProblem). Unset: webhooks are refused. */
   WEBHOOK_SECRET: z
     .string()
-    .refine(
-      (s) => secretBytes(s) >= MIN_WEBHOOK_SECRET_BYTES,
-      `must hold at least ${MIN_WEBHOOK_SECRET_BYTES} bytes (whsec_ + base64 of 32 random bytes is the usual form)`,
-    )
+    .superRefine((s, ctx) => {
+      const problem = webhookSecretProblem(s);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
     .optional(),
   /** Delivery attempts per event; with the default backoff 12 attempts span about 68 minutes. */
   WEBHOOK_ATTEMPTS: int(12),

@@ -48,7 +48,7 @@ export class WebhookDelivery {
     this.policy = new WebhookTargetPolicy(config.WEBHOOK_ALLOW_PRIVATE);
     this.deliveries = new Counter({
       name: 'modelhub_webhook_deliveries_total',
-      help: 'Webhook delivery attempts by outcome (delivered, retry, gone, refused; duplicate: already delivered, not sent again)',
+      help: 'Webhook delivery attempts by outcome (delivered, retry, gone, refused, unsigned: no usable secret; duplicate: already delivered, not sent again)',
       labelNames: ['event', 'outcome'],
       registers: [registry],
     });
@@ -113,9 +113,19 @@ export class WebhookDelivery {
       return 'duplicate';
     }
     const body = job.data.body ?? (await this.completedBody(job, token));
-    const headers = signWebhook(this.config.WEBHOOK_SECRET!, webhookMessageId(job_id, event), body);
     // This event's attempt number: BullMQ counts its finished attempts (a DelayedError wait is not one).
     const attempt = job.attemptsMade + 1;
+    let headers: ReturnType<typeof signWebhook>;
+    try {
+      if (this.config.WEBHOOK_SECRET === undefined) throw new Error('WEBHOOK_SECRET is not set in this process');
+      headers = signWebhook(this.config.WEBHOOK_SECRET, webhookMessageId(job_id, event), body);
+    } catch (err) {
+      // Never sent unsigned, never dropped silently: the job's delivery record says why.
+      this.log.error({ err: (err as Error).message, jobId: job_id }, 'webhook delivery cannot be signed');
+      await this.record(statusKey, attempt, 'unsigned');
+      this.deliveries.inc({ event, outcome: 'unsigned' });
+      throw new UnrecoverableError(`the delivery cannot be signed: ${(err as Error).message}`);
+    }
     const started = performance.now();
     let status: number;
     try {
