@@ -38,14 +38,10 @@ export function jsonBody(options: JsonBodyOptions) {
   };
 
   async function parse(bytes: Buffer): Promise<ParseOutcome> {
-    const charset = 'utf-8';
-    if (options.offloopBytes === 0 || bytes.length <= options.offloopBytes)
-      return parseJsonBytes({ ...limits, bytes, charset });
+    if (options.offloopBytes === 0 || bytes.length <= options.offloopBytes) return parseJsonBytes({ ...limits, bytes });
     // Moved, not copied: the request's buffer is not read again on this thread.
     const buffer = ownBuffer(bytes);
-    return options.pool.run<ParseOutcome>('parseInThread', { ...limits, bytes: new Uint8Array(buffer), charset }, [
-      buffer,
-    ]);
+    return options.pool.run<ParseOutcome>('parseInThread', { ...limits, bytes: new Uint8Array(buffer) }, [buffer]);
   }
 
   return (req: Request, _res: Response, next: NextFunction) => {
