@@ -10,7 +10,7 @@
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { inputBytesOf } from '../../shared/jobs/accounting.js';
-import { jobHashKey } from '../../shared/redis/keys.js';
+import { jobClaimKey, jobHashKey } from '../../shared/redis/keys.js';
 import type { History } from './history.js';
 import type { Delivery } from './receiver.js';
 import type { RedisWindow } from './faults.js';
@@ -80,7 +80,8 @@ export async function quiesce(ctx: CheckContext, report: Report, timeoutMs: numb
     for (const job of await existingJobs(ctx)) {
       const tenant = String(job.data.tenant);
       if (!ctx.ledger.jobs.has(job.id!) && tenantOf(ctx, tenant)) {
-        ctx.ledger.job(job.id!, tenant, 'discovered', job.data.webhook?.events ?? []);
+        ctx.ledger.job(job.id!, tenant, 'discovered', job.data.webhook?.events ?? []).createdAt =
+          job.timestamp - ctx.history.started;
         const state = await job.getState();
         ctx.history.add(
           'note',
@@ -97,7 +98,21 @@ export async function quiesce(ctx: CheckContext, report: Report, timeoutMs: numb
       const a = await ctx.client.call(tenantOf(ctx, j.tenant)!, 'quiesce', 'GET', `/v1/jobs/${j.id}`);
       if (a?.status === 200) ctx.ledger.observe(j.id, a, a.body, 'quiesce');
       if (a?.status === 200 && TERMINAL.has(a.body.status)) ended.add(j.id);
-      else pending.push(`job ${j.id}: ${a?.status} ${a?.body?.status ?? a?.body?.error_code}`);
+      else if (a?.status === 404 && j.maybeDeleted) {
+        // Its DELETE answered 503 yet went through (in part): the job is gone, as asked.
+        j.deleted = true;
+        ctx.history.add('note', 'deleted', 'a DELETE answered 503 had removed the job', [j.id], j.tenant);
+      } else if (a?.status === 404) {
+        ended.add(j.id);
+        report.fail(
+          'I1',
+          j.via === 'discovered'
+            ? 'a job the queue holds reads 404 for its own tenant (no answer named it: its submit failed)'
+            : 'an accepted job reads 404 (never deleted)',
+          [j.id],
+          j.createdAt,
+        );
+      } else pending.push(`job ${j.id}: ${a?.status} ${a?.body?.status ?? a?.body?.error_code}`);
     }
     for (const b of ctx.ledger.batches.values()) {
       if (ended.has(b.id)) continue;
@@ -297,24 +312,27 @@ export function checkServerErrors(ctx: CheckContext, report: Report): void {
 type UsageFields = Record<string, number>;
 
 /**
- * I5's recomputation: per tenant and model, from the jobs the queue holds and their status as the
- * API reads it (not the counters). Add a field here when GET /v1/usage gains one.
+ * I5's recomputation: per tenant and model, from the jobs the queue holds, by their state in the
+ * queue and their stored result (never the counters). Add a field here when GET /v1/usage gains one.
  */
 async function expectedUsage(ctx: CheckContext): Promise<Map<string, UsageFields>> {
   const out = new Map<string, UsageFields>();
   for (const t of [...ctx.tenants, ctx.admin]) out.set(t.name, { waiting: 0, stored_bytes: 0 });
-  for (const job of await existingJobs(ctx)) {
-    const fields = out.get(String(job.data.tenant));
-    if (!fields) continue;
-    const tenant = tenantOf(ctx, String(job.data.tenant))!;
-    const a = await ctx.client.call(tenant, 'usage-check', 'GET', `/v1/jobs/${job.id}`);
-    const status = a?.status === 200 ? String(a.body.status) : 'gone';
-    if (status === 'queued') {
-      fields.waiting += 1;
-      fields.stored_bytes += inputBytesOf(job.data.input);
-    } else if (status === 'running') fields.stored_bytes += inputBytesOf(job.data.input);
-    else if (status === 'succeeded')
-      fields.stored_bytes += await ctx.redis.hstrlen(jobHashKey(ctx.prefix, ctx.model, job.id!), 'returnvalue');
+  for (const state of ALL_STATES) {
+    for (const job of await ctx.queue.getJobs([state], 0, -1)) {
+      const fields = job?.id ? out.get(String(job.data.tenant)) : undefined;
+      if (!fields) continue;
+      // A queued job a cancel claimed holds nothing; a worker drops it unrun when it fetches it.
+      const canceled = (await ctx.redis.get(jobClaimKey(ctx.prefix, ctx.model, job.id!))) === 'canceled';
+      if (state === 'completed') {
+        fields.stored_bytes += await ctx.redis.hstrlen(jobHashKey(ctx.prefix, ctx.model, job.id!), 'returnvalue');
+      } else if (state === 'active' && !canceled) {
+        fields.stored_bytes += inputBytesOf(job.data.input);
+      } else if (state !== 'failed' && !canceled) {
+        fields.waiting += 1;
+        fields.stored_bytes += inputBytesOf(job.data.input);
+      }
+    }
   }
   return out;
 }

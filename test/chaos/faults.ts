@@ -2,6 +2,7 @@
  * The fault schedule: one seeded stream picks each fault and how long it lasts, one after the
  * other, until the run's end. Every fault is logged in the history with its target.
  */
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { History } from './history.js';
 import type { Rng } from './prng.js';
@@ -16,7 +17,8 @@ export type FaultName =
   | 'client-kill-worker'
   | 'receiver-fail'
   | 'receiver-slow'
-  | 'receiver-timeout';
+  | 'receiver-timeout'
+  | 'webhook-queue-trim';
 
 const WEIGHTS: Record<FaultName, number> = {
   'worker-kill': 2,
@@ -27,6 +29,7 @@ const WEIGHTS: Record<FaultName, number> = {
   'receiver-fail': 1,
   'receiver-slow': 1,
   'receiver-timeout': 1,
+  'webhook-queue-trim': 1.5,
 };
 
 export interface FaultTargets {
@@ -37,6 +40,8 @@ export interface FaultTargets {
   workers: SupervisedWorker[];
   receiver: ChaosReceiver;
   lockMs: number;
+  /** The webhook events' queue (trimmed by the `webhook-queue-trim` fault). */
+  webhooks: Queue;
 }
 
 /** Windows (ms since start) during which Redis was down or its clients were being cut. */
@@ -47,6 +52,7 @@ export interface RedisWindow {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let receiverTimer: NodeJS.Timeout | null = null;
 
 export async function faultLoop(
   rng: Rng,
@@ -62,6 +68,7 @@ export async function faultLoop(
     await inject(fault, rng, history, t, windows);
     await sleep(rng.int(800, 3000));
   }
+  while (receiverTimer) await sleep(100);
 }
 
 async function inject(
@@ -122,15 +129,33 @@ async function inject(
       history.add('fault', fault, `${target.name} pid ${target.pid}: ${killed} connections`);
       return;
     }
+    case 'webhook-queue-trim': {
+      // The queue forgets delivered events, as its retention bound (10,000 events) does on a busy
+      // hub: an event enqueued again later (a job rerun after a stall sends \`start\` again, a
+      // reconciled finish \`completed\`) must still not be delivered twice.
+      let removed = 0;
+      try {
+        removed = (await t.webhooks.clean(0, 100_000, 'completed')).length;
+      } catch (err) {
+        history.add('note', 'trim-failed', (err as Error).message);
+      }
+      history.add('fault', fault, `${removed} delivered events forgotten`);
+      return;
+    }
     case 'receiver-fail':
     case 'receiver-slow':
     case 'receiver-timeout': {
+      // In the background: a receiver fault overlaps the faults that follow it (a Redis restart
+      // or a cut connection while a delivery is in flight).
       const ms = rng.int(500, 4000);
       t.receiver.mode = fault === 'receiver-fail' ? 'fail' : fault === 'receiver-slow' ? 'slow' : 'timeout';
       history.add('fault', fault, `for ${ms} ms`);
-      await sleep(ms);
-      t.receiver.mode = 'ok';
-      history.add('note', 'receiver-ok', '');
+      if (receiverTimer) clearTimeout(receiverTimer);
+      receiverTimer = setTimeout(() => {
+        receiverTimer = null;
+        t.receiver.mode = 'ok';
+        history.add('note', 'receiver-ok', '');
+      }, ms);
       return;
     }
   }

@@ -33,7 +33,10 @@ export class History {
     return e;
   }
 
-  /** The entries about `ids`, plus every fault within `windowMs` of them (or of `at`). */
+  /**
+   * The entries about `ids`, plus every fault, note and operation that named no job (a submit
+   * answered 503) within `windowMs` of them (or of `at`).
+   */
   around(ids: string[], at?: number, windowMs = 3000, max = 60): Entry[] {
     const idSet = new Set(ids);
     const mine = this.entries.filter((e) => e.ids.some((id) => idSet.has(id)));
@@ -43,7 +46,7 @@ export class History {
     const lo = Math.min(...times) - windowMs;
     const hi = Math.max(...times) + windowMs;
     const picked = this.entries.filter(
-      (e) => e.ids.some((id) => idSet.has(id)) || (e.kind !== 'op' && e.t >= lo && e.t <= hi),
+      (e) => e.ids.some((id) => idSet.has(id)) || ((e.kind !== 'op' || e.ids.length === 0) && e.t >= lo && e.t <= hi),
     );
     return picked.length > max ? [...picked.slice(0, max / 2), ...picked.slice(-max / 2)] : picked;
   }

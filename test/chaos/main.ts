@@ -126,14 +126,26 @@ async function main(): Promise<number> {
         }),
       ),
     );
+    const trimQueue = new Queue(WEBHOOK_QUEUE, { connection: admin$, prefix: PREFIX });
+    trimQueue.on('error', () => undefined);
     const faults = faultLoop(
       rng.fork(7),
       history,
-      { redis, redisPort, admin: admin$, apiPid: api.child.pid!, workers, receiver, lockMs: LOCK_MS },
+      {
+        redis,
+        redisPort,
+        admin: admin$,
+        apiPid: api.child.pid!,
+        workers,
+        receiver,
+        lockMs: LOCK_MS,
+        webhooks: trimQueue,
+      },
       until,
       windows,
     );
     await Promise.all([...loops, faults]);
+    await trimQueue.close();
     const workloadEnd = history.now();
     history.add('note', 'quiesce', 'workload and faults ended');
     await Promise.all(workers.map((w) => w.ready()));

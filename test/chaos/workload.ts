@@ -42,6 +42,10 @@ export interface TrackedJob {
   /** A cancel answered 200 (the job is canceled). */
   canceled: boolean;
   deleted: boolean;
+  /** A DELETE got a 503 or no answer: it may have removed the job (or part of it) all the same. */
+  maybeDeleted?: boolean;
+  /** When the job was created, ms since the run started (discovered jobs). */
+  createdAt?: number;
 }
 
 export interface TrackedBatch {
@@ -292,6 +296,7 @@ export async function tenantLoop(
     const j = rng.pick(done);
     const a = await client.call(tenant, 'delete', 'DELETE', `/v1/jobs/${j.id}`);
     if (a?.status === 200) j.deleted = true;
+    else if (!a || a.status >= 500) j.maybeDeleted = true;
     history.add('op', 'delete', `→ ${answerText(a)}`, [j.id], tenant.name);
   };
 
