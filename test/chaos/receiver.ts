@@ -11,7 +11,7 @@ import { verifyWebhook } from '../../shared/webhooks/signature.js';
 export type ReceiverMode = 'ok' | 'fail' | 'slow' | 'timeout';
 
 export interface Delivery {
-  /** ms since the run started. */
+  /** ms since the run started (received). */
   t: number;
   webhookId: string;
   mode: ReceiverMode;
@@ -31,6 +31,8 @@ export async function startChaosReceiver(
   secret: string,
   clock: () => number,
   timing: { slowMs: number; holdMs: number },
+  /** Told of each delivery once its answer is written (or its connection dropped). */
+  onDone: (d: Delivery) => void = () => undefined,
 ): Promise<ChaosReceiver> {
   const receiver: ChaosReceiver = {
     url: '',
@@ -65,9 +67,17 @@ export async function startChaosReceiver(
         json,
       };
       receiver.deliveries.push(d);
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        onDone(d);
+      };
       res.on('finish', () => {
         if (res.statusCode >= 200 && res.statusCode < 300) d.accepted = true;
+        finish();
       });
+      res.on('close', finish);
       const answer = () => {
         if (res.destroyed || req.socket.destroyed) return;
         res.statusCode = 204;

@@ -154,6 +154,7 @@ type OpName =
   | 'replay'
   | 'poll'
   | 'cancel'
+  | 'cancel-race'
   | 'delete'
   | 'predict'
   | 'batch-submit'
@@ -167,6 +168,7 @@ const WEIGHTS: Record<OpName, number> = {
   replay: 4,
   poll: 22,
   cancel: 10,
+  'cancel-race': 6,
   delete: 6,
   predict: 6,
   'batch-submit': 4,
@@ -290,6 +292,56 @@ export async function tenantLoop(
     history.add('op', 'cancel', `→ ${answerText(a)}`, [j.id], tenant.name);
   };
 
+  // A client that submits a job, waits until it runs, then keeps canceling it (reading it in
+  // between) until the cancel is settled: its cancels land right as the job finishes, when a
+  // cancel must lose (409) and the job keep its result.
+  const cancelRace = async () => {
+    const before = ledger.jobs.size;
+    await submit(false);
+    const j = [...ledger.jobs.values()].slice(before).find((x) => x.tenant === tenant.name && x.via === 'submit');
+    if (!j) return;
+    const until = history.now() + 3000;
+    const seen: string[] = [];
+    let running = false;
+    while (history.now() < until) {
+      const g = await client.call(tenant, 'cancel-race', 'GET', `/v1/jobs/${j.id}`);
+      if (g?.status === 200) ledger.observe(j.id, g, g.body, 'cancel-race poll');
+      const status = g?.status === 200 ? String(g.body.status) : `${g?.status}`;
+      if (status === 'running') running = true;
+      if (!running && status === 'queued') continue;
+      seen.push(`read ${status}`);
+      // Several at once, so some read the job's state just before it finishes and claim just after.
+      let settled = false;
+      for (let round = 0; round < 20 && !settled; round++) {
+        const answers = await Promise.all(
+          Array.from({ length: 4 }, () => client.call(tenant, 'cancel-race', 'POST', `/v1/jobs/${j.id}/cancel`)),
+        );
+        for (const c of answers) {
+          if (!c) {
+            settled = true;
+            continue;
+          }
+          seen.push(answerText(c));
+          if (c.status === 200) {
+            j.canceled = true;
+            ledger.observe(j.id, c, c.body, 'cancel-race');
+          }
+          if (c.status !== 409 || !/running/.test(String(c.body?.error_msg))) settled = true;
+        }
+      }
+      if (settled) break;
+    }
+    const counts = new Map<string, number>();
+    for (const x of seen) counts.set(x, (counts.get(x) ?? 0) + 1);
+    history.add(
+      'op',
+      'cancel-race',
+      [...counts.entries()].map(([k, n]) => `${n}× ${k}`).join(', ') + ` → last ${seen.at(-1) ?? 'none'}`,
+      [j.id],
+      tenant.name,
+    );
+  };
+
   const del = async () => {
     const done = mine().filter((j) => TERMINAL.has(lastStatus(j) ?? ''));
     if (done.length === 0) return poll();
@@ -377,6 +429,7 @@ export async function tenantLoop(
     replay,
     poll,
     cancel,
+    'cancel-race': cancelRace,
     delete: del,
     predict,
     'batch-submit': batchSubmit,
