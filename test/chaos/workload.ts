@@ -310,12 +310,18 @@ export async function tenantLoop(
       if (status === 'running') running = true;
       if (!running && status === 'queued') continue;
       seen.push(`read ${status}`);
-      // Several at once, so some read the job's state just before it finishes and claim just after.
+      // Several at once, so some read the job's state just before it finishes and claim just after;
+      // reads beside them, so a job that succeeded and was then canceled anyway shows (I1, I2).
       let settled = false;
       for (let round = 0; round < 20 && !settled; round++) {
+        const reads = Array.from({ length: 2 }, async () => {
+          const r = await client.call(tenant, 'cancel-race', 'GET', `/v1/jobs/${j.id}`);
+          if (r?.status === 200) ledger.observe(j.id, r, r.body, 'cancel-race poll');
+        });
         const answers = await Promise.all(
           Array.from({ length: 4 }, () => client.call(tenant, 'cancel-race', 'POST', `/v1/jobs/${j.id}/cancel`)),
         );
+        await Promise.all(reads);
         for (const c of answers) {
           if (!c) {
             settled = true;
