@@ -10,7 +10,7 @@
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { inputBytesOf } from '../../shared/jobs/accounting.js';
-import { jobClaimKey, jobHashKey } from '../../shared/redis/keys.js';
+import { batchKeys, jobClaimKey, jobHashKey } from '../../shared/redis/keys.js';
 import type { History } from './history.js';
 import type { Delivery } from './receiver.js';
 import type { RedisWindow } from './faults.js';
@@ -54,6 +54,8 @@ export interface CheckContext {
   webhooks: Queue;
   deliveries: Delivery[];
   windows: RedisWindow[];
+  /** BATCH_CHUNK_SIZE: a batch's staged inputs are one key per chunk of this many items. */
+  batchChunkSize: number;
   /** The reconciler's period plus its grace for a submit whose job never appeared, ms. */
   settleMs: number;
   history: History;
@@ -315,9 +317,33 @@ type UsageFields = Record<string, number>;
  * I5's recomputation: per tenant and model, from the jobs the queue holds, by their state in the
  * queue and their stored result (never the counters). Add a field here when GET /v1/usage gains one.
  */
+const zeroUsage = (): UsageFields => ({
+  waiting: 0,
+  stored_bytes: 0,
+  batches_in_flight: 0,
+  batch_items: 0,
+  batch_stored_bytes: 0,
+});
+
 async function expectedUsage(ctx: CheckContext): Promise<Map<string, UsageFields>> {
   const out = new Map<string, UsageFields>();
-  for (const t of [...ctx.tenants, ctx.admin]) out.set(t.name, { waiting: 0, stored_bytes: 0 });
+  for (const t of [...ctx.tenants, ctx.admin]) out.set(t.name, zeroUsage());
+  // Batches: those not ended hold their unended items, and the staged inputs of their unfinished
+  // chunks count in both batch_stored_bytes and stored_bytes (at quiescence all of it is zero).
+  for (const b of ctx.ledger.batches.values()) {
+    const fields = out.get(b.tenant)!;
+    const a = await ctx.client.call(tenantOf(ctx, b.tenant)!, 'usage-check', 'GET', `/v1/batches/${b.id}`);
+    if (a?.status !== 200) continue;
+    const c = a.body.counts;
+    if (c.queued + c.running === 0 && a.body.completed_at) continue;
+    fields.batches_in_flight += 1;
+    fields.batch_items += c.queued + c.running;
+    for (let chunk = 0; chunk * ctx.batchChunkSize < b.items; chunk++) {
+      const bytes = await ctx.redis.strlen(batchKeys(ctx.prefix, b.id).input(chunk));
+      fields.batch_stored_bytes += bytes;
+      fields.stored_bytes += bytes;
+    }
+  }
   for (const state of ALL_STATES) {
     for (const job of await ctx.queue.getJobs([state], 0, -1)) {
       const fields = job?.id ? out.get(String(job.data.tenant)) : undefined;
@@ -343,8 +369,10 @@ async function reportedUsage(ctx: CheckContext, tenant: string): Promise<Record<
   const models: Record<string, UsageFields> = {};
   for (const [model, view] of Object.entries(a.body.models as Record<string, Record<string, unknown>>)) {
     models[model] = {};
+    // A count is either `{ used, limit }` or a bare number.
     for (const [field, v] of Object.entries(view))
-      if (v && typeof v === 'object' && typeof (v as { used?: unknown }).used === 'number')
+      if (typeof v === 'number') models[model][field] = v;
+      else if (v && typeof v === 'object' && typeof (v as { used?: unknown }).used === 'number')
         models[model][field] = (v as { used: number }).used;
   }
   return models;
@@ -361,7 +389,7 @@ async function usageDiffs(ctx: CheckContext, zero: boolean, unchecked: Set<strin
       continue;
     }
     for (const [model, fields] of Object.entries(reported)) {
-      const want: UsageFields = (model === ctx.model && expected?.get(t.name)) || { waiting: 0, stored_bytes: 0 };
+      const want: UsageFields = (model === ctx.model && expected?.get(t.name)) || zeroUsage();
       for (const [field, used] of Object.entries(fields)) {
         if (!(field in want)) {
           unchecked.add(field);

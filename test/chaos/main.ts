@@ -33,6 +33,7 @@ const RECONCILE_PERIOD_MS = 3000;
 const WEBHOOK_TIMEOUT_MS = 5000;
 const LOOPS_PER_TENANT = 2;
 const WORKERS = 2;
+const BATCH_CHUNK_SIZE = 4;
 
 const { values } = parseArgs({
   options: {
@@ -104,7 +105,7 @@ async function main(): Promise<number> {
       MODELHUB_RECONCILE_PERIOD_MS: String(RECONCILE_PERIOD_MS),
       MODELHUB_HEARTBEAT_MS: '1000',
       PREDICT_WAIT_S: '20',
-      BATCH_CHUNK_SIZE: '4',
+      BATCH_CHUNK_SIZE: String(BATCH_CHUNK_SIZE),
       MODELHUB_INTRA_OP_THREADS: '1',
       OFFLOOP_THREADS: '1',
       LOG_LEVEL: 'error',
@@ -184,6 +185,7 @@ async function main(): Promise<number> {
       deliveries: receiver.deliveries,
       windows,
       settleMs: RECONCILE_PERIOD_MS + 20_000 + 5_000,
+      batchChunkSize: BATCH_CHUNK_SIZE,
       history,
     };
     const quiet = await quiesce(ctx, report, 180_000);
