@@ -5,7 +5,7 @@
  * back to the input image's pixels.
  */
 import { readImageHeader } from '../../shared/image-header.js';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { SpecError } from '../../shared/errors.js';
 import { requireAllowedFormat } from '../../shared/image-formats.js';
 import type { ImagePreprocess, PadToBucket, ResizeSpec } from '../../shared/manifest.js';
@@ -43,7 +43,8 @@ export interface ImageTensor {
   geometry: Geometry;
 }
 
-export async function decodeImage(base64: string, limits: ImageLimits): Promise<DecodedImage> {
+/** The image's bytes, checked: not empty, within the byte limit, an allowed format. */
+function imageBytes(base64: string, limits: ImageLimits): Buffer {
   const bytes = Buffer.from(base64, 'base64');
   if (bytes.length === 0) throw new SpecError('INVALID_IMAGE', 'image is empty');
   if (bytes.length > limits.maxImageBytes) {
@@ -51,14 +52,37 @@ export async function decodeImage(base64: string, limits: ImageLimits): Promise<
   }
   // Checked again here: the worker does not trust what the API let through.
   requireAllowedFormat(bytes);
+  return bytes;
+}
+
+/** A sharp failure as the spec's error. */
+function decodeError(err: unknown, limits: ImageLimits, timeoutS: number): SpecError {
+  if (err instanceof SpecError) return err;
+  const msg = (err as Error).message;
+  if (/timeout/i.test(msg)) return timeoutError(timeoutS);
+  if (/pixel limit/i.test(msg))
+    return new SpecError('IMAGE_TOO_LARGE', `image has more than ${limits.maxImagePixels} pixels`);
+  return new SpecError('INVALID_IMAGE', `image could not be decoded: ${msg}`);
+}
+
+/** The decode every path shares: one page, EXIF orientation applied, sharp's limits and timeout. */
+function decoder(bytes: Buffer, limits: ImageLimits, timeoutS: number): Sharp {
+  return sharp(bytes, { limitInputPixels: limits.maxImagePixels, failOn: 'error', pages: 1 })
+    .timeout({ seconds: timeoutS })
+    .rotate();
+}
+
+export async function decodeImage(base64: string, limits: ImageLimits): Promise<DecodedImage> {
+  return decodeBytes(imageBytes(base64, limits), limits);
+}
+
+async function decodeBytes(bytes: Buffer, limits: ImageLimits): Promise<DecodedImage> {
   const timeoutS = limits.decodeTimeoutS ?? DEFAULT_DECODE_TIMEOUT_S;
   // A small image with alpha is flattened here, after the decode: libvips' flatten step costs
   // about a third of a small image's whole decode; for large images its threads are cheaper.
   const small = isSmallImage(bytes);
   try {
-    let pipeline = sharp(bytes, { limitInputPixels: limits.maxImagePixels, failOn: 'error', pages: 1 })
-      .timeout({ seconds: timeoutS })
-      .rotate();
+    let pipeline = decoder(bytes, limits, timeoutS);
     if (!small) pipeline = pipeline.flatten({ background: '#ffffff' });
     const { data, info } = await pipeline.toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
     if (small && info.channels === 4)
@@ -66,13 +90,56 @@ export async function decodeImage(base64: string, limits: ImageLimits): Promise<
     if (info.channels !== 3) throw new Error(`unexpected channel count ${info.channels}`);
     return { rgb: data, width: info.width, height: info.height };
   } catch (err) {
-    const msg = (err as Error).message;
-    if (/timeout/i.test(msg)) throw timeoutError(timeoutS);
-    if (/pixel limit/i.test(msg)) {
-      throw new SpecError('IMAGE_TOO_LARGE', `image has more than ${limits.maxImagePixels} pixels`);
-    }
-    throw new SpecError('INVALID_IMAGE', `image could not be decoded: ${msg}`);
+    throw decodeError(err, limits, timeoutS);
   }
+}
+
+/**
+ * base64 → the model's tensor, decoding and resizing in one step where the image needs a
+ * resize our own one-pass resampler does not do (page-sized images, enlargements): one sharp
+ * pipeline decodes, orients, flattens and resizes, so libvips shrinks on load where the format
+ * allows it (JPEG, WebP: decoding at 1/2, 1/4 or 1/8 when the reduction is that large) and no
+ * full-size RGB buffer is made; the resized pixels are normalised in one pass. Everything else
+ * (small images, no resize) decodes first and goes through imageToTensor.
+ */
+export async function loadImageTensor(
+  base64: string,
+  limits: ImageLimits,
+  pre: ImagePreprocess,
+  options: TensorOptions = {},
+): Promise<ImageTensor> {
+  const bytes = imageBytes(base64, limits);
+  const timeoutS = limits.decodeTimeoutS ?? DEFAULT_DECODE_TIMEOUT_S;
+  let size: { width: number; height: number } | null = null;
+  try {
+    // The header only; its orientation-applied size is what the pipeline below produces.
+    const meta = await sharp(bytes, { pages: 1 }).metadata();
+    size = meta.autoOrient;
+  } catch {
+    // Unreadable header: the decode below reports it.
+  }
+  if (size && size.width > 0 && size.height > 0) {
+    const plan = tensorPlan(pre, size.width, size.height, options.bucket);
+    const resized = plan.resizeWidth !== size.width || plan.resizeHeight !== size.height;
+    if (resized && !ownResampleFits(plan, size.width, size.height)) {
+      let rgb: Buffer;
+      try {
+        const { data, info } = await decoder(bytes, limits, timeoutS)
+          .flatten({ background: '#ffffff' })
+          .toColourspace('srgb')
+          .resize(plan.resizeWidth, plan.resizeHeight, { fit: 'fill', kernel: 'linear' })
+          .raw()
+          .toBuffer({ resolveWithObject: true });
+        if (info.channels !== 3 || info.width !== plan.resizeWidth || info.height !== plan.resizeHeight)
+          throw new Error(`unexpected output ${info.width}×${info.height}×${info.channels}`);
+        rgb = data;
+      } catch (err) {
+        throw decodeError(err, limits, timeoutS);
+      }
+      return resizedToTensor(rgb, size.width, size.height, plan, pre);
+    }
+  }
+  return imageToTensor(await decodeBytes(bytes, limits), pre, options);
 }
 
 /**
@@ -240,6 +307,97 @@ export function planesToInterleaved(planes: Float32Array, height: number, width:
   return out;
 }
 
+function tensorPlan(pre: ImagePreprocess, width: number, height: number, bucket: PadToBucket | undefined): Plan {
+  const own = planResize(pre.resize, width, height);
+  return bucket ? padPlanToBucket(own, bucket) : own;
+}
+
+/** Whether our own one-pass resampler (resample.ts) does this resize: small images that shrink. */
+function ownResampleFits(plan: Plan, width: number, height: number): boolean {
+  return plan.resizeWidth <= width && plan.resizeHeight <= height && width * height <= OWN_RESAMPLE_MAX_PIXELS;
+}
+
+interface Normaliser {
+  /** Source channel of each tensor channel (BGR models read the pixels' channels reversed). */
+  src: number;
+  mul: number;
+  add: number;
+}
+
+function normalisers(pre: ImagePreprocess): Normaliser[] {
+  const order = pre.channel_order === 'BGR' ? [2, 1, 0] : [0, 1, 2];
+  return order.map((src, c) => ({ src, mul: pre.scale / pre.std[c], add: -pre.mean[c] / pre.std[c] }));
+}
+
+/** An empty tensor of the plan's shape, its padding filled. */
+function paddedTensor(plan: Plan, norm: readonly Normaliser[]): Float32Array {
+  const plane = plan.tensorWidth * plan.tensorHeight;
+  const data = new Float32Array(3 * plane);
+  // Padding: a raw pixel value normalized like the image, or 0 in normalized space (PaddleOCR).
+  for (let c = 0; c < 3; c++) {
+    const fill = plan.padValue === 'zero-after-normalize' ? 0 : plan.padValue * norm[c].mul + norm[c].add;
+    if (fill !== 0) data.fill(fill, c * plane, (c + 1) * plane);
+  }
+  return data;
+}
+
+function contentSize(plan: Plan): { copyW: number; copyH: number } {
+  return {
+    copyW: Math.min(plan.resizeWidth - plan.cropLeft, plan.tensorWidth - plan.padLeft),
+    copyH: Math.min(plan.resizeHeight - plan.cropTop, plan.tensorHeight - plan.padTop),
+  };
+}
+
+function tensorResult(data: Float32Array, plan: Plan, imageWidth: number, imageHeight: number): ImageTensor {
+  const { copyW, copyH } = contentSize(plan);
+  return {
+    data,
+    dims: [3, plan.tensorHeight, plan.tensorWidth],
+    geometry: {
+      imageWidth,
+      imageHeight,
+      tensorWidth: plan.tensorWidth,
+      tensorHeight: plan.tensorHeight,
+      scaleX: plan.resizeWidth / imageWidth,
+      scaleY: plan.resizeHeight / imageHeight,
+      padLeft: plan.padLeft,
+      padTop: plan.padTop,
+      cropLeft: plan.cropLeft,
+      cropTop: plan.cropTop,
+      contentWidth: copyW,
+      contentHeight: copyH,
+    },
+  };
+}
+
+/** Resized interleaved RGB (resizeWidth × resizeHeight) → the normalised CHW tensor, in one pass. */
+function resizedToTensor(
+  pixels: Buffer,
+  imageWidth: number,
+  imageHeight: number,
+  plan: Plan,
+  pre: ImagePreprocess,
+): ImageTensor {
+  const norm = normalisers(pre);
+  const data = paddedTensor(plan, norm);
+  const { copyW, copyH } = contentSize(plan);
+  const W = plan.tensorWidth;
+  const plane = W * plan.tensorHeight;
+  const [s0, s1, s2] = [norm[0].src, norm[1].src, norm[2].src];
+  const [m0, m1, m2] = [norm[0].mul, norm[1].mul, norm[2].mul];
+  const [a0, a1, a2] = [norm[0].add, norm[1].add, norm[2].add];
+  for (let y = 0; y < copyH; y++) {
+    let s = ((y + plan.cropTop) * plan.resizeWidth + plan.cropLeft) * 3;
+    let d = (y + plan.padTop) * W + plan.padLeft;
+    for (const end = d + copyW; d < end; d++, s += 3) {
+      data[d] = pixels[s + s0] * m0 + a0;
+      data[plane + d] = pixels[s + s1] * m1 + a1;
+      data[2 * plane + d] = pixels[s + s2] * m2 + a2;
+    }
+  }
+  return tensorResult(data, plan, imageWidth, imageHeight);
+}
+
 /** Decoded image → normalized float32 [3, H, W] per the manifest's preprocessing. */
 export async function imageToTensor(
   image: DecodedImage,
@@ -247,16 +405,24 @@ export async function imageToTensor(
   options: TensorOptions = {},
 ): Promise<ImageTensor> {
   const { timeoutS = DEFAULT_DECODE_TIMEOUT_S, bucket } = options;
-  const own = planResize(pre.resize, image.width, image.height);
-  const plan = bucket ? padPlanToBucket(own, bucket) : own;
-  let pixels = image.rgb;
+  const plan = tensorPlan(pre, image.width, image.height, bucket);
   const resized = plan.resizeWidth !== image.width || plan.resizeHeight !== image.height;
-  const ownResample =
-    resized &&
-    plan.resizeWidth <= image.width &&
-    plan.resizeHeight <= image.height &&
-    image.width * image.height <= OWN_RESAMPLE_MAX_PIXELS;
-  if (resized && !ownResample) {
+  if (resized && ownResampleFits(plan, image.width, image.height)) {
+    const norm = normalisers(pre);
+    const data = paddedTensor(plan, norm);
+    const { copyW, copyH } = contentSize(plan);
+    resampleToTensor(
+      image.rgb,
+      image.width,
+      image.height,
+      { ...plan, copyWidth: copyW, copyHeight: copyH },
+      norm,
+      data,
+    );
+    return tensorResult(data, plan, image.width, image.height);
+  }
+  let pixels = image.rgb;
+  if (resized) {
     pixels = await sharp(image.rgb, { raw: { width: image.width, height: image.height, channels: 3 } })
       .timeout({ seconds: timeoutS })
       .resize(plan.resizeWidth, plan.resizeHeight, { fit: 'fill', kernel: 'linear' })
@@ -266,54 +432,5 @@ export async function imageToTensor(
         throw /timeout/i.test(err.message) ? timeoutError(timeoutS) : err;
       });
   }
-  const { tensorWidth: W, tensorHeight: H } = plan;
-  const plane = W * H;
-  const data = new Float32Array(3 * plane);
-  const order = pre.channel_order === 'BGR' ? [2, 1, 0] : [0, 1, 2];
-  const norm = order.map((src, c) => ({ src, mul: pre.scale / pre.std[c], add: -pre.mean[c] / pre.std[c] }));
-  // Padding: a raw pixel value normalized like the image, or 0 in normalized space (PaddleOCR).
-  for (let c = 0; c < 3; c++) {
-    const fill = plan.padValue === 'zero-after-normalize' ? 0 : plan.padValue * norm[c].mul + norm[c].add;
-    if (fill !== 0) data.fill(fill, c * plane, (c + 1) * plane);
-  }
-  const copyW = Math.min(plan.resizeWidth - plan.cropLeft, W - plan.padLeft);
-  const copyH = Math.min(plan.resizeHeight - plan.cropTop, H - plan.padTop);
-  if (ownResample) {
-    resampleToTensor(
-      image.rgb,
-      image.width,
-      image.height,
-      { ...plan, copyWidth: copyW, copyHeight: copyH },
-      norm,
-      data,
-    );
-  } else {
-    for (let y = 0; y < copyH; y++) {
-      const srcRow = (y + plan.cropTop) * plan.resizeWidth;
-      const dstRow = (y + plan.padTop) * W + plan.padLeft;
-      for (let x = 0; x < copyW; x++) {
-        const s = (srcRow + x + plan.cropLeft) * 3;
-        const d = dstRow + x;
-        for (let c = 0; c < 3; c++) data[c * plane + d] = pixels[s + norm[c].src] * norm[c].mul + norm[c].add;
-      }
-    }
-  }
-  return {
-    data,
-    dims: [3, H, W],
-    geometry: {
-      imageWidth: image.width,
-      imageHeight: image.height,
-      tensorWidth: W,
-      tensorHeight: H,
-      scaleX: plan.resizeWidth / image.width,
-      scaleY: plan.resizeHeight / image.height,
-      padLeft: plan.padLeft,
-      padTop: plan.padTop,
-      cropLeft: plan.cropLeft,
-      cropTop: plan.cropTop,
-      contentWidth: copyW,
-      contentHeight: copyH,
-    },
-  };
+  return resizedToTensor(pixels, image.width, image.height, plan, pre);
 }

@@ -10,7 +10,7 @@ import { SpecError } from '../../shared/errors.js';
 import { firstProblem } from '../../shared/validation.js';
 import { ImagePreprocessSchema } from '../../shared/manifest.js';
 import type { Geometry } from './geometry.js';
-import { decodeImage, imageToTensor, planesToInterleaved } from './image-preprocess.js';
+import { loadImageTensor, planesToInterleaved } from './image-preprocess.js';
 import type { PreparedItem, TaskContext } from './task.js';
 
 export interface VisionItem<O> extends PreparedItem {
@@ -48,7 +48,7 @@ export function visionInput<S extends z.ZodType>(ctx: TaskContext, optionsSchema
         throw new SpecError('INVALID_OPTION', firstProblem(parsed.error, 'input'));
       }
       if (typeof image !== 'string') throw new SpecError('INVALID_INPUT', 'image must be a base64 string');
-      const tensor = await imageToTensor(await decodeImage(image, limits), pre, {
+      const tensor = await loadImageTensor(image, limits, pre, {
         timeoutS: limits.decodeTimeoutS,
         bucket,
       });
