@@ -117,7 +117,7 @@ const EnvSchema = z.object({
   /** Request bodies larger than this many bytes are parsed (and a job's image decoded) in a thread, not on the API's event loop; 0 = never. */
   OFFLOOP_PARSE_BYTES: int(1024 * 1024),
   /** Worker: output pixels (width × height; × masks for instance masks) past which postprocessing runs in a thread; 0 = never. */
-  OFFLOOP_POSTPROCESS_PIXELS: int(1_000_000),
+  OFFLOOP_POSTPROCESS_PIXELS: int(500_000),
   /** Threads for that (API) and for heavy postprocessing (worker), per process; 0 = half the cores, 1 to 4. */
   OFFLOOP_THREADS: int(0),
   /** Per tenant (API key), per API process: requests per second (burst 2×) and body bytes per second (burst: 2× or one body). 0 = off. */

@@ -247,7 +247,9 @@ export class ModelRunner {
       // A stacked batch is a fresh buffer: it moves to the session thread without a copy (a
       // task's own collate may hand over its items' buffers, which a retry would need: copied).
       const feeds = this.pipeline.collate ? this.pipeline.collate(group) : stackFeeds(group);
-      outputs = await this.session.run(feeds, { transfer: !this.pipeline.collate });
+      outputs = await this.session.run(feeds, {
+        transfer: !this.pipeline.collate || this.pipeline.freshFeeds === true,
+      });
     } catch (error) {
       failSpan(batchSpan, error);
       batchSpan?.end();

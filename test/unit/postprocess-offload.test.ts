@@ -1,7 +1,7 @@
 /**
  * Postprocessing of large outputs in the worker's threads (OFFLOOP_POSTPROCESS_PIXELS): the
  * answer is byte for byte the one the event loop would give, for every segmentation path
- * (torchvision logits, DBNet text regions, R-CNN and DBNet instance masks) and encoding, on the
+ * (torchvision logits, DBNet text regions and detections, R-CNN and DBNet instance masks) and encoding, on the
  * generated stand-in models; and while a large segmentation is postprocessed the event loop
  * keeps turning (counted in turns and by the order of answers, never by time).
  */
@@ -10,12 +10,13 @@ import { Registry } from 'prom-client';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../shared/config.js';
-import { loadModel } from '../../shared/manifest.js';
+import { ImagePreprocessSchema, loadModel } from '../../shared/manifest.js';
+import { planResize } from '../../worker/tasks/image-preprocess.js';
 import { ModelRunner } from '../../worker/model-runner.js';
 import { createWorkerMetrics } from '../../worker/metrics.js';
 import { TASK_PIPELINES } from '../../worker/tasks/index.js';
 import { renderWords, type Word } from '../helpers/text-image.js';
-import { closePostprocessPool, postprocessPool } from '../../worker/tasks/postprocess/offload.js';
+import { closePostprocessPool, offloadPostprocess, postprocessPool } from '../../worker/tasks/postprocess/offload.js';
 
 const base = { ...process.env, MODELHUB_TEST_MODELS: 'always' };
 const WORDS: Word[] = [
@@ -62,7 +63,10 @@ describe('postprocessing in a thread gives the same bytes', () => {
     ['text-segmentation', [{}, { encoding: 'rle' }, { encoding: 'png' }, { per_class_probs: true }]],
     ['mask-rcnn', [{}, { mask_encoding: 'rle' }, { mask_encoding: 'png' }]],
     ['text-instances', [{ mask_encoding: 'rle' }, { mask_encoding: 'png' }]],
+    ['text-detection', [{}, { score_threshold: 0.3, max_detections: 1 }]],
   ];
+  // DBNet's region search is a thread task of its own: text-instances uses two (regions, then masks).
+  const threadTasks: Record<string, number> = { 'text-instances': 2 };
   it.each(cases)('%s', async (model, optionSets) => {
     const inline = await runner(model, inlineConfig);
     const offloop = await runner(model, offloopConfig);
@@ -77,9 +81,25 @@ describe('postprocessing in a thread gives the same bytes', () => {
       expect(between, 'the inline runner used no thread').toBe(before);
       // Instance masks go to a thread when there are any (the stand-ins find some on these images).
       if ('detection_masks' in a) expect((a.detection_masks as unknown[]).length).toBeGreaterThan(0);
-      expect(postprocessPool(offloopConfig).tasksRun, 'the offloading runner used a thread').toBe(between + 1);
+      expect(postprocessPool(offloopConfig).tasksRun, 'the offloading runner used a thread').toBe(
+        between + (threadTasks[model] ?? 1),
+      );
       expect(JSON.stringify(b)).toBe(JSON.stringify(a));
     }
+  });
+});
+
+describe('the default threshold', () => {
+  it("catches a 1280×960 page's DBNet map (960×736), not a text line's", () => {
+    const config = loadConfig(base);
+    const pre = ImagePreprocessSchema.parse(loadModel('models/text-detection', config).manifest.preprocess);
+    const map = (w: number, h: number) => {
+      const p = planResize(pre.resize, w, h);
+      return p.tensorWidth * p.tensorHeight;
+    };
+    expect(map(1280, 960)).toBe(960 * 736);
+    expect(offloadPostprocess(map(1280, 960), config)).toBe(true);
+    expect(offloadPostprocess(map(320, 48), config)).toBe(false);
   });
 });
 

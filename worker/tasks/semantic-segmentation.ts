@@ -24,6 +24,7 @@ export const semanticSegmentation = defineTask<VisionItem<typeof Options._output
   return {
     preprocess: input.preprocess,
     collate: input.collate,
+    freshFeeds: input.freshFeeds,
     async postprocess(outputs, index, item) {
       // Before any per-pixel map is allocated.
       checkSegmentationOutput(item.geometry.imageWidth, item.geometry.imageHeight, classes, item.options, limit);

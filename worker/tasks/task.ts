@@ -46,6 +46,8 @@ export interface TaskPipeline<P extends PreparedItem = PreparedItem> {
   preprocess(input: Record<string, unknown>): Promise<P>;
   /** Builds the feeds of one batch; the default stacks every feed along a new batch dimension. */
   collate?(items: P[]): Record<string, ort.Tensor>;
+  /** Whether collate builds new buffers (then they move to the session thread; else they are copied, as a retry needs the items'). */
+  freshFeeds?: boolean;
   /** Cost of a batch for the batcher's budget (e.g. padded tokens); absent means count only. */
   batchCost?(items: readonly P[]): number;
   postprocess(

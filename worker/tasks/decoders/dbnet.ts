@@ -200,21 +200,70 @@ function probabilityMap(o: DbnetOptions, { ctx, batched }: DecoderSetup) {
   };
 }
 
-function detector(o: DbnetOptions, setup: DecoderSetup): Detector {
-  const read = probabilityMap(o, setup);
+/** A text region found in a thread: its box and its quad (for the mask), in image pixels. */
+export interface TextDetection {
+  box: [number, number, number, number];
+  score: number;
+  quad: Point[];
+}
+
+/** Item's text regions in image pixels, from its whole map (padding cropped here): the decode, wherever it runs. */
+export function dbnetDetections(
+  data: ArrayLike<number>,
+  width: number,
+  height: number,
+  tensorGeometry: Geometry,
+  params: DbnetParams,
+): TextDetection[] {
+  const { map, width: mapW, height: mapH, geometry: g } = contentOfMap(tensorGeometry, data, width, height);
+  return dbnetRegions(map, mapW, mapH, params).map((r) => {
+    const quad = regionToImage(r, g, mapW, mapH);
+    const xs = quad.map((p) => p[0]);
+    const ys = quad.map((p) => p[1]);
+    const box = clampBox(g, [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)]);
+    return { box, score: r.score, quad };
+  });
+}
+
+function detector(o: DbnetOptions, { ctx, batched }: DecoderSetup): Detector {
+  const name = requireOutput(ctx, 'probability_map', 'the dbnet decoder reads a [N, 1, H, W] text probability map');
+  const toInstances = (found: readonly TextDetection[], g: Geometry) =>
+    found.map(({ box, score, quad }) => ({
+      box,
+      score,
+      classId: o.class_id,
+      mask: () => fillConvex(quad, g.imageWidth, g.imageHeight),
+    }));
   return {
     scoreThreshold: o.box_thresh,
     maxDetections: o.max_detections,
     labelOffset: 0,
     decode(outputs, index, tensorGeometry, scoreThreshold) {
-      const { map, width: mapW, height: mapH, geometry: g } = read(outputs, index, tensorGeometry);
-      return dbnetRegions(map, mapW, mapH, regionParams(o, scoreThreshold)).map((r) => {
-        const quad = regionToImage(r, g, mapW, mapH);
-        const xs = quad.map((p) => p[0]);
-        const ys = quad.map((p) => p[1]);
-        const box = clampBox(g, [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)]);
-        return { box, score: r.score, classId: o.class_id, mask: () => fillConvex(quad, g.imageWidth, g.imageHeight) };
-      });
+      const { data, dims } = itemOutput(outputs, name, index, batched);
+      const [height, width] = dims.slice(-2);
+      const params = regionParams(o, scoreThreshold);
+      return toInstances(dbnetDetections(asNumbers(data), width, height, tensorGeometry, params), tensorGeometry);
+    },
+    offload: {
+      pixels(outputs, index) {
+        const [height, width] = itemOutput(outputs, name, index, batched).dims.slice(-2);
+        return width * height;
+      },
+      job(outputs, index, tensorGeometry, scoreThreshold) {
+        const { data, dims } = itemOutput(outputs, name, index, batched);
+        const [height, width] = dims.slice(-2);
+        // A copy of this item's map only (the batch's tensor stays with its other items).
+        const map = data instanceof Float32Array ? data.slice() : Float64Array.from(asNumbers(data));
+        return {
+          fn: 'dbnetDetectTask',
+          arg: { map, width, height, geometry: tensorGeometry, params: regionParams(o, scoreThreshold) },
+          transfer: [map.buffer],
+        };
+      },
+      instances: (result) => {
+        const { found, geometry } = result as { found: TextDetection[]; geometry: Geometry };
+        return toInstances(found, geometry);
+      },
     },
   };
 }

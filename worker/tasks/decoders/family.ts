@@ -36,6 +36,16 @@ export interface Detector {
   labelOffset: number;
   /** Item `index`'s detections scoring at least scoreThreshold, in image pixels, in any order. */
   decode(outputs: ModelOutputs, index: number, geometry: Geometry, scoreThreshold: number): Instance[];
+  /** The same decode in a postprocessing thread, for decoders that work per map pixel (DBNet). */
+  offload?: DetectorOffload;
+}
+
+export interface DetectorOffload {
+  /** Map cells item `index`'s decode reads: compared with OFFLOOP_POSTPROCESS_PIXELS. */
+  pixels(outputs: ModelOutputs, index: number): number;
+  job(outputs: ModelOutputs, index: number, geometry: Geometry, scoreThreshold: number): OffloadJob;
+  /** The thread's answer as decode's. */
+  instances(result: unknown): Instance[];
 }
 
 /** Per-pixel answer at image size, row-major. */

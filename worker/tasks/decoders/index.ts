@@ -6,6 +6,7 @@ import { allProblems } from '../../../shared/validation.js';
 import type { Geometry } from '../geometry.js';
 import { manifestProblem } from '../outputs.js';
 import { selectDetections } from '../postprocess/detections.js';
+import { offloadPostprocess, postprocessPool } from '../postprocess/offload.js';
 import type { TaskContext } from '../task.js';
 import { dbnet } from './dbnet.js';
 import type { DecoderTask, Detector, Instance, ModelFamily, ModelOutputs, Segmenter } from './family.js';
@@ -80,9 +81,34 @@ export function detectionsFor(
   index: number,
   item: DetectionRequest,
 ): Instance[] {
-  const selection = {
+  const selection = selectionFor(detector, item);
+  return selectDetections(detector.decode(outputs, index, item.geometry, selection.scoreThreshold), selection);
+}
+
+function selectionFor(detector: Detector, item: DetectionRequest) {
+  return {
     scoreThreshold: item.options.score_threshold ?? detector.scoreThreshold,
     maxDetections: item.options.max_detections ?? detector.maxDetections,
   };
-  return selectDetections(detector.decode(outputs, index, item.geometry, selection.scoreThreshold), selection);
+}
+
+/**
+ * detectionsFor, with the decode in a postprocessing thread when the detector works per map
+ * pixel and the map passes OFFLOOP_POSTPROCESS_PIXELS (a page's DBNet map): the event loop keeps
+ * feeding the session meanwhile. The same answer either way.
+ */
+export async function detectionsOffLoop(
+  detector: Detector,
+  outputs: ModelOutputs,
+  index: number,
+  item: DetectionRequest,
+  config: TaskContext['config'],
+): Promise<Instance[]> {
+  const off = detector.offload;
+  if (!off || !offloadPostprocess(off.pixels(outputs, index), config))
+    return detectionsFor(detector, outputs, index, item);
+  const selection = selectionFor(detector, item);
+  const job = off.job(outputs, index, item.geometry, selection.scoreThreshold);
+  const result = await postprocessPool(config).run(job.fn, job.arg, job.transfer);
+  return selectDetections(off.instances(result), selection);
 }

@@ -8,7 +8,7 @@ import { OffloadPool, ownBuffer, siblingModule } from '../../../shared/offload/p
 import type { SegmentationMaps } from '../decoders/family.js';
 
 /** Output pixels (width × height, times the masks for instance masks) past which postprocessing leaves the event loop. */
-export const DEFAULT_OFFLOOP_POSTPROCESS_PIXELS = 1_000_000;
+export const DEFAULT_OFFLOOP_POSTPROCESS_PIXELS = 500_000;
 
 type OffloadConfig = Partial<Pick<Config, 'OFFLOOP_POSTPROCESS_PIXELS' | 'OFFLOOP_THREADS'>>;
 

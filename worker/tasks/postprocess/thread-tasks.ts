@@ -4,6 +4,7 @@
  */
 import type { MaskEncoding } from '../../../shared/tasks.js';
 import type { SegmentationMaps } from '../decoders/family.js';
+import { dbnetDetections, type DbnetParams } from '../decoders/dbnet.js';
 import { segmentLogits } from '../decoders/torchvision-seg.js';
 import type { Geometry } from '../geometry.js';
 import { encodeMasks } from './mask-encoding.js';
@@ -27,4 +28,15 @@ export function encodeSegmentationTask(a: { maps: SegmentationMaps; encoding: Ma
 
 export function encodeMasksTask(a: { masks: Uint8Array[]; width: number; height: number; encoding: MaskEncoding }) {
   return encodeMasks(a.masks, a.width, a.height, a.encoding);
+}
+
+/** DBNet's regions of one item's probability map (a page's: hundreds of thousands of cells). */
+export function dbnetDetectTask(a: {
+  map: Float32Array | Float64Array;
+  width: number;
+  height: number;
+  geometry: Geometry;
+  params: DbnetParams;
+}) {
+  return { found: dbnetDetections(a.map, a.width, a.height, a.geometry, a.params), geometry: a.geometry };
 }
