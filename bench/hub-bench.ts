@@ -9,6 +9,10 @@
  * Mixed nearby sizes, shape buckets on vs off, interleaved:
  *   npm run bench -- --model text-detection --sizes 320x160,300x180,330x185 --concurrency 8
  *     --ab MODELHUB_PAD_TO_BUCKET=off,manifest --skip raw,hub,nobatch,noop,bare,scale,batch
+ * A DBNet model with --size and no --image gets a page of many lines of text at that size
+ * (bench/lib/text-page.ts; --format png|jpeg|webp), and the raw phase reports CPU ms per page by
+ * stage (decode+resize, inference, postprocess):
+ *   npm run bench -- --model text-detection --size 1280x960
  * Writes bench/results/<model>[-<size>].json and .png. Figures are ratios from one run: the
  * machine may be shared, so absolute numbers move between runs; the ratios are what to read.
  */
@@ -47,11 +51,14 @@ import {
 import { commandStats, statsBetween, type CommandStats } from './lib/redis-stats.js';
 import { topSelfTime } from './lib/profile.js';
 import { attackPhase, type AttackResult } from './lib/attack.js';
+import { textPage, type PageFormat } from './lib/text-page.js';
 
 const { values: opts } = parseArgs({
   options: {
     model: { type: 'string', default: 'text-direction' },
     image: { type: 'string' },
+    /** The text page's encoding (DBNet models with --size): png, jpeg or webp. */
+    format: { type: 'string', default: 'png' },
     /** Resize the input image to WxH first (e.g. 1280x960 for a page-sized text-detection input). */
     size: { type: 'string' },
     /**
@@ -98,12 +105,15 @@ const manifest = entry.manifest;
 // ---- the input: the model's example image (or --image), optionally resized ----
 const sourceBytes = fs.readFileSync(opts.image ?? path.join(entry.dir, manifest.example ?? 'example.png'));
 const sizeList = (opts.sizes ?? opts.size)?.split(',').filter(Boolean) ?? [];
+// Text detection on pages: a page of many lines, not the example stretched.
+const textPages = manifest.postprocess.decoder === 'dbnet' && !opts.image && sizeList.length > 0;
 const images =
   sizeList.length === 0
     ? [sourceBytes]
     : await Promise.all(
         sizeList.map((size) => {
           const [w, h] = size.split('x').map(Number);
+          if (textPages) return textPage(w, h, opts.format as PageFormat);
           return sharp(sourceBytes).resize(w, h, { fit: 'fill' }).png().toBuffer();
         }),
       );
@@ -112,7 +122,7 @@ const image = images[0].toString('base64');
 const inputLabel =
   sizeList.length > 1
     ? `mixed ${sizeList.join(', ')} ${imageMeta.format}`
-    : `${imageMeta.width}×${imageMeta.height} ${imageMeta.format}`;
+    : `${imageMeta.width}×${imageMeta.height} ${imageMeta.format}${textPages ? ' (page of text lines)' : ''}`;
 
 const log = (s = '') => console.log(s);
 const f = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '–');
@@ -121,6 +131,8 @@ const f = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '–');
 interface RawResult {
   batch1P50Ms: number;
   byBatch: Record<number, number>;
+  /** CPU ms per image (all of this process's threads) at each batch size. */
+  cpuMsByBatch: Record<number, number>;
   best: number;
   bestBatch: number;
 }
@@ -160,6 +172,7 @@ async function measureRaw(options: ort.InferenceSession.SessionOptions): Promise
   }
   lat.sort((a, b) => a - b);
   const byBatch: Record<number, number> = {};
+  const cpuMsByBatch: Record<number, number> = {};
   const batched = !pipeline.collate || manifest.batching.max_batch_size > 1;
   for (const bs of [1, 2, 4, 8, 16, 32].filter((b) => b <= manifest.batching.max_batch_size && (batched || b === 1))) {
     let feeds;
@@ -171,15 +184,36 @@ async function measureRaw(options: ort.InferenceSession.SessionOptions): Promise
     }
     let n = 0;
     const started = performance.now();
+    const cpu0 = process.cpuUsage();
     while (performance.now() - started < 1000 || n < 2 * bs) {
       await session.run(feeds);
       n += bs;
     }
     byBatch[bs] = n / ((performance.now() - started) / 1000);
+    const cpu = process.cpuUsage(cpu0);
+    cpuMsByBatch[bs] = (cpu.user + cpu.system) / 1000 / n;
   }
   await session.release();
   const [bestBatch, best] = Object.entries(byBatch).reduce((a, b) => (b[1] > a[1] ? b : a));
-  return { batch1P50Ms: percentile(lat, 50), byBatch, best, bestBatch: Number(bestBatch) };
+  return { batch1P50Ms: percentile(lat, 50), byBatch, cpuMsByBatch, best, bestBatch: Number(bestBatch) };
+}
+
+/** CPU ms per image of the task's postprocessing, on the outputs of one raw batch-1 run (as the worker does it, threads included). */
+async function measurePostprocess(options: ort.InferenceSession.SessionOptions): Promise<number> {
+  const session = await ort.InferenceSession.create(entry!.modelPath!, options);
+  const item = await pipeline.preprocess({ image });
+  const outputs = await session.run(pipeline.collate ? pipeline.collate([item]) : stackFeeds([item]));
+  await session.release();
+  for (let i = 0; i < 3; i++) await pipeline.postprocess(outputs, 0, item);
+  let n = 0;
+  const cpu0 = process.cpuUsage();
+  const started = performance.now();
+  while (performance.now() - started < 1000 || n < 5) {
+    await pipeline.postprocess(outputs, 0, item);
+    n++;
+  }
+  const cpu = process.cpuUsage(cpu0);
+  return (cpu.user + cpu.system) / 1000 / n;
 }
 
 // ---- the process tree ----
@@ -379,6 +413,8 @@ try {
   log(`Shared machine: figures are from one run, side by side; compare ratios, not absolute numbers.`);
   log();
   let raw: RawResult | null = null;
+  let stages:
+    { decodeResizeCpuMs: number; inferenceCpuMs: number; inferenceBatch: number; postprocessCpuMs: number } | undefined;
   if (!skip.has('raw')) {
     // The engine at its best: onnxruntime's defaults (threads spin between runs) and the
     // worker's own session options; the better figure of the two is the reference.
@@ -401,11 +437,22 @@ try {
     const fastest = all.reduce((a, b) => (b.best > a.best ? b : a));
     raw = { ...fastest, batch1P50Ms: Math.min(...all.map((r) => r.batch1P50Ms)) };
     const pre = await measurePreprocess();
+    const postCpuMs = await measurePostprocess(sessionOptionsFor({ kind: 'cpu' }));
     results.raw = { reference: raw, variants };
     results.preprocess = pre;
+    stages = {
+      decodeResizeCpuMs: pre.cpuMs,
+      inferenceCpuMs: raw.cpuMsByBatch[raw.bestBatch],
+      inferenceBatch: raw.bestBatch,
+      postprocessCpuMs: postCpuMs,
+    };
+    results.stages = stages;
     log(`reference: batch-1 p50 ${f(raw.batch1P50Ms, 2)} ms, best ${f(raw.best)} images/s`);
     log(
       `preprocessing in-process (decode + resize + normalise): p50 ${f(pre.p50Ms, 2)} ms, ${f(pre.cpuMs, 2)} ms CPU per image`,
+    );
+    log(
+      `CPU ms per image by stage: decode+resize ${f(stages.decodeResizeCpuMs, 1)} · inference ${f(stages.inferenceCpuMs, 1)} (batch ${stages.inferenceBatch}, all session threads) · postprocess ${f(stages.postprocessCpuMs, 1)}; decode+resize+postprocess ${f(stages.decodeResizeCpuMs + stages.postprocessCpuMs, 1)}`,
     );
     log();
   }
@@ -619,6 +666,22 @@ try {
       predict32.throughput / raw.best,
       opts.model === 'text-detection' ? (opts.size ? '≥ 0.9 (page)' : '≥ 0.75 (small)') : '≥ 0.33',
       (v) => v >= (opts.model === 'text-detection' ? (opts.size ? 0.9 : 0.75) : 0.33),
+    );
+  const predict4 = at('hub predict', 4);
+  if (textPages && predict4 && raw)
+    add(
+      `${opts.model} predict at c=4 / raw best batch (page)`,
+      predict4.throughput / raw.best,
+      '≥ 0.8',
+      (v) => v >= 0.8,
+    );
+  if (textPages && stages)
+    add(
+      'decode+resize+postprocess CPU ms per page (in-process)',
+      stages.decodeResizeCpuMs + stages.postprocessCpuMs,
+      '≤ 40',
+      (v) => v <= 40,
+      1,
     );
   if (batchingOn && nobatch)
     add(`batching on / off at c=${topC}`, batchingOn.throughput / nobatch.throughput, '≥ 1.2', (v) => v >= 1.2);
