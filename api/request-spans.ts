@@ -52,12 +52,12 @@ export function requestSpans(label: (req: Request, res: Response) => string): Re
 }
 
 /**
- * A job's intake: from the request's arrival (its body read and parsed by the middlewares before
- * the route) until `validate` (input validation, an image's header and decode) settles.
+ * A job's intake and validation, one span: from the request's arrival (its body read and parsed
+ * by the middlewares before the route) until `validate` (input validation, the image's header)
+ * settles. One span, not two: every span per job is paid for at full load (docs/performance.md).
  */
 export function traceIntake<T>(res: Response, model: string, validate: () => Promise<T>): Promise<T> {
   if (!tracingOn()) return validate();
-  const attributes = { [ATTR.model]: model };
   const startTime = typeof res.locals.arrivedAt === 'number' ? res.locals.arrivedAt : undefined;
-  return inSpan('intake', { attributes, startTime }, () => inSpan('validate', { attributes }, validate));
+  return inSpan('intake', { attributes: { [ATTR.model]: model }, startTime }, validate);
 }

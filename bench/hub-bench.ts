@@ -13,6 +13,8 @@
  * (bench/lib/text-page.ts; --format png|jpeg|webp), and the raw phase reports CPU ms per page by
  * stage (decode+resize, inference, postprocess):
  *   npm run bench -- --model text-detection --size 1280x960
+ * Tracing on (OpenTelemetry, sampler always_on, OTLP/HTTP to a sink here) vs off, interleaved:
+ *   npm run bench -- --tracing --concurrency 32 --skip raw,hub,nobatch,noop,bare,scale,attack,batch
  * Writes bench/results/<model>[-<size>].json and .png. Figures are ratios from one run: the
  * machine may be shared, so absolute numbers move between runs; the ratios are what to read.
  */
@@ -84,6 +86,12 @@ const { values: opts } = parseArgs({
     profile: { type: 'boolean', default: false },
     /** Items of the batch phase (bench/batch.ts: one batch vs the same items as single jobs). */
     'batch-items': { type: 'string', default: '10000' },
+    /**
+     * Tracing on vs off: a second API and worker (own key prefix) with OpenTelemetry on (sampler
+     * always_on, OTLP/HTTP protobuf to a sink in this process), predict windows alternated with
+     * the untraced pair, `ab-rounds` rounds at each concurrency.
+     */
+    tracing: { type: 'boolean', default: false },
     out: { type: 'string', default: path.join(REPO_ROOT, 'bench', 'results') },
   },
 });
@@ -253,13 +261,41 @@ async function startRedis(): Promise<void> {
   redis = new Redis(redisUrl);
 }
 
-async function startApi(nodeArgs: string[] = []): Promise<{ service: Service; url: string }> {
+async function startApi(
+  nodeArgs: string[] = [],
+  extraEnv: Record<string, string> = {},
+  name = 'api',
+): Promise<{ service: Service; url: string }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const { command, args } = tsNode('api/main.ts', nodeArgs);
   // Its metrics listener too: a hub already running here holds the default port.
-  const env = { ...baseEnv, PORT: String(port), API_METRICS_PORT: String(await freePort()) };
-  return { service: await startService('api', command, args, env, httpReady(`${url}/healthz`)), url };
+  const env = { ...baseEnv, PORT: String(port), API_METRICS_PORT: String(await freePort()), ...extraEnv };
+  return { service: await startService(name, command, args, env, httpReady(`${url}/healthz`)), url };
+}
+
+/** An OTLP/HTTP sink: answers every export 200 and counts what arrived (a collector elsewhere would). */
+async function startTraceSink(): Promise<{ url: string; requests: () => number; bytes: () => number; close(): void }> {
+  const { createServer } = await import('node:http');
+  let requests = 0;
+  let bytes = 0;
+  const server = createServer((req, res) => {
+    req.on('data', (c: Buffer) => (bytes += c.length));
+    req.on('end', () => {
+      requests += 1;
+      res.statusCode = 200;
+      res.setHeader('content-type', 'application/x-protobuf');
+      res.end();
+    });
+  });
+  const port = await freePort();
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests: () => requests,
+    bytes: () => bytes,
+    close: () => server.close(),
+  };
 }
 
 interface WorkerHandle {
@@ -514,6 +550,65 @@ try {
         `A/B ${key}: ${b} / ${a} throughput at c=${c}: ${r.map((x) => f(x, 2)).join(', ')} (median ${f(r.sort((x, y) => x - y)[Math.floor(r.length / 2)], 2)})`,
       );
     for (const w of workers) await w.service.stop();
+    log();
+  }
+
+  if (opts.tracing) {
+    // Two hubs side by side on one Redis (own key prefixes), the same model: one traced, one not.
+    const sink = await startTraceSink();
+    const traced = {
+      MODELHUB_PREFIX: `${prefix}-traced`,
+      OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+      OTEL_TRACES_SAMPLER: process.env.BENCH_TRACES_SAMPLER ?? 'always_on',
+    };
+    const tracedApi = await startApi([], traced, 'api-traced');
+    const workers = [await startWorker(opts.model!, 0), await startWorker(opts.model!, 1, traced)];
+    const urls = [api.url, tracedApi.url];
+    for (const u of urls) await prime(u, hubTarget(opts.model!, 'predict', modelBody));
+    const ratios: Record<number, number[]> = {};
+    // CPU per job, all processes together (on / off): steadier than throughput on a shared machine.
+    const cpuRatios: Record<number, number[]> = {};
+    const target = hubTarget(opts.model!, 'predict', modelBody);
+    const run = (on: boolean, c: number) =>
+      measure(
+        `tracing ${on ? 'on' : 'off'}`,
+        'predict',
+        urls[on ? 1 : 0],
+        target,
+        c,
+        hubProbes(on ? tracedApi.service : api.service, [workers[on ? 1 : 0]]),
+      );
+    const exported0 = { requests: sink.requests(), bytes: sink.bytes() };
+    for (let round = 0; round < Number(opts['ab-rounds']); round++) {
+      for (const c of concurrencies) {
+        // Alternating which goes first, so neither always runs on a machine warmed (or loaded) by the other.
+        const first = round % 2 === 0;
+        const a = await run(!first, c);
+        const b = await run(first, c);
+        const [off, on] = first ? [a, b] : [b, a];
+        (ratios[c] ??= []).push(on.throughput / off.throughput);
+        (cpuRatios[c] ??= []).push(on.cpuMsPerJobTotal / off.cpuMsPerJobTotal);
+      }
+    }
+    const median = (r: number[]) => [...r].sort((x, y) => x - y)[Math.floor(r.length / 2)];
+    for (const [c, r] of Object.entries(ratios))
+      log(
+        `tracing on / off throughput at c=${c}: ${r.map((x) => f(x, 3)).join(', ')} (median ${f(median(r), 3)}, cost ${f((1 - median(r)) * 100, 1)} %)` +
+          `; CPU per job on / off: median ${f(median(cpuRatios[Number(c)]), 3)}`,
+      );
+    log(
+      `  the sink received ${sink.requests() - exported0.requests} OTLP requests, ${f((sink.bytes() - exported0.bytes) / 1024 / 1024, 1)} MiB`,
+    );
+    results.tracing = Object.fromEntries(
+      Object.entries(ratios).map(([c, r]) => [
+        c,
+        { ratios: r, median: median(r), cpuRatios: cpuRatios[Number(c)], cpuMedian: median(cpuRatios[Number(c)]) },
+      ]),
+    );
+    for (const w of workers) await w.service.stop();
+    await tracedApi.service.stop();
+    sink.close();
     log();
   }
 

@@ -193,5 +193,8 @@ export const ATTR = {
   batchSize: 'modelhub.batch.size',
   jobId: 'modelhub.job.id',
   queueWaitMs: 'modelhub.queue.wait_ms',
+  /** When the job was enqueued and when this attempt started, epoch ms: its time in the queue. */
+  queueEnqueuedAt: 'modelhub.queue.enqueued_at_ms',
+  queueStartedAt: 'modelhub.queue.started_at_ms',
   tenant: 'modelhub.tenant',
 } as const;

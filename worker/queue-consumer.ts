@@ -25,7 +25,7 @@ import { deviceName } from './backend/device.js';
 import type { WorkerMetrics } from './metrics.js';
 import type { ItemIntake } from './item-intake.js';
 import type { ModelRunner } from './model-runner.js';
-import { ATTR, annotateActiveSpan, bullTelemetry, inSpan, startSpan } from '../shared/tracing.js';
+import { ATTR, annotateActiveSpan, bullTelemetry, inSpan } from '../shared/tracing.js';
 
 export interface ConsumerOptions {
   prefix: string;
@@ -119,7 +119,7 @@ export class QueueConsumer {
     const startedAt = Date.now();
     const waitedMs = Math.max(0, startedAt - job.timestamp);
     this.metrics.queueWaitSeconds.observe({ model }, waitedMs / 1000);
-    this.traceStart(job, startedAt, waitedMs);
+    this.traceStart(job);
     try {
       const data = readJobData(job.data);
       const deadline = data.deadline_at;
@@ -187,20 +187,24 @@ export class QueueConsumer {
   }
 
   /**
-   * Tracing on: the `process` span's messaging attributes, and the job's time in the queue as a
-   * span of its own (from its submit to now).
+   * Tracing on: the `process` span's messaging attributes, and the job's time in the queue as its
+   * start and end attributes (epoch ms; a span of its own would cost a span per job for a number).
    */
-  private traceStart(job: Job<JobData, JobResult>, startedAt: number, waitedMs: number): void {
-    const attributes = {
+  private traceStart(job: Job<JobData, JobResult>): void {
+    // As the job view counts it (metrics.queue_ms): creation to BullMQ's start of this attempt.
+    const startedAt = job.processedOn ?? Date.now();
+    annotateActiveSpan({
       [ATTR.messagingSystem]: 'bullmq',
       [ATTR.messagingDestination]: modelQueueName(this.model),
       [ATTR.messagingOperationType]: 'process',
       [ATTR.messagingMessageId]: job.id!,
       [ATTR.model]: this.model,
       [ATTR.device]: deviceName(this.runner.device),
-    };
-    annotateActiveSpan({ ...attributes, [ATTR.queueWaitMs]: waitedMs, 'modelhub.attempt': job.attemptsMade + 1 });
-    startSpan('queue wait', { startTime: job.timestamp, attributes })?.end(startedAt);
+      [ATTR.queueEnqueuedAt]: job.timestamp,
+      [ATTR.queueStartedAt]: startedAt,
+      [ATTR.queueWaitMs]: Math.max(0, startedAt - job.timestamp),
+      'modelhub.attempt': job.attemptsMade + 1,
+    });
   }
 
   /** Jobs whose results the byte bound pushed out: removed through BullMQ (it knows all their keys). */
