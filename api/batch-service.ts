@@ -79,14 +79,15 @@ export class BatchService {
       const queue = new Queue<BulkJobData>(bulkQueueName(name), {
         connection: redis,
         prefix: config.MODELHUB_PREFIX,
-        // Tracing on: each chunk carries the upload's trace context to the worker.
+        // Tracing on: what is done on the lane (a cancel's removals) joins the active trace.
         telemetry: bullTelemetry(),
       });
       queue.on('error', (err) => log.warn({ err: err.message, model: name }, 'bulk queue error'));
       this.queues.set(name, queue);
     }
     this.accounting = new BatchAccounting(redis, config.MODELHUB_PREFIX, batchLiveTtlS(config));
-    this.flows = new FlowProducer({ connection: redis, prefix: config.MODELHUB_PREFIX });
+    // Tracing on: the batch and each chunk carry the upload's trace context to the workers.
+    this.flows = new FlowProducer({ connection: redis, prefix: config.MODELHUB_PREFIX, telemetry: bullTelemetry() });
     this.flows.on('error', (err) => log.warn({ err: err.message }, 'flow producer error'));
   }
 

@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../shared/config.js';
-import { WEBHOOK_QUEUE, modelQueueName } from '../../shared/redis/keys.js';
+import { WEBHOOK_QUEUE, bulkQueueName, modelQueueName } from '../../shared/redis/keys.js';
+import { pollBatch, postJsonl } from '../helpers/batches.js';
 import { tracingWanted, traceLogFields, inSpan } from '../../shared/tracing.js';
 import { pollJob, postJson, startHub, type Hub } from '../helpers/hub.js';
 import { b64, solidImage } from '../helpers/images.js';
@@ -237,6 +238,29 @@ describe('traces across the API and a worker', () => {
       expect(parent.name).toBe(`process ${WEBHOOK_QUEUE}`);
       expect(parent.traceId).toBe(t.traceId);
     }
+  });
+
+  it('carries a batch upload’s trace to each of its items (through its chunk)', async () => {
+    const t = newTrace();
+    const upload = await postJsonl(
+      `${hub.url}/v1/models/${MODEL}/batches`,
+      [0, 1, 2].map(() => JSON.stringify({ image })),
+      { traceparent: traceparent(t) },
+    );
+    expect(upload.status).toBe(202);
+    await pollBatch(hub.url, upload.body.id);
+    const spans = await otlp.until(
+      (all) =>
+        named(ofTrace(all, t.traceId), 'postprocess').length === 3 &&
+        named(ofTrace(all, t.traceId), 'inference').length === 3,
+    );
+    const own = ofTrace(spans, t.traceId);
+    const byId = new Map(own.map((s) => [s.spanId, s]));
+    // Each item's spans hang under its chunk's process span, which continues the upload's request.
+    for (const n of ['preprocess', 'inference', 'postprocess'])
+      for (const s of named(own, n)) expect(byId.get(s.parentSpanId)?.name).toBe(`process ${bulkQueueName(MODEL)}`);
+    const roots = own.filter((s) => !byId.has(s.parentSpanId));
+    expect(roots.map((s) => [s.name, s.parentSpanId])).toEqual([['POST /v1/models/:model/batches', t.parentId]]);
   });
 
   it('puts the active trace and span ids on log lines', async () => {
