@@ -61,17 +61,16 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use('/v1', apiKeyAuth(parseApiKeys(ctx.config.MODELHUB_API_KEYS)));
   const bodyLimit = bodyLimitBytes(ctx.config);
   // Every keyed request counts, batch uploads and batch polls included.
-  app.use(
-    tenantRateLimit({
-      requestsPerS: ctx.config.TENANT_RATE_RPS,
-      bytesPerS: ctx.config.TENANT_RATE_BYTES_PER_S,
-      bodyLimit,
-      ratesOf: (tenant) => {
-        const own = tenantLimits(ctx.config, tenant);
-        return { requestsPerS: own.rateRps, bytesPerS: own.rateBytesPerS };
-      },
-    }),
-  );
+  const rateLimit = tenantRateLimit({
+    requestsPerS: ctx.config.TENANT_RATE_RPS,
+    bytesPerS: ctx.config.TENANT_RATE_BYTES_PER_S,
+    bodyLimit,
+    ratesOf: (tenant) => {
+      const own = tenantLimits(ctx.config, tenant);
+      return { requestsPerS: own.rateRps, bytesPerS: own.rateBytesPerS };
+    },
+  });
+  app.use(rateLimit);
   // Every body, batch uploads included: uncompressed UTF-8 only (415), and held to the parse budget
   // for the bytes actually received.
   app.use((req: Request, _res: Response, next: NextFunction) => {
@@ -86,7 +85,7 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use(catalogRoutes(ctx));
   app.use(jobRoutes(ctx));
   app.use(workerRoutes(ctx));
-  app.use(usageRoutes(ctx));
+  app.use(usageRoutes(ctx, rateLimit.state));
 
   app.use((req: Request, res: Response) => {
     res.locals.routeNotFound = true;

@@ -100,6 +100,17 @@ export class TokenBuckets {
     this.buckets.set(key, b);
   }
 
+  /** Tokens `key` could spend now (a bucket not seen yet is full), without taking any. */
+  available(key: string): number {
+    const b = this.buckets.get(key);
+    if (!b) return this.burst;
+    return Math.min(this.burst, b.tokens + ((this.now() - b.at) / 1000) * this.ratePerS);
+  }
+
+  get capacity(): number {
+    return this.burst;
+  }
+
   /** Forgets buckets that are full again (bounded memory with many tenants). */
   sweep(): void {
     const t = this.now();
@@ -122,7 +133,19 @@ export interface RateLimits extends TenantRates {
   now?: () => number;
 }
 
-/** Per-tenant request and byte rates (keyed requests only; 0 turns a limit off). */
+/** One of a tenant's buckets as GET /v1/usage shows it: `per_second` 0 means no limit. */
+export interface BucketState {
+  per_second: number;
+  burst: number;
+  available: number;
+}
+
+export type TenantRateState = (tenant: string) => { requests: BucketState; bytes: BucketState };
+
+/**
+ * Per-tenant request and byte rates (keyed requests only; 0 turns a limit off). The middleware
+ * carries `state(tenant)`: the tenant's buckets in this API process, read without taking a token.
+ */
 export function tenantRateLimit(limits: RateLimits) {
   // One pair of bucket sets per distinct pair of rates (buckets inside are per tenant).
   const sets = new Map<string, { requests: TokenBuckets; bytes: TokenBuckets }>();
@@ -145,7 +168,17 @@ export function tenantRateLimit(limits: RateLimits) {
     }
   }, 60_000);
   sweeper.unref();
-  return (req: Request, _res: Response, next: NextFunction) => {
+  const state: TenantRateState = (tenant) => {
+    const rates = limits.ratesOf?.(tenant) ?? limits;
+    const { requests, bytes } = setFor(rates);
+    const view = (perS: number, buckets: TokenBuckets): BucketState => ({
+      per_second: perS,
+      burst: perS > 0 ? buckets.capacity : 0,
+      available: perS > 0 ? Math.floor(buckets.available(tenant)) : 0,
+    });
+    return { requests: view(rates.requestsPerS, requests), bytes: view(rates.bytesPerS, bytes) };
+  };
+  const middleware = (req: Request, _res: Response, next: NextFunction) => {
     if (req.tenant === null) return next();
     const rates = limits.ratesOf?.(req.tenant) ?? limits;
     const { requests, bytes } = setFor(rates);
@@ -178,4 +211,5 @@ export function tenantRateLimit(limits: RateLimits) {
     }
     next();
   };
+  return Object.assign(middleware, { state });
 }

@@ -194,8 +194,19 @@ export const WorkersSchema = z.union([
 const QuotaSchema = z.object({ used: z.number().int(), limit: z.number().int() });
 
 /** GET /v1/usage: what a tenant holds against its quotas, per model (the counters the 429s are decided on). */
+const RateBucketSchema = z.object({
+  /** The bucket's refill rate; 0: no limit. */
+  per_second: z.number(),
+  /** Its capacity (the most spent at once). */
+  burst: z.number(),
+  /** What the tenant could spend now. */
+  available: z.number(),
+});
+
 export const UsageSchema = z.object({
   tenant: z.string().nullable(),
+  /** The tenant's request and body-byte rate buckets in the API process that answered (absent on an open hub). */
+  rates: z.object({ requests: RateBucketSchema, bytes: RateBucketSchema }).optional(),
   models: z.record(
     z.string(),
     z.object({

@@ -7,12 +7,13 @@ import { Router, type Request, type Response } from 'express';
 import { SpecError } from '../../shared/errors.js';
 import { tenantLimits } from '../../shared/tenant-limits.js';
 import type { ApiContext } from '../context.js';
+import type { TenantRateState } from '../door.js';
 import type { UsageSchema } from '../schemas.js';
 import type { z } from 'zod';
 
 export type UsageView = z.output<typeof UsageSchema>;
 
-export function usageRoutes(ctx: ApiContext): Router {
+export function usageRoutes(ctx: ApiContext, rates: TenantRateState): Router {
   const router = Router();
   const { jobs, batches, config } = ctx;
 
@@ -35,6 +36,8 @@ export function usageRoutes(ctx: ApiContext): Router {
     );
     const view: UsageView = {
       tenant,
+      // This API process's buckets (they are per process), after this request took its token.
+      ...(tenant === null ? {} : { rates: rates(tenant) }),
       models: Object.fromEntries(
         models.map(([model, u]) => [
           model,

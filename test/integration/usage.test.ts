@@ -116,5 +116,10 @@ describe('GET /v1/usage', () => {
       batch_items: { used: 0, limit: 100_000 },
       batch_stored_bytes: 0,
     });
+    // The rate buckets beside the counters: requests unlimited here (TENANT_RATE_RPS 0), bytes at the default.
+    expect((await call(ALICE, 'GET', '/v1/usage')).body.rates).toMatchObject({
+      requests: { per_second: 0, burst: 0, available: 0 },
+      bytes: { per_second: 50 * 1024 * 1024 },
+    });
   }, 120_000);
 });

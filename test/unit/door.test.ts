@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { ParseBudget, TokenBuckets, scanJsonStructure } from '../../api/door.js';
+import { ParseBudget, TokenBuckets, scanJsonStructure, tenantRateLimit } from '../../api/door.js';
 
 describe('JSON structure scan (before parsing)', () => {
   it('counts values and depth on the bytes, skipping strings and escapes', () => {
@@ -49,5 +49,34 @@ describe('token buckets', () => {
     expect(b.take('b')).toBe(0);
     t = 1000;
     expect([b.take('a'), b.take('a'), b.take('a')]).toEqual([0, 0, 1]);
+  });
+});
+
+describe('rate buckets as GET /v1/usage shows them', () => {
+  it("reads a tenant's buckets without taking a token: what it spent, refilled with time; 0 means no limit", () => {
+    let now = 1_000_000;
+    const limiter = tenantRateLimit({
+      requestsPerS: 5,
+      bytesPerS: 0,
+      bodyLimit: 1000,
+      ratesOf: (tenant) =>
+        tenant === 'slow' ? { requestsPerS: 1, bytesPerS: 100 } : { requestsPerS: 5, bytesPerS: 0 },
+      now: () => now,
+    });
+    const fresh = limiter.state('alice');
+    expect(fresh).toEqual({
+      requests: { per_second: 5, burst: 10, available: 10 },
+      bytes: { per_second: 0, burst: 0, available: 0 },
+    });
+    const request = { tenant: 'alice', get: () => undefined, headers: {} } as any;
+    for (let i = 0; i < 4; i++) limiter(request, {} as any, () => undefined);
+    expect(limiter.state('alice').requests.available).toBe(6);
+    expect(limiter.state('alice').requests.available).toBe(6);
+    now += 1000;
+    expect(limiter.state('alice').requests.available).toBe(10);
+    expect(limiter.state('slow')).toEqual({
+      requests: { per_second: 1, burst: 2, available: 2 },
+      bytes: { per_second: 100, burst: 1000, available: 1000 },
+    });
   });
 });

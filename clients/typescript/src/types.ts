@@ -268,9 +268,18 @@ export interface Quota {
 }
 
 /** GET /v1/usage: what a tenant holds against its quotas, per model, from the counters the 429s are decided on. */
+/** A rate bucket: refill per second (0: no limit), capacity, and what can be spent now. */
+export interface RateBucket {
+  per_second: number;
+  burst: number;
+  available: number;
+}
+
 export interface Usage {
   /** null on an open hub (no API keys). */
   tenant: string | null;
+  /** The tenant's request and body-byte rate buckets in the API process that answered (absent on an open hub). */
+  rates?: { requests: RateBucket; bytes: RateBucket };
   models: Record<
     string,
     {
