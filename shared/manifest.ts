@@ -362,7 +362,7 @@ export function loadModel(dir: string, config: WeightsConfig): ModelEntry {
     };
     if (!manifest.model.tokenizer) return found;
     // Real weights need their own vocabulary: a test vocabulary would give them meaningless ids.
-    const tokenizers = [manifest.model.tokenizer].flat().map((f) => path.resolve(dir, f));
+    const tokenizers = tokenizerCandidates(manifest, dir);
     const tokenizerPath = tokenizers.find((f) => fs.existsSync(f));
     if (tokenizerPath) return { ...found, tokenizerPath };
     return {
@@ -378,12 +378,7 @@ export function loadModel(dir: string, config: WeightsConfig): ModelEntry {
     const testPath = path.join(config.MODELHUB_GENERATED_DIR, `${manifest.model.test_model}.onnx`);
     const testTokenizer = manifest.model.test_tokenizer
       ? path.join(config.MODELHUB_GENERATED_DIR, manifest.model.test_tokenizer)
-      : manifest.model.tokenizer
-        ? [manifest.model.tokenizer]
-            .flat()
-            .map((f) => path.resolve(dir, f))
-            .find((f) => fs.existsSync(f))
-        : undefined;
+      : tokenizerCandidates(manifest, dir).find((f) => fs.existsSync(f));
     const tokenizerWanted = Boolean(manifest.model.tokenizer);
     if (fs.existsSync(testPath) && (!tokenizerWanted || (testTokenizer && fs.existsSync(testTokenizer)))) {
       return {
@@ -405,6 +400,11 @@ export function loadModel(dir: string, config: WeightsConfig): ModelEntry {
     labels,
     problem: `model file ${looked.join(' or ')} not found`,
   };
+}
+
+/** The manifest's tokenizer files (one or alternatives), as paths beside it; none when it has no tokenizer. */
+function tokenizerCandidates(manifest: Manifest, dir: string): string[] {
+  return manifest.model.tokenizer ? [manifest.model.tokenizer].flat().map((f) => path.resolve(dir, f)) : [];
 }
 
 /** Loads every manifest under the models folder (sub-folders holding a manifest.json), sorted by name. */
