@@ -1,13 +1,53 @@
+import os from 'node:os';
 import { defineConfig } from 'vitest/config';
+
+/**
+ * Three projects, all run by `npm test` (or one alone: `npx vitest run --project unit`):
+ * - unit: no Redis, no hub; files run side by side, one per core and at least two (vitest's own
+ *   default is cores - 1: one at a time on a 2-core machine).
+ * - integration: each file starts a private hub (API, workers, Redis keys under its own prefix);
+ *   on a 2-core machine they run one file at a time, after the unit files.
+ * - slow: the compiled build (npm ci + build into a temporary folder) and the browser tests
+ *   (Chromium), one at a time, last.
+ * The chaos run is not a vitest file: `npm run chaos` (CI runs it after `npm test`).
+ */
+const SLOW = ['test/integration/compiled.test.ts', 'test/browser/**/*.test.ts'];
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     globalSetup: ['test/helpers/global-setup.ts'],
-    // Integration tests start worker processes; on a 2-core machine they run one file at a time.
-    fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          maxWorkers: Math.max(2, os.availableParallelism()),
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          exclude: SLOW,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'slow',
+          include: SLOW,
+          fileParallelism: false,
+          sequence: { groupOrder: 2 },
+        },
+      },
+    ],
   },
 });
