@@ -1,5 +1,4 @@
 /** The Express app: router → validation → queue. Every error leaves as a spec error object. */
-import { usageRoutes } from './routes/usage.js';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { SpecError, asSpecError } from '../shared/errors.js';
 import { apiKeyAuth, parseApiKeys } from './auth.js';
@@ -10,11 +9,9 @@ import { ParseBudget, tenantRateLimit } from './door.js';
 import { jsonBody, jsonBodyOptions } from './json-body.js';
 import { checkBodyMedia } from './body-meter.js';
 import { tenantLimits } from '../shared/tenant-limits.js';
-import { batchRoutes } from './routes/batches.js';
-import { catalogRoutes } from './routes/catalog.js';
 import { consoleRoutes } from './routes/console.js';
-import { jobRoutes } from './routes/jobs.js';
-import { opsRoutes, workerRoutes } from './routes/ops.js';
+import { allRoutes, routeTable } from './routes/index.js';
+import { mountRoutes } from './route-table.js';
 import { RouteLabels } from './route-labels.js';
 import { RefusalCounter } from './refusals.js';
 import { QUEUE_BOARD_PATH } from './queue-board.js';
@@ -31,9 +28,26 @@ export function createApp(ctx: ApiContext): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  const openapi = buildOpenApi(ctx.version);
-  // Labels from the routes the OpenAPI document lists, so requests refused before routing are labelled too.
-  const routeLabels = new RouteLabels(openapi.paths as Record<string, Record<string, unknown>>);
+  const bodyLimit = bodyLimitBytes(ctx.config);
+  // Every keyed request counts, batch uploads and batch polls included.
+  const rateLimit = tenantRateLimit({
+    requestsPerS: ctx.config.TENANT_RATE_RPS,
+    bytesPerS: ctx.config.TENANT_RATE_BYTES_PER_S,
+    bodyLimit,
+    ratesOf: (tenant) => {
+      const own = tenantLimits(ctx.config, tenant);
+      return { requestsPerS: own.rateRps, bytesPerS: own.rateBytesPerS };
+    },
+  });
+  // One table registers the routes, writes /openapi.json and names the metrics' route labels.
+  const table = routeTable(ctx, rateLimit.state, () => openapi);
+  const routes = allRoutes(table);
+  const openapi = buildOpenApi(routes, {
+    version: ctx.version,
+    models: new Map([...ctx.models].map(([name, entry]) => [name, entry.manifest.task])),
+  });
+  // Labels from the table's routes, so requests refused before routing are labelled too.
+  const routeLabels = new RouteLabels(routes);
   const refusals = new RefusalCounter(ctx.metrics.jobsRejected, routeLabels, (name) => ctx.models.has(name));
   // First: a request's span covers everything that handles it (only when tracing is on).
   if (tracingOn()) app.use(requestSpans((req, res) => routeLabels.labelOf(req, res.locals.routeNotFound === true)));
@@ -51,25 +65,11 @@ export function createApp(ctx: ApiContext): express.Express {
     next();
   });
 
-  app.use(opsRoutes(ctx));
+  app.use(mountRoutes(table.open));
   // Before the /v1 key check and the tenants' rate limits: the board checks admin keys itself.
   app.use(QUEUE_BOARD_PATH, ctx.board.router);
-  app.get('/openapi.json', (_req: Request, res: Response) => {
-    res.json(openapi);
-  });
   app.use(consoleRoutes());
   app.use('/v1', apiKeyAuth(parseApiKeys(ctx.config.MODELHUB_API_KEYS)));
-  const bodyLimit = bodyLimitBytes(ctx.config);
-  // Every keyed request counts, batch uploads and batch polls included.
-  const rateLimit = tenantRateLimit({
-    requestsPerS: ctx.config.TENANT_RATE_RPS,
-    bytesPerS: ctx.config.TENANT_RATE_BYTES_PER_S,
-    bodyLimit,
-    ratesOf: (tenant) => {
-      const own = tenantLimits(ctx.config, tenant);
-      return { requestsPerS: own.rateRps, bytesPerS: own.rateBytesPerS };
-    },
-  });
   app.use(rateLimit);
   // Every body, batch uploads included: uncompressed UTF-8 only (415), and held to the parse budget
   // for the bytes actually received.
@@ -79,13 +79,10 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use(new ParseBudget(parsingBytesLimit(ctx.config)).middleware(bodyLimit));
   // Before the JSON parser: a batch upload is read as a stream under its own line, byte and item
   // caps (BATCH_MAX_*).
-  app.use(batchRoutes(ctx));
+  app.use(mountRoutes(table.batches));
   // Depth and value count are checked on the raw bytes first: parsing is what costs memory.
   app.use(jsonBody(jsonBodyOptions(ctx)));
-  app.use(catalogRoutes(ctx));
-  app.use(jobRoutes(ctx));
-  app.use(workerRoutes(ctx));
-  app.use(usageRoutes(ctx, rateLimit.state));
+  app.use(mountRoutes(table.api));
 
   app.use((req: Request, res: Response) => {
     res.locals.routeNotFound = true;

@@ -1,92 +1,237 @@
 /**
- * OpenAPI 3.1 document of the whole API, generated from the zod schemas that validate requests.
- * Each operationId is the name of the SDK method that calls it (clients/typescript), so code
- * generators and the SDK agree; a test lints this document with Redocly's recommended rules.
+ * The OpenAPI 3.1 document (/openapi.json), written from the route table (api/route-table.ts):
+ * each entry's schemas, its own errors plus the /v1 door's, and, under /v1/models/{model}/, a
+ * path per served model with that model's task input and answer. operationId is the SDK method
+ * (clients/typescript) that calls the route, `.<model>` added on a model's own path. A test lints
+ * the document with Redocly's recommended rules, another holds real traffic to it.
  */
 import { z } from 'zod';
-import { TASKS } from '../shared/tasks.js';
-import {
-  AcceptedSchema,
-  BatchBody,
-  BatchQuery,
-  BatchResultLineSchema,
-  BatchViewSchema,
-  CatalogSchema,
-  JobViewSchema,
-  SpecErrorSchema,
-  SubmitBody,
-  UsageSchema,
-  WorkersSchema,
-} from './schemas.js';
+import { ErrorCodes, type ErrorKind } from '../shared/errors.js';
+import { TASKS, type TaskName } from '../shared/tasks.js';
+import { TASK_OUTPUTS } from '../shared/task-outputs.js';
+import { openApiPath, type JsonSchema, type Reply, type RouteDef, type Schema } from './route-table.js';
+import { JobViewSchema, SpecErrorSchema, SubmitBody } from './schemas.js';
 
-const json = (schema: z.ZodType, io: 'input' | 'output' = 'output') => ({
-  'application/json': { schema: z.toJSONSchema(schema, { io, unrepresentable: 'any' }) },
-});
-const error = (description: string) => ({
-  description,
-  content: { 'application/json': { schema: { $ref: '#/components/schemas/SpecError' } } },
-});
-const modelParam = {
-  name: 'model',
-  in: 'path',
-  required: true,
-  description: 'Model name, as listed by GET /v1/models',
-  schema: { type: 'string' },
-};
-const idParam = {
-  name: 'id',
-  in: 'path',
-  required: true,
-  description: "Job id (a predict answer's request_id is one too)",
-  schema: { type: 'string' },
-};
-const batchIdParam = { name: 'id', in: 'path', required: true, description: 'Batch id', schema: { type: 'string' } };
-const preferParam = {
-  name: 'Prefer',
-  in: 'header',
-  description: 'wait=N: hold the answer up to N seconds (capped by PREDICT_WAIT_S) until the job finishes',
-  schema: { type: 'string', example: 'wait=10' },
+/** What each error means, for the answers' descriptions (codes and statuses: shared/errors.ts). */
+const ERROR_MEANING: Record<ErrorKind, string> = {
+  BAD_JSON: 'the body is not valid JSON',
+  INVALID_INPUT: 'a missing, unknown or wrong-typed field, or JSON nested too deep or too large',
+  INVALID_IMAGE: 'the image is not valid base64 or not a decodable image',
+  IMAGE_TOO_LARGE: 'the image is over MAX_IMAGE_BYTES or MAX_IMAGE_PIXELS',
+  BODY_TOO_LARGE: 'the body (or a batch, or a batch line) is over its limit',
+  INVALID_OPTION: 'an option is invalid (webhook, priority above the key’s ceiling, Idempotency-Key, order)',
+  UNSUPPORTED_IMAGE_FORMAT: 'the image format is not one the model accepts (its catalog entry lists them)',
+  IMAGE_DECODE_TIMEOUT: 'decoding or resizing the image took longer than IMAGE_DECODE_TIMEOUT_S',
+  OUTPUT_TOO_LARGE: 'the answer in the requested encoding would pass the result limit (ask for rle or png)',
+  UNSUPPORTED_MEDIA_TYPE: 'the body is compressed (Content-Encoding) or not UTF-8',
+  UNAUTHORIZED: 'missing or invalid API key (only when MODELHUB_API_KEYS is set)',
+  FORBIDDEN: 'this key may not do that',
+  MODEL_NOT_FOUND: 'no model of that name',
+  JOB_NOT_FOUND: 'no such job or batch (or another tenant’s)',
+  ROUTE_NOT_FOUND: 'no such route',
+  MODEL_UNAVAILABLE: 'the model’s file is not installed',
+  EXAMPLE_NOT_FOUND: 'the model has no sample input',
+  CONFLICT: 'the job or batch is running or finished, or a request with this Idempotency-Key is in flight',
+  IDEMPOTENCY_MISMATCH: 'this Idempotency-Key was used with another request',
+  QUEUE_FULL: 'the model’s queue is full',
+  TENANT_QUOTA: 'the tenant’s waiting-jobs, batch-items or stored-bytes quota is used up',
+  RATE_LIMITED: 'the tenant sends requests or bytes faster than its rate limit',
+  BUSY: 'the API is parsing as many bodies as it allows at once',
+  STORE_UNAVAILABLE: 'the job store (Redis) did not answer, or this API instance is shutting down',
+  WAIT_TIMEOUT: 'the job did not finish within the wait limit; it continues',
+  INFERENCE_FAILED: 'inference failed',
+  DEADLINE_EXCEEDED: 'the job’s deadline (timeout_s) passed',
+  CANCELED: 'the job was canceled',
+  INTERNAL: 'internal error',
 };
 
-const errors = {
-  '400': error(
-    'Bad input: invalid JSON, a missing, unknown or wrong-typed field, an undecodable image (error_code 1001-1006)',
-  ),
-  '401': error('Missing or invalid API key (1101); only when MODELHUB_API_KEYS is set'),
-  '403': error("This key may not do that (1102), e.g. read another tenant's usage without an admin key"),
-  '404': error('Unknown model (1201), job (1202) or route (1203)'),
-  '409': error('Conflict: the job is running or finished (1301), or was canceled (2003)'),
-  '413': error('Body (1005) or image (1004) too large'),
-  '415': error(
-    'Image format not accepted: JPEG, PNG, WebP, GIF, TIFF only (1007); or the body is compressed or not UTF-8 (1010)',
-  ),
-  '422': error(
-    'Idempotency-Key reused with another request (1302), image decode too slow (1008), or the result would pass the result limit (1009: use rle/png)',
-  ),
-  '429': error(
-    "The model's queue is full (1401), the tenant's waiting quota (1402) or rate limit (1403) is reached; see Retry-After",
-  ),
-  '500': error('Inference failed (2001) or internal error (2999)'),
-  '503': error(
-    'The job store is unavailable (1501), the API is busy parsing other bodies (1503), or the model is not installed (1204); see Retry-After',
-  ),
-  '504': error('Wait limit (1502) or the job deadline (2002) passed; the job continues in the former case'),
-};
-const pick = <K extends keyof typeof errors>(...codes: K[]) => Object.fromEntries(codes.map((c) => [c, errors[c]]));
+/**
+ * What every /v1 route may answer before or around its own work: the key check, the tenant's
+ * rates, the body checks and the parse budget (api/app.ts), the JSON parser, an internal error.
+ */
+export const DOOR_ERRORS: readonly ErrorKind[] = [
+  'UNAUTHORIZED',
+  'RATE_LIMITED',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'BUSY',
+  'BODY_TOO_LARGE',
+  'BAD_JSON',
+  'INVALID_INPUT',
+  'INTERNAL',
+];
 
-export function buildOpenApi(version: string): Record<string, unknown> {
-  const anyInput = {
-    oneOf: Object.entries(TASKS).map(([task, t]) => ({
-      title: task,
-      ...z.toJSONSchema(t.input, { io: 'input', unrepresentable: 'any' }),
-    })),
+/** Errors that carry Retry-After. */
+const RETRY_STATUSES = new Set(['429', '503']);
+
+const PATH_PARAMETERS: Record<string, string> = {
+  model: 'Model name, as listed by GET /v1/models',
+  id: "Job id (a predict answer's request_id is one too)",
+};
+
+const pascal = (task: string) => task.replace(/(^|-)(\w)/g, (_m, _d, c: string) => c.toUpperCase());
+/** The components that hold a task's input and answer. */
+export const inputRef = (task: TaskName): JsonSchema => ({ $ref: `#/components/schemas/${pascal(task)}Input` });
+export const outputRef = (task: TaskName): JsonSchema => ({ $ref: `#/components/schemas/${pascal(task)}Output` });
+/** The job object of a model of this task: its output is the task's answer or a spec error. */
+export const jobRef = (task: TaskName): JsonSchema => ({ $ref: `#/components/schemas/${pascal(task)}Job` });
+export const SPEC_ERROR_REF: JsonSchema = { $ref: '#/components/schemas/SpecError' };
+const TASK_NAMES = Object.keys(TASKS) as TaskName[];
+
+/** Any task's answer (and, `withError`, a failed job's spec error): a job's `output` when its model is not known. */
+export const anyOutput = (withError = true): JsonSchema[] => [
+  ...TASK_NAMES.map(outputRef),
+  ...(withError ? [SPEC_ERROR_REF] : []),
+];
+
+/** The job object, its `output` one of `outputs`. */
+export function jobViewSchema(outputs: JsonSchema[]): JsonSchema {
+  const view = jsonSchema(JobViewSchema, 'output') as { properties: Record<string, JsonSchema> };
+  const described = view.properties.output.description;
+  return {
+    ...view,
+    properties: { ...view.properties, output: { description: described, anyOf: outputs } },
   };
+}
+
+/** The submit body with `input` the given schema (a model's own task input). */
+export function submitBodySchema(input: JsonSchema): JsonSchema {
+  const body = jsonSchema(SubmitBody, 'input') as { properties: Record<string, JsonSchema> };
+  return { ...body, properties: { ...body.properties, input } };
+}
+
+/** A schema as JSON Schema: zod converted (`io` input for requests), without its `$schema` line. */
+export function jsonSchema(schema: Schema, io: 'input' | 'output'): JsonSchema {
+  if (!(schema instanceof z.ZodType)) return schema;
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' });
+  return rest;
+}
+
+const content = (media: Record<string, Schema>, io: 'input' | 'output', extensions: Reply['extensions'] = {}) =>
+  Object.fromEntries(
+    Object.entries(media).map(([type, s]) => [type, { schema: jsonSchema(s, io), ...(extensions[type] ?? {}) }]),
+  );
+
+/** The error answers of a set of kinds, one per status: which codes, and why. */
+function errorReplies(kinds: readonly ErrorKind[]): Record<string, unknown> {
+  const byStatus = new Map<string, ErrorKind[]>();
+  for (const kind of new Set(kinds)) {
+    const status = String(ErrorCodes[kind].status);
+    byStatus.set(status, [...(byStatus.get(status) ?? []), kind]);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [status, list] of [...byStatus].sort(([a], [b]) => Number(a) - Number(b))) {
+    list.sort((a, b) => ErrorCodes[a].code - ErrorCodes[b].code);
+    out[status] = {
+      description: list.map((k) => `${ErrorCodes[k].code}: ${ERROR_MEANING[k]}`).join('; '),
+      ...(RETRY_STATUSES.has(status)
+        ? { headers: { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'string' } } } }
+        : {}),
+      content: {
+        'application/json': {
+          schema: {
+            allOf: [SPEC_ERROR_REF],
+            properties: { error_code: { enum: list.map((k) => ErrorCodes[k].code) } },
+          },
+        },
+      },
+    };
+  }
+  return out;
+}
+
+function operation(route: RouteDef, replies: Record<string, Reply>, body: RouteDef['body'], pathParams: string[]) {
+  const successes = Object.fromEntries(
+    Object.entries(replies).map(([status, r]) => [
+      status,
+      { description: r.description, ...(r.content ? { content: content(r.content, 'output', r.extensions) } : {}) },
+    ]),
+  );
+  const errors = errorReplies([...(route.open ? [] : DOOR_ERRORS), ...(route.errors ?? [])]);
+  return {
+    operationId: route.operationId,
+    summary: route.summary,
+    ...(route.description ? { description: route.description } : {}),
+    ...(route.servers ? { servers: route.servers } : {}),
+    ...(route.open ? { security: [] } : {}),
+    ...(pathParams.length + (route.parameters?.length ?? 0) > 0
+      ? {
+          parameters: [
+            ...pathParams.map((name) => ({
+              name,
+              in: 'path',
+              required: true,
+              description: PATH_PARAMETERS[name] ?? name,
+              schema: { type: 'string' },
+            })),
+            ...(route.parameters ?? []).map((p) => ({ ...p, schema: jsonSchema(p.schema, 'input') })),
+          ],
+        }
+      : {}),
+    ...(body
+      ? {
+          requestBody: {
+            required: true,
+            content: content(body, 'input', route.bodyExtensions),
+          },
+        }
+      : {}),
+    responses: { ...successes, ...errors },
+  };
+}
+
+export interface OpenApiOptions {
+  version: string;
+  /** The models this hub serves and their tasks: each gets its own paths. */
+  models: ReadonlyMap<string, TaskName>;
+}
+
+export function buildOpenApi(routes: readonly RouteDef[], { version, models }: OpenApiOptions): JsonSchema {
+  const paths: Record<string, Record<string, unknown>> = {};
+  const add = (path: string, method: string, op: unknown) => {
+    paths[path] = { ...paths[path], [method]: op };
+  };
+  for (const route of routes) {
+    const path = openApiPath(route.path);
+    const params = [...route.path.matchAll(/:(\w+)/g)].map((m) => m[1]);
+    add(path, route.method, operation(route, route.replies, route.body, params));
+  }
+  // A model's own paths after the templated ones: a concrete path is matched before a template.
+  for (const route of routes) {
+    if (!route.perModel) continue;
+    for (const [name, task] of [...models].sort(([a], [b]) => a.localeCompare(b))) {
+      const variant = route.perModel(task);
+      const path = openApiPath(route.path).replace('{model}', name);
+      const params = [...route.path.matchAll(/:(\w+)/g)].map((m) => m[1]).filter((p) => p !== 'model');
+      const op = operation(
+        {
+          ...route,
+          operationId: `${route.operationId}.${name}`,
+          summary: `${route.summary} (${name}: ${task})`,
+          // The model of its own path exists.
+          errors: route.errors?.filter((kind) => kind !== 'MODEL_NOT_FOUND'),
+        },
+        { ...route.replies, ...variant.replies },
+        variant.body ?? route.body,
+        params,
+      );
+      add(path, route.method, op);
+    }
+  }
+  const schemas: Record<string, JsonSchema> = { SpecError: jsonSchema(SpecErrorSchema, 'output') };
+  for (const [task, info] of Object.entries(TASKS) as [TaskName, (typeof TASKS)[TaskName]][]) {
+    schemas[`${pascal(task)}Input`] = { title: task, ...jsonSchema(info.input, 'input') };
+    schemas[`${pascal(task)}Output`] = { title: task, ...jsonSchema(TASK_OUTPUTS[task], 'output') };
+    schemas[`${pascal(task)}Job`] = jobViewSchema([outputRef(task), SPEC_ERROR_REF]);
+  }
   return {
     openapi: '3.1.0',
     info: {
       title: 'ModelHub API',
       version,
-      description: 'Queue-driven model serving: submit jobs, poll or wait, or predict synchronously.',
+      description:
+        'Queue-driven model serving: submit jobs, poll or wait, or predict synchronously. Each served model has its own ' +
+        'paths under /v1/models/{name}/ with its task’s input and answer. Every error is a spec error object; an unknown ' +
+        'route answers 404 (1203).',
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
     servers: [{ url: '/', description: 'The hub that serves this document' }],
@@ -94,252 +239,9 @@ export function buildOpenApi(version: string): Record<string, unknown> {
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'Only when MODELHUB_API_KEYS is set' },
       },
-      schemas: { SpecError: z.toJSONSchema(SpecErrorSchema) },
+      schemas,
     },
     security: [{ bearer: [] }, {}],
-    paths: {
-      '/v1/models': {
-        get: {
-          operationId: 'models',
-          summary: 'List models',
-          responses: { '200': { description: 'Catalog', content: json(CatalogSchema) }, ...pick('401', '503') },
-        },
-      },
-      '/v1/models/{model}': {
-        get: {
-          operationId: 'model',
-          summary: 'One model: inputs, outputs, labels, batching',
-          parameters: [modelParam],
-          responses: { '200': { description: 'Model' }, ...pick('401', '404', '503') },
-        },
-      },
-      '/v1/models/{model}/example': {
-        get: {
-          operationId: 'example',
-          summary: 'A ready sample input',
-          parameters: [modelParam],
-          responses: {
-            '200': { description: 'Spec input', content: { 'application/json': { schema: anyInput } } },
-            ...pick('401', '404'),
-          },
-        },
-      },
-      '/v1/models/{model}/jobs': {
-        post: {
-          operationId: 'submit',
-          summary: 'Submit a job',
-          parameters: [
-            modelParam,
-            {
-              name: 'Idempotency-Key',
-              in: 'header',
-              description: 'The same key and request return the same job',
-              schema: { type: 'string', maxLength: 255 },
-            },
-            preferParam,
-          ],
-          requestBody: { required: true, content: json(SubmitBody, 'input') },
-          responses: {
-            '200': {
-              description: 'Finished within Prefer: wait, or an idempotent replay',
-              content: json(JobViewSchema),
-            },
-            '202': { description: 'Queued', content: json(AcceptedSchema) },
-            ...pick('400', '401', '404', '413', '415', '422', '429', '503'),
-          },
-        },
-      },
-      '/v1/models/{model}/predict': {
-        post: {
-          operationId: 'predict',
-          summary: 'Synchronous predict: the spec input in, the spec output out',
-          parameters: [modelParam],
-          requestBody: { required: true, content: { 'application/json': { schema: anyInput } } },
-          responses: {
-            '200': { description: 'Spec output' },
-            ...pick('400', '401', '404', '409', '413', '415', '429', '500', '503', '504'),
-          },
-        },
-      },
-      '/v1/jobs/{id}': {
-        get: {
-          operationId: 'get',
-          summary: 'Read a job',
-          parameters: [idParam, preferParam],
-          responses: { '200': { description: 'Job', content: json(JobViewSchema) }, ...pick('401', '404', '503') },
-        },
-        delete: {
-          operationId: 'delete',
-          summary: "Delete a finished job's input and output",
-          parameters: [idParam],
-          responses: { '200': { description: 'Deleted: { id, deleted: true }' }, ...pick('401', '404', '409', '503') },
-        },
-      },
-      '/v1/jobs/{id}/cancel': {
-        post: {
-          operationId: 'cancel',
-          summary: 'Cancel a queued job',
-          parameters: [idParam],
-          responses: {
-            '200': { description: 'Canceled', content: json(JobViewSchema) },
-            ...pick('401', '404', '409', '503'),
-          },
-        },
-      },
-      '/v1/models/{model}/batches': {
-        post: {
-          operationId: 'submitBatch',
-          summary: 'Submit a batch: many inputs, one result stream, one batch.completed webhook',
-          description:
-            'JSON `{"inputs": [...], priority, timeout_s, webhook}` (at most MAX_BODY_BYTES), or a JSONL stream (`application/x-ndjson`: one spec input per line, ' +
-            'options as query parameters), read as it arrives, up to BATCH_MAX_BYTES and BATCH_MAX_ITEMS. A line that is not valid JSON or not a valid input fails that item alone. ' +
-            'A batch is queued whole or not at all: an upload cut short queues nothing. Every batch ranks below every interactive job.',
-          parameters: [
-            modelParam,
-            {
-              name: 'Idempotency-Key',
-              in: 'header',
-              description: 'The same key and upload return the first batch (200); another upload with it is 422',
-              schema: { type: 'string', maxLength: 255 },
-            },
-            ...Object.entries(z.toJSONSchema(BatchQuery, { io: 'input', unrepresentable: 'any' }).properties ?? {}).map(
-              ([name, schema]) => ({
-                name,
-                in: 'query',
-                description: `${(schema as { description?: string }).description ?? name} (JSONL uploads; a JSON body carries it as a field)`,
-                schema,
-              }),
-            ),
-          ],
-          requestBody: {
-            required: true,
-            content: {
-              ...json(BatchBody, 'input'),
-              'application/x-ndjson': {
-                schema: { type: 'string', description: 'One spec input (a JSON object) per line' },
-              },
-            },
-          },
-          responses: {
-            '200': { description: 'Idempotent replay: the existing batch', content: json(BatchViewSchema) },
-            '202': { description: 'Queued', content: json(BatchViewSchema) },
-            ...pick('400', '401', '404', '413', '415', '422', '429', '503'),
-          },
-        },
-      },
-      '/v1/batches/{id}': {
-        get: {
-          operationId: 'getBatch',
-          summary: 'Read a batch: status, counts, timestamps',
-          parameters: [batchIdParam],
-          responses: { '200': { description: 'Batch', content: json(BatchViewSchema) }, ...pick('401', '404', '503') },
-        },
-      },
-      '/v1/batches/{id}/results': {
-        get: {
-          operationId: 'batchResults',
-          summary: 'Result lines finished so far (JSONL), in completion order or ?order=input',
-          parameters: [
-            batchIdParam,
-            {
-              name: 'order',
-              in: 'query',
-              description: 'completion (as items finished) or input (by index)',
-              schema: { type: 'string', enum: ['completion', 'input'], default: 'completion' },
-            },
-          ],
-          responses: {
-            '200': {
-              description: 'One JSON object per line',
-              content: {
-                'application/x-ndjson': {
-                  schema: z.toJSONSchema(BatchResultLineSchema, { io: 'output', unrepresentable: 'any' }),
-                },
-              },
-            },
-            ...pick('400', '401', '404', '503'),
-          },
-        },
-      },
-      '/v1/batches/{id}/cancel': {
-        post: {
-          operationId: 'cancelBatch',
-          summary: 'Cancel the items not yet started (running ones finish)',
-          parameters: [batchIdParam],
-          responses: {
-            '200': { description: 'Batch', content: json(BatchViewSchema) },
-            ...pick('401', '404', '409', '503'),
-          },
-        },
-      },
-      '/v1/workers': {
-        get: {
-          operationId: 'workers',
-          summary: 'Live workers',
-          responses: { '200': { description: 'Workers', content: json(WorkersSchema) }, ...pick('401', '503') },
-        },
-      },
-      '/v1/usage': {
-        get: {
-          operationId: 'usage',
-          summary: "The calling tenant's waiting jobs and stored bytes per model, against its limits",
-          parameters: [
-            {
-              name: 'tenant',
-              in: 'query',
-              required: false,
-              description: 'Another tenant (admin keys only)',
-              schema: { type: 'string' },
-            },
-          ],
-          responses: { '200': { description: 'Usage', content: json(UsageSchema) }, ...pick('401', '403', '503') },
-        },
-      },
-      // The operations endpoints answer no client error: they take no input and no key.
-      '/healthz': {
-        get: {
-          operationId: 'health',
-          summary: 'Liveness',
-          security: [],
-          responses: { '200': { description: 'Alive' } },
-        },
-      },
-      '/readyz': {
-        get: {
-          operationId: 'ready',
-          summary: 'Readiness (Redis accepts writes)',
-          security: [],
-          responses: { '200': { description: 'Ready' }, '503': { description: 'Not ready' } },
-        },
-      },
-      '/metrics': {
-        get: {
-          operationId: 'metrics',
-          // Not on this document's server: the public port answers /metrics with 404.
-          servers: [
-            {
-              url: 'http://{host}:{port}',
-              description: "The API's metrics listener (API_METRICS_HOST:API_METRICS_PORT), not the public port",
-              variables: {
-                host: { default: '127.0.0.1', description: 'API_METRICS_HOST (loopback unless bound for the scraper)' },
-                port: { default: '9463', description: 'API_METRICS_PORT' },
-              },
-            },
-          ],
-          summary:
-            "Prometheus metrics: served on the API's metrics listener (API_METRICS_PORT, loopback by default), not on the public port",
-          security: [],
-          responses: { '200': { description: 'Text format' } },
-        },
-      },
-      '/openapi.json': {
-        get: {
-          operationId: 'openapi',
-          summary: 'This document',
-          security: [],
-          responses: { '200': { description: 'OpenAPI 3.1' } },
-        },
-      },
-    },
+    paths,
   };
 }

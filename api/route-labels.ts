@@ -4,8 +4,9 @@
  * 429 past a rate, 503 past the parse budget, 400/413 from the body parser), the route it was
  * addressed to. Those refusals used to be counted as `route="unmatched"`, so a dashboard could
  * not tell a flood of 429s on job submits from scanners probing unknown paths.
- * The routes are the OpenAPI document's operations (one source for both), written the way
- * Express writes them (`/v1/jobs/:id`), which is what a matched route's label says too.
+ * The routes are the route table's entries (api/route-table.ts, which also registers them and
+ * writes the OpenAPI document), written the way Express writes them (`/v1/jobs/:id`), which is
+ * what a matched route's label says too.
  */
 import type { Request } from 'express';
 
@@ -14,9 +15,6 @@ export const UNMATCHED = 'unmatched';
 
 /** Everything under the queue board's mount point shares one label (its own routes are bull-board's). */
 export const QUEUE_BOARD_PATH = '/admin/queues';
-
-/** The keys of an OpenAPI path item that are operations (it may also hold servers, parameters...). */
-const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']);
 
 export interface RouteMatch {
   /** The route as Express writes it, e.g. `/v1/models/:model/jobs`. */
@@ -34,23 +32,15 @@ interface CompiledRoute {
 export class RouteLabels {
   private readonly routes: CompiledRoute[];
 
-  /** `paths`: an OpenAPI `paths` object (`/v1/jobs/{id}` → { get: …, delete: … }). */
-  constructor(paths: Record<string, Record<string, unknown>>) {
-    this.routes = Object.entries(paths).flatMap(([path, operations]) => {
-      const names = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+  /** `routes`: method and Express path (`/v1/jobs/:id`) of each route. */
+  constructor(routes: readonly { method: string; path: string }[]) {
+    this.routes = routes.map(({ method, path }) => {
+      const names = [...path.matchAll(/:(\w+)/g)].map((m) => m[1]);
       const source = path
-        .split(/\{\w+\}/)
-        .map((literal) => literal.replace(/[.*+?^$()|[\]\\]/g, '\\$&'))
+        .split(/:\w+/)
+        .map((literal) => literal.replace(/[.*+?^$()|[\]\\{}]/g, '\\$&'))
         .join('([^/]+)');
-      const route = path.replace(/\{(\w+)\}/g, ':$1');
-      return Object.keys(operations)
-        .filter((key) => HTTP_METHODS.has(key))
-        .map((method) => ({
-          method: method.toUpperCase(),
-          route,
-          pattern: new RegExp(`^${source}/?$`),
-          names,
-        }));
+      return { method: method.toUpperCase(), route: path, pattern: new RegExp(`^${source}/?$`), names };
     });
   }
 

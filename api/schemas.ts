@@ -180,6 +180,25 @@ export const ModelSummarySchema = z.object({
 
 export const CatalogSchema = z.object({ models: z.array(ModelSummarySchema) });
 
+/** GET /v1/models/{model}: the summary, with its documentation, tensors and processing settings. */
+export const ModelDetailSchema = ModelSummarySchema.extend({
+  reference: z.string().optional().describe('Where the model comes from'),
+  input: z.object({ schema: z.record(z.string(), z.unknown()).describe("The task's input, as JSON Schema") }),
+  output: z.object({ fields: z.record(z.string(), z.string()).describe('Each output field and what it holds') }),
+  tensors: z.object({ inputs: z.record(z.string(), z.string()), outputs: z.record(z.string(), z.string()) }),
+  preprocess: z.record(z.string(), z.unknown()),
+  postprocess: z.record(z.string(), z.unknown()),
+  batching: z.record(z.string(), z.unknown()),
+  num_labels: z.number().int(),
+  labels: z
+    .array(z.string().nullable())
+    .nullable()
+    .describe('Class names by id (null where an id has no name); null for a model without labels'),
+  example: z.string().describe("The path of the model's sample input"),
+});
+
+export const DeletedSchema = z.object({ id: z.string(), deleted: z.literal(true) });
+
 /** Admin keys (and an open API) see each worker; tenants see counts only. */
 export const WorkersSchema = z.union([
   z.object({ workers: z.array(z.record(z.string(), z.unknown())), count: z.number().int() }),

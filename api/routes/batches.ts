@@ -5,24 +5,26 @@
 import { checkPriorityCeiling } from '../priority-ceiling.js';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { Router, type NextFunction, type Request, type Response } from 'express';
+import type { NextFunction, Request, Response } from 'express';
+import { z } from 'zod';
 import { SpecError } from '../../shared/errors.js';
 import { bodyLimitBytes } from '../../shared/config.js';
 import { firstProblem } from '../../shared/validation.js';
 import { WebhookTargetPolicy } from '../../shared/webhooks/target-policy.js';
 import type { RawItem } from '../batch-service.js';
 import { jsonlLines } from '../batch-upload.js';
-import { BatchBody, BatchQuery, MAX_JSON_DEPTH } from '../schemas.js';
+import { BatchBody, BatchQuery, BatchResultLineSchema, BatchViewSchema, MAX_JSON_DEPTH } from '../schemas.js';
 import { scanJsonStructure } from '../body-parse.js';
 import { jsonBody, jsonBodyOptions } from '../json-body.js';
 import { checkWebhookTarget } from '../webhook-option.js';
 import { meterOf } from '../body-meter.js';
 import type { ApiContext } from '../context.js';
+import { jsonSchema } from '../openapi.js';
+import type { Parameter, RouteDef } from '../route-table.js';
 
 const JSONL_TYPES = ['application/x-ndjson', 'application/jsonl', 'application/x-jsonlines', 'application/jsonlines'];
 
-export function batchRoutes(ctx: ApiContext): Router {
-  const router = Router();
+export function batchRoutes(ctx: ApiContext): RouteDef[] {
   const { batches, jobs, config, metrics } = ctx;
   const targets = new WebhookTargetPolicy(config.WEBHOOK_ALLOW_PRIVATE);
   // Depth and value count checked on the raw bytes before parsing, as for every other body.
@@ -31,7 +33,7 @@ export function batchRoutes(ctx: ApiContext): Router {
   const isJsonl = (req: Request) =>
     JSONL_TYPES.includes((req.get('content-type') ?? '').split(';')[0].trim().toLowerCase());
 
-  router.post('/v1/models/:model/batches', (req: Request, res: Response, next: NextFunction) => {
+  const readBody = (req: Request, res: Response, next: NextFunction) => {
     // Refused up front, before a byte is staged.
     const length = Number(req.get('content-length') ?? NaN);
     const cap = isJsonl(req) ? config.BATCH_MAX_BYTES : Math.min(config.BATCH_MAX_BYTES, bodyLimitBytes(config));
@@ -44,9 +46,9 @@ export function batchRoutes(ctx: ApiContext): Router {
       );
     if (isJsonl(req)) return next();
     jsonBodyParser(req, res, next);
-  });
+  };
 
-  router.post('/v1/models/:model/batches', async (req: Request, res: Response) => {
+  const submit = async (req: Request, res: Response) => {
     const model = String(req.params.model);
     jobs.model(model);
     const jsonl = isJsonl(req);
@@ -86,13 +88,9 @@ export function batchRoutes(ctx: ApiContext): Router {
     }
     res.location(view.urls.get);
     res.status(replayed ? 200 : 202).json(view);
-  });
+  };
 
-  router.get('/v1/batches/:id', async (req: Request, res: Response) => {
-    res.json(await batches.get(String(req.params.id), req.tenant));
-  });
-
-  router.get('/v1/batches/:id/results', async (req: Request, res: Response) => {
+  const results = async (req: Request, res: Response) => {
     const order = req.query.order ?? 'completion';
     if (order !== 'completion' && order !== 'input')
       throw new SpecError('INVALID_OPTION', 'order must be "completion" or "input"');
@@ -106,13 +104,102 @@ export function batchRoutes(ctx: ApiContext): Router {
     });
     startStream();
     res.end();
-  });
+  };
 
-  router.post('/v1/batches/:id/cancel', async (req: Request, res: Response) => {
-    res.json(await batches.cancel(String(req.params.id), req.tenant));
-  });
+  const batchView = { 'application/json': BatchViewSchema };
+  return [
+    {
+      method: 'post',
+      path: '/v1/models/:model/batches',
+      operationId: 'submitBatch',
+      summary: 'Submit a batch: many inputs, one result stream, one batch.completed webhook',
+      description:
+        'JSON `{"inputs": [...], priority, timeout_s, webhook}` (at most MAX_BODY_BYTES), or a JSONL stream (`application/x-ndjson`: one spec input per line, ' +
+        'options as query parameters), read as it arrives, up to BATCH_MAX_BYTES and BATCH_MAX_ITEMS. A line that is not valid JSON or not a valid input fails that item alone. ' +
+        'A batch is queued whole or not at all: an upload cut short queues nothing. Every batch ranks below every interactive job.',
+      parameters: [
+        {
+          name: 'Idempotency-Key',
+          in: 'header',
+          description: 'The same key and upload return the first batch (200); another upload with it is 422',
+          schema: { type: 'string', maxLength: 255 },
+        },
+        ...queryParameters(),
+      ],
+      body: {
+        'application/json': BatchBody,
+        'application/x-ndjson': { type: 'string', description: 'One spec input (a JSON object) per line' },
+      },
+      bodyExtensions: { 'application/x-ndjson': { 'x-item-schema': { type: 'object' } } },
+      replies: {
+        '200': { description: 'Idempotent replay: the existing batch', content: batchView },
+        '202': { description: 'Queued', content: batchView },
+      },
+      errors: [
+        'MODEL_NOT_FOUND',
+        'MODEL_UNAVAILABLE',
+        'INVALID_OPTION',
+        'CONFLICT',
+        'IDEMPOTENCY_MISMATCH',
+        'TENANT_QUOTA',
+        'STORE_UNAVAILABLE',
+      ],
+      handlers: [readBody, submit],
+    },
+    {
+      method: 'get',
+      path: '/v1/batches/:id',
+      operationId: 'getBatch',
+      summary: 'Read a batch: status, counts, timestamps',
+      replies: { '200': { description: 'Batch', content: batchView } },
+      errors: ['JOB_NOT_FOUND', 'STORE_UNAVAILABLE'],
+      handlers: [async (req, res) => void res.json(await batches.get(String(req.params.id), req.tenant))],
+    },
+    {
+      method: 'get',
+      path: '/v1/batches/:id/results',
+      operationId: 'batchResults',
+      summary: 'Result lines finished so far (JSONL), in completion order or ?order=input',
+      parameters: [
+        {
+          name: 'order',
+          in: 'query',
+          description: 'completion (as items finished) or input (by index)',
+          schema: z.enum(['completion', 'input']).default('completion'),
+        },
+      ],
+      replies: {
+        '200': {
+          description:
+            'A JSON Lines stream: one result object per line (x-item-schema), each line ended by a newline; empty when none has finished',
+          content: { 'application/x-ndjson': { type: 'string' } },
+          extensions: { 'application/x-ndjson': { 'x-item-schema': jsonSchema(BatchResultLineSchema, 'output') } },
+        },
+      },
+      errors: ['INVALID_OPTION', 'JOB_NOT_FOUND', 'STORE_UNAVAILABLE'],
+      handlers: [results],
+    },
+    {
+      method: 'post',
+      path: '/v1/batches/:id/cancel',
+      operationId: 'cancelBatch',
+      summary: 'Cancel the items not yet started (running ones finish)',
+      replies: { '200': { description: 'Batch', content: batchView } },
+      errors: ['JOB_NOT_FOUND', 'CONFLICT', 'STORE_UNAVAILABLE'],
+      handlers: [async (req, res) => void res.json(await batches.cancel(String(req.params.id), req.tenant))],
+    },
+  ];
+}
 
-  return router;
+/** The batch options as query parameters (a JSONL upload's; a JSON body carries them as fields). */
+function queryParameters(): Parameter[] {
+  const schema = jsonSchema(BatchQuery, 'input') as { properties?: Record<string, { description?: string }> };
+  return Object.entries(schema.properties ?? {}).map(([name, property]) => ({
+    name,
+    in: 'query',
+    description: `${property.description ?? name} (JSONL uploads; a JSON body carries it as a field)`,
+    schema: property,
+  }));
 }
 
 /** JSONL lines → items: a line that is not JSON (or too long, or too deep) fails alone. */

@@ -1,13 +1,16 @@
 /** Catalog routes: the models, their documentation and their sample inputs. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Router, type Request, type Response } from 'express';
+import type { Request, Response } from 'express';
 import { SpecError } from '../../shared/errors.js';
 import { labelCount, labelOf, type ModelEntry } from '../../shared/manifest.js';
-import { TASKS } from '../../shared/tasks.js';
+import { TASKS, type TaskName } from '../../shared/tasks.js';
 import { listLiveWorkers, type WorkerInfo } from '../../shared/worker-registry.js';
 import { provenanceOf } from '../../shared/weights-provenance.js';
 import type { ApiContext } from '../context.js';
+import { inputRef } from '../openapi.js';
+import type { RouteDef } from '../route-table.js';
+import { CatalogSchema, ModelDetailSchema } from '../schemas.js';
 
 export type ModelStatus = 'ready' | 'no_workers' | 'unavailable';
 
@@ -76,8 +79,7 @@ function labelNames(labels: ModelEntry['labels']): (string | null)[] | null {
   return Array.from({ length: Math.max(...ids) + 1 }, (_, id) => (id in labels ? labelOf(labels, id) : null));
 }
 
-export function catalogRoutes(ctx: ApiContext): Router {
-  const router = Router();
+export function catalogRoutes(ctx: ApiContext): RouteDef[] {
   const { jobs, models, redis, config } = ctx;
 
   const liveWorkers = () => listLiveWorkers(redis, config.MODELHUB_PREFIX).catch(() => [] as WorkerInfo[]);
@@ -91,7 +93,7 @@ export function catalogRoutes(ctx: ApiContext): Router {
     }
   };
 
-  router.get('/v1/models', async (_req: Request, res: Response) => {
+  const listModels = async (_req: Request, res: Response) => {
     const workers = await liveWorkers();
     // Real models first, then test stand-ins, then unavailable ones (each group by name): the
     // catalog's first rows are models whose answers mean something.
@@ -101,9 +103,9 @@ export function catalogRoutes(ctx: ApiContext): Router {
     );
     const list = await Promise.all(entries.map(async (e) => summary(e, workers, await queueCounts(e.manifest.name))));
     res.json({ models: list });
-  });
+  };
 
-  router.get('/v1/models/:model', async (req: Request, res: Response) => {
+  const detail = async (req: Request, res: Response) => {
     const entry = jobs.model(String(req.params.model));
     const m = entry.manifest;
     const task = TASKS[m.task];
@@ -121,9 +123,9 @@ export function catalogRoutes(ctx: ApiContext): Router {
       labels: labelNames(entry.labels),
       example: `/v1/models/${m.name}/example`,
     });
-  });
+  };
 
-  router.get('/v1/models/:model/example', async (req: Request, res: Response) => {
+  const example = async (req: Request, res: Response) => {
     const entry = jobs.model(String(req.params.model));
     const file = entry.manifest.example;
     if (!file) throw new SpecError('EXAMPLE_NOT_FOUND', `model "${entry.manifest.name}" has no example input`);
@@ -133,7 +135,42 @@ export function catalogRoutes(ctx: ApiContext): Router {
     } else {
       res.json({ image: (await fs.promises.readFile(full)).toString('base64') });
     }
-  });
+  };
 
-  return router;
+  return [
+    {
+      method: 'get',
+      path: '/v1/models',
+      operationId: 'models',
+      summary: 'List models',
+      replies: { '200': { description: 'Catalog', content: { 'application/json': CatalogSchema } } },
+      handlers: [listModels],
+    },
+    {
+      method: 'get',
+      path: '/v1/models/:model',
+      operationId: 'model',
+      summary: 'One model: inputs, outputs, labels, batching',
+      replies: { '200': { description: 'Model', content: { 'application/json': ModelDetailSchema } } },
+      errors: ['MODEL_NOT_FOUND'],
+      handlers: [detail],
+    },
+    {
+      method: 'get',
+      path: '/v1/models/:model/example',
+      operationId: 'example',
+      summary: 'A ready sample input',
+      replies: {
+        '200': {
+          description: 'Spec input',
+          content: { 'application/json': { anyOf: Object.keys(TASKS).map((t) => inputRef(t as TaskName)) } },
+        },
+      },
+      errors: ['MODEL_NOT_FOUND', 'EXAMPLE_NOT_FOUND'],
+      perModel: (task) => ({
+        replies: { '200': { description: 'Spec input', content: { 'application/json': inputRef(task) } } },
+      }),
+      handlers: [example],
+    },
+  ];
 }

@@ -1,6 +1,7 @@
 /** Job routes: submit, read, cancel, synchronous predict (API.md "Jobs" and "Synchronous predict"). */
-import { Router, type Request, type Response } from 'express';
-import { SpecError } from '../../shared/errors.js';
+import type { Request, Response } from 'express';
+import { SpecError, type ErrorKind } from '../../shared/errors.js';
+import { TASKS, type TaskName } from '../../shared/tasks.js';
 import type { WebhookEvent } from '../../shared/jobs/payload.js';
 import { firstProblem } from '../../shared/validation.js';
 import { WebhookTargetPolicy } from '../../shared/webhooks/target-policy.js';
@@ -8,9 +9,18 @@ import { validateInput } from '../input-validation.js';
 import { checkPriorityCeiling } from '../priority-ceiling.js';
 import { checkWebhookTarget } from '../webhook-option.js';
 import { requestHash } from '../idempotency.js';
-import { SubmitBody } from '../schemas.js';
+import { DeletedSchema, SubmitBody } from '../schemas.js';
 import type { ApiContext } from '../context.js';
 import { traceIntake } from '../request-spans.js';
+import type { Parameter, RouteDef } from '../route-table.js';
+import { anyOutput, inputRef, jobRef, jobViewSchema, outputRef, submitBodySchema } from '../openapi.js';
+
+const preferParam: Parameter = {
+  name: 'Prefer',
+  in: 'header',
+  description: 'wait=N: hold the answer up to N seconds (capped by PREDICT_WAIT_S) until the job finishes',
+  schema: { type: 'string', examples: ['wait=10'] },
+};
 
 /** `Prefer: wait=N` → N seconds (capped by the server's limit), or 0. */
 export function preferWait(header: string | undefined, maxSeconds: number): number {
@@ -18,8 +28,7 @@ export function preferWait(header: string | undefined, maxSeconds: number): numb
   return m ? Math.min(Number(m[1]), maxSeconds) : 0;
 }
 
-export function jobRoutes(ctx: ApiContext): Router {
-  const router = Router();
+export function jobRoutes(ctx: ApiContext): RouteDef[] {
   const { jobs, config, metrics } = ctx;
   const targets = new WebhookTargetPolicy(config.WEBHOOK_ALLOW_PRIVATE);
 
@@ -35,7 +44,7 @@ export function jobRoutes(ctx: ApiContext): Router {
     };
   }
 
-  router.post('/v1/models/:model/jobs', async (req: Request, res: Response) => {
+  const submit = async (req: Request, res: Response) => {
     const model = String(req.params.model);
     const entry = jobs.model(model);
     const body = SubmitBody.safeParse(req.body ?? {});
@@ -82,24 +91,16 @@ export function jobRoutes(ctx: ApiContext): Router {
             ...(view.trace_id ? { trace_id: view.trace_id } : {}),
           },
     );
-  });
+  };
 
-  router.get('/v1/jobs/:id', async (req: Request, res: Response) => {
+  const get = async (req: Request, res: Response) => {
     // Prefer: wait=N holds the read until the job finishes (the SDK's wait() uses it before polling).
     const wait = preferWait(req.get('prefer'), config.PREDICT_WAIT_S);
     const id = String(req.params.id);
     res.json(wait > 0 ? await jobs.waitFor(id, req.tenant, wait) : await jobs.get(id, req.tenant));
-  });
+  };
 
-  router.delete('/v1/jobs/:id', async (req: Request, res: Response) => {
-    res.json(await jobs.remove(String(req.params.id), req.tenant));
-  });
-
-  router.post('/v1/jobs/:id/cancel', async (req: Request, res: Response) => {
-    res.json(await jobs.cancel(String(req.params.id), req.tenant));
-  });
-
-  router.post('/v1/models/:model/predict', async (req: Request, res: Response) => {
+  const predict = async (req: Request, res: Response) => {
     const model = String(req.params.model);
     const entry = jobs.model(model);
     const input = await traceIntake(res, model, () => validateInput(entry, req.body, config, req.decodedImage));
@@ -132,7 +133,116 @@ export function jobRoutes(ctx: ApiContext): Router {
     }
     const out = done.output as { error_code: number };
     res.status(SpecError.statusOfCode(out.error_code)).json(done.output);
-  });
+  };
 
-  return router;
+  return [
+    {
+      method: 'post',
+      path: '/v1/models/:model/jobs',
+      operationId: 'submit',
+      summary: 'Submit a job',
+      parameters: [
+        {
+          name: 'Idempotency-Key',
+          in: 'header',
+          description: 'The same key and request return the same job',
+          schema: { type: 'string', maxLength: 255 },
+        },
+        preferParam,
+      ],
+      body: { 'application/json': SubmitBody },
+      replies: {
+        '200': {
+          description: 'Finished within Prefer: wait, or an idempotent replay',
+          content: { 'application/json': jobViewSchema(anyOutput()) },
+        },
+        '202': {
+          description: 'Queued: id, model, status, created_at, urls (the whole job with Prefer: wait)',
+          content: { 'application/json': jobViewSchema(anyOutput()) },
+        },
+      },
+      errors: [...SUBMIT_ERRORS, 'INVALID_OPTION', 'CONFLICT', 'IDEMPOTENCY_MISMATCH'],
+      perModel: (task) => {
+        const view = { 'application/json': jobRef(task) };
+        return {
+          body: { 'application/json': submitBodySchema(inputRef(task)) },
+          replies: {
+            '200': { description: 'Finished within Prefer: wait, or an idempotent replay', content: view },
+            '202': { description: 'Queued (the whole job with Prefer: wait)', content: view },
+          },
+        };
+      },
+      handlers: [submit],
+    },
+    {
+      method: 'post',
+      path: '/v1/models/:model/predict',
+      operationId: 'predict',
+      summary: 'Synchronous predict: the spec input in, the spec output out',
+      description:
+        "The model's own path (/v1/models/{name}/predict) gives its task's input and answer. A failed job answers its spec error with the error's status.",
+      body: { 'application/json': { anyOf: Object.keys(TASKS).map((t) => inputRef(t as TaskName)) } },
+      replies: { '200': { description: 'Spec output', content: { 'application/json': { anyOf: anyOutput(false) } } } },
+      errors: [...SUBMIT_ERRORS, ...JOB_OUTCOME_ERRORS, 'WAIT_TIMEOUT'],
+      perModel: (task) => ({
+        body: { 'application/json': inputRef(task) },
+        replies: { '200': { description: 'Spec output', content: { 'application/json': outputRef(task) } } },
+      }),
+      handlers: [predict],
+    },
+    {
+      method: 'get',
+      path: '/v1/jobs/:id',
+      operationId: 'get',
+      summary: 'Read a job',
+      parameters: [preferParam],
+      replies: { '200': { description: 'Job', content: { 'application/json': jobViewSchema(anyOutput()) } } },
+      errors: ['JOB_NOT_FOUND', 'STORE_UNAVAILABLE'],
+      handlers: [get],
+    },
+    {
+      method: 'delete',
+      path: '/v1/jobs/:id',
+      operationId: 'delete',
+      summary: "Delete a finished job's input and output",
+      replies: { '200': { description: 'Deleted', content: { 'application/json': DeletedSchema } } },
+      errors: ['JOB_NOT_FOUND', 'CONFLICT', 'STORE_UNAVAILABLE'],
+      handlers: [async (req, res) => void res.json(await jobs.remove(String(req.params.id), req.tenant))],
+    },
+    {
+      method: 'post',
+      path: '/v1/jobs/:id/cancel',
+      operationId: 'cancel',
+      summary: 'Cancel a queued job',
+      replies: { '200': { description: 'Canceled', content: { 'application/json': jobViewSchema(anyOutput()) } } },
+      errors: ['JOB_NOT_FOUND', 'CONFLICT', 'STORE_UNAVAILABLE'],
+      handlers: [async (req, res) => void res.json(await jobs.cancel(String(req.params.id), req.tenant))],
+    },
+  ];
 }
+
+/** What a submission (job or predict) may be refused with, besides the door's. */
+const SUBMIT_ERRORS: ErrorKind[] = [
+  'MODEL_NOT_FOUND',
+  'MODEL_UNAVAILABLE',
+  'INVALID_INPUT',
+  'INVALID_IMAGE',
+  'IMAGE_TOO_LARGE',
+  'UNSUPPORTED_IMAGE_FORMAT',
+  'OUTPUT_TOO_LARGE',
+  'QUEUE_FULL',
+  'TENANT_QUOTA',
+  'STORE_UNAVAILABLE',
+];
+
+/** How a job that ran may fail: predict answers its error with the error's status. */
+const JOB_OUTCOME_ERRORS: ErrorKind[] = [
+  'INVALID_INPUT',
+  'INVALID_IMAGE',
+  'IMAGE_DECODE_TIMEOUT',
+  'OUTPUT_TOO_LARGE',
+  'INFERENCE_FAILED',
+  'DEADLINE_EXCEEDED',
+  'CANCELED',
+  'INTERNAL',
+];

@@ -3,21 +3,21 @@
  * counters the 429s are decided on (not recomputed from the jobs), so a drift would show here.
  * Admins may ask for any tenant (`?tenant=`).
  */
-import { Router, type Request, type Response } from 'express';
+import type { Request, Response } from 'express';
 import { SpecError } from '../../shared/errors.js';
 import { tenantLimits } from '../../shared/tenant-limits.js';
 import type { ApiContext } from '../context.js';
 import type { TenantRateState } from '../door.js';
-import type { UsageSchema } from '../schemas.js';
+import { UsageSchema } from '../schemas.js';
+import type { RouteDef } from '../route-table.js';
 import type { z } from 'zod';
 
 export type UsageView = z.output<typeof UsageSchema>;
 
-export function usageRoutes(ctx: ApiContext, rates: TenantRateState): Router {
-  const router = Router();
+export function usageRoutes(ctx: ApiContext, rates: TenantRateState): RouteDef[] {
   const { jobs, batches, config } = ctx;
 
-  router.get('/v1/usage', async (req: Request, res: Response) => {
+  const usage = async (req: Request, res: Response) => {
     const asked = typeof req.query.tenant === 'string' ? req.query.tenant : undefined;
     if (asked !== undefined && !req.admin && asked !== req.tenant)
       throw new SpecError('FORBIDDEN', "only an admin key may read another tenant's usage");
@@ -52,7 +52,20 @@ export function usageRoutes(ctx: ApiContext, rates: TenantRateState): Router {
       ),
     };
     res.json(view);
-  });
+  };
 
-  return router;
+  return [
+    {
+      method: 'get',
+      path: '/v1/usage',
+      operationId: 'usage',
+      summary: "The calling tenant's waiting jobs and stored bytes per model, against its limits",
+      parameters: [
+        { name: 'tenant', in: 'query', description: 'Another tenant (admin keys only)', schema: { type: 'string' } },
+      ],
+      replies: { '200': { description: 'Usage', content: { 'application/json': UsageSchema } } },
+      errors: ['FORBIDDEN', 'STORE_UNAVAILABLE'],
+      handlers: [usage],
+    },
+  ];
 }
