@@ -14,14 +14,19 @@ const Success = {
 };
 
 const Int = z.number().int();
+/**
+ * A fixed-length list of numbers. Not z.tuple: its JSON Schema (prefixItems, items: false) is
+ * draft 2020-12 only, and validators reading it as draft 7 refuse every item.
+ */
+const Numbers = (length: number, item: z.ZodNumber = z.number()) => z.array(item).length(length);
 
 /** COCO uncompressed RLE of an [H, W] mask: run lengths in column-major order, zeros first. */
-export const RleMaskSchema = z.object({ size: z.tuple([Int, Int]).describe('[height, width]'), counts: z.array(Int) });
+export const RleMaskSchema = z.object({ size: Numbers(2, Int).describe('[height, width]'), counts: z.array(Int) });
 
 /** An 8-bit (masks, class ids) or 16-bit (probabilities; value × scale) gray PNG, base64. */
 export const PngMapSchema = z.object({
   format: z.literal('png'),
-  size: z.tuple([Int, Int]).describe('[height, width]'),
+  size: Numbers(2, Int).describe('[height, width]'),
   scale: z.number().optional().describe('Multiply a 16-bit sample by it to read the probability'),
   data: z.string().describe('Base64 of the PNG file'),
 });
@@ -29,9 +34,7 @@ export const PngMapSchema = z.object({
 const Rows = <T extends z.ZodType>(value: T) => z.array(z.array(value));
 
 const DetectionFields = {
-  detection_boxes: z
-    .array(z.tuple([z.number(), z.number(), z.number(), z.number()]))
-    .describe('[y1, x1, y2, x2] (top, left, bottom, right) in input-image pixels'),
+  detection_boxes: z.array(Numbers(4)).describe('[y1, x1, y2, x2] (top, left, bottom, right) in input-image pixels'),
   detection_scores: z.array(z.number()),
   detection_classes: z.array(Int),
   detection_class_names: z.array(z.string()),

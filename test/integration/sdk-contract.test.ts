@@ -162,6 +162,21 @@ describe('SDK against /openapi.json', () => {
     });
   });
 
+  it("each task's output type has the fields and optionality of the document's answer for that task", () => {
+    const outputs = (
+      doc.paths['/v1/models/{model}/predict'].post.responses['200'].content['application/json'].schema
+        .anyOf as JsonSchema[]
+    ).map(deref);
+    expect(outputs.map((s) => s.title).sort()).toEqual(Object.keys(TASKS).sort());
+    const shape = (fields: Record<string, Field>) =>
+      Object.fromEntries(Object.entries(fields).map(([name, f]) => [name, f.optional]));
+    for (const schema of outputs)
+      expect({ task: schema.title, fields: shape(tsFields(member('TaskOutputs', schema.title!))) }).toEqual({
+        task: schema.title,
+        fields: shape(schemaFields(schema)),
+      });
+  });
+
   it("each task's output type names the fields the hub documents for it", async () => {
     const sdk = new ModelHub({ url: hub.url });
     const seen = new Set<string>();
