@@ -1,15 +1,21 @@
 /**
  * Starts a private hub for one test file: a unique Redis key prefix, the API in-process on a
- * free port, and real worker processes. `stop()` ends the processes and deletes the prefix's keys.
+ * free port, and workers: in-process by default (worker/worker.ts, as a library), or real worker
+ * processes for the tests that kill, stop or measure one (`workerProcesses: true`). `stop()`
+ * ends the workers and deletes the prefix's keys.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { REPO_ROOT, loadConfig, type Config } from '../../shared/config.js';
 import { startApi, type RunningApi } from '../../api/server.js';
 import type { JobServiceHooks } from '../../api/job-service.js';
+import { startWorker as startWorkerInProcess } from '../../worker/worker.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -42,11 +48,58 @@ export async function deletePrefix(prefix: string): Promise<void> {
   }
 }
 
-export interface WorkerProcess {
-  child: ChildProcess;
+/** A worker a hub started, in this process or in its own. */
+export interface HubWorker {
   metricsUrl: string;
+  /** What it logged (LOG_LEVEL, by default warn). */
   output: () => string;
+  /**
+   * Ends it: a process gets `signal` and resolves to its exit code; an in-process worker stops
+   * gracefully whatever the signal (it cannot be killed: use `workerProcesses: true` for that)
+   * and resolves to 0.
+   */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface WorkerProcess extends HubWorker {
+  child: ChildProcess;
+}
+
+/**
+ * A worker in this process (worker/worker.ts), set up as worker/main.ts sets one up from `env`
+ * and `args`, with its log kept for `output()`.
+ */
+export async function startInProcessWorker(env: Record<string, string>, args: string[]): Promise<HubWorker> {
+  const port = await freePort();
+  const config = loadConfig({
+    ...process.env,
+    ...env,
+    METRICS_PORT: String(port),
+    LOG_LEVEL: env.LOG_LEVEL ?? 'warn',
+    LOG_FORMAT: 'json',
+  });
+  const { values } = parseArgs({ args, options: { device: { type: 'string' }, models: { type: 'string' } } });
+  let log = '';
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      log += chunk;
+      done();
+    },
+  });
+  const worker = await startWorkerInProcess({
+    config,
+    device: values.device,
+    models: values.models,
+    log: pino({ name: 'worker', level: config.LOG_LEVEL }, sink),
+  });
+  return {
+    metricsUrl: worker.metricsUrl,
+    output: () => log,
+    async stop() {
+      await worker.close('test stop');
+      return 0;
+    },
+  };
 }
 
 export async function startWorker(env: Record<string, string>, args: string[]): Promise<WorkerProcess> {
@@ -97,14 +150,14 @@ export async function whileWorkerHeld<T>(worker: WorkerProcess, submit: () => Pr
   }
 }
 
-export interface Hub {
+export interface Hub<W extends HubWorker = HubWorker> {
   prefix: string;
   config: Config;
   api: RunningApi;
   url: string;
-  workers: WorkerProcess[];
+  workers: W[];
   env: Record<string, string>;
-  addWorker(args?: string[]): Promise<WorkerProcess>;
+  addWorker(args?: string[]): Promise<W>;
   stop(): Promise<void>;
 }
 
@@ -116,8 +169,15 @@ export interface HubOptions {
   env?: Record<string, string>;
   /** Points where the test forces an interleaving in the in-process API. */
   jobHooks?: JobServiceHooks;
+  /**
+   * Workers as real processes (`node --import tsx worker/main.ts`), for tests that kill, hold
+   * (SIGSTOP) or measure one. Otherwise they run in this process: faster to start.
+   */
+  workerProcesses?: boolean;
 }
 
+export async function startHub(options: HubOptions & { workerProcesses: true }): Promise<Hub<WorkerProcess>>;
+export async function startHub(options: HubOptions): Promise<Hub>;
 export async function startHub(options: HubOptions): Promise<Hub> {
   const prefix = testPrefix(options.name);
   const env: Record<string, string> = { REDIS_URL, MODELHUB_PREFIX: prefix, ...(options.env ?? {}) };
@@ -139,7 +199,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     workers: [],
     env,
     async addWorker(args = workerArgs) {
-      const w = await startWorker(env, args);
+      const w = options.workerProcesses ? await startWorker(env, args) : await startInProcessWorker(env, args);
       hub.workers.push(w);
       return w;
     },

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi } from '../../api/server.js';
-import { metricValue, startHub, type Hub } from '../helpers/hub.js';
+import { metricValue, startHub, type Hub, type WorkerProcess } from '../helpers/hub.js';
 import { pollBatch, postJsonl, results } from '../helpers/batches.js';
 import { b64, solidImage } from '../helpers/images.js';
 import { startReceiver } from '../helpers/receiver.js';
@@ -27,10 +27,11 @@ function expectEveryItemOnce(lines: any[], total: number): void {
 }
 
 describe('a batch under faults', () => {
-  let hub: Hub;
+  let hub: Hub<WorkerProcess>;
   let lines: string[];
   beforeAll(async () => {
     hub = await startHub({
+      workerProcesses: true,
       name: 'batchfault',
       models: 'resnet50',
       workers: 2,

@@ -6,12 +6,25 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifierReferenceLogits } from '../../models/tools/classification-test-model.js';
 import { softmax } from '../../worker/tasks/image-classification.js';
-import { getJson, metricValue, pollJob, postJson, startHub, whileWorkerHeld, type Hub } from '../helpers/hub.js';
+import {
+  getJson,
+  metricValue,
+  pollJob,
+  postJson,
+  startHub,
+  whileWorkerHeld,
+  type Hub,
+  type WorkerProcess,
+} from '../helpers/hub.js';
 import { b64, solidImage, textLineImage } from '../helpers/images.js';
 
-let hub: Hub;
+let hub: Hub<WorkerProcess>;
 beforeAll(async () => {
-  hub = await startHub({ name: 'e2e', env: { MAX_IMAGE_BYTES: '300000', MAX_IMAGE_PIXELS: '4000000' } });
+  hub = await startHub({
+    workerProcesses: true,
+    name: 'e2e',
+    env: { MAX_IMAGE_BYTES: '300000', MAX_IMAGE_PIXELS: '4000000' },
+  });
 });
 afterAll(async () => {
   await hub?.stop();

@@ -8,7 +8,16 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modelQueueName } from '../../shared/redis/keys.js';
-import { REDIS_URL, getJson, metricValue, pollJob, postJson, startHub, type Hub } from '../helpers/hub.js';
+import {
+  REDIS_URL,
+  getJson,
+  metricValue,
+  pollJob,
+  postJson,
+  startHub,
+  type Hub,
+  type WorkerProcess,
+} from '../helpers/hub.js';
 import { b64, solidImage } from '../helpers/images.js';
 import { startReceiver } from '../helpers/receiver.js';
 import { startPrivateRedis } from '../helpers/redis-server.js';
@@ -48,9 +57,10 @@ async function pollAll(hub: Hub, ids: string[], timeoutMs = 120_000): Promise<an
 }
 
 describe('a worker killed mid-run', () => {
-  let hub: Hub;
+  let hub: Hub<WorkerProcess>;
   beforeAll(async () => {
     hub = await startHub({
+      workerProcesses: true,
       name: 'kill',
       models: 'resnet50',
       workers: 2,
@@ -130,6 +140,7 @@ describe('Redis restarted during a run', () => {
   it('answers 503 while Redis is down, then every job accepted before and after completes', async () => {
     const redis = await startPrivateRedis();
     const hub = await startHub({
+      workerProcesses: true,
       name: 'redisrestart',
       models: 'resnet50',
       env: { ...fastRecovery, REDIS_URL: redis.url },
@@ -176,6 +187,7 @@ describe('Redis hung during synchronous waits', () => {
     const redis = await startPrivateRedis();
     // No worker: the requests wait for jobs that will not finish.
     const hub = await startHub({
+      workerProcesses: true,
       name: 'redishang',
       models: 'resnet50',
       workers: 0,
@@ -212,13 +224,14 @@ describe('Redis hung during synchronous waits', () => {
 });
 
 describe('long batches (a slow model: seconds per batch)', () => {
-  let hub: Hub;
+  let hub: Hub<WorkerProcess>;
   let modelsDir: string;
   beforeAll(async () => {
     // ~1 s per image on an idle 2-core machine: a 0.5 s deadline passes while a job runs.
     modelsDir = slowModelsDir({ layers: 30 });
     // A 1 s lock against ~2 s batches: jobs survive only if inference leaves the event loop free.
     hub = await startHub({
+      workerProcesses: true,
       name: 'slow',
       models: 'slow',
       env: { MODELHUB_MODELS_DIR: modelsDir, MODELHUB_LOCK_MS: '1000', MODELHUB_STALLED_INTERVAL_MS: '500' },

@@ -5,12 +5,13 @@
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../models/tools/onnx-builder.js';
-import { getJson, postJson, startHub, type Hub } from '../helpers/hub.js';
+import { getJson, postJson, startHub, type Hub, type WorkerProcess } from '../helpers/hub.js';
 import { b64, solidImage } from '../helpers/images.js';
 
-let hub: Hub;
+let hub: Hub<WorkerProcess>;
 beforeAll(async () => {
   hub = await startHub({
+    workerProcesses: true,
     name: 'fuzz',
     models: 'resnet50,bert-base-chinese',
     env: { MAX_BODY_BYTES: '262144', MAX_IMAGE_PIXELS: '4000000' },

@@ -11,7 +11,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LARGE_TEXT, SVG_BOMB, bigBody, hugeFlatImage } from '../../bench/lib/hostile-mix.js';
-import { startHub, type Hub } from '../helpers/hub.js';
+import { startHub, type Hub, type WorkerProcess } from '../helpers/hub.js';
 import { b64, solidImage } from '../helpers/images.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis-server.js';
 
@@ -47,13 +47,14 @@ function peakRss(pid: number): number {
 
 describe('a hostile tenant', () => {
   let redis: PrivateRedis;
-  let hub: Hub;
+  let hub: Hub<WorkerProcess>;
   beforeAll(async () => {
     redis = await startPrivateRedis();
     const admin = new Redis(redis.url);
     await admin.config('SET', 'maxmemory', String(32 * 1024 * 1024));
     admin.disconnect();
     hub = await startHub({
+      workerProcesses: true,
       name: 'hostile',
       models: 'resnet50',
       env: {

@@ -21,7 +21,7 @@ const headers = { Authorization: `Bearer ${KEY}`, 'content-type': 'application/j
 const LOCK_MS = 2000;
 
 describe('a worker stopped past its lock time, a second worker serving', () => {
-  let hub: Hub;
+  let hub: Hub<WorkerProcess>;
   let receiver: Receiver;
   let modelsDir: string;
   let queue: Queue;
@@ -30,6 +30,7 @@ describe('a worker stopped past its lock time, a second worker serving', () => {
     modelsDir = slowModelsDir({ layers: 12 });
     receiver = await startReceiver();
     hub = await startHub({
+      workerProcesses: true,
       name: 'lockloss',
       models: 'slow',
       workers: 0,

@@ -13,7 +13,7 @@ import { REPO_ROOT } from '../../shared/config.js';
 import { WEBHOOK_QUEUE, bulkQueueName, modelQueueName } from '../../shared/redis/keys.js';
 import { pollBatch, postJsonl } from '../helpers/batches.js';
 import { tracingWanted, traceLogFields, inSpan } from '../../shared/tracing.js';
-import { pollJob, postJson, startHub, type Hub } from '../helpers/hub.js';
+import { pollJob, postJson, startHub, type Hub, type WorkerProcess } from '../helpers/hub.js';
 import { b64, solidImage } from '../helpers/images.js';
 import { startOtlpReceiver, spanTree, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
@@ -42,7 +42,7 @@ describe('tracing rules', () => {
 describe('traces across the API and a worker', () => {
   let otlp: OtlpReceiver;
   let hooks: Receiver;
-  let hub: Hub;
+  let hub: Hub<WorkerProcess>;
   let image: string;
   const saved = { ...process.env };
 
@@ -60,6 +60,7 @@ describe('traces across the API and a worker', () => {
     // The API runs in this process: it reads the same variables.
     Object.assign(process.env, otel);
     hub = await startHub({
+      workerProcesses: true,
       name: 'tracing',
       models: MODEL,
       env: { ...otel, WEBHOOK_SECRET: SECRET, WEBHOOK_ALLOW_PRIVATE: '127.0.0.1/32', WEBHOOK_BACKOFF_MS: '100' },

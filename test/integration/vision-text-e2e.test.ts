@@ -3,12 +3,22 @@
  * exact spec fields and shapes, request options validated at the door, BERT batched.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getJson, metricValue, pollJob, postJson, startHub, whileWorkerHeld, type Hub } from '../helpers/hub.js';
+import {
+  getJson,
+  metricValue,
+  pollJob,
+  postJson,
+  startHub,
+  whileWorkerHeld,
+  type Hub,
+  type WorkerProcess,
+} from '../helpers/hub.js';
 import { boxIou, renderWords } from '../helpers/text-image.js';
 
-let hub: Hub;
+let hub: Hub<WorkerProcess>;
 beforeAll(async () => {
   hub = await startHub({
+    workerProcesses: true,
     name: 'visiontext',
     models: 'text-detection,text-segmentation,text-instances,bert-base-chinese',
   });

@@ -1,0 +1,239 @@
+/**
+ * The worker as a library: `startWorker(options)` loads the models' sessions on one device,
+ * consumes their queues (interactive jobs and batch chunks) with batching, serves /metrics and
+ * /healthz, heartbeats into the worker registry, and returns a handle whose `close()` stops
+ * taking jobs, finishes the batch in flight and lets go of everything it holds.
+ *
+ * What belongs to the whole process stays with the entry point (worker/main.ts): arguments,
+ * signals, tracing, libvips threads and the exit code. So a test (or another program) can run a
+ * worker, or several, inside its own process.
+ */
+import os from 'node:os';
+import type http from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
+import { workerMetricsPort, type Config } from '../shared/config.js';
+import { createLogger, logOptions, type Logger } from '../shared/logger.js';
+import { createRegistry, registerQueueDepth, serveMetrics } from '../shared/metrics.js';
+import { batchLiveTtlS, sideKeyTtlS } from '../shared/jobs/retention.js';
+import { createRedis } from '../shared/redis/connection.js';
+import { WEBHOOK_QUEUE, modelQueueName } from '../shared/redis/keys.js';
+import { webhookJobOptions, type WebhookJobData } from '../shared/webhooks/events.js';
+import type { WorkerInfo } from '../shared/worker-registry.js';
+import { bullTelemetry } from '../shared/tracing.js';
+import { deviceName, parseDevice } from './backend/device.js';
+import { createWorkerMetrics } from './metrics.js';
+import { QueueConsumer } from './queue-consumer.js';
+import { BulkConsumer } from './bulk-consumer.js';
+import { ItemIntake } from './item-intake.js';
+import { AdmissionGate } from './admission-gate.js';
+import { loadRunners } from './runners.js';
+import { Heartbeat } from './heartbeat.js';
+import { WorkerShutdown } from './shutdown.js';
+
+export const VERSION = '0.1.0';
+
+export interface WorkerOptions {
+  /** The hub's settings, resolved once by the entry point (shared/config.ts). */
+  config: Config;
+  /**
+   * Device the sessions run on: `cpu` or `cuda:N`.
+   * @defaultValue config.MODELHUB_DEVICE (`cpu`)
+   */
+  device?: string;
+  /**
+   * Models to serve: `all` (those installed; the others are logged and skipped) or a comma list
+   * (each must load).
+   * @defaultValue config.MODELHUB_MODELS (`all`)
+   */
+  models?: string;
+  /** @defaultValue a logger named `worker` with the config's LOG_LEVEL and LOG_FORMAT */
+  log?: Logger;
+  /**
+   * An onnxruntime session thread died: the worker cannot be trusted again. It is already
+   * draining when this is called; the entry point exits non-zero so the worker is restarted.
+   * @defaultValue none (the worker drains and stops)
+   */
+  onFatal?: (err: Error) => void;
+  /**
+   * The graceful stop took longer than SHUTDOWN_TIMEOUT_MS.
+   * @defaultValue none (logged; `close()` keeps waiting)
+   */
+  onShutdownTimeout?: () => void;
+}
+
+export interface RunningWorker {
+  /** Its id in the worker registry (host-pid-random). */
+  id: string;
+  /** Where /metrics and /healthz answer. */
+  metricsUrl: string;
+  /** The models it serves. */
+  models: string[];
+  /** Stops taking jobs, finishes the batch in flight, then lets go of everything; once. */
+  close(reason?: string): Promise<void>;
+}
+
+export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
+  const { config } = options;
+  const log = options.log ?? createLogger('worker', logOptions(config));
+  const device = parseDevice(options.device ?? config.MODELHUB_DEVICE);
+  const registry = createRegistry('worker');
+  const metrics = createWorkerMetrics(registry);
+  let shutdown: WorkerShutdown | null = null;
+  // Session threads that died; a worker with one cannot be trusted again and drains.
+  const deaths: Error[] = [];
+  const runners = await loadRunners(config, device, options.models ?? config.MODELHUB_MODELS, log, metrics, (err) => {
+    log.fatal({ err: err.message }, 'an onnxruntime session thread died; restarting the worker');
+    deaths.push(err);
+    if (deaths.length > 1) return;
+    void shutdown?.run('session thread died');
+    options.onFatal?.(err);
+  });
+
+  const workerId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const connection = createRedis(config, { blocking: true });
+  connection.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
+  const webhooks = new Queue<WebhookJobData>(WEBHOOK_QUEUE, {
+    connection,
+    prefix: config.MODELHUB_PREFIX,
+    defaultJobOptions: webhookJobOptions(config),
+    // Tracing on: a job's webhook events carry its trace context to the delivery worker.
+    telemetry: bullTelemetry(),
+  });
+  webhooks.on('error', (err) => log.warn({ err: err.message }, 'webhook queue error'));
+  // One intake per model: its interactive jobs (entries of one item) and its batch chunks (entries
+  // of up to BATCH_CHUNK_SIZE items) both feed the model's batcher through it.
+  // One gate for the worker's very large images, whichever model they are for.
+  const heavyInFlight = config.HEAVY_ITEMS_IN_FLIGHT || Math.max(1, Math.floor(os.availableParallelism() / 2));
+  const heavy =
+    config.HEAVY_IMAGE_PIXELS > 0
+      ? { gate: new AdmissionGate(heavyInFlight), minPixels: config.HEAVY_IMAGE_PIXELS }
+      : undefined;
+  const intakes = runners.map(
+    (runner) =>
+      new ItemIntake(runner, {
+        bulkInFlight: config.BATCH_ITEMS_IN_FLIGHT || 2 * runner.entry.manifest.batching.max_batch_size,
+        heavy,
+      }),
+  );
+  // What both lanes' BullMQ workers share: where, who, and how jobs are locked and recovered.
+  const lane = {
+    prefix: config.MODELHUB_PREFIX,
+    connection,
+    workerId,
+    webhooks,
+    lockDurationMs: config.MODELHUB_LOCK_MS,
+    stalledIntervalMs: config.MODELHUB_STALLED_INTERVAL_MS,
+    maxStalledCount: config.MODELHUB_MAX_STALLED,
+  };
+  const consumers = intakes.map(
+    (intake) => new QueueConsumer(intake, metrics, log, { ...lane, claimTtlS: sideKeyTtlS(config), retention: config }),
+  );
+  const bulkConsumers = intakes.map(
+    (intake) =>
+      new BulkConsumer(intake, metrics, log, {
+        ...lane,
+        chunksAtOnce: config.BATCH_WORKER_CHUNKS,
+        liveTtlS: batchLiveTtlS(config),
+        retentionS: config.JOB_RETENTION_S,
+      }),
+  );
+
+  // Queue depth of the models this worker serves, read from Redis when Prometheus scrapes.
+  const depthQueues = runners.map(
+    (r) =>
+      [
+        r.entry.manifest.name,
+        new Queue(modelQueueName(r.entry.manifest.name), { connection, prefix: config.MODELHUB_PREFIX }),
+      ] as [string, Queue],
+  );
+  registerQueueDepth(registry, () => depthQueues);
+
+  const models = runners.map((r) => r.entry.manifest.name);
+  const stopping = () => shutdown?.started === true;
+  const server = await serveMetrics(registry, workerMetricsPort(config), config.HOST, () => ({
+    status: stopping() ? 503 : 200,
+    body: {
+      status: stopping() ? 'stopping' : 'ok',
+      worker: workerId,
+      device: deviceName(device),
+      models,
+      // Thread ids for per-thread CPU accounting from /proc (npm run bench reads them).
+      threads: {
+        pid: process.pid,
+        sessions: Object.fromEntries(runners.map((r) => [r.entry.manifest.name, r.sessionThreads])),
+      },
+    },
+  }));
+  const port = boundPort(server, workerMetricsPort(config));
+
+  const startedAt = new Date().toISOString();
+  const info = (): WorkerInfo => ({
+    id: workerId,
+    device: deviceName(device),
+    models,
+    pid: process.pid,
+    host: os.hostname(),
+    version: VERSION,
+    started_at: startedAt,
+    heartbeat_at: Date.now(),
+    heartbeat_ms: config.MODELHUB_HEARTBEAT_MS,
+    batching: Object.fromEntries(runners.map((r) => [r.entry.manifest.name, r.batching])),
+    weights: Object.fromEntries(
+      runners.map((r) => [
+        r.entry.manifest.name,
+        { file: r.weights.file, sha256: r.weights.sha256, kind: r.weights.kind, verification: r.weights.verification },
+      ]),
+    ),
+    load: Object.fromEntries(runners.map((r) => [r.entry.manifest.name, r.inFlight])),
+  });
+  const heartbeat = new Heartbeat({
+    connection,
+    prefix: config.MODELHUB_PREFIX,
+    intervalMs: config.MODELHUB_HEARTBEAT_MS,
+    info,
+    log,
+  });
+  heartbeat.start();
+
+  for (const c of consumers) c.start();
+  for (const c of bulkConsumers) c.start();
+  metrics.up.set({ device: deviceName(device) }, 1);
+  log.info({ worker: workerId, device: deviceName(device), port, models }, 'worker ready');
+
+  shutdown = new WorkerShutdown(
+    [
+      {
+        what: 'readiness and heartbeat',
+        run: async () => {
+          metrics.up.set({ device: deviceName(device) }, 0);
+          heartbeat.stop();
+        },
+      },
+      // worker.close() stops fetching, then waits for the active jobs (the batch in flight) and
+      // stores their results.
+      { what: 'consumers', run: () => Promise.all([...consumers, ...bulkConsumers].map((c) => c.close())) },
+      { what: 'sessions', run: () => Promise.all(runners.map((r) => r.close())) },
+      { what: 'registry entry', run: () => heartbeat.remove(), mayFail: true },
+      { what: 'webhook queue', run: () => webhooks.close(), mayFail: true },
+      { what: 'depth queues', run: () => Promise.all(depthQueues.map(([, q]) => q.close().catch(() => undefined))) },
+      { what: 'redis', run: () => connection.quit(), mayFail: true },
+      { what: 'metrics listener', run: async () => void server.close() },
+    ],
+    { log, timeoutMs: config.SHUTDOWN_TIMEOUT_MS, onTimeout: options.onShutdownTimeout ?? (() => undefined) },
+  );
+  // A session thread that died while the consumers were being started: drain now.
+  if (deaths.length > 0) void shutdown.run('session thread died');
+
+  return {
+    id: workerId,
+    metricsUrl: `http://${config.HOST}:${port}`,
+    models,
+    close: (reason = 'closed') => shutdown!.run(reason),
+  };
+}
+
+function boundPort(server: http.Server, asked: number): number {
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : asked;
+}
