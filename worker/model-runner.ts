@@ -11,6 +11,7 @@ import type { Batching, ModelEntry } from '../shared/manifest.js';
 import { DynamicBatcher, type ItemOutcome } from './batcher.js';
 import { deviceName, sessionOptionsFor, type Device, type SessionTuning } from './backend/device.js';
 import { SessionPool } from './backend/session-pool.js';
+import { tensorBuffers } from './backend/tensor-buffers.js';
 import {
   SessionThreadError,
   ThreadedSession,
@@ -245,7 +246,8 @@ export class ModelRunner {
     const started = performance.now();
     try {
       // A stacked batch is a fresh buffer: it moves to the session thread without a copy (a
-      // task's own collate may hand over its items' buffers, which a retry would need: copied).
+      // task's own collate may hand over its items' buffers, which a retry would need: copied,
+      // unless it says they may move: freshFeeds).
       const feeds = this.pipeline.collate ? this.pipeline.collate(group) : stackFeeds(group);
       outputs = await this.session.run(feeds, {
         transfer: !this.pipeline.collate || this.pipeline.freshFeeds === true,
@@ -266,6 +268,9 @@ export class ModelRunner {
       return group.map(() => ({ ok: false, error: failed }));
     }
     batchSpan?.end();
+    // The batch ran, so its items' tensors are done with (only a failed batch is retried, item by
+    // item): their buffers serve the next images' tensors (see tensor-buffers.ts).
+    for (const item of group) for (const feed of Object.values(item.feeds)) tensorBuffers.recycleView(feed.data);
     for (const t of traced) {
       t?.inference.setAttribute(ATTR.batchSize, group.length);
       t?.inference.end();

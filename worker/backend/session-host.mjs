@@ -60,7 +60,12 @@ parentPort.on('message', async (msg) => {
       const feeds = {};
       for (const [name, f] of Object.entries(msg.feeds)) feeds[name] = new ort.Tensor(f.type, f.data, f.dims);
       const { wire, transfer } = toWire(await session.run(feeds));
-      parentPort.postMessage({ type: 'result', id: msg.id, outputs: wire }, transfer);
+      // The inputs' buffers go back with the outputs (moved, not copied): the worker reuses them
+      // for its next tensors instead of allocating page-sized buffers afresh.
+      const inputs = [...new Set(Object.values(msg.feeds).map((f) => f.data?.buffer))].filter(
+        (b) => b instanceof ArrayBuffer && !transfer.includes(b),
+      );
+      parentPort.postMessage({ type: 'result', id: msg.id, outputs: wire, inputs }, [...transfer, ...inputs]);
     } catch (err) {
       parentPort.postMessage({ type: 'result', id: msg.id, error: err instanceof Error ? err.message : String(err) });
     }

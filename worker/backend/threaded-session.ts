@@ -5,6 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
+import { tensorBuffers } from './tensor-buffers.js';
 
 interface WireTensor {
   type: ort.Tensor.Type;
@@ -29,7 +30,14 @@ type HostMessage =
       outputMetadata?: TensorSignature[];
       error?: string;
     }
-  | { type: 'result'; id: number; outputs?: Record<string, WireTensor>; error?: string }
+  | {
+      type: 'result';
+      id: number;
+      outputs?: Record<string, WireTensor>;
+      /** The run's input buffers, handed back (see tensor-buffers.ts). */
+      inputs?: ArrayBuffer[];
+      error?: string;
+    }
   | { type: 'released' };
 
 export interface InferenceBackend {
@@ -158,6 +166,7 @@ export class ThreadedSession implements InferenceBackend {
       return;
     }
     if (msg.type !== 'result') return;
+    for (const buffer of msg.inputs ?? []) tensorBuffers.recycle(buffer);
     const p = this.pending.get(msg.id);
     if (!p) return;
     this.pending.delete(msg.id);

@@ -11,6 +11,7 @@ import { requireAllowedFormat } from '../../shared/image-formats.js';
 import type { ImagePreprocess, PadToBucket, ResizeSpec } from '../../shared/manifest.js';
 import { bucketShape } from './buckets.js';
 import { resampleToTensor } from './resample.js';
+import { tensorBuffers } from '../backend/tensor-buffers.js';
 import type { Geometry } from './geometry.js';
 
 export interface ImageLimits {
@@ -334,14 +335,21 @@ export function bucketPadValues(pre: ImagePreprocess, padValue: PadToBucket['pad
   return normalisers(pre).map((n) => (padValue === 'zero-after-normalize' ? 0 : padValue * n.mul + n.add));
 }
 
-/** An empty tensor of the plan's shape, its padding filled. */
+/**
+ * A tensor of the plan's shape, its padding filled, the content left for the caller to write
+ * (a recycled buffer: see tensor-buffers.ts; a page-sized one allocated afresh costs more than
+ * normalising the page into it).
+ */
 function paddedTensor(plan: Plan, norm: readonly Normaliser[]): Float32Array {
   const plane = plan.tensorWidth * plan.tensorHeight;
-  const data = new Float32Array(3 * plane);
+  const data = tensorBuffers.float32(3 * plane);
+  const { copyW, copyH } = contentSize(plan);
+  if (copyW === plan.tensorWidth && copyH === plan.tensorHeight) return data; // no padding
   // Padding: a raw pixel value normalized like the image, or 0 in normalized space (PaddleOCR).
+  // The whole plane is filled (the content overwrites its part): simple, and cheap next to the content.
   for (let c = 0; c < 3; c++) {
     const fill = plan.padValue === 'zero-after-normalize' ? 0 : plan.padValue * norm[c].mul + norm[c].add;
-    if (fill !== 0) data.fill(fill, c * plane, (c + 1) * plane);
+    data.fill(fill, c * plane, (c + 1) * plane);
   }
   return data;
 }

@@ -15,7 +15,10 @@ export interface FeedPart {
 }
 
 export interface PreparedItem {
-  /** Per input tensor name, this item's slice. */
+  /**
+   * Per input tensor name, this item's slice. Once the item's batch has run, the runner recycles
+   * these buffers for later tensors (worker/backend/tensor-buffers.ts): postprocess must not read them.
+   */
   feeds: Record<string, FeedPart>;
   /** Items batch together only when their keys are equal (same tensor shapes). */
   batchKey: string;
@@ -46,7 +49,10 @@ export interface TaskPipeline<P extends PreparedItem = PreparedItem> {
   preprocess(input: Record<string, unknown>): Promise<P>;
   /** Builds the feeds of one batch; the default stacks every feed along a new batch dimension. */
   collate?(items: P[]): Record<string, ort.Tensor>;
-  /** Whether collate builds new buffers (then they move to the session thread; else they are copied, as a retry needs the items'). */
+  /**
+   * Whether collate's buffers may move to the session thread: new ones, or a lone item's own (a
+   * batch of one is never retried). Else they are copied, as a retry needs the items'.
+   */
   freshFeeds?: boolean;
   /** Cost of a batch for the batcher's budget (e.g. padded tokens); absent means count only. */
   batchCost?(items: readonly P[]): number;

@@ -17,7 +17,8 @@ import { ImagePreprocessSchema } from '../../shared/manifest.js';
 import { bucketShape } from './buckets.js';
 import type { Geometry } from './geometry.js';
 import { bucketPadValues, loadImageTensor, planesToInterleaved } from './image-preprocess.js';
-import { stackFeeds, type PreparedItem, type TaskContext } from './task.js';
+import { tensorBuffers } from '../backend/tensor-buffers.js';
+import type { PreparedItem, TaskContext } from './task.js';
 
 /** Where an image goes when its batch mixes sizes: its bucket's shape, padded right and bottom. */
 export interface BucketPad {
@@ -41,7 +42,7 @@ export interface VisionInput<O> {
   batched: boolean;
   preprocess(input: Record<string, unknown>): Promise<VisionItem<O>>;
   collate(items: VisionItem<O>[]): Record<string, ort.Tensor>;
-  /** Whether collate builds new buffers (which may move to the session thread without a copy). */
+  /** Whether collate's buffers may move to the session thread without a copy (see TaskPipeline.freshFeeds). */
   freshFeeds: boolean;
 }
 
@@ -54,11 +55,17 @@ export function collateImages<O>(items: VisionItem<O>[], inputName: string): Rec
   const uniform = items.every(({ feeds }) => feeds[inputName].dims.join('x') === shape);
   if (uniform) {
     for (const item of items) if (item.bucket) item.geometry = item.bucket.own;
-    return stackFeeds(items);
+    if (items.length === 1) {
+      // An image alone runs in its own tensor: no copy. It may move to the session thread, as
+      // a fresh stack would: a batch of one is never retried (see ModelRunner.runGroup).
+      const { data, dims } = items[0].feeds[inputName];
+      return { [inputName]: new ort.Tensor('float32', data as Float32Array, [1, ...dims]) };
+    }
+    return stackImages(items, inputName);
   }
   const { width: W, height: H } = items[0].bucket!;
   const plane = W * H;
-  const out = new Float32Array(items.length * 3 * plane);
+  const out = tensorBuffers.float32(items.length * 3 * plane);
   items.forEach((item, i) => {
     const pad = item.bucket!;
     if (pad.width !== W || pad.height !== H) throw new Error(`items of one batch differ in bucket shape`);
@@ -67,12 +74,25 @@ export function collateImages<O>(items: VisionItem<O>[], inputName: string): Rec
     const src = data as Float32Array;
     for (let c = 0; c < 3; c++) {
       const base = (i * 3 + c) * plane;
-      if (pad.fill[c] !== 0) out.fill(pad.fill[c], base, base + plane);
-      for (let y = 0; y < h; y++) out.set(src.subarray((c * h + y) * w, (c * h + y + 1) * w), base + y * W);
+      // Only the padding is filled (the buffer may be a recycled one): right of each row, then below.
+      for (let y = 0; y < h; y++) {
+        out.set(src.subarray((c * h + y) * w, (c * h + y + 1) * w), base + y * W);
+        if (w < W) out.fill(pad.fill[c], base + y * W + w, base + (y + 1) * W);
+      }
+      out.fill(pad.fill[c], base + h * W, base + plane);
     }
     item.geometry = { ...pad.own, tensorWidth: W, tensorHeight: H };
   });
   return { [inputName]: new ort.Tensor('float32', out, [items.length, 3, H, W]) };
+}
+
+/** Equal-shaped images stacked into one [N, 3, H, W] tensor, in a recycled buffer where one fits. */
+function stackImages<O>(items: VisionItem<O>[], inputName: string): Record<string, ort.Tensor> {
+  const { dims } = items[0].feeds[inputName];
+  const size = dims.reduce((a, b) => a * b, 1);
+  const out = tensorBuffers.float32(items.length * size);
+  items.forEach((item, i) => out.set(item.feeds[inputName].data as Float32Array, i * size));
+  return { [inputName]: new ort.Tensor('float32', out, [items.length, ...dims]) };
 }
 
 let singleRunCounter = 0;

@@ -29,6 +29,7 @@ import {
   type RotatedRect,
 } from '../postprocess/polygon.js';
 import { thresholdComponents } from '../postprocess/components.js';
+import { tensorBuffers } from '../../backend/tensor-buffers.js';
 import {
   defineFamily,
   MaxDetections,
@@ -252,16 +253,22 @@ function detector(o: DbnetOptions, { ctx, batched }: DecoderSetup): Detector {
       job(outputs, index, tensorGeometry, scoreThreshold) {
         const { data, dims } = itemOutput(outputs, name, index, batched);
         const [height, width] = dims.slice(-2);
-        // A copy of this item's map only (the batch's tensor stays with its other items).
-        const map = data instanceof Float32Array ? data.slice() : Float64Array.from(asNumbers(data));
+        // A copy of this item's map only (the batch's tensor stays with its other items), into a
+        // recycled buffer: the thread hands it back with the regions.
+        let map: Float32Array | Float64Array;
+        if (data instanceof Float32Array) {
+          map = tensorBuffers.float32(data.length);
+          map.set(data);
+        } else map = Float64Array.from(asNumbers(data));
         return {
           fn: 'dbnetDetectTask',
           arg: { map, width, height, geometry: tensorGeometry, params: regionParams(o, scoreThreshold) },
-          transfer: [map.buffer],
+          transfer: [map.buffer as ArrayBuffer],
         };
       },
       instances: (result) => {
-        const { found, geometry } = result as { found: TextDetection[]; geometry: Geometry };
+        const { found, geometry, map } = result as { found: TextDetection[]; geometry: Geometry; map?: Float32Array };
+        tensorBuffers.recycleView(map);
         return toInstances(found, geometry);
       },
     },

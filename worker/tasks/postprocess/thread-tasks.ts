@@ -3,6 +3,7 @@
  * functions the event loop would, so an answer is byte for byte the same either way.
  */
 import type { MaskEncoding } from '../../../shared/tasks.js';
+import { moving } from '../../../shared/offload/pool.js';
 import type { SegmentationMaps } from '../decoders/family.js';
 import { dbnetDetections, type DbnetParams } from '../decoders/dbnet.js';
 import { segmentLogits } from '../decoders/torchvision-seg.js';
@@ -38,5 +39,7 @@ export function dbnetDetectTask(a: {
   geometry: Geometry;
   params: DbnetParams;
 }) {
-  return { found: dbnetDetections(a.map, a.width, a.height, a.geometry, a.params), geometry: a.geometry };
+  const found = dbnetDetections(a.map, a.width, a.height, a.geometry, a.params);
+  // The map goes back to the event loop, which reuses its buffer for the next page's map.
+  return moving({ found, geometry: a.geometry, map: a.map }, [a.map.buffer as ArrayBuffer]);
 }
