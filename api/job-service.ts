@@ -28,6 +28,7 @@ import { enqueueWebhookEvent, webhookJobOptions, type WebhookJobData } from '../
 import { IdempotencyKey } from './idempotency.js';
 import { JobFinishEvents, type Finish } from './job-finish-events.js';
 import { WaitingCount } from './waiting-count.js';
+import { ImageJobQueue } from './image-job-queue.js';
 import { tenantLimits } from '../shared/tenant-limits.js';
 import { ATTR, SpanKind, activeTraceId, bullTelemetry, inSpan } from '../shared/tracing.js';
 
@@ -113,7 +114,8 @@ export class JobService {
         readQueue.on('error', (err) => log.warn({ err: err.message, model: name }, 'queue error (reads)'));
         this.readQueues.set(name, readQueue);
       }
-      const queue = new Queue<JobData, JobResult>(modelQueueName(name), {
+      // Adds store a large image without re-encoding it on the event loop (image-job-queue.ts).
+      const queue = new ImageJobQueue<JobData, JobResult>(modelQueueName(name), {
         connection: redis,
         prefix: config.MODELHUB_PREFIX,
         defaultJobOptions: defaultJobOptions(config),
