@@ -16,6 +16,7 @@ import type { ModelEntry } from '../shared/manifest.js';
 import { TASKS } from '../shared/tasks.js';
 import { describeIssue } from '../shared/validation.js';
 import type { DecodedImage } from './body-parse.js';
+import { vouchForImage } from './image-job-queue.js';
 
 export type Limits = Pick<Config, 'MAX_IMAGE_BYTES' | 'MAX_IMAGE_PIXELS'>;
 
@@ -54,6 +55,8 @@ export async function validateInput(
   if (task.modality === 'image') {
     const size = await checkImageHeader(input.image as string, limits, predecoded?.bytes);
     checkOutputAtDoor(entry, size.width, size.height, input, limits);
+    // The schema (or the parse thread) found it base64: the queue copies it without a rescan.
+    vouchForImage(input);
   }
   return input;
 }

@@ -13,7 +13,14 @@ import { ownBuffer, type OffloadPool } from '../shared/offload/pool.js';
 import type { ApiContext } from './context.js';
 import { bodyLimitBytes } from '../shared/config.js';
 import { MAX_JSON_DEPTH } from './schemas.js';
-import { parseJsonBytes, type DecodedImage, type ParseLimits, type ParseOutcome } from './body-parse.js';
+import {
+  jobImageText,
+  parseJsonBytes,
+  type DecodedImage,
+  type ParseLimits,
+  type ParseOutcome,
+  type ThreadParseOutcome,
+} from './body-parse.js';
 
 export interface JsonBodyOptions extends ParseLimits {
   /** Largest body, bytes (413 past it). */
@@ -41,7 +48,15 @@ export function jsonBody(options: JsonBodyOptions) {
     if (options.offloopBytes === 0 || bytes.length <= options.offloopBytes) return parseJsonBytes({ ...limits, bytes });
     // Moved, not copied: the request's buffer is not read again on this thread.
     const buffer = ownBuffer(bytes);
-    return options.pool.run<ParseOutcome>('parseInThread', { ...limits, bytes: new Uint8Array(buffer) }, [buffer]);
+    const outcome = await options.pool.run<ThreadParseOutcome>(
+      'parseInThread',
+      { ...limits, bytes: new Uint8Array(buffer) },
+      [buffer],
+    );
+    if (!outcome.ok) return outcome;
+    if (!outcome.image) return { ok: true, body: outcome.body };
+    // The image's text came back once, inside the body.
+    return { ok: true, body: outcome.body, image: { text: jobImageText(outcome.body)!, bytes: outcome.image.bytes } };
   }
 
   return (req: Request, _res: Response, next: NextFunction) => {

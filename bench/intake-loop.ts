@@ -13,6 +13,7 @@
  * interleaved so machine load hits every step alike): the byte scan, the text decode (TextDecoder,
  * and Buffer's UTF-8 decoder for comparison: the same on Node 20), JSON.parse, the base64 strip/check/decode, and the
  * queue's JSON.stringify of the job's data. Less noisy than the end-to-end figures on a shared host.
+ * `--handoff`: a body moved to the parse thread against copied to it (see handoff()).
  */
 import { scanJsonStructure } from '../api/body-parse.js';
 import { isBase64, stripBase64Image } from '../shared/tasks.js';
@@ -31,6 +32,7 @@ const { values: opts } = parseArgs({
     rounds: { type: 'string', default: '5' },
     offloop: { type: 'string', default: '1048576,65536' },
     steps: { type: 'boolean', default: false },
+    handoff: { type: 'boolean', default: false },
     // An installed image model (mobilenetv2's weights ship in models/), so every body is queued.
     model: { type: 'string', default: 'mobilenetv2' },
   },
@@ -56,10 +58,10 @@ const statuses = {};
  * utime + stime (Linux /proc; 10 ms ticks). Unlike the loop's busy wall time it is not inflated
  * by other processes taking the cores, and it leaves out the parse threads.
  */
-function mainThreadCpuMs(): number {
+function mainThreadCpuMs(): { user: number; sys: number } {
   const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+  return { user: Number(fields[11]) * 10, sys: Number(fields[12]) * 10 };
 }
 
 async function measure(offloopBytes: number) {
@@ -96,7 +98,9 @@ async function measure(offloopBytes: number) {
     child.stdout.on('data', (d) => (out += d));
     await new Promise((r) => child.once('exit', r));
     const elu = performance.eventLoopUtilization(before);
-    const cpuMs = mainThreadCpuMs() - cpuBefore;
+    const cpuAfter = mainThreadCpuMs();
+    const cpuMs = cpuAfter.user + cpuAfter.sys - cpuBefore.user - cpuBefore.sys;
+    const sysMs = cpuAfter.sys - cpuBefore.sys;
     state.sending = false;
     await health;
     const sent = JSON.parse(out) as { bodyBytes: number; statuses: Record<string, number> };
@@ -107,6 +111,7 @@ async function measure(offloopBytes: number) {
       mbSent,
       loopMsPerMb: elu.active / mbSent,
       cpuMsPerMb: cpuMs / mbSent,
+      sysMsPerMb: sysMs / mbSent,
       healthzMaxMs: worst,
     };
   } finally {
@@ -144,13 +149,47 @@ function steps(): void {
   }
 }
 
+/**
+ * `--handoff`: the loop's cost of handing a body of `--mb` MB to a thread, moved (transferred) or
+ * copied (structured clone), with the Buffer.concat that assembles it from 64 KiB reads: ms per
+ * body, mean of 100, each way twice. Measured: the same in the steady state (0.1-0.7 ms each way);
+ * whichever runs first pays the allocator's warm-up (fresh pages), 4-6 ms.
+ */
+async function handoff(): Promise<void> {
+  const { Worker } = await import('node:worker_threads');
+  const w = new Worker(
+    `require('node:worker_threads').parentPort.on('message', (m) => require('node:worker_threads').parentPort.postMessage(m.byteLength));`,
+    { eval: true },
+  );
+  const parts = Array.from({ length: Math.ceil((Number(opts.mb) * 1e6) / 65536) }, () => Buffer.alloc(65536, 1));
+  for (const mode of ['moved', 'copied', 'moved', 'copied']) {
+    let post = 0;
+    let concat = 0;
+    for (let i = 0; i < 100; i++) {
+      let t = performance.now();
+      const b = Buffer.concat(parts);
+      concat += performance.now() - t;
+      t = performance.now();
+      if (mode === 'moved') w.postMessage(b.buffer, [b.buffer]);
+      else w.postMessage(b);
+      post += performance.now() - t;
+      await new Promise((r) => w.once('message', r));
+    }
+    console.log(
+      `${mode.padEnd(7)} concat ${(concat / 100).toFixed(2)} ms + post ${(post / 100).toFixed(2)} ms per body`,
+    );
+  }
+  await w.terminate();
+}
+
 async function main() {
   if (opts.steps) return steps();
+  if (opts.handoff) return handoff();
   const rows = [];
   for (const o of opts.offloop.split(',').map(Number)) rows.push(await measure(o));
   for (const r of rows)
     console.log(
-      `OFFLOOP_PARSE_BYTES=${r.offloopBytes}: ${r.mbSent.toFixed(0)} MB sent (answers ${JSON.stringify(r.statuses)}), loop busy ${r.loopMsPerMb.toFixed(1)} ms/MB, main thread CPU ${r.cpuMsPerMb.toFixed(1)} ms/MB, /healthz max ${r.healthzMaxMs.toFixed(0)} ms`,
+      `OFFLOOP_PARSE_BYTES=${r.offloopBytes}: ${r.mbSent.toFixed(0)} MB sent (answers ${JSON.stringify(r.statuses)}), loop busy ${r.loopMsPerMb.toFixed(1)} ms/MB, main thread CPU ${r.cpuMsPerMb.toFixed(1)} ms/MB (kernel ${r.sysMsPerMb.toFixed(1)}), /healthz max ${r.healthzMaxMs.toFixed(0)} ms`,
     );
   if (rows.length > 1)
     console.log(

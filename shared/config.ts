@@ -115,7 +115,7 @@ const EnvSchema = z.object({
   /** Request body bytes the API receives and parses at once, all requests together (503 past it). Unset: 4 × the body limit. */
   MAX_PARSING_BYTES: z.coerce.number().int().min(1024).max(MAX_BYTES_SETTING).optional(),
   /** Request bodies larger than this many bytes are parsed (and a job's image decoded) in a thread, not on the API's event loop; 0 = never. */
-  OFFLOOP_PARSE_BYTES: int(1024 * 1024),
+  OFFLOOP_PARSE_BYTES: int(64 * 1024),
   /** Worker: output pixels (width × height; × masks for instance masks) past which postprocessing runs in a thread; 0 = never. */
   OFFLOOP_POSTPROCESS_PIXELS: int(500_000),
   /** Threads for that (API) and for heavy postprocessing (worker), per process; 0 = half the cores, 1 to 4. */
