@@ -1,11 +1,12 @@
 /** The ingress process: `node dist/api/main.js` (scale it out behind a load balancer; it keeps no state). */
-import { loadConfig } from '../shared/config.js';
+import { loadConfig, warnDeprecatedSettings } from '../shared/config.js';
 import { createLogger, logOptions } from '../shared/logger.js';
 import { startApi } from './server.js';
 import { stopTracing } from '../shared/tracing.js';
 
 const config = loadConfig();
 const log = createLogger('api', logOptions(config));
+warnDeprecatedSettings(log);
 // A safety net: a library promise rejected without a handler (seen with Redis hiccups) must not
 // take the ingress down; it is logged instead.
 process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { allProblems } from './validation.js';
+import { describeIssue } from './validation.js';
 import { parseTenantLimits, type TenantOverrides } from './tenant-limits.js';
 
 /**
@@ -299,16 +299,84 @@ const EnvSchema = z.object({
 
 export type Config = z.infer<typeof EnvSchema>;
 
+/** A setting of the schema, by the name the code knows it by (its environment name less `MODELHUB_`). */
+export type SettingKey = keyof typeof EnvSchema.shape;
+
+/** Names every deployment platform uses for these, kept as they are (so are NODE_ENV and OTEL_*). */
+const PLATFORM_NAMES: ReadonlySet<string> = new Set(['REDIS_URL', 'HOST', 'PORT', 'LOG_LEVEL']);
+
+/**
+ * The environment variable that sets `key`: `MODELHUB_` + the key, except the platform names. A
+ * hub setting's name without the prefix (the name of earlier releases) still works for one
+ * release, with a warning (deprecatedSettings).
+ */
+export function envName(key: string): string {
+  return PLATFORM_NAMES.has(key) || key.startsWith('MODELHUB_') ? key : `MODELHUB_${key}`;
+}
+
+/** Every setting's environment variable, in the schema's order (the README's table lists them). */
+export function settingNames(): string[] {
+  return Object.keys(EnvSchema.shape).map(envName);
+}
+
+export interface DeprecatedSetting {
+  /** The variable set, an earlier release's name. */
+  name: string;
+  /** Its name now. */
+  use: string;
+  /** Both were set: the old one was ignored. */
+  ignored: boolean;
+}
+
+/** The settings given by an earlier release's name (unprefixed), to warn about at start-up. */
+export function deprecatedSettings(env: NodeJS.ProcessEnv = process.env): DeprecatedSetting[] {
+  const found: DeprecatedSetting[] = [];
+  for (const key of Object.keys(EnvSchema.shape)) {
+    const name = envName(key);
+    if (name !== key && isSet(env[key])) found.push({ name: key, use: name, ignored: isSet(env[name]) });
+  }
+  return found;
+}
+
+/** Logs one warning per setting given by its old name (entry points call it once, after loadConfig). */
+export function warnDeprecatedSettings(
+  log: { warn: (fields: object, message: string) => void },
+  env: NodeJS.ProcessEnv = process.env,
+): void {
+  for (const d of deprecatedSettings(env))
+    log.warn(
+      { setting: d.name, use: d.use },
+      d.ignored
+        ? `${d.name} is ignored: ${d.use} is set too (${d.name} is the deprecated name)`
+        : `${d.name} is deprecated and will stop working in the next release: set ${d.use}`,
+    );
+}
+
+// An empty variable (`FOO=` in a compose file) means "not set", not "set to nothing".
+const isSet = (v: string | undefined): v is string => v !== undefined && v !== '';
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  // An empty variable (`FOO=` in a compose file) means "not set", not "set to nothing".
-  const given = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const given: Record<string, string> = {};
+  // The variable each setting came from, so a problem names what the operator wrote.
+  const source = new Map<string, string>();
+  for (const key of Object.keys(EnvSchema.shape)) {
+    const name = envName(key);
+    const value = isSet(env[name]) ? env[name] : name !== key && isSet(env[key]) ? env[key] : undefined;
+    if (value === undefined) continue;
+    given[key] = value;
+    source.set(key, isSet(env[name]) ? name : key);
+  }
   const parsed = EnvSchema.safeParse(given);
   if (!parsed.success) {
-    throw new ConfigError(`invalid configuration: ${allProblems(parsed.error)}`);
+    const problems = parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? '');
+      return describeIssue(key ? { ...issue, path: [source.get(key) ?? envName(key), ...issue.path.slice(1)] } : issue);
+    });
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   return parsed.data;
 }

@@ -2,7 +2,7 @@
  * A process that only delivers webhooks: `npm run start:webhooks`. Use it (with
  * WEBHOOK_DELIVERY=off on the API) to scale delivery apart from the ingress.
  */
-import { loadConfig, workerMetricsPort } from '../shared/config.js';
+import { loadConfig, warnDeprecatedSettings, workerMetricsPort } from '../shared/config.js';
 import { createLogger, logOptions } from '../shared/logger.js';
 import { createRegistry, serveMetrics } from '../shared/metrics.js';
 import { createRedis } from '../shared/redis/connection.js';
@@ -13,6 +13,7 @@ const config = loadConfig();
 // Before the delivery worker is made: BullMQ takes its telemetry when it is built.
 await startTracing('webhooks');
 const log = createLogger('webhooks', logOptions(config));
+warnDeprecatedSettings(log);
 const registry = createRegistry('webhooks');
 const delivery = new WebhookDelivery(
   config,

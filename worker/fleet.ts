@@ -3,13 +3,13 @@
  * dies, signals forwarded so SIGTERM drains every worker.
  *   node dist/worker/fleet.js --devices cuda:0,cuda:1 --models all
  *   node dist/worker/fleet.js --devices "cpu x2"
- * Worker i gets WORKER_INDEX=i and metrics on METRICS_PORT + i (default 9464 + i).
+ * Worker i gets MODELHUB_WORKER_INDEX=i and metrics on MODELHUB_METRICS_PORT + i (default 9464 + i).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
-import { fleetMetricsPort, loadConfig } from '../shared/config.js';
+import { fleetMetricsPort, loadConfig, warnDeprecatedSettings } from '../shared/config.js';
 import { nodeEntryArgs } from '../shared/entry-point.js';
 import { createLogger, logOptions } from '../shared/logger.js';
 import { parseDevice } from './backend/device.js';
@@ -80,6 +80,7 @@ async function main(): Promise<void> {
     },
   });
   const log = createLogger('fleet', logOptions(config));
+  warnDeprecatedSettings(log);
   const killAfterMs = config.SHUTDOWN_TIMEOUT_MS + KILL_GRACE_MS;
   const devices = parseDeviceList(values.devices!);
   const policy: RestartPolicy = {
@@ -108,8 +109,11 @@ async function main(): Promise<void> {
         env: {
           UV_THREADPOOL_SIZE: String(os.availableParallelism()),
           ...process.env,
-          WORKER_INDEX: String(slot.index),
-          METRICS_PORT: String(fleetMetricsPort(config, slot.index)),
+          // The earlier names, read above, would only draw a warning in each worker.
+          WORKER_INDEX: undefined,
+          METRICS_PORT: undefined,
+          MODELHUB_WORKER_INDEX: String(slot.index),
+          MODELHUB_METRICS_PORT: String(fleetMetricsPort(config, slot.index)),
         },
       },
     );

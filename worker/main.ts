@@ -10,7 +10,7 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { loadConfig } from '../shared/config.js';
+import { loadConfig, warnDeprecatedSettings } from '../shared/config.js';
 import { createLogger, logOptions } from '../shared/logger.js';
 import { startTracing, stopTracing } from '../shared/tracing.js';
 import { startWorker, type RunningWorker } from './worker.js';
@@ -26,6 +26,7 @@ async function main(): Promise<void> {
   // Before any queue or worker is made: BullMQ takes its telemetry when they are built.
   await startTracing('worker');
   const log = createLogger('worker', logOptions(config));
+  warnDeprecatedSettings(log);
   // The thread budget: libvips threads per image (jobs already run side by side on libuv's
   // pool, sized by UV_THREADPOOL_SIZE: the fleet launcher sets it to the cores available).
   sharp.concurrency(config.MODELHUB_SHARP_THREADS || os.availableParallelism());

@@ -1,6 +1,6 @@
 // Docker HEALTHCHECK for every ModelHub container (the API, a worker, webhook delivery): exits 0
 // when the process in this container answers GET /healthz, on the API's port (PORT) or on a
-// worker's / the webhook process's metrics port (METRICS_PORT, default 9464 + WORKER_INDEX).
+// worker's / the webhook process's metrics port (MODELHUB_METRICS_PORT, default 9464 + MODELHUB_WORKER_INDEX).
 // Ports come from the same validated configuration the processes read.
 import { loadConfig, workerMetricsPort } from '../../dist/shared/config.js';
 

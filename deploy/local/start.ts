@@ -5,13 +5,14 @@
  * `npm run start:worker` (or the fleet launcher) as separate processes instead.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { DEFAULT_REDIS_URL, loadConfig, type Config } from '../../shared/config.js';
+import { DEFAULT_REDIS_URL, loadConfig, warnDeprecatedSettings, type Config } from '../../shared/config.js';
 import { nodeEntryArgs } from '../../shared/entry-point.js';
 import { createLogger, logOptions, type Logger } from '../../shared/logger.js';
 import { redisAnswers, redisServerInstalled, startLocalRedis } from './redis.js';
 
 const config = loadConfig();
 const log = createLogger('start', logOptions(config));
+warnDeprecatedSettings(log);
 const children: ChildProcess[] = [];
 let localRedis: ChildProcess | null = null;
 let stopping = false;

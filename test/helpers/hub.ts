@@ -74,9 +74,9 @@ export async function startInProcessWorker(env: Record<string, string>, args: st
   const config = loadConfig({
     ...process.env,
     ...env,
-    METRICS_PORT: String(port),
+    MODELHUB_METRICS_PORT: String(port),
     LOG_LEVEL: env.LOG_LEVEL ?? 'warn',
-    LOG_FORMAT: 'json',
+    MODELHUB_LOG_FORMAT: 'json',
   });
   const { values } = parseArgs({ args, options: { device: { type: 'string' }, models: { type: 'string' } } });
   let log = '';
@@ -106,7 +106,7 @@ export async function startWorker(env: Record<string, string>, args: string[]): 
   const port = await freePort();
   let log = '';
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'worker/main.ts'), ...args], {
-    env: { ...process.env, ...env, METRICS_PORT: String(port), LOG_LEVEL: env.LOG_LEVEL ?? 'warn' },
+    env: { ...process.env, ...env, MODELHUB_METRICS_PORT: String(port), LOG_LEVEL: env.LOG_LEVEL ?? 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (d) => (log += d));
@@ -185,8 +185,8 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     ...process.env,
     ...env,
     PORT: '0',
-    API_METRICS_PORT: '0',
-    API_METRICS_REFRESH_MS: env.API_METRICS_REFRESH_MS ?? '1000',
+    MODELHUB_API_METRICS_PORT: '0',
+    MODELHUB_API_METRICS_REFRESH_MS: env.MODELHUB_API_METRICS_REFRESH_MS ?? env.API_METRICS_REFRESH_MS ?? '1000',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',
   });
   const api = await startApi(config, { jobHooks: options.jobHooks });
