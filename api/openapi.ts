@@ -179,6 +179,15 @@ function operation(route: RouteDef, replies: Record<string, Reply>, body: RouteD
   };
 }
 
+/** The spec error object, its error_code one of the named codes (title: the name; description: the status and meaning). */
+function specErrorSchema(): JsonSchema {
+  const error = jsonSchema(SpecErrorSchema, 'output') as { properties: Record<string, JsonSchema> };
+  const codes = (Object.entries(ErrorCodes) as [ErrorKind, { code: number; status: number }][]).map(
+    ([kind, { code, status }]) => ({ const: code, title: kind, description: `HTTP ${status}: ${ERROR_MEANING[kind]}` }),
+  );
+  return { ...error, properties: { ...error.properties, error_code: { type: 'integer', anyOf: codes } } };
+}
+
 export interface OpenApiOptions {
   version: string;
   /** The models this hub serves and their tasks: each gets its own paths. */
@@ -217,7 +226,7 @@ export function buildOpenApi(routes: readonly RouteDef[], { version, models }: O
       add(path, route.method, op);
     }
   }
-  const schemas: Record<string, JsonSchema> = { SpecError: jsonSchema(SpecErrorSchema, 'output') };
+  const schemas: Record<string, JsonSchema> = { SpecError: specErrorSchema() };
   for (const [task, info] of Object.entries(TASKS) as [TaskName, (typeof TASKS)[TaskName]][]) {
     schemas[`${pascal(task)}Input`] = { title: task, ...jsonSchema(info.input, 'input') };
     schemas[`${pascal(task)}Output`] = { title: task, ...jsonSchema(TASK_OUTPUTS[task], 'output') };

@@ -3,6 +3,7 @@
  * generate /openapi.json, so the document cannot drift from what the server accepts.
  */
 import { z } from 'zod';
+import { ALLOWED_IMAGE_FORMATS } from '../shared/image-formats.js';
 import { TASKS, type TaskName } from '../shared/tasks.js';
 
 export const SubmitBody = z.strictObject({
@@ -140,6 +141,10 @@ export const AcceptedSchema = JobViewSchema.pick({
 export const ModelSummarySchema = z.object({
   name: z.string(),
   task: z.enum(Object.keys(TASKS) as [TaskName, ...TaskName[]]),
+  modality: z.enum(['image', 'text']).describe("What the model's input is: an image field, or text fields"),
+  image_formats: z
+    .array(z.enum(ALLOWED_IMAGE_FORMATS))
+    .describe('The image file formats its `image` accepts (others answer 415, error_code 1007); empty for text'),
   description: z.string(),
   status: z.enum(['ready', 'no_workers', 'unavailable']),
   weights: z.enum(['real', 'test', 'missing']),

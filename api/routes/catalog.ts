@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Request, Response } from 'express';
 import { SpecError } from '../../shared/errors.js';
+import { ALLOWED_IMAGE_FORMATS } from '../../shared/image-formats.js';
 import { labelCount, labelOf, type ModelEntry } from '../../shared/manifest.js';
 import { TASKS, type TaskName } from '../../shared/tasks.js';
 import { listLiveWorkers, type WorkerInfo } from '../../shared/worker-registry.js';
@@ -50,6 +51,9 @@ async function summary(entry: ModelEntry, workers: WorkerInfo[], queue: { waitin
   return {
     name: m.name,
     task: m.task,
+    modality: TASKS[m.task].modality,
+    // One allow-list today, checked on every image in the API and the worker.
+    image_formats: TASKS[m.task].modality === 'image' ? [...ALLOWED_IMAGE_FORMATS] : [],
     description:
       entry.weights === 'test'
         ? `${m.description} [TEST MODEL: generated stand-in with the reference export's signature, not the real weights]`

@@ -9,7 +9,7 @@ import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../shared/config.js';
 import { TASKS } from '../../shared/tasks.js';
-import { ModelHub } from '../../clients/typescript/lib/index.js';
+import { ErrorCodes, ModelHub, statusOfErrorCode } from '../../clients/typescript/lib/index.js';
 import { startHub, type Hub } from '../helpers/hub.js';
 
 type JsonSchema = {
@@ -175,6 +175,33 @@ describe('SDK against /openapi.json', () => {
         task: schema.title,
         fields: shape(schemaFields(schema)),
       });
+  });
+
+  it("the SDK's error codes are the document's, with the status every answer listing one gives it", () => {
+    const documented = (doc.components.schemas.SpecError.properties.error_code.anyOf as JsonSchema[]).map((c) => [
+      c.title,
+      c.const,
+    ]);
+    expect(documented.length).toBeGreaterThan(20);
+    const byCode = (a: unknown[], b: unknown[]) => Number(a[1]) - Number(b[1]);
+    expect(
+      Object.entries(ErrorCodes)
+        .map(([name, e]) => [name, e.code])
+        .sort(byCode),
+    ).toEqual(documented.sort(byCode));
+    let checked = 0;
+    for (const [route, ops] of Object.entries(doc.paths as Record<string, Record<string, any>>))
+      for (const [method, op] of Object.entries(ops))
+        for (const [status, answer] of Object.entries(op.responses as Record<string, any>))
+          for (const code of answer.content?.['application/json']?.schema?.properties?.error_code?.enum ?? []) {
+            expect({ at: `${method} ${route}`, code, status: statusOfErrorCode(code) }).toEqual({
+              at: `${method} ${route}`,
+              code,
+              status: Number(status),
+            });
+            checked++;
+          }
+    expect(checked).toBeGreaterThan(100);
   });
 
   it("each task's output type names the fields the hub documents for it", async () => {

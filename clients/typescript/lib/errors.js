@@ -43,27 +43,43 @@ export class WaitTimeoutError extends Error {
 export class WebhookVerificationError extends Error {
     name = 'WebhookVerificationError';
 }
-/** The HTTP status the hub answers for each error code (the README's table). */
+/**
+ * The hub's error codes by name, with the HTTP status it answers each with. The hub's
+ * /openapi.json lists them (SpecError's error_code) and each answer's codes; a test checks that
+ * this table agrees with it, so clients compare `err.error_code` with a name, not a number.
+ */
+export const ErrorCodes = {
+    BAD_JSON: { code: 1001, status: 400 },
+    INVALID_INPUT: { code: 1002, status: 400 },
+    INVALID_IMAGE: { code: 1003, status: 400 },
+    IMAGE_TOO_LARGE: { code: 1004, status: 413 },
+    BODY_TOO_LARGE: { code: 1005, status: 413 },
+    INVALID_OPTION: { code: 1006, status: 400 },
+    UNSUPPORTED_IMAGE_FORMAT: { code: 1007, status: 415 },
+    IMAGE_DECODE_TIMEOUT: { code: 1008, status: 422 },
+    OUTPUT_TOO_LARGE: { code: 1009, status: 422 },
+    UNSUPPORTED_MEDIA_TYPE: { code: 1010, status: 415 },
+    UNAUTHORIZED: { code: 1101, status: 401 },
+    FORBIDDEN: { code: 1102, status: 403 },
+    MODEL_NOT_FOUND: { code: 1201, status: 404 },
+    JOB_NOT_FOUND: { code: 1202, status: 404 },
+    ROUTE_NOT_FOUND: { code: 1203, status: 404 },
+    MODEL_UNAVAILABLE: { code: 1204, status: 503 },
+    EXAMPLE_NOT_FOUND: { code: 1205, status: 404 },
+    CONFLICT: { code: 1301, status: 409 },
+    IDEMPOTENCY_MISMATCH: { code: 1302, status: 422 },
+    QUEUE_FULL: { code: 1401, status: 429 },
+    TENANT_QUOTA: { code: 1402, status: 429 },
+    RATE_LIMITED: { code: 1403, status: 429 },
+    STORE_UNAVAILABLE: { code: 1501, status: 503 },
+    WAIT_TIMEOUT: { code: 1502, status: 504 },
+    BUSY: { code: 1503, status: 503 },
+    INFERENCE_FAILED: { code: 2001, status: 500 },
+    DEADLINE_EXCEEDED: { code: 2002, status: 504 },
+    CANCELED: { code: 2003, status: 409 },
+    INTERNAL: { code: 2999, status: 500 },
+};
+/** The HTTP status the hub answers for an error code (500 for a code it does not list). */
 export function statusOfErrorCode(code) {
-    if (code === 1101)
-        return 401;
-    if (code === 1102)
-        return 403;
-    if (code === 1004 || code === 1005)
-        return 413;
-    if (code >= 1001 && code < 1100)
-        return 400;
-    if (code === 1204 || code === 1501)
-        return 503;
-    if (code >= 1201 && code < 1300)
-        return 404;
-    if (code === 1301 || code === 2003)
-        return 409;
-    if (code === 1302)
-        return 422;
-    if (code === 1401)
-        return 429;
-    if (code === 1502 || code === 2002)
-        return 504;
-    return 500;
+    return Object.values(ErrorCodes).find((e) => e.code === code)?.status ?? 500;
 }

@@ -193,9 +193,15 @@ export interface SubmitBody<I = TaskInputs[Task]> {
     webhook_events_filter?: ('start' | 'completed')[];
 }
 export type ModelStatus = 'ready' | 'no_workers' | 'unavailable';
+/** An image file format the hub decodes. */
+export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff';
 export interface ModelSummary {
     name: string;
     task: Task;
+    /** What the model's input is: an `image` field, or text fields. */
+    modality: 'image' | 'text';
+    /** The image file formats its `image` accepts (others answer 415, error_code 1007); empty for text. */
+    image_formats: ImageFormat[];
     description: string;
     status: ModelStatus;
     /** real weights, a generated test stand-in, or missing. */

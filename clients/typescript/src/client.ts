@@ -2,7 +2,7 @@
  * The ModelHub client. One method per API operation, named as the operation's operationId in
  * /openapi.json, plus `wait()` (a job until it finishes) and `predict()` (the spec output).
  */
-import { ModelHubConnectionError, ModelHubError, WaitTimeoutError, statusOfErrorCode } from './errors.js';
+import { ErrorCodes, ModelHubConnectionError, ModelHubError, WaitTimeoutError, statusOfErrorCode } from './errors.js';
 import type {
   AnyOutput,
   Batch,
@@ -81,14 +81,14 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 /** Transient trouble a waiting client should ride out: the hub or its Redis briefly away. */
 const transient = (err: unknown) =>
   err instanceof ModelHubConnectionError ||
-  (err instanceof ModelHubError && (err.error_code === 1501 || err.status === 502));
+  (err instanceof ModelHubError && (err.error_code === ErrorCodes.STORE_UNAVAILABLE.code || err.status === 502));
 
 /** The spec output of a finished job; throws its spec error when it failed or was canceled. */
 export function outputOf<O>(job: Job<O>): O {
   if (job.status === 'succeeded' && job.output) return job.output as O;
   const body = (job.output as SpecErrorBody | undefined) ?? {
     success: false,
-    error_code: 2999,
+    error_code: ErrorCodes.INTERNAL.code,
     error_msg: `job ${job.id} is ${job.status}`,
     request_id: job.id,
   };
@@ -208,7 +208,7 @@ export class ModelHub {
     } catch (err) {
       if (
         !(err instanceof ModelHubError) ||
-        err.error_code !== 1502 ||
+        err.error_code !== ErrorCodes.WAIT_TIMEOUT.code ||
         !err.request_id ||
         options.waitBeyondLimit === false
       )
