@@ -1,16 +1,37 @@
+// @ts-check
 // Drawing a spec output over its input: boxes (SVG), masks and class maps (canvas), top-class
 // bars, text-vector summaries. Every mask encoding the hub answers (array, RLE, PNG) is drawn.
 import { h, fmt, pct, colorOf, rgbOf } from './dom.js';
 
-/** Decodes one mask or class map into a width×height array of values (0 = off). */
+/** @typedef {import('/sdk/index.js').Task} Task */
+/** @typedef {import('/sdk/index.js').AnyOutput} AnyOutput */
+/** @typedef {import('/sdk/index.js').ObjectDetectionOutput} DetectionOutput */
+/** @typedef {import('/sdk/index.js').InstanceSegmentationOutput} InstanceOutput */
+/** @typedef {import('/sdk/index.js').SemanticSegmentationOutput} SegmentationOutput */
+/** @typedef {import('/sdk/index.js').ImageClassificationOutput} ClassificationOutput */
+/** @typedef {import('/sdk/index.js').TextVectorsOutput} VectorsOutput */
+/** @typedef {import('/sdk/index.js').RleMask} RleMask */
+/** @typedef {import('/sdk/index.js').PngMap} PngMap */
+/** @typedef {{ url: string, width: number, height: number }} InputImage */
+/** @typedef {{ plane: ArrayLike<number>, color: (v: number) => number[] }} Layer */
+
+/**
+ * Decodes one mask or class map into a width×height array of values (0 = off).
+ * @param {boolean[][] | number[][] | RleMask | PngMap} mask
+ * @param {number} width
+ * @param {number} height
+ */
 async function decodePlane(mask, width, height) {
   const out = new Uint16Array(width * height);
   if (Array.isArray(mask)) {
     for (let y = 0; y < mask.length; y++) {
       const row = mask[y];
-      for (let x = 0; x < row.length; x++) out[y * width + x] = row[x] === true ? 1 : row[x] === false ? 0 : row[x];
+      for (let x = 0; x < row.length; x++) {
+        const v = row[x];
+        out[y * width + x] = v === true ? 1 : v === false ? 0 : v;
+      }
     }
-  } else if (mask && Array.isArray(mask.counts)) {
+  } else if ('counts' in mask) {
     // COCO uncompressed RLE, column-major, starting with zeros.
     const [mh] = mask.size;
     let i = 0;
@@ -18,12 +39,13 @@ async function decodePlane(mask, width, height) {
       if (k % 2 === 1) for (let j = i; j < i + run; j++) out[(j % mh) * width + Math.floor(j / mh)] = 1;
       i += run;
     });
-  } else if (mask && mask.format === 'png') {
+  } else if (mask.format === 'png') {
     const img = new Image();
     img.src = `data:image/png;base64,${mask.data}`;
     await img.decode();
+    /** @type {HTMLCanvasElement} */
     const c = h('canvas', { width, height });
-    const ctx = c.getContext('2d');
+    const ctx = /** @type {CanvasRenderingContext2D} */ (c.getContext('2d'));
     ctx.drawImage(img, 0, 0);
     const px = ctx.getImageData(0, 0, width, height).data;
     for (let i = 0; i < out.length; i++) out[i] = px[i * 4];
@@ -31,9 +53,13 @@ async function decodePlane(mask, width, height) {
   return out;
 }
 
-/** A canvas the size of the image, painted where `plane` is set with `colour(value)`. */
+/**
+ * A canvas the size of the image, painted where `plane` is set with `colour(value)`.
+ * @param {HTMLCanvasElement} canvas
+ * @param {Layer[]} planes
+ */
 function paint(canvas, planes) {
-  const ctx = canvas.getContext('2d');
+  const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d'));
   const img = ctx.createImageData(canvas.width, canvas.height);
   for (const { plane, color } of planes) {
     for (let i = 0; i < plane.length; i++) {
@@ -47,7 +73,13 @@ function paint(canvas, planes) {
   ctx.putImageData(img, 0, 0);
 }
 
-/** The image with an SVG layer (boxes, labels) and a canvas layer (masks), in image pixels. */
+/**
+ * The image with an SVG layer (boxes, labels) and a canvas layer (masks), in image pixels.
+ * @param {string} imageUrl
+ * @param {number} width
+ * @param {number} height
+ * @returns {{ box: HTMLDivElement, canvas: HTMLCanvasElement, svg: SVGSVGElement }}
+ */
 export function stage(imageUrl, width, height) {
   const img = h('img', { src: imageUrl, alt: 'input image', width, height });
   const canvas = h('canvas', { class: 'layer masks', width, height });
@@ -62,6 +94,11 @@ export function stage(imageUrl, width, height) {
   return { box, canvas, svg };
 }
 
+/**
+ * @param {SVGSVGElement} svg
+ * @param {DetectionOutput} output
+ * @param {number} width
+ */
 function drawBoxes(svg, output, width) {
   const stroke = Math.max(1.5, width / 400);
   const font = Math.max(11, width / 45);
@@ -95,6 +132,10 @@ function drawBoxes(svg, output, width) {
   });
 }
 
+/**
+ * @param {DetectionOutput} output
+ * @param {{ title: string, cell: (i: number) => unknown }} [extra]
+ */
 function detectionTable(output, extra) {
   if (!output.detection_boxes.length) return h('p', { class: 'muted' }, 'No detections above the score threshold.');
   return h(
@@ -129,13 +170,14 @@ function detectionTable(output, extra) {
           ),
           h('td', {}, fmt(output.detection_scores[i], 3)),
           h('td', { class: 'mono' }, `[${b.map((v) => fmt(v, 1)).join(', ')}]`),
-          extra ? h('td', {}, extra.cell(i)) : null,
+          extra ? h('td', {}, String(extra.cell(i))) : null,
         ),
       ),
     ),
   );
 }
 
+/** @param {ClassificationOutput} output */
 function bars(output) {
   const top = Object.entries(output.class_probs)
     .sort((a, b) => b[1] - a[1])
@@ -162,13 +204,19 @@ function bars(output) {
   );
 }
 
+/** @param {VectorsOutput} output */
 function vectors(output) {
   const rows = [];
-  for (const key of ['pool_output', 'first_token_output', 'all_hidden_outputs']) {
-    if (!(key in output)) continue;
+  for (const key of /** @type {const} */ (['pool_output', 'first_token_output', 'all_hidden_outputs'])) {
     const v = output[key];
+    if (v === undefined) continue;
+    /** @type {number[][]} */
     const matrix =
-      typeof v === 'string' ? v.split(';').map((r) => r.split(',').map(Number)) : Array.isArray(v[0]) ? v : [v];
+      typeof v === 'string'
+        ? v.split(';').map((r) => r.split(',').map(Number))
+        : Array.isArray(v[0])
+          ? /** @type {number[][]} */ (v)
+          : [/** @type {number[]} */ (v)];
     const first = matrix[0] ?? [];
     const norm = Math.sqrt(first.reduce((s, x) => s + x * x, 0));
     const dims = key === 'all_hidden_outputs' ? `${matrix.length} × ${first.length}` : String(first.length);
@@ -205,8 +253,13 @@ function vectors(output) {
 /**
  * The drawing for one output. `image`: { url, width, height } of the input (image tasks);
  * `labels`: class names by id (for segmentation legends).
+ * @param {Task} task
+ * @param {AnyOutput | import('/sdk/index.js').SpecErrorBody} answer
+ * @param {InputImage | null} image
+ * @param {(string | null)[] | null} labels
  */
-export async function drawOutput(task, output, image, labels) {
+export async function drawOutput(task, answer, image, labels) {
+  const output = /** @type {any} */ (answer);
   if (task === 'image-classification') {
     return h(
       'div',
@@ -216,19 +269,22 @@ export async function drawOutput(task, output, image, labels) {
     );
   }
   if (task === 'text-vectors') return vectors(output);
+  if (!image) return h('p', { class: 'muted' }, 'No input image to draw on.');
   const { box, canvas, svg } = stage(image.url, image.width, image.height);
   if (task === 'object-detection') {
     drawBoxes(svg, output, image.width);
     return h('div', { class: 'result-grid' }, box, detectionTable(output));
   }
   if (task === 'instance-segmentation') {
+    /** @type {Layer[]} */
     const planes = [];
+    /** @type {number[]} */
     const areas = [];
     for (let i = 0; i < output.detection_masks.length; i++) {
       const plane = await decodePlane(output.detection_masks[i], image.width, image.height);
       const [r, g, b] = rgbOf(output.detection_classes[i] + i * 3);
       planes.push({ plane, color: () => [r, g, b, 110] });
-      areas.push(plane.reduce((s, v) => s + (v ? 1 : 0), 0));
+      areas.push(plane.reduce((sum, v) => sum + (v ? 1 : 0), 0));
     }
     paint(canvas, planes);
     drawBoxes(svg, output, image.width);
@@ -250,10 +306,11 @@ export async function drawOutput(task, output, image, labels) {
     } else {
       ids = await decodePlane(output.preds, image.width, image.height);
     }
+    /** @type {Map<number, number>} */
     const counts = new Map();
     for (const v of ids) counts.set(v, (counts.get(v) ?? 0) + 1);
     // Class 0 is background in both seed label sets: left clear so the image shows through.
-    paint(canvas, [{ plane: ids, color: (v) => [...rgbOf(v), 140] }]);
+    paint(canvas, [{ plane: ids, color: (/** @type {number} */ v) => [...rgbOf(v), 140] }]);
     const legend = h(
       'table',
       { class: 'grid compact' },

@@ -1,14 +1,31 @@
+// @ts-check
 // Ready-to-copy snippets of the request the console just made (curl, SDK, CLI), and a JSON view
 // that keeps long arrays short.
 
+/**
+ * The request the console made, as the snippets need it.
+ * @typedef {object} SnippetRequest
+ * @property {string} origin the hub's URL
+ * @property {string} model
+ * @property {Record<string, unknown>} input the spec input (its image, if any, empty: the snippets read the file)
+ * @property {string} fileName the image file's name
+ * @property {string} [jobId] the job the console ran
+ * @property {boolean} hasKey whether the hub needs a key (the snippets read it from $MODELHUB_API_KEY)
+ */
+
+/** @param {unknown} s */
 const shellQuote = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
 
-/** The request's options (everything but the image) as JSON members, e.g. `,"max_detections":5`. */
+/**
+ * The request's options (everything but the image) as JSON members, e.g. `,"max_detections":5`.
+ * @param {Record<string, unknown>} options
+ */
 const optionMembers = (options) =>
   Object.entries(options)
     .map(([k, v]) => `,${JSON.stringify(k)}:${JSON.stringify(v)}`)
     .join('');
 
+/** @param {SnippetRequest} request */
 export function curlSnippet({ origin, model, input, fileName, jobId, hasKey }) {
   const auth = hasKey ? ` \\\n  -H "Authorization: Bearer $MODELHUB_API_KEY"` : '';
   const { image, ...options } = input;
@@ -18,12 +35,13 @@ export function curlSnippet({ origin, model, input, fileName, jobId, hasKey }) {
       : shellQuote(JSON.stringify({ input }));
   return [
     `# submit, holding the answer up to 30 s until the job finishes`,
-    `curl -s ${origin}/v1/models/${model}/jobs -H 'Prefer: wait=30'${auth} \\\n  -d ${body}`,
+    `curl -s ${origin}/v1/models/${model}/jobs -H 'Prefer: wait=30'${auth} \\\n  -H 'Content-Type: application/json' -d ${body}`,
     `# read the job (the one the console just ran: ${jobId ?? 'id from the answer above'})`,
     `curl -s ${origin}/v1/jobs/${jobId ?? '<id>'}${hasKey ? ' -H "Authorization: Bearer $MODELHUB_API_KEY"' : ''}`,
   ].join('\n');
 }
 
+/** @param {SnippetRequest} request */
 export function sdkSnippet({ origin, model, input, fileName, hasKey }) {
   const { image, ...options } = input;
   const fields =
@@ -44,6 +62,7 @@ export function sdkSnippet({ origin, model, input, fileName, hasKey }) {
   ].join('\n');
 }
 
+/** @param {SnippetRequest} request */
 export function cliSnippet({ origin, model, input, fileName, hasKey }) {
   const { image, first_sequence, second_sequence, ...options } = input;
   const args = ['npx modelhub', `--url ${origin}`, ...(hasKey ? ['--key "$MODELHUB_API_KEY"'] : []), 'predict', model];
@@ -56,7 +75,15 @@ export function cliSnippet({ origin, model, input, fileName, hasKey }) {
 }
 
 /** JSON with arrays past `limit` items cut ("… 12,345 more") and long strings shortened. */
+/**
+ * @param {unknown} value
+ * @param {number} [limit]
+ */
 export function previewJson(value, limit = 24) {
+  /**
+   * @param {unknown} v
+   * @returns {unknown}
+   */
   const seen = (v) => {
     if (Array.isArray(v)) {
       const head = v.slice(0, limit).map(seen);

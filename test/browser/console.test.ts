@@ -181,6 +181,14 @@ describe.skipIf(!haveChromium)('web console', () => {
     expect(await error.locator('.error-msg').textContent()).toMatch(/^image is not a decodable image file/);
     expect(await error.textContent()).toContain('error_code 1003 · HTTP 400');
     expect(await page.locator('#raw-json').textContent()).toContain('"error_code": 1003');
+    // The formats offered are the catalog's (the hub refuses AVIF, so the console does not offer it).
+    expect(await error.textContent()).toContain('Use a JPEG, PNG, WEBP, GIF or TIFF file.');
+    expect(await page.locator('table.docs').first().textContent()).toContain(
+      'base64 of an image file (JPEG, PNG, WEBP, GIF or TIFF)',
+    );
+    expect(await page.locator('#file').getAttribute('accept')).toBe(
+      'image/jpeg,image/png,image/webp,image/gif,image/tiff',
+    );
     await shot(page, '04-not-an-image');
     await page.close();
   });
