@@ -1,6 +1,7 @@
 /**
  * Spec errors: every failure a client sees is `{ success: false, error_code, error_msg, request_id }`.
- * Each code below is stable and documented in the README; `httpStatus` is what the API answers.
+ * Each code below is stable and documented in docs/api.md ("Errors"); `httpStatus` is what the API
+ * answers. /openapi.json names every code, and lists per answer the codes it carries.
  */
 export const ErrorCodes = {
   BAD_JSON: { code: 1001, status: 400 },
