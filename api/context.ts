@@ -6,6 +6,7 @@ import type { RedisClient } from '../shared/redis/connection.js';
 import type { ModelEntry } from '../shared/manifest.js';
 import type { BatchService } from './batch-service.js';
 import type { JobService } from './job-service.js';
+import type { PredictService } from './predict-service.js';
 import type { ApiMetrics } from './metrics.js';
 import type { OffloadPool } from '../shared/offload/pool.js';
 import type { QueueBoard } from './queue-board.js';
@@ -18,6 +19,8 @@ export interface ApiContext {
   redis: RedisClient;
   jobs: JobService;
   batches: BatchService;
+  /** Synchronous predict, coalesced while calls are in flight. */
+  predict: PredictService;
   registry: Registry;
   metrics: ApiMetrics;
   /** Threads for large request bodies (OFFLOOP_PARSE_BYTES). */

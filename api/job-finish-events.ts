@@ -45,8 +45,13 @@ export class JobFinishEvents {
    * Listens for the job's finishing event (null: no event stream now; wait the slow way). Armed
    * before the job is added, its completion cannot slip past between the add and the listen.
    */
-  async watch(model: string, id: string, ttlMs: number): Promise<FinishWatch | null> {
-    const emitter = await this.stream(model);
+  async watch(
+    model: string,
+    id: string,
+    ttlMs: number,
+    queueName = modelQueueName(model),
+  ): Promise<FinishWatch | null> {
+    const emitter = await this.stream(queueName);
     if (!emitter) return null;
     let finish!: (outcome: Finish | null) => void;
     const done = new Promise<Finish | null>((resolve) => {
@@ -77,10 +82,16 @@ export class JobFinishEvents {
    * is polled). Not BullMQ's waitUntilFinished: its internal check can reject unhandled when
    * Redis hiccups, which would end the process.
    */
-  async until(model: string, id: string, ttlMs: number, isDone: () => Promise<boolean>): Promise<void> {
+  async until(
+    model: string,
+    id: string,
+    ttlMs: number,
+    isDone: () => Promise<boolean>,
+    queueName = modelQueueName(model),
+  ): Promise<void> {
     if (this.closing) return;
     const deadline = Date.now() + ttlMs;
-    const emitter = await this.stream(model);
+    const emitter = await this.stream(queueName);
     if (!emitter) {
       // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() may set it during the awaits; TypeScript keeps the narrowing from above
       while (!this.closing && Date.now() < deadline && !(await isDone()))
@@ -103,20 +114,20 @@ export class JobFinishEvents {
   }
 
   /**
-   * The model's event stream, or null when it cannot be made ready in time. BullMQ emits
+   * A queue's event stream (a model's queue, or its predict lane), or null when it cannot be made ready in time. BullMQ emits
    * "<event>:<job id>" besides "<event>"; its listener types know only the latter, hence the
    * plain EventEmitter.
    */
-  private async stream(model: string): Promise<EventEmitter | null> {
+  private async stream(queue: string): Promise<EventEmitter | null> {
     if (this.closing) return null;
-    let events = this.streams.get(model);
+    let events = this.streams.get(queue);
     if (!events) {
       const connection = createRedis(this.config, { blocking: true });
-      connection.on('error', (err) => this.log.debug({ err: err.message, model }, 'queue events connection error'));
+      connection.on('error', (err) => this.log.debug({ err: err.message, queue }, 'queue events connection error'));
       this.connections.push(connection);
-      events = new QueueEvents(modelQueueName(model), { connection, prefix: this.config.MODELHUB_PREFIX });
-      events.on('error', (err) => this.log.warn({ err: err.message, model }, 'queue events error'));
-      this.streams.set(model, events);
+      events = new QueueEvents(queue, { connection, prefix: this.config.MODELHUB_PREFIX });
+      events.on('error', (err) => this.log.warn({ err: err.message, queue }, 'queue events error'));
+      this.streams.set(queue, events);
     }
     const ready = events.waitUntilReady().then(
       () => true,

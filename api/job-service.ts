@@ -13,7 +13,15 @@ import { JOB_PAYLOAD_VERSION, type JobData, type JobResult, type WebhookEvent } 
 import { defaultJobOptions, sideKeyTtlS } from '../shared/jobs/retention.js';
 import { JobAccounting, inputBytesOf } from '../shared/jobs/accounting.js';
 import type { RedisClient } from '../shared/redis/connection.js';
-import { WEBHOOK_QUEUE, jobIndexKey, modelQueueName, webhookStatusKey } from '../shared/redis/keys.js';
+import {
+  WEBHOOK_QUEUE,
+  jobIndexKey,
+  modelQueueName,
+  predictQueueName,
+  webhookStatusKey,
+} from '../shared/redis/keys.js';
+import type { EntryData, EntryResult } from '../shared/predict/entry.js';
+import { itemView } from '../shared/predict/view.js';
 import {
   canceledView,
   completedView,
@@ -64,7 +72,7 @@ export interface SubmitResult {
   replayed: boolean;
 }
 
-interface JobIndexEntry {
+export interface JobIndexEntry {
   model: string;
   tenant: string | null;
   created_at: number;
@@ -75,6 +83,8 @@ interface JobIndexEntry {
   webhook?: boolean;
   /** The job's trace (tracing on when it was submitted). */
   trace_id?: string;
+  /** A coalesced predict call: the entry it rides in on the model's predict lane (shared/predict/entry.ts). */
+  entry?: string;
 }
 
 export class JobService {
@@ -82,7 +92,9 @@ export class JobService {
   readonly webhooks: Queue<WebhookJobData>;
   /** Each job's accounting record and its tenant's counts (shared/jobs/accounting.ts). */
   readonly accounting: JobAccounting;
-  private readonly finishes: JobFinishEvents;
+  readonly finishes: JobFinishEvents;
+  /** Each model's predict lane (coalesced predict entries), on the read connection. */
+  private readonly predictReadQueues = new Map<string, Queue<EntryData, EntryResult>>();
   /** Backpressure per model (QUEUE_MAX_WAITING), read from Redis at most once a second when far from the limit. */
   private readonly waiting = new Map<string, WaitingCount>();
 
@@ -114,6 +126,12 @@ export class JobService {
         readQueue.on('error', (err) => log.warn({ err: err.message, model: name }, 'queue error (reads)'));
         this.readQueues.set(name, readQueue);
       }
+      const predictRead = new Queue<EntryData, EntryResult>(predictQueueName(name), {
+        connection: reader,
+        prefix: config.MODELHUB_PREFIX,
+      });
+      predictRead.on('error', (err) => log.warn({ err: err.message, model: name }, 'predict lane error (reads)'));
+      this.predictReadQueues.set(name, predictRead);
       // Adds store a large image without re-encoding it on the event loop (image-job-queue.ts).
       const queue = new ImageJobQueue<JobData, JobResult>(modelQueueName(name), {
         connection: redis,
@@ -316,6 +334,18 @@ export class JobService {
     });
   }
 
+  /** Refuses (429 QUEUE_FULL) when the model's queue holds QUEUE_MAX_WAITING jobs; `added` counts what this call adds. */
+  async checkWaiting(model: string, added = 0): Promise<void> {
+    const count = this.waiting.get(model)!;
+    const waiting = await count.current();
+    if (waiting >= this.config.QUEUE_MAX_WAITING) {
+      throw new SpecError('QUEUE_FULL', `model "${model}" has ${waiting} jobs waiting; try again later`, {
+        'Retry-After': '5',
+      });
+    }
+    for (let i = 0; i < added; i++) count.added();
+  }
+
   /** Each model's queue on the read connection (queue gauges are refreshed through these). */
   readQueueEntries(): [string, Queue<JobData, JobResult>][] {
     return [...this.queues.keys()].map((name) => [name, this.readQueue(name)]);
@@ -335,7 +365,14 @@ export class JobService {
   }
 
   /** The job's view, reading only the fields it needs when the index knows the job's deadline. */
-  private readView(index: JobIndexEntry, id: string): Promise<JobView | null> {
+  private async readView(index: JobIndexEntry, id: string): Promise<JobView | null> {
+    if (index.entry) {
+      // A coalesced predict call: its entry's state, its own result.
+      const queue = this.predictReadQueues.get(index.model)! as unknown as Queue<JobData, JobResult>;
+      const known = { model: index.model, ...(index.trace_id ? { trace_id: index.trace_id } : {}) };
+      const facts = await readJobFacts(this.reader, queue, index.entry, known);
+      return facts ? withTraceId(itemView(facts, id), index.trace_id) : null;
+    }
     const known =
       index.deadline_at !== undefined
         ? {
@@ -392,6 +429,8 @@ export class JobService {
         return true;
       }
     };
+    // A coalesced predict call finishes with its entry, on the model's predict lane.
+    if (index.entry) return this.finishes.until(index.model, index.entry, ttlMs, isDone, predictQueueName(index.model));
     return this.finishes.until(index.model, id, ttlMs, isDone);
   }
 
@@ -407,6 +446,8 @@ export class JobService {
     return this.withStore(async () => {
       const index = await this.readIndex(id, tenant);
       if (index.canceled_at) return canceledView(id, index.model, index.created_at, index.canceled_at);
+      // A predict call answers its caller within its wait: nothing is left to cancel for anyone else.
+      if (index.entry) throw new SpecError('CONFLICT', `"${id}" is a predict call; it cannot be canceled`);
       const queue = this.queues.get(index.model)!;
       const job = await queue.getJob(id);
       if (!job) throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
@@ -449,6 +490,7 @@ export class JobService {
     const prefix = this.config.MODELHUB_PREFIX;
     return this.withStore(async () => {
       const index = await this.readIndex(id, tenant);
+      if (index.entry) return this.removeItem(index, id);
       const queue = this.queues.get(index.model)!;
       const state = await queue.getJobState(id);
       if (state !== 'completed' && state !== 'failed' && state !== 'unknown' && !index.canceled_at) {
@@ -467,6 +509,20 @@ export class JobService {
       await Promise.all([jobIndexKey(prefix, id), webhookStatusKey(prefix, id)].map((k) => this.redis.del(k)));
       return { id, deleted: true as const };
     });
+  }
+
+  /**
+   * Deletes a coalesced predict call once its entry finished: its record gives back what it held
+   * and its index goes, so it reads as not found. Its result stays inside the shared entry (not
+   * readable through the API any more) until the entry's retention removes it.
+   */
+  private async removeItem(index: JobIndexEntry, id: string): Promise<{ id: string; deleted: true }> {
+    const view = await this.readView(index, id);
+    if (view && (view.status === 'queued' || view.status === 'running'))
+      throw new SpecError('CONFLICT', `job "${id}" has not finished`);
+    await this.accounting.release(index.model, id);
+    await this.redis.del(jobIndexKey(this.config.MODELHUB_PREFIX, id));
+    return { id, deleted: true as const };
   }
 
   /**
@@ -493,7 +549,11 @@ export class JobService {
 
   async close(): Promise<void> {
     await this.finishes.close();
-    await Promise.all([...this.queues.values(), ...this.readQueues.values(), this.webhooks].map((q) => q.close()));
+    await Promise.all(
+      [...this.queues.values(), ...this.readQueues.values(), ...this.predictReadQueues.values(), this.webhooks].map(
+        (q) => q.close(),
+      ),
+    );
   }
 }
 

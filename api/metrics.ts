@@ -35,6 +35,13 @@ export function createApiMetrics(registry: Registry) {
       labelNames: ['model'],
       registers: [registry],
     }),
+    predictEntryItems: new Histogram({
+      name: 'modelhub_predict_entry_items',
+      help: 'Predict calls per queue entry sent (1: a call alone; more: calls coalesced into one entry)',
+      labelNames: ['model'],
+      buckets: [1, 2, 4, 8, 16, 32, 64],
+      registers: [registry],
+    }),
     jobsRejected: new Counter({
       name: 'modelhub_jobs_rejected_total',
       help: 'Submissions (jobs, predicts, batches) refused, by model, route, error code and reason',

@@ -19,6 +19,8 @@ import type { Logger } from '../shared/logger.js';
 import type { RedisClient } from '../shared/redis/connection.js';
 import { accountingKeys, modelQueueName } from '../shared/redis/keys.js';
 import { enqueueWebhookEvent, type WebhookJobData } from '../shared/webhooks/events.js';
+import { entryOfItem, itemResultBytes, type EntryData, type EntryResult } from '../shared/predict/entry.js';
+import { itemResultOf } from '../shared/predict/view.js';
 
 export interface ReconcilerOptions {
   prefix: string;
@@ -37,6 +39,8 @@ export interface ReconcilerOptions {
    * under way (the API's Redis commands time out within seconds). @defaultValue 20_000
    */
   graceMs?: number;
+  /** Each model's predict lane (coalesced predict entries), for the records of their items. */
+  entries?: Map<string, Queue<EntryData, EntryResult>>;
 }
 
 /** Records checked per script call. */
@@ -157,7 +161,8 @@ export class Reconciler {
       this.options.graceMs ?? 20_000,
     );
     for (const id of toFinish) await this.finish(model, id);
-    for (const id of toRemove) await this.remove(model, id);
+    // A coalesced item's result lives in its entry, which its retention removes with the others'.
+    for (const id of toRemove) if (!entryOfItem(id)) await this.remove(model, id);
     const settled = released + toFinish.length + toRemove.length;
     if (settled > 0)
       this.log.info({ model, released, finished: toFinish.length, removed: toRemove.length }, 'reconciled job records');
@@ -165,6 +170,8 @@ export class Reconciler {
 
   /** A finished job whose worker never recorded it: its `completed` event (once), then its finish. */
   private async finish(model: string, id: string): Promise<void> {
+    const item = entryOfItem(id);
+    if (item) return this.finishEntry(model, item.entry);
     const queue = this.queues.get(model)!;
     const job = await queue.getJob(id);
     if (!job) return;
@@ -174,6 +181,24 @@ export class Reconciler {
     const dataWithoutInput = JSON.stringify({ ...job.data, input: {}, input_dropped: true });
     const pushedOut = await this.accounting.finish(model, { id, tenant: job.data.tenant, dataWithoutInput });
     for (const out of pushedOut) await this.remove(model, out);
+  }
+
+  /** A finished predict entry whose worker never recorded it: each of its items' finish, in one script. */
+  private async finishEntry(model: string, entryId: string): Promise<void> {
+    const entry = await this.options.entries?.get(model)?.getJob(entryId);
+    if (!entry) return;
+    const result = entry.returnvalue as EntryResult | null;
+    const items = entry.data.items.map((it) => {
+      const own = itemResultOf(result, it.id);
+      return { id: it.id, tenant: it.tenant, resultBytes: own ? itemResultBytes(own) : 0 };
+    });
+    const dataWithoutInputs = JSON.stringify({
+      ...entry.data,
+      items: entry.data.items.map((it) => ({ ...it, input: {} })),
+      input_dropped: true,
+    });
+    const pushedOut = await this.accounting.finishEntry(model, { id: entryId, items, dataWithoutInputs });
+    for (const out of pushedOut) if (!entryOfItem(out)) await this.remove(model, out);
   }
 
   /** A job whose result retention pushed out, still kept: removed, then its record goes. */

@@ -14,6 +14,7 @@ import type { ApiContext } from './context.js';
 import { BatchService } from './batch-service.js';
 import { validateInput } from './input-validation.js';
 import { JobService, type JobServiceHooks } from './job-service.js';
+import { PredictService } from './predict-service.js';
 import { OffloadPool, siblingModule } from '../shared/offload/pool.js';
 import { createApiMetrics } from './metrics.js';
 import { QueueBoard } from './queue-board.js';
@@ -98,10 +99,13 @@ export async function startApi(config: Config = loadConfig(), options: StartApiO
       })),
     scrapeReads,
   );
+  const metrics = createApiMetrics(registry);
+  const predict = new PredictService(jobs, redis, reader, config, log, metrics.predictEntryItems);
   const reconciler = new Reconciler(reader, new Map(jobs.readQueueEntries()), jobs.webhooks, log, {
     prefix: config.MODELHUB_PREFIX,
     accounting: { ttlS: sideKeyTtlS(config), retention: config },
     periodMs: config.MODELHUB_RECONCILE_PERIOD_MS,
+    entries: predict.entries.queues,
   });
   if (config.MODELHUB_RECONCILE_PERIOD_MS > 0) reconciler.start();
   const ctx: ApiContext = {
@@ -112,8 +116,9 @@ export async function startApi(config: Config = loadConfig(), options: StartApiO
     redis,
     jobs,
     batches,
+    predict,
     registry,
-    metrics: createApiMetrics(registry),
+    metrics,
     offload: new OffloadPool({
       module: siblingModule(import.meta.url, 'body-parse'),
       maxThreads: config.OFFLOOP_THREADS || undefined,
@@ -161,6 +166,7 @@ export async function startApi(config: Config = loadConfig(), options: StartApiO
       server.closeIdleConnections();
       await jobs.close();
       await batches.close();
+      await predict.close();
       await ctx.board.close();
       // Keep-alive sockets would hold close() until they time out: give answers in flight a
       // moment, then cut what is left.

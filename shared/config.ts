@@ -133,6 +133,12 @@ const EnvSchema = z.object({
   MAX_RESULT_BYTES: ranged(DEFAULT_MAX_RESULT_BYTES, 1, 2 * GiB),
   /** How long /predict and `Prefer: wait` may hold a response, seconds. */
   PREDICT_WAIT_S: int(60),
+  /**
+   * Coalescing window of `predict` calls, ms: while a call for a model is in flight, the next ones
+   * wait up to this long (or until max_batch_size of them) and share one queue entry. A call
+   * alone goes out at once. 0 turns coalescing off.
+   */
+  MODELHUB_PREDICT_COALESCE_MS: z.coerce.number().min(0).max(1000).default(1),
   /** Finished jobs (and their outputs) are kept this long, seconds, and at most this many per model. */
   JOB_RETENTION_S: ranged(24 * 3600, 1, 10 * 365 * 24 * 3600, ' (a finished job is kept at least a second to be read)'),
   JOB_RETENTION_COUNT: ranged(10_000, 1, 10_000_000, ' (the finish script keeps the job it just finished)'),

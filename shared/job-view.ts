@@ -18,6 +18,8 @@ export interface JobView {
     queue_ms: number;
     inference_ms: number;
     batch_size: number;
+    /** How many predict calls shared this one's queue entry (coalesced predicts only). */
+    entry_items?: number;
     /** The weights file that answered, and whether its digest is a recorded one (verified), not, or a test stand-in. */
     weights_sha256?: string;
     weights?: 'verified' | 'unverified' | 'test';

@@ -23,6 +23,11 @@ export interface WorkerInfo {
     string,
     { file: string; sha256: string; kind: 'real' | 'test'; verification?: 'verified' | 'unverified' | 'test' }
   >;
+  /**
+   * The predict entry version this worker reads on every model it serves (shared/predict/entry.ts);
+   * absent from workers of earlier releases, which never consume the predict lane.
+   */
+  entries?: number;
   /** Jobs held (running or in the batcher) per model at the last heartbeat. */
   load: Record<string, number>;
 }

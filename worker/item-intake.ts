@@ -86,7 +86,7 @@ export class RunAbandonedError extends Error {
   }
 }
 
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   let onAbort = () => undefined as void;
   const aborted = new Promise<never>((_, reject) => {
     onAbort = () => reject(new RunAbandonedError(signal.reason));

@@ -25,6 +25,8 @@ import { deviceName, parseDevice } from './backend/device.js';
 import { createWorkerMetrics } from './metrics.js';
 import { QueueConsumer } from './queue-consumer.js';
 import { BulkConsumer } from './bulk-consumer.js';
+import { EntryConsumer } from './entry-consumer.js';
+import { ENTRY_PAYLOAD_VERSION } from '../shared/predict/entry.js';
 import { ItemIntake } from './item-intake.js';
 import { AdmissionGate } from './admission-gate.js';
 import { loadRunners } from './runners.js';
@@ -129,6 +131,10 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const consumers = intakes.map(
     (intake) => new QueueConsumer(intake, metrics, log, { ...lane, claimTtlS: sideKeyTtlS(config), retention: config }),
   );
+  // Coalesced predict entries: a lane of their own, which only workers that read entries consume.
+  const entryConsumers = intakes.map(
+    (intake) => new EntryConsumer(intake, metrics, log, { ...lane, claimTtlS: sideKeyTtlS(config), retention: config }),
+  );
   const bulkConsumers = intakes.map(
     (intake) =>
       new BulkConsumer(intake, metrics, log, {
@@ -185,6 +191,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         { file: r.weights.file, sha256: r.weights.sha256, kind: r.weights.kind, verification: r.weights.verification },
       ]),
     ),
+    entries: ENTRY_PAYLOAD_VERSION,
     load: Object.fromEntries(runners.map((r) => [r.entry.manifest.name, r.inFlight])),
   });
   const heartbeat = new Heartbeat({
@@ -198,6 +205,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
 
   for (const c of consumers) c.start();
   for (const c of bulkConsumers) c.start();
+  for (const c of entryConsumers) c.start();
   metrics.up.set({ device: deviceName(device) }, 1);
   log.info({ worker: workerId, device: deviceName(device), port, models }, 'worker ready');
 
@@ -212,7 +220,10 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       },
       // worker.close() stops fetching, then waits for the active jobs (the batch in flight) and
       // stores their results.
-      { what: 'consumers', run: () => Promise.all([...consumers, ...bulkConsumers].map((c) => c.close())) },
+      {
+        what: 'consumers',
+        run: () => Promise.all([...consumers, ...bulkConsumers, ...entryConsumers].map((c) => c.close())),
+      },
       { what: 'sessions', run: () => Promise.all(runners.map((r) => r.close())) },
       { what: 'registry entry', run: () => heartbeat.remove(), mayFail: true },
       { what: 'webhook queue', run: () => webhooks.close(), mayFail: true },

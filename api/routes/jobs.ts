@@ -21,6 +21,7 @@ const preferParam: Parameter = {
   description: 'wait=N: hold the answer up to N seconds (capped by PREDICT_WAIT_S) until the job finishes',
   schema: { type: 'string', examples: ['wait=10'] },
 };
+import { activeTraceId } from '../../shared/tracing.js';
 
 /** `Prefer: wait=N` → N seconds (capped by the server's limit), or 0. */
 export function preferWait(header: string | undefined, maxSeconds: number): number {
@@ -104,18 +105,21 @@ export function jobRoutes(ctx: ApiContext): RouteDef[] {
     const model = String(req.params.model);
     const entry = jobs.model(model);
     const input = await traceIntake(res, model, () => validateInput(entry, req.body, config, req.decodedImage));
-    const { view: done } = await jobs.submit(model, input, {
+    if (!entry.modelPath)
+      throw new SpecError('MODEL_UNAVAILABLE', `model "${model}" is unavailable: its model file is not installed`);
+    const traceId = activeTraceId();
+    const { view, entryItems } = await ctx.predict.predict(model, {
       tenant: req.tenant,
-      waitS: config.PREDICT_WAIT_S,
-      outputOnly: true,
+      input,
+      ...(traceId ? { traceId } : {}),
     });
     metrics.jobsSubmitted.inc({ model });
-    const view = done;
-    if (done.status === 'succeeded') {
-      res.json(done.output);
+    if (view.status === 'succeeded') {
+      // How many calls shared this one's queue entry (1: it went alone).
+      res.json({ ...view.output, metrics: { entry_items: entryItems } });
       return;
     }
-    if ((done.status === 'queued' || done.status === 'running') && jobs.closing) {
+    if ((view.status === 'queued' || view.status === 'running') && jobs.closing) {
       throw new SpecError(
         'STORE_UNAVAILABLE',
         `this API instance is shutting down; the job continues: GET /v1/jobs/${view.id}`,
@@ -123,7 +127,7 @@ export function jobRoutes(ctx: ApiContext): RouteDef[] {
         view.id,
       );
     }
-    if (done.status === 'queued' || done.status === 'running') {
+    if (view.status === 'queued' || view.status === 'running') {
       throw new SpecError(
         'WAIT_TIMEOUT',
         `the job did not finish within ${config.PREDICT_WAIT_S}s; it continues: GET /v1/jobs/${view.id}`,
@@ -131,8 +135,8 @@ export function jobRoutes(ctx: ApiContext): RouteDef[] {
         view.id,
       );
     }
-    const out = done.output as { error_code: number };
-    res.status(SpecError.statusOfCode(out.error_code)).json(done.output);
+    const out = view.output as { error_code: number };
+    res.status(SpecError.statusOfCode(out.error_code)).json(view.output);
   };
 
   return [

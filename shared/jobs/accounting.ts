@@ -15,7 +15,8 @@
  */
 import type { Config } from '../config.js';
 import type { RedisClient } from '../redis/connection.js';
-import { accountingKeys, jobClaimKey, jobHashKey, jobLockKey } from '../redis/keys.js';
+import { accountingKeys, entryHashKey, jobClaimKey, jobHashKey, jobLockKey } from '../redis/keys.js';
+import { entryOfItem } from '../predict/entry.js';
 import { luaCommands } from '../redis/lua-commands.js';
 
 const LIB = ['accounting-lib.lua'];
@@ -26,6 +27,7 @@ interface AccountingCommands {
   modelhubClaimForRun(...args: (string | number)[]): Promise<JobClaim>;
   modelhubClaimForCancel(...args: (string | number)[]): Promise<CancelClaim>;
   modelhubFinishJob(...args: (string | number)[]): Promise<string[]>;
+  modelhubFinishEntry(...args: (string | number)[]): Promise<string[]>;
   modelhubReconcileJobs(numberOfKeys: number, ...args: (string | number)[]): Promise<[number, string[], string[]]>;
 }
 
@@ -35,6 +37,7 @@ const commands = luaCommands<AccountingCommands>({
   modelhubClaimForRun: { file: 'claim-for-run.lua', numberOfKeys: 3, include: LIB },
   modelhubClaimForCancel: { file: 'claim-for-cancel.lua', numberOfKeys: 5, include: LIB },
   modelhubFinishJob: { file: 'finish-job.lua', numberOfKeys: 4, include: LIB },
+  modelhubFinishEntry: { file: 'finish-entry.lua', numberOfKeys: 4, include: LIB },
   // A variable number of keys: passed first on each call.
   modelhubReconcileJobs: { file: 'reconcile-jobs.lua', include: LIB },
 });
@@ -58,6 +61,14 @@ export interface FinishedJob {
   tenant: string | null;
   /** The job's data without its input (JSON), written in place of the data it was queued with. */
   dataWithoutInput: string;
+}
+
+/** A finished predict entry (shared/predict/entry.ts): each item's result bytes (0: no result). */
+export interface FinishedEntry {
+  id: string;
+  items: { id: string; tenant: string | null; resultBytes: number }[];
+  /** The entry's data without its items' inputs (JSON). */
+  dataWithoutInputs: string;
 }
 
 export interface TenantUsage {
@@ -164,6 +175,28 @@ export class JobAccounting {
   }
 
   /**
+   * A finished predict entry: each item drops its input and counts its result (or, failed, leaves
+   * no record); returns the ids of older results the byte bound pushed out.
+   */
+  finishEntry(model: string, entry: FinishedEntry, now = Date.now()): Promise<string[]> {
+    const k = accountingKeys(this.prefix, model);
+    const r = this.options.retention;
+    return commands(this.redis).modelhubFinishEntry(
+      entryHashKey(this.prefix, model, entry.id),
+      k.records,
+      k.usage,
+      k.retained,
+      entry.dataWithoutInputs,
+      now,
+      r.JOB_RETENTION_S * 1000,
+      r.JOB_RETENTION_COUNT,
+      r.JOB_RETENTION_BYTES,
+      this.options.ttlS,
+      ...entry.items.flatMap((it) => [it.id, tenantField(it.tenant), it.resultBytes]),
+    );
+  }
+
+  /**
    * Checks the records of `ids` against their jobs: releases those whose job is gone (a submit
    * younger than `graceMs` excepted); returns the finished jobs whose finish never ran and the
    * jobs whose result retention pushed out, for the caller to settle.
@@ -175,7 +208,12 @@ export class JobAccounting {
   ): Promise<{ released: number; toFinish: string[]; toRemove: string[] }> {
     if (ids.length === 0) return { released: 0, toFinish: [], toRemove: [] };
     const k = accountingKeys(this.prefix, model);
-    const keys = [k.records, k.usage, k.retained, ...ids.map((id) => jobHashKey(this.prefix, model, id))];
+    // A coalesced predict's record stands for its item in the entry: the entry's hash is its job's.
+    const hashOf = (id: string) => {
+      const item = entryOfItem(id);
+      return item ? entryHashKey(this.prefix, model, item.entry) : jobHashKey(this.prefix, model, id);
+    };
+    const keys = [k.records, k.usage, k.retained, ...ids.map(hashOf)];
     // ARGV[4..] (the ids) line up with KEYS[4..] (their jobs' hashes).
     const [released, toFinish, toRemove] = await commands(this.redis).modelhubReconcileJobs(
       keys.length,

@@ -71,3 +71,31 @@ end
 local function getRecord(recordsKey, id)
   return parseRecord(redis.call('HGET', recordsKey, id))
 end
+
+-- Retention's bounds over the model's retained results (ZSET "<id>|<bytes>|<tenant>" → finished
+-- at): members past the age or count bound, or the oldest while the retained bytes are over the
+-- byte bound, move their record to x. `keep(id)` names results just finished, never pushed out
+-- by bytes (their result fit MAX_RESULT_BYTES). Returns the ids the byte bound pushed out (their
+-- jobs are still kept: the caller removes them); jobs past age or count are BullMQ's to remove.
+local function pushOutRetained(recordsKey, usageKey, retainedKey, now, ageMs, maxCount, maxBytes, keep, ttl)
+  local oldest = now - ageMs
+  local pushedOut = {}
+  while true do
+    local total = tonumber(redis.call('HGET', usageKey, 'retained') or '0')
+    local head = redis.call('ZRANGE', retainedKey, 0, 0, 'WITHSCORES')
+    if #head == 0 then break end
+    local headId = string.match(head[1], '^([^|]*)|%d+|.*$')
+    local byAge = tonumber(head[2]) < oldest
+    local byCount = not byAge and redis.call('ZCARD', retainedKey) > maxCount
+    local byBytes = maxBytes > 0 and total > maxBytes and not keep(headId)
+    -- A member this script did not write is dropped, so it can never wedge every later finish.
+    if headId and not (byAge or byCount or byBytes) then break end
+    redis.call('ZREM', retainedKey, head[1])
+    if headId then
+      local out = getRecord(recordsKey, headId)
+      if out and out.stage == 'r' then setRecord(recordsKey, usageKey, headId, out, withStage(out, 'x'), ttl) end
+      if not byAge and not byCount then table.insert(pushedOut, headId) end
+    end
+  end
+  return pushedOut
+end

@@ -37,25 +37,5 @@ setRecord(KEYS[2], KEYS[3], id, record, finished, ttl)
 redis.call('ZADD', KEYS[4], now, retainedMember(id, finished))
 redis.call('EXPIRE', KEYS[4], ttl)
 
-local oldest = now - tonumber(ARGV[5])
-local maxCount, maxBytes = tonumber(ARGV[6]), tonumber(ARGV[7])
-local pushedOut = {}
-while true do
-  local total = tonumber(redis.call('HGET', KEYS[3], 'retained') or '0')
-  local head = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
-  if #head == 0 then break end
-  local headId = string.match(head[1], '^([^|]*)|%d+|.*$')
-  local byAge = tonumber(head[2]) < oldest
-  local byCount = not byAge and redis.call('ZCARD', KEYS[4]) > maxCount
-  -- The job just finished is never pushed out by bytes (its result fit MAX_RESULT_BYTES).
-  local byBytes = maxBytes > 0 and total > maxBytes and headId ~= id
-  -- A member this script did not write is dropped, so it can never wedge every later finish.
-  if headId and not (byAge or byCount or byBytes) then break end
-  redis.call('ZREM', KEYS[4], head[1])
-  if headId then
-    local out = getRecord(KEYS[2], headId)
-    if out and out.stage == 'r' then setRecord(KEYS[2], KEYS[3], headId, out, withStage(out, 'x'), ttl) end
-    if not byAge and not byCount then table.insert(pushedOut, headId) end
-  end
-end
-return pushedOut
+return pushOutRetained(KEYS[2], KEYS[3], KEYS[4], now, tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]),
+  function(headId) return headId == id end, ttl)

@@ -57,6 +57,20 @@ export function bulkQueueName(model: string): string {
   return `{model.${model}}.bulk`;
 }
 
+/**
+ * The predict lane of a model: coalesced predict entries (shared/predict/entry.ts), beside the
+ * interactive queue (same hash tag). Only workers that read entries consume it, so a worker of an
+ * earlier release never fetches one.
+ */
+export function predictQueueName(model: string): string {
+  return `{model.${model}}.predict`;
+}
+
+/** BullMQ's hash of a predict entry (the lane's job), in the model's hash slot. */
+export function entryHashKey(prefix: string, model: string, entryId: string): string {
+  return `${prefix}:${predictQueueName(model)}:${entryId}`;
+}
+
 /** Batch id → its model and tenant, so GET /v1/batches/:id finds the bulk lane (and refuses other tenants). */
 export function batchIndexKey(prefix: string, batchId: string): string {
   return `${prefix}:batchindex:${batchId}`;

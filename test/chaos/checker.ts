@@ -10,7 +10,8 @@
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { inputBytesOf } from '../../shared/jobs/accounting.js';
-import { batchKeys, jobClaimKey, jobHashKey } from '../../shared/redis/keys.js';
+import { batchKeys, jobClaimKey, jobHashKey, jobIndexKey } from '../../shared/redis/keys.js';
+import { itemResultBytes, type EntryData, type EntryResult } from '../../shared/predict/entry.js';
 import type { History } from './history.js';
 import type { Delivery } from './receiver.js';
 import type { RedisWindow } from './faults.js';
@@ -51,6 +52,8 @@ export interface CheckContext {
   prefix: string;
   queue: Queue;
   bulk: Queue;
+  /** The model's predict lane: coalesced predict calls, each an item of an entry. */
+  predict: Queue<EntryData, EntryResult>;
   webhooks: Queue;
   deliveries: Delivery[];
   windows: RedisWindow[];
@@ -67,6 +70,14 @@ const tenantOf = (ctx: CheckContext, name: string) => ctx.tenants.find((t) => t.
 async function existingJobs(ctx: CheckContext): Promise<Job[]> {
   const jobs = await ctx.queue.getJobs([...ALL_STATES], 0, -1);
   return jobs.filter((j): j is Job => Boolean(j?.id));
+}
+
+/** Coalesced predict calls the predict lane holds now: each item of each entry, with its entry. */
+async function existingItems(ctx: CheckContext) {
+  const entries = await ctx.predict.getJobs([...ALL_STATES], 0, -1);
+  return entries
+    .filter((e): e is Job<EntryData, EntryResult> => Boolean(e?.id))
+    .flatMap((entry) => entry.data.items.map((item) => ({ entry, item })));
 }
 
 async function pendingCounts(q: Queue): Promise<number> {
@@ -92,6 +103,15 @@ export async function quiesce(ctx: CheckContext, report: Report, timeoutMs: numb
           [job.id!],
           tenant,
         );
+      }
+    }
+    for (const { entry, item } of await existingItems(ctx)) {
+      const tenant = String(item.tenant);
+      // A deleted call's index is gone (its result waits inside the entry for the entry's retention).
+      const indexed = (await ctx.redis.exists(jobIndexKey(ctx.prefix, item.id))) === 1;
+      if (!ctx.ledger.jobs.has(item.id) && tenantOf(ctx, tenant) && indexed) {
+        ctx.ledger.job(item.id, tenant, 'discovered', []).createdAt = entry.timestamp - ctx.history.started;
+        ctx.history.add('note', 'discovered', 'a predict call no answer named', [item.id], tenant);
       }
     }
     const pending: string[] = [];
@@ -126,6 +146,7 @@ export async function quiesce(ctx: CheckContext, report: Report, timeoutMs: numb
     for (const [name, q] of [
       ['model queue', ctx.queue],
       ['bulk lane', ctx.bulk],
+      ['predict lane', ctx.predict],
       ['webhook queue', ctx.webhooks],
     ] as const) {
       const n = await pendingCounts(q);
@@ -360,6 +381,26 @@ async function expectedUsage(ctx: CheckContext): Promise<Map<string, UsageFields
       }
     }
   }
+  // Coalesced predict calls: each item counts for its own tenant as a job of its own would, and a
+  // deleted one (its index gone) holds nothing.
+  for (const state of ALL_STATES) {
+    for (const entry of await ctx.predict.getJobs([state], 0, -1)) {
+      if (!entry?.id) continue;
+      for (const item of entry.data.items) {
+        const fields = out.get(String(item.tenant));
+        if (!fields || (await ctx.redis.exists(jobIndexKey(ctx.prefix, item.id))) === 0) continue;
+        if (state === 'completed') {
+          const own = (entry.returnvalue as EntryResult | null)?.items.find((r) => r.id === item.id);
+          fields.stored_bytes += own ? itemResultBytes(own) : 0;
+        } else if (state === 'active') {
+          fields.stored_bytes += inputBytesOf(item.input);
+        } else if (state !== 'failed') {
+          fields.waiting += 1;
+          fields.stored_bytes += inputBytesOf(item.input);
+        }
+      }
+    }
+  }
   return out;
 }
 
@@ -427,6 +468,8 @@ export async function checkUsage(ctx: CheckContext, report: Report): Promise<voi
   for (const j of ctx.ledger.jobs.values()) if (!j.deleted) toDelete.push({ id: j.id, tenant: j.tenant });
   for (const job of await existingJobs(ctx))
     if (!toDelete.some((d) => d.id === job.id)) toDelete.push({ id: job.id!, tenant: String(job.data.tenant) });
+  for (const { item } of await existingItems(ctx))
+    if (!toDelete.some((d) => d.id === item.id)) toDelete.push({ id: item.id, tenant: String(item.tenant) });
   for (const d of toDelete) {
     const tenant = tenantOf(ctx, d.tenant);
     if (!tenant) continue;

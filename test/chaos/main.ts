@@ -11,7 +11,8 @@ import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { bulkQueueName, modelQueueName, WEBHOOK_QUEUE } from '../../shared/redis/keys.js';
+import { bulkQueueName, modelQueueName, predictQueueName, WEBHOOK_QUEUE } from '../../shared/redis/keys.js';
+import type { EntryData, EntryResult } from '../../shared/predict/entry.js';
 import { b64, solidImage } from '../helpers/images.js';
 import { slowModelsDir } from '../helpers/slow-model.js';
 import { checkBatches, checkJobs, checkServerErrors, checkUsage, checkWebhooks, quiesce, Report } from './checker.js';
@@ -169,6 +170,7 @@ async function main(): Promise<number> {
     const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
     const queue = new Queue(modelQueueName(MODEL), { connection, prefix: PREFIX });
     const bulk = new Queue(bulkQueueName(MODEL), { connection, prefix: PREFIX });
+    const predict = new Queue<EntryData, EntryResult>(predictQueueName(MODEL), { connection, prefix: PREFIX });
     const webhooks = new Queue(WEBHOOK_QUEUE, { connection, prefix: PREFIX });
     const report = new Report();
     const ctx = {
@@ -181,6 +183,7 @@ async function main(): Promise<number> {
       prefix: PREFIX,
       queue,
       bulk,
+      predict,
       webhooks,
       deliveries: receiver.deliveries,
       windows,
@@ -198,7 +201,7 @@ async function main(): Promise<number> {
       await checkUsage(ctx, report);
       await checkBatches(ctx, report, firstRead);
     }
-    await Promise.all([queue.close(), bulk.close(), webhooks.close()]);
+    await Promise.all([queue.close(), bulk.close(), predict.close(), webhooks.close()]);
     connection.disconnect();
 
     // The summary.

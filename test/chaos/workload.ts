@@ -179,7 +179,8 @@ const WEIGHTS: Record<OpName, number> = {
 
 /** A succeeded output as compared across readings (predict's answer and GET's output carry the same fields). */
 export function outputKey(output: Record<string, unknown>): string {
-  const { request_id: _r, success: _s, error_code: _e, ...rest } = output;
+  // A predict answer's `metrics` (entry_items) is about its delivery, not its output.
+  const { request_id: _r, success: _s, error_code: _e, metrics: _m, ...rest } = output;
   return JSON.stringify(rest);
 }
 

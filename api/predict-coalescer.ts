@@ -1,0 +1,134 @@
+/**
+ * Coalescing of concurrent `predict` calls (MODELHUB_PREDICT_COALESCE_MS): calls for one model
+ * that arrive while another call for it is in flight wait up to the window, or until the model's
+ * max_batch_size calls are waiting, and then ride in one queue entry (predict-entries.ts). A call
+ * that finds nothing in flight goes straight out as a job of its own: a single caller pays no
+ * window. Predict has one priority band (5), so the model is the key.
+ *
+ * Fair fill: an entry is filled in arrival order, and while several tenants wait no tenant takes
+ * more than its share of the entry (capacity / tenants waiting, rounded up); what a tenant could
+ * not place waits for the next entry, which is sent at once.
+ */
+
+export interface Waiting<T> {
+  tenant: string | null;
+  call: T;
+}
+
+/**
+ * The calls an entry of `capacity` takes from `waiting` (in arrival order): each tenant up to its
+ * share while others wait, then, if room is left, the next in arrival order. Returns the indexes
+ * taken, in arrival order.
+ */
+export function fairFill(tenants: (string | null)[], capacity: number): number[] {
+  if (tenants.length <= capacity) return tenants.map((_, i) => i);
+  const distinct = new Set(tenants).size;
+  const share = Math.ceil(capacity / distinct);
+  const taken: number[] = [];
+  const perTenant = new Map<string | null, number>();
+  const skipped: number[] = [];
+  for (const [i, t] of tenants.entries()) {
+    if (taken.length >= capacity) break;
+    const n = perTenant.get(t) ?? 0;
+    if (n < share) {
+      taken.push(i);
+      perTenant.set(t, n + 1);
+    } else skipped.push(i);
+  }
+  for (const i of skipped) {
+    if (taken.length >= capacity) break;
+    taken.push(i);
+  }
+  return taken.sort((a, b) => a - b);
+}
+
+export interface CoalescerOptions<T, R> {
+  /** The window, ms; 0 turns coalescing off. */
+  windowMs: number;
+  /** Most calls in one entry (the model's max_batch_size). */
+  capacity: (model: string) => number;
+  /** Whether entries can be served now (a worker that reads them serves the model). */
+  enabled: (model: string) => boolean;
+  /** A call sent alone (a job of its own). */
+  single: (model: string, call: T) => Promise<R>;
+  /** Calls sent as one entry: one promise per call, in order. */
+  entry: (model: string, calls: T[]) => Promise<R>[];
+}
+
+interface Pending<T, R> {
+  tenant: string | null;
+  call: T;
+  resolve: (r: R) => void;
+  reject: (err: unknown) => void;
+}
+
+export class PredictCoalescer<T, R> {
+  private readonly inFlight = new Map<string, number>();
+  private readonly pending = new Map<string, Pending<T, R>[]>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+
+  constructor(private readonly options: CoalescerOptions<T, R>) {}
+
+  async predict(model: string, tenant: string | null, call: T): Promise<R> {
+    const busy = (this.inFlight.get(model) ?? 0) > 0;
+    this.inFlight.set(model, (this.inFlight.get(model) ?? 0) + 1);
+    try {
+      if (!busy || this.options.windowMs <= 0 || !this.options.enabled(model))
+        return await this.options.single(model, call);
+      return await new Promise<R>((resolve, reject) => this.join(model, { tenant, call, resolve, reject }));
+    } finally {
+      const left = (this.inFlight.get(model) ?? 1) - 1;
+      if (left > 0) this.inFlight.set(model, left);
+      else this.inFlight.delete(model);
+    }
+  }
+
+  private join(model: string, p: Pending<T, R>): void {
+    const queue = this.pending.get(model) ?? [];
+    this.pending.set(model, queue);
+    queue.push(p);
+    if (queue.length >= Math.max(1, this.options.capacity(model))) this.flush(model);
+    else if (!this.timers.has(model))
+      this.timers.set(
+        model,
+        setTimeout(() => this.flush(model), this.options.windowMs),
+      );
+  }
+
+  /** Sends one entry; calls that did not fit (fair fill) go in the next, sent at once. */
+  private flush(model: string): void {
+    clearTimeout(this.timers.get(model));
+    this.timers.delete(model);
+    let queue = this.pending.get(model) ?? [];
+    while (queue.length > 0) {
+      const capacity = Math.max(1, this.options.capacity(model));
+      const picked = new Set(
+        fairFill(
+          queue.map((p) => p.tenant),
+          capacity,
+        ),
+      );
+      const entry = queue.filter((_, i) => picked.has(i));
+      queue = queue.filter((_, i) => !picked.has(i));
+      this.send(model, entry);
+    }
+    this.pending.delete(model);
+  }
+
+  private send(model: string, entry: Pending<T, R>[]): void {
+    let answers: Promise<R>[];
+    try {
+      answers =
+        entry.length === 1
+          ? [this.options.single(model, entry[0].call)]
+          : this.options.entry(
+              model,
+              entry.map((p) => p.call),
+            );
+    } catch (err) {
+      for (const p of entry) p.reject(err);
+      return;
+    }
+    for (const [i, p] of entry.entries()) answers[i].then(p.resolve, p.reject);
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * The API's side of coalesced predict entries (shared/predict/entry.ts): the calls one window
+ * gathered (predict-coalescer.ts) are counted one by one, exactly as separate jobs would be (each
+ * its own accounting record, quota check and index entry, so one tenant's refusal is its call's
+ * alone), queued as one entry on the model's predict lane, and answered from the entry's one
+ * finishing event, each call with its own item's output or error. A call whose event never came
+ * (a Redis restart, a lost notice) reads its item back like any job.
+ */
+import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
+import type { Config } from '../shared/config.js';
+import { SpecError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { inputBytesOf } from '../shared/jobs/accounting.js';
+import { defaultJobOptions, sideKeyTtlS } from '../shared/jobs/retention.js';
+import type { JobView } from '../shared/job-view.js';
+import {
+  ENTRY_PAYLOAD_VERSION,
+  predictItemId,
+  type EntryData,
+  type EntryItem,
+  type EntryResult,
+} from '../shared/predict/entry.js';
+import type { RedisClient } from '../shared/redis/connection.js';
+import { jobIndexKey, predictQueueName } from '../shared/redis/keys.js';
+import { tenantLimits } from '../shared/tenant-limits.js';
+import { bullTelemetry } from '../shared/tracing.js';
+import type { Finish } from './job-finish-events.js';
+import type { JobIndexEntry, JobService } from './job-service.js';
+
+export interface PredictCall {
+  tenant: string | null;
+  input: Record<string, unknown>;
+  /** The call's trace (tracing on), shown on its view. */
+  traceId?: string;
+}
+
+/** A call's finished (or, past the wait, still queued or running) view, and how many calls shared its entry. */
+export interface PredictAnswer {
+  view: JobView;
+  entryItems: number;
+}
+
+const urlsOf = (id: string) => ({ get: `/v1/jobs/${id}`, cancel: `/v1/jobs/${id}/cancel` });
+
+export class PredictEntries {
+  readonly queues = new Map<string, Queue<EntryData, EntryResult>>();
+
+  constructor(
+    private readonly jobs: JobService,
+    private readonly redis: RedisClient,
+    private readonly config: Config,
+    private readonly log: Logger,
+  ) {
+    for (const name of jobs.queues.keys()) {
+      const queue = new Queue<EntryData, EntryResult>(predictQueueName(name), {
+        connection: redis,
+        prefix: config.MODELHUB_PREFIX,
+        defaultJobOptions: defaultJobOptions(config),
+        telemetry: bullTelemetry(),
+      });
+      queue.on('error', (err) => log.warn({ err: err.message, model: name }, 'predict lane error'));
+      this.queues.set(name, queue);
+    }
+  }
+
+  /** Sends `calls` as one entry: one answer per call, in order; a call's refusal rejects its own promise only. */
+  submit(model: string, calls: PredictCall[]): Promise<PredictAnswer>[] {
+    const entryId = randomUUID();
+    const now = Date.now();
+    const items: EntryItem[] = calls.map((c, k) => ({
+      id: predictItemId(entryId, k),
+      tenant: c.tenant,
+      input: c.input,
+      ...(c.traceId ? { trace_id: c.traceId } : {}),
+    }));
+    const outcomes = this.jobs.withStore(() => this.run(model, entryId, items, now));
+    return items.map(async (item) => {
+      const settled = await outcomes;
+      const own = settled.get(item.id)!;
+      if (own instanceof Error) throw own;
+      return own;
+    });
+  }
+
+  private async run(
+    model: string,
+    entryId: string,
+    items: EntryItem[],
+    now: number,
+  ): Promise<Map<string, PredictAnswer | Error>> {
+    const prefix = this.config.MODELHUB_PREFIX;
+    const out = new Map<string, PredictAnswer | Error>();
+    await this.jobs.checkWaiting(model);
+    // Each call counted as a job of its own would be: its quota check, its record, its index entry.
+    const verdicts = await Promise.all(
+      items.map(async (it) => {
+        const limits = tenantLimits(this.config, it.tenant);
+        const storedQuota = it.tenant !== null ? limits.maxStoredBytes : 0;
+        const inputBytes = storedQuota > 0 ? inputBytesOf(it.input) : 0;
+        const index: JobIndexEntry = {
+          model,
+          tenant: it.tenant,
+          created_at: now,
+          deadline_at: null,
+          entry: entryId,
+          ...(it.trace_id ? { trace_id: it.trace_id } : {}),
+        };
+        const share = { countWaiting: it.tenant !== null && limits.maxWaiting > 0, inputBytes };
+        const [counted] = await Promise.all([
+          this.jobs.accounting.submit(model, it.id, it.tenant, share, {
+            maxWaiting: limits.maxWaiting,
+            maxStoredBytes: storedQuota,
+          }),
+          this.redis.set(jobIndexKey(prefix, it.id), JSON.stringify(index), 'EX', sideKeyTtlS(this.config)),
+        ]);
+        if (counted.verdict === 'waiting')
+          return new SpecError(
+            'TENANT_QUOTA',
+            `you have ${counted.waiting} jobs waiting for model "${model}" (the limit is ${limits.maxWaiting}); try again later`,
+            { 'Retry-After': '5' },
+          ).withReason('tenant_waiting');
+        if (counted.verdict === 'stored')
+          return new SpecError(
+            'TENANT_QUOTA',
+            `your jobs for model "${model}" hold ${counted.storedBytes} bytes of inputs and results (the limit is ${storedQuota}); delete finished jobs (DELETE /v1/jobs/{id}) or try again later`,
+            { 'Retry-After': '30' },
+          ).withReason('tenant_stored_bytes');
+        return null;
+      }),
+    );
+    const accepted: EntryItem[] = [];
+    for (const [k, it] of items.entries()) {
+      const refusal = verdicts[k];
+      if (refusal) out.set(it.id, refusal);
+      else accepted.push(it);
+    }
+    // A refused call leaves nothing behind.
+    await Promise.all(
+      items
+        .filter((it) => out.has(it.id))
+        .flatMap((it) => [
+          this.jobs.accounting.release(model, it.id).catch(() => undefined),
+          this.redis.del(jobIndexKey(prefix, it.id)).catch(() => undefined),
+        ]),
+    );
+    if (accepted.length === 0) return out;
+
+    const waitMs = this.config.PREDICT_WAIT_S * 1000;
+    const queue = this.queues.get(model)!;
+    // Armed before the entry exists: its finish cannot slip past between add and listen.
+    const finish = await this.jobs.finishes.watch(model, entryId, waitMs, predictQueueName(model));
+    const data: EntryData = {
+      v: ENTRY_PAYLOAD_VERSION,
+      kind: 'entry',
+      model,
+      items: accepted,
+      tenant: null,
+      input: {},
+    };
+    try {
+      await queue.add('entry', data, { jobId: entryId, timestamp: now, priority: 5 });
+    } catch (err) {
+      finish?.cancel();
+      // Only an add that failed on Redis is ambiguous: then the records stay for the reconciler.
+      const stored = await queue.getJob(entryId).then(
+        (j) => Boolean(j),
+        () => null,
+      );
+      if (stored === false)
+        await Promise.all(
+          accepted.flatMap((it) => [
+            this.jobs.accounting.release(model, it.id).catch(() => undefined),
+            this.redis.del(jobIndexKey(prefix, it.id)).catch(() => undefined),
+          ]),
+        );
+      throw err;
+    }
+    const outcome = finish ? await finish.done : null;
+    const n = accepted.length;
+    for (const it of accepted) out.set(it.id, await this.answer(model, it, now, n, outcome));
+    return out;
+  }
+
+  /** One call's answer from its entry's finishing event, or read back when there was none. */
+  private async answer(
+    model: string,
+    item: EntryItem,
+    createdAt: number,
+    entryItems: number,
+    outcome: Finish | null,
+  ): Promise<PredictAnswer> {
+    const submitted: JobView = {
+      id: item.id,
+      model,
+      status: 'queued',
+      created_at: new Date(createdAt).toISOString(),
+      urls: urlsOf(item.id),
+      ...(item.trace_id ? { trace_id: item.trace_id } : {}),
+    };
+    if (outcome?.event === 'completed') {
+      const result = outcome.returnvalue as unknown as EntryResult;
+      const own = result.items.find((r) => r.id === item.id);
+      if (own && 'output' in own)
+        return {
+          view: {
+            ...submitted,
+            status: 'succeeded',
+            output: { ...own.output, request_id: item.id, success: true, error_code: 0 },
+          },
+          entryItems: result.metrics.entry_items,
+        };
+      if (own)
+        return {
+          view: { ...submitted, status: 'failed', output: { ...SpecError.fromReason(own.error).toBody(item.id) } },
+          entryItems: result.metrics.entry_items,
+        };
+    }
+    if (outcome?.event === 'failed') {
+      const error = SpecError.fromReason(outcome.failedReason);
+      return { view: { ...submitted, status: 'failed', output: { ...error.toBody(item.id) } }, entryItems };
+    }
+    // No event (a timeout, an event stream lost to a Redis restart): the item is read back.
+    const view = await this.jobs.get(item.id, item.tenant).catch((err: unknown) => {
+      this.log.debug({ err: (err as Error).message, id: item.id }, 'predict call read back failed');
+      return submitted;
+    });
+    return { view, entryItems };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * A coalesced predict entry: concurrent `predict` calls for one model that arrived within the
+ * coalescing window (MODELHUB_PREDICT_COALESCE_MS) ride in one queue entry on the model's predict
+ * lane, like a batch chunk carries its items on the bulk lane. Each item keeps what a job of its
+ * own would have: its id (the call's request_id), tenant, deadline, trace, accounting record,
+ * and its own answer or error in the entry's result.
+ *
+ * The entry lives on a queue of its own (predictQueueName), which only workers that read entries
+ * consume: a worker of an earlier release never fetches one, so a mixed fleet loses no call.
+ * The payload carries its own version (ENTRY_PAYLOAD_VERSION); a newer one is refused by
+ * `readEntryData` and retried by a worker that reads it.
+ */
+import type { JobResult } from '../jobs/payload.js';
+
+export const ENTRY_PAYLOAD_VERSION = 1;
+
+export interface EntryItem {
+  /** The call's id (its request_id, its accounting record's field): predictItemId(entry, k). */
+  id: string;
+  tenant: string | null;
+  input: Record<string, unknown>;
+  /** Epoch ms; an item not started by then fails alone with DEADLINE_EXCEEDED. */
+  deadline_at?: number;
+  /** The OpenTelemetry trace the call came in (tracing on). */
+  trace_id?: string;
+  /** Its W3C traceparent, so the item's run joins its own trace. */
+  traceparent?: string;
+}
+
+/** What the API queues: the items of one window, in the order they were filled. */
+export interface EntryData {
+  v: number;
+  kind: 'entry';
+  model: string;
+  items: EntryItem[];
+  /** Kept empty so readers of job payloads (tenant, input) find nothing to count on the entry itself. */
+  tenant: null;
+  input: Record<string, never>;
+  /** Set once the entry finished: its items' inputs were dropped from Redis. */
+  input_dropped?: boolean;
+}
+
+/** One item's end: its output and per-item metrics, or its spec error (SpecError.toReason()). */
+export type EntryItemResult =
+  { id: string; output: JobResult['output']; metrics: ItemMetrics } | { id: string; error: string };
+
+export interface ItemMetrics {
+  inference_ms: number;
+  preprocess_ms: number;
+  batch_size: number;
+}
+
+/** What a worker returns for an entry: one result per item, in item order. */
+export interface EntryResult {
+  v: number;
+  items: EntryItemResult[];
+  metrics: Omit<JobResult['metrics'], 'inference_ms' | 'preprocess_ms' | 'batch_size'> & { entry_items: number };
+}
+
+/** An item's id: the entry's id and its place (request_ids are opaque to clients). */
+export const predictItemId = (entryId: string, k: number) => `${entryId}.p${k}`;
+
+const ITEM_ID = /^(.+)\.p(\d+)$/;
+
+/** The entry and place of an item id, or null for any other id (a job's). */
+export function entryOfItem(id: string): { entry: string; item: number } | null {
+  const m = ITEM_ID.exec(id);
+  return m ? { entry: m[1], item: Number(m[2]) } : null;
+}
+
+/**
+ * Bytes an item's result is counted as in its tenant's stored bytes: its JSON inside the entry's
+ * result (what the checker recomputes from the stored entry; 0 for an error: a failed job keeps
+ * nothing either).
+ */
+export function itemResultBytes(result: EntryItemResult): number {
+  return 'error' in result ? 0 : JSON.stringify(result).length;
+}
+
+/** A payload written by a newer release than this one: left for a worker that reads it. */
+export class UnknownEntryVersionError extends Error {
+  override name = 'UnknownEntryVersionError';
+}
+
+export function readEntryData(raw: EntryData): EntryData {
+  if (raw.v > ENTRY_PAYLOAD_VERSION)
+    throw new UnknownEntryVersionError(
+      `predict entry version ${raw.v} is newer than this release reads (${ENTRY_PAYLOAD_VERSION}); upgrade this worker`,
+    );
+  return raw;
+}

@@ -1,0 +1,43 @@
+-- A finished predict entry (completed, or failed for good): each of its items gives up its input,
+-- and an item that answered keeps its result in its tenant's stored bytes and the model's retained
+-- results (record → r, bounded by retention like a job's); an item that failed, or a failed entry,
+-- leaves no record. Run by the worker whose finish BullMQ recorded, or by the reconciler when that
+-- worker died first; a second run changes nothing (a record already at r, x or c is left alone).
+-- An entry already gone (removed by retention) gives back what its items' records held.
+-- KEYS[1] the entry's hash, KEYS[2] records, KEYS[3] usage, KEYS[4] retained results. One slot.
+-- ARGV[1] the entry's data without its inputs (JSON), ARGV[2] now (ms), ARGV[3] retention age
+-- (ms), ARGV[4] retention count, ARGV[5] retention bytes (0: no bound), ARGV[6] TTL (s), then per
+-- item: its id, its tenant ('-'), its result bytes (0: no result).
+-- Returns the ids of older results the byte bound pushed out.
+local ttl, now = ARGV[6], tonumber(ARGV[2])
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  for i = 7, #ARGV, 3 do
+    local id = ARGV[i]
+    local record = getRecord(KEYS[2], id)
+    if record then
+      if record.stage == 'r' then redis.call('ZREM', KEYS[4], retainedMember(id, record)) end
+      setRecord(KEYS[2], KEYS[3], id, record, nil, ttl)
+    end
+  end
+  return {}
+end
+redis.call('HSET', KEYS[1], 'data', ARGV[1])
+local finished = {}
+for i = 7, #ARGV, 3 do
+  local id, tenant, resultBytes = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local record = getRecord(KEYS[2], id)
+  if not (record and (record.stage == 'r' or record.stage == 'x' or record.stage == 'c')) then
+    if resultBytes == 0 then
+      if record then setRecord(KEYS[2], KEYS[3], id, record, nil, ttl) end
+    else
+      local before = record or { stage = 'i', w = 0, input = 0, result = 0, created = now, tenant = tenant }
+      local done = withStage(before, 'r', resultBytes)
+      setRecord(KEYS[2], KEYS[3], id, record, done, ttl)
+      redis.call('ZADD', KEYS[4], now, retainedMember(id, done))
+      redis.call('EXPIRE', KEYS[4], ttl)
+      finished[id] = true
+    end
+  end
+end
+return pushOutRetained(KEYS[2], KEYS[3], KEYS[4], now, tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),
+  function(headId) return finished[headId] == true end, ttl)

@@ -1,0 +1,194 @@
+/**
+ * A model's predict lane: coalesced predict entries (shared/predict/entry.ts), each carrying the
+ * items of concurrent `predict` calls. The items go through the ItemIntake like an interactive
+ * job's single item, so the batcher forms batches across entries and a bad item fails alone.
+ *
+ * As for jobs (queue-consumer.ts), only the run whose finish BullMQ recorded speaks: the items'
+ * outcome metrics and their accounting (each item's record finished in one script,
+ * finish-entry.lua) are emitted from the worker's `completed` and `failed` events, which fire only
+ * after `moveToFinished` succeeded. A run that lost its lock is told through its abort signal and
+ * ends without a word. A worker that dies holding an entry leaves it to BullMQ's stalled-job
+ * recovery: another worker runs it again (each item's claim finds its own earlier claim), so every
+ * waiting call is answered once, by that run.
+ */
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { SpecError, asSpecError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { JobAccounting } from '../shared/jobs/accounting.js';
+import {
+  ENTRY_PAYLOAD_VERSION,
+  itemResultBytes,
+  readEntryData,
+  type EntryData,
+  type EntryItemResult,
+  type EntryResult,
+} from '../shared/predict/entry.js';
+import { predictQueueName } from '../shared/redis/keys.js';
+import { deviceName } from './backend/device.js';
+import { untilAborted, type ItemIntake, type ItemSettled } from './item-intake.js';
+import type { WorkerMetrics } from './metrics.js';
+import type { ConsumerOptions } from './queue-consumer.js';
+import { ATTR, annotateActiveSpan, bullTelemetry } from '../shared/tracing.js';
+
+/** Failures that are not the input's: the entry is retried (its other items run again; nothing was said yet). */
+const RETRIABLE = new Set(['INFERENCE_FAILED', 'INTERNAL']);
+
+export interface EntryConsumerOptions extends Omit<ConsumerOptions, 'webhooks'> {
+  /** Entries worked on at once (the next fills the batcher while one runs). @defaultValue 2 */
+  entriesAtOnce?: number;
+}
+
+export class EntryConsumer {
+  readonly worker: Worker<EntryData, EntryResult>;
+  private readonly model: string;
+  private readonly accounting: JobAccounting;
+
+  constructor(
+    private readonly intake: ItemIntake,
+    private readonly metrics: WorkerMetrics,
+    private readonly log: Logger,
+    private readonly options: EntryConsumerOptions,
+  ) {
+    const model = (this.model = intake.runner.entry.manifest.name);
+    this.accounting = new JobAccounting(options.connection, options.prefix, {
+      ttlS: options.claimTtlS,
+      retention: options.retention,
+    });
+    this.worker = new Worker<EntryData, EntryResult>(
+      predictQueueName(model),
+      (job, _token, signal) => this.process(job, signal),
+      {
+        connection: options.connection,
+        prefix: options.prefix,
+        concurrency: Math.max(1, options.entriesAtOnce ?? 2),
+        lockDuration: options.lockDurationMs,
+        stalledInterval: options.stalledIntervalMs,
+        maxStalledCount: options.maxStalledCount,
+        autorun: false,
+        name: options.workerId,
+        telemetry: bullTelemetry(),
+      },
+    );
+    this.worker.on('error', (err) => this.log.error({ err, model }, 'predict lane consumer error'));
+    this.worker.on('lockRenewalFailed', (ids: string[]) => {
+      this.log.warn({ model, entries: ids }, 'lost the lock of running predict entries; abandoning them');
+      for (const id of ids) this.worker.cancelJob(id, 'lock lost');
+      this.metrics.locksLost.inc({ model }, ids.length);
+    });
+    this.worker.on('completed', (job) => {
+      const result = job.returnvalue;
+      for (const it of result.items) this.metrics.jobs.inc({ model, outcome: 'error' in it ? 'failed' : 'succeeded' });
+      this.metrics.jobDurationSeconds.observe({ model }, (Date.now() - job.timestamp) / 1000);
+      void this.finished(job, result);
+    });
+    this.worker.on('failed', (job, err) => {
+      if (!job) return;
+      const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
+      this.metrics.jobs.inc({ model, outcome: final ? 'failed' : 'retried' }, job.data.items.length);
+      if (final) void this.finished(job, null);
+    });
+  }
+
+  start(): void {
+    void this.worker.run();
+  }
+
+  async close(): Promise<void> {
+    await this.worker.close();
+  }
+
+  private async process(job: Job<EntryData, EntryResult>, signal?: AbortSignal): Promise<EntryResult> {
+    const model = this.model;
+    const startedAt = Date.now();
+    this.metrics.queueWaitSeconds.observe({ model }, Math.max(0, startedAt - job.timestamp) / 1000);
+    annotateActiveSpan({
+      [ATTR.messagingSystem]: 'bullmq',
+      [ATTR.messagingDestination]: predictQueueName(model),
+      [ATTR.messagingOperationType]: 'process',
+      [ATTR.messagingMessageId]: job.id!,
+      [ATTR.model]: model,
+      'modelhub.entry_items': job.data.items.length,
+      'modelhub.attempt': job.attemptsMade + 1,
+    });
+    let data: EntryData;
+    try {
+      data = readEntryData(job.data);
+    } catch (err) {
+      // A newer release's entry: retried (another worker may read it), never run half-understood.
+      throw new Error(new SpecError('INTERNAL', (err as Error).message).toReason(), { cause: err });
+    }
+    // Each item leaves its tenant's waiting count as it is claimed (a retry finds its own claim).
+    await Promise.all(data.items.map((it) => this.accounting.claimForRun(model, it.id)));
+    const runs = Promise.all(
+      data.items.map(async (it): Promise<ItemSettled> => {
+        if (it.deadline_at !== undefined && startedAt > it.deadline_at)
+          return {
+            ok: false,
+            error: new SpecError('DEADLINE_EXCEEDED', "the call's deadline passed before it could run"),
+            at: Date.now(),
+          };
+        const [settled] = await this.intake.run([it.input], 'interactive', it.deadline_at);
+        return settled;
+      }),
+    );
+    const settled = signal ? await untilAborted(runs, signal) : await runs;
+    const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    const retriable = settled.find((s) => !s.ok && RETRIABLE.has(asSpecError(s.error).kind));
+    if (retriable && !lastAttempt) {
+      const reason = asSpecError((retriable as { error: unknown }).error).toReason();
+      this.log.warn({ entry: job.id, model, err: reason }, 'predict entry item failed; retrying the entry');
+      throw new Error(reason);
+    }
+    const items = settled.map((s, k): EntryItemResult =>
+      s.ok
+        ? {
+            id: data.items[k].id,
+            output: s.value.output,
+            metrics: {
+              inference_ms: round(s.value.inferenceMs),
+              preprocess_ms: round(s.value.preprocessMs),
+              batch_size: s.value.batchSize,
+            },
+          }
+        : { id: data.items[k].id, error: asSpecError(s.error).toReason() },
+    );
+    const runner = this.intake.runner;
+    return {
+      v: ENTRY_PAYLOAD_VERSION,
+      items,
+      metrics: {
+        entry_items: items.length,
+        device: deviceName(runner.device),
+        worker: this.worker.name,
+        weights_sha256: runner.weights.sha256,
+        weights: runner.weights.verification,
+      },
+    };
+  }
+
+  /** A finished entry (BullMQ recorded it): each item's accounting, in one script. */
+  private async finished(job: Job<EntryData, EntryResult>, result: EntryResult | null): Promise<void> {
+    try {
+      const items = job.data.items.map((it, k) => ({
+        id: it.id,
+        tenant: it.tenant,
+        resultBytes: result?.items[k]?.id === it.id ? itemResultBytes(result.items[k]) : 0,
+      }));
+      const dataWithoutInputs = JSON.stringify({
+        ...job.data,
+        items: job.data.items.map((it) => ({ ...it, input: {} })),
+        input_dropped: true,
+      });
+      await this.accounting.finishEntry(this.model, { id: job.id!, items, dataWithoutInputs });
+    } catch (err) {
+      this.log.warn(
+        { err: (err as Error).message, entry: job.id },
+        'could not record a finished predict entry; the reconciler will',
+      );
+    }
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
