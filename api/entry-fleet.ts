@@ -21,11 +21,17 @@ export class EntryFleet {
 
   /** True when a live worker reading entries serves `model` (as of the last read). */
   serves(model: string): boolean {
-    if (Date.now() - this.readAt > this.refreshMs) void this.refresh();
+    if (Date.now() - this.readAt > this.refreshMs) void this.read();
     return this.models.has(model);
   }
 
-  refresh(): Promise<void> {
+  /** Reads the registry now (after any read in progress, which may predate what the caller knows). */
+  async refresh(): Promise<void> {
+    await this.reading;
+    return this.read();
+  }
+
+  private read(): Promise<void> {
     this.reading ??= listLiveWorkers(this.redis, this.prefix)
       .then((workers) => {
         const models = new Set<string>();

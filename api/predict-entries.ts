@@ -159,7 +159,8 @@ export class PredictEntries {
       input: {},
     };
     try {
-      await queue.add('entry', data, { jobId: entryId, timestamp: now, priority: 5 });
+      // No priority: every entry on the lane has predict's (5), so a plain FIFO list does.
+      await queue.add('entry', data, { jobId: entryId, timestamp: now });
     } catch (err) {
       finish?.cancel();
       // Only an add that failed on Redis is ambiguous: then the records stay for the reconciler.

@@ -159,7 +159,7 @@ export class EntryConsumer {
       metrics: {
         entry_items: items.length,
         device: deviceName(runner.device),
-        worker: this.worker.name,
+        worker: this.options.workerId,
         weights_sha256: runner.weights.sha256,
         weights: runner.weights.verification,
       },

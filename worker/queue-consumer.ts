@@ -139,7 +139,8 @@ export class QueueConsumer {
           preprocess_ms: round(r.preprocessMs),
           batch_size: r.batchSize,
           device: deviceName(this.runner.device),
-          worker: this.worker.name,
+          // The worker (its registry id), not BullMQ's Worker.name (the queue's name).
+          worker: this.options.workerId,
           weights_sha256: this.runner.weights.sha256,
           weights: this.runner.weights.verification,
         },

@@ -10,6 +10,7 @@ import { predictQueueName } from '../../shared/redis/keys.js';
 import { REDIS_URL, metricValue, startHub, type Hub } from '../helpers/hub.js';
 import { b64, solidImage } from '../helpers/images.js';
 import { craftedJpeg } from '../helpers/crafted-jpeg.js';
+import { slowModelsDir } from '../helpers/slow-model.js';
 
 const KEY_A = 'key-tenant-a-0123456789';
 const KEY_B = 'key-tenant-b-0123456789';
@@ -29,6 +30,16 @@ async function usageOf(hub: Hub, tenant: string, model: string) {
   return { waiting: m.waiting.used as number, stored: m.stored_bytes.used as number };
 }
 
+/** Until the API has read that a worker reading entries serves `model` (its first heartbeat). */
+async function untilEntriesServed(hub: Hub, model: string): Promise<void> {
+  const fleet = hub.api.ctx.predict.fleet;
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(100)) {
+    await fleet.refresh();
+    if (fleet.serves(model)) return;
+  }
+  throw new Error(`no worker reading entries serves ${model}`);
+}
+
 describe('coalesced predict', () => {
   let hub: Hub;
   beforeAll(async () => {
@@ -41,8 +52,7 @@ describe('coalesced predict', () => {
         MAX_IMAGE_PIXELS: '100000',
       },
     });
-    await hub.api.ctx.predict.fleet.refresh();
-    expect(hub.api.ctx.predict.fleet.serves('resnet50')).toBe(true);
+    await untilEntriesServed(hub, 'resnet50');
   });
   afterAll(async () => hub?.stop());
 
@@ -159,4 +169,77 @@ describe('coalesced predict', () => {
     expect(metricValue(page, 'modelhub_predict_entry_items_count', { model: 'resnet50' })).toBe(4);
     expect(metricValue(page, 'modelhub_predict_entry_items_sum', { model: 'resnet50' })).toBe(8);
   }, 60_000);
+});
+
+describe('a worker SIGKILLed while it holds a coalesced entry', () => {
+  let hub: Hub;
+  beforeAll(async () => {
+    hub = await startHub({
+      name: 'coalesce-kill',
+      models: 'slow',
+      env: {
+        MODELHUB_MODELS_DIR: slowModelsDir({ layers: 12, maxBatchSize: 4 }),
+        MODELHUB_PREDICT_COALESCE_MS: '1000',
+        MODELHUB_API_KEYS: `${KEY_A}:a,${KEY_B}:b,${ADMIN}:ops:admin`,
+        MODELHUB_LOCK_MS: '2000',
+        MODELHUB_STALLED_INTERVAL_MS: '500',
+      },
+    });
+    await untilEntriesServed(hub, 'slow');
+  });
+  afterAll(async () => hub?.stop());
+
+  it('every waiting call is answered once, by the retried entry, and counted once', async () => {
+    const images = await Promise.all([1, 2, 3, 4].map((k) => solidImage(40, 40, [k * 60, 20, 200 - k * 40])));
+    const url = `${hub.url}/v1/models/slow/predict`;
+    const victim = hub.workers[0];
+    const lane = new Queue(predictQueueName('slow'), { connection: { url: REDIS_URL }, prefix: hub.prefix });
+    let answers: Promise<Awaited<ReturnType<typeof call>>>[];
+    victim.child.kill('SIGSTOP');
+    try {
+      const first = call(url, 'POST', KEY_A, { image: b64(images[0]) });
+      await sleep(200);
+      // Four calls fill one entry (max_batch_size 4), two tenants.
+      const rest = images.map((img, k) => call(url, 'POST', k % 2 ? KEY_B : KEY_A, { image: b64(img) }));
+      answers = [first, ...rest];
+      await expect.poll(() => lane.getWaitingCount(), { timeout: 10_000 }).toBe(1);
+    } finally {
+      victim.child.kill('SIGCONT');
+    }
+    // The worker takes the entry, and dies holding it.
+    await expect.poll(() => lane.getActiveCount(), { timeout: 20_000, interval: 20 }).toBe(1);
+    victim.child.kill('SIGKILL');
+    await hub.addWorker();
+    const settled = await Promise.all(answers);
+    for (const a of settled) {
+      expect(a.status).toBe(200);
+      expect(a.body.success).toBe(true);
+    }
+    expect(settled.slice(1).map((a) => a.body.metrics.entry_items)).toEqual([4, 4, 4, 4]);
+    // The entry ran again and finished once: one run is recorded, its items each counted once.
+    const entry = await lane.getJob((settled[1].body.request_id as string).replace(/\.p\d+$/, ''));
+    expect(await entry!.getState()).toBe('completed');
+    let ownA = 0;
+    let ownB = 0;
+    for (const [k, a] of settled.slice(1).entries()) {
+      const own = entry!.returnvalue.items.find((it: any) => it.id === a.body.request_id);
+      if (k % 2) ownB += JSON.stringify(own).length;
+      else ownA += JSON.stringify(own).length;
+    }
+    await lane.close();
+    // The new worker counted the entry's four items (and the first call, if it ran it too).
+    const rescuer = entry!.returnvalue.metrics.worker;
+    const single = await hub.api.ctx.redis.hget(
+      `${hub.prefix}:{model.slow}:${settled[0].body.request_id}`,
+      'returnvalue',
+    );
+    const singleThere = JSON.parse(single!).metrics.worker === rescuer ? 1 : 0;
+    expect((await call(`${hub.url}/v1/jobs/${settled[0].body.request_id}`, 'DELETE', KEY_A)).status).toBe(200);
+    expect(await usageOf(hub, 'a', 'slow')).toEqual({ waiting: 0, stored: ownA });
+    expect(await usageOf(hub, 'b', 'slow')).toEqual({ waiting: 0, stored: ownB });
+    const page = await (await fetch(`${hub.workers[1].metricsUrl}/metrics`)).text();
+    expect(metricValue(page, 'modelhub_worker_jobs_total', { model: 'slow', outcome: 'succeeded' })).toBe(
+      4 + singleThere,
+    );
+  }, 120_000);
 });

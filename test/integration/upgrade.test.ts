@@ -10,6 +10,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../shared/config.js';
+import { predictQueueName } from '../../shared/redis/keys.js';
 import { REDIS_URL, getJson, pollJob, postJson, startHub, type Hub } from '../helpers/hub.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { b64, solidImage } from '../helpers/images.js';
@@ -101,6 +102,8 @@ describe('a mixed fleet: a worker of the previous release beside a current one',
         WEBHOOK_SECRET: 'whsec_' + Buffer.from('mixed fleet test secret, 32 byte').toString('base64'),
         WEBHOOK_ALLOW_PRIVATE: '127.0.0.1/32',
         MODELHUB_RECONCILE_PERIOD_MS: '0',
+        // Long enough that concurrent predicts surely share entries (timing never decides a result).
+        MODELHUB_PREDICT_COALESCE_MS: '200',
       },
     });
     previous = spawn(
@@ -112,7 +115,6 @@ describe('a mixed fleet: a worker of the previous release beside a current one',
       previous.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
       previous.once('exit', (code) => reject(new Error(`the previous-release worker exited (${code})`)));
     });
-    await hub.addWorker(['--device', 'cpu', '--models', MODEL]);
   });
   afterAll(async () => {
     previous?.kill('SIGKILL');
@@ -124,6 +126,55 @@ describe('a mixed fleet: a worker of the previous release beside a current one',
     const r = await fetch(`${hub.url}${url}`, { method, headers, ...(body ? { body: JSON.stringify(body) } : {}) });
     return { status: r.status, body: (await r.json()) as any };
   };
+
+  const predictWave = async (n: number) => {
+    const images = await Promise.all(
+      [1, 2, 3, 4].map(async (k) => b64(await solidImage(30 + k, 20 + k, [k * 50, 90, 9]))),
+    );
+    return Promise.all(
+      Array.from({ length: n }, (_, i) => call('POST', `/v1/models/${MODEL}/predict`, { image: images[i % 4] })),
+    );
+  };
+
+  it('with only the previous release serving, concurrent predicts are not coalesced (nothing could run an entry) and all answer', async () => {
+    await hub.api.ctx.predict.fleet.refresh();
+    expect(hub.api.ctx.predict.fleet.serves(MODEL)).toBe(false);
+    const answers = await predictWave(12);
+    for (const a of answers) {
+      expect(a.status).toBe(200);
+      expect(a.body.metrics).toEqual({ entry_items: 1 });
+      expect(typeof a.body.class).toBe('number');
+    }
+    const lane = new Queue(predictQueueName(MODEL), { connection: hub.api.ctx.redis, prefix: hub.prefix });
+    expect(Object.values(await lane.getJobCounts()).reduce((x, y) => x + y, 0)).toBe(0);
+    await lane.close();
+    for (const a of answers) expect((await call('DELETE', `/v1/jobs/${a.body.request_id}`)).status).toBe(200);
+    // The current worker joins for the rest of this file.
+    await hub.addWorker(['--device', 'cpu', '--models', MODEL]);
+    const fleet = hub.api.ctx.predict.fleet;
+    await expect.poll(async () => (await fleet.refresh(), fleet.serves(MODEL)), { timeout: 10_000 }).toBe(true);
+  }, 120_000);
+
+  it('beside a current worker, coalesced predicts run only on it and every call answers once', async () => {
+    const answers = [...(await predictWave(8)), ...(await predictWave(8))];
+    const lane = new Queue(predictQueueName(MODEL), { connection: hub.api.ctx.redis, prefix: hub.prefix });
+    let coalesced = 0;
+    for (const a of answers) {
+      expect(a.status).toBe(200);
+      expect(typeof a.body.class).toBe('number');
+      if (a.body.metrics.entry_items === 1) continue;
+      coalesced++;
+      const entry = await lane.getJob((a.body.request_id as string).replace(/\.p\d+$/, ''));
+      expect(entry!.returnvalue.metrics.worker).not.toBe('previous');
+      const read = await call('GET', `/v1/jobs/${a.body.request_id}`);
+      expect(read.body).toMatchObject({ status: 'succeeded', output: { class: a.body.class } });
+    }
+    await lane.close();
+    expect(coalesced).toBeGreaterThan(0);
+    for (const a of answers) expect((await call('DELETE', `/v1/jobs/${a.body.request_id}`)).status).toBe(200);
+    await hub.api.reconciler.reconcileAll();
+    expect(await hub.api.ctx.jobs.accounting.usage(MODEL, 't')).toEqual({ waiting: 0, storedBytes: 0 });
+  }, 120_000);
 
   it('loses no job, sends one completed event each, and its counts settle to the truth', async () => {
     const images = await Promise.all(
