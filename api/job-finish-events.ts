@@ -41,6 +41,11 @@ export class JobFinishEvents {
     private readonly log: Logger,
   ) {}
 
+  /** Event streams opened so far (each one reads every finish of its queue). */
+  get streamsOpen(): number {
+    return this.streams.size;
+  }
+
   /**
    * Listens for the job's finishing event (null: no event stream now; wait the slow way). Armed
    * before the job is added, its completion cannot slip past between the add and the listen.

@@ -35,6 +35,7 @@ import {
 import { enqueueWebhookEvent, webhookJobOptions, type WebhookJobData } from '../shared/webhooks/events.js';
 import { IdempotencyKey } from './idempotency.js';
 import { JobFinishEvents, type Finish } from './job-finish-events.js';
+import { FinishWaits } from './finish-waits.js';
 import { WaitingCount } from './waiting-count.js';
 import { ImageJobQueue } from './image-job-queue.js';
 import { tenantLimits } from '../shared/tenant-limits.js';
@@ -92,7 +93,10 @@ export class JobService {
   readonly webhooks: Queue<WebhookJobData>;
   /** Each job's accounting record and its tenant's counts (shared/jobs/accounting.ts). */
   readonly accounting: JobAccounting;
+  /** Waits on jobs submitted elsewhere (GET with `Prefer: wait`): BullMQ's QueueEvents. */
   readonly finishes: JobFinishEvents;
+  /** Waits on jobs this instance submitted: notices sent to this instance alone. */
+  readonly waits: FinishWaits;
   /** Each model's predict lane (coalesced predict entries), on the read connection. */
   private readonly predictReadQueues = new Map<string, Queue<EntryData, EntryResult>>();
   /** Backpressure per model (QUEUE_MAX_WAITING), read from Redis at most once a second when far from the limit. */
@@ -151,6 +155,7 @@ export class JobService {
       );
     }
     this.finishes = new JobFinishEvents(config, log);
+    this.waits = new FinishWaits(config, log);
     this.webhooks = new Queue<WebhookJobData>(WEBHOOK_QUEUE, {
       connection: redis,
       prefix: config.MODELHUB_PREFIX,
@@ -172,8 +177,17 @@ export class JobService {
       throw new SpecError('MODEL_UNAVAILABLE', `model "${model}" is unavailable: its model file is not installed`);
     const id = randomUUID();
     const waitS = options.waitS ?? 0;
-    // Armed before the job exists: its completion cannot slip past between add and listen.
-    const finish = waitS > 0 ? await this.finishes.watch(model, id, waitS * 1000) : null;
+    // Armed before the job exists: its notice cannot slip past between add and listen. Without a
+    // notice (lost, or a worker that sends none) the job is read back once it has been added.
+    let added = false;
+    const finish =
+      waitS > 0
+        ? this.waits.watch(id, waitS * 1000, async () => {
+            if (!added) return false;
+            const view = await readJobView(this.readQueue(model), id, { model, redis: this.reader });
+            return !view || (view.status !== 'queued' && view.status !== 'running');
+          })
+        : null;
     let result: SubmitResult;
     try {
       result = await inSpan(
@@ -189,8 +203,9 @@ export class JobService {
             [ATTR.model]: model,
           },
         },
-        () => this.add(model, id, input, options),
+        () => this.add(model, id, input, options, finish ? this.waits.instance : undefined),
       );
+      added = true;
     } catch (err) {
       finish?.cancel();
       throw err;
@@ -234,6 +249,7 @@ export class JobService {
     id: string,
     input: Record<string, unknown>,
     options: SubmitOptions,
+    replyTo?: string,
   ): Promise<SubmitResult> {
     const queue = this.queues.get(model)!;
     const prefix = this.config.MODELHUB_PREFIX;
@@ -252,6 +268,7 @@ export class JobService {
       ...(options.timeoutS ? { deadline_at: now + options.timeoutS * 1000 } : {}),
       ...(options.webhook ? { webhook: options.webhook } : {}),
       ...(traceId ? { trace_id: traceId } : {}),
+      ...(replyTo ? { reply_to: replyTo } : {}),
     };
     return this.withStore(async () => {
       const idem = options.idempotency
@@ -549,6 +566,7 @@ export class JobService {
 
   async close(): Promise<void> {
     await this.finishes.close();
+    await this.waits.close();
     await Promise.all(
       [...this.queues.values(), ...this.readQueues.values(), ...this.predictReadQueues.values(), this.webhooks].map(
         (q) => q.close(),

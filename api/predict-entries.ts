@@ -22,7 +22,7 @@ import {
   type EntryResult,
 } from '../shared/predict/entry.js';
 import type { RedisClient } from '../shared/redis/connection.js';
-import { jobIndexKey, predictQueueName } from '../shared/redis/keys.js';
+import { entryHashKey, jobIndexKey, predictQueueName } from '../shared/redis/keys.js';
 import { tenantLimits } from '../shared/tenant-limits.js';
 import { bullTelemetry } from '../shared/tracing.js';
 import type { Finish } from './job-finish-events.js';
@@ -148,8 +148,18 @@ export class PredictEntries {
 
     const waitMs = this.config.PREDICT_WAIT_S * 1000;
     const queue = this.queues.get(model)!;
-    // Armed before the entry exists: its finish cannot slip past between add and listen.
-    const finish = await this.jobs.finishes.watch(model, entryId, waitMs, predictQueueName(model));
+    // Armed before the entry exists: its notice cannot slip past between add and listen. Without
+    // a notice the entry is read back once it has been added.
+    let added = false;
+    const finish = this.jobs.waits.watch(entryId, waitMs, async () => {
+      if (!added) return false;
+      const [timestamp, finishedOn] = await this.redis.hmget(
+        entryHashKey(prefix, model, entryId),
+        'timestamp',
+        'finishedOn',
+      );
+      return timestamp === null || finishedOn !== null;
+    });
     const data: EntryData = {
       v: ENTRY_PAYLOAD_VERSION,
       kind: 'entry',
@@ -157,12 +167,14 @@ export class PredictEntries {
       items: accepted,
       tenant: null,
       input: {},
+      reply_to: this.jobs.waits.instance,
     };
     try {
       // No priority: every entry on the lane has predict's (5), so a plain FIFO list does.
       await queue.add('entry', data, { jobId: entryId, timestamp: now });
+      added = true;
     } catch (err) {
-      finish?.cancel();
+      finish.cancel();
       // Only an add that failed on Redis is ambiguous: then the records stay for the reconciler.
       const stored = await queue.getJob(entryId).then(
         (j) => Boolean(j),
@@ -177,7 +189,7 @@ export class PredictEntries {
         );
       throw err;
     }
-    const outcome = finish ? await finish.done : null;
+    const outcome = await finish.done;
     const n = accepted.length;
     for (const it of accepted) out.set(it.id, await this.answer(model, it, now, n, outcome));
     return out;

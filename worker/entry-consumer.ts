@@ -15,6 +15,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { SpecError, asSpecError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { JobAccounting } from '../shared/jobs/accounting.js';
+import { sendFinishNotice } from '../shared/jobs/finish-notices.js';
 import {
   ENTRY_PAYLOAD_VERSION,
   itemResultBytes,
@@ -77,6 +78,13 @@ export class EntryConsumer {
     });
     this.worker.on('completed', (job) => {
       const result = job.returnvalue;
+      // BullMQ recorded the finish: the API instance whose calls these are hears of it first.
+      if (job.data.reply_to)
+        void sendFinishNotice(options.connection, options.prefix, job.data.reply_to, {
+          id: job.id!,
+          event: 'completed',
+          returnvalue: result,
+        });
       for (const it of result.items) this.metrics.jobs.inc({ model, outcome: 'error' in it ? 'failed' : 'succeeded' });
       this.metrics.jobDurationSeconds.observe({ model }, (Date.now() - job.timestamp) / 1000);
       void this.finished(job, result);
@@ -85,6 +93,12 @@ export class EntryConsumer {
       if (!job) return;
       const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
       this.metrics.jobs.inc({ model, outcome: final ? 'failed' : 'retried' }, job.data.items.length);
+      if (final && job.data.reply_to)
+        void sendFinishNotice(options.connection, options.prefix, job.data.reply_to, {
+          id: job.id!,
+          event: 'failed',
+          failedReason: job.failedReason || err.message,
+        });
       if (final) void this.finished(job, null);
     });
   }

@@ -17,6 +17,7 @@ import { SpecError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { jobView, type JobView } from '../shared/job-view.js';
 import { JobAccounting } from '../shared/jobs/accounting.js';
+import { sendFinishNotice } from '../shared/jobs/finish-notices.js';
 import { readJobData, type JobData, type JobResult, type WebhookEvent } from '../shared/jobs/payload.js';
 import type { RedisClient } from '../shared/redis/connection.js';
 import { modelQueueName } from '../shared/redis/keys.js';
@@ -91,6 +92,13 @@ export class QueueConsumer {
       this.metrics.locksLost.inc({ model }, ids.length);
     });
     this.worker.on('completed', (job) => {
+      // BullMQ recorded the finish: the waiting API instance hears of it first.
+      if (job.data.reply_to)
+        void sendFinishNotice(options.connection, options.prefix, job.data.reply_to, {
+          id: job.id!,
+          event: 'completed',
+          returnvalue: job.returnvalue,
+        });
       this.metrics.jobs.inc({ model, outcome: 'succeeded' });
       this.metrics.jobDurationSeconds.observe({ model }, (Date.now() - job.timestamp) / 1000);
       void this.finished(job);
@@ -101,6 +109,12 @@ export class QueueConsumer {
       const canceled = SpecError.fromReason(err.message).kind === 'CANCELED';
       this.metrics.jobs.inc({ model, outcome: canceled ? 'canceled' : final ? 'failed' : 'retried' });
       // Also covers failures decided outside the processor (a job stalled too often).
+      if (final && job.data.reply_to)
+        void sendFinishNotice(options.connection, options.prefix, job.data.reply_to, {
+          id: job.id!,
+          event: 'failed',
+          failedReason: job.failedReason || err.message,
+        });
       if (final) void this.finished(job);
     });
   }

@@ -25,6 +25,12 @@ export interface JobData {
    * only read for the view: a release that does not know it runs the job the same (no version bump).
    */
   trace_id?: string;
+  /**
+   * The API instance waiting for this job (predict, `Prefer: wait` on submit): the worker sends
+   * it a finish notice (shared/jobs/finish-notices.ts). Optional: a release that does not know it
+   * sends none, and the waiter reads the job back (no version bump).
+   */
+  reply_to?: string;
   /** Set once the job finished: its input was dropped from Redis (`input` is then {}). */
   input_dropped?: boolean;
   /**

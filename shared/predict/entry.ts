@@ -36,6 +36,8 @@ export interface EntryData {
   /** Kept empty so readers of job payloads (tenant, input) find nothing to count on the entry itself. */
   tenant: null;
   input: Record<string, never>;
+  /** The API instance whose calls these are: the worker sends it the entry's finish notice. */
+  reply_to?: string;
   /** Set once the entry finished: its items' inputs were dropped from Redis. */
   input_dropped?: boolean;
 }

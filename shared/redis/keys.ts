@@ -71,6 +71,16 @@ export function entryHashKey(prefix: string, model: string, entryId: string): st
   return `${prefix}:${predictQueueName(model)}:${entryId}`;
 }
 
+/**
+ * An API instance's finish notices (shared/jobs/finish-notices.ts): a stream the workers append
+ * the answers of the calls this instance waits for to, so no instance reads another's. Tagged
+ * with the instance id: one slot per instance on a Cluster. Trimmed on each append, and expires
+ * an hour after the last (an instance that died leaves nothing behind).
+ */
+export function finishNoticesKey(prefix: string, instance: string): string {
+  return `${prefix}:notices:{${instance}}`;
+}
+
 /** Batch id → its model and tenant, so GET /v1/batches/:id finds the bulk lane (and refuses other tenants). */
 export function batchIndexKey(prefix: string, batchId: string): string {
   return `${prefix}:batchindex:${batchId}`;
