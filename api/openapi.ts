@@ -10,7 +10,7 @@ import { ErrorCodes, type ErrorKind } from '../shared/errors.js';
 import { TASKS, type TaskName } from '../shared/tasks.js';
 import { TASK_OUTPUTS } from '../shared/task-outputs.js';
 import { openApiPath, type JsonSchema, type Reply, type RouteDef, type Schema } from './route-table.js';
-import { JobViewSchema, SpecErrorSchema, SubmitBody } from './schemas.js';
+import { JobViewSchema, PredictMetricsSchema, SpecErrorSchema, SubmitBody } from './schemas.js';
 
 /** What each error means, for the answers' descriptions (codes and statuses: shared/errors.ts). */
 const ERROR_MEANING: Record<ErrorKind, string> = {
@@ -74,6 +74,8 @@ export const inputRef = (task: TaskName): JsonSchema => ({ $ref: `#/components/s
 export const outputRef = (task: TaskName): JsonSchema => ({ $ref: `#/components/schemas/${pascal(task)}Output` });
 /** The job object of a model of this task: its output is the task's answer or a spec error. */
 export const jobRef = (task: TaskName): JsonSchema => ({ $ref: `#/components/schemas/${pascal(task)}Job` });
+/** A predict answer: the task's answer and its `metrics` (entry_items). */
+export const answerRef = (task: TaskName): JsonSchema => ({ $ref: `#/components/schemas/${pascal(task)}Answer` });
 export const SPEC_ERROR_REF: JsonSchema = { $ref: '#/components/schemas/SpecError' };
 const TASK_NAMES = Object.keys(TASKS) as TaskName[];
 
@@ -231,6 +233,11 @@ export function buildOpenApi(routes: readonly RouteDef[], { version, models }: O
     schemas[`${pascal(task)}Input`] = { title: task, ...jsonSchema(info.input, 'input') };
     schemas[`${pascal(task)}Output`] = { title: task, ...jsonSchema(TASK_OUTPUTS[task], 'output') };
     schemas[`${pascal(task)}Job`] = jobViewSchema([outputRef(task), SPEC_ERROR_REF]);
+    schemas[`${pascal(task)}Answer`] = {
+      title: task,
+      description: "The task's answer, and how many predict calls shared this call's queue entry (metrics)",
+      ...jsonSchema(TASK_OUTPUTS[task].extend({ metrics: PredictMetricsSchema }), 'output'),
+    };
   }
   return {
     openapi: '3.1.0',

@@ -93,6 +93,15 @@ export const SpecErrorSchema = z.object({
   request_id: z.string().optional(),
 });
 
+/** The `metrics` of a predict answer. */
+export const PredictMetricsSchema = z.object({
+  entry_items: z
+    .number()
+    .int()
+    .min(1)
+    .describe("How many predict calls shared this call's queue entry (1: it went alone)"),
+});
+
 export const JobViewSchema = z.object({
   id: z.string(),
   model: z.string(),
@@ -109,6 +118,11 @@ export const JobViewSchema = z.object({
       queue_ms: z.number(),
       inference_ms: z.number(),
       batch_size: z.number().int(),
+      entry_items: z
+        .number()
+        .int()
+        .optional()
+        .describe('A coalesced predict call: how many predict calls shared its queue entry'),
       weights_sha256: z.string().optional().describe('sha256 of the weights file that answered'),
       weights: z
         .enum(['verified', 'unverified', 'test'])

@@ -13,7 +13,7 @@ import { DeletedSchema, SubmitBody } from '../schemas.js';
 import type { ApiContext } from '../context.js';
 import { traceIntake } from '../request-spans.js';
 import type { Parameter, RouteDef } from '../route-table.js';
-import { anyOutput, inputRef, jobRef, jobViewSchema, outputRef, submitBodySchema } from '../openapi.js';
+import { answerRef, anyOutput, inputRef, jobRef, jobViewSchema, submitBodySchema } from '../openapi.js';
 
 const preferParam: Parameter = {
   name: 'Prefer',
@@ -186,11 +186,21 @@ export function jobRoutes(ctx: ApiContext): RouteDef[] {
       description:
         "The model's own path (/v1/models/{name}/predict) gives its task's input and answer. A failed job answers its spec error with the error's status.",
       body: { 'application/json': { anyOf: Object.keys(TASKS).map((t) => inputRef(t as TaskName)) } },
-      replies: { '200': { description: 'Spec output', content: { 'application/json': { anyOf: anyOutput(false) } } } },
+      replies: {
+        '200': {
+          description: 'Spec output, and metrics.entry_items',
+          content: { 'application/json': { anyOf: (Object.keys(TASKS) as TaskName[]).map(answerRef) } },
+        },
+      },
       errors: [...SUBMIT_ERRORS, ...JOB_OUTCOME_ERRORS, 'WAIT_TIMEOUT'],
       perModel: (task) => ({
         body: { 'application/json': inputRef(task) },
-        replies: { '200': { description: 'Spec output', content: { 'application/json': outputRef(task) } } },
+        replies: {
+          '200': {
+            description: 'Spec output, and metrics.entry_items',
+            content: { 'application/json': answerRef(task) },
+          },
+        },
       }),
       handlers: [predict],
     },

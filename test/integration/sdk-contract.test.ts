@@ -170,11 +170,16 @@ describe('SDK against /openapi.json', () => {
     expect(outputs.map((s) => s.title).sort()).toEqual(Object.keys(TASKS).sort());
     const shape = (fields: Record<string, Field>) =>
       Object.fromEntries(Object.entries(fields).map(([name, f]) => [name, f.optional]));
-    for (const schema of outputs)
+    // A predict answer is the task's output and the answer's metrics (PredictAnswer in the SDK).
+    for (const schema of outputs) {
+      const { metrics, ...fields } = schemaFields(schema);
       expect({ task: schema.title, fields: shape(tsFields(member('TaskOutputs', schema.title!))) }).toEqual({
         task: schema.title,
-        fields: shape(schemaFields(schema)),
+        fields: shape(fields),
       });
+      expect(metrics?.kinds).toEqual(['object']);
+      expect(tsFields(typeNamed('PredictMetrics'))).toEqual(schemaFields(schema.properties!.metrics));
+    }
   });
 
   it("the SDK's error codes are the document's, with the status every answer listing one gives it", () => {

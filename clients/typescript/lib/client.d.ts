@@ -1,4 +1,4 @@
-import type { AnyOutput, Batch, BatchOptions, BatchResultLine, InputOf, Job, ModelDetail, ModelName, ModelSummary, OutputOf, SubmitOptions, Usage, WorkerInfo } from './types.js';
+import type { AnyOutput, Batch, BatchOptions, BatchResultLine, InputOf, Job, ModelDetail, ModelName, ModelSummary, OutputOf, PredictAnswer, SubmitOptions, Usage, WorkerInfo } from './types.js';
 export interface ModelHubOptions {
     /** The hub's base URL. Default: the page's origin in a browser, else http://127.0.0.1:8080. */
     url?: string;
@@ -79,7 +79,7 @@ export declare class ModelHub {
      * passes first (1502), keeps waiting on the job. Throws ModelHubError with the spec error when
      * the input is refused or the job fails.
      */
-    predict<M extends ModelName>(model: M, input: InputOf<M>, options?: PredictOptions): Promise<OutputOf<M>>;
+    predict<M extends ModelName>(model: M, input: InputOf<M>, options?: PredictOptions): Promise<PredictAnswer<M>>;
     /** POST /v1/jobs/{id}/cancel: a queued job becomes canceled and never runs (409 once running). */
     cancel(id: string, options?: {
         signal?: AbortSignal;

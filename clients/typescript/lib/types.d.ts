@@ -131,6 +131,17 @@ export type ModelName = keyof KnownModels | (string & {});
 export type TaskOf<M extends string> = M extends keyof KnownModels ? KnownModels[M] : Task;
 export type InputOf<M extends string> = TaskInputs[TaskOf<M>];
 export type OutputOf<M extends string> = TaskOutputs[TaskOf<M>];
+/** A predict answer's metrics: how many predict calls shared the call's queue entry (1: it went alone). */
+export interface PredictMetrics {
+    entry_items: number;
+}
+/**
+ * What `predict` resolves to: the task's output, with the answer's `metrics` (absent when the call
+ * outlived the hub's own wait and its job was read instead).
+ */
+export type PredictAnswer<M extends string> = OutputOf<M> & {
+    metrics?: PredictMetrics;
+};
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
 /** A spec error as the API answers it. */
 export interface SpecErrorBody {

@@ -14,6 +14,7 @@ import type {
   ModelName,
   ModelSummary,
   OutputOf,
+  PredictAnswer,
   SpecErrorBody,
   SubmitBody,
   SubmitOptions,
@@ -198,10 +199,14 @@ export class ModelHub {
    * passes first (1502), keeps waiting on the job. Throws ModelHubError with the spec error when
    * the input is refused or the job fails.
    */
-  async predict<M extends ModelName>(model: M, input: InputOf<M>, options: PredictOptions = {}): Promise<OutputOf<M>> {
+  async predict<M extends ModelName>(
+    model: M,
+    input: InputOf<M>,
+    options: PredictOptions = {},
+  ): Promise<PredictAnswer<M>> {
     const started = Date.now();
     try {
-      return await this.request<OutputOf<M>>('POST', `/v1/models/${encodeURIComponent(model)}/predict`, {
+      return await this.request<PredictAnswer<M>>('POST', `/v1/models/${encodeURIComponent(model)}/predict`, {
         body: input,
         signal: options.signal,
       });
