@@ -33,6 +33,8 @@ export interface PredictCall {
   input: Record<string, unknown>;
   /** The call's trace (tracing on), shown on its view. */
   traceId?: string;
+  /** Its W3C traceparent: the item's run in the worker joins the call's own trace. */
+  traceparent?: string;
 }
 
 /** A call's finished (or, past the wait, still queued or running) view, and how many calls shared its entry. */
@@ -73,6 +75,7 @@ export class PredictEntries {
       tenant: c.tenant,
       input: c.input,
       ...(c.traceId ? { trace_id: c.traceId } : {}),
+      ...(c.traceparent ? { traceparent: c.traceparent } : {}),
     }));
     const outcomes = this.jobs.withStore(() => this.run(model, entryId, items, now));
     return items.map(async (item) => {

@@ -11,6 +11,7 @@
  * worker's `process` span continues the API's trace.
  */
 import {
+  ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
   context,
@@ -130,6 +131,30 @@ export function activeTraceId(): string | undefined {
   if (!started) return undefined;
   const sc = trace.getActiveSpan()?.spanContext();
   return sc && trace.isSpanContextValid(sc) ? sc.traceId : undefined;
+}
+
+/**
+ * The active span's W3C traceparent, carried by a coalesced predict call inside its shared entry
+ * (its own trace, not the entry's); undefined when tracing is off.
+ */
+export function activeTraceparent(): string | undefined {
+  if (!started) return undefined;
+  const sc = trace.getActiveSpan()?.spanContext();
+  if (!sc || !trace.isSpanContextValid(sc)) return undefined;
+  return `00-${sc.traceId}-${sc.spanId}-${sc.traceFlags.toString(16).padStart(2, '0')}`;
+}
+
+/** A context whose remote parent is `traceparent` (a coalesced item's own trace); undefined when off or malformed. */
+export function contextOfTraceparent(traceparent: string | undefined): Context | undefined {
+  if (!started || !traceparent) return undefined;
+  const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(traceparent);
+  if (!m) return undefined;
+  return trace.setSpanContext(ROOT_CONTEXT, {
+    traceId: m[1],
+    spanId: m[2],
+    traceFlags: Number.parseInt(m[3], 16),
+    isRemote: true,
+  });
 }
 
 /** Sets attributes on the active span (the BullMQ `process` span inside a processor). */

@@ -29,7 +29,16 @@ import { deviceName } from './backend/device.js';
 import { untilAborted, type ItemIntake, type ItemSettled } from './item-intake.js';
 import type { WorkerMetrics } from './metrics.js';
 import type { ConsumerOptions } from './queue-consumer.js';
-import { ATTR, annotateActiveSpan, bullTelemetry } from '../shared/tracing.js';
+import {
+  ATTR,
+  SpanKind,
+  activeContext,
+  annotateActiveSpan,
+  bullTelemetry,
+  contextOfTraceparent,
+  inSpan,
+  spanContextOf,
+} from '../shared/tracing.js';
 
 /** Failures that are not the input's: the entry is retried (its other items run again; nothing was said yet). */
 const RETRIABLE = new Set(['INFERENCE_FAILED', 'INTERNAL']);
@@ -133,17 +142,30 @@ export class EntryConsumer {
     }
     // Each item leaves its tenant's waiting count as it is claimed (a retry finds its own claim).
     await Promise.all(data.items.map((it) => this.accounting.claimForRun(model, it.id)));
+    // Tracing on: each item runs in a span of its own call's trace, linked to the entry's span.
+    const entrySpan = spanContextOf(activeContext());
     const runs = Promise.all(
-      data.items.map(async (it): Promise<ItemSettled> => {
-        if (it.deadline_at !== undefined && startedAt > it.deadline_at)
-          return {
-            ok: false,
-            error: new SpecError('DEADLINE_EXCEEDED', "the call's deadline passed before it could run"),
-            at: Date.now(),
-          };
-        const [settled] = await this.intake.run([it.input], 'interactive', it.deadline_at);
-        return settled;
-      }),
+      data.items.map((it): Promise<ItemSettled> =>
+        inSpan(
+          'predict item',
+          {
+            parent: contextOfTraceparent(it.traceparent),
+            kind: SpanKind.CONSUMER,
+            links: entrySpan ? [{ context: entrySpan }] : [],
+            attributes: { [ATTR.jobId]: it.id, [ATTR.model]: model, 'modelhub.entry_id': job.id! },
+          },
+          async () => {
+            if (it.deadline_at !== undefined && startedAt > it.deadline_at)
+              return {
+                ok: false,
+                error: new SpecError('DEADLINE_EXCEEDED', "the call's deadline passed before it could run"),
+                at: Date.now(),
+              };
+            const [settled] = await this.intake.run([it.input], 'interactive', it.deadline_at);
+            return settled;
+          },
+        ),
+      ),
     );
     const settled = signal ? await untilAborted(runs, signal) : await runs;
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);

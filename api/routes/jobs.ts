@@ -21,7 +21,7 @@ const preferParam: Parameter = {
   description: 'wait=N: hold the answer up to N seconds (capped by PREDICT_WAIT_S) until the job finishes',
   schema: { type: 'string', examples: ['wait=10'] },
 };
-import { activeTraceId } from '../../shared/tracing.js';
+import { activeTraceId, activeTraceparent } from '../../shared/tracing.js';
 
 /** `Prefer: wait=N` → N seconds (capped by the server's limit), or 0. */
 export function preferWait(header: string | undefined, maxSeconds: number): number {
@@ -108,10 +108,12 @@ export function jobRoutes(ctx: ApiContext): RouteDef[] {
     if (!entry.modelPath)
       throw new SpecError('MODEL_UNAVAILABLE', `model "${model}" is unavailable: its model file is not installed`);
     const traceId = activeTraceId();
+    const traceparent = activeTraceparent();
     const { view, entryItems } = await ctx.predict.predict(model, {
       tenant: req.tenant,
       input,
       ...(traceId ? { traceId } : {}),
+      ...(traceparent ? { traceparent } : {}),
     });
     metrics.jobsSubmitted.inc({ model });
     if (view.status === 'succeeded') {

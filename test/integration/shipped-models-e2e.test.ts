@@ -28,7 +28,9 @@ describe('shipped mobilenetv2 end to end', () => {
     const api = await postJson(`${hub.url}/v1/models/mobilenetv2/predict`, { image: chelsea });
     expect(api.status).toBe(200);
     expect(api.body.class_name).toBe('Egyptian cat');
-    const { request_id: _r1, ...answer } = api.body;
+    // A predict answer's metrics say how it was delivered (entry_items), not what the model said.
+    const { request_id: _r1, metrics: predictMetrics, ...answer } = api.body;
+    expect(predictMetrics).toEqual({ entry_items: 1 });
 
     const submitted = await postJson(`${hub.url}/v1/models/mobilenetv2/jobs`, { input: { image: chelsea } });
     const job = await pollJob(hub.url, submitted.body.id);
@@ -37,7 +39,7 @@ describe('shipped mobilenetv2 end to end', () => {
     expect(job.metrics).toMatchObject({ weights_sha256: SHA256, weights: 'verified' });
 
     const sdk = new ModelHub({ url: hub.url });
-    const { request_id: _r3, ...sdkAnswer } = (await sdk.predict('mobilenetv2', {
+    const { request_id: _r3, metrics: _m3, ...sdkAnswer } = (await sdk.predict('mobilenetv2', {
       image: chelsea,
     })) as unknown as Record<string, unknown>;
     expect(sdkAnswer).toEqual(answer);

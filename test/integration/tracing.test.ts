@@ -10,10 +10,10 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../shared/config.js';
-import { WEBHOOK_QUEUE, bulkQueueName, modelQueueName } from '../../shared/redis/keys.js';
+import { WEBHOOK_QUEUE, bulkQueueName, modelQueueName, predictQueueName } from '../../shared/redis/keys.js';
 import { pollBatch, postJsonl } from '../helpers/batches.js';
 import { tracingWanted, traceLogFields, inSpan } from '../../shared/tracing.js';
-import { pollJob, postJson, startHub, type Hub, type WorkerProcess } from '../helpers/hub.js';
+import { pollJob, postJson, startHub, whileWorkerHeld, type Hub, type WorkerProcess } from '../helpers/hub.js';
 import { b64, solidImage } from '../helpers/images.js';
 import { startOtlpReceiver, spanTree, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
@@ -63,8 +63,18 @@ describe('traces across the API and a worker', () => {
       workerProcesses: true,
       name: 'tracing',
       models: MODEL,
-      env: { ...otel, WEBHOOK_SECRET: SECRET, WEBHOOK_ALLOW_PRIVATE: '127.0.0.1/32', WEBHOOK_BACKOFF_MS: '100' },
+      env: {
+        ...otel,
+        WEBHOOK_SECRET: SECRET,
+        WEBHOOK_ALLOW_PRIVATE: '127.0.0.1/32',
+        WEBHOOK_BACKOFF_MS: '100',
+        // Concurrent predicts surely share an entry (one test below).
+        MODELHUB_PREDICT_COALESCE_MS: '300',
+      },
     });
+    const fleet = hub.api.ctx.predict.fleet;
+    for (const deadline = Date.now() + 10_000; !fleet.serves(MODEL) && Date.now() < deadline;)
+      await fleet.refresh().then(() => new Promise((r) => setTimeout(r, 100)));
   });
   afterAll(async () => {
     await hub?.stop();
@@ -238,6 +248,43 @@ describe('traces across the API and a worker', () => {
       const parent = spans.find((s) => s.spanId === d[0].parentSpanId)!;
       expect(parent.name).toBe(`process ${WEBHOOK_QUEUE}`);
       expect(parent.traceId).toBe(t.traceId);
+    }
+  });
+
+  it('keeps each coalesced predict call in its own trace, linked to the entry it rode in', async () => {
+    const [a, b, c] = [newTrace(), newTrace(), newTrace()];
+    const call = (t: { traceId: string; parentId: string }) =>
+      postJson(`${hub.url}/v1/models/${MODEL}/predict`, { image }, { traceparent: traceparent(t) });
+    const answers = await whileWorkerHeld(hub.workers[0], async () => {
+      // The first call is in flight (held): the next two wait in the window and share an entry.
+      const first = call(a);
+      await new Promise((r) => setTimeout(r, 100));
+      const rest = [call(b), call(c)];
+      await new Promise((r) => setTimeout(r, 600));
+      return { first, rest };
+    });
+    const [rb, rc] = await Promise.all(answers.rest);
+    await answers.first;
+    expect([rb.body.metrics, rc.body.metrics]).toEqual([{ entry_items: 2 }, { entry_items: 2 }]);
+    const items = (spans: ReceivedSpan[]) => named(spans, 'predict item');
+    const spans = await otlp.until((all) =>
+      [b, c].every(
+        (t) => items(ofTrace(all, t.traceId)).length === 1 && named(ofTrace(all, t.traceId), 'inference').length === 1,
+      ),
+    );
+    for (const [t, r] of [
+      [b, rb],
+      [c, rc],
+    ] as const) {
+      const [item] = items(ofTrace(spans, t.traceId));
+      expect(item.attributes['modelhub.job.id']).toBe(r.body.request_id);
+      // Its parent is the call's own request span; it links to the entry's process span.
+      expect(spans.find((s) => s.spanId === item.parentSpanId)?.name).toBe('POST /v1/models/:model/predict');
+      const entry = spans.find((s) => s.spanId === item.links[0]?.spanId);
+      expect(entry?.name).toBe(`process ${predictQueueName(MODEL)}`);
+      // The item's own work (its inference) is in its own trace, under its item span.
+      const inference = named(ofTrace(spans, t.traceId), 'inference')[0];
+      expect(ofTrace(spans, t.traceId).some((s) => s.spanId === inference.parentSpanId)).toBe(true);
     }
   });
 
