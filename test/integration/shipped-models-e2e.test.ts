@@ -39,7 +39,11 @@ describe('shipped mobilenetv2 end to end', () => {
     expect(job.metrics).toMatchObject({ weights_sha256: SHA256, weights: 'verified' });
 
     const sdk = new ModelHub({ url: hub.url });
-    const { request_id: _r3, metrics: _m3, ...sdkAnswer } = (await sdk.predict('mobilenetv2', {
+    const {
+      request_id: _r3,
+      metrics: _m3,
+      ...sdkAnswer
+    } = (await sdk.predict('mobilenetv2', {
       image: chelsea,
     })) as unknown as Record<string, unknown>;
     expect(sdkAnswer).toEqual(answer);
