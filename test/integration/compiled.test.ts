@@ -168,6 +168,7 @@ describe('compiled build with production dependencies only', () => {
       'class_name',
       'class_probs',
       'error_code',
+      'metrics',
       'request_id',
       'success',
     ]);

@@ -47,6 +47,7 @@ describe('vision tasks through the queue', () => {
       'detection_classes',
       'detection_scores',
       'error_code',
+      'metrics',
       'request_id',
       'success',
     ]);
@@ -78,7 +79,7 @@ describe('vision tasks through the queue', () => {
 
   it('text-segmentation answers §1.3: probs and preds at the input size', async () => {
     const r = await predict('text-segmentation', { image: image() });
-    expect(Object.keys(r.body).sort()).toEqual(['error_code', 'preds', 'probs', 'request_id', 'success']);
+    expect(Object.keys(r.body).sort()).toEqual(['error_code', 'metrics', 'preds', 'probs', 'request_id', 'success']);
     expect(r.body.preds).toHaveLength(H);
     expect(r.body.probs[0]).toHaveLength(W);
     const [x1, y1, x2, y2] = rendered.boxes[0];
@@ -117,6 +118,7 @@ describe('text vectors through the queue', () => {
       'all_hidden_outputs',
       'error_code',
       'first_token_output',
+      'metrics',
       'pool_output',
       'request_id',
       'success',
