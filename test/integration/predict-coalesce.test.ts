@@ -7,7 +7,7 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { predictQueueName } from '../../shared/redis/keys.js';
-import { REDIS_URL, metricValue, startHub, type Hub } from '../helpers/hub.js';
+import { REDIS_URL, metricValue, startHub, type Hub, type WorkerProcess } from '../helpers/hub.js';
 import { b64, solidImage } from '../helpers/images.js';
 import { craftedJpeg } from '../helpers/crafted-jpeg.js';
 import { slowModelsDir } from '../helpers/slow-model.js';
@@ -24,14 +24,14 @@ async function call(url: string, method: string, key: string, body?: unknown) {
   return { status: r.status, body: text ? JSON.parse(text) : null };
 }
 
-async function usageOf(hub: Hub, tenant: string, model: string) {
+async function usageOf(hub: Hub<WorkerProcess>, tenant: string, model: string) {
   const u = await call(`${hub.url}/v1/usage?tenant=${tenant}`, 'GET', ADMIN);
   const m = u.body.models[model];
   return { waiting: m.waiting.used as number, stored: m.stored_bytes.used as number };
 }
 
 /** Until the API has read that a worker reading entries serves `model` (its first heartbeat). */
-async function untilEntriesServed(hub: Hub, model: string): Promise<void> {
+async function untilEntriesServed(hub: Hub<WorkerProcess>, model: string): Promise<void> {
   const fleet = hub.api.ctx.predict.fleet;
   for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(100)) {
     await fleet.refresh();
@@ -41,9 +41,10 @@ async function untilEntriesServed(hub: Hub, model: string): Promise<void> {
 }
 
 describe('coalesced predict', () => {
-  let hub: Hub;
+  let hub: Hub<WorkerProcess>;
   beforeAll(async () => {
     hub = await startHub({
+      workerProcesses: true,
       name: 'coalesce',
       models: 'resnet50',
       env: {
@@ -172,9 +173,10 @@ describe('coalesced predict', () => {
 });
 
 describe('a worker SIGKILLed while it holds a coalesced entry', () => {
-  let hub: Hub;
+  let hub: Hub<WorkerProcess>;
   beforeAll(async () => {
     hub = await startHub({
+      workerProcesses: true,
       name: 'coalesce-kill',
       models: 'slow',
       env: {
