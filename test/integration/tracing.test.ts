@@ -269,7 +269,10 @@ describe('traces across the API and a worker', () => {
     const items = (spans: ReceivedSpan[]) => named(spans, 'predict item');
     const spans = await otlp.until((all) =>
       [b, c].every(
-        (t) => items(ofTrace(all, t.traceId)).length === 1 && named(ofTrace(all, t.traceId), 'inference').length === 1,
+        (t) =>
+          items(ofTrace(all, t.traceId)).length === 1 &&
+          named(ofTrace(all, t.traceId), 'inference').length === 1 &&
+          named(ofTrace(all, t.traceId), 'POST /v1/models/:model/predict').length === 1,
       ),
     );
     for (const [t, r] of [
