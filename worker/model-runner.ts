@@ -106,7 +106,7 @@ export class ModelRunner {
       minBatchSize: Math.min(batching.min_batch_size ?? 1, batching.max_batch_size),
       // One batch holds one tensor shape: it is one session.run.
       batchKey: (item) => item.batchKey,
-      maxBatchCost: batching.max_batch_tokens,
+      maxBatchCost: pipeline.maxBatchCost,
       batchCost: pipeline.batchCost?.bind(pipeline),
     });
   }

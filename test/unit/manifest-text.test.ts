@@ -78,4 +78,11 @@ describe('text model manifests', () => {
       loadModel(unknownKey.dir, { MODELHUB_GENERATED_DIR: unknownKey.generated, MODELHUB_TEST_MODELS: 'auto' }),
     ).toThrow(/preprocess/);
   });
+
+  it('refuses a pixel budget for batches of text (batching.max_batch_pixels is for image models)', () => {
+    const pixels = modelDir({ ...base, batching: { ...base.batching, max_batch_pixels: 1000 } }, ['model.onnx']);
+    expect(() =>
+      loadModel(pixels.dir, { MODELHUB_GENERATED_DIR: pixels.generated, MODELHUB_TEST_MODELS: 'auto' }),
+    ).toThrow(/batching\.max_batch_pixels is for image models/);
+  });
 });

@@ -136,6 +136,22 @@ describe('text-detection with shape buckets (real DBNet)', () => {
     }
   });
 
+  it('runs pages alone (batching.max_batch_pixels) while text lines still share a run', async () => {
+    expect(entry.manifest.batching.max_batch_pixels).toBe(700_000);
+    const page = (await renderWords(1280, 960, [{ text: 'a page of text', x: 100, y: 300, size: 60 }])).png;
+    const line = (await renderWords(...SCENES[0])).png;
+    for (const [image, batchSize, runs] of [
+      [page, 1, 2], // 960×736 = 706,560 tensor pixels: two would be 1.4 M
+      [line, 2, 1], // 320×160: four fit
+    ] as const) {
+      const r = await runner(true, 1_000);
+      const both = await Promise.all([0, 1].map(() => r.runner.run({ image: image.toString('base64') })));
+      expect(both.map((b) => b.batchSize)).toEqual([batchSize, batchSize]);
+      expect(await r.sessionRuns()).toBe(runs);
+      expect(both[1].output).toEqual(both[0].output);
+    }
+  });
+
   it('runs a batch whose images share one size at that size, unpadded (a uniform stream of pages)', async () => {
     const scene = await renderWords(...SCENES[0]);
     const image = scene.png.toString('base64');

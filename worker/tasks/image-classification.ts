@@ -46,6 +46,8 @@ export const imageClassification = defineTask((ctx) => {
     preprocess: input.preprocess,
     collate: input.collate,
     freshFeeds: input.freshFeeds,
+    batchCost: input.batchCost,
+    maxBatchCost: input.maxBatchCost,
     postprocess(outputs, index) {
       const row = asNumbers(itemOutput(outputs, outputName, index, input.batched).data);
       const probs =

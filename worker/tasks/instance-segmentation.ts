@@ -20,6 +20,8 @@ export const instanceSegmentation = defineTask<VisionItem<typeof Options._output
     preprocess: input.preprocess,
     collate: input.collate,
     freshFeeds: input.freshFeeds,
+    batchCost: input.batchCost,
+    maxBatchCost: input.maxBatchCost,
     async postprocess(outputs, index, item) {
       const dets = await detectionsOffLoop(detector, outputs, index, item, ctx.config);
       const { imageWidth: w, imageHeight: h } = item.geometry;

@@ -14,6 +14,8 @@ export const objectDetection = defineTask<VisionItem<typeof Options._output>>((c
     preprocess: input.preprocess,
     collate: input.collate,
     freshFeeds: input.freshFeeds,
+    batchCost: input.batchCost,
+    maxBatchCost: input.maxBatchCost,
     async postprocess(outputs, index, item) {
       return {
         ...detectionFields(

@@ -25,6 +25,8 @@ export const semanticSegmentation = defineTask<VisionItem<typeof Options._output
     preprocess: input.preprocess,
     collate: input.collate,
     freshFeeds: input.freshFeeds,
+    batchCost: input.batchCost,
+    maxBatchCost: input.maxBatchCost,
     async postprocess(outputs, index, item) {
       // Before any per-pixel map is allocated.
       checkSegmentationOutput(item.geometry.imageWidth, item.geometry.imageHeight, classes, item.options, limit);

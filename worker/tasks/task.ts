@@ -56,6 +56,8 @@ export interface TaskPipeline<P extends PreparedItem = PreparedItem> {
   freshFeeds?: boolean;
   /** Cost of a batch for the batcher's budget (e.g. padded tokens); absent means count only. */
   batchCost?(items: readonly P[]): number;
+  /** The budget batchCost is held to: the manifest's, in the task's unit (tokens, pixels). Absent: none. */
+  maxBatchCost?: number;
   postprocess(
     outputs: ort.InferenceSession.ReturnType,
     index: number,

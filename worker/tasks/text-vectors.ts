@@ -100,6 +100,7 @@ export const textVectors = defineTask(({ entry }) => {
     },
     collate: (items) => collateText(items, tokenizer.padId, names),
     batchCost: (items) => items.length * Math.max(...items.map((it) => it.inputLength)),
+    maxBatchCost: entry.manifest.batching.max_batch_tokens,
     async postprocess(result, index, item) {
       const hidden = outputTensor(result, outputs.last_hidden_state);
       if (hidden.dims.length !== 3)

@@ -44,6 +44,18 @@ export interface VisionInput<O> {
   collate(items: VisionItem<O>[]): Record<string, ort.Tensor>;
   /** Whether collate's buffers may move to the session thread without a copy (see TaskPipeline.freshFeeds). */
   freshFeeds: boolean;
+  /** A batch's tensor pixels (images × the shape it runs in), held to the manifest's batching.max_batch_pixels. */
+  batchCost(items: readonly VisionItem<O>[]): number;
+  maxBatchCost: number | undefined;
+}
+
+/** Pixels of the tensor each image of a batch runs in: its own shape, or its bucket's when the batch mixes shapes. */
+function runPixels<O>(items: readonly VisionItem<O>[]): number {
+  const own = items.map((item) => item.bucket?.own ?? item.geometry);
+  const { tensorWidth: w, tensorHeight: h } = own[0];
+  const mixed = own.some((g) => g.tensorWidth !== w || g.tensorHeight !== h);
+  const bucket = items[0].bucket;
+  return mixed && bucket ? bucket.width * bucket.height : w * h;
 }
 
 /**
@@ -143,6 +155,8 @@ export function visionInput<S extends z.ZodType>(ctx: TaskContext, optionsSchema
       };
     },
     freshFeeds: batched,
+    batchCost: (items) => items.length * runPixels(items),
+    maxBatchCost: ctx.entry.manifest.batching.max_batch_pixels,
     collate: batched
       ? (items) => collateImages(items, inputName)
       : (items) => {
