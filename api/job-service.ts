@@ -33,6 +33,7 @@ import {
   type JobView,
 } from '../shared/job-view.js';
 import { enqueueWebhookEvent, webhookJobOptions, type WebhookJobData } from '../shared/webhooks/events.js';
+import { webhookOptions } from '../shared/webhooks/options.js';
 import { IdempotencyKey } from './idempotency.js';
 import { JobFinishEvents, type Finish } from './job-finish-events.js';
 import { FinishWaits } from './finish-waits.js';
@@ -159,7 +160,7 @@ export class JobService {
     this.webhooks = new Queue<WebhookJobData>(WEBHOOK_QUEUE, {
       connection: redis,
       prefix: config.MODELHUB_PREFIX,
-      defaultJobOptions: webhookJobOptions(config),
+      defaultJobOptions: webhookJobOptions(webhookOptions(config)),
       telemetry: bullTelemetry(),
     });
     this.webhooks.on('error', (err) => log.warn({ err: err.message }, 'webhook queue error'));

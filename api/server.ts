@@ -19,6 +19,7 @@ import { OffloadPool, siblingModule } from '../shared/offload/pool.js';
 import { createApiMetrics } from './metrics.js';
 import { QueueBoard } from './queue-board.js';
 import { startTracing } from '../shared/tracing.js';
+import { webhookOptions } from '../shared/webhooks/options.js';
 
 export const VERSION = '0.1.0';
 
@@ -81,6 +82,7 @@ export async function startApi(config: Config = loadConfig(), options: StartApiO
       });
     });
   }
+  const webhooks = webhookOptions(config);
   const jobs = new JobService(models, redis, config, log, reader, options.jobHooks);
   const batches = new BatchService(jobs, redis, config, log, (model, value) =>
     validateInput(jobs.model(model), value, config),
@@ -132,12 +134,11 @@ export async function startApi(config: Config = loadConfig(), options: StartApiO
     }),
   };
   let delivery: WebhookDelivery | null = null;
-  const deliveryConnection =
-    config.WEBHOOK_SECRET && config.WEBHOOK_DELIVERY === 'on' ? createRedis(config, { blocking: true }) : null;
+  const deliveryConnection = webhooks.secret && webhooks.deliverInApi ? createRedis(config, { blocking: true }) : null;
   if (deliveryConnection) {
-    delivery = new WebhookDelivery(config, redis, deliveryConnection, log, registry);
-  } else if (!config.WEBHOOK_SECRET) {
-    log.info('WEBHOOK_SECRET is not set: requests with a webhook are refused');
+    delivery = new WebhookDelivery(webhooks, redis, deliveryConnection, log, registry);
+  } else if (!webhooks.secret) {
+    log.info('MODELHUB_WEBHOOK_SECRET is not set: requests with a webhook are refused');
   }
   const app = createApp(ctx);
   const server = await new Promise<Server>((resolve, reject) => {

@@ -8,6 +8,10 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { describeIssue } from './validation.js';
 import { parseTenantLimits, type TenantOverrides } from './tenant-limits.js';
+import { int, ranged } from './settings.js';
+import { WEBHOOK_SETTINGS } from './webhooks/options.js';
+
+export { webhookSecretProblem } from './webhooks/options.js';
 
 /**
  * The folder holding package.json (and models/): the nearest one above this file, so the same
@@ -30,47 +34,6 @@ const BASE_METRICS_PORT = 9464;
 /** Also the bound where a caller passes no configuration (tools, tests). */
 export const DEFAULT_MAX_RESULT_BYTES = 32 * 1024 * 1024;
 
-/**
- * A webhook secret, checked strictly so the hub, the SDK's verifier and the official
- * `standardwebhooks` library (what receivers use) derive the same key from it:
- * - `whsec_` + standard base64 (A-Z a-z 0-9 + /, padded) of at least 24 bytes: the library
- *   decodes exactly this (base64url's - and _ make it throw "Base64Coder: incorrect characters");
- * - or a plain string of at least 16 printable ASCII characters, used as its bytes: receivers
- *   pass it with `{format: 'raw'}`. ASCII only: the library takes each character's low byte, the
- *   SDK its UTF-8 bytes, and only for ASCII are they the same.
- * Returns why a secret is refused, or null.
- */
-export function webhookSecretProblem(secret: string): string | null {
-  if (secret.startsWith('whsec_')) {
-    const text = secret.slice('whsec_'.length);
-    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text) || text.length % 4 !== 0)
-      return 'after whsec_ must come standard base64 (A-Z, a-z, 0-9, + and /, padded with =; not base64url), as the standardwebhooks library decodes it';
-    if (Buffer.from(text, 'base64').length < MIN_WEBHOOK_SECRET_BYTES)
-      return `whsec_ + base64 must hold at least ${MIN_WEBHOOK_SECRET_BYTES} bytes (32 random bytes is the usual form)`;
-    return null;
-  }
-  if (!/^[\x20-\x7e]*$/.test(secret))
-    return 'a plain secret must be printable ASCII (receivers verify it with standardwebhooks `{format: "raw"}`, which reads one byte per character); or use whsec_ + base64';
-  if (secret.length < MIN_PLAIN_SECRET_CHARS)
-    return `a plain secret must be at least ${MIN_PLAIN_SECRET_CHARS} characters (or whsec_ + base64 of ${MIN_WEBHOOK_SECRET_BYTES} bytes)`;
-  return null;
-}
-const MIN_WEBHOOK_SECRET_BYTES = 24;
-const MIN_PLAIN_SECRET_CHARS = 16;
-
-const int = (def: number) => z.coerce.number().int().nonnegative().default(def);
-/**
- * A whole number in [min, max], its message naming the range (the path names the setting): the
- * retention, quota, rate and size settings, where 0 or an absurd value breaks the hub at run time
- * (JOB_RETENTION_COUNT=0 made the finish script fail on every job).
- */
-const ranged = (def: number, min: number, max: number, why = '') =>
-  z.coerce
-    .number()
-    .int(`must be a whole number from ${min} to ${max}`)
-    .min(min, `must be at least ${min}${why}`)
-    .max(max, `must be at most ${max}`)
-    .default(def);
 const GiB = 1024 ** 3;
 /** Byte counts Redis and Node can hold: a stored-bytes quota of a pebibyte is a typo. */
 const MAX_BYTES_SETTING = 2 ** 50;
@@ -273,24 +236,8 @@ const EnvSchema = z.object({
     .enum(['true', 'false'])
     .default('false')
     .transform((v) => v === 'true'),
-  /** Webhook signing secret (Standard Webhooks: "whsec_<base64>" or plain printable ASCII; webhookSecretProblem). Unset: webhooks are refused. */
-  WEBHOOK_SECRET: z
-    .string()
-    .superRefine((s, ctx) => {
-      const problem = webhookSecretProblem(s);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem });
-    })
-    .optional(),
-  /** Delivery attempts per event; with the default backoff 12 attempts span about 68 minutes. */
-  WEBHOOK_ATTEMPTS: int(12),
-  /** First retry delay, ms; doubles each attempt, with 20 % jitter. */
-  WEBHOOK_BACKOFF_MS: int(2000),
-  /** Per-attempt timeout, ms. */
-  WEBHOOK_TIMEOUT_MS: int(10_000),
-  /** Private/loopback targets allowed anyway: comma-separated CIDRs (e.g. 10.0.0.0/8,127.0.0.1/32). */
-  WEBHOOK_ALLOW_PRIVATE: z.string().default(''),
-  /** Run the webhook delivery worker inside the API process (`on`) or only in `npm run start:webhooks` (`off`). */
-  WEBHOOK_DELIVERY: z.enum(['on', 'off']).default('on'),
+  /** The webhooks' settings: shared/webhooks/options.ts. */
+  ...WEBHOOK_SETTINGS,
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /** `auto`: human-readable lines when stdout is a terminal, JSON lines otherwise. */
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),

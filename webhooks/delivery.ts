@@ -7,23 +7,19 @@
  */
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { canceledView, readJobView, type JobView } from '../shared/job-view.js';
 import type { JobData, JobResult } from '../shared/jobs/payload.js';
-import { sideKeyTtlS } from '../shared/jobs/retention.js';
 import type { RedisClient } from '../shared/redis/connection.js';
 import { WEBHOOK_QUEUE, jobIndexKey, modelQueueName, webhookStatusKey } from '../shared/redis/keys.js';
 import { webhookMessageId, type WebhookJobData } from '../shared/webhooks/events.js';
+import type { WebhookOptions } from '../shared/webhooks/options.js';
 import { signWebhook } from '../shared/webhooks/signature.js';
 import { WebhookTargetError, WebhookTargetPolicy } from '../shared/webhooks/target-policy.js';
 import { postOnce } from './http-post.js';
 import { ATTR, SpanKind, bullTelemetry, failSpan, inSpan } from '../shared/tracing.js';
 
-type DeliveryConfig = Pick<
-  Config,
-  'MODELHUB_PREFIX' | 'WEBHOOK_SECRET' | 'WEBHOOK_TIMEOUT_MS' | 'WEBHOOK_ALLOW_PRIVATE' | 'JOB_RETENTION_S'
->;
+type DeliveryOptions = Pick<WebhookOptions, 'prefix' | 'secret' | 'timeoutMs' | 'allowPrivate' | 'recordTtlS'>;
 
 /** The field of a job's webhook record that marks `event` delivered. */
 const deliveredField = (event: string) => `delivered:${event}`;
@@ -36,7 +32,7 @@ export class WebhookDelivery {
   private readonly modelQueues = new Map<string, Queue<JobData, JobResult>>();
 
   constructor(
-    private readonly config: DeliveryConfig,
+    private readonly options: DeliveryOptions,
     private readonly redis: RedisClient,
     /** The worker's own connection (retries until Redis answers): the delivery records go through it. */
     private readonly connection: RedisClient,
@@ -44,8 +40,8 @@ export class WebhookDelivery {
     registry: Registry,
     concurrency = 32,
   ) {
-    if (!config.WEBHOOK_SECRET) throw new Error('WEBHOOK_SECRET is not set: webhooks cannot be signed');
-    this.policy = new WebhookTargetPolicy(config.WEBHOOK_ALLOW_PRIVATE);
+    if (!options.secret) throw new Error('MODELHUB_WEBHOOK_SECRET is not set: webhooks cannot be signed');
+    this.policy = new WebhookTargetPolicy(options.allowPrivate);
     this.deliveries = new Counter({
       name: 'modelhub_webhook_deliveries_total',
       help: 'Webhook delivery attempts by outcome (delivered, retry, gone, refused, unsigned: no usable secret; duplicate: already delivered, not sent again)',
@@ -60,7 +56,7 @@ export class WebhookDelivery {
     });
     this.worker = new Worker<WebhookJobData>(WEBHOOK_QUEUE, (job, token) => this.deliver(job, token), {
       connection,
-      prefix: config.MODELHUB_PREFIX,
+      prefix: options.prefix,
       concurrency,
       // Tracing on: each delivery continues the trace of the job whose event it is.
       telemetry: bullTelemetry(),
@@ -80,7 +76,7 @@ export class WebhookDelivery {
     if (!queue) {
       queue = new Queue<JobData, JobResult>(modelQueueName(model), {
         connection: this.redis,
-        prefix: this.config.MODELHUB_PREFIX,
+        prefix: this.options.prefix,
       });
       this.modelQueues.set(model, queue);
     }
@@ -98,14 +94,14 @@ export class WebhookDelivery {
 
   /** A job a cancel removed reads canceled from its index entry (its cancel's own event may have lost the race to be enqueued). */
   private async canceledViewOf(jobId: string): Promise<JobView | null> {
-    const raw = await this.redis.get(jobIndexKey(this.config.MODELHUB_PREFIX, jobId));
+    const raw = await this.redis.get(jobIndexKey(this.options.prefix, jobId));
     const index = raw ? (JSON.parse(raw) as { model: string; created_at: number; canceled_at?: number }) : null;
     return index?.canceled_at ? canceledView(jobId, index.model, index.created_at, index.canceled_at) : null;
   }
 
   private async deliver(job: Job<WebhookJobData>, token?: string): Promise<number | 'duplicate'> {
     const { job_id, event, url } = job.data;
-    const statusKey = webhookStatusKey(this.config.MODELHUB_PREFIX, job_id);
+    const statusKey = webhookStatusKey(this.options.prefix, job_id);
     // The durable marker of a delivered event (it lives as long as the job): an event enqueued
     // again after its first delivery left the queue's own retention is never sent twice.
     if (await this.redis.hexists(statusKey, deliveredField(event))) {
@@ -117,8 +113,8 @@ export class WebhookDelivery {
     const attempt = job.attemptsMade + 1;
     let headers: ReturnType<typeof signWebhook>;
     try {
-      if (this.config.WEBHOOK_SECRET === undefined) throw new Error('WEBHOOK_SECRET is not set in this process');
-      headers = signWebhook(this.config.WEBHOOK_SECRET, webhookMessageId(job_id, event), body);
+      if (this.options.secret === undefined) throw new Error('MODELHUB_WEBHOOK_SECRET is not set in this process');
+      headers = signWebhook(this.options.secret, webhookMessageId(job_id, event), body);
     } catch (err) {
       // Never sent unsigned, never dropped silently: the job's delivery record says why.
       this.log.error({ err: (err as Error).message, jobId: job_id }, 'webhook delivery cannot be signed');
@@ -144,7 +140,7 @@ export class WebhookDelivery {
           },
         },
         async (span) => {
-          const answer = await postOnce(target, body, { ...headers }, this.config.WEBHOOK_TIMEOUT_MS, this.policy);
+          const answer = await postOnce(target, body, { ...headers }, this.options.timeoutMs, this.policy);
           span?.setAttribute(ATTR.httpStatus, answer);
           if (answer >= 400) failSpan(span, new Error(`receiver answered ${answer}`));
           return answer;
@@ -190,7 +186,7 @@ export class WebhookDelivery {
       multi.hset(key, `delivered_at`, new Date().toISOString(), 'delivered_event', deliveredEvent);
       multi.hset(key, deliveredField(deliveredEvent), 1);
     }
-    await multi.expire(key, sideKeyTtlS(this.config)).exec();
+    await multi.expire(key, this.options.recordTtlS).exec();
   }
 }
 

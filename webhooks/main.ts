@@ -8,6 +8,7 @@ import { createRegistry, serveMetrics } from '../shared/metrics.js';
 import { createRedis } from '../shared/redis/connection.js';
 import { WebhookDelivery } from './delivery.js';
 import { startTracing, stopTracing } from '../shared/tracing.js';
+import { webhookOptions } from '../shared/webhooks/options.js';
 
 const config = loadConfig();
 // Before the delivery worker is made: BullMQ takes its telemetry when it is built.
@@ -16,7 +17,7 @@ const log = createLogger('webhooks', logOptions(config));
 warnDeprecatedSettings(log);
 const registry = createRegistry('webhooks');
 const delivery = new WebhookDelivery(
-  config,
+  webhookOptions(config),
   createRedis(config, { blocking: false }),
   createRedis(config, { blocking: true }),
   log,

@@ -19,6 +19,7 @@ import { batchLiveTtlS, sideKeyTtlS } from '../shared/jobs/retention.js';
 import { createRedis } from '../shared/redis/connection.js';
 import { WEBHOOK_QUEUE, modelQueueName } from '../shared/redis/keys.js';
 import { webhookJobOptions, type WebhookJobData } from '../shared/webhooks/events.js';
+import { webhookOptions } from '../shared/webhooks/options.js';
 import type { WorkerInfo } from '../shared/worker-registry.js';
 import { bullTelemetry } from '../shared/tracing.js';
 import { deviceName, parseDevice } from './backend/device.js';
@@ -98,7 +99,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const webhooks = new Queue<WebhookJobData>(WEBHOOK_QUEUE, {
     connection,
     prefix: config.MODELHUB_PREFIX,
-    defaultJobOptions: webhookJobOptions(config),
+    defaultJobOptions: webhookJobOptions(webhookOptions(config)),
     // Tracing on: a job's webhook events carry its trace context to the delivery worker.
     telemetry: bullTelemetry(),
   });

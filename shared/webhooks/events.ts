@@ -4,7 +4,7 @@
  * same on every retry) is derived from it.
  */
 import type { Queue } from 'bullmq';
-import type { Config } from '../config.js';
+import type { WebhookOptions } from './options.js';
 import type { JobView } from '../job-view.js';
 import type { WebhookEvent } from '../jobs/payload.js';
 import type { AnyWebhookEvent, BatchData } from '../batches/payload.js';
@@ -27,12 +27,12 @@ export function webhookMessageId(jobId: string, event: AnyWebhookEvent): string 
   return `msg_${jobId}_${event}`;
 }
 
-export function webhookJobOptions(config: Pick<Config, 'WEBHOOK_ATTEMPTS' | 'WEBHOOK_BACKOFF_MS' | 'JOB_RETENTION_S'>) {
+export function webhookJobOptions(options: Pick<WebhookOptions, 'attempts' | 'backoffMs' | 'retentionS'>) {
   return {
-    attempts: Math.max(1, config.WEBHOOK_ATTEMPTS),
-    backoff: { type: 'exponential', delay: config.WEBHOOK_BACKOFF_MS, jitter: 0.2 },
-    removeOnComplete: { age: config.JOB_RETENTION_S, count: 10_000 },
-    removeOnFail: { age: config.JOB_RETENTION_S, count: 10_000 },
+    attempts: Math.max(1, options.attempts),
+    backoff: { type: 'exponential', delay: options.backoffMs, jitter: 0.2 },
+    removeOnComplete: { age: options.retentionS, count: 10_000 },
+    removeOnFail: { age: options.retentionS, count: 10_000 },
   };
 }
 
