@@ -64,9 +64,9 @@ function hint(code, formats) {
     case ErrorCodes.UNSUPPORTED_IMAGE_FORMAT.code:
       return `This model accepts ${formatList(formats)} files.`;
     case ErrorCodes.IMAGE_TOO_LARGE.code:
-      return 'The image is larger than this hub accepts (MAX_IMAGE_BYTES / MAX_IMAGE_PIXELS).';
+      return 'The image is larger than this hub accepts (MODELHUB_MAX_IMAGE_BYTES / MODELHUB_MAX_IMAGE_PIXELS).';
     case ErrorCodes.BODY_TOO_LARGE.code:
-      return 'The request is larger than this hub accepts (MAX_BODY_BYTES).';
+      return 'The request is larger than this hub accepts (MODELHUB_MAX_BODY_BYTES).';
     case ErrorCodes.MODEL_UNAVAILABLE.code:
       return "The model's weights are not installed on this hub.";
     case ErrorCodes.QUEUE_FULL.code:

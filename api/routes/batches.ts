@@ -114,8 +114,8 @@ export function batchRoutes(ctx: ApiContext): RouteDef[] {
       operationId: 'submitBatch',
       summary: 'Submit a batch: many inputs, one result stream, one batch.completed webhook',
       description:
-        'JSON `{"inputs": [...], priority, timeout_s, webhook}` (at most MAX_BODY_BYTES), or a JSONL stream (`application/x-ndjson`: one spec input per line, ' +
-        'options as query parameters), read as it arrives, up to BATCH_MAX_BYTES and BATCH_MAX_ITEMS. A line that is not valid JSON or not a valid input fails that item alone. ' +
+        'JSON `{"inputs": [...], priority, timeout_s, webhook}` (at most MODELHUB_MAX_BODY_BYTES), or a JSONL stream (`application/x-ndjson`: one spec input per line, ' +
+        'options as query parameters), read as it arrives, up to MODELHUB_BATCH_MAX_BYTES and MODELHUB_BATCH_MAX_ITEMS. A line that is not valid JSON or not a valid input fails that item alone. ' +
         'A batch is queued whole or not at all: an upload cut short queues nothing. Every batch ranks below every interactive job.',
       parameters: [
         {

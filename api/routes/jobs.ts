@@ -18,7 +18,7 @@ import { answerRef, anyOutput, inputRef, jobRef, jobViewSchema, submitBodySchema
 const preferParam: Parameter = {
   name: 'Prefer',
   in: 'header',
-  description: 'wait=N: hold the answer up to N seconds (capped by PREDICT_WAIT_S) until the job finishes',
+  description: 'wait=N: hold the answer up to N seconds (capped by MODELHUB_PREDICT_WAIT_S) until the job finishes',
   schema: { type: 'string', examples: ['wait=10'] },
 };
 import { activeTraceId, activeTraceparent } from '../../shared/tracing.js';

@@ -1,4 +1,4 @@
-/** Operations: liveness, readiness (Redis accepts writes), live workers. Metrics: API_METRICS_PORT (server.ts). */
+/** Operations: liveness, readiness (Redis accepts writes), live workers. Metrics: MODELHUB_API_METRICS_PORT (server.ts). */
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { SpecError } from '../../shared/errors.js';
@@ -101,16 +101,20 @@ export function documentRoutes(document: () => Record<string, unknown>): RouteDe
       path: '/metrics',
       operationId: 'metrics',
       summary:
-        "Prometheus metrics: served on the API's metrics listener (API_METRICS_PORT, loopback by default), not on the public port",
+        "Prometheus metrics: served on the API's metrics listener (MODELHUB_API_METRICS_PORT, loopback by default), not on the public port",
       open: true,
       // Not on this document's server: the public port answers /metrics with 404.
       servers: [
         {
           url: 'http://{host}:{port}',
-          description: "The API's metrics listener (API_METRICS_HOST:API_METRICS_PORT), not the public port",
+          description:
+            "The API's metrics listener (MODELHUB_API_METRICS_HOST:MODELHUB_API_METRICS_PORT), not the public port",
           variables: {
-            host: { default: '127.0.0.1', description: 'API_METRICS_HOST (loopback unless bound for the scraper)' },
-            port: { default: '9463', description: 'API_METRICS_PORT' },
+            host: {
+              default: '127.0.0.1',
+              description: 'MODELHUB_API_METRICS_HOST (loopback unless bound for the scraper)',
+            },
+            port: { default: '9463', description: 'MODELHUB_API_METRICS_PORT' },
           },
         },
       ],

@@ -69,7 +69,7 @@ beforeAll(async () => {
       MODELHUB_API_KEYS: `${KEYS.alice}:alice,${KEYS.bob}:bob`,
       // alice may use the README's priority 1; bob is held to one request a second (burst 2).
       MODELHUB_TENANT_LIMITS: JSON.stringify({ alice: { priority_ceiling: 1 }, bob: { rate_rps: 1 } }),
-      WEBHOOK_SECRET: 'whsec_' + Buffer.from('traffic-test-secret-32-bytes!!!!').toString('base64'),
+      MODELHUB_WEBHOOK_SECRET: 'whsec_' + Buffer.from('traffic-test-secret-32-bytes!!!!').toString('base64'),
     },
   });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mh-traffic-'));
