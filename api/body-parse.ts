@@ -5,7 +5,7 @@
  * paths give the same answers. No imports beyond what a thread can load cheaply.
  */
 import { isBase64, stripBase64Image } from '../shared/tasks.js';
-import { moving, ownBuffer } from '../shared/offload/pool.js';
+import { moving, ownBuffer } from '../shared/offloop/pool.js';
 
 /**
  * Depth and number of values of a JSON text, counted on its bytes (strings skipped), so a
@@ -95,7 +95,7 @@ export type ThreadParseOutcome =
   Exclude<ParseOutcome, { ok: true }> | { ok: true; body: unknown; image?: Pick<DecodedImage, 'bytes'> };
 
 /**
- * The thread side (OffloadPool task): the parsed value comes back by copy, the decoded image is
+ * The thread side (OffloopPool task): the parsed value comes back by copy, the decoded image is
  * moved. The image's text is copied once, inside the body: the copy back is paid on the loop
  * (about 1-2 ms per MB on the 2-core host), so not twice. (Copying rather than moving the buffers
  * both ways measured the same: bench/intake-loop.ts --handoff, and end to end.)

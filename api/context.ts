@@ -8,7 +8,7 @@ import type { BatchService } from './batch-service.js';
 import type { JobService } from './job-service.js';
 import type { PredictService } from './predict-service.js';
 import type { ApiMetrics } from './metrics.js';
-import type { OffloadPool } from '../shared/offload/pool.js';
+import type { OffloopPool } from '../shared/offloop/pool.js';
 import type { QueueBoard } from './queue-board.js';
 
 export interface ApiContext {
@@ -24,7 +24,7 @@ export interface ApiContext {
   registry: Registry;
   metrics: ApiMetrics;
   /** Threads for large request bodies (OFFLOOP_PARSE_BYTES). */
-  offload: OffloadPool;
+  offloop: OffloopPool;
   /** The read-only queue board for admin keys (/admin/queues). */
   board: QueueBoard;
 }

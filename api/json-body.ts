@@ -9,7 +9,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { SpecError } from '../shared/errors.js';
 import { checkBodyMedia, hasBody, readBody } from './body-meter.js';
-import { ownBuffer, type OffloadPool } from '../shared/offload/pool.js';
+import { ownBuffer, type OffloopPool } from '../shared/offloop/pool.js';
 import type { ApiContext } from './context.js';
 import { bodyLimitBytes } from '../shared/config.js';
 import { MAX_JSON_DEPTH } from './schemas.js';
@@ -27,7 +27,7 @@ export interface JsonBodyOptions extends ParseLimits {
   limit: number;
   /** Bodies larger than this are parsed in `pool`; 0 = every body on the event loop. */
   offloopBytes: number;
-  pool: OffloadPool;
+  pool: OffloopPool;
 }
 
 declare module 'express-serve-static-core' {
@@ -86,13 +86,13 @@ export function jsonBody(options: JsonBodyOptions) {
 }
 
 /** The API's settings for jsonBody. */
-export function jsonBodyOptions(ctx: Pick<ApiContext, 'config' | 'offload'>): JsonBodyOptions {
+export function jsonBodyOptions(ctx: Pick<ApiContext, 'config' | 'offloop'>): JsonBodyOptions {
   return {
     limit: bodyLimitBytes(ctx.config),
     offloopBytes: ctx.config.OFFLOOP_PARSE_BYTES,
     maxDepth: MAX_JSON_DEPTH,
     maxValues: ctx.config.MAX_JSON_VALUES,
     maxImageBytes: ctx.config.MAX_IMAGE_BYTES,
-    pool: ctx.offload,
+    pool: ctx.offloop,
   };
 }

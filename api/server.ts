@@ -15,7 +15,7 @@ import { BatchService } from './batch-service.js';
 import { validateInput } from './input-validation.js';
 import { JobService, type JobServiceHooks } from './job-service.js';
 import { PredictService } from './predict-service.js';
-import { OffloadPool, siblingModule } from '../shared/offload/pool.js';
+import { OffloopPool, siblingModule } from '../shared/offloop/pool.js';
 import { createApiMetrics } from './metrics.js';
 import { QueueBoard } from './queue-board.js';
 import { startTracing } from '../shared/tracing.js';
@@ -121,7 +121,7 @@ export async function startApi(config: Config = loadConfig(), options: StartApiO
     predict,
     registry,
     metrics,
-    offload: new OffloadPool({
+    offloop: new OffloopPool({
       module: siblingModule(import.meta.url, 'body-parse'),
       maxThreads: config.OFFLOOP_THREADS || undefined,
     }),
@@ -176,7 +176,7 @@ export async function startApi(config: Config = loadConfig(), options: StartApiO
       await closed;
       await delivery?.close();
       deliveryConnection?.disconnect();
-      await ctx.offload.close();
+      await ctx.offloop.close();
       redis.disconnect();
       reader.disconnect();
     },

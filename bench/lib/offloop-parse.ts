@@ -14,7 +14,7 @@ import { MAX_JSON_DEPTH } from '../../api/schemas.js';
 import { bodyLimitBytes, loadConfig } from '../../shared/config.js';
 import { asSpecError } from '../../shared/errors.js';
 import { loadModelRepository } from '../../shared/manifest.js';
-import { OffloadPool } from '../../shared/offload/pool.js';
+import { OffloopPool } from '../../shared/offloop/pool.js';
 import type { Step } from '../offloop.js';
 
 function post(url: string, body: Buffer): Promise<number> {
@@ -43,7 +43,7 @@ export async function benchParse(): Promise<Step> {
   console.log(
     `parse: body ${(body.length / 1e6).toFixed(1)} MB (PNG ${(png.length / 1e6).toFixed(1)} MB, ${side}×${side})`,
   );
-  const pool = new OffloadPool({ module: new URL('../../api/body-parse.ts', import.meta.url), maxThreads: 1 });
+  const pool = new OffloopPool({ module: new URL('../../api/body-parse.ts', import.meta.url), maxThreads: 1 });
   const servers: Server[] = [];
   const serve = async (offloopBytes: number) => {
     const app = express();

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { loadConfig } from '../../shared/config.js';
 import { loadModel } from '../../shared/manifest.js';
 import { TASK_PIPELINES } from '../../worker/tasks/index.js';
-import { closePostprocessPool } from '../../worker/tasks/postprocess/offload.js';
+import { closePostprocessPool } from '../../worker/tasks/postprocess/offloop.js';
 import type { Step } from '../offloop.js';
 
 export async function benchSegment(): Promise<Step> {

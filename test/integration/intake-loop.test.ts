@@ -49,7 +49,7 @@ describe('20 parallel ~1 MB job bodies and the event loop', () => {
     expect(bodies[0].body.length).toBeGreaterThan(hub.config.OFFLOOP_PARSE_BYTES);
     const queue = hub.api.ctx.jobs.queues.get(MODEL) as ImageJobQueue;
     expect(queue).toBeInstanceOf(ImageJobQueue);
-    const threadTasks = hub.api.ctx.offload.tasksRun;
+    const threadTasks = hub.api.ctx.offloop.tasksRun;
     const spliced = queue.imagesSpliced;
 
     const delay = monitorEventLoopDelay({ resolution: 10 });
@@ -80,7 +80,7 @@ describe('20 parallel ~1 MB job bodies and the event loop', () => {
 
     expect(answers.map((a) => a.status)).toEqual(Array(PARALLEL).fill(202));
     // The body-sized steps ran in the parse thread, one task per body...
-    expect(hub.api.ctx.offload.tasksRun - threadTasks).toBe(PARALLEL);
+    expect(hub.api.ctx.offloop.tasksRun - threadTasks).toBe(PARALLEL);
     // ...and the queue copied each image in rather than stringifying and re-encoding it.
     expect(queue.imagesSpliced - spliced).toBe(PARALLEL);
     // What is stored is exactly what was sent (as a worker reads it).

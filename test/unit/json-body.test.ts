@@ -12,11 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jsonBody } from '../../api/json-body.js';
 import { validateInput } from '../../api/input-validation.js';
 import { asSpecError } from '../../shared/errors.js';
-import { OffloadPool } from '../../shared/offload/pool.js';
+import { OffloopPool } from '../../shared/offloop/pool.js';
 import { loadModelRepository } from '../../shared/manifest.js';
 import { loadConfig } from '../../shared/config.js';
 
-const pool = new OffloadPool({ module: new URL('../../api/body-parse.ts', import.meta.url), maxThreads: 1 });
+const pool = new OffloopPool({ module: new URL('../../api/body-parse.ts', import.meta.url), maxThreads: 1 });
 const LIMITS = { limit: 40 * 1024 * 1024, maxDepth: 8, maxValues: 1000, maxImageBytes: 20 * 1024 * 1024, pool };
 
 /** An app with only the parser: it answers with what the route would have seen. */

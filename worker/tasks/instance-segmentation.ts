@@ -4,7 +4,7 @@ import { TASKS } from '../../shared/tasks.js';
 import { buildDetector, detectionsOffLoop } from './decoders/index.js';
 import { detectionFields } from './postprocess/detections.js';
 import { encodeMasks } from './postprocess/mask-encoding.js';
-import { maskBuffers, offloadPostprocess, postprocessPool } from './postprocess/offload.js';
+import { maskBuffers, offloopPostprocess, postprocessPool } from './postprocess/offloop.js';
 import { defineTask } from './task.js';
 import { visionInput, type VisionItem } from './vision-input.js';
 
@@ -31,7 +31,7 @@ export const instanceSegmentation = defineTask<VisionItem<typeof Options._output
       const encoding = item.options.mask_encoding;
       let encoded: unknown[];
       // Encoding every mask of a large image (RLE runs, PNG) is per-pixel work: in a thread past the threshold.
-      if (offloadPostprocess(w * h * masks.length, ctx.config)) {
+      if (offloopPostprocess(w * h * masks.length, ctx.config)) {
         const moved = maskBuffers(masks);
         encoded = await postprocessPool(ctx.config).run(
           'encodeMasksTask',

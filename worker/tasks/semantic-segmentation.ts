@@ -8,7 +8,7 @@ import { checkSegmentationOutput, resultLimitBytes } from '../../shared/output-b
 import { TASKS } from '../../shared/tasks.js';
 import { buildSegmenter } from './decoders/index.js';
 import { encodeSegmentation } from './postprocess/segmentation-encoding.js';
-import { mapBuffers, offloadPostprocess, postprocessPool } from './postprocess/offload.js';
+import { mapBuffers, offloopPostprocess, postprocessPool } from './postprocess/offloop.js';
 import { defineTask } from './task.js';
 import { visionInput, type VisionItem } from './vision-input.js';
 
@@ -33,7 +33,7 @@ export const semanticSegmentation = defineTask<VisionItem<typeof Options._output
       const { encoding, per_class_probs: perClass } = item.options;
       // A large image's per-pixel work (resampling, softmax, encoding) runs in a thread: seconds
       // at 3000×3000 that would stall lock renewals and other models' jobs on this event loop.
-      if (offloadPostprocess(item.geometry.imageWidth * item.geometry.imageHeight, ctx.config)) {
+      if (offloopPostprocess(item.geometry.imageWidth * item.geometry.imageHeight, ctx.config)) {
         const job = segmenter.offload?.(outputs, index, item.geometry, perClass);
         if (job) return postprocessPool(ctx.config).run(job.fn, { ...job.arg, encoding }, job.transfer);
         const maps = segmenter.segment(outputs, index, item.geometry, perClass);

@@ -6,7 +6,7 @@ import { allProblems } from '../../../shared/validation.js';
 import type { Geometry } from '../geometry.js';
 import { manifestProblem } from '../outputs.js';
 import { selectDetections } from '../postprocess/detections.js';
-import { offloadPostprocess, postprocessPool } from '../postprocess/offload.js';
+import { offloopPostprocess, postprocessPool } from '../postprocess/offloop.js';
 import type { TaskContext } from '../task.js';
 import { dbnet } from './dbnet.js';
 import type { DecoderTask, Detector, Instance, ModelFamily, ModelOutputs, Segmenter } from './family.js';
@@ -105,7 +105,7 @@ export async function detectionsOffLoop(
   config: TaskContext['config'],
 ): Promise<Instance[]> {
   const off = detector.offload;
-  if (!off || !offloadPostprocess(off.pixels(outputs, index), config))
+  if (!off || !offloopPostprocess(off.pixels(outputs, index), config))
     return detectionsFor(detector, outputs, index, item);
   const selection = selectionFor(detector, item);
   const job = off.job(outputs, index, item.geometry, selection.scoreThreshold);

@@ -1,9 +1,9 @@
 /**
- * What the worker's postprocessing threads run (OffloadPool tasks, see offload.ts): the same
+ * What the worker's postprocessing threads run (OffloopPool tasks, see offloop.ts): the same
  * functions the event loop would, so an answer is byte for byte the same either way.
  */
 import type { MaskEncoding } from '../../../shared/tasks.js';
-import { moving } from '../../../shared/offload/pool.js';
+import { moving } from '../../../shared/offloop/pool.js';
 import type { SegmentationMaps } from '../decoders/family.js';
 import { dbnetDetections, type DbnetParams } from '../decoders/dbnet.js';
 import { segmentLogits } from '../decoders/torchvision-seg.js';

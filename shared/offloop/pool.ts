@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { fileURLToPath } from 'node:url';
 
-export interface OffloadPoolOptions {
+export interface OffloopPoolOptions {
   /** URL of the module whose exported functions run in the threads (its .ts source or compiled .js). */
   module: URL;
   /** Most threads at once. Default: half the cores, at least 1, at most 4. */
@@ -17,12 +17,12 @@ export interface OffloadPoolOptions {
   idleTimeoutMs?: number;
 }
 
-export class OffloadPool {
+export class OffloopPool {
   private pool: Piscina | null = null;
   /** Tasks handed to a thread so far (tests check that a path was taken). */
   tasksRun = 0;
 
-  constructor(private readonly options: OffloadPoolOptions) {}
+  constructor(private readonly options: OffloopPoolOptions) {}
 
   /** Runs `fn(arg)` of the task module in a thread; `transfer` moves those buffers instead of copying them. */
   run<R>(fn: string, arg: unknown, transfer: ArrayBuffer[] = []): Promise<R> {

@@ -4,18 +4,18 @@
  * runs every other model's jobs. One pool per worker process, started on first use.
  */
 import type { Config } from '../../../shared/config.js';
-import { OffloadPool, ownBuffer, siblingModule } from '../../../shared/offload/pool.js';
+import { OffloopPool, ownBuffer, siblingModule } from '../../../shared/offloop/pool.js';
 import type { SegmentationMaps } from '../decoders/family.js';
 
 /** Output pixels (width × height, times the masks for instance masks) past which postprocessing leaves the event loop. */
 export const DEFAULT_OFFLOOP_POSTPROCESS_PIXELS = 500_000;
 
-type OffloadConfig = Partial<Pick<Config, 'OFFLOOP_POSTPROCESS_PIXELS' | 'OFFLOOP_THREADS'>>;
+type OffloopConfig = Partial<Pick<Config, 'OFFLOOP_POSTPROCESS_PIXELS' | 'OFFLOOP_THREADS'>>;
 
-let pool: OffloadPool | null = null;
+let pool: OffloopPool | null = null;
 
-export function postprocessPool(config: OffloadConfig): OffloadPool {
-  pool ??= new OffloadPool({
+export function postprocessPool(config: OffloopConfig): OffloopPool {
+  pool ??= new OffloopPool({
     module: siblingModule(import.meta.url, 'thread-tasks'),
     maxThreads: config.OFFLOOP_THREADS || undefined,
   });
@@ -28,7 +28,7 @@ export async function closePostprocessPool(): Promise<void> {
   await p?.close();
 }
 
-export function offloadPostprocess(pixels: number, config: OffloadConfig): boolean {
+export function offloopPostprocess(pixels: number, config: OffloopConfig): boolean {
   const threshold = config.OFFLOOP_POSTPROCESS_PIXELS ?? DEFAULT_OFFLOOP_POSTPROCESS_PIXELS;
   return threshold > 0 && pixels > threshold;
 }

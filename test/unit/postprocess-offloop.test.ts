@@ -16,7 +16,7 @@ import { ModelRunner } from '../../worker/model-runner.js';
 import { createWorkerMetrics } from '../../worker/metrics.js';
 import { TASK_PIPELINES } from '../../worker/tasks/index.js';
 import { renderWords, type Word } from '../helpers/text-image.js';
-import { closePostprocessPool, offloadPostprocess, postprocessPool } from '../../worker/tasks/postprocess/offload.js';
+import { closePostprocessPool, offloopPostprocess, postprocessPool } from '../../worker/tasks/postprocess/offloop.js';
 
 const base = { ...process.env, MODELHUB_TEST_MODELS: 'always' };
 const WORDS: Word[] = [
@@ -98,8 +98,8 @@ describe('the default threshold', () => {
       return p.tensorWidth * p.tensorHeight;
     };
     expect(map(1280, 960)).toBe(960 * 736);
-    expect(offloadPostprocess(map(1280, 960), config)).toBe(true);
-    expect(offloadPostprocess(map(320, 48), config)).toBe(false);
+    expect(offloopPostprocess(map(1280, 960), config)).toBe(true);
+    expect(offloopPostprocess(map(320, 48), config)).toBe(false);
   });
 });
 
