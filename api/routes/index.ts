@@ -4,7 +4,7 @@
  * stream), `api` after it. A new file of routes is listed here.
  */
 import type { ApiContext } from '../context.js';
-import type { TenantRateState } from '../door.js';
+import type { TenantRateState } from '../rate-limits.js';
 import type { RouteDef } from '../route-table.js';
 import { batchRoutes } from './batches.js';
 import { catalogRoutes } from './catalog.js';

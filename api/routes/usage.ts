@@ -7,7 +7,7 @@ import type { Request, Response } from 'express';
 import { SpecError } from '../../shared/errors.js';
 import { tenantLimits } from '../../shared/tenant-limits.js';
 import type { ApiContext } from '../context.js';
-import type { TenantRateState } from '../door.js';
+import type { TenantRateState } from '../rate-limits.js';
 import { UsageSchema } from '../schemas.js';
 import type { RouteDef } from '../route-table.js';
 import type { z } from 'zod';

@@ -1,6 +1,6 @@
 /** MODELHUB_TENANT_LIMITS: parsing (errors name the tenant and the field), the accessor, and the rate limiter per tenant. */
 import { describe, expect, it } from 'vitest';
-import { tenantRateLimit } from '../../api/door.js';
+import { tenantRateLimit } from '../../api/rate-limits.js';
 import { loadConfig } from '../../shared/config.js';
 import { tenantLimits } from '../../shared/tenant-limits.js';
 

@@ -1,66 +1,13 @@
 /**
- * Guards at the door, before and while a body is parsed, so one tenant cannot take the API's
- * memory or event loop from the others:
- * - a structural scan of the raw bytes (depth and element count) before JSON.parse, costing
- *   no memory per element;
- * - a cap on request bytes being parsed at once across all requests (503 + Retry-After);
- * - per-tenant token buckets for requests (polling included) and body bytes (429 + Retry-After).
- * Buckets live in this API process: with N replicas a tenant gets N times the rate.
+ * Per-tenant rate limits at the door: token buckets for requests (polling included) and for body
+ * bytes (429 + Retry-After), charged before a body is parsed so one tenant cannot take the API's
+ * event loop from the others. Buckets live in this API process: with N replicas a tenant gets N
+ * times the rate. The parse budget (bytes parsed at once, all tenants) is in parse-budget.ts; the
+ * structural scan of a body before JSON.parse in body-parse.ts.
  */
 import type { NextFunction, Request, Response } from 'express';
 import { SpecError } from '../shared/errors.js';
 import { hasBody, meterOf } from './body-meter.js';
-
-export { scanJsonStructure } from './body-parse.js';
-
-/** Bytes of request bodies being received and parsed at once, across all requests. */
-export class ParseBudget {
-  private inFlight = 0;
-
-  constructor(private readonly maxBytes: number) {}
-
-  /**
-   * Middleware: reserves the body's declared size until the answer is sent; a chunked body (no
-   * length) reserves what it has sent so far, counted as it is read (503 when that passes the budget
-   * while others hold some of it).
-   */
-  middleware(bodyLimit: number) {
-    return (req: Request, res: Response, next: NextFunction) => {
-      if (!hasBody(req)) return next();
-      const meter = meterOf(req);
-      let held = 0;
-      const busy = () =>
-        new SpecError('BUSY', 'the API is busy receiving other requests; retry shortly', { 'Retry-After': '1' });
-      if (meter.declared !== null) {
-        const bytes = Math.min(meter.declared, bodyLimit);
-        if (this.inFlight + bytes > this.maxBytes && this.inFlight > 0) return next(busy());
-        held = bytes;
-        this.inFlight += bytes;
-      } else {
-        meter.onUndeclared((bytes) => {
-          if (released) return null;
-          if (this.inFlight + bytes > this.maxBytes && this.inFlight > held) return busy();
-          held += bytes;
-          this.inFlight += bytes;
-          return null;
-        });
-      }
-      let released = false;
-      const release = () => {
-        if (released) return;
-        released = true;
-        this.inFlight -= held;
-      };
-      res.once('finish', release);
-      res.once('close', release);
-      next();
-    };
-  }
-
-  get bytesInFlight(): number {
-    return this.inFlight;
-  }
-}
 
 interface Bucket {
   tokens: number;

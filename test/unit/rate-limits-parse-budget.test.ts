@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { ParseBudget, TokenBuckets, scanJsonStructure, tenantRateLimit } from '../../api/door.js';
+import { scanJsonStructure } from '../../api/body-parse.js';
+import { ParseBudget } from '../../api/parse-budget.js';
+import { TokenBuckets, tenantRateLimit } from '../../api/rate-limits.js';
 
 describe('JSON structure scan (before parsing)', () => {
   it('counts values and depth on the bytes, skipping strings and escapes', () => {
