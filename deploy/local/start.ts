@@ -4,8 +4,9 @@
  * every available model. Ctrl-C stops everything. In production run `npm run start:api` and
  * `npm run start:worker` (or the fleet launcher) as separate processes instead.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { DEFAULT_REDIS_URL, loadConfig, warnDeprecatedSettings, type Config } from '../../shared/config.js';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { DEFAULT_REDIS_URL, REPO_ROOT, loadConfig, warnDeprecatedSettings, type Config } from '../../shared/config.js';
 import { nodeEntryArgs } from '../../shared/entry-point.js';
 import { createLogger, logOptions, type Logger } from '../../shared/logger.js';
 import { redisAnswers, redisServerInstalled, startLocalRedis } from './redis.js';
@@ -56,22 +57,26 @@ function run(name: string, entry: string, args: string[] = []): ChildProcess {
 }
 
 /**
- * Test models stand in for reference models whose weights are not installed. Their generator
- * needs dev dependencies (onnx-proto): after `npm ci --omit=dev` it is skipped, and those models
- * are listed as unavailable.
+ * Test models stand in for reference models whose weights are not installed. Their generator is
+ * a dev tool (it builds ONNX graphs with the dev dependency onnx-proto), so it is not compiled
+ * into dist/: it runs from its TypeScript source under tsx, in a child process. After
+ * `npm ci --omit=dev` there is no tsx: it is skipped, and those models are listed as unavailable.
  */
-async function generateTestModels(config: Config, log: Logger): Promise<void> {
+function generateTestModels(config: Config, log: Logger): void {
   if (config.MODELHUB_TEST_MODELS === 'off') return;
-  let generator: typeof import('../../models/tools/generate-test-models.js');
+  let tsxLoader: string;
   try {
-    generator = await import('../../models/tools/generate-test-models.js');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
-    log.warn({ err: (err as Error).message }, 'test models not generated (dev dependencies are not installed)');
+    tsxLoader = import.meta.resolve('tsx');
+  } catch {
+    log.warn('test models not generated (dev dependencies are not installed)');
     return;
   }
-  const written = generator.generateTestModels(config.MODELHUB_GENERATED_DIR);
-  if (written.length) log.info({ files: written }, 'generated test models');
+  const generator = path.join(REPO_ROOT, 'models', 'tools', 'generate-test-models.ts');
+  const generated = spawnSync(process.execPath, ['--import', tsxLoader, generator], {
+    stdio: 'inherit',
+    env: { ...process.env, MODELHUB_GENERATED_DIR: config.MODELHUB_GENERATED_DIR },
+  });
+  if (generated.status !== 0) throw new Error(`${generator} failed (${generated.status ?? generated.signal})`);
 }
 
 /** Makes sure the Redis the processes will use answers, starting a private one if that is the default URL. */
@@ -96,7 +101,7 @@ async function ensureRedis(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  await generateTestModels(config, log);
+  generateTestModels(config, log);
   await ensureRedis();
   run('api', 'api/main');
   // Through the fleet launcher, which restarts a worker that dies (e.g. a crashed session thread).

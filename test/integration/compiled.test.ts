@@ -6,17 +6,37 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import { builtinModules } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
+import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../shared/config.js';
 import { REDIS_URL, deletePrefix, freePort, getJson, pollJob, postJson, testPrefix } from '../helpers/hub.js';
 import { b64, textLineImage } from '../helpers/images.js';
 
 const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
+  dependencies: Record<string, string>;
   devDependencies: Record<string, string>;
 };
+
+/**
+ * Dev packages a compiled file may name, with why it never loads them from dist/: the offload
+ * thread host registers tsx only for a task module given as a .ts source (tests, tsx runs).
+ */
+const DEV_IMPORTS_NEVER_LOADED_FROM_DIST: Record<string, string[]> = {
+  'shared/offloop/thread-host.mjs': ['tsx'],
+};
+
+/** The package a bare import specifier names (`@scope/name/sub` → `@scope/name`), or null for a path or a builtin. */
+function packageOf(specifier: string): string | null {
+  if (/^[./]/.test(specifier) || specifier.startsWith('node:') || builtinModules.includes(specifier)) return null;
+  return specifier
+    .split('/')
+    .slice(0, specifier.startsWith('@') ? 2 : 1)
+    .join('/');
+}
 
 let app: string;
 let prefix: string;
@@ -140,6 +160,45 @@ describe('compiled build with production dependencies only', () => {
       .flatMap(luaBeside)) {
       expect(fs.existsSync(path.join(app, 'dist', lua)), `dist/${lua}`).toBe(true);
     }
+  });
+
+  it('imports, in every compiled file, only runtime dependencies', () => {
+    const files = fs
+      .readdirSync(path.join(app, 'dist'), { recursive: true, encoding: 'utf8' })
+      .filter((f) => /\.[mc]?js$/.test(f));
+    const named = new Set<string>();
+    const outsideDependencies: string[] = [];
+    for (const file of files) {
+      // TypeScript's own scanner: static imports and re-exports, import() and require().
+      const { importedFiles } = ts.preProcessFile(fs.readFileSync(path.join(app, 'dist', file), 'utf8'), true, true);
+      for (const { fileName } of importedFiles) {
+        const name = packageOf(fileName);
+        if (name === null) continue;
+        named.add(name);
+        const allowed = DEV_IMPORTS_NEVER_LOADED_FROM_DIST[file.split(path.sep).join('/')] ?? [];
+        if (!(name in pkg.dependencies) && !allowed.includes(name)) outsideDependencies.push(`dist/${file}: ${name}`);
+      }
+    }
+    // The scan reads the real code: the queue and the runtime are among what it names.
+    expect([...named]).toEqual(expect.arrayContaining(['bullmq', 'express', 'onnxruntime-node']));
+    expect(outsideDependencies).toEqual([]);
+    // The test-model generators are dev tools, run from source (npm run models:generate, npm start).
+    expect(fs.existsSync(path.join(app, 'dist/models'))).toBe(false);
+  });
+
+  it('starts the one-machine launcher without dev dependencies, skipping the test models', () => {
+    // A REDIS_URL that is not the default and does not answer: the launcher stops right after
+    // the test-model step, before starting anything.
+    const r = spawnSync(process.execPath, ['dist/deploy/local/start.js'], {
+      cwd: app,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), LOG_FORMAT: 'json', REDIS_URL: 'redis://127.0.0.1:1' },
+      timeout: 30_000,
+    });
+    expect(r.status, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout).toContain('test models not generated (dev dependencies are not installed)');
+    expect(r.stdout).toContain('REDIS_URL does not answer');
+    expect(fs.existsSync(path.join(app, 'models/.generated'))).toBe(false);
   });
 
   it('serves the web console and the SDK it imports from the compiled code', async () => {
