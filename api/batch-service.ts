@@ -26,6 +26,7 @@ import type { RedisClient } from '../shared/redis/connection.js';
 import { ChunkStager } from './batch-upload.js';
 import { IdempotencyKey, canonicalJson } from './idempotency.js';
 import type { JobService } from './job-service.js';
+import { storeCall, type StoreCall } from './store-call.js';
 import { bullTelemetry } from '../shared/tracing.js';
 
 /** One item as read from the upload: a value to validate, or why it could not be read. */
@@ -67,6 +68,7 @@ export class BatchService {
   readonly queues = new Map<string, Queue<BulkJobData>>();
   readonly accounting: BatchAccounting;
   private readonly flows: FlowProducer;
+  private readonly store: StoreCall;
 
   constructor(
     private readonly jobs: JobService,
@@ -85,6 +87,7 @@ export class BatchService {
       queue.on('error', (err) => log.warn({ err: err.message, model: name }, 'bulk queue error'));
       this.queues.set(name, queue);
     }
+    this.store = storeCall(log);
     this.accounting = new BatchAccounting(redis, config.MODELHUB_PREFIX, batchLiveTtlS(config));
     // Tracing on: the batch and each chunk carry the upload's trace context to the workers.
     this.flows = new FlowProducer({ connection: redis, prefix: config.MODELHUB_PREFIX, telemetry: bullTelemetry() });
@@ -107,9 +110,7 @@ export class BatchService {
     bodyHash: () => string,
     options: BatchOptions,
   ): Promise<{ view: BatchView; replayed: boolean }> {
-    const entry = this.jobs.model(model);
-    if (!entry.modelPath)
-      throw new SpecError('MODEL_UNAVAILABLE', `model "${model}" is unavailable: its model file is not installed`);
+    this.jobs.runnableModel(model);
     const prefix = this.config.MODELHUB_PREFIX;
     const id = randomUUID();
     const keys = batchKeys(prefix, id);
@@ -120,7 +121,7 @@ export class BatchService {
       options.tenant === null
         ? { maxBatchItems: 0, maxStoredBytes: 0 }
         : { maxBatchItems: own.maxBatchItems, maxStoredBytes: own.maxStoredBytes };
-    await this.jobs.withStore(async () => {
+    await this.store(async () => {
       const [usage, stored] = await Promise.all([
         this.accounting.usage(model, options.tenant),
         this.jobs.accounting.usage(model, options.tenant),
@@ -135,7 +136,7 @@ export class BatchService {
       Math.max(1, this.config.BATCH_CHUNK_BYTES),
       async (chunk, json) => {
         // Counted first, then written: a crash in between leaves a record the reconciler gives back.
-        const { verdict } = await this.jobs.withStore(() =>
+        const { verdict } = await this.store(() =>
           this.accounting.account(
             model,
             id,
@@ -146,7 +147,7 @@ export class BatchService {
         );
         if (verdict === 'items') throw itemsQuota(limits.maxBatchItems);
         if (verdict === 'stored') throw storedQuota(limits.maxStoredBytes);
-        await this.jobs.withStore(() => this.redis.set(keys.input(chunk), json, 'EX', ttl));
+        await this.store(() => this.redis.set(keys.input(chunk), json, 'EX', ttl));
       },
     );
     const discard = async () => {
@@ -195,14 +196,14 @@ export class BatchService {
             this.config.JOB_RETENTION_S,
           )
         : null;
-      if (idem && !(await this.jobs.withStore(() => idem.claim(id)))) {
+      if (idem && !(await this.store(() => idem.claim(id)))) {
         return { view: await idem.replay((batchId) => this.get(batchId, options.tenant)), replayed: true };
       }
       const queue = this.queues.get(model)!;
       try {
         const index: BatchIndexEntry = { model, tenant: options.tenant };
-        await this.jobs.withStore(() => this.redis.set(batchIndexKey(prefix, id), JSON.stringify(index), 'EX', ttl));
-        await this.jobs.withStore(() => this.commit(data, stager.sizes, options.priority ?? 5));
+        await this.store(() => this.redis.set(batchIndexKey(prefix, id), JSON.stringify(index), 'EX', ttl));
+        await this.store(() => this.commit(data, stager.sizes, options.priority ?? 5));
         committed = true;
         await idem?.markStored(id);
       } catch (err) {
@@ -301,7 +302,7 @@ export class BatchService {
   }
 
   async get(id: string, tenant: string | null): Promise<BatchView> {
-    return this.jobs.withStore(async () => {
+    return this.store(async () => {
       const data = await this.readBatch(id, tenant);
       return batchView(data, await this.redis.hgetall(batchKeys(this.config.MODELHUB_PREFIX, id).counts));
     });
@@ -317,14 +318,14 @@ export class BatchService {
     inputOrder: boolean,
     write: (text: string) => Promise<void>,
   ): Promise<void> {
-    const data = await this.jobs.withStore(() => this.readBatch(id, tenant));
+    const data = await this.store(() => this.readBatch(id, tenant));
     const keys = batchKeys(this.config.MODELHUB_PREFIX, id);
     const order = inputOrder
       ? Array.from({ length: data.chunks }, (_, n) => String(n))
-      : await this.jobs.withStore(() => this.redis.lrange(keys.done, 0, -1));
+      : await this.store(() => this.redis.lrange(keys.done, 0, -1));
     for (let i = 0; i < order.length; i += RESULT_PAGE) {
       const page = order.slice(i, i + RESULT_PAGE);
-      const blocks = await this.jobs.withStore(() => this.redis.hmget(keys.results, ...page));
+      const blocks = await this.store(() => this.redis.hmget(keys.results, ...page));
       let text = '';
       for (const block of blocks) {
         if (!block) continue;
@@ -345,7 +346,7 @@ export class BatchService {
    */
   async cancel(id: string, tenant: string | null): Promise<BatchView> {
     const prefix = this.config.MODELHUB_PREFIX;
-    return this.jobs.withStore(async () => {
+    return this.store(async () => {
       const data = await this.readBatch(id, tenant);
       const keys = batchKeys(prefix, id);
       const counts: Partial<Record<string, string>> = await this.redis.hgetall(keys.counts);

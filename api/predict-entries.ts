@@ -11,8 +11,7 @@ import { Queue } from 'bullmq';
 import type { Config } from '../shared/config.js';
 import { SpecError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { inputBytesOf } from '../shared/jobs/accounting.js';
-import { defaultJobOptions, sideKeyTtlS } from '../shared/jobs/retention.js';
+import { defaultJobOptions } from '../shared/jobs/retention.js';
 import type { JobView } from '../shared/job-view.js';
 import {
   ENTRY_PAYLOAD_VERSION,
@@ -22,11 +21,11 @@ import {
   type EntryResult,
 } from '../shared/predict/entry.js';
 import type { RedisClient } from '../shared/redis/connection.js';
-import { entryHashKey, jobIndexKey, predictQueueName } from '../shared/redis/keys.js';
-import { tenantLimits } from '../shared/tenant-limits.js';
+import { entryHashKey, predictQueueName } from '../shared/redis/keys.js';
 import { bullTelemetry } from '../shared/tracing.js';
 import type { Finish } from './job-finish-events.js';
 import type { JobIndexEntry, JobService } from './job-service.js';
+import { storeCall, type StoreCall } from './store-call.js';
 
 export interface PredictCall {
   tenant: string | null;
@@ -47,6 +46,7 @@ const urlsOf = (id: string) => ({ get: `/v1/jobs/${id}`, cancel: `/v1/jobs/${id}
 
 export class PredictEntries {
   readonly queues = new Map<string, Queue<EntryData, EntryResult>>();
+  private readonly store: StoreCall;
 
   constructor(
     private readonly jobs: JobService,
@@ -54,6 +54,7 @@ export class PredictEntries {
     private readonly config: Config,
     private readonly log: Logger,
   ) {
+    this.store = storeCall(log);
     for (const name of jobs.queues.keys()) {
       const queue = new Queue<EntryData, EntryResult>(predictQueueName(name), {
         connection: redis,
@@ -77,7 +78,7 @@ export class PredictEntries {
       ...(c.traceId ? { trace_id: c.traceId } : {}),
       ...(c.traceparent ? { traceparent: c.traceparent } : {}),
     }));
-    const outcomes = this.jobs.withStore(() => this.run(model, entryId, items, now));
+    const outcomes = this.store(() => this.run(model, entryId, items, now));
     return items.map(async (item) => {
       const settled = await outcomes;
       const own = settled.get(item.id)!;
@@ -98,9 +99,6 @@ export class PredictEntries {
     // Each call counted as a job of its own would be: its quota check, its record, its index entry.
     const verdicts = await Promise.all(
       items.map(async (it) => {
-        const limits = tenantLimits(this.config, it.tenant);
-        const storedQuota = it.tenant !== null ? limits.maxStoredBytes : 0;
-        const inputBytes = storedQuota > 0 ? inputBytesOf(it.input) : 0;
         const index: JobIndexEntry = {
           model,
           tenant: it.tenant,
@@ -109,27 +107,11 @@ export class PredictEntries {
           entry: entryId,
           ...(it.trace_id ? { trace_id: it.trace_id } : {}),
         };
-        const share = { countWaiting: it.tenant !== null && limits.maxWaiting > 0, inputBytes };
-        const [counted] = await Promise.all([
-          this.jobs.accounting.submit(model, it.id, it.tenant, share, {
-            maxWaiting: limits.maxWaiting,
-            maxStoredBytes: storedQuota,
-          }),
-          this.redis.set(jobIndexKey(prefix, it.id), JSON.stringify(index), 'EX', sideKeyTtlS(this.config)),
+        const [refusal] = await Promise.all([
+          this.jobs.quotas.admit(model, it.id, it.tenant, it.input),
+          this.jobs.index.write(it.id, index),
         ]);
-        if (counted.verdict === 'waiting')
-          return new SpecError(
-            'TENANT_QUOTA',
-            `you have ${counted.waiting} jobs waiting for model "${model}" (the limit is ${limits.maxWaiting}); try again later`,
-            { 'Retry-After': '5' },
-          ).withReason('tenant_waiting');
-        if (counted.verdict === 'stored')
-          return new SpecError(
-            'TENANT_QUOTA',
-            `your jobs for model "${model}" hold ${counted.storedBytes} bytes of inputs and results (the limit is ${storedQuota}); delete finished jobs (DELETE /v1/jobs/{id}) or try again later`,
-            { 'Retry-After': '30' },
-          ).withReason('tenant_stored_bytes');
-        return null;
+        return refusal;
       }),
     );
     const accepted: EntryItem[] = [];
@@ -144,7 +126,7 @@ export class PredictEntries {
         .filter((it) => out.has(it.id))
         .flatMap((it) => [
           this.jobs.accounting.release(model, it.id).catch(() => undefined),
-          this.redis.del(jobIndexKey(prefix, it.id)).catch(() => undefined),
+          this.jobs.index.remove(it.id).catch(() => undefined),
         ]),
     );
     if (accepted.length === 0) return out;
@@ -187,7 +169,7 @@ export class PredictEntries {
         await Promise.all(
           accepted.flatMap((it) => [
             this.jobs.accounting.release(model, it.id).catch(() => undefined),
-            this.redis.del(jobIndexKey(prefix, it.id)).catch(() => undefined),
+            this.jobs.index.remove(it.id).catch(() => undefined),
           ]),
         );
       throw err;

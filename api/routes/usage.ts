@@ -7,6 +7,7 @@ import type { Request, Response } from 'express';
 import { SpecError } from '../../shared/errors.js';
 import { tenantLimits } from '../../shared/tenant-limits.js';
 import type { ApiContext } from '../context.js';
+import { storeCall } from '../store-call.js';
 import type { TenantRateState } from '../rate-limits.js';
 import { UsageSchema } from '../schemas.js';
 import type { RouteDef } from '../route-table.js';
@@ -16,6 +17,7 @@ export type UsageView = z.output<typeof UsageSchema>;
 
 export function usageRoutes(ctx: ApiContext, rates: TenantRateState): RouteDef[] {
   const { jobs, batches, config } = ctx;
+  const store = storeCall(ctx.log);
 
   const usage = async (req: Request, res: Response) => {
     const asked = typeof req.query.tenant === 'string' ? req.query.tenant : undefined;
@@ -23,7 +25,7 @@ export function usageRoutes(ctx: ApiContext, rates: TenantRateState): RouteDef[]
       throw new SpecError('FORBIDDEN', "only an admin key may read another tenant's usage");
     const tenant = asked ?? req.tenant;
     const limits = tenantLimits(config, tenant);
-    const models = await jobs.withStore(() =>
+    const models = await store(() =>
       Promise.all(
         [...jobs.queues.keys()].map(async (model) => {
           const [u, b] = await Promise.all([

@@ -1,0 +1,128 @@
+/**
+ * Canceling a queued job and deleting a finished one, each settled against the workers by the
+ * atomic run/cancel claim (shared/jobs/accounting.ts), so a job is never both canceled and run.
+ */
+import { SpecError } from '../../shared/errors.js';
+import type { JobAccounting } from '../../shared/jobs/accounting.js';
+import { canceledView, type JobView } from '../../shared/job-view.js';
+import type { Logger } from '../../shared/logger.js';
+import type { RedisClient } from '../../shared/redis/connection.js';
+import { jobIndexKey, webhookStatusKey } from '../../shared/redis/keys.js';
+import { enqueueWebhookEvent } from '../../shared/webhooks/events.js';
+import type { StoreCall } from '../store-call.js';
+import type { JobIndex, JobIndexEntry } from './job-index.js';
+import type { JobQueues } from './job-queues.js';
+import type { JobReads } from './job-reads.js';
+
+/** Points where a test forces an interleaving with a worker (never set in production). */
+export interface JobServiceHooks {
+  /** Between a cancel's read of the job's state and its claim. */
+  beforeCancelClaim?: (jobId: string) => Promise<void>;
+}
+
+export interface JobRemovalParts {
+  queues: JobQueues;
+  index: JobIndex;
+  reads: JobReads;
+  accounting: JobAccounting;
+  store: StoreCall;
+  /** The submit connection: side keys are deleted through it. */
+  redis: RedisClient;
+  /** Key prefix of the hub's keys (MODELHUB_PREFIX). */
+  prefix: string;
+  log: Logger;
+  hooks: JobServiceHooks;
+}
+
+export class JobRemoval {
+  constructor(private readonly parts: JobRemovalParts) {}
+
+  /**
+   * Cancels a queued job: it never runs. A running job is left to finish and a finished one
+   * is left as it is (both 409); canceling twice answers the canceled job again. A queued job
+   * whose deadline passed (it reads as failed, but sits in the queue until a worker drops it) is
+   * canceled too: where no worker serves its model it would otherwise hold its tenant's waiting
+   * count and stored bytes for ever.
+   */
+  async cancel(id: string, tenant: string | null): Promise<JobView> {
+    const { queues, index, accounting, store, log, hooks } = this.parts;
+    return store(async () => {
+      const entry = await index.read(id, tenant);
+      if (entry.canceled_at) return canceledView(id, entry.model, entry.created_at, entry.canceled_at);
+      // A predict call answers its caller within its wait: nothing is left to cancel for anyone else.
+      if (entry.entry) throw new SpecError('CONFLICT', `"${id}" is a predict call; it cannot be canceled`);
+      const job = await queues.queue(entry.model).getJob(id);
+      if (!job) throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
+      const state = await job.getState();
+      if (state === 'completed' || state === 'failed')
+        throw new SpecError('CONFLICT', `job "${id}" has already finished`);
+      // Settled in one atomic script against a worker starting, finishing or holding the job:
+      // the state read above may already be stale.
+      await hooks.beforeCancelClaim?.(id);
+      const claim = await accounting.claimForCancel(entry.model, id);
+      if (claim === 'running') throw new SpecError('CONFLICT', `job "${id}" is running; it will finish`);
+      if (claim === 'finished') throw new SpecError('CONFLICT', `job "${id}" has already finished`);
+      if (claim === 'gone') throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
+      const canceled = await index.markCanceled(id, entry);
+      try {
+        await job.remove();
+      } catch (err) {
+        // Locked by a worker that lost the claim: it fails the job as canceled without running it.
+        log.debug({ err: (err as Error).message, jobId: id }, 'canceled job not removed; its worker will drop it');
+      }
+      const view = canceledView(id, entry.model, entry.created_at, canceled.canceled_at);
+      await enqueueWebhookEvent(
+        queues.webhooks,
+        { id, model: entry.model, webhook: job.data.webhook },
+        'completed',
+        view,
+      );
+      return view;
+    });
+  }
+
+  /**
+   * Deletes a finished job (its input, output and side keys) for its tenant; afterwards it reads
+   * as not found. A queued or running job is not deleted (409: cancel it first), except a queued
+   * one whose deadline passed: it has failed already, so it is claimed as canceled (never to run)
+   * and deleted.
+   */
+  async remove(id: string, tenant: string | null): Promise<{ id: string; deleted: true }> {
+    const { queues, index, accounting, store, redis, prefix } = this.parts;
+    return store(async () => {
+      const entry = await index.read(id, tenant);
+      if (entry.entry) return this.removeItem(entry, id);
+      const queue = queues.queue(entry.model);
+      const state = await queue.getJobState(id);
+      if (state !== 'completed' && state !== 'failed' && state !== 'unknown' && !entry.canceled_at) {
+        const deadline = entry.deadline_at ?? (await queue.getJob(id))?.data.deadline_at;
+        if (deadline === undefined || Date.now() <= deadline)
+          throw new SpecError('CONFLICT', `job "${id}" has not finished; cancel it first`);
+        // Expired while queued: the same atomic claim as a cancel, so a worker cannot start it now.
+        const claim = await accounting.claimForCancel(entry.model, id);
+        if (claim === 'running') throw new SpecError('CONFLICT', `job "${id}" is running; it will finish`);
+      }
+      // The job first, then what its record held: a crash in between leaves a record without a
+      // job, which the reconciler gives back; the other order would leave a job counted nowhere.
+      if (state !== 'unknown') await queue.remove(id);
+      await accounting.release(entry.model, id);
+      // One key per command: on a Redis Cluster these live in different slots.
+      await Promise.all([jobIndexKey(prefix, id), webhookStatusKey(prefix, id)].map((k) => redis.del(k)));
+      return { id, deleted: true as const };
+    });
+  }
+
+  /**
+   * Deletes a coalesced predict call once its entry finished: its record gives back what it held
+   * and its index goes, so it reads as not found. Its result stays inside the shared entry (not
+   * readable through the API any more) until the entry's retention removes it.
+   */
+  private async removeItem(entry: JobIndexEntry, id: string): Promise<{ id: string; deleted: true }> {
+    const view = await this.parts.reads.view(entry, id);
+    if (view && (view.status === 'queued' || view.status === 'running'))
+      throw new SpecError('CONFLICT', `job "${id}" has not finished`);
+    await this.parts.accounting.release(entry.model, id);
+    await this.parts.index.remove(id);
+    return { id, deleted: true as const };
+  }
+}

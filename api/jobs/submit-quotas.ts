@@ -1,0 +1,102 @@
+/**
+ * The checks a submission passes before its job is queued: the model's backpressure (429
+ * QUEUE_FULL at `queueMaxWaiting` waiting jobs) and its tenant's quotas (429 TENANT_QUOTA: waiting
+ * jobs and stored bytes per model), the latter decided atomically with the job's accounting record
+ * (shared/jobs/accounting.ts). Jobs and coalesced predict calls pass the same checks.
+ */
+import type { Config } from '../../shared/config.js';
+import { SpecError } from '../../shared/errors.js';
+import { JobAccounting, inputBytesOf } from '../../shared/jobs/accounting.js';
+import { tenantLimits } from '../../shared/tenant-limits.js';
+import { WaitingCount } from '../waiting-count.js';
+
+export interface SubmitQuotaOptions {
+  /**
+   * Jobs a model's queue may hold waiting (waiting, prioritized, delayed) before every
+   * submission for it is refused (429 QUEUE_FULL).
+   * @defaultValue 10000 (QUEUE_MAX_WAITING)
+   */
+  queueMaxWaiting: number;
+  /**
+   * The tenants' limits: the defaults (TENANT_MAX_WAITING, TENANT_MAX_STORED_BYTES, …) and each
+   * tenant's overrides (MODELHUB_TENANT_LIMITS); shared/tenant-limits.ts.
+   */
+  tenantLimits: Parameters<typeof tenantLimits>[0];
+}
+
+/** The quota checks' options from a loaded configuration. */
+export function submitQuotaOptions(config: Config): SubmitQuotaOptions {
+  return { queueMaxWaiting: config.QUEUE_MAX_WAITING, tenantLimits: config };
+}
+
+export class SubmitQuotas {
+  /** Backpressure per model, read from Redis at most once a second when far from the limit. */
+  private readonly waiting = new Map<string, WaitingCount>();
+
+  /** @param readWaiting - the model's waiting jobs as its queue counts them (read when the estimate is stale) */
+  constructor(
+    private readonly accounting: JobAccounting,
+    private readonly options: SubmitQuotaOptions,
+    private readonly readWaiting: (model: string) => Promise<number>,
+  ) {}
+
+  private count(model: string): WaitingCount {
+    let count = this.waiting.get(model);
+    if (!count) {
+      count = new WaitingCount({ limit: this.options.queueMaxWaiting, read: () => this.readWaiting(model) });
+      this.waiting.set(model, count);
+    }
+    return count;
+  }
+
+  /** Refuses (429 QUEUE_FULL) when the model's queue holds `queueMaxWaiting` jobs; `added` counts what this call adds. */
+  async checkWaiting(model: string, added = 0): Promise<void> {
+    const count = this.count(model);
+    const waiting = await count.current();
+    if (waiting >= this.options.queueMaxWaiting) {
+      throw new SpecError('QUEUE_FULL', `model "${model}" has ${waiting} jobs waiting; try again later`, {
+        'Retry-After': '5',
+      });
+    }
+    for (let i = 0; i < added; i++) count.added();
+  }
+
+  /** A job passed checkWaiting and was added. */
+  added(model: string): void {
+    this.count(model).added();
+  }
+
+  /**
+   * Records the job about to be queued and counts its share in its tenant's waiting jobs and
+   * stored bytes (its input, until it finishes), unless a quota is reached: then nothing is
+   * counted and the refusal (429 TENANT_QUOTA) is returned.
+   */
+  async admit(
+    model: string,
+    id: string,
+    tenant: string | null,
+    input: Record<string, unknown>,
+  ): Promise<SpecError | null> {
+    const limits = tenantLimits(this.options.tenantLimits, tenant);
+    const storedQuota = tenant !== null ? limits.maxStoredBytes : 0;
+    const inputBytes = storedQuota > 0 ? inputBytesOf(input) : 0;
+    const share = { countWaiting: tenant !== null && limits.maxWaiting > 0, inputBytes };
+    const counted = await this.accounting.submit(model, id, tenant, share, {
+      maxWaiting: limits.maxWaiting,
+      maxStoredBytes: storedQuota,
+    });
+    if (counted.verdict === 'waiting')
+      return new SpecError(
+        'TENANT_QUOTA',
+        `you have ${counted.waiting} jobs waiting for model "${model}" (the limit is ${limits.maxWaiting}); try again later`,
+        { 'Retry-After': '5' },
+      ).withReason('tenant_waiting');
+    if (counted.verdict === 'stored')
+      return new SpecError(
+        'TENANT_QUOTA',
+        `your jobs for model "${model}" hold ${counted.storedBytes} bytes of inputs and results (the limit is ${storedQuota}); delete finished jobs (DELETE /v1/jobs/{id}) or try again later`,
+        { 'Retry-After': '30' },
+      ).withReason('tenant_stored_bytes');
+    return null;
+  }
+}
