@@ -1,4 +1,4 @@
-/** The ingress process: `node dist/api/main.js` (scale it out behind a load balancer; it keeps no state). */
+/** The ingress process: `node --enable-source-maps dist/api/main.js` (scale it out behind a load balancer; it keeps no state). */
 import { loadConfig, warnDeprecatedSettings } from '../shared/config.js';
 import { createLogger, logOptions } from '../shared/logger.js';
 import { startApi } from './server.js';

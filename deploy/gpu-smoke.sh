@@ -98,9 +98,9 @@ log "Redis $REDIS_URL, key prefix $PREFIX"
 PORT="${PORT:-$(free_port)}"
 METRICS_PORT="${METRICS_PORT:-$(free_port)}"
 export MODELHUB_PREFIX="$PREFIX" HOST=127.0.0.1 LOG_FORMAT=json LOG_LEVEL="${LOG_LEVEL:-info}"
-PORT="$PORT" node dist/api/main.js >"$WORK/api.log" 2>&1 &
+PORT="$PORT" node --enable-source-maps dist/api/main.js >"$WORK/api.log" 2>&1 &
 PIDS+=($!)
-METRICS_PORT="$METRICS_PORT" node dist/worker/main.js --device "$DEVICE" --models "$MODELS" >"$WORK/worker.log" 2>&1 &
+METRICS_PORT="$METRICS_PORT" node --enable-source-maps dist/worker/main.js --device "$DEVICE" --models "$MODELS" >"$WORK/worker.log" 2>&1 &
 PIDS+=($!)
 wait_http "http://127.0.0.1:$PORT/readyz" "the API" 60
 wait_http "http://127.0.0.1:$METRICS_PORT/healthz" "the worker" 600
@@ -110,4 +110,4 @@ log "worker on $DEVICE loaded: $LOADED"
 sleep 1
 
 # 5. A batch per model through the queue.
-node dist/deploy/local/throughput.js --url "http://127.0.0.1:$PORT" --jobs "$JOBS" --device "$DEVICE"
+node --enable-source-maps dist/deploy/local/throughput.js --url "http://127.0.0.1:$PORT" --jobs "$JOBS" --device "$DEVICE"

@@ -6,6 +6,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+const SOURCE_MAPS = '--enable-source-maps';
+
 /**
  * Arguments for `spawn(process.execPath, ...)` that run `entry` (a path without extension,
  * relative to the module at `fromUrl`, e.g. `./main`) with this process's node flags and the
@@ -13,5 +15,7 @@ import { fileURLToPath } from 'node:url';
  */
 export function nodeEntryArgs(fromUrl: string, entry: string): string[] {
   const from = fileURLToPath(fromUrl);
-  return [...process.execArgv, path.resolve(path.dirname(from), `${entry}${path.extname(from)}`)];
+  // Stack traces in the child's logs name the TypeScript lines, however this process was started.
+  const flags = process.execArgv.includes(SOURCE_MAPS) ? process.execArgv : [...process.execArgv, SOURCE_MAPS];
+  return [...flags, path.resolve(path.dirname(from), `${entry}${path.extname(from)}`)];
 }

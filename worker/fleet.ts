@@ -1,8 +1,8 @@
 /**
  * The fleet launcher: one worker process per listed device, restarted with backoff when it
  * dies, signals forwarded so SIGTERM drains every worker.
- *   node dist/worker/fleet.js --devices cuda:0,cuda:1 --models all
- *   node dist/worker/fleet.js --devices "cpu x2"
+ *   node --enable-source-maps dist/worker/fleet.js --devices cuda:0,cuda:1 --models all
+ *   node --enable-source-maps dist/worker/fleet.js --devices "cpu x2"
  * Worker i gets MODELHUB_WORKER_INDEX=i and metrics on MODELHUB_METRICS_PORT + i (default 9464 + i).
  */
 import { spawn, type ChildProcess } from 'node:child_process';

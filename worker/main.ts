@@ -1,6 +1,6 @@
 /**
  * A worker process pinned to one device:
- *   node dist/worker/main.js --device cpu --models text-direction,resnet50
+ *   node --enable-source-maps dist/worker/main.js --device cpu --models text-direction,resnet50
  * Loads each model's session on the device, consumes the models' queues with batching, serves
  * /metrics and /healthz on METRICS_PORT (9464 + WORKER_INDEX), heartbeats into the worker
  * registry, and on SIGTERM stops taking jobs, finishes the batch in flight and exits 0.

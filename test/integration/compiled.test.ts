@@ -52,10 +52,10 @@ function run(command: string, args: string[], cwd: string): void {
   if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
 }
 
-/** Starts `node <entry>` from the copy with only the settings given (no tsx, no test env). */
+/** Starts `node --enable-source-maps <entry>` (as production does) from the copy with only the settings given (no tsx, no test env). */
 function startNode(name: string, entry: string, args: string[], env: Record<string, string>): void {
   let log = '';
-  const child = spawn(process.execPath, [entry, ...args], {
+  const child = spawn(process.execPath, ['--enable-source-maps', entry, ...args], {
     cwd: app,
     env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), LOG_LEVEL: 'warn', LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
