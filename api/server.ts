@@ -20,8 +20,7 @@ import { createApiMetrics } from './metrics.js';
 import { QueueBoard } from './queue-board.js';
 import { startTracing } from '../shared/tracing.js';
 import { webhookOptions } from '../shared/webhooks/options.js';
-
-export const VERSION = '0.1.0';
+import { VERSION } from '../shared/version.js';
 
 export interface RunningApi {
   server: Server;

@@ -1,6 +1,7 @@
 /** The webhook HTTP client: one POST to a target the policy allows, no redirects followed. */
 import http from 'node:http';
 import https from 'node:https';
+import { VERSION } from '../shared/version.js';
 import type { WebhookTargetPolicy } from '../shared/webhooks/target-policy.js';
 
 /** One POST; resolves with the HTTP status (3xx included: redirects are not followed). */
@@ -27,7 +28,7 @@ export function postOnce(
           ...headers,
           'content-type': 'application/json',
           'content-length': Buffer.byteLength(body),
-          'user-agent': 'modelhub-webhooks/0.1',
+          'user-agent': `modelhub-webhooks/${VERSION}`,
         },
       },
       (res) => {

@@ -33,8 +33,7 @@ import { AdmissionGate } from './admission-gate.js';
 import { loadRunners } from './runners.js';
 import { Heartbeat } from './heartbeat.js';
 import { WorkerShutdown } from './shutdown.js';
-
-export const VERSION = '0.1.0';
+import { VERSION } from '../shared/version.js';
 
 export interface WorkerOptions {
   /** The hub's settings, resolved once by the entry point (shared/config.ts). */

@@ -17,6 +17,7 @@ import { REDIS_URL, deletePrefix, freePort, getJson, pollJob, postJson, testPref
 import { b64, textLineImage } from '../helpers/images.js';
 
 const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
+  version: string;
   dependencies: Record<string, string>;
   devDependencies: Record<string, string>;
 };
@@ -206,6 +207,11 @@ describe('compiled build with production dependencies only', () => {
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
     expect((await fetch(`${apiUrl}/sdk/index.js`)).status).toBe(200);
+  });
+
+  it("names package.json's version in its OpenAPI document", async () => {
+    const doc = await getJson(`${apiUrl}/openapi.json`);
+    expect(doc.body.info.version).toBe(pkg.version);
   });
 
   it('answers the text-direction example through the queue with the spec §1.1 output', async () => {
