@@ -35,7 +35,7 @@ const CHECKED_IMAGE = 'AAAA';
 export async function validateInput(
   entry: ModelEntry,
   body: unknown,
-  limits: Limits & Partial<Pick<Config, 'MAX_RESULT_BYTES'>>,
+  limits: Limits & Pick<Config, 'MAX_RESULT_BYTES'>,
   decoded?: DecodedImage,
 ): Promise<Record<string, unknown>> {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -54,7 +54,7 @@ export async function validateInput(
   if (predecoded) input.image = predecoded.text;
   if (task.modality === 'image') {
     const size = await checkImageHeader(input.image as string, limits, predecoded?.bytes);
-    checkOutputAtDoor(entry, size.width, size.height, input, limits);
+    checkOutputAtDoor(entry, size.width, size.height, input, limits.MAX_RESULT_BYTES);
     // The schema (or the parse thread) found it base64: the queue copies it without a rescan.
     vouchForImage(input);
   }

@@ -32,6 +32,7 @@ import { Redis } from 'ioredis';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { REPO_ROOT, loadConfig } from '../shared/config.js';
+import { taskOptions } from '../shared/options/worker.js';
 import { loadModelRepository } from '../shared/manifest.js';
 import { sessionOptionsFor } from '../worker/backend/device.js';
 import { TASK_PIPELINES } from '../worker/tasks/index.js';
@@ -159,7 +160,11 @@ interface RawResult {
   bestBatch: number;
 }
 
-const pipeline = TASK_PIPELINES[manifest.task]!({ entry, session: { inputNames: [], outputNames: [] }, config });
+const pipeline = TASK_PIPELINES[manifest.task]!({
+  entry,
+  session: { inputNames: [], outputNames: [] },
+  options: taskOptions(config),
+});
 
 /** The item's tensors handed back once done with, as the worker's runner does once its batch ran. */
 function recycleItem(item: PreparedItem): void {

@@ -10,6 +10,8 @@ import { describeIssue } from './validation.js';
 import { parseTenantLimits, type TenantOverrides } from './tenant-limits.js';
 import { int, ranged } from './settings.js';
 import { WEBHOOK_SETTINGS } from './webhooks/options.js';
+import { BATCHER_SETTINGS } from './options/batcher.js';
+import { WORKER_SETTINGS } from './options/worker.js';
 
 export { webhookSecretProblem } from './webhooks/options.js';
 
@@ -28,12 +30,6 @@ function findPackageRoot(from: string): string {
 }
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
-/** Worker i serves /metrics and /healthz on METRICS_PORT, by default this + WORKER_INDEX. */
-const BASE_METRICS_PORT = 9464;
-
-/** Also the bound where a caller passes no configuration (tools, tests). */
-export const DEFAULT_MAX_RESULT_BYTES = 32 * 1024 * 1024;
-
 const GiB = 1024 ** 3;
 /** Byte counts Redis and Node can hold: a stored-bytes quota of a pebibyte is a typo. */
 const MAX_BYTES_SETTING = 2 ** 50;
@@ -79,8 +75,6 @@ const EnvSchema = z.object({
   MAX_PARSING_BYTES: z.coerce.number().int().min(1024).max(MAX_BYTES_SETTING).optional(),
   /** Request bodies larger than this many bytes are parsed (and a job's image decoded) in a thread, not on the API's event loop; 0 = never. */
   OFFLOOP_PARSE_BYTES: int(64 * 1024),
-  /** Worker: output pixels (width × height; × masks for instance masks) past which postprocessing runs in a thread; 0 = never. */
-  OFFLOOP_POSTPROCESS_PIXELS: int(500_000),
   /** Threads for that (API) and for heavy postprocessing (worker), per process; 0 = half the cores, 1 to 4. */
   OFFLOOP_THREADS: int(0),
   /** Per tenant (API key), per API process: requests per second (burst 2×) and body bytes per second (burst: 2× or one body). 0 = off. */
@@ -90,10 +84,6 @@ const EnvSchema = z.object({
   MAX_IMAGE_BYTES: ranged(20 * 1024 * 1024, 1, GiB),
   /** Largest image in pixels, width × height (413 past it). */
   MAX_IMAGE_PIXELS: ranged(40_000_000, 1, 2 ** 40),
-  /** Longest decode (and resize) of one image in a worker, seconds (sharp's own timeout; 422 past it). */
-  IMAGE_DECODE_TIMEOUT_S: z.coerce.number().int().positive().default(10),
-  /** Largest result a job may produce, bytes (estimated before it is built; 422 with error 1009 past it). */
-  MAX_RESULT_BYTES: ranged(DEFAULT_MAX_RESULT_BYTES, 1, 2 * GiB),
   /** How long /predict and `Prefer: wait` may hold a response, seconds. */
   PREDICT_WAIT_S: int(60),
   /**
@@ -168,50 +158,6 @@ const EnvSchema = z.object({
   BATCH_MAX_BYTES: ranged(128 * 1024 * 1024, 1024, MAX_BYTES_SETTING),
   /** Longest JSONL line, bytes; a longer line fails that item alone. */
   BATCH_MAX_LINE_BYTES: ranged(32 * 1024 * 1024, 1, 2 * GiB),
-  /** Chunks one worker works on at once per model (the next is fetched while one finishes). */
-  BATCH_WORKER_CHUNKS: int(2),
-  /**
-   * Worker: images over HEAVY_IMAGE_PIXELS (by their header) being worked on at once in one
-   * worker, all models together; the rest wait their turn, so a few very large images cannot take
-   * every core from other jobs. HEAVY_ITEMS_IN_FLIGHT 0 = half the cores (at least 1);
-   * HEAVY_IMAGE_PIXELS 0 = no gate.
-   */
-  HEAVY_ITEMS_IN_FLIGHT: int(0),
-  HEAVY_IMAGE_PIXELS: int(4_000_000),
-  /** Bulk items one worker keeps in its model's batcher at once; 0 = 2 × max_batch_size. Interactive jobs are never held back. */
-  BATCH_ITEMS_IN_FLIGHT: int(0),
-  /**
-   * Job lock held by the worker running it, ms (renewed at half this). A worker that dies (or
-   * whose event loop stalls past it) loses its jobs: others pick them up after the lock expires
-   * and the next stalled check runs. Inference runs off the event loop, so a long batch is fine.
-   */
-  MODELHUB_LOCK_MS: int(30_000),
-  /** How often each worker looks for stalled jobs (a dead worker's), ms. */
-  MODELHUB_STALLED_INTERVAL_MS: int(15_000),
-  /** Times a job may be recovered from a dead worker before it fails (a job that kills its worker). */
-  MODELHUB_MAX_STALLED: int(2),
-  /** Worker heartbeat into the registry, ms; a worker silent for 3 heartbeats is dead. */
-  MODELHUB_HEARTBEAT_MS: int(5_000),
-  /** Longest graceful shutdown (finish the batch in flight), ms; then the worker exits 1. */
-  SHUTDOWN_TIMEOUT_MS: int(30_000),
-  /** CPU workers: onnxruntime intra-op threads (0 = all cores) and inter-op threads. */
-  MODELHUB_INTRA_OP_THREADS: int(0),
-  MODELHUB_INTER_OP_THREADS: int(1),
-  /**
-   * CPU workers: whether onnxruntime's threads spin-wait between runs. Off: on a machine whose
-   * cores are shared with preprocessing (sharp) and the event loop, spinning burns CPU that
-   * jobs need (measured: 2.6 ms of CPU per batch-1 run of text-direction).
-   */
-  MODELHUB_ORT_SPINNING: z.enum(['on', 'off']).default('off'),
-  /**
-   * Workers: `manifest` pads images to the shape buckets a model's manifest sets
-   * (batching.pad_to_bucket); `off` ignores that setting (each image keeps its own tensor shape).
-   */
-  MODELHUB_PAD_TO_BUCKET: z.enum(['manifest', 'off']).default('manifest'),
-  /** libvips threads per image operation in a worker (sharp.concurrency); images are small, jobs run side by side. */
-  MODELHUB_SHARP_THREADS: int(1),
-  /** CUDA workers: cap on onnxruntime's GPU memory arena, bytes (0 = none). */
-  MODELHUB_CUDA_MEM_LIMIT: int(0),
   /**
    * The API's Prometheus listener (not the public PORT): loopback unless the deployment binds it
    * for its scraper. Queue gauges there are read from Redis when scraped; a scrape within
@@ -221,9 +167,6 @@ const EnvSchema = z.object({
   API_METRICS_PORT: int(9463),
   API_METRICS_HOST: z.string().default('127.0.0.1'),
   API_METRICS_REFRESH_MS: z.coerce.number().int().positive().default(1000),
-  /** Worker metrics/health port = METRICS_PORT (default 9464 + WORKER_INDEX). */
-  WORKER_INDEX: int(0),
-  METRICS_PORT: z.coerce.number().int().nonnegative().optional(),
   /**
    * API keys, "key:tenant" pairs separated by commas. Unset: the API is open (it says so at start).
    */
@@ -238,16 +181,13 @@ const EnvSchema = z.object({
     .transform((v) => v === 'true'),
   /** The webhooks' settings: shared/webhooks/options.ts. */
   ...WEBHOOK_SETTINGS,
+  /** The worker's settings (and its fleet launcher's): shared/options/worker.ts. */
+  ...WORKER_SETTINGS,
+  /** How a worker feeds its models' batchers: shared/options/batcher.ts. */
+  ...BATCHER_SETTINGS,
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /** `auto`: human-readable lines when stdout is a terminal, JSON lines otherwise. */
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
-  /** Worker: device (`cpu`, `cuda:N`) and models (`all` or a comma list) when --device / --models are not given. */
-  MODELHUB_DEVICE: z.string().default('cpu'),
-  MODELHUB_MODELS: z.string().default('all'),
-  /** Fleet launcher: devices when --devices is not given, e.g. "cuda:0,cuda:1" or "cpu x2". */
-  MODELHUB_DEVICES: z.string().default('cpu'),
-  /** Fleet launcher: first restart delay of a worker that died, ms (unset: DEFAULT_RESTART's 1 s; doubles per crash up to 30 s). */
-  FLEET_RESTART_BASE_MS: z.coerce.number().int().nonnegative().optional(),
 });
 
 export type Config = z.infer<typeof EnvSchema>;
@@ -347,13 +287,4 @@ export function parsingBytesLimit(
   config: Pick<Config, 'MAX_BODY_BYTES' | 'MAX_IMAGE_BYTES' | 'MAX_PARSING_BYTES'>,
 ): number {
   return config.MAX_PARSING_BYTES ?? 4 * bodyLimitBytes(config);
-}
-
-export function workerMetricsPort(config: Config): number {
-  return config.METRICS_PORT ?? BASE_METRICS_PORT + config.WORKER_INDEX;
-}
-
-/** The fleet launcher's worker i: METRICS_PORT (default 9464) + i. */
-export function fleetMetricsPort(config: Config, index: number): number {
-  return (config.METRICS_PORT ?? BASE_METRICS_PORT) + index;
 }

@@ -235,6 +235,9 @@ export class ManifestError extends Error {
 
 type WeightsConfig = Pick<Config, 'MODELHUB_GENERATED_DIR' | 'MODELHUB_TEST_MODELS' | 'MODELHUB_WEIGHTS_DIR'>;
 
+/** Where model manifests and their weights are found. */
+export type RepositorySettings = WeightsConfig & Pick<Config, 'MODELHUB_MODELS_DIR'>;
+
 interface Candidate {
   path: string;
   file?: WeightsFile;
@@ -420,9 +423,7 @@ function tokenizerCandidates(manifest: Manifest, dir: string): string[] {
 }
 
 /** Loads every manifest under the models folder (sub-folders holding a manifest.json), sorted by name. */
-export function loadModelRepository(
-  config: WeightsConfig & Pick<Config, 'MODELHUB_MODELS_DIR'>,
-): Map<string, ModelEntry> {
+export function loadModelRepository(config: RepositorySettings): Map<string, ModelEntry> {
   const root = config.MODELHUB_MODELS_DIR;
   const dirs = fs
     .readdirSync(root, { withFileTypes: true })

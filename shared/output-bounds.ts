@@ -5,7 +5,6 @@
  * of JSON), so they are refused past the model's result limit with an error naming the compact
  * encodings. The limit is MAX_RESULT_BYTES, or a model's lower `limits.max_result_bytes`.
  */
-import { DEFAULT_MAX_RESULT_BYTES, type Config } from './config.js';
 import { SpecError } from './errors.js';
 import { labelCount, type ModelEntry } from './manifest.js';
 import type { MaskEncoding } from './tasks.js';
@@ -15,10 +14,10 @@ const JSON_BYTES = { probability: 20, classId: 4, flag: 6 } as const;
 /** A 16-bit PNG sample, base64, incompressible worst case. */
 const PNG_BYTES_PER_16BIT_SAMPLE = 3;
 
-export function resultLimitBytes(entry: ModelEntry, config: Partial<Pick<Config, 'MAX_RESULT_BYTES'>>): number {
-  const global = config.MAX_RESULT_BYTES ?? DEFAULT_MAX_RESULT_BYTES;
+/** `maxResultBytes`: the hub's bound (MODELHUB_MAX_RESULT_BYTES), lowered by the manifest's own. */
+export function resultLimitBytes(entry: ModelEntry, maxResultBytes: number): number {
   const own = entry.manifest.limits.max_result_bytes;
-  return own ? Math.min(own, global) : global;
+  return own ? Math.min(own, maxResultBytes) : maxResultBytes;
 }
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(bytes < 1e7 ? 1 : 0)} MB`;
@@ -91,9 +90,9 @@ export function checkOutputAtDoor(
   width: number,
   height: number,
   input: Record<string, unknown>,
-  config: Partial<Pick<Config, 'MAX_RESULT_BYTES'>>,
+  maxResultBytes: number,
 ): void {
-  const limit = resultLimitBytes(entry, config);
+  const limit = resultLimitBytes(entry, maxResultBytes);
   if (entry.manifest.task === 'semantic-segmentation') {
     // Without a labels file the class count is known only to the worker (it checks again).
     const classes = labelCount(entry.labels) || 2;

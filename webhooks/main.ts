@@ -2,7 +2,8 @@
  * A process that only delivers webhooks: `npm run start:webhooks`. Use it (with
  * WEBHOOK_DELIVERY=off on the API) to scale delivery apart from the ingress.
  */
-import { loadConfig, warnDeprecatedSettings, workerMetricsPort } from '../shared/config.js';
+import { loadConfig, warnDeprecatedSettings } from '../shared/config.js';
+import { workerMetricsPort } from '../shared/options/worker.js';
 import { createLogger, logOptions } from '../shared/logger.js';
 import { createRegistry, serveMetrics } from '../shared/metrics.js';
 import { createRedis } from '../shared/redis/connection.js';

@@ -12,7 +12,7 @@
 /** A value may still be a promise: work after the batch (postprocessing) need not hold the next batch. */
 export type ItemOutcome<R> = { ok: true; value: R | PromiseLike<R> } | { ok: false; error: unknown };
 
-export interface BatcherOptions<T> {
+export interface DynamicBatcherOptions<T> {
   /** Most items in one batch. */
   maxBatchSize: number;
   /** Longest an item waits for `minBatchSize` items to gather while the backend is idle, ms. */
@@ -42,7 +42,7 @@ export class DynamicBatcher<T, R> {
 
   constructor(
     private readonly runBatch: (items: T[]) => Promise<ItemOutcome<R>[]>,
-    private readonly options: BatcherOptions<T>,
+    private readonly options: DynamicBatcherOptions<T>,
   ) {
     if (options.maxBatchSize < 1) throw new RangeError('maxBatchSize must be at least 1');
     if ((options.minBatchSize ?? 1) < 1) throw new RangeError('minBatchSize must be at least 1');

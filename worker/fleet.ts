@@ -9,9 +9,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
-import { fleetMetricsPort, loadConfig, warnDeprecatedSettings } from '../shared/config.js';
+import { loadConfig, warnDeprecatedSettings } from '../shared/config.js';
 import { nodeEntryArgs } from '../shared/entry-point.js';
-import { createLogger, logOptions } from '../shared/logger.js';
+import { createLogger } from '../shared/logger.js';
+import { fleetOptions } from '../shared/options/worker.js';
 import { parseDevice } from './backend/device.js';
 
 /** "cuda:0,cuda:1" | "cpu x2" | "cpu,cuda:0 x2" → one device string per worker. */
@@ -72,20 +73,20 @@ interface Slot {
 }
 
 async function main(): Promise<void> {
-  const config = loadConfig();
+  const options = fleetOptions(loadConfig());
   const { values } = parseArgs({
     options: {
-      devices: { type: 'string', default: config.MODELHUB_DEVICES },
-      models: { type: 'string', default: config.MODELHUB_MODELS },
+      devices: { type: 'string', default: options.devices },
+      models: { type: 'string', default: options.models },
     },
   });
-  const log = createLogger('fleet', logOptions(config));
+  const log = createLogger('fleet', options.logging);
   warnDeprecatedSettings(log);
-  const killAfterMs = config.SHUTDOWN_TIMEOUT_MS + KILL_GRACE_MS;
+  const killAfterMs = options.shutdownTimeoutMs + KILL_GRACE_MS;
   const devices = parseDeviceList(values.devices!);
   const policy: RestartPolicy = {
     ...DEFAULT_RESTART,
-    baseDelayMs: config.FLEET_RESTART_BASE_MS ?? DEFAULT_RESTART.baseDelayMs,
+    baseDelayMs: options.restartBaseMs ?? DEFAULT_RESTART.baseDelayMs,
   };
   const slots: Slot[] = devices.map((device, index) => ({
     index,
@@ -113,7 +114,7 @@ async function main(): Promise<void> {
           WORKER_INDEX: undefined,
           METRICS_PORT: undefined,
           MODELHUB_WORKER_INDEX: String(slot.index),
-          MODELHUB_METRICS_PORT: String(fleetMetricsPort(config, slot.index)),
+          MODELHUB_METRICS_PORT: String(options.metricsBasePort + slot.index),
         },
       },
     );

@@ -22,7 +22,7 @@ export type Lane = 'interactive' | 'bulk';
 /** One item's end: its result or its error, and when it ended (epoch ms). */
 export type ItemSettled = { ok: true; value: RunResult; at: number } | { ok: false; error: unknown; at: number };
 
-export interface IntakeOptions {
+export interface ItemIntakeOptions {
   /** Most bulk items inside the runner at once (at least 1). */
   bulkInFlight: number;
   /** Images over `minPixels` wait for a place in `gate` (shared by the worker's models). Default: no gate. */
@@ -34,7 +34,7 @@ export class ItemIntake {
 
   constructor(
     readonly runner: ModelRunner,
-    private readonly options: IntakeOptions,
+    private readonly options: ItemIntakeOptions,
   ) {
     this.bulkGate = new AdmissionGate(options.bulkInFlight);
   }

@@ -11,25 +11,26 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { loadConfig, warnDeprecatedSettings } from '../shared/config.js';
-import { createLogger, logOptions } from '../shared/logger.js';
+import { createLogger } from '../shared/logger.js';
+import { workerOptions } from '../shared/options/worker.js';
 import { startTracing, stopTracing } from '../shared/tracing.js';
 import { startWorker, type RunningWorker } from './worker.js';
 
 async function main(): Promise<void> {
-  const config = loadConfig();
+  const options = workerOptions(loadConfig());
   const { values } = parseArgs({
     options: {
-      device: { type: 'string', default: config.MODELHUB_DEVICE },
-      models: { type: 'string', default: config.MODELHUB_MODELS },
+      device: { type: 'string', default: options.device },
+      models: { type: 'string', default: options.models },
     },
   });
   // Before any queue or worker is made: BullMQ takes its telemetry when they are built.
   await startTracing('worker');
-  const log = createLogger('worker', logOptions(config));
+  const log = createLogger('worker', options.logging);
   warnDeprecatedSettings(log);
   // The thread budget: libvips threads per image (jobs already run side by side on libuv's
   // pool, sized by UV_THREADPOOL_SIZE: the fleet launcher sets it to the cores available).
-  sharp.concurrency(config.MODELHUB_SHARP_THREADS || os.availableParallelism());
+  sharp.concurrency(options.sharpThreads || os.availableParallelism());
 
   let worker: RunningWorker | null = null;
   let exitCode = 0;
@@ -39,9 +40,9 @@ async function main(): Promise<void> {
     process.exit(exitCode);
   };
   worker = await startWorker({
-    config,
-    device: values.device,
-    models: values.models,
+    ...options,
+    device: values.device!,
+    models: values.models!,
     log,
     // A dead session thread cannot be trusted again: drain and exit non-zero; the fleet launcher
     // (or the orchestrator) restarts the worker and the failed jobs are retried.

@@ -19,7 +19,8 @@ import {
   type SessionThreadIds,
 } from './backend/threaded-session.js';
 import { TASK_PIPELINES } from './tasks/index.js';
-import { stackFeeds, type PreparedItem, type TaskContext, type TaskFactory, type TaskPipeline } from './tasks/task.js';
+import type { TaskOptions } from '../shared/options/worker.js';
+import { stackFeeds, type PreparedItem, type TaskFactory, type TaskPipeline } from './tasks/task.js';
 import type { WorkerMetrics } from './metrics.js';
 import { checkSignature, type BatchLimit } from './model-signature.js';
 import {
@@ -114,7 +115,7 @@ export class ModelRunner {
   static async load(
     entry: ModelEntry,
     device: Device,
-    config: TaskContext['config'],
+    tasks: TaskOptions,
     metrics: WorkerMetrics,
     options: RunnerOptions = {},
   ): Promise<ModelRunner> {
@@ -148,7 +149,7 @@ export class ModelRunner {
     let pipeline: TaskPipeline;
     try {
       limit = checkSignature(entry, session.signature?.inputs ?? [], session.signature?.outputs ?? []);
-      pipeline = factory({ entry, session, config });
+      pipeline = factory({ entry, session, options: tasks });
     } catch (err) {
       await session.release();
       throw err;

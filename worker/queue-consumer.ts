@@ -12,7 +12,7 @@
  * record the reconciler settles (api/reconciler.ts), the webhook event included.
  */
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Config } from '../shared/config.js';
+import type { RetentionSettings } from '../shared/jobs/accounting.js';
 import { SpecError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { jobView, type JobView } from '../shared/job-view.js';
@@ -43,7 +43,7 @@ export interface ConsumerOptions {
   /** Recoveries from dead workers before a job fails instead (a job that kills its worker; MODELHUB_MAX_STALLED). */
   maxStalledCount: number;
   /** How long, how many and how many bytes of finished jobs' results a model keeps. */
-  retention: Pick<Config, 'JOB_RETENTION_S' | 'JOB_RETENTION_COUNT' | 'JOB_RETENTION_BYTES'>;
+  retention: RetentionSettings;
 }
 
 export class QueueConsumer {

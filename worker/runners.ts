@@ -2,9 +2,9 @@
  * Loads the sessions of the models a worker serves (one per distinct model file) and checks each
  * against its manifest; says in the log what was loaded and what was not.
  */
-import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { loadModelRepository } from '../shared/manifest.js';
+import type { WorkerOptions } from '../shared/options/worker.js';
 import { deviceName, type Device } from './backend/device.js';
 import { SessionPool } from './backend/session-pool.js';
 import type { createWorkerMetrics } from './metrics.js';
@@ -12,24 +12,18 @@ import { ModelRunner } from './model-runner.js';
 
 /** `models`: "all" (what is installed) or a comma list (each must load). */
 export async function loadRunners(
-  config: Config,
+  options: Pick<WorkerOptions, 'repository' | 'session' | 'tasks'>,
   device: Device,
   models: string,
   log: Logger,
   metrics: ReturnType<typeof createWorkerMetrics>,
   onSessionDeath: (err: Error) => void,
 ): Promise<ModelRunner[]> {
-  const repository = loadModelRepository(config);
+  const repository = loadModelRepository(options.repository);
   const wanted = models === 'all' ? [...repository.keys()] : models.split(',').map((m) => m.trim());
   for (const name of wanted) {
     if (!repository.has(name)) throw new Error(`unknown model "${name}" (known: ${[...repository.keys()].join(', ')})`);
   }
-  const tuning = {
-    intraOpThreads: config.MODELHUB_INTRA_OP_THREADS,
-    interOpThreads: config.MODELHUB_INTER_OP_THREADS,
-    spinning: config.MODELHUB_ORT_SPINNING === 'on',
-    cudaMemLimit: config.MODELHUB_CUDA_MEM_LIMIT,
-  };
   const runners: ModelRunner[] = [];
   // One session per distinct model file: the three DBNet text models load one, not three.
   const sessions = new SessionPool(onSessionDeath);
@@ -43,7 +37,11 @@ export async function loadRunners(
       }
       throw new Error(`model "${name}" is unavailable: ${entry.problem}`);
     }
-    const runner = await ModelRunner.load(entry, device, config, metrics, { tuning, onSessionDeath, sessions });
+    const runner = await ModelRunner.load(entry, device, options.tasks, metrics, {
+      tuning: options.session,
+      onSessionDeath,
+      sessions,
+    });
     runners.push(runner);
     const { batchLimit, weights } = runner;
     log.info(

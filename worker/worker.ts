@@ -12,14 +12,12 @@ import os from 'node:os';
 import type http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
-import { workerMetricsPort, type Config } from '../shared/config.js';
-import { createLogger, logOptions, type Logger } from '../shared/logger.js';
+import { createLogger, type Logger } from '../shared/logger.js';
 import { createRegistry, registerQueueDepth, serveMetrics } from '../shared/metrics.js';
-import { batchLiveTtlS, sideKeyTtlS } from '../shared/jobs/retention.js';
+import type { WorkerOptions } from '../shared/options/worker.js';
 import { createRedis } from '../shared/redis/connection.js';
 import { WEBHOOK_QUEUE, modelQueueName } from '../shared/redis/keys.js';
 import { webhookJobOptions, type WebhookJobData } from '../shared/webhooks/events.js';
-import { webhookOptions } from '../shared/webhooks/options.js';
 import type { WorkerInfo } from '../shared/worker-registry.js';
 import { bullTelemetry } from '../shared/tracing.js';
 import { deviceName, parseDevice } from './backend/device.js';
@@ -35,21 +33,12 @@ import { Heartbeat } from './heartbeat.js';
 import { WorkerShutdown } from './shutdown.js';
 import { VERSION } from '../shared/version.js';
 
-export interface WorkerOptions {
-  /** The hub's settings, resolved once by the entry point (shared/config.ts). */
-  config: Config;
-  /**
-   * Device the sessions run on: `cpu` or `cuda:N`.
-   * @defaultValue config.MODELHUB_DEVICE (`cpu`)
-   */
-  device?: string;
-  /**
-   * Models to serve: `all` (those installed; the others are logged and skipped) or a comma list
-   * (each must load).
-   * @defaultValue config.MODELHUB_MODELS (`all`)
-   */
-  models?: string;
-  /** @defaultValue a logger named `worker` with the config's LOG_LEVEL and LOG_FORMAT */
+/**
+ * The worker's options (shared/options/worker.ts: resolved once by the entry point with
+ * workerOptions(config)), and what only a program that starts one can give.
+ */
+export interface StartWorkerOptions extends WorkerOptions {
+  /** @defaultValue a logger named `worker` with `logging` */
   log?: Logger;
   /**
    * An onnxruntime session thread died: the worker cannot be trusted again. It is already
@@ -58,7 +47,7 @@ export interface WorkerOptions {
    */
   onFatal?: (err: Error) => void;
   /**
-   * The graceful stop took longer than SHUTDOWN_TIMEOUT_MS.
+   * The graceful stop took longer than `shutdownTimeoutMs`.
    * @defaultValue none (logged; `close()` keeps waiting)
    */
   onShutdownTimeout?: () => void;
@@ -75,16 +64,15 @@ export interface RunningWorker {
   close(reason?: string): Promise<void>;
 }
 
-export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
-  const { config } = options;
-  const log = options.log ?? createLogger('worker', logOptions(config));
-  const device = parseDevice(options.device ?? config.MODELHUB_DEVICE);
+export async function startWorker(options: StartWorkerOptions): Promise<RunningWorker> {
+  const log = options.log ?? createLogger('worker', options.logging);
+  const device = parseDevice(options.device);
   const registry = createRegistry('worker');
   const metrics = createWorkerMetrics(registry);
   let shutdown: WorkerShutdown | null = null;
   // Session threads that died; a worker with one cannot be trusted again and drains.
   const deaths: Error[] = [];
-  const runners = await loadRunners(config, device, options.models ?? config.MODELHUB_MODELS, log, metrics, (err) => {
+  const runners = await loadRunners(options, device, options.models, log, metrics, (err) => {
     log.fatal({ err: err.message }, 'an onnxruntime session thread died; restarting the worker');
     deaths.push(err);
     if (deaths.length > 1) return;
@@ -93,12 +81,12 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   });
 
   const workerId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
-  const connection = createRedis(config, { blocking: true });
+  const connection = createRedis(options.redis, { blocking: true });
   connection.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
   const webhooks = new Queue<WebhookJobData>(WEBHOOK_QUEUE, {
     connection,
-    prefix: config.MODELHUB_PREFIX,
-    defaultJobOptions: webhookJobOptions(webhookOptions(config)),
+    prefix: options.prefix,
+    defaultJobOptions: webhookJobOptions(options.webhooks),
     // Tracing on: a job's webhook events carry its trace context to the delivery worker.
     telemetry: bullTelemetry(),
   });
@@ -106,42 +94,44 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   // One intake per model: its interactive jobs (entries of one item) and its batch chunks (entries
   // of up to BATCH_CHUNK_SIZE items) both feed the model's batcher through it.
   // One gate for the worker's very large images, whichever model they are for.
-  const heavyInFlight = config.HEAVY_ITEMS_IN_FLIGHT || Math.max(1, Math.floor(os.availableParallelism() / 2));
+  const { batcher } = options;
   const heavy =
-    config.HEAVY_IMAGE_PIXELS > 0
-      ? { gate: new AdmissionGate(heavyInFlight), minPixels: config.HEAVY_IMAGE_PIXELS }
+    batcher.heavyImagePixels > 0
+      ? { gate: new AdmissionGate(batcher.heavyItemsInFlight), minPixels: batcher.heavyImagePixels }
       : undefined;
   const intakes = runners.map(
     (runner) =>
       new ItemIntake(runner, {
-        bulkInFlight: config.BATCH_ITEMS_IN_FLIGHT || 2 * runner.entry.manifest.batching.max_batch_size,
+        bulkInFlight: batcher.bulkItemsInFlight || 2 * runner.entry.manifest.batching.max_batch_size,
         heavy,
       }),
   );
   // What both lanes' BullMQ workers share: where, who, and how jobs are locked and recovered.
   const lane = {
-    prefix: config.MODELHUB_PREFIX,
+    prefix: options.prefix,
     connection,
     workerId,
     webhooks,
-    lockDurationMs: config.MODELHUB_LOCK_MS,
-    stalledIntervalMs: config.MODELHUB_STALLED_INTERVAL_MS,
-    maxStalledCount: config.MODELHUB_MAX_STALLED,
+    lockDurationMs: options.lockMs,
+    stalledIntervalMs: options.stalledIntervalMs,
+    maxStalledCount: options.maxStalled,
   };
   const consumers = intakes.map(
-    (intake) => new QueueConsumer(intake, metrics, log, { ...lane, claimTtlS: sideKeyTtlS(config), retention: config }),
+    (intake) =>
+      new QueueConsumer(intake, metrics, log, { ...lane, claimTtlS: options.claimTtlS, retention: options.retention }),
   );
   // Coalesced predict entries: a lane of their own, which only workers that read entries consume.
   const entryConsumers = intakes.map(
-    (intake) => new EntryConsumer(intake, metrics, log, { ...lane, claimTtlS: sideKeyTtlS(config), retention: config }),
+    (intake) =>
+      new EntryConsumer(intake, metrics, log, { ...lane, claimTtlS: options.claimTtlS, retention: options.retention }),
   );
   const bulkConsumers = intakes.map(
     (intake) =>
       new BulkConsumer(intake, metrics, log, {
         ...lane,
-        chunksAtOnce: config.BATCH_WORKER_CHUNKS,
-        liveTtlS: batchLiveTtlS(config),
-        retentionS: config.JOB_RETENTION_S,
+        chunksAtOnce: options.bulkChunksAtOnce,
+        liveTtlS: options.batchLiveTtlS,
+        retentionS: options.retention.JOB_RETENTION_S,
       }),
   );
 
@@ -150,14 +140,14 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     (r) =>
       [
         r.entry.manifest.name,
-        new Queue(modelQueueName(r.entry.manifest.name), { connection, prefix: config.MODELHUB_PREFIX }),
+        new Queue(modelQueueName(r.entry.manifest.name), { connection, prefix: options.prefix }),
       ] as [string, Queue],
   );
   registerQueueDepth(registry, () => depthQueues);
 
   const models = runners.map((r) => r.entry.manifest.name);
   const stopping = () => shutdown?.started === true;
-  const server = await serveMetrics(registry, workerMetricsPort(config), config.HOST, () => ({
+  const server = await serveMetrics(registry, options.metricsPort, options.metricsHost, () => ({
     status: stopping() ? 503 : 200,
     body: {
       status: stopping() ? 'stopping' : 'ok',
@@ -171,7 +161,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       },
     },
   }));
-  const port = boundPort(server, workerMetricsPort(config));
+  const port = boundPort(server, options.metricsPort);
 
   const startedAt = new Date().toISOString();
   const info = (): WorkerInfo => ({
@@ -183,7 +173,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     version: VERSION,
     started_at: startedAt,
     heartbeat_at: Date.now(),
-    heartbeat_ms: config.MODELHUB_HEARTBEAT_MS,
+    heartbeat_ms: options.heartbeatMs,
     batching: Object.fromEntries(runners.map((r) => [r.entry.manifest.name, r.batching])),
     weights: Object.fromEntries(
       runners.map((r) => [
@@ -196,8 +186,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   });
   const heartbeat = new Heartbeat({
     connection,
-    prefix: config.MODELHUB_PREFIX,
-    intervalMs: config.MODELHUB_HEARTBEAT_MS,
+    prefix: options.prefix,
+    intervalMs: options.heartbeatMs,
     info,
     log,
   });
@@ -231,14 +221,14 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       { what: 'redis', run: () => connection.quit(), mayFail: true },
       { what: 'metrics listener', run: async () => void server.close() },
     ],
-    { log, timeoutMs: config.SHUTDOWN_TIMEOUT_MS, onTimeout: options.onShutdownTimeout ?? (() => undefined) },
+    { log, timeoutMs: options.shutdownTimeoutMs, onTimeout: options.onShutdownTimeout ?? (() => undefined) },
   );
   // A session thread that died while the consumers were being started: drain now.
   if (deaths.length > 0) void shutdown.run('session thread died');
 
   return {
     id: workerId,
-    metricsUrl: `http://${config.HOST}:${port}`,
+    metricsUrl: `http://${options.metricsHost}:${port}`,
     models,
     close: (reason = 'closed') => shutdown!.run(reason),
   };

@@ -7,6 +7,7 @@
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { loadConfig } from '../../shared/config.js';
+import { taskOptions } from '../../shared/options/worker.js';
 import { loadModel } from '../../shared/manifest.js';
 import { TASK_PIPELINES } from '../../worker/tasks/index.js';
 import { closePostprocessPool } from '../../worker/tasks/postprocess/offloop.js';
@@ -29,7 +30,7 @@ export async function benchSegment(): Promise<Step> {
     const pipeline = TASK_PIPELINES['semantic-segmentation']!({
       entry,
       session: { inputNames: ['input'], outputNames: ['out'] },
-      config,
+      options: taskOptions(config),
     });
     const item = await pipeline.preprocess({ image, encoding: 'png', per_class_probs: false });
     return async () => {

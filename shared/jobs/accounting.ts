@@ -76,10 +76,13 @@ export interface TenantUsage {
   storedBytes: number;
 }
 
+/** Finished jobs' retention: age (s), count and result bytes per model. */
+export type RetentionSettings = Pick<Config, 'JOB_RETENTION_S' | 'JOB_RETENTION_COUNT' | 'JOB_RETENTION_BYTES'>;
+
 export interface AccountingOptions {
   /** TTL of the claims, records and counters, s (at least the jobs' retention: sideKeyTtlS). */
   ttlS: number;
-  retention: Pick<Config, 'JOB_RETENTION_S' | 'JOB_RETENTION_COUNT' | 'JOB_RETENTION_BYTES'>;
+  retention: RetentionSettings;
 }
 
 const tenantField = (tenant: string | null) => tenant ?? '-';

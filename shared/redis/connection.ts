@@ -24,7 +24,10 @@ export function parseClusterNodes(spec: string): { host: string; port: number }[
     });
 }
 
-export function createRedis(config: Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER_NODES'>, role: RedisRole): RedisClient {
+/** Where Redis is: one server, or a cluster's seed nodes. */
+export type RedisSettings = Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER_NODES'>;
+
+export function createRedis(config: RedisSettings, role: RedisRole): RedisClient {
   const options: RedisOptions = role.blocking
     ? { maxRetriesPerRequest: null, enableReadyCheck: true }
     : // Producers answer 503 quickly while Redis is down (or hung) instead of waiting forever.

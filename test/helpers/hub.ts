@@ -16,6 +16,7 @@ import { REPO_ROOT, loadConfig, type Config } from '../../shared/config.js';
 import { startApi, type RunningApi } from '../../api/server.js';
 import type { JobServiceHooks } from '../../api/job-service.js';
 import { startWorker as startWorkerInProcess } from '../../worker/worker.js';
+import { workerOptions } from '../../shared/options/worker.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -86,10 +87,11 @@ export async function startInProcessWorker(env: Record<string, string>, args: st
       done();
     },
   });
+  const options = workerOptions(config);
   const worker = await startWorkerInProcess({
-    config,
-    device: values.device,
-    models: values.models,
+    ...options,
+    device: values.device ?? options.device,
+    models: values.models ?? options.models,
     log: pino({ name: 'worker', level: config.LOG_LEVEL }, sink),
   });
   return {

@@ -3,6 +3,7 @@ import { Registry } from 'prom-client';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.js';
+import { taskOptions } from '../../shared/options/worker.js';
 import { loadModelRepository } from '../../shared/manifest.js';
 import { ModelRunner } from '../../worker/model-runner.js';
 import { createWorkerMetrics } from '../../worker/metrics.js';
@@ -34,7 +35,7 @@ describe('resnet50 (ONNX-zoo signature, generated test model)', () => {
     const runner = await ModelRunner.load(
       repo.get('resnet50')!,
       { kind: 'cpu' },
-      config,
+      taskOptions(config),
       createWorkerMetrics(new Registry()),
     );
     const mean = [0.485, 0.456, 0.406];
@@ -64,7 +65,7 @@ describe('resnet50 (ONNX-zoo signature, generated test model)', () => {
 describe('text-direction (real PP-OCR direction classifier)', () => {
   it('says 0 for upright text and 180 for the same text rotated, in one batch', async () => {
     const metrics = createWorkerMetrics(new Registry());
-    const runner = await ModelRunner.load(repo.get('text-direction')!, { kind: 'cpu' }, config, metrics);
+    const runner = await ModelRunner.load(repo.get('text-direction')!, { kind: 'cpu' }, taskOptions(config), metrics);
     const upright = await textLineImage('Queues feed the batcher');
     const rotated = await sharp(upright).rotate(180).png().toBuffer();
     const example = fs.readFileSync('models/text-direction/example.png');

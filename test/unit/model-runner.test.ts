@@ -2,6 +2,7 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.js';
+import { taskOptions } from '../../shared/options/worker.js';
 import { loadModelRepository } from '../../shared/manifest.js';
 import { ModelRunner } from '../../worker/model-runner.js';
 import { createWorkerMetrics } from '../../worker/metrics.js';
@@ -40,7 +41,9 @@ describe('ModelRunner', () => {
       ...entry,
       manifest: { ...entry.manifest, batching: { max_batch_size: 8, max_queue_delay_ms: 300, min_batch_size: 4 } },
     };
-    const runner = await ModelRunner.load(slowBatching, { kind: 'cpu' }, config, metrics, { factory: poisonable });
+    const runner = await ModelRunner.load(slowBatching, { kind: 'cpu' }, taskOptions(config), metrics, {
+      factory: poisonable,
+    });
     const image = b64(await solidImage(64, 64, [200, 10, 10]));
     const results = await Promise.allSettled(
       [{ image }, { image, poison: true }, { image }, { image }].map((input) => runner.run(input)),
@@ -60,7 +63,12 @@ describe('ModelRunner', () => {
   });
 
   it("reports jobs in flight for the worker registry's load figure", async () => {
-    const runner = await ModelRunner.load(entry, { kind: 'cpu' }, config, createWorkerMetrics(new Registry()));
+    const runner = await ModelRunner.load(
+      entry,
+      { kind: 'cpu' },
+      taskOptions(config),
+      createWorkerMetrics(new Registry()),
+    );
     const image = b64(await solidImage(32, 32, [1, 1, 1]));
     const pending = Promise.all([runner.run({ image }), runner.run({ image })]);
     expect(runner.inFlight).toBe(2);

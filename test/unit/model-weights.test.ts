@@ -9,6 +9,7 @@ import path from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.js';
+import { taskOptions } from '../../shared/options/worker.js';
 import { loadModel, type ModelEntry } from '../../shared/manifest.js';
 import { OnnxGraphBuilder } from '../../models/tools/onnx-builder.js';
 import { ModelRunner } from '../../worker/model-runner.js';
@@ -150,7 +151,12 @@ describe('model signature at load', () => {
       { 'tiny.onnx': tinyClassifier(1, 8) },
     );
     const registry = new Registry();
-    const runner = await ModelRunner.load(loadModel(dir, base), { kind: 'cpu' }, base, createWorkerMetrics(registry));
+    const runner = await ModelRunner.load(
+      loadModel(dir, base),
+      { kind: 'cpu' },
+      taskOptions(base),
+      createWorkerMetrics(registry),
+    );
     expect(runner.batching.max_batch_size).toBe(1);
     expect(runner.batchLimit).toEqual({ size: 1, tensor: 'x' });
     expect(runner.weights).toEqual({
@@ -187,7 +193,7 @@ describe('model signature at load', () => {
       { 'tiny.onnx': tinyClassifier('N', 8) },
     );
     await expect(
-      ModelRunner.load(loadModel(dir, base), { kind: 'cpu' }, base, createWorkerMetrics(new Registry())),
+      ModelRunner.load(loadModel(dir, base), { kind: 'cpu' }, taskOptions(base), createWorkerMetrics(new Registry())),
     ).rejects.toThrow(
       'model "wrong-size": input "x" of tiny.onnx has shape [N,3,8,8]; the manifest expects [N,3,16,16]',
     );

@@ -4,6 +4,7 @@ import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { validateInput } from '../../api/input-validation.js';
 import { loadConfig } from '../../shared/config.js';
+import { taskOptions } from '../../shared/options/worker.js';
 import { loadModel } from '../../shared/manifest.js';
 import { checkInstanceMasksOutput, checkSegmentationOutput } from '../../shared/output-bounds.js';
 import { createWorkerMetrics } from '../../worker/metrics.js';
@@ -69,7 +70,7 @@ describe('result size bounds', () => {
     const r = await ModelRunner.load(
       entry,
       { kind: 'cpu' },
-      { ...config, MAX_RESULT_BYTES: 20_000 },
+      { ...taskOptions(config), maxResultBytes: 20_000 },
       createWorkerMetrics(new Registry()),
     );
     runners.push(r);

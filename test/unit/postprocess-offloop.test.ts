@@ -10,6 +10,7 @@ import { Registry } from 'prom-client';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../shared/config.js';
+import { taskOptions } from '../../shared/options/worker.js';
 import { ImagePreprocessSchema, loadModel } from '../../shared/manifest.js';
 import { planResize } from '../../worker/tasks/image-preprocess.js';
 import { ModelRunner } from '../../worker/model-runner.js';
@@ -31,7 +32,7 @@ async function runner(name: string, config: Config): Promise<ModelRunner> {
   const r = await ModelRunner.load(
     loadModel(`models/${name}`, config),
     { kind: 'cpu' },
-    config,
+    taskOptions(config),
     createWorkerMetrics(new Registry()),
   );
   runners.push(r);
@@ -74,14 +75,14 @@ describe('postprocessing in a thread gives the same bytes', () => {
       ? (await renderWords(240, 120, WORDS)).png.toString('base64')
       : await scene(180, 120);
     for (const options of optionSets) {
-      const before = postprocessPool(offloopConfig).tasksRun;
+      const before = postprocessPool(taskOptions(offloopConfig)).tasksRun;
       const a = (await inline.run({ image, ...options })).output;
-      const between = postprocessPool(offloopConfig).tasksRun;
+      const between = postprocessPool(taskOptions(offloopConfig)).tasksRun;
       const b = (await offloop.run({ image, ...options })).output;
       expect(between, 'the inline runner used no thread').toBe(before);
       // Instance masks go to a thread when there are any (the stand-ins find some on these images).
       if ('detection_masks' in a) expect((a.detection_masks as unknown[]).length).toBeGreaterThan(0);
-      expect(postprocessPool(offloopConfig).tasksRun, 'the offloading runner used a thread').toBe(
+      expect(postprocessPool(taskOptions(offloopConfig)).tasksRun, 'the offloading runner used a thread').toBe(
         between + (threadTasks[model] ?? 1),
       );
       expect(JSON.stringify(b)).toBe(JSON.stringify(a));
@@ -98,8 +99,8 @@ describe('the default threshold', () => {
       return p.tensorWidth * p.tensorHeight;
     };
     expect(map(1280, 960)).toBe(960 * 736);
-    expect(offloopPostprocess(map(1280, 960), config)).toBe(true);
-    expect(offloopPostprocess(map(320, 48), config)).toBe(false);
+    expect(offloopPostprocess(map(1280, 960), taskOptions(config))).toBe(true);
+    expect(offloopPostprocess(map(320, 48), taskOptions(config))).toBe(false);
   });
 });
 
@@ -110,7 +111,7 @@ describe('a large segmentation does not hold the event loop', () => {
     const pipeline = TASK_PIPELINES['semantic-segmentation']!({
       entry,
       session: { inputNames: ['input'], outputNames: ['out'] },
-      config,
+      options: taskOptions(config),
     });
     const logits = (n: number) => Float32Array.from({ length: 21 * n * n }, (_, i) => Math.sin(i * 0.37) * 4);
     const outputs = (n: number) => ({ out: new ort.Tensor('float32', logits(n), [1, 21, n, n]) });

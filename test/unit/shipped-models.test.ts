@@ -12,6 +12,7 @@ import path from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, REPO_ROOT } from '../../shared/config.js';
+import { taskOptions } from '../../shared/options/worker.js';
 import { sha256File } from '../../shared/file-hash.js';
 import { loadModel, type ModelEntry } from '../../shared/manifest.js';
 import { provenanceOf } from '../../shared/weights-provenance.js';
@@ -26,7 +27,10 @@ const runners = new Map<string, ModelRunner>();
 async function runner(name: string): Promise<ModelRunner> {
   if (!runners.has(name)) {
     const entry = loadModel(path.join(REPO_ROOT, 'models', name), config);
-    runners.set(name, await ModelRunner.load(entry, { kind: 'cpu' }, config, createWorkerMetrics(new Registry())));
+    runners.set(
+      name,
+      await ModelRunner.load(entry, { kind: 'cpu' }, taskOptions(config), createWorkerMetrics(new Registry())),
+    );
   }
   return runners.get(name)!;
 }

@@ -10,6 +10,7 @@ import { Registry } from 'prom-client';
 import sharp from 'sharp';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.js';
+import { taskOptions } from '../../shared/options/worker.js';
 import { ImagePreprocessSchema, loadModel, loadModelRepository } from '../../shared/manifest.js';
 import { sessionOptionsFor } from '../../worker/backend/device.js';
 import { TensorBuffers, tensorBuffers } from '../../worker/backend/tensor-buffers.js';
@@ -179,7 +180,12 @@ describe('buffers come back', () => {
 
   it("a page's tensor serves the next page once its batch ran; the answers are the same", async () => {
     const entry = loadModel('models/text-detection', config);
-    const runner = await ModelRunner.load(entry, { kind: 'cpu' }, config, createWorkerMetrics(new Registry()));
+    const runner = await ModelRunner.load(
+      entry,
+      { kind: 'cpu' },
+      taskOptions(config),
+      createWorkerMetrics(new Registry()),
+    );
     runners.push(runner);
     const image = b64(await gradient(1280, 960));
     const first = await runner.run({ image });

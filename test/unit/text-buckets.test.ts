@@ -6,6 +6,7 @@
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.js';
+import { taskOptions } from '../../shared/options/worker.js';
 import { ImagePreprocessSchema, loadModel, type ModelEntry } from '../../shared/manifest.js';
 import { ModelRunner } from '../../worker/model-runner.js';
 import { SessionPool } from '../../worker/backend/session-pool.js';
@@ -45,7 +46,9 @@ async function runner(
     },
   };
   const registry = new Registry();
-  const r = await ModelRunner.load(pairs, { kind: 'cpu' }, config, createWorkerMetrics(registry), { sessions });
+  const r = await ModelRunner.load(pairs, { kind: 'cpu' }, taskOptions(config), createWorkerMetrics(registry), {
+    sessions,
+  });
   runners.push(r);
   const sessionRuns = async () =>
     (await registry.getSingleMetric('modelhub_session_runs_total')!.get()).values.reduce((a, v) => a + v.value, 0);
@@ -61,7 +64,9 @@ async function alone(padToBucket: boolean, image: string) {
       batching: { ...batching, ...(padToBucket ? { pad_to_bucket: bucketSetting } : {}) },
     },
   };
-  const r = await ModelRunner.load(single, { kind: 'cpu' }, config, createWorkerMetrics(new Registry()), { sessions });
+  const r = await ModelRunner.load(single, { kind: 'cpu' }, taskOptions(config), createWorkerMetrics(new Registry()), {
+    sessions,
+  });
   runners.push(r);
   return r.run({ image });
 }

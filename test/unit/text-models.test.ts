@@ -6,6 +6,7 @@ import { Registry } from 'prom-client';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.js';
+import { taskOptions } from '../../shared/options/worker.js';
 import { loadModel } from '../../shared/manifest.js';
 import { decodeRle, type Rle } from '../../worker/tasks/postprocess/mask-encoding.js';
 import { ModelRunner } from '../../worker/model-runner.js';
@@ -24,7 +25,9 @@ async function runner(name: string): Promise<ModelRunner> {
     expect(entry.weights).toBe('real');
     runners.set(
       name,
-      await ModelRunner.load(entry, { kind: 'cpu' }, config, createWorkerMetrics(new Registry()), { sessions }),
+      await ModelRunner.load(entry, { kind: 'cpu' }, taskOptions(config), createWorkerMetrics(new Registry()), {
+        sessions,
+      }),
     );
   }
   return runners.get(name)!;
@@ -136,7 +139,7 @@ describe('text-detection (real DBNet)', () => {
     const small = await ModelRunner.load(
       entry,
       { kind: 'cpu' },
-      { ...config, MAX_IMAGE_PIXELS: 10_000 },
+      { ...taskOptions(config), maxImagePixels: 10_000 },
       createWorkerMetrics(new Registry()),
     );
     try {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, REPO_ROOT } from '../../shared/config.js';
+import { taskOptions } from '../../shared/options/worker.js';
 import { SpecError } from '../../shared/errors.js';
 import { loadModel, type ModelEntry } from '../../shared/manifest.js';
 import { BERT_TEST, bertReferenceForward, bertReferencePooler } from '../../models/tools/bert-test-model.js';
@@ -29,7 +30,12 @@ function entryWith(batching: Partial<ModelEntry['manifest']['batching']>): Model
 
 async function runnerWith(batching: Partial<ModelEntry['manifest']['batching']>) {
   const registry = new Registry();
-  const runner = await ModelRunner.load(entryWith(batching), { kind: 'cpu' }, config, createWorkerMetrics(registry));
+  const runner = await ModelRunner.load(
+    entryWith(batching),
+    { kind: 'cpu' },
+    taskOptions(config),
+    createWorkerMetrics(registry),
+  );
   const metric = async (name: string) =>
     (await registry.getSingleMetric(name)!.get()) as { values: { value: number; metricName?: string }[] };
   const sessionRuns = async () => (await metric('modelhub_session_runs_total')).values.reduce((a, v) => a + v.value, 0);
@@ -254,7 +260,12 @@ describe('text batching limits and failures', () => {
       ...entry,
       manifest: { ...entry.manifest, preprocess: { ...entry.manifest.preprocess, max_position_embeddings: 64 } },
     };
-    const runner = await ModelRunner.load(small, { kind: 'cpu' }, config, createWorkerMetrics(new Registry()));
+    const runner = await ModelRunner.load(
+      small,
+      { kind: 'cpu' },
+      taskOptions(config),
+      createWorkerMetrics(new Registry()),
+    );
     try {
       await expect(runner.run({ first_sequence: '花呗', sequence_length: 65 })).rejects.toMatchObject({
         kind: 'INVALID_INPUT',

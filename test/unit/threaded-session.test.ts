@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.js';
+import { taskOptions } from '../../shared/options/worker.js';
 import { loadModelRepository } from '../../shared/manifest.js';
 import { sessionOptionsFor } from '../../worker/backend/device.js';
 import { SessionThreadError, ThreadedSession } from '../../worker/backend/threaded-session.js';
@@ -69,7 +70,7 @@ describe('ThreadedSession', () => {
     const runner = await ModelRunner.load(
       slowBatching,
       { kind: 'cpu' },
-      loadConfig({}),
+      taskOptions(loadConfig({})),
       createWorkerMetrics(new Registry()),
       { onSessionDeath: (e) => deaths.push(e) },
     );

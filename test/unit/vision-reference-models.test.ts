@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateInput } from '../../api/input-validation.js';
 import { loadConfig } from '../../shared/config.js';
+import { taskOptions } from '../../shared/options/worker.js';
 import { ImagePreprocessSchema, loadModel, type ModelEntry } from '../../shared/manifest.js';
 import { DEEPLAB_TEST, VOC, deeplabReferenceLogits } from '../../models/tools/deeplab-test-model.js';
 import { RCNN_TEST_DETECTIONS } from '../../models/tools/rcnn-test-model.js';
@@ -28,7 +29,10 @@ async function runner(name: string, batching?: ModelEntry['manifest']['batching'
     const loaded = loadModel(`models/${name}`, config);
     const entry = batching ? { ...loaded, manifest: { ...loaded.manifest, batching } } : loaded;
     expect(entry.weights).toBe('test');
-    runners.set(key, await ModelRunner.load(entry, { kind: 'cpu' }, config, createWorkerMetrics(new Registry())));
+    runners.set(
+      key,
+      await ModelRunner.load(entry, { kind: 'cpu' }, taskOptions(config), createWorkerMetrics(new Registry())),
+    );
   }
   return runners.get(key)!;
 }
@@ -292,7 +296,7 @@ describe('options and manifests', () => {
   it('validates the request options at the API', async () => {
     const { yolov8, deeplabv3 } = entries() as Record<string, ModelEntry>;
     const image = await solid(10, 10);
-    const limits = { MAX_IMAGE_BYTES: 1e6, MAX_IMAGE_PIXELS: 1e6 };
+    const limits = { MAX_IMAGE_BYTES: 1e6, MAX_IMAGE_PIXELS: 1e6, MAX_RESULT_BYTES: 32 * 1024 * 1024 };
     await expect(
       validateInput(yolov8, { image, score_threshold: 0.4, max_detections: 5 }, limits),
     ).resolves.toMatchObject({ score_threshold: 0.4 });
@@ -334,7 +338,7 @@ describe('options and manifests', () => {
     const ctx = (manifest: Partial<ModelEntry['manifest']>) => ({
       entry: { ...base, manifest: { ...base.manifest, ...manifest } },
       session,
-      config,
+      options: taskOptions(config),
     });
     expect(() => TASK_PIPELINES['instance-segmentation']!(ctx({ task: 'instance-segmentation' }))).toThrow(
       /yolo decoder has no masks/,

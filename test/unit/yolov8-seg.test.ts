@@ -2,6 +2,7 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.js';
+import { taskOptions } from '../../shared/options/worker.js';
 import { loadModel } from '../../shared/manifest.js';
 import { buildDetector, detectionsFor } from '../../worker/tasks/decoders/index.js';
 import { decodeYoloAnchors } from '../../worker/tasks/decoders/yolo.js';
@@ -83,7 +84,7 @@ describe('YOLOv8-seg decoding', () => {
     const ctx = {
       entry,
       session: { inputNames: ['images'], outputNames: ['output0', 'output1'] },
-      config: loadConfig({}),
+      options: taskOptions(loadConfig({})),
     };
     const detector = buildDetector(ctx, true, 'instances');
     const outputs = {

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { InferenceSession } from 'onnxruntime-node';
+import type { SessionTuning } from '../../shared/options/worker.js';
 
 const require = createRequire(import.meta.url);
 
@@ -59,15 +60,7 @@ export function cudaProviderInstalled(binDir = ortBinDir()): boolean {
   return fs.existsSync(path.join(binDir, 'libonnxruntime_providers_cuda.so'));
 }
 
-export interface SessionTuning {
-  /** CPU: threads inside one operator (0 = onnxruntime's choice). */
-  intraOpThreads?: number;
-  interOpThreads?: number;
-  /** CPU: let onnxruntime's threads spin-wait between runs (onnxruntime's default; off here unless asked). */
-  spinning?: boolean;
-  /** CUDA: cap on the memory arena, bytes (0 = no cap). */
-  cudaMemLimit?: number;
-}
+export type { SessionTuning };
 
 /**
  * Session options for a device. Throws DeviceError when CUDA is asked for but its provider is

@@ -15,7 +15,7 @@ export { encodeMasks };
 export const instanceSegmentation = defineTask<VisionItem<typeof Options._output>>((ctx) => {
   const input = visionInput(ctx, Options);
   const detector = buildDetector(ctx, input.batched, 'instances');
-  const limit = resultLimitBytes(ctx.entry, ctx.config);
+  const limit = resultLimitBytes(ctx.entry, ctx.options.maxResultBytes);
   return {
     preprocess: input.preprocess,
     collate: input.collate,
@@ -23,7 +23,7 @@ export const instanceSegmentation = defineTask<VisionItem<typeof Options._output
     batchCost: input.batchCost,
     maxBatchCost: input.maxBatchCost,
     async postprocess(outputs, index, item) {
-      const dets = await detectionsOffLoop(detector, outputs, index, item, ctx.config);
+      const dets = await detectionsOffLoop(detector, outputs, index, item, ctx.options);
       const { imageWidth: w, imageHeight: h } = item.geometry;
       // Before any mask is built.
       checkInstanceMasksOutput(w, h, dets.length, item.options.mask_encoding, limit);
@@ -31,9 +31,9 @@ export const instanceSegmentation = defineTask<VisionItem<typeof Options._output
       const encoding = item.options.mask_encoding;
       let encoded: unknown[];
       // Encoding every mask of a large image (RLE runs, PNG) is per-pixel work: in a thread past the threshold.
-      if (offloopPostprocess(w * h * masks.length, ctx.config)) {
+      if (offloopPostprocess(w * h * masks.length, ctx.options)) {
         const moved = maskBuffers(masks);
-        encoded = await postprocessPool(ctx.config).run(
+        encoded = await postprocessPool(ctx.options).run(
           'encodeMasksTask',
           { masks: moved.masks, width: w, height: h, encoding },
           moved.transfer,

@@ -19,7 +19,7 @@ export const objectDetection = defineTask<VisionItem<typeof Options._output>>((c
     async postprocess(outputs, index, item) {
       return {
         ...detectionFields(
-          await detectionsOffLoop(detector, outputs, index, item, ctx.config),
+          await detectionsOffLoop(detector, outputs, index, item, ctx.options),
           ctx.entry.labels,
           detector.labelOffset,
         ),

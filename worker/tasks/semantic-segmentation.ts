@@ -19,7 +19,7 @@ export { encodeSegmentation };
 export const semanticSegmentation = defineTask<VisionItem<typeof Options._output>>((ctx) => {
   const input = visionInput(ctx, Options);
   const segmenter = buildSegmenter(ctx, input.batched);
-  const limit = resultLimitBytes(ctx.entry, ctx.config);
+  const limit = resultLimitBytes(ctx.entry, ctx.options.maxResultBytes);
   const classes = labelCount(ctx.entry.labels) || 2;
   return {
     preprocess: input.preprocess,
@@ -33,11 +33,11 @@ export const semanticSegmentation = defineTask<VisionItem<typeof Options._output
       const { encoding, per_class_probs: perClass } = item.options;
       // A large image's per-pixel work (resampling, softmax, encoding) runs in a thread: seconds
       // at 3000×3000 that would stall lock renewals and other models' jobs on this event loop.
-      if (offloopPostprocess(item.geometry.imageWidth * item.geometry.imageHeight, ctx.config)) {
+      if (offloopPostprocess(item.geometry.imageWidth * item.geometry.imageHeight, ctx.options)) {
         const job = segmenter.offload?.(outputs, index, item.geometry, perClass);
-        if (job) return postprocessPool(ctx.config).run(job.fn, { ...job.arg, encoding }, job.transfer);
+        if (job) return postprocessPool(ctx.options).run(job.fn, { ...job.arg, encoding }, job.transfer);
         const maps = segmenter.segment(outputs, index, item.geometry, perClass);
-        return postprocessPool(ctx.config).run('encodeSegmentationTask', { maps, encoding }, mapBuffers(maps));
+        return postprocessPool(ctx.options).run('encodeSegmentationTask', { maps, encoding }, mapBuffers(maps));
       }
       return encodeSegmentation(segmenter.segment(outputs, index, item.geometry, perClass), encoding);
     },

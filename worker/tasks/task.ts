@@ -4,8 +4,8 @@
  * job). Nothing here knows about queues; nothing in the queue layer knows about tasks.
  */
 import * as ort from 'onnxruntime-node';
-import type { Config } from '../../shared/config.js';
 import type { ModelEntry } from '../../shared/manifest.js';
+import type { TaskOptions } from '../../shared/options/worker.js';
 
 export interface FeedPart {
   type: 'float32' | 'int64';
@@ -32,17 +32,8 @@ export interface SessionInfo {
 export interface TaskContext {
   entry: ModelEntry;
   session: SessionInfo;
-  config: Pick<Config, 'MAX_IMAGE_BYTES' | 'MAX_IMAGE_PIXELS'> &
-    Partial<
-      Pick<
-        Config,
-        | 'IMAGE_DECODE_TIMEOUT_S'
-        | 'MAX_RESULT_BYTES'
-        | 'MODELHUB_PAD_TO_BUCKET'
-        | 'OFFLOOP_POSTPROCESS_PIXELS'
-        | 'OFFLOOP_THREADS'
-      >
-    >;
+  /** Its inputs' and outputs' bounds, resolved once by the worker's entry point. */
+  options: TaskOptions;
 }
 
 export interface TaskPipeline<P extends PreparedItem = PreparedItem> {

@@ -117,14 +117,12 @@ export function visionInput<S extends z.ZodType>(ctx: TaskContext, optionsSchema
   // The batch key below is the bucket's shape: images of one bucket batch together (NCHW only:
   // the manifest loader allows buckets there alone).
   const bucket =
-    ctx.config.MODELHUB_PAD_TO_BUCKET === 'off' || pre.layout !== 'NCHW'
-      ? undefined
-      : ctx.entry.manifest.batching.pad_to_bucket;
+    !ctx.options.padToBucket || pre.layout !== 'NCHW' ? undefined : ctx.entry.manifest.batching.pad_to_bucket;
   const fill = bucket ? bucketPadValues(pre, bucket.pad_value) : [];
   const limits = {
-    maxImageBytes: ctx.config.MAX_IMAGE_BYTES,
-    maxImagePixels: ctx.config.MAX_IMAGE_PIXELS,
-    decodeTimeoutS: ctx.config.IMAGE_DECODE_TIMEOUT_S,
+    maxImageBytes: ctx.options.maxImageBytes,
+    maxImagePixels: ctx.options.maxImagePixels,
+    decodeTimeoutS: ctx.options.decodeTimeoutS,
   };
   return {
     batched,

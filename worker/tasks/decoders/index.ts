@@ -102,13 +102,13 @@ export async function detectionsOffLoop(
   outputs: ModelOutputs,
   index: number,
   item: DetectionRequest,
-  config: TaskContext['config'],
+  options: TaskContext['options'],
 ): Promise<Instance[]> {
   const off = detector.offload;
-  if (!off || !offloopPostprocess(off.pixels(outputs, index), config))
+  if (!off || !offloopPostprocess(off.pixels(outputs, index), options))
     return detectionsFor(detector, outputs, index, item);
   const selection = selectionFor(detector, item);
   const job = off.job(outputs, index, item.geometry, selection.scoreThreshold);
-  const result = await postprocessPool(config).run(job.fn, job.arg, job.transfer);
+  const result = await postprocessPool(options).run(job.fn, job.arg, job.transfer);
   return selectDetections(off.instances(result), selection);
 }

@@ -3,21 +3,16 @@
  * encodings) runs there instead of on the event loop that renews job locks, heartbeats and
  * runs every other model's jobs. One pool per worker process, started on first use.
  */
-import type { Config } from '../../../shared/config.js';
 import { OffloopPool, ownBuffer, siblingModule } from '../../../shared/offloop/pool.js';
+import type { TaskOptions } from '../../../shared/options/worker.js';
 import type { SegmentationMaps } from '../decoders/family.js';
-
-/** Output pixels (width × height, times the masks for instance masks) past which postprocessing leaves the event loop. */
-export const DEFAULT_OFFLOOP_POSTPROCESS_PIXELS = 500_000;
-
-type OffloopConfig = Partial<Pick<Config, 'OFFLOOP_POSTPROCESS_PIXELS' | 'OFFLOOP_THREADS'>>;
 
 let pool: OffloopPool | null = null;
 
-export function postprocessPool(config: OffloopConfig): OffloopPool {
+export function postprocessPool(options: Pick<TaskOptions, 'offloopThreads'>): OffloopPool {
   pool ??= new OffloopPool({
     module: siblingModule(import.meta.url, 'thread-tasks'),
-    maxThreads: config.OFFLOOP_THREADS || undefined,
+    maxThreads: options.offloopThreads || undefined,
   });
   return pool;
 }
@@ -28,8 +23,9 @@ export async function closePostprocessPool(): Promise<void> {
   await p?.close();
 }
 
-export function offloopPostprocess(pixels: number, config: OffloopConfig): boolean {
-  const threshold = config.OFFLOOP_POSTPROCESS_PIXELS ?? DEFAULT_OFFLOOP_POSTPROCESS_PIXELS;
+/** Whether postprocessing of an output this large (width × height, times the masks for instance masks) leaves the event loop. */
+export function offloopPostprocess(pixels: number, options: Pick<TaskOptions, 'offloopPostprocessPixels'>): boolean {
+  const threshold = options.offloopPostprocessPixels;
   return threshold > 0 && pixels > threshold;
 }
 
