@@ -51,7 +51,8 @@ export class JobService {
     redis: RedisClient,
     config: Config,
     log: Logger,
-    reader: RedisClient = redis,
+    /** The read connection (tests measure what a poll transfers on it). */
+    readonly reader: RedisClient = redis,
     hooks: JobServiceHooks = {},
   ) {
     const prefix = config.MODELHUB_PREFIX;
