@@ -123,3 +123,14 @@ export function asSpecError(err: unknown): SpecError {
   if (err instanceof SpecError) return err;
   return new SpecError('INTERNAL', 'internal error');
 }
+
+const RETRIABLE_KINDS: ReadonlySet<ErrorKind> = new Set(['INFERENCE_FAILED', 'INTERNAL']);
+
+/**
+ * Whether another attempt may succeed: the model failed (INFERENCE_FAILED) or something of ours
+ * did (INTERNAL, and anything thrown that is not a SpecError). Any other error is the input's or
+ * the request's and final: the same input fails the same way again.
+ */
+export function isRetriable(err: unknown): boolean {
+  return RETRIABLE_KINDS.has(asSpecError(err).kind);
+}

@@ -17,7 +17,7 @@ import {
 import { batchView, unranLines, type ResultLine } from '../shared/batches/view.js';
 import { finishChunk, startChunk } from '../shared/redis/batch-chunks.js';
 import { batchIndexKey, batchKeys, bulkQueueName } from '../shared/redis/keys.js';
-import { SpecError, asSpecError } from '../shared/errors.js';
+import { SpecError, asSpecError, isRetriable } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { RedisClient } from '../shared/redis/connection.js';
 import { enqueueBatchCompleted, type WebhookJobData } from '../shared/webhooks/events.js';
@@ -39,8 +39,6 @@ export interface BulkConsumerOptions {
   stalledIntervalMs?: number;
   maxStalledCount?: number;
 }
-
-const RETRIABLE = new Set(['INFERENCE_FAILED', 'INTERNAL']);
 
 export class BulkConsumer {
   readonly worker: Worker<BulkJobData>;
@@ -128,7 +126,7 @@ export class BulkConsumer {
     );
     const byIndex = new Map<number, ItemSettled>(toRun.map((it, k) => [it.i, settled[k]]));
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    const retriable = settled.find((s) => !s.ok && RETRIABLE.has(asSpecError(s.error).kind));
+    const retriable = settled.find((s) => !s.ok && isRetriable(s.error));
     if (retriable && !lastAttempt) {
       this.log.warn(
         { err: (retriable as { error: unknown }).error, batch: d.batch, chunk: d.chunk },

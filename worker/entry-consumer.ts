@@ -12,7 +12,7 @@
  * waiting call is answered once, by that run.
  */
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import { SpecError, asSpecError } from '../shared/errors.js';
+import { SpecError, asSpecError, isRetriable } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { JobAccounting } from '../shared/jobs/accounting.js';
 import { sendFinishNotice } from '../shared/jobs/finish-notices.js';
@@ -39,9 +39,6 @@ import {
   inSpan,
   spanContextOf,
 } from '../shared/tracing.js';
-
-/** Failures that are not the input's: the entry is retried (its other items run again; nothing was said yet). */
-const RETRIABLE = new Set(['INFERENCE_FAILED', 'INTERNAL']);
 
 export interface EntryConsumerOptions extends Omit<ConsumerOptions, 'webhooks'> {
   /** Entries worked on at once (the next fills the batcher while one runs). @defaultValue 2 */
@@ -169,7 +166,8 @@ export class EntryConsumer {
     );
     const settled = signal ? await untilAborted(runs, signal) : await runs;
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    const retriable = settled.find((s) => !s.ok && RETRIABLE.has(asSpecError(s.error).kind));
+    // A failure that is not the input's retries the entry (its other items run again; nothing was said yet).
+    const retriable = settled.find((s) => !s.ok && isRetriable(s.error));
     if (retriable && !lastAttempt) {
       const reason = asSpecError((retriable as { error: unknown }).error).toReason();
       this.log.warn({ entry: job.id, model, err: reason }, 'predict entry item failed; retrying the entry');

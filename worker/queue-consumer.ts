@@ -13,7 +13,7 @@
  */
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { RetentionSettings } from '../shared/jobs/accounting.js';
-import { SpecError } from '../shared/errors.js';
+import { SpecError, isRetriable } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { jobView, type JobView } from '../shared/job-view.js';
 import { JobAccounting } from '../shared/jobs/accounting.js';
@@ -161,7 +161,7 @@ export class QueueConsumer {
       };
     } catch (err) {
       // Input errors are final: retrying the same bad image gives the same answer.
-      if (err instanceof SpecError && err.kind !== 'INFERENCE_FAILED' && err.kind !== 'INTERNAL') {
+      if (err instanceof SpecError && !isRetriable(err)) {
         throw new UnrecoverableError(err.toReason());
       }
       const spec = err instanceof SpecError ? err : new SpecError('INFERENCE_FAILED', (err as Error).message);
