@@ -1,5 +1,7 @@
 /**
- * The continuous batcher. Items submitted one by one run in batches, one batch at a time:
+ * The continuous batcher. Items submitted one by one run in inference batches (one session.run
+ * each; in this file, "batch" means those, not the batch API's batches, whose chunks feed items
+ * in through worker/item-intake.ts), one batch at a time:
  * - while the backend is idle, whatever is queued runs at once (no timer delays a job when
  *   there is nothing else to do); items arriving while a batch runs gather into the next one,
  *   which starts as soon as the backend is free (as Hugging Face TEI's queue does);

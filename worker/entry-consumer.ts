@@ -1,7 +1,7 @@
 /**
  * A model's predict lane: coalesced predict entries (shared/predict/entry.ts), each carrying the
  * items of concurrent `predict` calls. The items go through the ItemIntake like an interactive
- * job's single item, so the batcher forms batches across entries and a bad item fails alone.
+ * job's single item, so the batcher forms inference batches across entries and a bad item fails alone.
  *
  * As for jobs (queue-consumer.ts), only the run whose finish BullMQ recorded speaks: the items'
  * outcome metrics and their accounting (each item's record finished in one script,

@@ -1,7 +1,7 @@
 /**
  * Where queue entries meet a model's batcher. A queue entry carries N items: an interactive job
  * is the N = 1 case, a batch chunk carries up to BATCH_CHUNK_SIZE. Every item goes through
- * `runner.run` on its own, so the batcher forms batches across entries and a bad item fails
+ * `runner.run` on its own, so the batcher forms inference batches across entries and a bad item fails
  * alone.
  *
  * Fairness: interactive items go straight in; bulk items pass a gate that keeps at most
@@ -54,7 +54,7 @@ export class ItemIntake {
   /**
    * An interactive job: the N = 1 entry. Rejects with the item's error, or at once when `signal`
    * aborts (its run lost its lock: another worker has the job); the item itself still runs to its
-   * end in its batch, so its batch-mates are untouched, and its answer is dropped.
+   * end in its inference batch, so its batch-mates are untouched, and its answer is dropped.
    */
   async runOne(input: Record<string, unknown>, deadlineAt?: number, signal?: AbortSignal): Promise<RunResult> {
     if (signal?.aborted) throw new RunAbandonedError(signal.reason);

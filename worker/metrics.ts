@@ -45,7 +45,7 @@ export function createWorkerMetrics(registry: Registry) {
     }),
     inferenceSeconds: new Histogram({
       name: 'modelhub_inference_seconds',
-      help: 'Time of one session.run (one batch)',
+      help: 'Time of one session.run (one inference batch)',
       labelNames: md,
       buckets: LATENCY_BUCKETS,
       registers: [registry],
@@ -57,7 +57,7 @@ export function createWorkerMetrics(registry: Registry) {
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
-    batchSize: new Histogram({
+    inferenceBatchSize: new Histogram({
       name: 'modelhub_batch_size',
       help: 'Jobs per session.run',
       labelNames: md,
@@ -66,7 +66,7 @@ export function createWorkerMetrics(registry: Registry) {
     }),
     sessionRuns: new Counter({
       name: 'modelhub_session_runs_total',
-      help: 'onnxruntime session.run calls (batches)',
+      help: 'onnxruntime session.run calls (inference batches)',
       labelNames: md,
       registers: [registry],
     }),
@@ -82,9 +82,9 @@ export function createWorkerMetrics(registry: Registry) {
       labelNames: md,
       registers: [registry],
     }),
-    maxBatchSize: new Gauge({
+    maxInferenceBatchSize: new Gauge({
       name: 'modelhub_model_max_batch_size',
-      help: 'Largest batch this worker forms for the model (the manifest, capped by a fixed batch dimension of the model file)',
+      help: 'Largest inference batch this worker forms for the model (the manifest, capped by a fixed batch dimension of the model file)',
       labelNames: md,
       registers: [registry],
     }),

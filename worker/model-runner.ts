@@ -1,6 +1,7 @@
 /**
  * One model on one device: an onnxruntime session, its task pipeline and its batcher.
- * `run(input)` preprocesses one job, waits for its batch, and returns the spec output.
+ * `run(input)` preprocesses one job, waits for its inference batch ("batch" in this file), and
+ * returns the spec output.
  */
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -171,7 +172,7 @@ export class ModelRunner {
     };
     const labels = { model: name, device: deviceName(device) };
     metrics.modelLoadSeconds.set(labels, (performance.now() - started) / 1000);
-    metrics.maxBatchSize.set(labels, batching.max_batch_size);
+    metrics.maxInferenceBatchSize.set(labels, batching.max_batch_size);
     metrics.weightsInfo.set(
       { ...labels, file: weights.file, sha256, weights: weights.kind, verification: weights.verification },
       1,
@@ -278,7 +279,7 @@ export class ModelRunner {
     }
     const inferenceMs = performance.now() - started;
     this.metrics.inferenceSeconds.observe(this.labels, inferenceMs / 1000);
-    this.metrics.batchSize.observe(this.labels, group.length);
+    this.metrics.inferenceBatchSize.observe(this.labels, group.length);
     this.metrics.sessionRuns.inc(this.labels);
     // Postprocessing is not part of the batch: the next batch's session.run starts meanwhile
     // (formatting a large answer, e.g. 512 × 768 BERT states, takes a while).

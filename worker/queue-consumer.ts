@@ -1,7 +1,7 @@
 /**
  * Binds a model's BullMQ queue to its ModelRunner. BullMQ hands out up to `concurrency` jobs at
  * once; each waits in the runner's batcher, so concurrency (2 × max_batch_size) is what lets a
- * full batch form while the previous one runs.
+ * full inference batch form while the previous one runs.
  *
  * Only the run whose completion BullMQ recorded speaks for a job: its outcome metrics, its
  * `completed` webhook event and its accounting are emitted from the worker's `completed` and

@@ -1,5 +1,5 @@
 /**
- * A worker's graceful stop: no new jobs, finish the batch in flight and store its results, then
+ * A worker's graceful stop: no new jobs, finish the inference batch in flight and store its results, then
  * let go of sessions, registry entry, queues and connections, in that order. Runs once however
  * often it is asked; past `timeoutMs` it gives up waiting (`onTimeout`): the jobs left unfinished
  * are recovered by other workers once their locks expire.
@@ -43,7 +43,7 @@ export class WorkerShutdown {
 
   private async stop(reason: string): Promise<void> {
     const { log, timeoutMs, onTimeout } = this.options;
-    log.info({ reason }, 'shutting down: no new jobs, finishing the batch in flight');
+    log.info({ reason }, 'shutting down: no new jobs, finishing the inference batch in flight');
     const force = setTimeout(() => {
       log.error({ timeoutMs }, 'shutdown took too long; exiting (unfinished jobs are recovered by other workers)');
       onTimeout();

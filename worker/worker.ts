@@ -1,8 +1,8 @@
 /**
  * The worker as a library: `startWorker(options)` loads the models' sessions on one device,
- * consumes their queues (interactive jobs and batch chunks) with batching, serves /metrics and
- * /healthz, heartbeats into the worker registry, and returns a handle whose `close()` stops
- * taking jobs, finishes the batch in flight and lets go of everything it holds.
+ * consumes their queues (interactive jobs and batch chunks) into inference batches, serves /metrics
+ * and /healthz, heartbeats into the worker registry, and returns a handle whose `close()` stops
+ * taking jobs, finishes the inference batch in flight and lets go of everything it holds.
  *
  * What belongs to the whole process stays with the entry point (worker/main.ts): arguments,
  * signals, tracing, libvips threads and the exit code. So a test (or another program) can run a
@@ -23,7 +23,7 @@ import { bullTelemetry } from '../shared/tracing.js';
 import { deviceName, parseDevice } from './backend/device.js';
 import { createWorkerMetrics } from './metrics.js';
 import { QueueConsumer } from './queue-consumer.js';
-import { BulkConsumer } from './bulk-consumer.js';
+import { BatchConsumer } from './batch-consumer.js';
 import { EntryConsumer } from './entry-consumer.js';
 import { ENTRY_PAYLOAD_VERSION } from '../shared/predict/entry.js';
 import { ItemIntake } from './item-intake.js';
@@ -60,7 +60,7 @@ export interface RunningWorker {
   metricsUrl: string;
   /** The models it serves. */
   models: string[];
-  /** Stops taking jobs, finishes the batch in flight, then lets go of everything; once. */
+  /** Stops taking jobs, finishes the inference batch in flight, then lets go of everything; once. */
   close(reason?: string): Promise<void>;
 }
 
@@ -125,9 +125,9 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     (intake) =>
       new EntryConsumer(intake, metrics, log, { ...lane, claimTtlS: options.claimTtlS, retention: options.retention }),
   );
-  const bulkConsumers = intakes.map(
+  const batchConsumers = intakes.map(
     (intake) =>
-      new BulkConsumer(intake, metrics, log, {
+      new BatchConsumer(intake, metrics, log, {
         ...lane,
         chunksAtOnce: options.bulkChunksAtOnce,
         liveTtlS: options.batchLiveTtlS,
@@ -194,7 +194,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   heartbeat.start();
 
   for (const c of consumers) c.start();
-  for (const c of bulkConsumers) c.start();
+  for (const c of batchConsumers) c.start();
   for (const c of entryConsumers) c.start();
   metrics.up.set({ device: deviceName(device) }, 1);
   log.info({ worker: workerId, device: deviceName(device), port, models }, 'worker ready');
@@ -208,11 +208,11 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
           heartbeat.stop();
         },
       },
-      // worker.close() stops fetching, then waits for the active jobs (the batch in flight) and
+      // worker.close() stops fetching, then waits for the active jobs (the inference batch in flight) and
       // stores their results.
       {
         what: 'consumers',
-        run: () => Promise.all([...consumers, ...bulkConsumers, ...entryConsumers].map((c) => c.close())),
+        run: () => Promise.all([...consumers, ...batchConsumers, ...entryConsumers].map((c) => c.close())),
       },
       { what: 'sessions', run: () => Promise.all(runners.map((r) => r.close())) },
       { what: 'registry entry', run: () => heartbeat.remove(), mayFail: true },

@@ -25,7 +25,7 @@ import type { ItemIntake, ItemSettled } from './item-intake.js';
 import type { WorkerMetrics } from './metrics.js';
 import { bullTelemetry } from '../shared/tracing.js';
 
-export interface BulkConsumerOptions {
+export interface BatchConsumerOptions {
   prefix: string;
   connection: RedisClient;
   workerId: string;
@@ -40,7 +40,7 @@ export interface BulkConsumerOptions {
   maxStalledCount?: number;
 }
 
-export class BulkConsumer {
+export class BatchConsumer {
   readonly worker: Worker<BulkJobData>;
   private readonly model: string;
 
@@ -48,7 +48,7 @@ export class BulkConsumer {
     private readonly intake: ItemIntake,
     private readonly metrics: WorkerMetrics,
     private readonly log: Logger,
-    private readonly options: BulkConsumerOptions,
+    private readonly options: BatchConsumerOptions,
   ) {
     const model = (this.model = intake.runner.entry.manifest.name);
     this.worker = new Worker<BulkJobData>(bulkQueueName(model), (job) => this.process(job), {
@@ -63,7 +63,7 @@ export class BulkConsumer {
       // Tracing on: a chunk's items run in its `process` span, which continues the upload's trace.
       telemetry: bullTelemetry(),
     });
-    this.worker.on('error', (err) => this.log.error({ err, model }, 'bulk consumer error'));
+    this.worker.on('error', (err) => this.log.error({ err, model }, 'batch consumer error'));
   }
 
   start(): void {
