@@ -1,4 +1,4 @@
-/** The API's job object (API.md) built from a BullMQ job and its state. */
+/** The API's job object (docs/api.md) built from a BullMQ job and its state. */
 import type { JobState, Queue } from 'bullmq';
 import { SpecError } from './errors.js';
 import type { JobData, JobResult } from './jobs/payload.js';

@@ -1,5 +1,5 @@
 /**
- * Each task's answer (MODELHUB-SPEC.md, with the encodings and formats docs/models*.md add), as
+ * Each task's answer (docs/models.md, with the encodings and formats docs/models-*.md add), as
  * zod schemas: the OpenAPI document describes every model's answer with them, and the traffic
  * test holds real answers to them. The fields are those TASKS[task].outputFields documents.
  */

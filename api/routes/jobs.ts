@@ -1,4 +1,4 @@
-/** Job routes: submit, read, cancel, synchronous predict (API.md "Jobs" and "Synchronous predict"). */
+/** Job routes: submit, read, cancel, synchronous predict (docs/api.md "Jobs" and "Synchronous predict"). */
 import type { Request, Response } from 'express';
 import { SpecError, type ErrorKind } from '../../shared/errors.js';
 import { TASKS, type TaskName } from '../../shared/tasks.js';
