@@ -21,7 +21,8 @@ import {
   type EntryResult,
 } from '../shared/predict/entry.js';
 import type { RedisClient } from '../shared/redis/connection.js';
-import { entryHashKey, predictQueueName } from '../shared/redis/keys.js';
+import { predictQueueName } from '../shared/redis/keys.js';
+import { entryGoneOrFinished } from '../shared/redis/bullmq-internals.js';
 import { bullTelemetry } from '../shared/tracing.js';
 import type { Finish } from './job-finish-events.js';
 import type { JobIndexEntry, JobService } from './job-service.js';
@@ -136,15 +137,11 @@ export class PredictEntries {
     // Armed before the entry exists: its notice cannot slip past between add and listen. Without
     // a notice the entry is read back once it has been added.
     let added = false;
-    const finish = this.jobs.waits.watch(entryId, waitMs, async () => {
-      if (!added) return false;
-      const [timestamp, finishedOn] = await this.redis.hmget(
-        entryHashKey(prefix, model, entryId),
-        'timestamp',
-        'finishedOn',
-      );
-      return timestamp === null || finishedOn !== null;
-    });
+    const finish = this.jobs.waits.watch(
+      entryId,
+      waitMs,
+      async () => added && entryGoneOrFinished(this.redis, prefix, model, entryId),
+    );
     const data: EntryData = {
       v: ENTRY_PAYLOAD_VERSION,
       kind: 'entry',

@@ -18,6 +18,7 @@ import type { JobData, JobResult } from '../shared/jobs/payload.js';
 import type { Logger } from '../shared/logger.js';
 import type { RedisClient } from '../shared/redis/connection.js';
 import { accountingKeys, modelQueueName } from '../shared/redis/keys.js';
+import { finishedEntryData, finishedJobData } from '../shared/redis/bullmq-internals.js';
 import { enqueueWebhookEvent, type WebhookJobData } from '../shared/webhooks/events.js';
 import { entryOfItem, itemResultBytes, type EntryData, type EntryResult } from '../shared/predict/entry.js';
 import { itemResultOf } from '../shared/predict/view.js';
@@ -178,7 +179,7 @@ export class Reconciler {
     if (job.data.webhook) {
       await enqueueWebhookEvent(this.webhooks, { id, model, webhook: job.data.webhook }, 'completed');
     }
-    const dataWithoutInput = JSON.stringify({ ...job.data, input: {}, input_dropped: true });
+    const dataWithoutInput = finishedJobData(job.data);
     const pushedOut = await this.accounting.finish(model, { id, tenant: job.data.tenant, dataWithoutInput });
     for (const out of pushedOut) await this.remove(model, out);
   }
@@ -192,11 +193,7 @@ export class Reconciler {
       const own = itemResultOf(result, it.id);
       return { id: it.id, tenant: it.tenant, resultBytes: own ? itemResultBytes(own) : 0 };
     });
-    const dataWithoutInputs = JSON.stringify({
-      ...entry.data,
-      items: entry.data.items.map((it) => ({ ...it, input: {} })),
-      input_dropped: true,
-    });
+    const dataWithoutInputs = finishedEntryData(entry.data);
     const pushedOut = await this.accounting.finishEntry(model, { id: entryId, items, dataWithoutInputs });
     for (const out of pushedOut) if (!entryOfItem(out)) await this.remove(model, out);
   }

@@ -3,6 +3,7 @@ import type { JobState, Queue } from 'bullmq';
 import { SpecError } from './errors.js';
 import type { JobData, JobResult } from './jobs/payload.js';
 import type { RedisClient } from './redis/connection.js';
+import { readJobHash } from './redis/bullmq-internals.js';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
 
@@ -148,22 +149,6 @@ export interface KnownJob {
   trace_id?: string;
 }
 
-/**
- * Fields of BullMQ's job hash a view reads (attemptsMade is "atm" in BullMQ 5+, "attemptsMade"
- * before; stalledCounter "stc"). Not `data`: a queued job's input can be megabytes, and every
- * poll would read it.
- */
-const VIEW_FIELDS = [
-  'timestamp',
-  'processedOn',
-  'finishedOn',
-  'returnvalue',
-  'failedReason',
-  'atm',
-  'attemptsMade',
-  'stc',
-] as const;
-
 /** The job's view-relevant fields (one HMGET on `redis`, the connection reads go through), or null when the job is gone. */
 export async function readJobFacts(
   redis: RedisClient,
@@ -171,27 +156,17 @@ export async function readJobFacts(
   id: string,
   known: KnownJob,
 ): Promise<JobFacts | null> {
-  const [timestamp, processedOn, finishedOn, returnvalue, failedReason, atm, attemptsMade, stc] = await redis.hmget(
-    queue.toKey(id),
-    ...VIEW_FIELDS,
-  );
-  // Every job BullMQ stores has a timestamp: without one the job is gone.
-  if (timestamp === null) return null;
-  const int = (v: string | null) => (v ? Number.parseInt(v, 10) : undefined);
+  const hash = await readJobHash(redis, queue.toKey(id));
+  if (!hash) return null;
   return {
+    ...hash,
     id,
     data: {
       model: known.model,
       ...(known.deadline_at !== undefined ? { deadline_at: known.deadline_at } : {}),
       ...(known.trace_id ? { trace_id: known.trace_id } : {}),
     },
-    timestamp: Number.parseInt(timestamp, 10),
-    processedOn: int(processedOn),
-    finishedOn: int(finishedOn),
-    returnvalue: returnvalue ? (JSON.parse(returnvalue) as JobResult) : null,
-    failedReason: failedReason ?? undefined,
-    attemptsMade: int(attemptsMade ?? atm) ?? 0,
-    stalledCounter: int(stc) ?? 0,
+    returnvalue: hash.returnvalue ? (JSON.parse(hash.returnvalue) as JobResult) : null,
   };
 }
 

@@ -25,6 +25,7 @@ import {
   type EntryResult,
 } from '../shared/predict/entry.js';
 import { predictQueueName } from '../shared/redis/keys.js';
+import { finishedEntryData } from '../shared/redis/bullmq-internals.js';
 import { deviceName } from './backend/device.js';
 import { untilAborted, type ItemIntake, type ItemSettled } from './item-intake.js';
 import type { WorkerMetrics } from './metrics.js';
@@ -208,11 +209,7 @@ export class EntryConsumer {
         tenant: it.tenant,
         resultBytes: result?.items[k]?.id === it.id ? itemResultBytes(result.items[k]) : 0,
       }));
-      const dataWithoutInputs = JSON.stringify({
-        ...job.data,
-        items: job.data.items.map((it) => ({ ...it, input: {} })),
-        input_dropped: true,
-      });
+      const dataWithoutInputs = finishedEntryData(job.data);
       await this.accounting.finishEntry(this.model, { id: job.id!, items, dataWithoutInputs });
     } catch (err) {
       this.log.warn(

@@ -21,6 +21,7 @@ import { sendFinishNotice } from '../shared/jobs/finish-notices.js';
 import { readJobData, type JobData, type JobResult, type WebhookEvent } from '../shared/jobs/payload.js';
 import type { RedisClient } from '../shared/redis/connection.js';
 import { modelQueueName } from '../shared/redis/keys.js';
+import { finishedJobData } from '../shared/redis/bullmq-internals.js';
 import { enqueueWebhookEvent, type WebhookJobData } from '../shared/webhooks/events.js';
 import { deviceName } from './backend/device.js';
 import type { WorkerMetrics } from './metrics.js';
@@ -186,7 +187,7 @@ export class QueueConsumer {
   private async recordFinished(job: Job<JobData, JobResult>): Promise<void> {
     try {
       await this.enqueueEvent(job, 'completed');
-      const dataWithoutInput = JSON.stringify({ ...job.data, input: {}, input_dropped: true });
+      const dataWithoutInput = finishedJobData(job.data);
       const pushedOut = await this.accounting.finish(this.model, {
         id: job.id!,
         tenant: job.data.tenant,

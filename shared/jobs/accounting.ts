@@ -15,7 +15,8 @@
  */
 import type { Config } from '../config.js';
 import type { RedisClient } from '../redis/connection.js';
-import { accountingKeys, entryHashKey, jobClaimKey, jobHashKey, jobLockKey } from '../redis/keys.js';
+import { accountingKeys, jobClaimKey } from '../redis/keys.js';
+import { entryHashKey, jobHashKey, jobLockKey } from '../redis/bullmq-internals.js';
 import { entryOfItem } from '../predict/entry.js';
 import { luaCommands } from '../redis/lua-commands.js';
 

@@ -2,6 +2,7 @@
  * Every Redis key and queue name ModelHub writes, in one place. All live under MODELHUB_PREFIX.
  * Renaming one strands what the previous release wrote: keep the old spelling readable (see
  * test/integration/upgrade.test.ts, which writes these keys literally as the previous release did).
+ * BullMQ's own keys (a job's hash, its lock) are BullMQ's to name: shared/redis/bullmq-internals.ts.
  */
 
 /**
@@ -26,11 +27,6 @@ export function jobIndexKey(prefix: string, jobId: string): string {
  */
 export function jobClaimKey(prefix: string, model: string, jobId: string): string {
   return `${prefix}:${modelQueueName(model)}:claim:${jobId}`;
-}
-
-/** BullMQ's own lock of a running job (held while a worker runs it, renewed, gone when it dies). */
-export function jobLockKey(prefix: string, model: string, jobId: string): string {
-  return `${prefix}:${modelQueueName(model)}:${jobId}:lock`;
 }
 
 /** An Idempotency-Key's record (→ its job), per tenant; `keyHash` is a hash of the client's key. */
@@ -64,11 +60,6 @@ export function bulkQueueName(model: string): string {
  */
 export function predictQueueName(model: string): string {
   return `{model.${model}}.predict`;
-}
-
-/** BullMQ's hash of a predict entry (the lane's job), in the model's hash slot. */
-export function entryHashKey(prefix: string, model: string, entryId: string): string {
-  return `${prefix}:${predictQueueName(model)}:${entryId}`;
 }
 
 /**
@@ -106,11 +97,6 @@ export function batchKeys(prefix: string, batchId: string) {
 /** Written by /readyz (short PX): a readiness probe that a Redis refusing writes fails. */
 export function readinessProbeKey(prefix: string): string {
   return `${prefix}:readyz`;
-}
-
-/** BullMQ's hash of a job (its data, state timestamps, result): the accounting scripts read it. */
-export function jobHashKey(prefix: string, model: string, jobId: string): string {
-  return `${prefix}:${modelQueueName(model)}:${jobId}`;
 }
 
 /**

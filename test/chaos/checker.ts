@@ -10,7 +10,8 @@
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { inputBytesOf } from '../../shared/jobs/accounting.js';
-import { batchKeys, jobClaimKey, jobHashKey, jobIndexKey } from '../../shared/redis/keys.js';
+import { batchKeys, jobClaimKey, jobIndexKey } from '../../shared/redis/keys.js';
+import { jobHashKey } from '../../shared/redis/bullmq-internals.js';
 import { itemResultBytes, type EntryData, type EntryResult } from '../../shared/predict/entry.js';
 import type { History } from './history.js';
 import type { Delivery } from './receiver.js';

@@ -5,7 +5,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobAccounting } from '../../shared/jobs/accounting.js';
-import { jobHashKey, jobLockKey } from '../../shared/redis/keys.js';
+import { jobHashKey, jobLockKey } from '../../shared/redis/bullmq-internals.js';
 import { REDIS_URL, deletePrefix, getJson, pollJob, postJson, startHub, testPrefix, type Hub } from '../helpers/hub.js';
 import { b64, solidImage } from '../helpers/images.js';
 

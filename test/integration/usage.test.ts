@@ -7,7 +7,8 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inputBytesOf } from '../../shared/jobs/accounting.js';
-import { jobHashKey, modelQueueName } from '../../shared/redis/keys.js';
+import { modelQueueName } from '../../shared/redis/keys.js';
+import { jobHashKey } from '../../shared/redis/bullmq-internals.js';
 import { REDIS_URL, startHub, type Hub } from '../helpers/hub.js';
 import { b64, solidImage } from '../helpers/images.js';
 
