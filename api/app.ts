@@ -4,12 +4,11 @@ import { SpecError, asSpecError } from '../shared/errors.js';
 import { apiKeyAuth, parseApiKeys } from './auth.js';
 import type { ApiContext } from './context.js';
 import { buildOpenApi } from './openapi.js';
-import { bodyLimitBytes, parsingBytesLimit } from '../shared/config.js';
 import { ParseBudget } from './parse-budget.js';
 import { tenantRateLimit } from './rate-limits.js';
 import { jsonBody, jsonBodyOptions } from './json-body.js';
 import { checkBodyMedia } from './body-meter.js';
-import { tenantLimits } from '../shared/tenant-limits.js';
+import { limitsOf } from '../shared/tenant-limits.js';
 import { consoleRoutes } from './routes/console.js';
 import { allRoutes, routeTable } from './routes/index.js';
 import { mountRoutes } from './route-table.js';
@@ -29,14 +28,15 @@ export function createApp(ctx: ApiContext): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  const bodyLimit = bodyLimitBytes(ctx.config);
+  const { intake, tenancy } = ctx;
+  const bodyLimit = intake.bodyLimitBytes;
   // Every keyed request counts, batch uploads and batch polls included.
   const rateLimit = tenantRateLimit({
-    requestsPerS: ctx.config.TENANT_RATE_RPS,
-    bytesPerS: ctx.config.TENANT_RATE_BYTES_PER_S,
+    requestsPerS: tenancy.rateRps,
+    bytesPerS: tenancy.rateBytesPerS,
     bodyLimit,
     ratesOf: (tenant) => {
-      const own = tenantLimits(ctx.config, tenant);
+      const own = limitsOf(tenancy, tenant);
       return { requestsPerS: own.rateRps, bytesPerS: own.rateBytesPerS };
     },
   });
@@ -77,7 +77,7 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(checkBodyMedia(req) ?? undefined);
   });
-  app.use(new ParseBudget(parsingBytesLimit(ctx.config)).middleware(bodyLimit));
+  app.use(new ParseBudget(intake.parsingBytes).middleware(bodyLimit));
   // Before the JSON parser: a batch upload is read as a stream under its own line, byte and item
   // caps (BATCH_MAX_*).
   app.use(mountRoutes(table.batches));
@@ -94,7 +94,7 @@ export function createApp(ctx: ApiContext): express.Express {
     const parserError = err as BodyParserError;
     let spec: SpecError;
     if (parserError.type === 'entity.too.large') {
-      spec = new SpecError('BODY_TOO_LARGE', `request body is larger than ${bodyLimitBytes(ctx.config)} bytes`);
+      spec = new SpecError('BODY_TOO_LARGE', `request body is larger than ${bodyLimit} bytes`);
     } else if (
       parserError.type === 'entity.parse.failed' ||
       parserError.type === 'encoding.unsupported' ||

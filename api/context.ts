@@ -1,6 +1,8 @@
 /** What the routes share: configuration, models, the job service, Redis and metrics. */
 import type { Registry } from 'prom-client';
 import type { Config } from '../shared/config.js';
+import type { IntakeOptions } from '../shared/options/intake.js';
+import type { TenancyOptions } from '../shared/options/tenancy.js';
 import type { Logger } from '../shared/logger.js';
 import type { RedisClient } from '../shared/redis/connection.js';
 import type { ModelEntry } from '../shared/manifest.js';
@@ -14,6 +16,10 @@ import type { QueueBoard } from './queue-board.js';
 export interface ApiContext {
   version: string;
   config: Config;
+  /** What the API accepts before a job is queued (bodies, images, batch uploads). */
+  intake: IntakeOptions;
+  /** Each tenant's rates and quotas. */
+  tenancy: TenancyOptions;
   log: Logger;
   models: Map<string, ModelEntry>;
   redis: RedisClient;

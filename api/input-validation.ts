@@ -8,17 +8,18 @@
  * job. Only the file's first IMAGE_HEADER_BYTES are scanned (shared/image-header.ts).
  */
 import { IMAGE_HEADER_BYTES, readImageHeader, type HeaderSize } from '../shared/image-header.js';
-import type { Config } from '../shared/config.js';
 import { SpecError } from '../shared/errors.js';
 import { requireAllowedFormat } from '../shared/image-formats.js';
 import { checkOutputAtDoor } from '../shared/output-bounds.js';
 import type { ModelEntry } from '../shared/manifest.js';
+import type { IntakeOptions } from '../shared/options/intake.js';
 import { TASKS } from '../shared/tasks.js';
 import { describeIssue } from '../shared/validation.js';
 import type { DecodedImage } from './body-parse.js';
 import { vouchForImage } from './image-job-queue.js';
 
-export type Limits = Pick<Config, 'MAX_IMAGE_BYTES' | 'MAX_IMAGE_PIXELS'>;
+/** The image bounds at the door. */
+export type Limits = Pick<IntakeOptions, 'maxImageBytes' | 'maxImagePixels'>;
 
 export interface ImageSize {
   width: number;
@@ -35,7 +36,7 @@ const CHECKED_IMAGE = 'AAAA';
 export async function validateInput(
   entry: ModelEntry,
   body: unknown,
-  limits: Limits & Pick<Config, 'MAX_RESULT_BYTES'>,
+  limits: Limits & Pick<IntakeOptions, 'maxResultBytes'>,
   decoded?: DecodedImage,
 ): Promise<Record<string, unknown>> {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -54,7 +55,7 @@ export async function validateInput(
   if (predecoded) input.image = predecoded.text;
   if (task.modality === 'image') {
     const size = await checkImageHeader(input.image as string, limits, predecoded?.bytes);
-    checkOutputAtDoor(entry, size.width, size.height, input, limits.MAX_RESULT_BYTES);
+    checkOutputAtDoor(entry, size.width, size.height, input, limits.maxResultBytes);
     // The schema (or the parse thread) found it base64: the queue copies it without a rescan.
     vouchForImage(input);
   }
@@ -63,8 +64,8 @@ export async function validateInput(
 
 export async function checkImageHeader(base64: string, limits: Limits, decoded?: Uint8Array): Promise<ImageSize> {
   // 3 bytes per 4 characters: reject by length before allocating the decoded buffer.
-  if (Math.floor((base64.length * 3) / 4) - 2 > limits.MAX_IMAGE_BYTES) {
-    throw new SpecError('IMAGE_TOO_LARGE', `image is larger than ${limits.MAX_IMAGE_BYTES} bytes`);
+  if (Math.floor((base64.length * 3) / 4) - 2 > limits.maxImageBytes) {
+    throw new SpecError('IMAGE_TOO_LARGE', `image is larger than ${limits.maxImageBytes} bytes`);
   }
   const bytes = decoded
     ? Buffer.from(decoded.buffer, decoded.byteOffset, decoded.byteLength)
@@ -89,10 +90,10 @@ export async function checkImageHeader(base64: string, limits: Limits, decoded?:
     throw new SpecError('INVALID_IMAGE', `image starts like ${format} but is not one`);
   const { width, height } = size;
   if (!width || !height) throw new SpecError('INVALID_IMAGE', 'image has no dimensions');
-  if (width * height > limits.MAX_IMAGE_PIXELS) {
+  if (width * height > limits.maxImagePixels) {
     throw new SpecError(
       'IMAGE_TOO_LARGE',
-      `image is ${width}×${height} pixels; the limit is ${limits.MAX_IMAGE_PIXELS} pixels`,
+      `image is ${width}×${height} pixels; the limit is ${limits.maxImagePixels} pixels`,
     );
   }
   if (!endsCompletely(bytes, format)) {

@@ -11,7 +11,6 @@ import { SpecError } from '../shared/errors.js';
 import { checkBodyMedia, hasBody, readBody } from './body-meter.js';
 import { ownBuffer, type OffloopPool } from '../shared/offloop/pool.js';
 import type { ApiContext } from './context.js';
-import { bodyLimitBytes } from '../shared/config.js';
 import { MAX_JSON_DEPTH } from './schemas.js';
 import {
   jobImageText,
@@ -86,13 +85,13 @@ export function jsonBody(options: JsonBodyOptions) {
 }
 
 /** The API's settings for jsonBody. */
-export function jsonBodyOptions(ctx: Pick<ApiContext, 'config' | 'offloop'>): JsonBodyOptions {
+export function jsonBodyOptions(ctx: Pick<ApiContext, 'intake' | 'offloop'>): JsonBodyOptions {
   return {
-    limit: bodyLimitBytes(ctx.config),
-    offloopBytes: ctx.config.OFFLOOP_PARSE_BYTES,
+    limit: ctx.intake.bodyLimitBytes,
+    offloopBytes: ctx.intake.offloopParseBytes,
     maxDepth: MAX_JSON_DEPTH,
-    maxValues: ctx.config.MAX_JSON_VALUES,
-    maxImageBytes: ctx.config.MAX_IMAGE_BYTES,
+    maxValues: ctx.intake.maxJsonValues,
+    maxImageBytes: ctx.intake.maxImageBytes,
     pool: ctx.offloop,
   };
 }

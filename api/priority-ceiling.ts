@@ -1,13 +1,13 @@
 /** The highest priority a caller may ask for (1 is highest): admin keys 1, a tenant its ceiling (TENANT_PRIORITY_CEILING or its own). */
 import type { Request } from 'express';
-import type { Config } from '../shared/config.js';
 import { SpecError } from '../shared/errors.js';
-import { tenantLimits } from '../shared/tenant-limits.js';
+import type { TenancyOptions } from '../shared/options/tenancy.js';
+import { limitsOf } from '../shared/tenant-limits.js';
 
 /** Refuses (400, INVALID_OPTION) a priority above what the caller's key may use; jobs and batches alike. */
-export function checkPriorityCeiling(config: Config, req: Request, priority: number | undefined): void {
+export function checkPriorityCeiling(tenancy: TenancyOptions, req: Request, priority: number | undefined): void {
   if (priority === undefined) return;
-  const ceiling = req.admin ? 1 : tenantLimits(config, req.tenant).priorityCeiling;
+  const ceiling = req.admin ? 1 : limitsOf(tenancy, req.tenant).priorityCeiling;
   if (priority < ceiling)
     throw new SpecError(
       'INVALID_OPTION',

@@ -21,6 +21,8 @@ import { QueueBoard } from './queue-board.js';
 import { startTracing } from '../shared/tracing.js';
 import { webhookOptions } from '../shared/webhooks/options.js';
 import { VERSION } from '../shared/version.js';
+import { intakeOptions } from '../shared/options/intake.js';
+import { tenancyOptions } from '../shared/options/tenancy.js';
 
 export interface RunningApi {
   server: Server;
@@ -82,9 +84,11 @@ export async function startApi(config: Config = loadConfig(), options: StartApiO
     });
   }
   const webhooks = webhookOptions(config);
+  const intake = intakeOptions(config);
+  const tenancy = tenancyOptions(config);
   const jobs = new JobService(models, redis, config, log, reader, options.jobHooks);
   const batches = new BatchService(jobs, redis, config, log, (model, value) =>
-    validateInput(jobs.model(model), value, config),
+    validateInput(jobs.model(model), value, intake),
   );
   // Read from Redis when scraped; scrapes within API_METRICS_REFRESH_MS of a read share it.
   const scrapeReads = { maxAgeMs: config.API_METRICS_REFRESH_MS };
@@ -112,6 +116,8 @@ export async function startApi(config: Config = loadConfig(), options: StartApiO
   const ctx: ApiContext = {
     version: VERSION,
     config,
+    intake,
+    tenancy,
     log,
     models,
     redis,
@@ -122,7 +128,7 @@ export async function startApi(config: Config = loadConfig(), options: StartApiO
     metrics,
     offloop: new OffloopPool({
       module: siblingModule(import.meta.url, 'body-parse'),
-      maxThreads: config.OFFLOOP_THREADS || undefined,
+      maxThreads: intake.offloopThreads || undefined,
     }),
     board: new QueueBoard({
       connection: reader,

@@ -7,11 +7,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { describeIssue } from './validation.js';
-import { parseTenantLimits, type TenantOverrides } from './tenant-limits.js';
 import { int, ranged } from './settings.js';
 import { WEBHOOK_SETTINGS } from './webhooks/options.js';
 import { BATCHER_SETTINGS } from './options/batcher.js';
 import { WORKER_SETTINGS } from './options/worker.js';
+import { INTAKE_SETTINGS } from './options/intake.js';
+import { TENANCY_SETTINGS } from './options/tenancy.js';
 
 export { webhookSecretProblem } from './webhooks/options.js';
 
@@ -62,28 +63,12 @@ const EnvSchema = z.object({
   MODELHUB_WEIGHTS_MIRROR: z.url().optional(),
   HOST: z.string().default('127.0.0.1'),
   PORT: int(8080),
-  /** Largest accepted request body, bytes (413 past it). Unset: derived from MAX_IMAGE_BYTES (base64 + 64 KiB). */
-  MAX_BODY_BYTES: z.coerce
-    .number()
-    .int()
-    .min(1024)
-    .max(2 * GiB)
-    .optional(),
-  /** Most JSON values (array items, object members) in one request body, counted before parsing. */
-  MAX_JSON_VALUES: ranged(100_000, 1, 100_000_000),
-  /** Request body bytes the API receives and parses at once, all requests together (503 past it). Unset: 4 × the body limit. */
-  MAX_PARSING_BYTES: z.coerce.number().int().min(1024).max(MAX_BYTES_SETTING).optional(),
-  /** Request bodies larger than this many bytes are parsed (and a job's image decoded) in a thread, not on the API's event loop; 0 = never. */
-  OFFLOOP_PARSE_BYTES: int(64 * 1024),
-  /** Threads for that (API) and for heavy postprocessing (worker), per process; 0 = half the cores, 1 to 4. */
+  /** Threads for parsing large request bodies (API, OFFLOOP_PARSE_BYTES) and for heavy postprocessing (worker), per process; 0 = half the cores, 1 to 4. */
   OFFLOOP_THREADS: int(0),
-  /** Per tenant (API key), per API process: requests per second (burst 2×) and body bytes per second (burst: 2× or one body). 0 = off. */
-  TENANT_RATE_RPS: ranged(50, 0, 1_000_000),
-  TENANT_RATE_BYTES_PER_S: ranged(50 * 1024 * 1024, 0, MAX_BYTES_SETTING),
-  /** Largest decoded image file, bytes (413 past it). */
-  MAX_IMAGE_BYTES: ranged(20 * 1024 * 1024, 1, GiB),
-  /** Largest image in pixels, width × height (413 past it). */
-  MAX_IMAGE_PIXELS: ranged(40_000_000, 1, 2 ** 40),
+  /** What the API accepts before a job is queued: shared/options/intake.ts. */
+  ...INTAKE_SETTINGS,
+  /** Each tenant's rates and quotas: shared/options/tenancy.ts. */
+  ...TENANCY_SETTINGS,
   /** How long /predict and `Prefer: wait` may hold a response, seconds. */
   PREDICT_WAIT_S: int(60),
   /**
@@ -110,40 +95,6 @@ const EnvSchema = z.object({
   JOB_ATTEMPTS: int(3),
   /** Waiting jobs a model's queue accepts before answering 429. */
   QUEUE_MAX_WAITING: ranged(10_000, 1, 100_000_000),
-  /** Waiting jobs one tenant may have in one model's queue before 429 (0 = only QUEUE_MAX_WAITING). */
-  TENANT_MAX_WAITING: ranged(1_000, 0, 100_000_000),
-  /**
-   * Bytes one tenant may hold in one model's queue: inputs of its jobs not yet finished plus its
-   * retained results. A submit past it is refused (429) until jobs finish, are deleted
-   * (DELETE /v1/jobs/{id}) or age out. 0 = no quota.
-   */
-  TENANT_MAX_STORED_BYTES: ranged(256 * 1024 * 1024, 0, MAX_BYTES_SETTING),
-  /**
-   * Batch items one tenant may have in flight (staged, not yet finished) in one model's bulk lane:
-   * batch items do not count in TENANT_MAX_WAITING (a batch may hold 50,000). Their input bytes
-   * count in TENANT_MAX_STORED_BYTES. 0 = no limit.
-   */
-  TENANT_MAX_BATCH_ITEMS: ranged(100_000, 0, 100_000_000),
-  /**
-   * Per-tenant overrides of the five TENANT_* limits: JSON {"<tenant>": {"rate_rps", "rate_bytes_per_s",
-   * "max_waiting", "priority_ceiling", "max_stored_bytes"}} (any subset). See shared/tenant-limits.ts.
-   */
-  MODELHUB_TENANT_LIMITS: z
-    .string()
-    .transform((text, ctx): TenantOverrides => {
-      try {
-        return parseTenantLimits(text);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    })
-    .optional(),
-  /**
-   * Highest priority a tenant's key may ask for (1 is highest, 10 lowest): a request above it is
-   * refused (400). Admin keys and an open API may use 1.
-   */
-  TENANT_PRIORITY_CEILING: z.coerce.number().int().min(1).max(10).default(3),
   /**
    * Batches (POST /v1/models/{model}/batches). Items per queue entry (chunk): a worker takes a
    * chunk as one queue entry and feeds its items to the model's batcher, so Redis work per item
@@ -152,12 +103,6 @@ const EnvSchema = z.object({
   BATCH_CHUNK_SIZE: ranged(64, 1, 10_000),
   /** A chunk closes early at this many input bytes (one chunk is one Redis value). */
   BATCH_CHUNK_BYTES: ranged(4 * 1024 * 1024, 1024, 512 * 1024 * 1024),
-  /** Items one batch may hold. */
-  BATCH_MAX_ITEMS: ranged(50_000, 1, 10_000_000),
-  /** Bytes one batch upload may hold (its inputs are staged in Redis: keep it well under maxmemory). */
-  BATCH_MAX_BYTES: ranged(128 * 1024 * 1024, 1024, MAX_BYTES_SETTING),
-  /** Longest JSONL line, bytes; a longer line fails that item alone. */
-  BATCH_MAX_LINE_BYTES: ranged(32 * 1024 * 1024, 1, 2 * GiB),
   /**
    * The API's Prometheus listener (not the public PORT): loopback unless the deployment binds it
    * for its scraper. Queue gauges there are read from Redis when scraped; a scrape within
@@ -272,19 +217,4 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   return parsed.data;
-}
-
-/**
- * The request body limit: MAX_BODY_BYTES, or enough for the largest image as base64 plus 64 KiB
- * of JSON, and at least 1 MiB (so with a small image limit an oversized image still gets the
- * error that names the image, 1004, rather than the body's).
- */
-export function bodyLimitBytes(config: Pick<Config, 'MAX_BODY_BYTES' | 'MAX_IMAGE_BYTES'>): number {
-  return config.MAX_BODY_BYTES ?? Math.max(1024 * 1024, Math.ceil(config.MAX_IMAGE_BYTES / 3) * 4 + 64 * 1024);
-}
-
-export function parsingBytesLimit(
-  config: Pick<Config, 'MAX_BODY_BYTES' | 'MAX_IMAGE_BYTES' | 'MAX_PARSING_BYTES'>,
-): number {
-  return config.MAX_PARSING_BYTES ?? 4 * bodyLimitBytes(config);
 }

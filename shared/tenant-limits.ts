@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import type { Config } from './config.js';
+import type { TenancyOptions } from './options/tenancy.js';
 
 const count = (what: string) =>
   z
@@ -70,6 +71,20 @@ export interface TenantLimits {
   maxBatchItems: number;
 }
 
+/** The limits `tenant` gets: its overrides over the defaults (an open API's null tenant gets the defaults). */
+export function limitsOf(tenancy: TenancyOptions, tenant: string | null): TenantLimits {
+  const own =
+    (tenant !== null && Object.hasOwn(tenancy.overrides, tenant) ? tenancy.overrides[tenant] : undefined) ?? {};
+  return {
+    rateRps: own.rate_rps ?? tenancy.rateRps,
+    rateBytesPerS: own.rate_bytes_per_s ?? tenancy.rateBytesPerS,
+    maxWaiting: own.max_waiting ?? tenancy.maxWaiting,
+    priorityCeiling: own.priority_ceiling ?? tenancy.priorityCeiling,
+    maxStoredBytes: own.max_stored_bytes ?? tenancy.maxStoredBytes,
+    maxBatchItems: own.max_batch_items ?? tenancy.maxBatchItems,
+  };
+}
+
 type LimitSettings = Pick<
   Config,
   | 'TENANT_RATE_RPS'
@@ -81,18 +96,22 @@ type LimitSettings = Pick<
 > &
   Partial<Pick<Config, 'MODELHUB_TENANT_LIMITS'>>;
 
-/** The limits `tenant` gets: its overrides over the defaults (an open API's null tenant gets the defaults). */
+/**
+ * limitsOf, from a loaded configuration: for the API services that still take the whole Config
+ * (api/job-service.ts, batch-service.ts, predict-entries.ts); the rest take TenancyOptions
+ * (shared/options/tenancy.ts).
+ */
 export function tenantLimits(config: LimitSettings, tenant: string | null): TenantLimits {
-  const own =
-    (tenant !== null && config.MODELHUB_TENANT_LIMITS && Object.hasOwn(config.MODELHUB_TENANT_LIMITS, tenant)
-      ? config.MODELHUB_TENANT_LIMITS[tenant]
-      : undefined) ?? {};
-  return {
-    rateRps: own.rate_rps ?? config.TENANT_RATE_RPS,
-    rateBytesPerS: own.rate_bytes_per_s ?? config.TENANT_RATE_BYTES_PER_S,
-    maxWaiting: own.max_waiting ?? config.TENANT_MAX_WAITING,
-    priorityCeiling: own.priority_ceiling ?? config.TENANT_PRIORITY_CEILING,
-    maxStoredBytes: own.max_stored_bytes ?? config.TENANT_MAX_STORED_BYTES,
-    maxBatchItems: own.max_batch_items ?? config.TENANT_MAX_BATCH_ITEMS,
-  };
+  return limitsOf(
+    {
+      rateRps: config.TENANT_RATE_RPS,
+      rateBytesPerS: config.TENANT_RATE_BYTES_PER_S,
+      maxWaiting: config.TENANT_MAX_WAITING,
+      priorityCeiling: config.TENANT_PRIORITY_CEILING,
+      maxStoredBytes: config.TENANT_MAX_STORED_BYTES,
+      maxBatchItems: config.TENANT_MAX_BATCH_ITEMS,
+      overrides: config.MODELHUB_TENANT_LIMITS ?? {},
+    },
+    tenant,
+  );
 }

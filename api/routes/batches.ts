@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import type { NextFunction, Request, Response } from 'express';
 import { z } from 'zod';
 import { SpecError } from '../../shared/errors.js';
-import { bodyLimitBytes } from '../../shared/config.js';
+import type { IntakeOptions } from '../../shared/options/intake.js';
 import { firstProblem } from '../../shared/validation.js';
 import { WebhookTargetPolicy } from '../../shared/webhooks/target-policy.js';
 import type { RawItem } from '../batch-service.js';
@@ -25,7 +25,7 @@ import type { Parameter, RouteDef } from '../route-table.js';
 const JSONL_TYPES = ['application/x-ndjson', 'application/jsonl', 'application/x-jsonlines', 'application/jsonlines'];
 
 export function batchRoutes(ctx: ApiContext): RouteDef[] {
-  const { batches, jobs, config, metrics } = ctx;
+  const { batches, jobs, config, intake, tenancy, metrics } = ctx;
   const targets = new WebhookTargetPolicy(config.WEBHOOK_ALLOW_PRIVATE);
   // Depth and value count checked on the raw bytes before parsing, as for every other body.
   const jsonBodyParser = jsonBody(jsonBodyOptions(ctx));
@@ -36,7 +36,7 @@ export function batchRoutes(ctx: ApiContext): RouteDef[] {
   const readBody = (req: Request, res: Response, next: NextFunction) => {
     // Refused up front, before a byte is staged.
     const length = Number(req.get('content-length') ?? NaN);
-    const cap = isJsonl(req) ? config.BATCH_MAX_BYTES : Math.min(config.BATCH_MAX_BYTES, bodyLimitBytes(config));
+    const cap = isJsonl(req) ? intake.batchMaxBytes : Math.min(intake.batchMaxBytes, intake.bodyLimitBytes);
     if (length > cap)
       return next(
         new SpecError(
@@ -56,7 +56,7 @@ export function batchRoutes(ctx: ApiContext): RouteDef[] {
     if (!parsed.success) throw new SpecError(jsonl ? 'INVALID_OPTION' : 'INVALID_INPUT', firstProblem(parsed.error));
     const options = parsed.data;
     // A batch's priority orders it among other batches in the model's bulk lane: held to the same ceiling as jobs.
-    checkPriorityCeiling(config, req, options.priority);
+    checkPriorityCeiling(tenancy, req, options.priority);
     if (options.webhook) checkWebhookTarget(config, targets, options.webhook);
     const key = req.get('idempotency-key');
     if (key !== undefined && (key.length === 0 || key.length > 255))
@@ -65,11 +65,11 @@ export function batchRoutes(ctx: ApiContext): RouteDef[] {
     const hash = createHash('sha256');
     let items: AsyncIterable<RawItem>;
     if (jsonl) {
-      items = parseLines(req, config, hash);
+      items = parseLines(req, intake, hash);
     } else {
       const inputs = (req.body as { inputs: unknown[] }).inputs;
-      if (inputs.length > config.BATCH_MAX_ITEMS)
-        throw new SpecError('BODY_TOO_LARGE', `a batch holds at most ${config.BATCH_MAX_ITEMS} items`);
+      if (inputs.length > intake.batchMaxItems)
+        throw new SpecError('BODY_TOO_LARGE', `a batch holds at most ${intake.batchMaxItems} items`);
       hash.update(JSON.stringify(inputs));
       items = (async function* () {
         for (const value of inputs) yield { value };
@@ -205,13 +205,13 @@ function queryParameters(): Parameter[] {
 /** JSONL lines → items: a line that is not JSON (or too long, or too deep) fails alone. */
 async function* parseLines(
   req: Request,
-  config: ApiContext['config'],
+  intake: IntakeOptions,
   hash: ReturnType<typeof createHash>,
 ): AsyncGenerator<RawItem> {
   const limits = {
-    maxLineBytes: config.BATCH_MAX_LINE_BYTES,
-    maxBytes: config.BATCH_MAX_BYTES,
-    maxLines: config.BATCH_MAX_ITEMS,
+    maxLineBytes: intake.batchMaxLineBytes,
+    maxBytes: intake.batchMaxBytes,
+    maxLines: intake.batchMaxItems,
   };
   const lines = jsonlLines(req, limits, hash, meterOf(req));
   for (;;) {
@@ -229,12 +229,12 @@ async function* parseLines(
       yield {
         error: new SpecError(
           'BODY_TOO_LARGE',
-          `the line is ${line.bytes} bytes; the limit is ${config.BATCH_MAX_LINE_BYTES}`,
+          `the line is ${line.bytes} bytes; the limit is ${intake.batchMaxLineBytes}`,
         ),
       };
       continue;
     }
-    const problem = scanJsonStructure(Buffer.from(line.text), MAX_JSON_DEPTH, config.MAX_JSON_VALUES);
+    const problem = scanJsonStructure(Buffer.from(line.text), MAX_JSON_DEPTH, intake.maxJsonValues);
     if (problem) {
       yield { error: new SpecError('INVALID_INPUT', `the line: ${problem}`) };
       continue;

@@ -30,7 +30,7 @@ export function preferWait(header: string | undefined, maxSeconds: number): numb
 }
 
 export function jobRoutes(ctx: ApiContext): RouteDef[] {
-  const { jobs, config, metrics } = ctx;
+  const { jobs, config, intake, tenancy, metrics } = ctx;
   const targets = new WebhookTargetPolicy(config.WEBHOOK_ALLOW_PRIVATE);
 
   function webhookOf(body: { webhook?: string; webhook_events_filter?: ('start' | 'completed')[] }) {
@@ -50,12 +50,12 @@ export function jobRoutes(ctx: ApiContext): RouteDef[] {
     const entry = jobs.model(model);
     const body = SubmitBody.safeParse(req.body ?? {});
     if (!body.success) throw new SpecError('INVALID_INPUT', firstProblem(body.error));
-    const input = await traceIntake(res, model, () => validateInput(entry, body.data.input, config, req.decodedImage));
+    const input = await traceIntake(res, model, () => validateInput(entry, body.data.input, intake, req.decodedImage));
     const key = req.get('idempotency-key');
     if (key !== undefined && (key.length === 0 || key.length > 255))
       throw new SpecError('INVALID_OPTION', 'Idempotency-Key must be 1 to 255 characters');
     const webhook = webhookOf(body.data);
-    checkPriorityCeiling(config, req, body.data.priority);
+    checkPriorityCeiling(tenancy, req, body.data.priority);
     // Compared after validation and defaults: equal requests hash equally however spelled.
     const normalized = {
       input,
@@ -104,7 +104,7 @@ export function jobRoutes(ctx: ApiContext): RouteDef[] {
   const predict = async (req: Request, res: Response) => {
     const model = String(req.params.model);
     const entry = jobs.model(model);
-    const input = await traceIntake(res, model, () => validateInput(entry, req.body, config, req.decodedImage));
+    const input = await traceIntake(res, model, () => validateInput(entry, req.body, intake, req.decodedImage));
     if (!entry.modelPath)
       throw new SpecError('MODEL_UNAVAILABLE', `model "${model}" is unavailable: its model file is not installed`);
     const traceId = activeTraceId();

@@ -5,7 +5,7 @@
  */
 import type { Request, Response } from 'express';
 import { SpecError } from '../../shared/errors.js';
-import { tenantLimits } from '../../shared/tenant-limits.js';
+import { limitsOf } from '../../shared/tenant-limits.js';
 import type { ApiContext } from '../context.js';
 import { storeCall } from '../store-call.js';
 import type { TenantRateState } from '../rate-limits.js';
@@ -16,7 +16,7 @@ import type { z } from 'zod';
 export type UsageView = z.output<typeof UsageSchema>;
 
 export function usageRoutes(ctx: ApiContext, rates: TenantRateState): RouteDef[] {
-  const { jobs, batches, config } = ctx;
+  const { jobs, batches, tenancy } = ctx;
   const store = storeCall(ctx.log);
 
   const usage = async (req: Request, res: Response) => {
@@ -24,7 +24,7 @@ export function usageRoutes(ctx: ApiContext, rates: TenantRateState): RouteDef[]
     if (asked !== undefined && !req.admin && asked !== req.tenant)
       throw new SpecError('FORBIDDEN', "only an admin key may read another tenant's usage");
     const tenant = asked ?? req.tenant;
-    const limits = tenantLimits(config, tenant);
+    const limits = limitsOf(tenancy, tenant);
     const models = await store(() =>
       Promise.all(
         [...jobs.queues.keys()].map(async (model) => {

@@ -11,7 +11,8 @@ import sharp from 'sharp';
 import { jsonBody } from '../../api/json-body.js';
 import { validateInput } from '../../api/input-validation.js';
 import { MAX_JSON_DEPTH } from '../../api/schemas.js';
-import { bodyLimitBytes, loadConfig } from '../../shared/config.js';
+import { loadConfig } from '../../shared/config.js';
+import { intakeOptions } from '../../shared/options/intake.js';
 import { asSpecError } from '../../shared/errors.js';
 import { loadModelRepository } from '../../shared/manifest.js';
 import { OffloopPool } from '../../shared/offloop/pool.js';
@@ -35,6 +36,7 @@ function post(url: string, body: Buffer): Promise<number> {
 export async function benchParse(): Promise<Step> {
   const config = loadConfig({ ...process.env, MODELHUB_TEST_MODELS: 'always' });
   const entry = loadModelRepository(config).get('resnet50')!;
+  const intake = intakeOptions(config);
   const side = 2450; // ~18 MB of incompressible PNG: ~24 MB as base64, under the 20 MB image limit
   const png = await sharp(randomBytes(side * side * 3), { raw: { width: side, height: side, channels: 3 } })
     .png({ compressionLevel: 1 })
@@ -49,16 +51,16 @@ export async function benchParse(): Promise<Step> {
     const app = express();
     app.use(
       jsonBody({
-        limit: bodyLimitBytes(config),
+        limit: intake.bodyLimitBytes,
         offloopBytes,
         maxDepth: MAX_JSON_DEPTH,
-        maxValues: config.MAX_JSON_VALUES,
-        maxImageBytes: config.MAX_IMAGE_BYTES,
+        maxValues: intake.maxJsonValues,
+        maxImageBytes: intake.maxImageBytes,
         pool,
       }),
     );
     app.post('/', async (req: Request, res: Response) => {
-      await validateInput(entry, req.body.input, config, req.decodedImage);
+      await validateInput(entry, req.body.input, intake, req.decodedImage);
       res.json({ ok: true });
     });
     app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
@@ -78,7 +80,7 @@ export async function benchParse(): Promise<Step> {
   return {
     name: 'parse',
     inline: await serve(0),
-    offloop: await serve(config.OFFLOOP_PARSE_BYTES),
+    offloop: await serve(intake.offloopParseBytes),
     close: async () => {
       for (const s of servers) s.close();
       await pool.close();

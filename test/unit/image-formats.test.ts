@@ -21,8 +21,8 @@ describe('image format allow-list', () => {
       await expect(decodeImage(b64(bytes), limits)).resolves.toMatchObject({ width: 8, height: 8 });
       await expect(
         checkImageHeader(b64(bytes), {
-          MAX_IMAGE_BYTES: limits.maxImageBytes,
-          MAX_IMAGE_PIXELS: limits.maxImagePixels,
+          maxImageBytes: limits.maxImageBytes,
+          maxImagePixels: limits.maxImagePixels,
         }),
       ).resolves.toEqual({ width: 8, height: 8 });
     }
@@ -41,8 +41,8 @@ describe('image format allow-list', () => {
       );
       await expect(
         checkImageHeader(b64(bytes), {
-          MAX_IMAGE_BYTES: limits.maxImageBytes,
-          MAX_IMAGE_PIXELS: limits.maxImagePixels,
+          maxImageBytes: limits.maxImageBytes,
+          maxImagePixels: limits.maxImagePixels,
         }),
       ).rejects.toMatchObject({ kind: 'UNSUPPORTED_IMAGE_FORMAT' });
       await expect(decodeImage(b64(bytes), limits)).rejects.toMatchObject({ kind: 'UNSUPPORTED_IMAGE_FORMAT' });
@@ -55,13 +55,13 @@ describe('image format allow-list', () => {
       expect.objectContaining({ kind: 'INVALID_IMAGE' }),
     );
     const fakePng = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), svgBomb]);
-    await expect(checkImageHeader(b64(fakePng), { MAX_IMAGE_BYTES: 1e7, MAX_IMAGE_PIXELS: 1e8 })).rejects.toMatchObject(
-      { kind: 'INVALID_IMAGE' },
-    );
+    await expect(checkImageHeader(b64(fakePng), { maxImageBytes: 1e7, maxImagePixels: 1e8 })).rejects.toMatchObject({
+      kind: 'INVALID_IMAGE',
+    });
   });
 
   it('reads the same width and height at the door as the worker decodes, EXIF rotation included', async () => {
-    const door = { MAX_IMAGE_BYTES: limits.maxImageBytes, MAX_IMAGE_PIXELS: limits.maxImagePixels };
+    const door = { maxImageBytes: limits.maxImageBytes, maxImagePixels: limits.maxImagePixels };
     const base = sharp({
       create: { width: 37, height: 11, channels: 4, background: { r: 10, g: 20, b: 30, alpha: 0.5 } },
     });
@@ -86,7 +86,7 @@ describe('image format allow-list', () => {
     }
     expect((await decodeImage(b64(files[5]), limits)).width).toBe(11);
     // Over the pixel limit by the header alone, whatever the data.
-    await expect(checkImageHeader(b64(files[1]), { ...door, MAX_IMAGE_PIXELS: 37 * 11 - 1 })).rejects.toMatchObject({
+    await expect(checkImageHeader(b64(files[1]), { ...door, maxImagePixels: 37 * 11 - 1 })).rejects.toMatchObject({
       kind: 'IMAGE_TOO_LARGE',
     });
   });

@@ -6,7 +6,7 @@ import { IMAGE_HEADER_BYTES, readImageHeader, readImageHeaderOfBase64 } from '..
 import { imagePixelsOf } from '../../worker/image-weight.js';
 import { craftedJpeg } from '../helpers/crafted-jpeg.js';
 
-const LIMITS = { MAX_IMAGE_BYTES: 20 * 1024 * 1024, MAX_IMAGE_PIXELS: 40_000_000 };
+const LIMITS = { maxImageBytes: 20 * 1024 * 1024, maxImagePixels: 40_000_000 };
 
 async function noisy(width: number, height: number, format: 'tiff' | 'jpeg' | 'png' | 'webp' | 'gif') {
   const raw = Buffer.alloc(width * height * 3);

@@ -15,6 +15,7 @@ import { asSpecError } from '../../shared/errors.js';
 import { OffloopPool } from '../../shared/offloop/pool.js';
 import { loadModelRepository } from '../../shared/manifest.js';
 import { loadConfig } from '../../shared/config.js';
+import { intakeOptions } from '../../shared/options/intake.js';
 
 const pool = new OffloopPool({ module: new URL('../../api/body-parse.ts', import.meta.url), maxThreads: 1 });
 const LIMITS = { limit: 40 * 1024 * 1024, maxDepth: 8, maxValues: 1000, maxImageBytes: 20 * 1024 * 1024, pool };
@@ -190,14 +191,16 @@ describe('validateInput with an image decoded by the parser', () => {
       .png()
       .toBuffer();
     const raw = { image: `data:image/png;base64,${png.toString('base64')}` };
-    const plain = await validateInput(entry, structuredClone(raw), config);
+    const plain = await validateInput(entry, structuredClone(raw), intakeOptions(config));
     const body = structuredClone(raw);
     const text = png.toString('base64');
     body.image = text;
-    const viaParser = await validateInput(entry, body, config, { text, bytes: png });
+    const viaParser = await validateInput(entry, body, intakeOptions(config), { text, bytes: png });
     expect(viaParser).toEqual(plain);
     // A decoded image for some other string is not trusted.
-    await expect(validateInput(entry, { image: 'AAAA' }, config, { text, bytes: png })).rejects.toMatchObject({
+    await expect(
+      validateInput(entry, { image: 'AAAA' }, intakeOptions(config), { text, bytes: png }),
+    ).rejects.toMatchObject({
       kind: 'INVALID_IMAGE',
     });
   });

@@ -53,7 +53,7 @@ describe('result size bounds', () => {
   it('the API refuses at the door (from the header size) before anything is queued', async () => {
     const deeplab = loadModel('models/deeplabv3', config);
     const image = await flatPng(3000, 3000);
-    const limits = { MAX_IMAGE_BYTES: 20e6, MAX_IMAGE_PIXELS: 40e6, MAX_RESULT_BYTES: MiB32 };
+    const limits = { maxImageBytes: 20e6, maxImagePixels: 40e6, maxResultBytes: MiB32 };
     await expect(validateInput(deeplab, { image }, limits)).rejects.toMatchObject({ kind: 'OUTPUT_TOO_LARGE' });
     await expect(validateInput(deeplab, { image, encoding: 'png' }, limits)).resolves.toMatchObject({
       encoding: 'png',

@@ -296,7 +296,7 @@ describe('options and manifests', () => {
   it('validates the request options at the API', async () => {
     const { yolov8, deeplabv3 } = entries() as Record<string, ModelEntry>;
     const image = await solid(10, 10);
-    const limits = { MAX_IMAGE_BYTES: 1e6, MAX_IMAGE_PIXELS: 1e6, MAX_RESULT_BYTES: 32 * 1024 * 1024 };
+    const limits = { maxImageBytes: 1e6, maxImagePixels: 1e6, maxResultBytes: 32 * 1024 * 1024 };
     await expect(
       validateInput(yolov8, { image, score_threshold: 0.4, max_detections: 5 }, limits),
     ).resolves.toMatchObject({ score_threshold: 0.4 });
