@@ -28,6 +28,7 @@ import { predictQueueName } from '../shared/redis/keys.js';
 import { finishedEntryData } from '../shared/redis/bullmq-internals.js';
 import { deviceName } from './backend/device.js';
 import { untilAborted, type ItemIntake, type ItemSettled } from './item-intake.js';
+import { abandonOnLockLoss, laneWorkerOptions } from './lane-worker.js';
 import type { WorkerMetrics } from './metrics.js';
 import type { ConsumerOptions } from './queue-consumer.js';
 import {
@@ -35,7 +36,6 @@ import {
   SpanKind,
   activeContext,
   annotateActiveSpan,
-  bullTelemetry,
   contextOfTraceparent,
   inSpan,
   spanContextOf,
@@ -65,24 +65,10 @@ export class EntryConsumer {
     this.worker = new Worker<EntryData, EntryResult>(
       predictQueueName(model),
       (job, _token, signal) => this.process(job, signal),
-      {
-        connection: options.connection,
-        prefix: options.prefix,
-        concurrency: Math.max(1, options.entriesAtOnce ?? 2),
-        lockDuration: options.lockDurationMs,
-        stalledInterval: options.stalledIntervalMs,
-        maxStalledCount: options.maxStalledCount,
-        autorun: false,
-        name: options.workerId,
-        telemetry: bullTelemetry(),
-      },
+      laneWorkerOptions(options, options.entriesAtOnce ?? 2),
     );
     this.worker.on('error', (err) => this.log.error({ err, model }, 'predict lane consumer error'));
-    this.worker.on('lockRenewalFailed', (ids: string[]) => {
-      this.log.warn({ model, entries: ids }, 'lost the lock of running predict entries; abandoning them');
-      for (const id of ids) this.worker.cancelJob(id, 'lock lost');
-      this.metrics.locksLost.inc({ model }, ids.length);
-    });
+    abandonOnLockLoss(this.worker, model, 'entries', log, metrics);
     this.worker.on('completed', (job) => {
       const result = job.returnvalue;
       // BullMQ recorded the finish: the API instance whose calls these are hears of it first.

@@ -24,10 +24,11 @@ import { modelQueueName } from '../shared/redis/keys.js';
 import { finishedJobData } from '../shared/redis/bullmq-internals.js';
 import { enqueueWebhookEvent, type WebhookJobData } from '../shared/webhooks/events.js';
 import { deviceName } from './backend/device.js';
+import { abandonOnLockLoss, laneWorkerOptions } from './lane-worker.js';
 import type { WorkerMetrics } from './metrics.js';
 import type { ItemIntake } from './item-intake.js';
 import type { ModelRunner } from './model-runner.js';
-import { ATTR, annotateActiveSpan, bullTelemetry, inSpan } from '../shared/tracing.js';
+import { ATTR, annotateActiveSpan, inSpan } from '../shared/tracing.js';
 
 export interface ConsumerOptions {
   prefix: string;
@@ -72,26 +73,10 @@ export class QueueConsumer {
     this.worker = new Worker<JobData, JobResult>(
       modelQueueName(model),
       (job, _token, signal) => this.process(job, signal),
-      {
-        connection: options.connection,
-        prefix: options.prefix,
-        concurrency: runner.entry.manifest.batching.max_batch_size * 2,
-        lockDuration: options.lockDurationMs,
-        stalledInterval: options.stalledIntervalMs,
-        maxStalledCount: options.maxStalledCount,
-        autorun: false,
-        name: options.workerId,
-        // Tracing on: each job's `process` span continues the trace its submit started.
-        telemetry: bullTelemetry(),
-      },
+      laneWorkerOptions(options, runner.entry.manifest.batching.max_batch_size * 2),
     );
     this.worker.on('error', (err) => this.log.error({ err, model }, 'queue consumer error'));
-    // Another worker may be running these jobs now: this run must stop and say nothing.
-    this.worker.on('lockRenewalFailed', (ids: string[]) => {
-      this.log.warn({ model, jobs: ids }, 'lost the lock of running jobs; abandoning them');
-      for (const id of ids) this.worker.cancelJob(id, 'lock lost');
-      this.metrics.locksLost.inc({ model }, ids.length);
-    });
+    abandonOnLockLoss(this.worker, model, 'jobs', log, metrics);
     this.worker.on('completed', (job) => {
       // BullMQ recorded the finish: the waiting API instance hears of it first.
       if (job.data.reply_to)
