@@ -28,7 +28,7 @@ export function createApp(ctx: ApiContext): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  const { intake, tenancy } = ctx;
+  const { intake, tenancy } = ctx.options;
   const bodyLimit = intake.bodyLimitBytes;
   // Every keyed request counts, batch uploads and batch polls included.
   const rateLimit = tenantRateLimit({
@@ -70,7 +70,7 @@ export function createApp(ctx: ApiContext): express.Express {
   // Before the /v1 key check and the tenants' rate limits: the board checks admin keys itself.
   app.use(QUEUE_BOARD_PATH, ctx.board.router);
   app.use(consoleRoutes());
-  app.use('/v1', apiKeyAuth(parseApiKeys(ctx.config.MODELHUB_API_KEYS)));
+  app.use('/v1', apiKeyAuth(parseApiKeys(ctx.options.apiKeys)));
   app.use(rateLimit);
   // Every body, batch uploads included: uncompressed UTF-8 only (415), and held to the parse budget
   // for the bytes actually received.

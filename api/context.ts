@@ -1,8 +1,6 @@
-/** What the routes share: configuration, models, the job service, Redis and metrics. */
+/** What the routes share: options, models, the job service, Redis and metrics. */
 import type { Registry } from 'prom-client';
-import type { Config } from '../shared/config.js';
-import type { IntakeOptions } from '../shared/options/intake.js';
-import type { TenancyOptions } from '../shared/options/tenancy.js';
+import type { ApiOptions } from '../shared/options/api.js';
 import type { Logger } from '../shared/logger.js';
 import type { RedisClient } from '../shared/redis/connection.js';
 import type { ModelEntry } from '../shared/manifest.js';
@@ -15,11 +13,8 @@ import type { QueueBoard } from './queue-board.js';
 
 export interface ApiContext {
   version: string;
-  config: Config;
-  /** What the API accepts before a job is queued (bodies, images, batch uploads). */
-  intake: IntakeOptions;
-  /** Each tenant's rates and quotas. */
-  tenancy: TenancyOptions;
+  /** The API's options (with the intake's, the tenants' and the webhooks'), resolved once by startApi. */
+  options: ApiOptions;
   log: Logger;
   models: Map<string, ModelEntry>;
   redis: RedisClient;

@@ -85,13 +85,14 @@ export function jsonBody(options: JsonBodyOptions) {
 }
 
 /** The API's settings for jsonBody. */
-export function jsonBodyOptions(ctx: Pick<ApiContext, 'intake' | 'offloop'>): JsonBodyOptions {
+export function jsonBodyOptions(ctx: Pick<ApiContext, 'options' | 'offloop'>): JsonBodyOptions {
+  const { intake } = ctx.options;
   return {
-    limit: ctx.intake.bodyLimitBytes,
-    offloopBytes: ctx.intake.offloopParseBytes,
+    limit: intake.bodyLimitBytes,
+    offloopBytes: intake.offloopParseBytes,
     maxDepth: MAX_JSON_DEPTH,
-    maxValues: ctx.intake.maxJsonValues,
-    maxImageBytes: ctx.intake.maxImageBytes,
+    maxValues: intake.maxJsonValues,
+    maxImageBytes: intake.maxImageBytes,
     pool: ctx.offloop,
   };
 }

@@ -19,10 +19,8 @@ import { OffloopPool, siblingModule } from '../shared/offloop/pool.js';
 import { createApiMetrics } from './metrics.js';
 import { QueueBoard } from './queue-board.js';
 import { startTracing } from '../shared/tracing.js';
-import { webhookOptions } from '../shared/webhooks/options.js';
 import { VERSION } from '../shared/version.js';
-import { intakeOptions } from '../shared/options/intake.js';
-import { tenancyOptions } from '../shared/options/tenancy.js';
+import { apiOptions } from '../shared/options/api.js';
 
 export interface RunningApi {
   server: Server;
@@ -40,18 +38,19 @@ export interface StartApiOptions {
   jobHooks?: JobServiceHooks;
 }
 
-export async function startApi(config: Config = loadConfig(), options: StartApiOptions = {}): Promise<RunningApi> {
+export async function startApi(config: Config = loadConfig(), start: StartApiOptions = {}): Promise<RunningApi> {
+  const options = apiOptions(config);
   // Before any queue is made: BullMQ takes its telemetry when a Queue or Worker is built.
   await startTracing('api');
   const log = createLogger('api', logOptions(config));
-  const keys = parseApiKeys(config.MODELHUB_API_KEYS);
-  if (keys.length === 0 && !isLoopback(config.HOST) && !config.MODELHUB_ALLOW_ANONYMOUS) {
+  const keys = parseApiKeys(options.apiKeys);
+  if (keys.length === 0 && !isLoopback(options.host) && !options.allowAnonymous) {
     throw new ConfigError(
-      `MODELHUB_API_KEYS is not set and HOST=${config.HOST} is not loopback: set API keys, or MODELHUB_ALLOW_ANONYMOUS=true for an open hub`,
+      `MODELHUB_API_KEYS is not set and HOST=${options.host} is not loopback: set API keys, or MODELHUB_ALLOW_ANONYMOUS=true for an open hub`,
     );
   }
   if (keys.length === 0)
-    log.warn({ host: config.HOST }, 'MODELHUB_API_KEYS is not set: the API is open to anyone who can reach it');
+    log.warn({ host: options.host }, 'MODELHUB_API_KEYS is not set: the API is open to anyone who can reach it');
   else log.info({ tenants: [...new Set(keys.map((k) => k.tenant))].length }, 'API keys required');
   const models = loadModelRepository(config);
   for (const entry of models.values()) {
@@ -83,15 +82,13 @@ export async function startApi(config: Config = loadConfig(), options: StartApiO
       });
     });
   }
-  const webhooks = webhookOptions(config);
-  const intake = intakeOptions(config);
-  const tenancy = tenancyOptions(config);
-  const jobs = new JobService(models, redis, config, log, reader, options.jobHooks);
+  const { webhooks, intake } = options;
+  const jobs = new JobService(models, redis, config, log, reader, start.jobHooks);
   const batches = new BatchService(jobs, redis, config, log, (model, value) =>
     validateInput(jobs.model(model), value, intake),
   );
   // Read from Redis when scraped; scrapes within API_METRICS_REFRESH_MS of a read share it.
-  const scrapeReads = { maxAgeMs: config.API_METRICS_REFRESH_MS };
+  const scrapeReads = { maxAgeMs: options.metricsRefreshMs };
   registerQueueDepth(registry, () => jobs.readQueueEntries(), scrapeReads);
   registerBacklog(
     registry,
@@ -107,17 +104,15 @@ export async function startApi(config: Config = loadConfig(), options: StartApiO
   const metrics = createApiMetrics(registry);
   const predict = new PredictService(jobs, redis, reader, config, log, metrics.predictEntryItems);
   const reconciler = new Reconciler(reader, new Map(jobs.readQueueEntries()), jobs.webhooks, log, {
-    prefix: config.MODELHUB_PREFIX,
+    prefix: options.prefix,
     accounting: { ttlS: sideKeyTtlS(config), retention: config },
-    periodMs: config.MODELHUB_RECONCILE_PERIOD_MS,
+    periodMs: options.reconcilePeriodMs,
     entries: predict.entries.queues,
   });
-  if (config.MODELHUB_RECONCILE_PERIOD_MS > 0) reconciler.start();
+  if (options.reconcilePeriodMs > 0) reconciler.start();
   const ctx: ApiContext = {
     version: VERSION,
-    config,
-    intake,
-    tenancy,
+    options,
     log,
     models,
     redis,
@@ -132,10 +127,10 @@ export async function startApi(config: Config = loadConfig(), options: StartApiO
     }),
     board: new QueueBoard({
       connection: reader,
-      prefix: config.MODELHUB_PREFIX,
+      prefix: options.prefix,
       models: [...models.keys()],
       keys,
-      loopbackOnly: isLoopback(config.HOST),
+      loopbackOnly: isLoopback(options.host),
     }),
   };
   let delivery: WebhookDelivery | null = null;
@@ -147,15 +142,15 @@ export async function startApi(config: Config = loadConfig(), options: StartApiO
   }
   const app = createApp(ctx);
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.PORT, config.HOST, () => resolve(s));
+    const s = app.listen(options.port, options.host, () => resolve(s));
     s.once('error', reject);
   });
-  const metricsServer = await serveMetrics(registry, config.API_METRICS_PORT, config.API_METRICS_HOST);
+  const metricsServer = await serveMetrics(registry, options.metricsPort, options.metricsHost);
   const metricsAddress = metricsServer.address();
-  const metricsUrl = `http://${config.API_METRICS_HOST}:${typeof metricsAddress === 'object' && metricsAddress ? metricsAddress.port : config.API_METRICS_PORT}`;
+  const metricsUrl = `http://${options.metricsHost}:${typeof metricsAddress === 'object' && metricsAddress ? metricsAddress.port : options.metricsPort}`;
   const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.PORT;
-  const url = `http://${config.HOST}:${port}`;
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  const url = `http://${options.host}:${port}`;
   log.info({ url, models: [...models.keys()] }, 'api listening');
   return {
     server,

@@ -13,6 +13,7 @@ import { BATCHER_SETTINGS } from './options/batcher.js';
 import { WORKER_SETTINGS } from './options/worker.js';
 import { INTAKE_SETTINGS } from './options/intake.js';
 import { TENANCY_SETTINGS } from './options/tenancy.js';
+import { API_SETTINGS } from './options/api.js';
 
 export { webhookSecretProblem } from './webhooks/options.js';
 
@@ -62,21 +63,14 @@ const EnvSchema = z.object({
   /** models:fetch: base URL that replaces each file's own url (`<mirror>/<file name>`), for air-gapped sites. */
   MODELHUB_WEIGHTS_MIRROR: z.url().optional(),
   HOST: z.string().default('127.0.0.1'),
-  PORT: int(8080),
+  /** The API's settings: shared/options/api.ts. */
+  ...API_SETTINGS,
   /** Threads for parsing large request bodies (API, OFFLOOP_PARSE_BYTES) and for heavy postprocessing (worker), per process; 0 = half the cores, 1 to 4. */
   OFFLOOP_THREADS: int(0),
   /** What the API accepts before a job is queued: shared/options/intake.ts. */
   ...INTAKE_SETTINGS,
   /** Each tenant's rates and quotas: shared/options/tenancy.ts. */
   ...TENANCY_SETTINGS,
-  /** How long /predict and `Prefer: wait` may hold a response, seconds. */
-  PREDICT_WAIT_S: int(60),
-  /**
-   * Coalescing window of `predict` calls, ms: while a call for a model is in flight, the next ones
-   * wait up to this long (or until max_batch_size of them) and share one queue entry. A call
-   * alone goes out at once. 0 turns coalescing off.
-   */
-  MODELHUB_PREDICT_COALESCE_MS: z.coerce.number().min(0).max(1000).default(1),
   /** Finished jobs (and their outputs) are kept this long, seconds, and at most this many per model. */
   JOB_RETENTION_S: ranged(24 * 3600, 1, 10 * 365 * 24 * 3600, ' (a finished job is kept at least a second to be read)'),
   JOB_RETENTION_COUNT: ranged(10_000, 1, 10_000_000, ' (the finish script keeps the job it just finished)'),
@@ -85,12 +79,6 @@ const EnvSchema = z.object({
    * removed early. 0 = bounded by age and count only.
    */
   JOB_RETENTION_BYTES: ranged(GiB, 0, MAX_BYTES_SETTING),
-  /**
-   * A full pass of the reconciler (api/reconciler.ts) over each model's accounting records takes
-   * at most this long, ms: after a crash or a cut-short DELETE, each tenant's counts are back to
-   * the truth within it (plus 20 s for a submit whose job never appeared). 0 turns it off.
-   */
-  MODELHUB_RECONCILE_PERIOD_MS: z.coerce.number().int().nonnegative().default(30_000),
   /** Attempts of a job whose failure is not the input's fault (e.g. a worker crash). */
   JOB_ATTEMPTS: int(3),
   /** Waiting jobs a model's queue accepts before answering 429. */
@@ -103,27 +91,6 @@ const EnvSchema = z.object({
   BATCH_CHUNK_SIZE: ranged(64, 1, 10_000),
   /** A chunk closes early at this many input bytes (one chunk is one Redis value). */
   BATCH_CHUNK_BYTES: ranged(4 * 1024 * 1024, 1024, 512 * 1024 * 1024),
-  /**
-   * The API's Prometheus listener (not the public PORT): loopback unless the deployment binds it
-   * for its scraper. Queue gauges there are read from Redis when scraped; a scrape within
-   * API_METRICS_REFRESH_MS of the last read is answered from it, so however many scrapers there
-   * are, Redis sees at most one read per period.
-   */
-  API_METRICS_PORT: int(9463),
-  API_METRICS_HOST: z.string().default('127.0.0.1'),
-  API_METRICS_REFRESH_MS: z.coerce.number().int().positive().default(1000),
-  /**
-   * API keys, "key:tenant" pairs separated by commas. Unset: the API is open (it says so at start).
-   */
-  MODELHUB_API_KEYS: z.string().optional(),
-  /**
-   * Without API keys the API refuses to start unless it listens on loopback only or this is
-   * `true` (an open hub behind something else that authenticates).
-   */
-  MODELHUB_ALLOW_ANONYMOUS: z
-    .enum(['true', 'false'])
-    .default('false')
-    .transform((v) => v === 'true'),
   /** The webhooks' settings: shared/webhooks/options.ts. */
   ...WEBHOOK_SETTINGS,
   /** The worker's settings (and its fleet launcher's): shared/options/worker.ts. */

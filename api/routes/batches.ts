@@ -25,8 +25,9 @@ import type { Parameter, RouteDef } from '../route-table.js';
 const JSONL_TYPES = ['application/x-ndjson', 'application/jsonl', 'application/x-jsonlines', 'application/jsonlines'];
 
 export function batchRoutes(ctx: ApiContext): RouteDef[] {
-  const { batches, jobs, config, intake, tenancy, metrics } = ctx;
-  const targets = new WebhookTargetPolicy(config.WEBHOOK_ALLOW_PRIVATE);
+  const { batches, jobs, metrics } = ctx;
+  const { intake, tenancy, webhooks } = ctx.options;
+  const targets = new WebhookTargetPolicy(webhooks.allowPrivate);
   // Depth and value count checked on the raw bytes before parsing, as for every other body.
   const jsonBodyParser = jsonBody(jsonBodyOptions(ctx));
 
@@ -57,7 +58,7 @@ export function batchRoutes(ctx: ApiContext): RouteDef[] {
     const options = parsed.data;
     // A batch's priority orders it among other batches in the model's bulk lane: held to the same ceiling as jobs.
     checkPriorityCeiling(tenancy, req, options.priority);
-    if (options.webhook) checkWebhookTarget(config, targets, options.webhook);
+    if (options.webhook) checkWebhookTarget(webhooks, targets, options.webhook);
     const key = req.get('idempotency-key');
     if (key !== undefined && (key.length === 0 || key.length > 255))
       throw new SpecError('INVALID_OPTION', 'Idempotency-Key must be 1 to 255 characters');

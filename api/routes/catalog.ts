@@ -84,9 +84,9 @@ function labelNames(labels: ModelEntry['labels']): (string | null)[] | null {
 }
 
 export function catalogRoutes(ctx: ApiContext): RouteDef[] {
-  const { jobs, models, redis, config } = ctx;
+  const { jobs, models, redis, options } = ctx;
 
-  const liveWorkers = () => listLiveWorkers(redis, config.MODELHUB_PREFIX).catch(() => [] as WorkerInfo[]);
+  const liveWorkers = () => listLiveWorkers(redis, options.prefix).catch(() => [] as WorkerInfo[]);
   const queueCounts = async (name: string) => {
     try {
       const c = await jobs.queues.get(name)!.getJobCounts('waiting', 'prioritized', 'delayed', 'active');

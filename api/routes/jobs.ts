@@ -30,15 +30,16 @@ export function preferWait(header: string | undefined, maxSeconds: number): numb
 }
 
 export function jobRoutes(ctx: ApiContext): RouteDef[] {
-  const { jobs, config, intake, tenancy, metrics } = ctx;
-  const targets = new WebhookTargetPolicy(config.WEBHOOK_ALLOW_PRIVATE);
+  const { jobs, options, metrics } = ctx;
+  const { intake, tenancy, webhooks } = options;
+  const targets = new WebhookTargetPolicy(webhooks.allowPrivate);
 
   function webhookOf(body: { webhook?: string; webhook_events_filter?: ('start' | 'completed')[] }) {
     if (!body.webhook) {
       if (body.webhook_events_filter) throw new SpecError('INVALID_OPTION', 'webhook_events_filter needs a webhook');
       return undefined;
     }
-    checkWebhookTarget(config, targets, body.webhook);
+    checkWebhookTarget(webhooks, targets, body.webhook);
     return {
       url: body.webhook,
       events: [...new Set<WebhookEvent>(body.webhook_events_filter ?? ['start', 'completed'])],
@@ -63,7 +64,7 @@ export function jobRoutes(ctx: ApiContext): RouteDef[] {
       timeout_s: body.data.timeout_s,
       webhook: webhook && { url: webhook.url, events: [...webhook.events].sort() },
     };
-    const wait = preferWait(req.get('prefer'), config.PREDICT_WAIT_S);
+    const wait = preferWait(req.get('prefer'), options.predictWaitS);
     const { view, replayed } = await jobs.submit(model, input, {
       tenant: req.tenant,
       priority: body.data.priority,
@@ -96,7 +97,7 @@ export function jobRoutes(ctx: ApiContext): RouteDef[] {
 
   const get = async (req: Request, res: Response) => {
     // Prefer: wait=N holds the read until the job finishes (the SDK's wait() uses it before polling).
-    const wait = preferWait(req.get('prefer'), config.PREDICT_WAIT_S);
+    const wait = preferWait(req.get('prefer'), options.predictWaitS);
     const id = String(req.params.id);
     res.json(wait > 0 ? await jobs.waitFor(id, req.tenant, wait) : await jobs.get(id, req.tenant));
   };
@@ -132,7 +133,7 @@ export function jobRoutes(ctx: ApiContext): RouteDef[] {
     if (view.status === 'queued' || view.status === 'running') {
       throw new SpecError(
         'WAIT_TIMEOUT',
-        `the job did not finish within ${config.PREDICT_WAIT_S}s; it continues: GET /v1/jobs/${view.id}`,
+        `the job did not finish within ${options.predictWaitS}s; it continues: GET /v1/jobs/${view.id}`,
         {},
         view.id,
       );

@@ -13,10 +13,7 @@ export function opsRoutes(ctx: ApiContext): RouteDef[] {
   const ready = async (_req: Request, res: Response) => {
     try {
       // A write, not a PING: a Redis at maxmemory (noeviction) answers PING but refuses submits.
-      await withTimeout(
-        ctx.redis.set(readinessProbeKey(ctx.config.MODELHUB_PREFIX), String(Date.now()), 'PX', 10_000),
-        1000,
-      );
+      await withTimeout(ctx.redis.set(readinessProbeKey(ctx.options.prefix), String(Date.now()), 'PX', 10_000), 1000);
       res.json({ status: 'ready' });
     } catch (err) {
       ctx.log.warn({ err: (err as Error).message }, 'not ready: redis does not accept writes');
@@ -57,7 +54,7 @@ export function opsRoutes(ctx: ApiContext): RouteDef[] {
 
 export function workerRoutes(ctx: ApiContext): RouteDef[] {
   const listWorkers = async (req: Request, res: Response) => {
-    const workers = await listLiveWorkers(ctx.redis, ctx.config.MODELHUB_PREFIX).catch((err: Error) => {
+    const workers = await listLiveWorkers(ctx.redis, ctx.options.prefix).catch((err: Error) => {
       ctx.log.warn({ err: err.message }, 'worker registry read failed');
       throw new SpecError('STORE_UNAVAILABLE', 'the worker registry is unavailable; try again shortly', {
         'Retry-After': '2',

@@ -16,7 +16,8 @@ import type { z } from 'zod';
 export type UsageView = z.output<typeof UsageSchema>;
 
 export function usageRoutes(ctx: ApiContext, rates: TenantRateState): RouteDef[] {
-  const { jobs, batches, tenancy } = ctx;
+  const { jobs, batches } = ctx;
+  const { tenancy } = ctx.options;
   const store = storeCall(ctx.log);
 
   const usage = async (req: Request, res: Response) => {

@@ -112,7 +112,7 @@ describe('a job canceled after a worker fetched it', () => {
     // The cancel's claim lands, but (as if a worker had fetched the job in that instant) the
     // job stays in the queue; the worker must still not run it.
     const redis = new Redis(REDIS_URL);
-    const accounting = new JobAccounting(redis, hub.prefix, { ttlS: 60, retention: hub.api.ctx.config });
+    const accounting = new JobAccounting(redis, hub.prefix, { ttlS: 60, retention: hub.config });
     expect(await accounting.claimForCancel('resnet50', body.id)).toBe('canceled');
     redis.disconnect();
     await hub.addWorker(['--device', 'cpu', '--models', 'resnet50']);
