@@ -47,14 +47,27 @@ export interface ParseRequest extends ParseLimits {
   bytes: Uint8Array;
 }
 
-/** A job's image, checked and decoded where the body was parsed; `text` is the body's own (stripped) string. */
-export interface DecodedImage {
-  text: string;
-  bytes: Uint8Array;
+/**
+ * A job's image as the parser leaves it in the parsed body, in place of its base64 text (at
+ * `input.image` of a submission, `image` of a predict call): the text stripped and checked as
+ * base64 (what the task's schema would store) and its decoded bytes, so validation reads the
+ * image's header from them without a second pass over a large text. Only the parser makes one
+ * (JSON.parse never yields a class instance), so validation takes it as checked. It serialises as
+ * its text.
+ */
+export class DecodedImage {
+  constructor(
+    readonly text: string,
+    readonly bytes: Uint8Array,
+  ) {}
+
+  toJSON(): string {
+    return this.text;
+  }
 }
 
 export type ParseOutcome =
-  | { ok: true; body: unknown; image?: DecodedImage }
+  | { ok: true; body: unknown }
   /** INVALID_INPUT: past a structural limit; BAD_JSON: not JSON (or not decodable text). */
   | { ok: false; kind: 'INVALID_INPUT' | 'BAD_JSON'; message: string };
 
@@ -69,30 +82,44 @@ export function parseJsonBytes(req: ParseRequest): ParseOutcome {
   } catch (err) {
     return { ok: false, kind: 'BAD_JSON', message: `request body is not valid JSON: ${(err as Error).message}` };
   }
-  return { ok: true, body, ...decodeJobImage(body, req.maxImageBytes) };
+  decodeJobImage(body, req.maxImageBytes);
+  return { ok: true, body };
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-/**
- * A job's image (`{input: {image}}` for a submission, `{image}` for predict): its base64 text
- * stripped and checked, and decoded when within the image limit, so the API's header read needs
- * no second pass over it. The stripped text replaces the body's own, which is what validation
- * would store anyway; validation only trusts it for that very string.
- */
-function decodeJobImage(body: unknown, maxImageBytes: number): { image?: DecodedImage } {
-  if (!isObject(body)) return {};
-  const input = typeof body.image === 'string' ? body : body.input;
-  if (!isObject(input) || typeof input.image !== 'string') return {};
-  const text = stripBase64Image(input.image);
-  if (text.length === 0 || !isBase64(text) || Math.floor((text.length * 3) / 4) - 2 > maxImageBytes) return {};
-  input.image = text;
-  return { image: { text, bytes: Buffer.from(text, 'base64') } };
+/** The object of a parsed body that holds a job's image: the body itself for predict (`{image}`), else `input`. */
+function imageHolder(body: unknown): Record<string, unknown> | undefined {
+  if (!isObject(body)) return undefined;
+  const holder = typeof body.image === 'string' || body.image instanceof DecodedImage ? body : body.input;
+  return isObject(holder) ? holder : undefined;
 }
 
-/** What a thread answers: the image's text is not sent beside the body, whose own string it is. */
+/**
+ * A job's image (`{input: {image}}` for a submission, `{image}` for predict): its base64 text
+ * stripped and checked, and, when within the image limit, decoded and put in the text's place as
+ * a DecodedImage. Any other image text is left for validation to refuse or size.
+ */
+function decodeJobImage(body: unknown, maxImageBytes: number): void {
+  const holder = imageHolder(body);
+  if (typeof holder?.image !== 'string') return;
+  const text = stripBase64Image(holder.image);
+  if (text.length === 0 || !isBase64(text) || Math.floor((text.length * 3) / 4) - 2 > maxImageBytes) return;
+  holder.image = new DecodedImage(text, Buffer.from(text, 'base64'));
+}
+
+/** The DecodedImage the parser left in a parsed body, if any. */
+export function decodedImageOf(body: unknown): DecodedImage | undefined {
+  const image = imageHolder(body)?.image;
+  return image instanceof DecodedImage ? image : undefined;
+}
+
+/**
+ * What a thread answers: a class instance does not survive the copy back, so the image goes back
+ * as its text, in the body, and its bytes beside it (withDecodedImage puts them together again).
+ */
 export type ThreadParseOutcome =
-  Exclude<ParseOutcome, { ok: true }> | { ok: true; body: unknown; image?: Pick<DecodedImage, 'bytes'> };
+  Exclude<ParseOutcome, { ok: true }> | { ok: true; body: unknown; image?: { bytes: Uint8Array } };
 
 /**
  * The thread side (OffloopPool task): the parsed value comes back by copy, the decoded image is
@@ -102,14 +129,21 @@ export type ThreadParseOutcome =
  */
 export function parseInThread(req: ParseRequest): ThreadParseOutcome {
   const outcome = parseJsonBytes(req);
-  if (!outcome.ok || !outcome.image) return outcome;
-  const buffer = ownBuffer(outcome.image.bytes);
+  const image = outcome.ok ? decodedImageOf(outcome.body) : undefined;
+  if (!outcome.ok || !image) return outcome;
+  imageHolder(outcome.body)!.image = image.text;
+  const buffer = ownBuffer(image.bytes);
   return moving({ ...outcome, image: { bytes: new Uint8Array(buffer) } }, [buffer]);
 }
 
-/** The image text decodeJobImage left in a parsed body (`{input: {image}}` or `{image}`). */
-export function jobImageText(body: unknown): string | undefined {
-  if (!isObject(body)) return undefined;
-  const input = typeof body.image === 'string' ? body : body.input;
-  return isObject(input) && typeof input.image === 'string' ? input.image : undefined;
+/** A thread's answer on the loop: its image's text in the body and its bytes, made one DecodedImage again. */
+export function withDecodedImage(outcome: ThreadParseOutcome): ParseOutcome {
+  if (!outcome.ok || !outcome.image) return outcome.ok ? { ok: true, body: outcome.body } : outcome;
+  const holder = imageHolder(outcome.body)!;
+  const { bytes } = outcome.image;
+  holder.image = new DecodedImage(
+    holder.image as string,
+    Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+  );
+  return { ok: true, body: outcome.body };
 }

@@ -15,7 +15,8 @@ import type { ModelEntry } from '../shared/manifest.js';
 import type { IntakeOptions } from '../shared/options/intake.js';
 import { TASKS } from '../shared/tasks.js';
 import { describeIssue } from '../shared/validation.js';
-import type { DecodedImage } from './body-parse.js';
+import { z } from 'zod';
+import { DecodedImage } from './body-parse.js';
 import { vouchForImage } from './image-job-queue.js';
 
 /** The image bounds at the door. */
@@ -26,37 +27,51 @@ export interface ImageSize {
   height: number;
 }
 
-/** A stand-in for an image already checked where the body was parsed: the schema still sees every other field. */
-const CHECKED_IMAGE = 'AAAA';
+/** An image field the body parser already stripped, checked and decoded: taken as it is. */
+const ParsedImage = z.instanceof(DecodedImage);
+
+/** Each image task's input schema with its image field taking a DecodedImage (made once per schema). */
+const parsedImageSchemas = new WeakMap<z.ZodType, z.ZodType | null>();
+
+function withParsedImage(schema: z.ZodType): z.ZodType | null {
+  if (!parsedImageSchemas.has(schema))
+    parsedImageSchemas.set(
+      schema,
+      schema instanceof z.ZodObject && 'image' in schema.shape ? schema.extend({ image: ParsedImage }) : null,
+    );
+  return parsedImageSchemas.get(schema)!;
+}
 
 /**
- * `decoded`: the image of this input already stripped, checked and decoded when the body was
- * parsed (api/body-parse.ts), so a large image is not scanned again on the event loop.
+ * An input's image may be a DecodedImage the body parser left in its text's place
+ * (api/body-parse.ts): a large image is then not scanned again on the event loop, and its header
+ * is read from the bytes already decoded. The input returned holds the image's text.
  */
 export async function validateInput(
   entry: ModelEntry,
   body: unknown,
   limits: Limits & Pick<IntakeOptions, 'maxResultBytes'>,
-  decoded?: DecodedImage,
 ): Promise<Record<string, unknown>> {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new SpecError('INVALID_INPUT', 'input must be a JSON object');
   }
   const task = TASKS[entry.manifest.task];
-  const predecoded =
-    decoded && task.modality === 'image' && (body as { image?: unknown }).image === decoded.text ? decoded : undefined;
-  const parsed = task.input.safeParse(predecoded ? { ...body, image: CHECKED_IMAGE } : body);
+  const image = (body as { image?: unknown }).image;
+  const decoded = image instanceof DecodedImage ? image : undefined;
+  const schema = decoded && task.modality === 'image' ? withParsedImage(task.input) : null;
+  // A decoded image a task does not take as one is validated as the text it stands for.
+  const parsed = (schema ?? task.input).safeParse(decoded && !schema ? { ...body, image: decoded.text } : body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const kind = issue.path[0] === 'image' && issue.code !== 'invalid_type' ? 'INVALID_IMAGE' : 'INVALID_INPUT';
     throw new SpecError(kind, describeIssue(issue));
   }
   const input = parsed.data as Record<string, unknown>;
-  if (predecoded) input.image = predecoded.text;
+  if (schema) input.image = decoded!.text;
   if (task.modality === 'image') {
-    const size = await checkImageHeader(input.image as string, limits, predecoded?.bytes);
+    const size = await checkImageHeader(input.image as string, limits, schema ? decoded!.bytes : undefined);
     checkOutputAtDoor(entry, size.width, size.height, input, limits.maxResultBytes);
-    // The schema (or the parse thread) found it base64: the queue copies it without a rescan.
+    // The schema (or the parser) found it base64: the queue copies it without a rescan.
     vouchForImage(input);
   }
   return input;

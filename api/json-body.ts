@@ -13,9 +13,8 @@ import { ownBuffer, type OffloopPool } from '../shared/offloop/pool.js';
 import type { ApiContext } from './context.js';
 import { MAX_JSON_DEPTH } from './schemas.js';
 import {
-  jobImageText,
   parseJsonBytes,
-  type DecodedImage,
+  withDecodedImage,
   type ParseLimits,
   type ParseOutcome,
   type ThreadParseOutcome,
@@ -27,13 +26,6 @@ export interface JsonBodyOptions extends ParseLimits {
   /** Bodies larger than this are parsed in `pool`; 0 = every body on the event loop. */
   offloopBytes: number;
   pool: OffloopPool;
-}
-
-declare module 'express-serve-static-core' {
-  interface Request {
-    /** A job's image already checked and decoded where the body was parsed (large bodies). */
-    decodedImage?: DecodedImage;
-  }
 }
 
 export function jsonBody(options: JsonBodyOptions) {
@@ -52,10 +44,8 @@ export function jsonBody(options: JsonBodyOptions) {
       { ...limits, bytes: new Uint8Array(buffer) },
       [buffer],
     );
-    if (!outcome.ok) return outcome;
-    if (!outcome.image) return { ok: true, body: outcome.body };
     // The image's text came back once, inside the body.
-    return { ok: true, body: outcome.body, image: { text: jobImageText(outcome.body)!, bytes: outcome.image.bytes } };
+    return withDecodedImage(outcome);
   }
 
   return (req: Request, _res: Response, next: NextFunction) => {
@@ -67,16 +57,8 @@ export function jsonBody(options: JsonBodyOptions) {
       .then(
         (outcome) => {
           if (!outcome.ok) return next(new SpecError(outcome.kind, outcome.message));
+          // A job's image, when decoded, is in the body as a DecodedImage (body-parse.ts).
           req.body = outcome.body;
-          if (outcome.image)
-            req.decodedImage = {
-              text: outcome.image.text,
-              bytes: Buffer.from(
-                outcome.image.bytes.buffer,
-                outcome.image.bytes.byteOffset,
-                outcome.image.bytes.byteLength,
-              ),
-            };
           next();
         },
         (thrown: unknown) => next(thrown),

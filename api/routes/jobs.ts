@@ -51,7 +51,7 @@ export function jobRoutes(ctx: ApiContext): RouteDef[] {
     const entry = jobs.model(model);
     const body = SubmitBody.safeParse(req.body ?? {});
     if (!body.success) throw new SpecError('INVALID_INPUT', firstProblem(body.error));
-    const input = await traceIntake(res, model, () => validateInput(entry, body.data.input, intake, req.decodedImage));
+    const input = await traceIntake(res, model, () => validateInput(entry, body.data.input, intake));
     const key = req.get('idempotency-key');
     if (key !== undefined && (key.length === 0 || key.length > 255))
       throw new SpecError('INVALID_OPTION', 'Idempotency-Key must be 1 to 255 characters');
@@ -105,7 +105,7 @@ export function jobRoutes(ctx: ApiContext): RouteDef[] {
   const predict = async (req: Request, res: Response) => {
     const model = String(req.params.model);
     const entry = jobs.model(model);
-    const input = await traceIntake(res, model, () => validateInput(entry, req.body, intake, req.decodedImage));
+    const input = await traceIntake(res, model, () => validateInput(entry, req.body, intake));
     if (!entry.modelPath)
       throw new SpecError('MODEL_UNAVAILABLE', `model "${model}" is unavailable: its model file is not installed`);
     const traceId = activeTraceId();

@@ -60,7 +60,7 @@ export async function benchParse(): Promise<Step> {
       }),
     );
     app.post('/', async (req: Request, res: Response) => {
-      await validateInput(entry, req.body.input, intake, req.decodedImage);
+      await validateInput(entry, req.body.input, intake);
       res.json({ ok: true });
     });
     app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {

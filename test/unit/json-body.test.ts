@@ -11,6 +11,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jsonBody } from '../../api/json-body.js';
 import { validateInput } from '../../api/input-validation.js';
+import { DecodedImage, decodedImageOf } from '../../api/body-parse.js';
 import { asSpecError } from '../../shared/errors.js';
 import { OffloopPool } from '../../shared/offloop/pool.js';
 import { loadModelRepository } from '../../shared/manifest.js';
@@ -34,7 +35,7 @@ async function serve(
   app.use(jsonBody({ ...LIMITS, offloopBytes }));
   app.post('/', (req: Request, res: Response) => {
     hooks.onRoute?.(req);
-    const image = req.decodedImage;
+    const image = decodedImageOf(req.body);
     res.json({
       body: req.body,
       image: image && {
@@ -192,15 +193,11 @@ describe('validateInput with an image decoded by the parser', () => {
       .toBuffer();
     const raw = { image: `data:image/png;base64,${png.toString('base64')}` };
     const plain = await validateInput(entry, structuredClone(raw), intakeOptions(config));
-    const body = structuredClone(raw);
     const text = png.toString('base64');
-    body.image = text;
-    const viaParser = await validateInput(entry, body, intakeOptions(config), { text, bytes: png });
+    const viaParser = await validateInput(entry, { image: new DecodedImage(text, png) }, intakeOptions(config));
     expect(viaParser).toEqual(plain);
-    // A decoded image for some other string is not trusted.
-    await expect(
-      validateInput(entry, { image: 'AAAA' }, intakeOptions(config), { text, bytes: png }),
-    ).rejects.toMatchObject({
+    // Only the parser's DecodedImage is taken as checked: any other value is validated as itself.
+    await expect(validateInput(entry, { image: 'AAAA' }, intakeOptions(config))).rejects.toMatchObject({
       kind: 'INVALID_IMAGE',
     });
   });
