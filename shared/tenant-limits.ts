@@ -97,9 +97,8 @@ type LimitSettings = Pick<
   Partial<Pick<Config, 'MODELHUB_TENANT_LIMITS'>>;
 
 /**
- * limitsOf, from a loaded configuration: for the API services that still take the whole Config
- * (api/job-service.ts, batch-service.ts, predict-entries.ts); the rest take TenancyOptions
- * (shared/options/tenancy.ts).
+ * limitsOf, from a loaded configuration: for the API service that still takes the whole Config
+ * (api/batch-service.ts); the rest take TenancyOptions (shared/options/tenancy.ts).
  */
 export function tenantLimits(config: LimitSettings, tenant: string | null): TenantLimits {
   return limitsOf(

@@ -7,7 +7,8 @@
 import type { Config } from '../../shared/config.js';
 import { SpecError } from '../../shared/errors.js';
 import { JobAccounting, inputBytesOf } from '../../shared/jobs/accounting.js';
-import { tenantLimits } from '../../shared/tenant-limits.js';
+import { tenancyOptions, type TenancyOptions } from '../../shared/options/tenancy.js';
+import { limitsOf } from '../../shared/tenant-limits.js';
 import { WaitingCount } from '../waiting-count.js';
 
 export interface SubmitQuotaOptions {
@@ -17,16 +18,13 @@ export interface SubmitQuotaOptions {
    * @defaultValue 10000 (QUEUE_MAX_WAITING)
    */
   queueMaxWaiting: number;
-  /**
-   * The tenants' limits: the defaults (TENANT_MAX_WAITING, TENANT_MAX_STORED_BYTES, …) and each
-   * tenant's overrides (MODELHUB_TENANT_LIMITS); shared/tenant-limits.ts.
-   */
-  tenantLimits: Parameters<typeof tenantLimits>[0];
+  /** The tenants' limits: waiting jobs and stored bytes per model, the defaults and each tenant's overrides. */
+  tenancy: TenancyOptions;
 }
 
 /** The quota checks' options from a loaded configuration. */
 export function submitQuotaOptions(config: Config): SubmitQuotaOptions {
-  return { queueMaxWaiting: config.QUEUE_MAX_WAITING, tenantLimits: config };
+  return { queueMaxWaiting: config.QUEUE_MAX_WAITING, tenancy: tenancyOptions(config) };
 }
 
 export class SubmitQuotas {
@@ -77,7 +75,7 @@ export class SubmitQuotas {
     tenant: string | null,
     input: Record<string, unknown>,
   ): Promise<SpecError | null> {
-    const limits = tenantLimits(this.options.tenantLimits, tenant);
+    const limits = limitsOf(this.options.tenancy, tenant);
     const storedQuota = tenant !== null ? limits.maxStoredBytes : 0;
     const inputBytes = storedQuota > 0 ? inputBytesOf(input) : 0;
     const share = { countWaiting: tenant !== null && limits.maxWaiting > 0, inputBytes };
