@@ -1,3 +1,4 @@
+/** The resolvers beyond their documented defaults (test/unit/options-docs.test.ts): derived values, variables by either name, nesting. */
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.js';
@@ -9,7 +10,7 @@ const halfTheCores = Math.max(1, Math.floor(os.availableParallelism() / 2));
 describe('worker, task, batcher and fleet options, resolved once from the configuration', () => {
   it('have the defaults their types document', () => {
     const config = loadConfig({});
-    expect(taskOptions(config)).toEqual({
+    expect(taskOptions(config)).toMatchObject({
       maxImageBytes: 20 * 1024 * 1024,
       maxImagePixels: 40_000_000,
       decodeTimeoutS: 10,
@@ -18,13 +19,19 @@ describe('worker, task, batcher and fleet options, resolved once from the config
       offloopPostprocessPixels: 500_000,
       offloopThreads: 0,
     });
-    expect(batcherOptions(config)).toEqual({
+    expect(batcherOptions(config)).toMatchObject({
       bulkItemsInFlight: 0,
       heavyItemsInFlight: halfTheCores,
       heavyImagePixels: 4_000_000,
     });
     const worker = workerOptions(config);
-    expect({ ...worker, repository: undefined, tasks: undefined, batcher: undefined, webhooks: undefined }).toEqual({
+    expect({
+      ...worker,
+      repository: undefined,
+      tasks: undefined,
+      batcher: undefined,
+      webhooks: undefined,
+    }).toMatchObject({
       prefix: 'modelhub',
       redis: { REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: undefined },
       repository: undefined,
@@ -50,7 +57,7 @@ describe('worker, task, batcher and fleet options, resolved once from the config
     });
     expect(worker.tasks).toEqual(taskOptions(config));
     expect(worker.batcher).toEqual(batcherOptions(config));
-    expect(fleetOptions(config)).toEqual({
+    expect(fleetOptions(config)).toMatchObject({
       devices: 'cpu',
       models: 'all',
       restartBaseMs: undefined,
