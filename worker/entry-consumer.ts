@@ -42,7 +42,12 @@ import {
 } from '../shared/tracing.js';
 
 export interface EntryConsumerOptions extends Omit<ConsumerOptions, 'webhooks'> {
-  /** Entries worked on at once (the next fills the batcher while one runs). @defaultValue 2 */
+  /**
+   * Entries worked on at once. An entry holds 1 to max_batch_size calls, and the batcher can only
+   * form inference batches from the items it has: as many entries as the job queue takes jobs
+   * (2 × max_batch_size), so coalesced calls never starve the batcher of items.
+   * @defaultValue 2 × the model's max_batch_size
+   */
   entriesAtOnce?: number;
 }
 
@@ -65,7 +70,7 @@ export class EntryConsumer {
     this.worker = new Worker<EntryData, EntryResult>(
       predictQueueName(model),
       (job, _token, signal) => this.process(job, signal),
-      laneWorkerOptions(options, options.entriesAtOnce ?? 2),
+      laneWorkerOptions(options, options.entriesAtOnce ?? intake.runner.entry.manifest.batching.max_batch_size * 2),
     );
     this.worker.on('error', (err) => this.log.error({ err, model }, 'predict lane consumer error'));
     abandonOnLockLoss(this.worker, model, 'entries', log, metrics);
