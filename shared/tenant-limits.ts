@@ -62,14 +62,8 @@ export function parseTenantLimits(text: string): TenantOverrides {
   return out;
 }
 
-export interface TenantLimits {
-  rateRps: number;
-  rateBytesPerS: number;
-  maxWaiting: number;
-  priorityCeiling: number;
-  maxStoredBytes: number;
-  maxBatchItems: number;
-}
+/** One tenant's limits: the tenancy options' fields (documented there), its overrides applied. */
+export type TenantLimits = Omit<TenancyOptions, 'overrides'>;
 
 /** The limits `tenant` gets: its overrides over the defaults (an open API's null tenant gets the defaults). */
 export function limitsOf(tenancy: TenancyOptions, tenant: string | null): TenantLimits {

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { ranged } from '../settings.js';
-import { parseTenantLimits, type TenantLimits, type TenantOverrides } from '../tenant-limits.js';
+import { parseTenantLimits, type TenantOverrides } from '../tenant-limits.js';
 
 /** Byte counts Redis and Node can hold: a stored-bytes quota of a pebibyte is a typo. */
 const MAX_BYTES_SETTING = 2 ** 50;
@@ -55,7 +55,7 @@ export const TENANCY_SETTINGS = {
 };
 
 /** The limits every tenant gets, and the tenants that get others (limitsOf). */
-export interface TenancyOptions extends TenantLimits {
+export interface TenancyOptions {
   /**
    * Requests per second per tenant, per API process (burst 2×); 0: no limit.
    * @defaultValue 50 (MODELHUB_TENANT_RATE_RPS)
