@@ -20,7 +20,7 @@ import { batchView, unranLines, type BatchView, type ResultLine } from '../share
 import { batchLiveTtlS } from '../shared/jobs/retention.js';
 import { finishChunk } from '../shared/redis/batch-chunks.js';
 import { BatchAccounting } from '../shared/batches/accounting.js';
-import { tenantLimits } from '../shared/tenant-limits.js';
+import { tenantLimits } from '../shared/options/tenancy.js';
 import { batchIndexKey, batchKeys, bulkQueueName } from '../shared/redis/keys.js';
 import type { RedisClient } from '../shared/redis/connection.js';
 import { ChunkStager } from './batch-upload.js';

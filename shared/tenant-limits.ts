@@ -5,7 +5,6 @@
  * A field left out keeps its default setting; 0 turns a limit off, as for the defaults.
  */
 import { z } from 'zod';
-import type { Config } from './config.js';
 import type { TenancyOptions } from './options/tenancy.js';
 
 const count = (what: string) =>
@@ -77,34 +76,4 @@ export function limitsOf(tenancy: TenancyOptions, tenant: string | null): Tenant
     maxStoredBytes: own.max_stored_bytes ?? tenancy.maxStoredBytes,
     maxBatchItems: own.max_batch_items ?? tenancy.maxBatchItems,
   };
-}
-
-type LimitSettings = Pick<
-  Config,
-  | 'TENANT_RATE_RPS'
-  | 'TENANT_RATE_BYTES_PER_S'
-  | 'TENANT_MAX_WAITING'
-  | 'TENANT_PRIORITY_CEILING'
-  | 'TENANT_MAX_STORED_BYTES'
-  | 'TENANT_MAX_BATCH_ITEMS'
-> &
-  Partial<Pick<Config, 'MODELHUB_TENANT_LIMITS'>>;
-
-/**
- * limitsOf, from a loaded configuration: for the API service that still takes the whole Config
- * (api/batch-service.ts); the rest take TenancyOptions (shared/options/tenancy.ts).
- */
-export function tenantLimits(config: LimitSettings, tenant: string | null): TenantLimits {
-  return limitsOf(
-    {
-      rateRps: config.TENANT_RATE_RPS,
-      rateBytesPerS: config.TENANT_RATE_BYTES_PER_S,
-      maxWaiting: config.TENANT_MAX_WAITING,
-      priorityCeiling: config.TENANT_PRIORITY_CEILING,
-      maxStoredBytes: config.TENANT_MAX_STORED_BYTES,
-      maxBatchItems: config.TENANT_MAX_BATCH_ITEMS,
-      overrides: config.MODELHUB_TENANT_LIMITS ?? {},
-    },
-    tenant,
-  );
 }

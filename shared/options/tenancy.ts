@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { ranged } from '../settings.js';
-import { parseTenantLimits, type TenantOverrides } from '../tenant-limits.js';
+import { limitsOf, parseTenantLimits, type TenantLimits, type TenantOverrides } from '../tenant-limits.js';
 
 /** Byte counts Redis and Node can hold: a stored-bytes quota of a pebibyte is a typo. */
 const MAX_BYTES_SETTING = 2 ** 50;
@@ -103,4 +103,12 @@ export function tenancyOptions(config: Config): TenancyOptions {
     maxBatchItems: config.TENANT_MAX_BATCH_ITEMS,
     overrides: config.MODELHUB_TENANT_LIMITS ?? {},
   };
+}
+
+/**
+ * limitsOf, from a loaded configuration: for the API service that still takes the whole Config
+ * (api/batch-service.ts); the rest take TenancyOptions.
+ */
+export function tenantLimits(config: Config, tenant: string | null): TenantLimits {
+  return limitsOf(tenancyOptions(config), tenant);
 }

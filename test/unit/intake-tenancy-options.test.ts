@@ -2,8 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.js';
 import { intakeOptions } from '../../shared/options/intake.js';
-import { tenancyOptions } from '../../shared/options/tenancy.js';
-import { limitsOf, tenantLimits } from '../../shared/tenant-limits.js';
+import { tenancyOptions, tenantLimits } from '../../shared/options/tenancy.js';
+import { limitsOf } from '../../shared/tenant-limits.js';
 
 describe('intake and tenancy options, resolved once from the configuration', () => {
   it('have the defaults their types document', () => {

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { tenantRateLimit } from '../../api/rate-limits.js';
 import { loadConfig } from '../../shared/config.js';
-import { tenantLimits } from '../../shared/tenant-limits.js';
+import { tenantLimits } from '../../shared/options/tenancy.js';
 
 const limitsEnv = (value: unknown) => ({
   MODELHUB_TENANT_LIMITS: typeof value === 'string' ? value : JSON.stringify(value),
