@@ -67,6 +67,38 @@ describe('loadImageTensor', () => {
     expect(meanAbsDiff(one.data, two.data)).toBeLessThan(0.05);
   });
 
+  it('gives small text lines, EXIF-rotated or enlarged, exactly the two-step tensor', async () => {
+    const line = ImagePreprocessSchema.parse({
+      resize: { mode: 'fixed-height', height: 48, max_width: 192 },
+      channel_order: 'BGR',
+      scale: 1 / 255,
+      mean: [0.5, 0.5, 0.5],
+      std: [0.5, 0.5, 0.5],
+    });
+    // Orientation 6 turns the stored 400 × 60 line into a 60 × 400 upright one (a shrink either way).
+    const rotated = await (
+      await page(400, 60)
+    )
+      .flatten({ background: '#ffffff' })
+      .jpeg()
+      .withMetadata({ orientation: 6 })
+      .toBuffer();
+    // 40 × 20 is enlarged to height 48 (sharp's pipeline); 360 × 56 shrinks (the one-pass resampler).
+    const enlarged = await (await page(40, 20)).png().toBuffer();
+    const shrunk = await (await page(360, 56)).png().toBuffer();
+    for (const [image, width, height] of [
+      [rotated, 60, 400],
+      [enlarged, 40, 20],
+      [shrunk, 360, 56],
+    ] as const) {
+      const one = await loadImageTensor(b64(image), limits, line);
+      const two = await imageToTensor(await decodeImage(b64(image), limits), line);
+      expect(one.geometry).toMatchObject({ imageWidth: width, imageHeight: height, tensorHeight: 48 });
+      expect(one.geometry).toEqual(two.geometry);
+      expect(meanAbsDiff(one.data, two.data)).toBeLessThan(0.02);
+    }
+  });
+
   it('keeps the pixel limit and refuses undecodable bytes with the spec errors', async () => {
     const png = await (await page(1280, 960)).png().toBuffer();
     await expect(loadImageTensor(b64(png), { ...limits, maxImagePixels: 1_000_000 }, pre)).rejects.toMatchObject({
