@@ -17,6 +17,12 @@ interface Taps {
   count: number;
   /** weights[i * count + k]: weight of source start[i] + k (clamped to the edge), normalised. */
   weights: Float32Array;
+  /**
+   * The taps of index i with a weight other than 0: k from nonZeroFrom[i] to nonZeroTo[i]
+   * (exclusive). The triangle's ends often weigh exactly 0; skipping them changes no sum.
+   */
+  nonZeroFrom: Int32Array;
+  nonZeroTo: Int32Array;
 }
 
 function taps(srcSize: number, dstSize: number, from: number, length: number): Taps {
@@ -25,6 +31,8 @@ function taps(srcSize: number, dstSize: number, from: number, length: number): T
   const count = Math.ceil(support * 2) + 1;
   const start = new Int32Array(length);
   const weights = new Float32Array(length * count);
+  const nonZeroFrom = new Int32Array(length);
+  const nonZeroTo = new Int32Array(length);
   for (let i = 0; i < length; i++) {
     const centre = (from + i + 0.5) * scale - 0.5;
     const first = Math.floor(centre - support) + 1;
@@ -36,8 +44,14 @@ function taps(srcSize: number, dstSize: number, from: number, length: number): T
       sum += w;
     }
     for (let k = 0; k < count; k++) weights[i * count + k] /= sum;
+    let lo = 0;
+    let hi = count;
+    while (lo < hi && weights[i * count + lo] === 0) lo++;
+    while (hi > lo && weights[i * count + hi - 1] === 0) hi--;
+    nonZeroFrom[i] = lo;
+    nonZeroTo[i] = hi;
   }
-  return { start, count, weights };
+  return { start, count, weights, nonZeroFrom, nonZeroTo };
 }
 
 export interface ResampleTarget {
@@ -87,56 +101,72 @@ export function resampleToTensor(
   rowFrom = Math.max(0, rowFrom);
   rowTo = Math.min(height - 1, rowTo);
   // Pass 1: each needed source row resized horizontally, 3 channels interleaved, as floats.
+  // Hot loops read typed arrays from locals and keep the sums in scalars (no per-pixel arrays):
+  // the arithmetic, and its order, is the straightforward loop's, so the floats are the same.
   const W = t.copyWidth;
   const rows = new Float32Array((rowTo - rowFrom + 1) * W * 3);
   const lastX = width - 1;
+  const hStart = h.start;
+  const hCount = h.count;
+  const hWeights = h.weights;
+  const hFrom = h.nonZeroFrom;
+  const hTo = h.nonZeroTo;
   for (let r = rowFrom; r <= rowTo; r++) {
     const src = r * width * 3;
-    const dst = (r - rowFrom) * W * 3;
-    for (let x = 0; x < W; x++) {
+    let dst = (r - rowFrom) * W * 3;
+    for (let x = 0; x < W; x++, dst += 3) {
       let a = 0;
       let b = 0;
       let c = 0;
-      const s0 = h.start[x];
-      for (let k = 0; k < h.count; k++) {
-        const w = h.weights[x * h.count + k];
+      const s0 = hStart[x];
+      const w0 = x * hCount;
+      for (let k = hFrom[x], end = hTo[x]; k < end; k++) {
+        const w = hWeights[w0 + k];
         const sx = s0 + k;
         const p = src + (sx < 0 ? 0 : sx > lastX ? lastX : sx) * 3;
         a += rgb[p] * w;
         b += rgb[p + 1] * w;
         c += rgb[p + 2] * w;
       }
-      rows[dst + x * 3] = a;
-      rows[dst + x * 3 + 1] = b;
-      rows[dst + x * 3 + 2] = c;
+      rows[dst] = a;
+      rows[dst + 1] = b;
+      rows[dst + 2] = c;
     }
   }
   // Pass 2: vertically, normalised, into the tensor's planes.
   const plane = t.tensorWidth * t.tensorHeight;
   const [n0, n1, n2] = norm;
-  const rowBase = new Int32Array(v.count);
+  const vCount = v.count;
+  const vWeights = v.weights;
+  const rowBase = new Int32Array(vCount);
+  // Output channel c reads source channel norm[c].src: offsets into the (a, b, c) sums.
+  const pick = (sums: Float64Array, n: ChannelNorm) => sums[n.src] * n.mul + n.add;
+  const sums = new Float64Array(3);
   for (let y = 0; y < t.copyHeight; y++) {
     const dstRow = (y + t.padTop) * t.tensorWidth + t.padLeft;
     const s0 = v.start[y];
-    for (let k = 0; k < v.count; k++) rowBase[k] = (Math.min(rowTo, Math.max(rowFrom, s0 + k)) - rowFrom) * W * 3;
-    const wBase = y * v.count;
-    for (let x = 0; x < W; x++) {
+    for (let k = 0; k < vCount; k++) rowBase[k] = (Math.min(rowTo, Math.max(rowFrom, s0 + k)) - rowFrom) * W * 3;
+    const wBase = y * vCount;
+    const kFrom = v.nonZeroFrom[y];
+    const kTo = v.nonZeroTo[y];
+    for (let x = 0, px = 0; x < W; x++, px += 3) {
       let a = 0;
       let b = 0;
       let c = 0;
-      const px = x * 3;
-      for (let k = 0; k < v.count; k++) {
-        const w = v.weights[wBase + k];
+      for (let k = kFrom; k < kTo; k++) {
+        const w = vWeights[wBase + k];
         const p = rowBase[k] + px;
         a += rows[p] * w;
         b += rows[p + 1] * w;
         c += rows[p + 2] * w;
       }
+      sums[0] = a;
+      sums[1] = b;
+      sums[2] = c;
       const d = dstRow + x;
-      const px3 = [a, b, c];
-      out[d] = px3[n0.src] * n0.mul + n0.add;
-      out[plane + d] = px3[n1.src] * n1.mul + n1.add;
-      out[2 * plane + d] = px3[n2.src] * n2.mul + n2.add;
+      out[d] = pick(sums, n0);
+      out[plane + d] = pick(sums, n1);
+      out[2 * plane + d] = pick(sums, n2);
     }
   }
 }
