@@ -34,7 +34,7 @@ import sharp from 'sharp';
 import { REPO_ROOT, loadConfig } from '../shared/config.js';
 import { taskOptions } from '../shared/options/worker.js';
 import { loadModelRepository } from '../shared/manifest.js';
-import { sessionOptionsFor } from '../worker/backend/device.js';
+import { modelSessionTuning, sessionOptionsFor } from '../worker/backend/device.js';
 import { TASK_PIPELINES } from '../worker/tasks/index.js';
 import { stackFeeds, type PreparedItem } from '../worker/tasks/task.js';
 import { tensorBuffers } from '../worker/backend/tensor-buffers.js';
@@ -521,17 +521,26 @@ try {
   let stages:
     { decodeResizeCpuMs: number; inferenceCpuMs: number; inferenceBatch: number; postprocessCpuMs: number } | undefined;
   if (!skip.has('raw')) {
-    // The engine at its best: onnxruntime's defaults (threads spin between runs) and the
-    // worker's own session options; the better figure of the two is the reference.
+    // The engine at its best: onnxruntime's defaults (threads spin between runs), the worker's
+    // own session options (the manifest's intra-op threads), and one intra-op thread (small
+    // models run faster on one); the best figure of them is the reference.
     const { extra: _, ...spinning } = sessionOptionsFor({ kind: 'cpu' });
-    const variants = {
-      'onnxruntime defaults (spinning)': await measureRaw(spinning),
-      "the worker's options": await measureRaw(sessionOptionsFor({ kind: 'cpu' })),
+    // As the worker resolves it (MODELHUB_INTRA_OP_THREADS, then the manifest's, then all cores).
+    const workerThreads =
+      modelSessionTuning({ intraOpThreads: loadConfig().MODELHUB_INTRA_OP_THREADS }, manifest.session.intra_op_threads)
+        .intraOpThreads || undefined;
+    const variants: Record<string, RawResult> = {
+      [`onnxruntime defaults (spinning), intra-op threads = ${cores}`]: await measureRaw(spinning),
+      [`the worker's options, intra-op threads = ${workerThreads ?? cores}`]: await measureRaw(
+        sessionOptionsFor({ kind: 'cpu' }, { intraOpThreads: workerThreads }),
+      ),
     };
-    for (const [name, r] of Object.entries(variants)) {
-      log(
-        `raw onnxruntime, ${name}, intra-op threads = ${cores}, same input tensor: batch-1 p50 ${f(r.batch1P50Ms, 2)} ms`,
+    if (workerThreads !== 1 && cores > 1)
+      variants['spinning off, intra-op threads = 1'] = await measureRaw(
+        sessionOptionsFor({ kind: 'cpu' }, { intraOpThreads: 1 }),
       );
+    for (const [name, r] of Object.entries(variants)) {
+      log(`raw onnxruntime, ${name}, same input tensor: batch-1 p50 ${f(r.batch1P50Ms, 2)} ms`);
       log(
         `  images/s by batch size: ${Object.entries(r.byBatch)
           .map(([b, v]) => `${b}: ${f(v)}`)
@@ -542,7 +551,7 @@ try {
     const fastest = all.reduce((a, b) => (b.best > a.best ? b : a));
     raw = { ...fastest, batch1P50Ms: Math.min(...all.map((r) => r.batch1P50Ms)) };
     const pre = await measurePreprocess();
-    const postCpuMs = await measurePostprocess(sessionOptionsFor({ kind: 'cpu' }));
+    const postCpuMs = await measurePostprocess(sessionOptionsFor({ kind: 'cpu' }, { intraOpThreads: workerThreads }));
     results.raw = { reference: raw, variants };
     results.preprocess = pre;
     stages = {

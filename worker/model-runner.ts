@@ -10,7 +10,13 @@ import { sha256File } from '../shared/file-hash.js';
 import { verificationOf, type Verification } from '../shared/weights-provenance.js';
 import type { Batching, ModelEntry } from '../shared/manifest.js';
 import { DynamicBatcher, type ItemOutcome } from './batcher.js';
-import { deviceName, sessionOptionsFor, type Device, type SessionTuning } from './backend/device.js';
+import {
+  deviceName,
+  modelSessionTuning,
+  sessionOptionsFor,
+  type Device,
+  type SessionTuning,
+} from './backend/device.js';
 import { SessionPool } from './backend/session-pool.js';
 import { tensorBuffers } from './backend/tensor-buffers.js';
 import {
@@ -126,7 +132,10 @@ export class ModelRunner {
     if (!factory) throw new Error(`model "${name}": task ${entry.manifest.task} has no worker pipeline`);
     const started = performance.now();
     // Off the event loop: onnxruntime-node's run() is synchronous on its calling thread.
-    const sessionOptions = sessionOptionsFor(device, tuning);
+    const sessionOptions = sessionOptionsFor(
+      device,
+      modelSessionTuning(tuning, entry.manifest.session.intra_op_threads),
+    );
     const session = sessions
       ? await sessions.acquire(entry.modelPath, sessionOptions)
       : await ThreadedSession.create(entry.modelPath, sessionOptions, onSessionDeath);

@@ -2,7 +2,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DeviceError, cudaProviderInstalled, parseDevice, sessionOptionsFor } from '../../worker/backend/device.js';
+import {
+  DeviceError,
+  cudaProviderInstalled,
+  modelSessionTuning,
+  parseDevice,
+  sessionOptionsFor,
+} from '../../worker/backend/device.js';
+import { ManifestSchema } from '../../shared/manifest.js';
 
 describe('devices and execution providers', () => {
   it('parses cpu and cuda:N', () => {
@@ -21,6 +28,18 @@ describe('devices and execution providers', () => {
     });
     expect(opts.executionProviders).toEqual(['cpu']);
     expect(opts.intraOpNumThreads).toBe(3);
+  });
+
+  it("takes a model's intra-op threads from its manifest unless the operator set them", () => {
+    const cores = Math.max(1, os.availableParallelism());
+    const threads = (tuning: { intraOpThreads?: number }, manifest?: number) =>
+      sessionOptionsFor({ kind: 'cpu' }, modelSessionTuning(tuning, manifest)).intraOpNumThreads;
+    expect(threads({ intraOpThreads: 0 }, 1)).toBe(1);
+    expect(threads({ intraOpThreads: 4 }, 1)).toBe(4);
+    expect(threads({ intraOpThreads: 0 }, undefined)).toBe(cores);
+    // The shipped text-direction classifier runs on one thread (measured faster, at half the CPU).
+    const direction = ManifestSchema.parse(JSON.parse(fs.readFileSync('models/text-direction/manifest.json', 'utf8')));
+    expect(direction.session.intra_op_threads).toBe(1);
   });
 
   it('selects the CUDA provider with the device id, and never falls back to CPU', () => {

@@ -63,6 +63,14 @@ export function cudaProviderInstalled(binDir = ortBinDir()): boolean {
 export type { SessionTuning };
 
 /**
+ * The worker's session tuning for one model: the operator's MODELHUB_INTRA_OP_THREADS (non-zero)
+ * wins, then the model manifest's `session.intra_op_threads`, then onnxruntime's all cores (0).
+ */
+export function modelSessionTuning(tuning: SessionTuning, manifestIntraOpThreads: number | undefined): SessionTuning {
+  return { ...tuning, intraOpThreads: tuning.intraOpThreads || manifestIntraOpThreads || 0 };
+}
+
+/**
  * Session options for a device. Throws DeviceError when CUDA is asked for but its provider is
  * not installed; onnxruntime would otherwise fail later with a less helpful message.
  */
