@@ -52,26 +52,40 @@ export class ItemIntake {
   }
 
   /**
-   * An interactive job: the N = 1 entry. Rejects with the item's error, or at once when `signal`
+   * An interactive job: the N = 1 entry; `startWhen` (its run claim) is awaited after its
+   * preprocessing and before its inference batch. Rejects with the item's error, or at once when `signal`
    * aborts (its run lost its lock: another worker has the job); the item itself still runs to its
    * end in its inference batch, so its batch-mates are untouched, and its answer is dropped.
    */
-  async runOne(input: Record<string, unknown>, deadlineAt?: number, signal?: AbortSignal): Promise<RunResult> {
+  async runOne(
+    input: Record<string, unknown>,
+    deadlineAt?: number,
+    signal?: AbortSignal,
+    startWhen?: Promise<unknown>,
+  ): Promise<RunResult> {
     if (signal?.aborted) throw new RunAbandonedError(signal.reason);
-    const run = this.run([input], 'interactive', deadlineAt);
-    const [settled] = signal ? await untilAborted(run, signal) : await run;
+    const run = this.runItem(input, 'interactive', deadlineAt, startWhen).then(
+      (value): ItemSettled => ({ ok: true, value, at: Date.now() }),
+      (error: unknown): ItemSettled => ({ ok: false, error, at: Date.now() }),
+    );
+    const settled = signal ? await untilAborted(run, signal) : await run;
     if (!settled.ok) throw settled.error;
     return settled.value;
   }
 
-  private async runItem(input: Record<string, unknown>, lane: Lane, deadlineAt?: number): Promise<RunResult> {
+  private async runItem(
+    input: Record<string, unknown>,
+    lane: Lane,
+    deadlineAt?: number,
+    startWhen?: Promise<unknown>,
+  ): Promise<RunResult> {
     const gates: AdmissionGate[] = lane === 'bulk' ? [this.bulkGate] : [];
     const heavy = this.options.heavy;
     if (heavy && (imagePixelsOf(input) ?? 0) > heavy.minPixels) gates.push(heavy.gate);
     // Always in this order (a model's bulk gate, then the worker's heavy gate): no waiting cycle.
     for (const gate of gates) await gate.enter();
     try {
-      return await withDeadline(() => this.runner.run(input), deadlineAt);
+      return await withDeadline(() => this.runner.run(input, startWhen), deadlineAt);
     } finally {
       for (const gate of gates) gate.leave();
     }

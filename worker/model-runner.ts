@@ -194,7 +194,12 @@ export class ModelRunner {
     return 'threadIds' in this.session ? (this.session.threadIds as SessionThreadIds) : null;
   }
 
-  async run(input: Record<string, unknown>): Promise<RunResult> {
+  /**
+   * Preprocesses `input`, then runs it in an inference batch. `startWhen`, when given, is awaited
+   * between the two (a job's run claim: decoding overlaps the claim's round trip, and the item
+   * enters a batch only once it is claimed; a rejection ends the run there).
+   */
+  async run(input: Record<string, unknown>, startWhen?: Promise<unknown>): Promise<RunResult> {
     this.inFlight += 1;
     try {
       const started = performance.now();
@@ -204,6 +209,7 @@ export class ModelRunner {
       );
       const preprocessMs = performance.now() - started;
       this.metrics.preprocessSeconds.observe(this.labels, preprocessMs / 1000);
+      if (startWhen) await startWhen;
       const job = activeContext();
       // This job's wait for its batch and the batch's session.run; the batch ends it.
       const inference = job && startSpan('inference', { attributes: this.spanAttributes, parent: job });

@@ -27,7 +27,7 @@ import { deviceName } from './backend/device.js';
 import { abandonOnLockLoss, laneWorkerOptions } from './lane-worker.js';
 import type { WorkerMetrics } from './metrics.js';
 import type { ItemIntake } from './item-intake.js';
-import type { ModelRunner } from './model-runner.js';
+import type { ModelRunner, RunResult } from './model-runner.js';
 import { ATTR, annotateActiveSpan, inSpan } from '../shared/tracing.js';
 
 export interface ConsumerOptions {
@@ -123,15 +123,27 @@ export class QueueConsumer {
     try {
       const data = readJobData(job.data);
       const deadline = data.deadline_at;
-      // Claimed first (it also ends the job's place in its tenant's waiting count), then judged.
-      const claim = await this.accounting.claimForRun(model, job.id!);
-      if (claim === 'canceled') throw new SpecError('CANCELED', 'the job was canceled before it ran');
+      // Claimed (which also ends the job's place in its tenant's waiting count) while its input
+      // decodes: the item enters an inference batch only once the claim is 'running', and a
+      // failure is reported only after the claim is known, so a cancel that won is what the job
+      // ends with, as when the claim came first.
+      const claimed = this.accounting.claimForRun(model, job.id!).then((claim) => {
+        if (claim === 'canceled') throw new SpecError('CANCELED', 'the job was canceled before it ran');
+        // Fire and forget: the start event must not slow the job.
+        void this.emit(job, 'start', () => jobView(job, 'active'));
+      });
+      claimed.catch(() => undefined); // awaited on every path below
       if (deadline && startedAt > deadline) {
+        await claimed;
         throw new SpecError('DEADLINE_EXCEEDED', "the job's deadline (timeout_s) passed before it could run");
       }
-      // Fire and forget: the start event must not slow the job.
-      void this.emit(job, 'start', () => jobView(job, 'active'));
-      const r = await this.intake.runOne(data.input, deadline, signal);
+      let r: RunResult;
+      try {
+        r = await this.intake.runOne(data.input, deadline, signal, claimed);
+      } catch (err) {
+        await claimed;
+        throw err;
+      }
       return {
         output: r.output,
         metrics: {

@@ -62,6 +62,34 @@ describe('ModelRunner', () => {
     await runner.close();
   });
 
+  it('holds a preprocessed item out of every inference batch until its start gate opens; a gate that rejects ends it unrun', async () => {
+    const registry = new Registry();
+    const runner = await ModelRunner.load(entry, { kind: 'cpu' }, taskOptions(config), createWorkerMetrics(registry));
+    // A counter's total, or a histogram's observation count.
+    const count = async (name: string) =>
+      (await registry.getSingleMetric(name)!.get()).values
+        .filter((v) => v.metricName === undefined || v.metricName.endsWith('_count'))
+        .reduce((a, v) => a + v.value, 0);
+    const image = b64(await solidImage(32, 32, [5, 50, 150]));
+    let open!: () => void;
+    let refuse!: (err: Error) => void;
+    const claimed = new Promise<void>((resolve) => (open = resolve));
+    const canceled = new Promise<void>((_, reject) => (refuse = reject));
+    const kept = runner.run({ image }, claimed);
+    const dropped = runner.run({ image }, canceled);
+    // Both decode while their claims are out; neither may reach the session yet.
+    while ((await count('modelhub_preprocess_seconds')) < 2) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await count('modelhub_session_runs_total')).toBe(0);
+    refuse(new Error('canceled before it ran'));
+    await expect(dropped).rejects.toThrow('canceled before it ran');
+    expect(await count('modelhub_session_runs_total')).toBe(0);
+    open();
+    expect((await kept).output).toBeDefined();
+    expect(await count('modelhub_session_runs_total')).toBe(1);
+    await runner.close();
+  });
+
   it("reports jobs in flight for the worker registry's load figure", async () => {
     const runner = await ModelRunner.load(
       entry,
