@@ -9,7 +9,8 @@
  * after `moveToFinished` succeeded. A run that lost its lock is told through its abort signal and
  * ends without a word. A worker that dies holding an entry leaves it to BullMQ's stalled-job
  * recovery: another worker runs it again (each item's claim finds its own earlier claim), so every
- * waiting call is answered once, by that run.
+ * waiting call is answered once, by that run. The items are claimed in one script for the entry
+ * (claim-entry-for-run.lua), not one per item.
  */
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { SpecError, asSpecError, isRetriable } from '../shared/errors.js';
@@ -83,7 +84,7 @@ export class EntryConsumer {
           event: 'completed',
           returnvalue: result,
         });
-      for (const it of result.items) this.metrics.jobs.inc({ model, outcome: 'error' in it ? 'failed' : 'succeeded' });
+      for (const it of result.items) this.metrics.jobs.inc({ model, outcome: itemOutcome(it) });
       this.metrics.jobDurationSeconds.observe({ model }, (Date.now() - job.timestamp) / 1000);
       void this.finished(job, result);
     });
@@ -129,12 +130,16 @@ export class EntryConsumer {
       // A newer release's entry: retried (another worker may read it), never run half-understood.
       throw new Error(new SpecError('INTERNAL', (err as Error).message).toReason(), { cause: err });
     }
-    // Each item leaves its tenant's waiting count as it is claimed (a retry finds its own claim).
-    await Promise.all(data.items.map((it) => this.accounting.claimForRun(model, it.id)));
+    // Each item leaves its tenant's waiting count as it is claimed (a retry finds its own claim),
+    // all in one script. An item a cancel claimed first fails alone, unrun, as a canceled job does.
+    const claims = await this.accounting.claimEntryForRun(
+      model,
+      data.items.map((it) => it.id),
+    );
     // Tracing on: each item runs in a span of its own call's trace, linked to the entry's span.
     const entrySpan = spanContextOf(activeContext());
     const runs = Promise.all(
-      data.items.map((it): Promise<ItemSettled> =>
+      data.items.map((it, k): Promise<ItemSettled> =>
         inSpan(
           'predict item',
           {
@@ -144,6 +149,12 @@ export class EntryConsumer {
             attributes: { [ATTR.jobId]: it.id, [ATTR.model]: model, 'modelhub.entry_id': job.id! },
           },
           async () => {
+            if (claims[k] === 'canceled')
+              return {
+                ok: false,
+                error: new SpecError('CANCELED', 'the job was canceled before it ran'),
+                at: Date.now(),
+              };
             if (it.deadline_at !== undefined && startedAt > it.deadline_at)
               return {
                 ok: false,
@@ -209,6 +220,12 @@ export class EntryConsumer {
       );
     }
   }
+}
+
+/** An item's outcome as the jobs metric counts it: one canceled before it ran counts as a canceled job does. */
+function itemOutcome(it: EntryItemResult): 'succeeded' | 'failed' | 'canceled' {
+  if (!('error' in it)) return 'succeeded';
+  return SpecError.fromReason(it.error).kind === 'CANCELED' ? 'canceled' : 'failed';
 }
 
 function round(ms: number): number {

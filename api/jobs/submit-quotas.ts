@@ -6,7 +6,7 @@
  */
 import type { Config } from '../../shared/config.js';
 import { SpecError } from '../../shared/errors.js';
-import { JobAccounting, inputBytesOf } from '../../shared/jobs/accounting.js';
+import { JobAccounting, inputBytesOf, type SubmitOutcome, type SubmittedItem } from '../../shared/jobs/accounting.js';
 import { tenancyOptions, type TenancyOptions } from '../../shared/options/tenancy.js';
 import { limitsOf } from '../../shared/tenant-limits.js';
 import { WaitingCount } from '../waiting-count.js';
@@ -75,24 +75,50 @@ export class SubmitQuotas {
     tenant: string | null,
     input: Record<string, unknown>,
   ): Promise<SpecError | null> {
+    const item = this.submittedItem(id, tenant, input);
+    const counted = await this.accounting.submit(model, id, tenant, item.share, item.limits);
+    return this.refusal(model, item, counted);
+  }
+
+  /**
+   * `admit` for the calls of one coalesced predict entry, in one Redis step: each call is decided
+   * as its own `admit` in that order would be (its tenant's limits, the counts after the calls
+   * before it); returns each call's refusal or null, in order.
+   */
+  async admitEntry(
+    model: string,
+    calls: { id: string; tenant: string | null; input: Record<string, unknown> }[],
+  ): Promise<(SpecError | null)[]> {
+    const items = calls.map((c) => this.submittedItem(c.id, c.tenant, c.input));
+    const outcomes = await this.accounting.submitEntry(model, items);
+    return outcomes.map((counted, k) => this.refusal(model, items[k], counted));
+  }
+
+  /** A call's share and its tenant's limits (a stored-bytes quota only for a named tenant). */
+  private submittedItem(id: string, tenant: string | null, input: Record<string, unknown>): SubmittedItem {
     const limits = limitsOf(this.options.tenancy, tenant);
     const storedQuota = tenant !== null ? limits.maxStoredBytes : 0;
     const inputBytes = storedQuota > 0 ? inputBytesOf(input) : 0;
-    const share = { countWaiting: tenant !== null && limits.maxWaiting > 0, inputBytes };
-    const counted = await this.accounting.submit(model, id, tenant, share, {
-      maxWaiting: limits.maxWaiting,
-      maxStoredBytes: storedQuota,
-    });
+    return {
+      id,
+      tenant,
+      share: { countWaiting: tenant !== null && limits.maxWaiting > 0, inputBytes },
+      limits: { maxWaiting: limits.maxWaiting, maxStoredBytes: storedQuota },
+    };
+  }
+
+  /** The 429 TENANT_QUOTA a refused call gets, or null when it was counted. */
+  private refusal(model: string, item: SubmittedItem, counted: SubmitOutcome): SpecError | null {
     if (counted.verdict === 'waiting')
       return new SpecError(
         'TENANT_QUOTA',
-        `you have ${counted.waiting} jobs waiting for model "${model}" (the limit is ${limits.maxWaiting}); try again later`,
+        `you have ${counted.waiting} jobs waiting for model "${model}" (the limit is ${item.limits.maxWaiting}); try again later`,
         { 'Retry-After': '5' },
       ).withReason('tenant_waiting');
     if (counted.verdict === 'stored')
       return new SpecError(
         'TENANT_QUOTA',
-        `your jobs for model "${model}" hold ${counted.storedBytes} bytes of inputs and results (the limit is ${storedQuota}); delete finished jobs (DELETE /v1/jobs/{id}) or try again later`,
+        `your jobs for model "${model}" hold ${counted.storedBytes} bytes of inputs and results (the limit is ${item.limits.maxStoredBytes}); delete finished jobs (DELETE /v1/jobs/{id}) or try again later`,
         { 'Retry-After': '30' },
       ).withReason('tenant_stored_bytes');
     return null;

@@ -24,8 +24,10 @@ const LIB = ['accounting-lib.lua'];
 
 interface AccountingCommands {
   modelhubAccountSubmit(...args: (string | number)[]): Promise<[SubmitVerdict, number, number]>;
+  modelhubAccountSubmitEntry(...args: (string | number)[]): Promise<[SubmitVerdict, number, number][]>;
   modelhubAccountRelease(records: string, usage: string, retained: string, id: string, ttlS: number): Promise<number>;
   modelhubClaimForRun(...args: (string | number)[]): Promise<JobClaim>;
+  modelhubClaimEntryForRun(numberOfKeys: number, ...args: (string | number)[]): Promise<JobClaim[]>;
   modelhubClaimForCancel(...args: (string | number)[]): Promise<CancelClaim>;
   modelhubFinishJob(...args: (string | number)[]): Promise<string[]>;
   modelhubFinishEntry(...args: (string | number)[]): Promise<string[]>;
@@ -34,12 +36,14 @@ interface AccountingCommands {
 
 const commands = luaCommands<AccountingCommands>({
   modelhubAccountSubmit: { file: 'account-submit.lua', numberOfKeys: 2, include: LIB },
+  modelhubAccountSubmitEntry: { file: 'account-submit-entry.lua', numberOfKeys: 2, include: LIB },
   modelhubAccountRelease: { file: 'account-release.lua', numberOfKeys: 3, include: LIB },
   modelhubClaimForRun: { file: 'claim-for-run.lua', numberOfKeys: 3, include: LIB },
   modelhubClaimForCancel: { file: 'claim-for-cancel.lua', numberOfKeys: 5, include: LIB },
   modelhubFinishJob: { file: 'finish-job.lua', numberOfKeys: 4, include: LIB },
   modelhubFinishEntry: { file: 'finish-entry.lua', numberOfKeys: 4, include: LIB },
   // A variable number of keys: passed first on each call.
+  modelhubClaimEntryForRun: { file: 'claim-entry-for-run.lua', include: LIB },
   modelhubReconcileJobs: { file: 'reconcile-jobs.lua', include: LIB },
 });
 
@@ -55,6 +59,27 @@ export interface SubmitShare {
   countWaiting: boolean;
   /** Input bytes counted in its tenant's stored bytes until it finishes (0: none). */
   inputBytes: number;
+}
+
+/** Each tenant's limits, per submitted item (0: none). */
+export interface SubmitLimits {
+  maxWaiting: number;
+  maxStoredBytes: number;
+}
+
+/** One item of a coalesced predict entry, as `submitEntry` decides it. */
+export interface SubmittedItem {
+  id: string;
+  tenant: string | null;
+  share: SubmitShare;
+  limits: SubmitLimits;
+}
+
+export interface SubmitOutcome {
+  verdict: SubmitVerdict;
+  /** The tenant's waiting jobs and stored bytes before this job. */
+  waiting: number;
+  storedBytes: number;
 }
 
 export interface FinishedJob {
@@ -101,8 +126,8 @@ export class JobAccounting {
     id: string,
     tenant: string | null,
     share: SubmitShare,
-    limits: { maxWaiting: number; maxStoredBytes: number },
-  ): Promise<{ verdict: SubmitVerdict; waiting: number; storedBytes: number }> {
+    limits: SubmitLimits,
+  ): Promise<SubmitOutcome> {
     const k = accountingKeys(this.prefix, model);
     const [verdict, waiting, storedBytes] = await commands(this.redis).modelhubAccountSubmit(
       k.records,
@@ -117,6 +142,31 @@ export class JobAccounting {
       this.options.ttlS,
     );
     return { verdict, waiting, storedBytes };
+  }
+
+  /**
+   * Records the items of a coalesced predict entry in one atomic step, each decided exactly as
+   * its own `submit` in that order would decide it (an item's counts include the items before it);
+   * returns each item's outcome, in order.
+   */
+  async submitEntry(model: string, items: SubmittedItem[]): Promise<SubmitOutcome[]> {
+    if (items.length === 0) return [];
+    const k = accountingKeys(this.prefix, model);
+    const verdicts = await commands(this.redis).modelhubAccountSubmitEntry(
+      k.records,
+      k.usage,
+      Date.now(),
+      this.options.ttlS,
+      ...items.flatMap((it) => [
+        it.id,
+        tenantField(it.tenant),
+        it.share.countWaiting ? 1 : 0,
+        it.share.inputBytes,
+        it.limits.maxWaiting,
+        it.limits.maxStoredBytes,
+      ]),
+    );
+    return verdicts.map(([verdict, waiting, storedBytes]) => ({ verdict, waiting, storedBytes }));
   }
 
   /** Gives back all a job's record holds (the job is gone, or will never exist); returns the bytes released. */
@@ -136,6 +186,24 @@ export class JobAccounting {
       this.options.ttlS,
       id,
       this.options.ttlS,
+    );
+  }
+
+  /**
+   * A worker starting a coalesced predict entry: each item's claim (`claimForRun`'s), in one
+   * atomic step; an item claimed 'canceled' must not run. A retried entry finds its own claims.
+   */
+  claimEntryForRun(model: string, ids: string[]): Promise<JobClaim[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    const k = accountingKeys(this.prefix, model);
+    const keys = [k.records, k.usage, ...ids.map((id) => jobClaimKey(this.prefix, model, id))];
+    // ARGV[3..] (the ids) line up with KEYS[3..] (their claims).
+    return commands(this.redis).modelhubClaimEntryForRun(
+      keys.length,
+      ...keys,
+      this.options.ttlS,
+      this.options.ttlS,
+      ...ids,
     );
   }
 

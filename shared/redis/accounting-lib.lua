@@ -54,8 +54,17 @@ local function applyRecord(usageKey, r, sign)
   if r.stage == 'r' then addTo(usageKey, 'retained', sign * r.result) end
 end
 
+-- Refreshes the TTL of the records and usage hashes after records changed.
+local function expireAccounting(recordsKey, usageKey, ttl)
+  redis.call('EXPIRE', recordsKey, ttl)
+  -- Only lengthened: batch chunks' counts (account-batch-chunk.lua) share this hash and may live longer.
+  if redis.call('TTL', usageKey) < tonumber(ttl) then redis.call('EXPIRE', usageKey, ttl) end
+end
+
 -- Replaces record `old` (nil: none) of job `id` with `new` (nil: delete it), moving the counters.
-local function setRecord(recordsKey, usageKey, id, old, new, ttl)
+-- `deferExpiry`: the caller changes several records and calls expireAccounting once at its end
+-- (a script over a whole entry would otherwise refresh both TTLs per item).
+local function setRecord(recordsKey, usageKey, id, old, new, ttl, deferExpiry)
   if old then applyRecord(usageKey, old, -1) end
   if new then
     applyRecord(usageKey, new, 1)
@@ -63,9 +72,7 @@ local function setRecord(recordsKey, usageKey, id, old, new, ttl)
   else
     redis.call('HDEL', recordsKey, id)
   end
-  redis.call('EXPIRE', recordsKey, ttl)
-  -- Only lengthened: batch chunks' counts (account-batch-chunk.lua) share this hash and may live longer.
-  if redis.call('TTL', usageKey) < tonumber(ttl) then redis.call('EXPIRE', usageKey, ttl) end
+  if not deferExpiry then expireAccounting(recordsKey, usageKey, ttl) end
 end
 
 local function getRecord(recordsKey, id)

@@ -9,16 +9,20 @@
 -- (ms), ARGV[4] retention count, ARGV[5] retention bytes (0: no bound), ARGV[6] TTL (s), then per
 -- item: its id, its tenant ('-'), its result bytes (0: no result).
 -- Returns the ids of older results the byte bound pushed out.
+-- The records' and counters' TTLs are refreshed once, after the items (not once per item).
 local ttl, now = ARGV[6], tonumber(ARGV[2])
+local changed = false
 if redis.call('EXISTS', KEYS[1]) == 0 then
   for i = 7, #ARGV, 3 do
     local id = ARGV[i]
     local record = getRecord(KEYS[2], id)
     if record then
       if record.stage == 'r' then redis.call('ZREM', KEYS[4], retainedMember(id, record)) end
-      setRecord(KEYS[2], KEYS[3], id, record, nil, ttl)
+      setRecord(KEYS[2], KEYS[3], id, record, nil, ttl, true)
+      changed = true
     end
   end
+  if changed then expireAccounting(KEYS[2], KEYS[3], ttl) end
   return {}
 end
 redis.call('HSET', KEYS[1], 'data', ARGV[1])
@@ -28,16 +32,21 @@ for i = 7, #ARGV, 3 do
   local record = getRecord(KEYS[2], id)
   if not (record and (record.stage == 'r' or record.stage == 'x' or record.stage == 'c')) then
     if resultBytes == 0 then
-      if record then setRecord(KEYS[2], KEYS[3], id, record, nil, ttl) end
+      if record then
+        setRecord(KEYS[2], KEYS[3], id, record, nil, ttl, true)
+        changed = true
+      end
     else
       local before = record or { stage = 'i', w = 0, input = 0, result = 0, created = now, tenant = tenant }
       local done = withStage(before, 'r', resultBytes)
-      setRecord(KEYS[2], KEYS[3], id, record, done, ttl)
+      setRecord(KEYS[2], KEYS[3], id, record, done, ttl, true)
       redis.call('ZADD', KEYS[4], now, retainedMember(id, done))
-      redis.call('EXPIRE', KEYS[4], ttl)
       finished[id] = true
+      changed = true
     end
   end
 end
+if changed then expireAccounting(KEYS[2], KEYS[3], ttl) end
+if next(finished) then redis.call('EXPIRE', KEYS[4], ttl) end
 return pushOutRetained(KEYS[2], KEYS[3], KEYS[4], now, tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),
   function(headId) return finished[headId] == true end, ttl)

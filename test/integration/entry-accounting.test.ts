@@ -1,0 +1,175 @@
+/**
+ * A coalesced predict entry's accounting in one script per entry (issue 22): its calls' quota
+ * checks and records (account-submit-entry.lua) decide exactly as one account-submit.lua per call
+ * in the entry's order would, and its claims (claim-entry-for-run.lua) move each record once,
+ * with a cancel's claim winning for its own item only.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SubmitQuotas } from '../../api/jobs/submit-quotas.js';
+import type { SpecError } from '../../shared/errors.js';
+import { JobAccounting, type SubmittedItem } from '../../shared/jobs/accounting.js';
+import type { TenancyOptions } from '../../shared/options/tenancy.js';
+import { accountingKeys, jobClaimKey } from '../../shared/redis/keys.js';
+import { REDIS_URL, deletePrefix, testPrefix } from '../helpers/hub.js';
+
+const prefix = testPrefix('entryacct');
+const redis = new Redis(REDIS_URL);
+const accounting = new JobAccounting(redis, prefix, {
+  ttlS: 60,
+  retention: { JOB_RETENTION_S: 60, JOB_RETENTION_COUNT: 10, JOB_RETENTION_BYTES: 0 },
+});
+
+afterAll(async () => {
+  await deletePrefix(prefix);
+  redis.disconnect();
+});
+
+const item = (
+  id: string,
+  tenant: string,
+  inputBytes: number,
+  maxWaiting: number,
+  maxStoredBytes = 0,
+): SubmittedItem => ({
+  id,
+  tenant,
+  share: { countWaiting: maxWaiting > 0, inputBytes },
+  limits: { maxWaiting, maxStoredBytes },
+});
+
+/** What the model's counters hold, as one object (empty: every count back to zero). */
+const counters = async (model: string) => redis.hgetall(accountingKeys(prefix, model).usage);
+
+describe('account-submit-entry.lua', () => {
+  // Tenant a may have 3 waiting and already has 1; tenant b may have 10, and 250 bytes stored
+  // (checked before an item: a tenant under the bound may pass it once).
+  const plan = (p: string) => [
+    item(`${p}.p0`, 'a', 10, 3),
+    item(`${p}.p1`, 'b', 100, 10, 250),
+    item(`${p}.p2`, 'a', 10, 3),
+    item(`${p}.p3`, 'b', 100, 10, 250),
+    // a reaches its waiting limit here: this and its later calls are refused...
+    item(`${p}.p4`, 'a', 10, 3),
+    // ...while b's go on until its stored bytes are reached (200 + 100 ≥ 250 before p7)
+    item(`${p}.p5`, 'b', 100, 10, 250),
+    item(`${p}.p6`, 'a', 10, 3),
+    item(`${p}.p7`, 'b', 100, 10, 250),
+    // a tenant with no limits is never refused
+    item(`${p}.p8`, 'c', 0, 0),
+  ];
+  const already = item('earlier', 'a', 5, 3);
+
+  it('an entry of mixed tenants gets exactly the verdicts and counts of one submit per call, in order', async () => {
+    // The same starting state in two models: one entry in one, one submit per call in the other.
+    for (const model of ['entry', 'single'])
+      await accounting.submit(model, already.id, 'a', already.share, already.limits);
+    const entry = await accounting.submitEntry('entry', plan('e'));
+    const single = [];
+    for (const it of plan('e')) single.push(await accounting.submit('single', it.id, it.tenant, it.share, it.limits));
+
+    expect(entry).toEqual(single);
+    expect(entry.map((o) => o.verdict)).toEqual(['ok', 'ok', 'ok', 'ok', 'waiting', 'ok', 'waiting', 'stored', 'ok']);
+    // Counts are the tenant's before each call: a's third call saw 3 waiting, b's last 300 bytes.
+    expect(entry[4]).toEqual({ verdict: 'waiting', waiting: 3, storedBytes: 25 });
+    expect(entry[7]).toEqual({ verdict: 'stored', waiting: 3, storedBytes: 300 });
+    expect(await counters('entry')).toEqual(await counters('single'));
+    const records = async (model: string) =>
+      Object.keys(await redis.hgetall(accountingKeys(prefix, model).records)).sort();
+    expect(await records('entry')).toEqual(await records('single'));
+    expect(await records('entry')).toEqual(['e.p0', 'e.p1', 'e.p2', 'e.p3', 'e.p5', 'e.p8', 'earlier']);
+  });
+
+  it('sent again (a reply lost), it finds its records and changes nothing, as the single submits would', async () => {
+    const before = await counters('entry');
+    const again = await accounting.submitEntry('entry', plan('e'));
+    const singleAgain = [];
+    for (const it of plan('e'))
+      singleAgain.push(await accounting.submit('single', it.id, it.tenant, it.share, it.limits));
+    expect(again).toEqual(singleAgain);
+    expect(await counters('entry')).toEqual(before);
+  });
+
+  it('once every call is released, every count is back to zero', async () => {
+    for (const model of ['entry', 'single'])
+      for (const id of [already.id, ...plan('e').map((it) => it.id)]) await accounting.release(model, id);
+    expect(await counters('entry')).toEqual({});
+    expect(await counters('single')).toEqual({});
+  });
+
+  it('refreshes the records and counters TTLs once it counted a call', async () => {
+    await accounting.submitEntry('ttl', [item('t.p0', 'a', 10, 3)]);
+    const k = accountingKeys(prefix, 'ttl');
+    expect(await redis.ttl(k.records)).toBeGreaterThan(0);
+    expect(await redis.ttl(k.usage)).toBeGreaterThan(0);
+  });
+
+  it("SubmitQuotas.admitEntry refuses with admit's own errors, per tenant's limits", async () => {
+    const tenancy: TenancyOptions = {
+      rateRps: 0,
+      rateBytesPerS: 0,
+      maxWaiting: 2,
+      priorityCeiling: 3,
+      maxStoredBytes: 0,
+      maxBatchItems: 0,
+      overrides: { big: { max_waiting: 5 } },
+    };
+    const quotas = new SubmitQuotas(accounting, { queueMaxWaiting: 100, tenancy }, async () => 0);
+    const calls = ['small', 'big', 'small', 'big', 'small', 'big'].map((tenant, k) => ({
+      id: `q.p${k}`,
+      tenant,
+      input: { text: 'x' },
+    }));
+    const entry = await quotas.admitEntry('quota-entry', calls);
+    const single = [];
+    for (const c of calls) single.push(await quotas.admit('quota-single', c.id, c.tenant, c.input));
+    // The same refusals, but for their model's name in the message.
+    const shown = (e: SpecError | null, model: string) =>
+      e && { kind: e.kind, message: e.message.replace(model, 'M'), headers: e.headers, reason: e.reason };
+    expect(entry.map((e) => shown(e, 'quota-entry'))).toEqual(single.map((e) => shown(e, 'quota-single')));
+    expect(entry.map((e) => e?.kind ?? null)).toEqual([null, null, null, null, 'TENANT_QUOTA', null]);
+  });
+});
+
+describe('claim-entry-for-run.lua', () => {
+  const model = 'claims';
+  const ids = ['c.p0', 'c.p1', 'c.p2'];
+
+  it("claims every item, moves each record once, and leaves a cancel's claim to win for its own item", async () => {
+    await accounting.submitEntry(
+      model,
+      ids.map((id) => item(id, 't', 100, 10)),
+    );
+    expect(await accounting.usage(model, 't')).toEqual({ waiting: 3, storedBytes: 300 });
+    // A cancel claimed the second call first (claim-for-cancel.lua's claim).
+    await redis.set(jobClaimKey(prefix, model, 'c.p1'), 'canceled', 'EX', 60);
+
+    expect(await accounting.claimEntryForRun(model, ids)).toEqual(['running', 'canceled', 'running']);
+    // The two claimed calls left the waiting count; their inputs stay counted until they finish.
+    expect(await accounting.usage(model, 't')).toEqual({ waiting: 1, storedBytes: 300 });
+    for (const id of ['c.p0', 'c.p2']) expect(await redis.get(jobClaimKey(prefix, model, id))).toBe('running');
+  });
+
+  it('a retried entry finds its own claims and moves no count twice', async () => {
+    expect(await accounting.claimEntryForRun(model, ids)).toEqual(['running', 'canceled', 'running']);
+    expect(await accounting.usage(model, 't')).toEqual({ waiting: 1, storedBytes: 300 });
+    const records = await redis.hgetall(accountingKeys(prefix, model).records);
+    expect(Object.fromEntries(Object.entries(records).map(([id, r]) => [id, r[0]]))).toEqual({
+      'c.p0': 'i',
+      'c.p1': 'w',
+      'c.p2': 'i',
+    });
+  });
+
+  it('a claim per item gives the same claims and counts as the entry claim', async () => {
+    await accounting.submitEntry(
+      'claims-single',
+      ids.map((id) => item(id, 't', 100, 10)),
+    );
+    await redis.set(jobClaimKey(prefix, 'claims-single', 'c.p1'), 'canceled', 'EX', 60);
+    const single = [];
+    for (const id of ids) single.push(await accounting.claimForRun('claims-single', id));
+    expect(single).toEqual(['running', 'canceled', 'running']);
+    expect(await counters('claims-single')).toEqual(await counters(model));
+  });
+});
