@@ -1,8 +1,9 @@
 /**
  * The API's side of coalesced predict entries (shared/predict/entry.ts): the calls one window
  * gathered (predict-coalescer.ts) are counted one by one, exactly as separate jobs would be (each
- * its own accounting record, quota check and index entry, so one tenant's refusal is its call's
- * alone), queued as one entry on the model's predict lane, and answered from the entry's one
+ * its own accounting record and quota check, so one tenant's refusal is its call's alone) but in
+ * one Redis script for the whole entry, indexed under one key for the entry (api/jobs/job-index.ts),
+ * queued as one entry on the model's predict lane, and answered from the entry's one
  * finishing event, each call with its own item's output or error. A call whose event never came
  * (a Redis restart, a lost notice) reads its item back like any job.
  */
@@ -25,7 +26,7 @@ import { predictQueueName } from '../shared/redis/keys.js';
 import { entryGoneOrFinished } from '../shared/redis/bullmq-internals.js';
 import { bullTelemetry } from '../shared/tracing.js';
 import type { Finish } from './job-finish-events.js';
-import type { JobIndexEntry, JobService } from './job-service.js';
+import type { JobService } from './job-service.js';
 import { storeCall, type StoreCall } from './store-call.js';
 
 export interface PredictCall {
@@ -97,39 +98,26 @@ export class PredictEntries {
     const prefix = this.config.MODELHUB_PREFIX;
     const out = new Map<string, PredictAnswer | Error>();
     await this.jobs.checkWaiting(model);
-    // Each call counted as a job of its own would be: its quota check, its record, its index entry.
-    const verdicts = await Promise.all(
-      items.map(async (it) => {
-        const index: JobIndexEntry = {
-          model,
-          tenant: it.tenant,
-          created_at: now,
-          deadline_at: null,
-          entry: entryId,
-          ...(it.trace_id ? { trace_id: it.trace_id } : {}),
-        };
-        const [refusal] = await Promise.all([
-          this.jobs.quotas.admit(model, it.id, it.tenant, it.input),
-          this.jobs.index.write(it.id, index),
-        ]);
-        return refusal;
-      }),
-    );
+    // Each call counted as a job of its own would be (its quota check, its record), all in one
+    // script; the entry's calls indexed under one key, written meanwhile.
+    const [refusals] = await Promise.all([
+      this.jobs.quotas.admitEntry(model, items),
+      this.jobs.index.writeEntry(entryId, model, now, items),
+    ]);
     const accepted: EntryItem[] = [];
     for (const [k, it] of items.entries()) {
-      const refusal = verdicts[k];
+      const refusal = refusals[k];
       if (refusal) out.set(it.id, refusal);
       else accepted.push(it);
     }
-    // A refused call leaves nothing behind.
-    await Promise.all(
-      items
-        .filter((it) => out.has(it.id))
-        .flatMap((it) => [
-          this.jobs.accounting.release(model, it.id).catch(() => undefined),
-          this.jobs.index.remove(it.id).catch(() => undefined),
-        ]),
-    );
+    // A refused call leaves nothing behind: its record goes, and the index keeps only the others.
+    if (accepted.length < items.length)
+      await Promise.all([
+        ...items
+          .filter((it) => out.has(it.id))
+          .map((it) => this.jobs.accounting.release(model, it.id).catch(() => undefined)),
+        this.jobs.index.writeEntry(entryId, model, now, accepted).catch(() => undefined),
+      ]);
     if (accepted.length === 0) return out;
 
     const waitMs = this.config.PREDICT_WAIT_S * 1000;
@@ -163,12 +151,10 @@ export class PredictEntries {
         () => null,
       );
       if (stored === false)
-        await Promise.all(
-          accepted.flatMap((it) => [
-            this.jobs.accounting.release(model, it.id).catch(() => undefined),
-            this.jobs.index.remove(it.id).catch(() => undefined),
-          ]),
-        );
+        await Promise.all([
+          ...accepted.map((it) => this.jobs.accounting.release(model, it.id).catch(() => undefined)),
+          this.jobs.index.writeEntry(entryId, model, now, []).catch(() => undefined),
+        ]);
       throw err;
     }
     const outcome = await finish.done;

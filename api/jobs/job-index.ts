@@ -2,10 +2,17 @@
  * The job index: job id → its model and tenant (and what its view needs without reading its
  * data), so a request finds the job's queue and another tenant's job answers like a missing one.
  * Written with the job's accounting record at submit, kept as long as the job's side keys.
+ *
+ * The calls of a coalesced predict entry (shared/predict/entry.ts) share one key, the entry's
+ * (EntryIndex): one write per entry, not per call. A call is found through its id's entry
+ * (`entryOfItem`), unless it has a key of its own, which wins: the previous release wrote one per
+ * call, and a call's own key may be written for it later (markCanceled).
  */
 import { SpecError } from '../../shared/errors.js';
+import { entryOfItem } from '../../shared/predict/entry.js';
 import type { RedisClient } from '../../shared/redis/connection.js';
-import { jobIndexKey } from '../../shared/redis/keys.js';
+import { entryIndexKey, jobIndexKey } from '../../shared/redis/keys.js';
+import { luaCommands } from '../../shared/redis/lua-commands.js';
 
 export interface JobIndexEntry {
   model: string;
@@ -22,6 +29,25 @@ export interface JobIndexEntry {
   entry?: string;
 }
 
+/** The version of EntryIndex this release writes. A later one may add fields; it keeps these. */
+export const ENTRY_INDEX_VERSION = 1;
+
+/** One coalesced entry's index: its calls by their place in the entry (`<entry>.p<place>`). */
+export interface EntryIndex {
+  v: number;
+  model: string;
+  created_at: number;
+  /** Place → the call's tenant and trace. A deleted call's place is gone. */
+  items: Partial<Record<string, { tenant: string | null; trace_id?: string }>>;
+}
+
+/** A call of a coalesced entry, as its entry's index holds it. */
+export interface IndexedCall {
+  id: string;
+  tenant: string | null;
+  trace_id?: string;
+}
+
 export interface JobIndexOptions {
   /** Key prefix of the hub's keys (MODELHUB_PREFIX). */
   prefix: string;
@@ -29,6 +55,28 @@ export interface JobIndexOptions {
   ttlS: number;
   /** Whether this API serves the model (an entry of a model no longer served reads as not found). */
   serves: (model: string) => boolean;
+}
+
+interface IndexCommands {
+  modelhubEntryIndexRemoveItem(key: string, place: string): Promise<number>;
+}
+
+const commands = luaCommands<IndexCommands>({
+  modelhubEntryIndexRemoveItem: { file: 'entry-index-remove-item.lua', numberOfKeys: 1 },
+});
+
+/** The job index entry of call `place` of an entry, from the entry's index (null: not there). */
+export function callOfEntryIndex(entryId: string, place: number, index: EntryIndex): JobIndexEntry | null {
+  const call = index.items[String(place)];
+  if (!call) return null;
+  return {
+    model: index.model,
+    tenant: call.tenant ?? null,
+    created_at: index.created_at,
+    deadline_at: null,
+    entry: entryId,
+    ...(call.trace_id ? { trace_id: call.trace_id } : {}),
+  };
 }
 
 export class JobIndex {
@@ -50,24 +98,72 @@ export class JobIndex {
     await this.redis.set(this.key(id), JSON.stringify(entry), 'EX', this.options.ttlS);
   }
 
+  /**
+   * Indexes the calls of coalesced entry `entryId` in one key (replacing what it held: written
+   * again with only the calls a quota let through). No calls: the key goes.
+   */
+  async writeEntry(entryId: string, model: string, createdAt: number, calls: IndexedCall[]): Promise<void> {
+    const key = entryIndexKey(this.options.prefix, entryId);
+    if (calls.length === 0) {
+      await this.redis.del(key);
+      return;
+    }
+    const items: EntryIndex['items'] = {};
+    for (const c of calls) {
+      const place = entryOfItem(c.id);
+      if (place?.entry !== entryId) throw new Error(`"${c.id}" is not a call of entry "${entryId}"`);
+      items[place.item] = { tenant: c.tenant, ...(c.trace_id ? { trace_id: c.trace_id } : {}) };
+    }
+    const index: EntryIndex = { v: ENTRY_INDEX_VERSION, model, created_at: createdAt, items };
+    await this.redis.set(key, JSON.stringify(index), 'EX', this.options.ttlS);
+  }
+
+  /** Job `id`'s index entry, whoever's it is (null: none). */
+  async lookUp(id: string): Promise<JobIndexEntry | null> {
+    const call = entryOfItem(id);
+    if (!call) {
+      const raw = await this.reader.get(this.key(id));
+      return raw ? (JSON.parse(raw) as JobIndexEntry) : null;
+    }
+    // Two keys in two slots on a Cluster: two commands, sent together.
+    const [own, ofEntry] = await Promise.all([
+      this.reader.get(this.key(id)),
+      this.reader.get(entryIndexKey(this.options.prefix, call.entry)),
+    ]);
+    if (own) return JSON.parse(own) as JobIndexEntry;
+    return ofEntry ? callOfEntryIndex(call.entry, call.item, JSON.parse(ofEntry) as EntryIndex) : null;
+  }
+
   /** The tenant's job `id` (404 JOB_NOT_FOUND for a missing job or another tenant's). */
   async read(id: string, tenant: string | null): Promise<JobIndexEntry> {
-    const raw = await this.reader.get(this.key(id));
-    const entry = raw ? (JSON.parse(raw) as JobIndexEntry) : null;
+    const entry = await this.lookUp(id);
     // Another tenant's job answers exactly like a missing one.
     if (!entry || entry.tenant !== tenant || !this.options.serves(entry.model))
       throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
     return entry;
   }
 
-  /** Marks the job canceled now, keeping the entry's TTL; returns the entry as written. */
+  /**
+   * Marks the job canceled now, in its own key; returns the entry as written. A job's key keeps
+   * its TTL; a coalesced call's own key (there may be none yet) gets the side keys' TTL.
+   */
   async markCanceled(id: string, entry: JobIndexEntry): Promise<JobIndexEntry & { canceled_at: number }> {
     const canceled = { ...entry, canceled_at: Date.now() };
-    await this.redis.set(this.key(id), JSON.stringify(canceled), 'KEEPTTL');
+    if (entryOfItem(id)) await this.redis.set(this.key(id), JSON.stringify(canceled), 'EX', this.options.ttlS);
+    else await this.redis.set(this.key(id), JSON.stringify(canceled), 'KEEPTTL');
     return canceled;
   }
 
+  /** Removes job `id` from the index: its own key, and for a coalesced call its place in its entry's. */
   async remove(id: string): Promise<void> {
-    await this.redis.del(this.key(id));
+    const call = entryOfItem(id);
+    await Promise.all([
+      this.redis.del(this.key(id)),
+      call &&
+        commands(this.redis).modelhubEntryIndexRemoveItem(
+          entryIndexKey(this.options.prefix, call.entry),
+          String(call.item),
+        ),
+    ]);
   }
 }

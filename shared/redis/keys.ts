@@ -22,6 +22,14 @@ export function jobIndexKey(prefix: string, jobId: string): string {
 }
 
 /**
+ * A coalesced predict entry's id → its model and each of its calls' tenant and trace (one key
+ * for all its calls: api/jobs/job-index.ts). A call's own jobIndexKey, where there is one, wins.
+ */
+export function entryIndexKey(prefix: string, entryId: string): string {
+  return `${prefix}:entryindex:${entryId}`;
+}
+
+/**
  * Who got a job first: a worker starting it ("running") or a cancel ("canceled"). It shares its
  * queue's hash slot, so the cancel's check of BullMQ's lock is one atomic script on a Cluster too.
  */

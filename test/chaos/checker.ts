@@ -10,7 +10,8 @@
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { inputBytesOf } from '../../shared/jobs/accounting.js';
-import { batchKeys, jobClaimKey, jobIndexKey } from '../../shared/redis/keys.js';
+import { batchKeys, jobClaimKey } from '../../shared/redis/keys.js';
+import { JobIndex } from '../../api/jobs/job-index.js';
 import { jobHashKey } from '../../shared/redis/bullmq-internals.js';
 import { itemResultBytes, type EntryData, type EntryResult } from '../../shared/predict/entry.js';
 import type { History } from './history.js';
@@ -67,6 +68,15 @@ export interface CheckContext {
 
 const tenantOf = (ctx: CheckContext, name: string) => ctx.tenants.find((t) => t.name === name);
 
+/**
+ * Whether a coalesced predict call is still indexed (a deleted call's place is gone from its
+ * entry's index): read as the API reads it, its own key first, then its entry's.
+ */
+async function callIndexed(ctx: CheckContext, id: string): Promise<boolean> {
+  const index = new JobIndex(ctx.redis, ctx.redis, { prefix: ctx.prefix, ttlS: 0, serves: () => true });
+  return (await index.lookUp(id)) !== null;
+}
+
 /** Jobs the queue holds now, whoever submitted them (a submit answered 503 may still have stored one). */
 async function existingJobs(ctx: CheckContext): Promise<Job[]> {
   const jobs = await ctx.queue.getJobs([...ALL_STATES], 0, -1);
@@ -109,7 +119,7 @@ export async function quiesce(ctx: CheckContext, report: Report, timeoutMs: numb
     for (const { entry, item } of await existingItems(ctx)) {
       const tenant = String(item.tenant);
       // A deleted call's index is gone (its result waits inside the entry for the entry's retention).
-      const indexed = (await ctx.redis.exists(jobIndexKey(ctx.prefix, item.id))) === 1;
+      const indexed = await callIndexed(ctx, item.id);
       if (!ctx.ledger.jobs.has(item.id) && tenantOf(ctx, tenant) && indexed) {
         ctx.ledger.job(item.id, tenant, 'discovered', []).createdAt = entry.timestamp - ctx.history.started;
         ctx.history.add('note', 'discovered', 'a predict call no answer named', [item.id], tenant);
@@ -389,7 +399,7 @@ async function expectedUsage(ctx: CheckContext): Promise<Map<string, UsageFields
       if (!entry?.id) continue;
       for (const item of entry.data.items) {
         const fields = out.get(String(item.tenant));
-        if (!fields || (await ctx.redis.exists(jobIndexKey(ctx.prefix, item.id))) === 0) continue;
+        if (!fields || !(await callIndexed(ctx, item.id))) continue;
         if (state === 'completed') {
           const own = (entry.returnvalue as EntryResult | null)?.items.find((r) => r.id === item.id);
           fields.stored_bytes += own ? itemResultBytes(own) : 0;
