@@ -9,19 +9,26 @@
 -- the order of their claims.
 -- Returns each item's claim, 'running' or 'canceled', in order.
 local claimTtl, ttl = ARGV[1], ARGV[2]
-local claims, changed = {}, false
+local claims, claimed = {}, {}
 for i = 3, #KEYS do
-  local id = ARGV[i]
   if redis.call('SET', KEYS[i], 'running', 'EX', claimTtl, 'NX') then
-    local record = getRecord(KEYS[1], id)
-    if record and record.stage == 'w' then
-      setRecord(KEYS[1], KEYS[2], id, record, withStage(record, 'i'), ttl, true)
-      changed = true
-    end
     table.insert(claims, 'running')
+    table.insert(claimed, ARGV[i])
   else
     table.insert(claims, redis.call('GET', KEYS[i]) or 'running')
   end
 end
-if changed then expireAccounting(KEYS[1], KEYS[2], ttl) end
+-- The records of the items claimed just now, read in one command.
+if #claimed > 0 then
+  local records = redis.call('HMGET', KEYS[1], unpack(claimed))
+  local changed = false
+  for k, id in ipairs(claimed) do
+    local record = parseRecord(records[k] or nil)
+    if record and record.stage == 'w' then
+      setRecord(KEYS[1], KEYS[2], id, record, withStage(record, 'i'), ttl, true)
+      changed = true
+    end
+  end
+  if changed then expireAccounting(KEYS[1], KEYS[2], ttl) end
+end
 return claims

@@ -12,10 +12,18 @@
 -- The records' and counters' TTLs are refreshed once, after the items (not once per item).
 local ttl, now = ARGV[6], tonumber(ARGV[2])
 local changed = false
+-- The items' records, read in one command before any changes (an entry's item ids are unique).
+local ids = {}
+for i = 7, #ARGV, 3 do table.insert(ids, ARGV[i]) end
+local records = {}
+if #ids > 0 then
+  local raw = redis.call('HMGET', KEYS[2], unpack(ids))
+  for k, id in ipairs(ids) do records[id] = parseRecord(raw[k] or nil) end
+end
 if redis.call('EXISTS', KEYS[1]) == 0 then
   for i = 7, #ARGV, 3 do
     local id = ARGV[i]
-    local record = getRecord(KEYS[2], id)
+    local record = records[id]
     if record then
       if record.stage == 'r' then redis.call('ZREM', KEYS[4], retainedMember(id, record)) end
       setRecord(KEYS[2], KEYS[3], id, record, nil, ttl, true)
@@ -29,7 +37,7 @@ redis.call('HSET', KEYS[1], 'data', ARGV[1])
 local finished = {}
 for i = 7, #ARGV, 3 do
   local id, tenant, resultBytes = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  local record = getRecord(KEYS[2], id)
+  local record = records[id]
   if not (record and (record.stage == 'r' or record.stage == 'x' or record.stage == 'c')) then
     if resultBytes == 0 then
       if record then

@@ -48,4 +48,22 @@ describe('Redis Cluster', () => {
     const workers = (await getJson(`${hub.url}/v1/workers`)).body.workers;
     expect(workers).toHaveLength(1);
   });
+
+  it("counts, claims, indexes and deletes a coalesced entry's calls through the cluster (one script per entry)", async () => {
+    const image = b64(await solidImage(40, 40, [120, 60, 30]));
+    const answers = await Promise.all(
+      hub.api.ctx.predict.entries.submit(
+        'resnet50',
+        [0, 1, 2].map(() => ({ tenant: null, input: { image } })),
+      ),
+    );
+    expect(answers.map((a) => a.view.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(answers.map((a) => a.entryItems)).toEqual([3, 3, 3]);
+    const [first, second] = answers.map((a) => a.view.id);
+    expect((await getJson(`${hub.url}/v1/jobs/${first}`)).body).toMatchObject({ status: 'succeeded' });
+    const deleted = await fetch(`${hub.url}/v1/jobs/${first}`, { method: 'DELETE' });
+    expect(deleted.status).toBe(200);
+    expect((await getJson(`${hub.url}/v1/jobs/${first}`)).status).toBe(404);
+    expect((await getJson(`${hub.url}/v1/jobs/${second}`)).body).toMatchObject({ status: 'succeeded' });
+  });
 });
