@@ -68,7 +68,11 @@ describe('ModelRunner', () => {
     // A counter's total, or a histogram's observation count.
     const count = async (name: string) =>
       (await registry.getSingleMetric(name)!.get()).values
-        .filter((v) => v.metricName === undefined || v.metricName.endsWith('_count'))
+        .filter((v) => {
+          // prom-client names a histogram's series (…_bucket, …_sum, …_count); its types do not say so.
+          const series = (v as { metricName?: string }).metricName;
+          return series === undefined || series.endsWith('_count');
+        })
         .reduce((a, v) => a + v.value, 0);
     const image = b64(await solidImage(32, 32, [5, 50, 150]));
     let open!: () => void;
