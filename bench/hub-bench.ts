@@ -406,6 +406,8 @@ interface Point extends LoadResult {
   redisCommandUsPerJob: number;
   redisTopCommands: Record<string, number>;
   redisByCommandPerJob: Record<string, number>;
+  /** Redis's own execution time per job by command (commandstats; a script's time includes its commands'), top 8. */
+  redisTopUsPerJob: Record<string, number>;
   /** Predict calls per queue entry over the window (coalescing: > 1), when the API's metrics were read. */
   entryItems?: number;
 }
@@ -457,6 +459,12 @@ async function measure(
     redisTopCommands: Object.fromEntries(top.map(([k, v]) => [k, Number((v.calls / jobs).toFixed(2))])),
     redisByCommandPerJob: Object.fromEntries(
       Object.entries(rs.byCommand).map(([k, v]) => [k, Number((v.calls / jobs).toFixed(3))]),
+    ),
+    redisTopUsPerJob: Object.fromEntries(
+      Object.entries(rs.byCommand)
+        .sort((a, b) => b[1].usec - a[1].usec)
+        .slice(0, 8)
+        .map(([k, v]) => [k, Number((v.usec / jobs).toFixed(1))]),
     ),
     ...(e1.entries > e0.entries ? { entryItems: (e1.calls - e0.calls) / (e1.entries - e0.entries) } : {}),
   };
@@ -1059,6 +1067,13 @@ try {
       `  ${p.label.padEnd(28)} ${f(p.redisCommandsPerJob)} cmds, ${f(p.redisCommandUsPerJob, 0)} µs: ${Object.entries(
         p.redisTopCommands,
       )
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+    );
+  log('Redis execution µs per job by command (top concurrency; commandstats: a script counts its commands too):');
+  for (const p of points.filter((p) => p.concurrency === topC))
+    log(
+      `  ${p.label.padEnd(28)} ${Object.entries(p.redisTopUsPerJob)
         .map(([k, v]) => `${k} ${v}`)
         .join(', ')}`,
     );

@@ -51,7 +51,13 @@ export function statusOf(state: JobState | 'unknown', job: JobFacts): JobStatus 
   const pastDeadline = job.data.deadline_at !== undefined && Date.now() > job.data.deadline_at;
   switch (state) {
     case 'active':
-      return 'running';
+      // Picked up after its deadline: the worker fails it on pick-up (its start is at or after
+      // processedOn), and it already read as failed while it waited, so it never reads running.
+      return job.processedOn !== undefined &&
+        job.data.deadline_at !== undefined &&
+        job.processedOn > job.data.deadline_at
+        ? 'failed'
+        : 'running';
     case 'completed':
       return 'succeeded';
     case 'failed':

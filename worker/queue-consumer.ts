@@ -129,14 +129,17 @@ export class QueueConsumer {
       // ends with, as when the claim came first.
       const claimed = this.accounting.claimForRun(model, job.id!).then((claim) => {
         if (claim === 'canceled') throw new SpecError('CANCELED', 'the job was canceled before it ran');
-        // Fire and forget: the start event must not slow the job.
-        void this.emit(job, 'start', () => jobView(job, 'active'));
       });
       claimed.catch(() => undefined); // awaited on every path below
       if (deadline && startedAt > deadline) {
         await claimed;
         throw new SpecError('DEADLINE_EXCEEDED', "the job's deadline (timeout_s) passed before it could run");
       }
+      // Fire and forget, once claimed: the start event must not slow the job.
+      void claimed.then(
+        () => this.emit(job, 'start', () => jobView(job, 'active')),
+        () => undefined,
+      );
       let r: RunResult;
       try {
         r = await this.intake.runOne(data.input, deadline, signal, claimed);
