@@ -148,6 +148,24 @@ export function canceledView(id: string, model: string, createdAt: number, cance
   };
 }
 
+/**
+ * A job a cancel found queued past its deadline (it had failed: it reads as it did while it
+ * waited, with the deadline error), once removed from its queue.
+ */
+export function expiredView(id: string, model: string, createdAt: number, expiredAt: number): JobView {
+  return {
+    id,
+    model,
+    status: 'failed',
+    created_at: iso(createdAt)!,
+    completed_at: iso(expiredAt),
+    output: {
+      ...new SpecError('DEADLINE_EXCEEDED', "the job's deadline (timeout_s) passed before it could run").toBody(id),
+    },
+    urls: urlsOf(id),
+  };
+}
+
 /** What a job's view needs besides its hash: known from the job index, so `data` (its input) is never read. */
 export interface KnownJob {
   model: string;

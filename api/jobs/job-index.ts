@@ -21,6 +21,12 @@ export interface JobIndexEntry {
   /** The job's deadline (null: none), so its view is read without its data. Absent in entries written before 0.2. */
   deadline_at?: number | null;
   canceled_at?: number;
+  /**
+   * A cancel found the job still queued past its deadline: it had failed already (it read failed
+   * since the deadline), so it was claimed (never to run), removed and its quota given back; it
+   * keeps reading failed.
+   */
+  expired_at?: number;
   /** Whether the job has a webhook (its delivery record is shown on the job). */
   webhook?: boolean;
   /** The job's trace (tracing on when it was submitted). */
@@ -152,6 +158,13 @@ export class JobIndex {
     if (entryOfItem(id)) await this.redis.set(this.key(id), JSON.stringify(canceled), 'EX', this.options.ttlS);
     else await this.redis.set(this.key(id), JSON.stringify(canceled), 'KEEPTTL');
     return canceled;
+  }
+
+  /** Marks a job (never a coalesced call) expired now, keeping its key's TTL; returns the entry as written. */
+  async markExpired(id: string, entry: JobIndexEntry): Promise<JobIndexEntry & { expired_at: number }> {
+    const expired = { ...entry, expired_at: Date.now() };
+    await this.redis.set(this.key(id), JSON.stringify(expired), 'KEEPTTL');
+    return expired;
   }
 
   /** Removes job `id` from the index: its own key, and for a coalesced call its place in its entry's. */

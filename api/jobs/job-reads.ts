@@ -6,6 +6,7 @@
 import { SpecError } from '../../shared/errors.js';
 import {
   canceledView,
+  expiredView,
   completedView,
   failedView,
   jobView,
@@ -72,6 +73,10 @@ export class JobReads {
       const view = await this.view(entry, id);
       // A canceled job is gone from its queue, or (for a moment) held by a worker that lost the
       // claim and is about to drop it unrun: either way it reads canceled.
+      // A job a cancel found expired reads failed, as it did since its deadline (a worker that had
+      // fetched it drops it unrun, as CANCELED: that too reads failed).
+      if (entry.expired_at && (!view || view.status !== 'succeeded'))
+        return withTraceId(expiredView(id, entry.model, entry.created_at, entry.expired_at), entry.trace_id);
       if (entry.canceled_at && (!view || view.status === 'queued' || view.status === 'running')) {
         return withTraceId(canceledView(id, entry.model, entry.created_at, entry.canceled_at), entry.trace_id);
       }

@@ -4,7 +4,7 @@
  */
 import { SpecError } from '../../shared/errors.js';
 import type { JobAccounting } from '../../shared/jobs/accounting.js';
-import { canceledView, type JobView } from '../../shared/job-view.js';
+import { canceledView, expiredView, type JobView } from '../../shared/job-view.js';
 import type { Logger } from '../../shared/logger.js';
 import type { RedisClient } from '../../shared/redis/connection.js';
 import { jobIndexKey, webhookStatusKey } from '../../shared/redis/keys.js';
@@ -40,15 +40,17 @@ export class JobRemoval {
   /**
    * Cancels a queued job: it never runs. A running job is left to finish and a finished one
    * is left as it is (both 409); canceling twice answers the canceled job again. A queued job
-   * whose deadline passed (it reads as failed, but sits in the queue until a worker drops it) is
-   * canceled too: where no worker serves its model it would otherwise hold its tenant's waiting
-   * count and stored bytes for ever.
+   * whose deadline passed has failed already (it reads failed, error 2002, since the deadline):
+   * the cancel answers 409 like for any finished job and the job keeps reading failed, but it is
+   * claimed (never to run), removed and its quota given back, as it would otherwise sit counted in
+   * its tenant's waiting jobs and stored bytes for ever where no worker serves its model.
    */
   async cancel(id: string, tenant: string | null): Promise<JobView> {
     const { queues, index, accounting, store, log, hooks } = this.parts;
     return store(async () => {
       const entry = await index.read(id, tenant);
       if (entry.canceled_at) return canceledView(id, entry.model, entry.created_at, entry.canceled_at);
+      if (entry.expired_at) throw alreadyExpired(id);
       // A predict call answers its caller within its wait: nothing is left to cancel for anyone else.
       if (entry.entry) throw new SpecError('CONFLICT', `"${id}" is a predict call; it cannot be canceled`);
       const job = await queues.queue(entry.model).getJob(id);
@@ -63,6 +65,20 @@ export class JobRemoval {
       if (claim === 'running') throw new SpecError('CONFLICT', `job "${id}" is running; it will finish`);
       if (claim === 'finished') throw new SpecError('CONFLICT', `job "${id}" has already finished`);
       if (claim === 'gone') throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
+      const deadline = entry.deadline_at ?? job.data.deadline_at;
+      if (deadline !== undefined && Date.now() > deadline) {
+        // Queued past its deadline: failed, not canceled (its readers saw failed; a worker that
+        // fetched it meanwhile fails it unrun, and its reads stay failed: job-reads.ts).
+        const expired = await index.markExpired(id, entry);
+        await job.remove().catch(() => undefined);
+        await enqueueWebhookEvent(
+          queues.webhooks,
+          { id, model: entry.model, webhook: job.data.webhook },
+          'completed',
+          expiredView(id, entry.model, entry.created_at, expired.expired_at),
+        );
+        throw alreadyExpired(id);
+      }
       const canceled = await index.markCanceled(id, entry);
       try {
         await job.remove();
@@ -94,7 +110,13 @@ export class JobRemoval {
       if (entry.entry) return this.removeItem(entry, id);
       const queue = queues.queue(entry.model);
       const state = await queue.getJobState(id);
-      if (state !== 'completed' && state !== 'failed' && state !== 'unknown' && !entry.canceled_at) {
+      if (
+        state !== 'completed' &&
+        state !== 'failed' &&
+        state !== 'unknown' &&
+        !entry.canceled_at &&
+        !entry.expired_at
+      ) {
         const deadline = entry.deadline_at ?? (await queue.getJob(id))?.data.deadline_at;
         if (deadline === undefined || Date.now() <= deadline)
           throw new SpecError('CONFLICT', `job "${id}" has not finished; cancel it first`);
@@ -125,4 +147,8 @@ export class JobRemoval {
     await this.parts.index.remove(id);
     return { id, deleted: true as const };
   }
+}
+
+function alreadyExpired(id: string): SpecError {
+  return new SpecError('CONFLICT', `job "${id}" has already finished: its deadline passed while it was queued`);
 }

@@ -34,7 +34,7 @@ export class JobWaits {
   /** Waits up to `seconds` for the job to finish (QueueEvents: no polling), then returns its view. */
   async waitFor(id: string, tenant: string | null, seconds: number): Promise<JobView> {
     const entry = await this.store(() => this.index.read(id, tenant));
-    if (seconds > 0 && !entry.canceled_at)
+    if (seconds > 0 && !entry.canceled_at && !entry.expired_at)
       await inSpan('wait', { attributes: { [ATTR.jobId]: id, 'modelhub.wait_s': seconds } }, () =>
         this.untilFinished(entry, id, seconds * 1000),
       );

@@ -235,7 +235,7 @@ describe('request bodies at the door', () => {
     expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(0);
   }, 60_000);
 
-  it('an expired queued job can be canceled or deleted, and its quota is given back', async () => {
+  it('an expired queued job reads failed; a cancel (409) or a delete gives its quota back', async () => {
     const call = async (method: string, path: string, body?: unknown): Promise<Answer> => {
       const r = await fetch(`${hub.url}${path}`, {
         method,
@@ -259,10 +259,17 @@ describe('request bodies at the door', () => {
     await new Promise((r) => setTimeout(r, 1300));
     expect((await call('GET', `/v1/jobs/${ids[0]}`)).body.status).toBe('failed');
 
+    // It has failed already: the cancel answers 409 like for any finished job, the job keeps
+    // reading failed (never canceled after reading failed), and its quota is given back.
     expect(await call('POST', `/v1/jobs/${ids[0]}/cancel`)).toMatchObject({
-      status: 200,
-      body: { status: 'canceled' },
+      status: 409,
+      body: { success: false, error_msg: expect.stringContaining('deadline passed') },
     });
+    expect((await call('GET', `/v1/jobs/${ids[0]}`)).body).toMatchObject({
+      status: 'failed',
+      output: { error_code: 2002 },
+    });
+    expect((await usage()).waiting.used).toBe(1);
     expect(await call('DELETE', `/v1/jobs/${ids[1]}`)).toMatchObject({ status: 200, body: { deleted: true } });
     expect(await call('DELETE', `/v1/jobs/${ids[0]}`)).toMatchObject({ status: 200, body: { deleted: true } });
     expect(await usage()).toMatchObject({ waiting: { used: 0 }, stored_bytes: { used: 0 } });
