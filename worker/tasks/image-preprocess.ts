@@ -191,12 +191,21 @@ function isSmallImage(bytes: Buffer): boolean {
 export function flattenOnWhite(rgba: Buffer, width: number, height: number): Buffer {
   const pixels = width * height;
   const rgb = Buffer.allocUnsafe(pixels * 3);
+  // floor(v / 255) in integer steps, exact for every v = a·x + (255 − a)·255 (checked over all
+  // 256 × 256 pairs): the float division was a tenth of the worker's loop per RGBA text line.
+  const div255 = (v: number) => (v + 1 + (v >> 8)) >> 8;
   for (let p = 0, i = 0, o = 0; p < pixels; p++, i += 4, o += 3) {
     const a = rgba[i + 3];
+    if (a === 255) {
+      rgb[o] = rgba[i];
+      rgb[o + 1] = rgba[i + 1];
+      rgb[o + 2] = rgba[i + 2];
+      continue;
+    }
     const white = (255 - a) * 255;
-    rgb[o] = ((a * rgba[i] + white) / 255) | 0;
-    rgb[o + 1] = ((a * rgba[i + 1] + white) / 255) | 0;
-    rgb[o + 2] = ((a * rgba[i + 2] + white) / 255) | 0;
+    rgb[o] = div255(a * rgba[i] + white);
+    rgb[o + 1] = div255(a * rgba[i + 1] + white);
+    rgb[o + 2] = div255(a * rgba[i + 2] + white);
   }
   return rgb;
 }
