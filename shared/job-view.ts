@@ -135,17 +135,22 @@ export function withTraceId(view: JobView, traceId: string | undefined): JobView
   return traceId ? { ...view, trace_id: traceId } : view;
 }
 
-/** A canceled job: removed from its queue before it ran; the API keeps this tombstone. */
-export function canceledView(id: string, model: string, createdAt: number, canceledAt: number): JobView {
+/** A job removed from its queue unrun, from the tombstone the job index keeps: how it ended, and when. */
+function unrunView(id: string, model: string, createdAt: number, endedAt: number, error: SpecError): JobView {
   return {
     id,
     model,
-    status: 'canceled',
+    status: error.kind === 'CANCELED' ? 'canceled' : 'failed',
     created_at: iso(createdAt)!,
-    completed_at: iso(canceledAt),
-    output: { ...new SpecError('CANCELED', 'the job was canceled before it ran').toBody(id) },
+    completed_at: iso(endedAt),
+    output: { ...error.toBody(id) },
     urls: urlsOf(id),
   };
+}
+
+/** A canceled job: removed from its queue before it ran. */
+export function canceledView(id: string, model: string, createdAt: number, canceledAt: number): JobView {
+  return unrunView(id, model, createdAt, canceledAt, new SpecError('CANCELED', 'the job was canceled before it ran'));
 }
 
 /**
@@ -153,17 +158,8 @@ export function canceledView(id: string, model: string, createdAt: number, cance
  * waited, with the deadline error), once removed from its queue.
  */
 export function expiredView(id: string, model: string, createdAt: number, expiredAt: number): JobView {
-  return {
-    id,
-    model,
-    status: 'failed',
-    created_at: iso(createdAt)!,
-    completed_at: iso(expiredAt),
-    output: {
-      ...new SpecError('DEADLINE_EXCEEDED', "the job's deadline (timeout_s) passed before it could run").toBody(id),
-    },
-    urls: urlsOf(id),
-  };
+  const error = new SpecError('DEADLINE_EXCEEDED', "the job's deadline (timeout_s) passed before it could run");
+  return unrunView(id, model, createdAt, expiredAt, error);
 }
 
 /** What a job's view needs besides its hash: known from the job index, so `data` (its input) is never read. */
