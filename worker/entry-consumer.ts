@@ -155,7 +155,7 @@ export class EntryConsumer {
                 error: new SpecError('CANCELED', 'the job was canceled before it ran'),
                 at: Date.now(),
               };
-            if (it.deadline_at !== undefined && startedAt > it.deadline_at)
+            if (claims[k] === 'expired' || (it.deadline_at !== undefined && startedAt > it.deadline_at))
               return {
                 ok: false,
                 error: new SpecError('DEADLINE_EXCEEDED', "the call's deadline passed before it could run"),

@@ -129,6 +129,9 @@ export class QueueConsumer {
       // ends with, as when the claim came first.
       const claimed = this.accounting.claimForRun(model, job.id!).then((claim) => {
         if (claim === 'canceled') throw new SpecError('CANCELED', 'the job was canceled before it ran');
+        // A cancel found it queued past its deadline: it had failed, and its readers were told so.
+        if (claim === 'expired')
+          throw new SpecError('DEADLINE_EXCEEDED', "the job's deadline (timeout_s) passed before it could run");
       });
       claimed.catch(() => undefined); // awaited on every path below
       if (deadline && startedAt > deadline) {

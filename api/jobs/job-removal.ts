@@ -60,15 +60,16 @@ export class JobRemoval {
         throw new SpecError('CONFLICT', `job "${id}" has already finished`);
       // Settled in one atomic script against a worker starting, finishing or holding the job:
       // the state read above may already be stale.
+      // Queued past its deadline, it has failed (its readers saw failed): its claim says so, so a
+      // worker that fetched it meanwhile fails it with the deadline's error, not as canceled.
+      const deadline = entry.deadline_at ?? job.data.deadline_at;
+      const expiredNow = deadline !== undefined && Date.now() > deadline;
       await hooks.beforeCancelClaim?.(id);
-      const claim = await accounting.claimForCancel(entry.model, id);
+      const claim = await accounting.claimForCancel(entry.model, id, expiredNow ? 'expired' : 'canceled');
       if (claim === 'running') throw new SpecError('CONFLICT', `job "${id}" is running; it will finish`);
       if (claim === 'finished') throw new SpecError('CONFLICT', `job "${id}" has already finished`);
       if (claim === 'gone') throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
-      const deadline = entry.deadline_at ?? job.data.deadline_at;
-      if (deadline !== undefined && Date.now() > deadline) {
-        // Queued past its deadline: failed, not canceled (its readers saw failed; a worker that
-        // fetched it meanwhile fails it unrun, and its reads stay failed: job-reads.ts).
+      if (claim === 'expired') {
         const expired = await index.markExpired(id, entry);
         await job.remove().catch(() => undefined);
         await enqueueWebhookEvent(
@@ -121,7 +122,7 @@ export class JobRemoval {
         if (deadline === undefined || Date.now() <= deadline)
           throw new SpecError('CONFLICT', `job "${id}" has not finished; cancel it first`);
         // Expired while queued: the same atomic claim as a cancel, so a worker cannot start it now.
-        const claim = await accounting.claimForCancel(entry.model, id);
+        const claim = await accounting.claimForCancel(entry.model, id, 'expired');
         if (claim === 'running') throw new SpecError('CONFLICT', `job "${id}" is running; it will finish`);
       }
       // The job first, then what its record held: a crash in between leaves a record without a

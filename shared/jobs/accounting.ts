@@ -47,7 +47,8 @@ const commands = luaCommands<AccountingCommands>({
   modelhubReconcileJobs: { file: 'reconcile-jobs.lua', include: LIB },
 });
 
-export type JobClaim = 'running' | 'canceled';
+/** 'expired': a cancel took a job queued past its deadline (it had failed): it must not run, and fails with the deadline's error. */
+export type JobClaim = 'running' | 'canceled' | 'expired';
 /** 'finished': the job completed or failed first; 'gone': it no longer exists. */
 export type CancelClaim = JobClaim | 'finished' | 'gone';
 /** 'ok': counted; 'waiting' / 'stored': that quota is reached, nothing was counted. */
@@ -207,8 +208,12 @@ export class JobAccounting {
     );
   }
 
-  /** A cancel: 'canceled' unless the job finished, is gone, or a worker holds it right now. */
-  claimForCancel(model: string, id: string): Promise<CancelClaim> {
+  /**
+   * A cancel: the job claimed `as` ('canceled', or 'expired' for one queued past its deadline),
+   * unless it finished, is gone, or a worker holds it right now; a claim already taken answers as
+   * it was taken.
+   */
+  claimForCancel(model: string, id: string, as: 'canceled' | 'expired' = 'canceled'): Promise<CancelClaim> {
     const k = accountingKeys(this.prefix, model);
     const p = this.prefix;
     return commands(this.redis).modelhubClaimForCancel(
@@ -220,6 +225,7 @@ export class JobAccounting {
       this.options.ttlS,
       id,
       this.options.ttlS,
+      as,
     );
   }
 

@@ -57,6 +57,17 @@ describe('run and cancel claims', () => {
     expect(await api.usage('m', 't')).toEqual({ waiting: 0, storedBytes: 100 });
   });
 
+  it('a cancel of a job queued past its deadline claims it "expired": the worker that fetched it finds that, not "canceled"', async () => {
+    await queued('e');
+    await fetched('e');
+    expect(await api.claimForCancel('m', 'e', 'expired')).toBe('expired');
+    // The worker fails it with the deadline's error (queue-consumer.ts), as its readers were told.
+    expect(await worker.claimForRun('m', 'e')).toBe('expired');
+    // A later cancel (or DELETE) finds the claim as it was taken.
+    expect(await api.claimForCancel('m', 'e')).toBe('expired');
+    expect(await api.usage('m', 't')).toEqual({ waiting: 0, storedBytes: 100 });
+  });
+
   it('a "running" claim left by an earlier attempt (no lock held) does not stop a cancel', async () => {
     await queued('c');
     expect(await worker.claimForRun('m', 'c')).toBe('running');
