@@ -77,11 +77,11 @@ export async function decodeImage(base64: string, limits: ImageLimits): Promise<
   return decodeBytes(imageBytes(base64, limits), limits);
 }
 
-async function decodeBytes(bytes: Buffer, limits: ImageLimits): Promise<DecodedImage> {
+/** `small`: whether the header says the image is small (isSmallImage), when the caller read it already. */
+async function decodeBytes(bytes: Buffer, limits: ImageLimits, small = isSmallImage(bytes)): Promise<DecodedImage> {
   const timeoutS = limits.decodeTimeoutS ?? DEFAULT_DECODE_TIMEOUT_S;
   // A small image with alpha is flattened here, after the decode: libvips' flatten step costs
   // about a third of a small image's whole decode; for large images its threads are cheaper.
-  const small = isSmallImage(bytes);
   try {
     let pipeline = decoder(bytes, limits, timeoutS);
     if (!small) pipeline = pipeline.flatten({ background: '#ffffff' });
@@ -115,7 +115,7 @@ export async function loadImageTensor(
   // decode-first path whatever its EXIF orientation says: sharp's header read (a libuv hop and
   // about 0.1-0.2 ms of CPU per image, measured) would not change the path, so it is skipped.
   if (decodesFirstEitherWay(bytes, pre, options.bucket))
-    return imageToTensor(await decodeBytes(bytes, limits), pre, options);
+    return imageToTensor(await decodeBytes(bytes, limits, true), pre, options);
   let size: { width: number; height: number } | null = null;
   try {
     // The header only; its orientation-applied size is what the pipeline below produces.
