@@ -134,3 +134,11 @@ const RETRIABLE_KINDS: ReadonlySet<ErrorKind> = new Set(['INFERENCE_FAILED', 'IN
 export function isRetriable(err: unknown): boolean {
   return RETRIABLE_KINDS.has(asSpecError(err).kind);
 }
+
+/**
+ * A job's deadline passed before it ran: the worker's failure and the view that predicts it (a
+ * job still queued past its deadline) give the same error.
+ */
+export function deadlinePassedError(): SpecError {
+  return new SpecError('DEADLINE_EXCEEDED', "the job's deadline (timeout_s) passed before it could run");
+}

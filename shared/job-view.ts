@@ -1,6 +1,6 @@
 /** The API's job object (docs/api.md) built from a BullMQ job and its state. */
 import type { JobState, Queue } from 'bullmq';
-import { SpecError } from './errors.js';
+import { SpecError, deadlinePassedError } from './errors.js';
 import type { JobData, JobResult } from './jobs/payload.js';
 import type { RedisClient } from './redis/connection.js';
 import { readJobHash } from './redis/bullmq-internals.js';
@@ -100,7 +100,7 @@ export function jobView(job: JobFacts, state: JobState | 'unknown'): JobView {
     };
   } else if (status === 'failed' && state !== 'failed') {
     view.output = {
-      ...new SpecError('DEADLINE_EXCEEDED', "the job's deadline (timeout_s) passed before it could run").toBody(id),
+      ...deadlinePassedError().toBody(id),
     };
   } else if (status === 'failed' || status === 'canceled') {
     view.output = { ...SpecError.fromReason(job.failedReason).toBody(id) };
@@ -158,8 +158,7 @@ export function canceledView(id: string, model: string, createdAt: number, cance
  * waited, with the deadline error), once removed from its queue.
  */
 export function expiredView(id: string, model: string, createdAt: number, expiredAt: number): JobView {
-  const error = new SpecError('DEADLINE_EXCEEDED', "the job's deadline (timeout_s) passed before it could run");
-  return unrunView(id, model, createdAt, expiredAt, error);
+  return unrunView(id, model, createdAt, expiredAt, deadlinePassedError());
 }
 
 /** What a job's view needs besides its hash: known from the job index, so `data` (its input) is never read. */

@@ -13,7 +13,7 @@
  */
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { RetentionSettings } from '../shared/jobs/accounting.js';
-import { SpecError, isRetriable } from '../shared/errors.js';
+import { SpecError, deadlinePassedError, isRetriable } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { jobView, type JobView } from '../shared/job-view.js';
 import { JobAccounting } from '../shared/jobs/accounting.js';
@@ -130,13 +130,12 @@ export class QueueConsumer {
       const claimed = this.accounting.claimForRun(model, job.id!).then((claim) => {
         if (claim === 'canceled') throw new SpecError('CANCELED', 'the job was canceled before it ran');
         // A cancel found it queued past its deadline: it had failed, and its readers were told so.
-        if (claim === 'expired')
-          throw new SpecError('DEADLINE_EXCEEDED', "the job's deadline (timeout_s) passed before it could run");
+        if (claim === 'expired') throw deadlinePassedError();
       });
       claimed.catch(() => undefined); // awaited on every path below
       if (deadline && startedAt > deadline) {
         await claimed;
-        throw new SpecError('DEADLINE_EXCEEDED', "the job's deadline (timeout_s) passed before it could run");
+        throw deadlinePassedError();
       }
       // Fire and forget, once claimed: the start event must not slow the job.
       void claimed.then(

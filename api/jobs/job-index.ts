@@ -6,7 +6,7 @@
  * The calls of a coalesced predict entry (shared/predict/entry.ts) share one key, the entry's
  * (EntryIndex): one write per entry, not per call. A call is found through its id's entry
  * (`entryOfItem`), unless it has a key of its own, which wins: the previous release wrote one per
- * call, and a call's own key may be written for it later (markCanceled).
+ * call.
  */
 import { SpecError } from '../../shared/errors.js';
 import { entryOfItem } from '../../shared/predict/entry.js';
@@ -150,21 +150,15 @@ export class JobIndex {
   }
 
   /**
-   * Marks the job canceled now, in its own key; returns the entry as written. A job's key keeps
-   * its TTL; a coalesced call's own key (there may be none yet) gets the side keys' TTL.
+   * Marks a job (never a coalesced call: those cannot be canceled) as ended unrun now, keeping its
+   * key's TTL: `canceled` (canceled_at), or `expired` (expired_at: a cancel found it queued past its
+   * deadline). Returns when.
    */
-  async markCanceled(id: string, entry: JobIndexEntry): Promise<JobIndexEntry & { canceled_at: number }> {
-    const canceled = { ...entry, canceled_at: Date.now() };
-    if (entryOfItem(id)) await this.redis.set(this.key(id), JSON.stringify(canceled), 'EX', this.options.ttlS);
-    else await this.redis.set(this.key(id), JSON.stringify(canceled), 'KEEPTTL');
-    return canceled;
-  }
-
-  /** Marks a job (never a coalesced call) expired now, keeping its key's TTL; returns the entry as written. */
-  async markExpired(id: string, entry: JobIndexEntry): Promise<JobIndexEntry & { expired_at: number }> {
-    const expired = { ...entry, expired_at: Date.now() };
-    await this.redis.set(this.key(id), JSON.stringify(expired), 'KEEPTTL');
-    return expired;
+  async markEnded(id: string, entry: JobIndexEntry, how: 'canceled' | 'expired'): Promise<number> {
+    const at = Date.now();
+    const marked: JobIndexEntry = how === 'canceled' ? { ...entry, canceled_at: at } : { ...entry, expired_at: at };
+    await this.redis.set(this.key(id), JSON.stringify(marked), 'KEEPTTL');
+    return at;
   }
 
   /** Removes job `id` from the index: its own key, and for a coalesced call its place in its entry's. */

@@ -69,31 +69,22 @@ export class JobRemoval {
       if (claim === 'running') throw new SpecError('CONFLICT', `job "${id}" is running; it will finish`);
       if (claim === 'finished') throw new SpecError('CONFLICT', `job "${id}" has already finished`);
       if (claim === 'gone') throw new SpecError('JOB_NOT_FOUND', `no job "${id}"`);
-      if (claim === 'expired') {
-        const expired = await index.markExpired(id, entry);
-        await job.remove().catch(() => undefined);
-        await enqueueWebhookEvent(
-          queues.webhooks,
-          { id, model: entry.model, webhook: job.data.webhook },
-          'completed',
-          expiredView(id, entry.model, entry.created_at, expired.expired_at),
-        );
-        throw alreadyExpired(id);
-      }
-      const canceled = await index.markCanceled(id, entry);
+      // The claim says how the job ended: canceled, or failed by its deadline (409 below).
+      const endedAt = await index.markEnded(id, entry, claim);
+      const view = (claim === 'expired' ? expiredView : canceledView)(id, entry.model, entry.created_at, endedAt);
       try {
         await job.remove();
       } catch (err) {
-        // Locked by a worker that lost the claim: it fails the job as canceled without running it.
-        log.debug({ err: (err as Error).message, jobId: id }, 'canceled job not removed; its worker will drop it');
+        // Locked by a worker that lost the claim: it fails the job unrun, as its claim says.
+        log.debug({ err: (err as Error).message, jobId: id }, 'ended job not removed; its worker will drop it');
       }
-      const view = canceledView(id, entry.model, entry.created_at, canceled.canceled_at);
       await enqueueWebhookEvent(
         queues.webhooks,
         { id, model: entry.model, webhook: job.data.webhook },
         'completed',
         view,
       );
+      if (claim === 'expired') throw alreadyExpired(id);
       return view;
     });
   }
@@ -101,7 +92,7 @@ export class JobRemoval {
   /**
    * Deletes a finished job (its input, output and side keys) for its tenant; afterwards it reads
    * as not found. A queued or running job is not deleted (409: cancel it first), except a queued
-   * one whose deadline passed: it has failed already, so it is claimed as canceled (never to run)
+   * one whose deadline passed: it has failed already, so it is claimed as expired (never to run)
    * and deleted.
    */
   async remove(id: string, tenant: string | null): Promise<{ id: string; deleted: true }> {
