@@ -1,6 +1,7 @@
 /**
  * Image decoding and geometry for every image task: base64 → sharp decode (EXIF orientation,
- * alpha flattened on white, grayscale/16-bit to 8-bit sRGB) → resize per the manifest →
+ * alpha flattened on white, grayscale/16-bit to 8-bit sRGB; small plain PNGs in JavaScript, to
+ * the same pixels: png-decode.ts) → resize per the manifest →
  * normalized float32 CHW tensor, plus the geometry (./geometry.ts) that maps tensor coordinates
  * back to the input image's pixels.
  */
@@ -11,6 +12,7 @@ import { requireAllowedFormat } from '../../shared/image-formats.js';
 import type { ImagePreprocess, PadToBucket, ResizeSpec } from '../../shared/manifest.js';
 import { bucketShape } from './buckets.js';
 import { resampleToTensor } from './resample.js';
+import { decodePlainPng } from './png-decode.js';
 import { tensorBuffers } from '../backend/tensor-buffers.js';
 import type { Geometry } from './geometry.js';
 
@@ -79,6 +81,23 @@ export async function decodeImage(base64: string, limits: ImageLimits): Promise<
 
 /** `small`: whether the header says the image is small (isSmallImage), when the caller read it already. */
 async function decodeBytes(bytes: Buffer, limits: ImageLimits, small = isSmallImage(bytes)): Promise<DecodedImage> {
+  if (small) {
+    // A small plain PNG: decoded here, bit-identical to sharp and without its fixed cost (png-decode.ts).
+    const png = decodePlainPng(bytes, limits.maxImagePixels);
+    if (png) {
+      const { pixels, channels, width, height } = png;
+      return { rgb: channels === 4 ? flattenOnWhite(pixels, width, height) : pixels, width, height };
+    }
+  }
+  return decodeWithSharp(bytes, limits, small);
+}
+
+/** The decode through sharp, whatever the format (exported for the PNG path's equivalence test). */
+export async function decodeWithSharp(
+  bytes: Buffer,
+  limits: ImageLimits,
+  small = isSmallImage(bytes),
+): Promise<DecodedImage> {
   const timeoutS = limits.decodeTimeoutS ?? DEFAULT_DECODE_TIMEOUT_S;
   // A small image with alpha is flattened here, after the decode: libvips' flatten step costs
   // about a third of a small image's whole decode; for large images its threads are cheaper.
