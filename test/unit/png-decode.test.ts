@@ -250,4 +250,34 @@ describe('small plain PNGs decoded in JavaScript', () => {
       expect(ours, name).toEqual(sharps);
     }
   });
+
+  it('never throws and always ends as sharp does on image data damaged behind valid CRCs (300 mutants)', async () => {
+    const next = rng(23);
+    const ended = { decoded: 0, refused: 0 };
+    for (let i = 0; i < 300; i++) {
+      // Damage the compressed image data or the rows behind it, then fix the CRC: only the decode can tell.
+      const base: PngCase = { width: 6 + (i % 7), height: 5, colorType: [0, 2, 3, 4, 6][i % 5], bitDepth: 8 };
+      if (base.colorType === 3) base.plte = Buffer.from(Array.from({ length: 48 }, () => Math.floor(next() * 256)));
+      let rows = randomRows(base, next);
+      let idat = zlib.deflateSync(rows);
+      if (i % 2 === 0) {
+        rows = Buffer.from(rows);
+        rows[Math.floor(next() * rows.length)] = Math.floor(next() * 256); // a filter type or index gone wrong
+        idat = zlib.deflateSync(rows);
+      } else {
+        idat = Buffer.from(idat);
+        idat[Math.floor(next() * idat.length)] ^= 1 << Math.floor(next() * 8); // a flipped bit in the stream
+      }
+      const sample = encodePng({ ...base, rows }, next);
+      const head = sample.subarray(0, sample.indexOf('IDAT', 0, 'latin1') - 4);
+      const mutant = Buffer.concat([head, chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
+      expect(() => decodePlainPng(mutant), `mutant ${i}`).not.toThrow();
+      const [ours, sharps] = await outcomes(mutant);
+      expect(ours, `mutant ${i}`).toEqual(sharps);
+      ended['error' in (ours as object) ? 'refused' : 'decoded'] += 1;
+    }
+    // Both endings occur: damage that still decodes (a changed pixel) and damage that does not.
+    expect(ended.decoded).toBeGreaterThan(30);
+    expect(ended.refused).toBeGreaterThan(30);
+  });
 });
