@@ -3,13 +3,18 @@
  * predict entries serves it (the worker registry's `entries`). Otherwise, in a fleet of earlier
  * releases, an entry would wait on a lane nobody consumes. Read from Redis at most every
  * `refreshMs`, in the background: the answer on the request path is the last one read.
+ *
+ * It also says which entry payload to write (shared/predict/entry.ts): the lowest version any of
+ * those workers reads, so during a rolling upgrade a worker of the previous release is never
+ * handed an entry it cannot read.
  */
 import { ENTRY_PAYLOAD_VERSION } from '../shared/predict/entry.js';
 import type { RedisClient } from '../shared/redis/connection.js';
 import { listLiveWorkers } from '../shared/worker-registry.js';
 
 export class EntryFleet {
-  private models = new Set<string>();
+  /** Model → the lowest entry payload version among the live workers reading entries that serve it. */
+  private versions = new Map<string, number>();
   private readAt = 0;
   private reading: Promise<void> | null = null;
 
@@ -22,7 +27,12 @@ export class EntryFleet {
   /** True when a live worker reading entries serves `model` (as of the last read). */
   serves(model: string): boolean {
     if (Date.now() - this.readAt > this.refreshMs) void this.read();
-    return this.models.has(model);
+    return this.versions.has(model);
+  }
+
+  /** The entry payload version to write for `model` now (1 when no worker reading entries serves it). */
+  payloadVersion(model: string): number {
+    return Math.min(this.versions.get(model) ?? 1, ENTRY_PAYLOAD_VERSION);
   }
 
   /** Reads the registry now (after any read in progress, which may predate what the caller knows). */
@@ -34,9 +44,13 @@ export class EntryFleet {
   private read(): Promise<void> {
     this.reading ??= listLiveWorkers(this.redis, this.prefix)
       .then((workers) => {
-        const models = new Set<string>();
-        for (const w of workers) if ((w.entries ?? 0) >= ENTRY_PAYLOAD_VERSION) for (const m of w.models) models.add(m);
-        this.models = models;
+        const versions = new Map<string, number>();
+        for (const w of workers) {
+          const reads = w.entries ?? 0;
+          if (reads < 1) continue;
+          for (const m of w.models) versions.set(m, Math.min(versions.get(m) ?? reads, reads));
+        }
+        this.versions = versions;
       })
       .catch(() => undefined)
       .finally(() => {

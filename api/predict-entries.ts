@@ -12,17 +12,18 @@ import { Queue } from 'bullmq';
 import type { Config } from '../shared/config.js';
 import { SpecError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { defaultJobOptions } from '../shared/jobs/retention.js';
+import { defaultJobOptions, sideKeyTtlS } from '../shared/jobs/retention.js';
 import type { JobView } from '../shared/job-view.js';
 import {
-  ENTRY_PAYLOAD_VERSION,
+  ENTRY_INPUTS_APART_VERSION,
   predictItemId,
   type EntryData,
+  type EntryInputs,
   type EntryItem,
   type EntryResult,
 } from '../shared/predict/entry.js';
 import type { RedisClient } from '../shared/redis/connection.js';
-import { predictQueueName } from '../shared/redis/keys.js';
+import { entryInputsKey, predictQueueName } from '../shared/redis/keys.js';
 import { entryGoneOrFinished } from '../shared/redis/bullmq-internals.js';
 import { bullTelemetry } from '../shared/tracing.js';
 import type { Finish } from './job-finish-events.js';
@@ -55,6 +56,8 @@ export class PredictEntries {
     private readonly redis: RedisClient,
     private readonly config: Config,
     private readonly log: Logger,
+    /** The entry payload version to write for a model (api/entry-fleet.ts). Default: the newest. */
+    private readonly payloadVersion: (model: string) => number = () => ENTRY_INPUTS_APART_VERSION,
   ) {
     this.store = storeCall(log);
     for (const name of jobs.queues.keys()) {
@@ -98,11 +101,20 @@ export class PredictEntries {
     const prefix = this.config.MODELHUB_PREFIX;
     const out = new Map<string, PredictAnswer | Error>();
     await this.jobs.checkWaiting(model);
+    const version = this.payloadVersion(model);
+    // v2: the inputs go in a key of their own, written with the accounting (no extra round trip);
+    // a refused call's input stays there, unread, until the key is deleted with the entry.
+    const inputsKey = entryInputsKey(prefix, model, entryId);
+    const inputsApart = version >= ENTRY_INPUTS_APART_VERSION;
+    const dropInputs = () => (inputsApart ? this.redis.del(inputsKey).catch(() => 0) : Promise.resolve(0));
     // Each call counted as a job of its own would be (its quota check, its record), all in one
     // script; the entry's calls indexed under one key, written meanwhile.
     const [refusals] = await Promise.all([
       this.jobs.quotas.admitEntry(model, items),
       this.jobs.index.writeEntry(entryId, model, now, items),
+      inputsApart
+        ? this.redis.set(inputsKey, entryInputsJson(items), 'EX', sideKeyTtlS(this.config))
+        : Promise.resolve(null),
     ]);
     const accepted: EntryItem[] = [];
     for (const [k, it] of items.entries()) {
@@ -118,7 +130,10 @@ export class PredictEntries {
           .map((it) => this.jobs.accounting.release(model, it.id).catch(() => undefined)),
         this.jobs.index.writeEntry(entryId, model, now, accepted).catch(() => undefined),
       ]);
-    if (accepted.length === 0) return out;
+    if (accepted.length === 0) {
+      await dropInputs();
+      return out;
+    }
 
     const waitMs = this.config.PREDICT_WAIT_S * 1000;
     const queue = this.queues.get(model)!;
@@ -131,10 +146,10 @@ export class PredictEntries {
       async () => added && entryGoneOrFinished(this.redis, prefix, model, entryId),
     );
     const data: EntryData = {
-      v: ENTRY_PAYLOAD_VERSION,
+      v: version,
       kind: 'entry',
       model,
-      items: accepted,
+      items: inputsApart ? accepted.map((it) => ({ ...it, input: {} })) : accepted,
       tenant: null,
       input: {},
       reply_to: this.jobs.waits.instance,
@@ -154,6 +169,7 @@ export class PredictEntries {
         await Promise.all([
           ...accepted.map((it) => this.jobs.accounting.release(model, it.id).catch(() => undefined)),
           this.jobs.index.writeEntry(entryId, model, now, []).catch(() => undefined),
+          dropInputs(),
         ]);
       throw err;
     }
@@ -212,4 +228,11 @@ export class PredictEntries {
   async close(): Promise<void> {
     await Promise.all([...this.queues.values()].map((q) => q.close()));
   }
+}
+
+/** A v2 entry's inputs as stored (EntryInputs): item id → input. */
+function entryInputsJson(items: readonly EntryItem[]): string {
+  const inputs: EntryInputs = {};
+  for (const it of items) inputs[it.id] = it.input;
+  return JSON.stringify(inputs);
 }

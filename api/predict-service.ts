@@ -26,7 +26,7 @@ export class PredictService {
     log: Logger,
     entryItems: Histogram<'model'>,
   ) {
-    this.entries = new PredictEntries(jobs, redis, config, log);
+    this.entries = new PredictEntries(jobs, redis, config, log, (model) => this.fleet.payloadVersion(model));
     this.fleet = new EntryFleet(reader, config.MODELHUB_PREFIX);
     this.coalescer = new PredictCoalescer<PredictCall, PredictAnswer>({
       windowMs: config.MODELHUB_PREDICT_COALESCE_MS,

@@ -18,14 +18,16 @@ import type { Logger } from '../shared/logger.js';
 import { JobAccounting } from '../shared/jobs/accounting.js';
 import { sendFinishNotice } from '../shared/jobs/finish-notices.js';
 import {
-  ENTRY_PAYLOAD_VERSION,
+  ENTRY_INPUTS_APART_VERSION,
+  ENTRY_RESULT_VERSION,
   itemResultBytes,
   readEntryData,
   type EntryData,
+  type EntryInputs,
   type EntryItemResult,
   type EntryResult,
 } from '../shared/predict/entry.js';
-import { predictQueueName } from '../shared/redis/keys.js';
+import { entryInputsKey, predictQueueName } from '../shared/redis/keys.js';
 import { finishedEntryData } from '../shared/redis/bullmq-internals.js';
 import { deviceName } from './backend/device.js';
 import { untilAborted, type ItemIntake, type ItemSettled } from './item-intake.js';
@@ -132,10 +134,14 @@ export class EntryConsumer {
     }
     // Each item leaves its tenant's waiting count as it is claimed (a retry finds its own claim),
     // all in one script. An item a cancel claimed first fails alone, unrun, as a canceled job does.
-    const claims = await this.accounting.claimEntryForRun(
-      model,
-      data.items.map((it) => it.id),
-    );
+    // A v2 entry's inputs are read meanwhile, from their own key.
+    const [claims, inputs] = await Promise.all([
+      this.accounting.claimEntryForRun(
+        model,
+        data.items.map((it) => it.id),
+      ),
+      this.inputsOf(data, job.id!),
+    ]);
     // Tracing on: each item runs in a span of its own call's trace, linked to the entry's span.
     const entrySpan = spanContextOf(activeContext());
     const runs = Promise.all(
@@ -161,7 +167,15 @@ export class EntryConsumer {
                 error: new SpecError('DEADLINE_EXCEEDED', "the call's deadline passed before it could run"),
                 at: Date.now(),
               };
-            const [settled] = await this.intake.run([it.input], 'interactive', it.deadline_at);
+            const input = inputs ? inputs[it.id] : it.input;
+            // Only when the entry waited longer than its inputs' TTL (retention plus an hour).
+            if (!input)
+              return {
+                ok: false,
+                error: new SpecError('DEADLINE_EXCEEDED', "the call's input expired from Redis before it could run"),
+                at: Date.now(),
+              };
+            const [settled] = await this.intake.run([input], 'interactive', it.deadline_at);
             return settled;
           },
         ),
@@ -191,7 +205,7 @@ export class EntryConsumer {
     );
     const runner = this.intake.runner;
     return {
-      v: ENTRY_PAYLOAD_VERSION,
+      v: ENTRY_RESULT_VERSION,
       items,
       metrics: {
         entry_items: items.length,
@@ -201,6 +215,16 @@ export class EntryConsumer {
         weights: runner.weights.verification,
       },
     };
+  }
+
+  /**
+   * A v2 entry's inputs (item id → input; empty when the key is gone), or null for a v1 entry,
+   * whose items carry their own.
+   */
+  private async inputsOf(data: EntryData, entryId: string): Promise<EntryInputs | null> {
+    if (data.v < ENTRY_INPUTS_APART_VERSION) return null;
+    const json = await this.options.connection.get(entryInputsKey(this.options.prefix, this.model, entryId));
+    return json ? (JSON.parse(json) as EntryInputs) : {};
   }
 
   /** A finished entry (BullMQ recorded it): each item's accounting, in one script. */

@@ -15,7 +15,7 @@
  */
 import type { Config } from '../config.js';
 import type { RedisClient } from '../redis/connection.js';
-import { accountingKeys, jobClaimKey } from '../redis/keys.js';
+import { accountingKeys, entryInputsKey, jobClaimKey } from '../redis/keys.js';
 import { entryHashKey, jobHashKey, jobLockKey } from '../redis/bullmq-internals.js';
 import { entryOfItem } from '../predict/entry.js';
 import { luaCommands } from '../redis/lua-commands.js';
@@ -41,7 +41,7 @@ const commands = luaCommands<AccountingCommands>({
   modelhubClaimForRun: { file: 'claim-for-run.lua', numberOfKeys: 3, include: LIB },
   modelhubClaimForCancel: { file: 'claim-for-cancel.lua', numberOfKeys: 5, include: LIB },
   modelhubFinishJob: { file: 'finish-job.lua', numberOfKeys: 4, include: LIB },
-  modelhubFinishEntry: { file: 'finish-entry.lua', numberOfKeys: 4, include: LIB },
+  modelhubFinishEntry: { file: 'finish-entry.lua', numberOfKeys: 5, include: LIB },
   // A variable number of keys: passed first on each call.
   modelhubClaimEntryForRun: { file: 'claim-entry-for-run.lua', include: LIB },
   modelhubReconcileJobs: { file: 'reconcile-jobs.lua', include: LIB },
@@ -264,6 +264,7 @@ export class JobAccounting {
       k.records,
       k.usage,
       k.retained,
+      entryInputsKey(this.prefix, model, entry.id),
       entry.dataWithoutInputs,
       now,
       r.JOB_RETENTION_S * 1000,

@@ -4,13 +4,16 @@
 -- leaves no record. Run by the worker whose finish BullMQ recorded, or by the reconciler when that
 -- worker died first; a second run changes nothing (a record already at r, x or c is left alone).
 -- An entry already gone (removed by retention) gives back what its items' records held.
--- KEYS[1] the entry's hash, KEYS[2] records, KEYS[3] usage, KEYS[4] retained results. One slot.
+-- KEYS[1] the entry's hash, KEYS[2] records, KEYS[3] usage, KEYS[4] retained results, KEYS[5] the
+-- entry's inputs (payload v2; absent for v1, and deleted either way: a finished entry runs no more).
+-- One slot.
 -- ARGV[1] the entry's data without its inputs (JSON), ARGV[2] now (ms), ARGV[3] retention age
 -- (ms), ARGV[4] retention count, ARGV[5] retention bytes (0: no bound), ARGV[6] TTL (s), then per
 -- item: its id, its tenant ('-'), its result bytes (0: no result).
 -- Returns the ids of older results the byte bound pushed out.
 -- The records' and counters' TTLs are refreshed once, after the items (not once per item).
 local ttl, now = ARGV[6], tonumber(ARGV[2])
+redis.call('DEL', KEYS[5])
 local changed = false
 -- The items' records, read in one command before any changes (an entry's item ids are unique).
 local ids = {}

@@ -71,6 +71,16 @@ export function predictQueueName(model: string): string {
 }
 
 /**
+ * The inputs of a coalesced predict entry (entry payload v2, shared/predict/entry.ts): one JSON
+ * string, item id → input, kept apart from the entry's BullMQ hash because every BullMQ script
+ * that touches the entry (add, fetch, finish) costs Redis CPU per byte of its data. Same hash tag
+ * as the model's queues; deleted by finish-entry.lua.
+ */
+export function entryInputsKey(prefix: string, model: string, entryId: string): string {
+  return `${prefix}:${predictQueueName(model)}:inputs:${entryId}`;
+}
+
+/**
  * An API instance's finish notices (shared/jobs/finish-notices.ts): a stream the workers append
  * the answers of the calls this instance waits for to, so no instance reads another's. Tagged
  * with the instance id: one slot per instance on a Cluster. Trimmed on each append, and expires

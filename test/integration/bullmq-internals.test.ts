@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { JobAccounting } from '../../shared/jobs/accounting.js';
 import type { JobData, JobResult } from '../../shared/jobs/payload.js';
-import { ENTRY_PAYLOAD_VERSION, type EntryData } from '../../shared/predict/entry.js';
+import { ENTRY_INPUTS_APART_VERSION, type EntryData } from '../../shared/predict/entry.js';
 import {
   JOB_HASH_FIELDS,
   entryGoneOrFinished,
@@ -21,7 +21,7 @@ import {
   readJobHash,
   storedData,
 } from '../../shared/redis/bullmq-internals.js';
-import { modelQueueName, predictQueueName } from '../../shared/redis/keys.js';
+import { entryInputsKey, modelQueueName, predictQueueName } from '../../shared/redis/keys.js';
 import { REDIS_URL, deletePrefix, testPrefix } from '../helpers/hub.js';
 
 const prefix = testPrefix('bullmq-internals');
@@ -133,9 +133,10 @@ describe('BullMQ internals (shared/redis/bullmq-internals.ts)', () => {
     expect(after!.returnvalue).toEqual(RESULT);
   });
 
-  it("rewrites a finished predict entry's data at entryHashKey, read back by Job.fromId", async () => {
+  it("rewrites a finished predict entry's data at entryHashKey, read back by Job.fromId, and deletes its inputs' key", async () => {
+    // A v2 entry's inputs live apart; its items' own (v1's place) are kept here, to see them dropped too.
     const data: EntryData = {
-      v: ENTRY_PAYLOAD_VERSION,
+      v: ENTRY_INPUTS_APART_VERSION,
       kind: 'entry',
       model: MODEL,
       tenant: null,
@@ -156,7 +157,9 @@ describe('BullMQ internals (shared/redis/bullmq-internals.ts)', () => {
     await finished(lane, 'e1');
     expect(await entryGoneOrFinished(redis, prefix, MODEL, 'e1')).toBe(true);
     const items = data.items.map((it) => ({ id: it.id, tenant: it.tenant, resultBytes: 0 }));
+    await redis.set(entryInputsKey(prefix, MODEL, 'e1'), JSON.stringify({ 'e1.0': { image: 'AAAA' } }));
     await accounting.finishEntry(MODEL, { id: 'e1', items, dataWithoutInputs: finishedEntryData(data) });
+    expect(await redis.exists(entryInputsKey(prefix, MODEL, 'e1'))).toBe(0);
     expect((await Job.fromId(lane, 'e1'))!.data).toEqual({
       ...data,
       items: data.items.map((it) => ({ ...it, input: {} })),
