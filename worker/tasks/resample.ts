@@ -25,7 +25,7 @@ interface Taps {
   nonZeroTo: Int32Array;
 }
 
-function taps(srcSize: number, dstSize: number, from: number, length: number): Taps {
+function computeTaps(srcSize: number, dstSize: number, from: number, length: number): Taps {
   const scale = srcSize / dstSize;
   const support = Math.max(1, scale);
   const count = Math.ceil(support * 2) + 1;
@@ -52,6 +52,24 @@ function taps(srcSize: number, dstSize: number, from: number, length: number): T
     nonZeroTo[i] = hi;
   }
   return { start, count, weights, nonZeroFrom, nonZeroTo };
+}
+
+/**
+ * The taps of recent geometries: a model's inputs come in few sizes (one text line's size for
+ * every line of a page), and the taps depend only on the sizes.
+ */
+const tapsCache = new Map<string, Taps>();
+const TAPS_CACHE_SIZE = 64;
+
+function taps(srcSize: number, dstSize: number, from: number, length: number): Taps {
+  const key = `${srcSize},${dstSize},${from},${length}`;
+  let t = tapsCache.get(key);
+  if (!t) {
+    if (tapsCache.size >= TAPS_CACHE_SIZE) tapsCache.clear();
+    t = computeTaps(srcSize, dstSize, from, length);
+    tapsCache.set(key, t);
+  }
+  return t;
 }
 
 export interface ResampleTarget {
@@ -103,14 +121,20 @@ export function resampleToTensor(
   // Pass 1: each needed source row resized horizontally, 3 channels interleaved, as floats.
   // Hot loops read typed arrays from locals and keep the sums in scalars (no per-pixel arrays):
   // the arithmetic, and its order, is the straightforward loop's, so the floats are the same.
+  // Each tap's source offset is clamped to the edge once per call, not once per row.
   const W = t.copyWidth;
   const rows = new Float32Array((rowTo - rowFrom + 1) * W * 3);
   const lastX = width - 1;
-  const hStart = h.start;
   const hCount = h.count;
   const hWeights = h.weights;
   const hFrom = h.nonZeroFrom;
   const hTo = h.nonZeroTo;
+  const hOffset = new Int32Array(W * hCount);
+  for (let x = 0; x < W; x++)
+    for (let k = 0; k < hCount; k++) {
+      const sx = h.start[x] + k;
+      hOffset[x * hCount + k] = (sx < 0 ? 0 : sx > lastX ? lastX : sx) * 3;
+    }
   for (let r = rowFrom; r <= rowTo; r++) {
     const src = r * width * 3;
     let dst = (r - rowFrom) * W * 3;
@@ -118,12 +142,10 @@ export function resampleToTensor(
       let a = 0;
       let b = 0;
       let c = 0;
-      const s0 = hStart[x];
       const w0 = x * hCount;
-      for (let k = hFrom[x], end = hTo[x]; k < end; k++) {
-        const w = hWeights[w0 + k];
-        const sx = s0 + k;
-        const p = src + (sx < 0 ? 0 : sx > lastX ? lastX : sx) * 3;
+      for (let k = w0 + hFrom[x], end = w0 + hTo[x]; k < end; k++) {
+        const w = hWeights[k];
+        const p = src + hOffset[k];
         a += rgb[p] * w;
         b += rgb[p + 1] * w;
         c += rgb[p + 2] * w;
@@ -139,8 +161,10 @@ export function resampleToTensor(
   const vCount = v.count;
   const vWeights = v.weights;
   const rowBase = new Int32Array(vCount);
-  // Output channel c reads source channel norm[c].src: offsets into the (a, b, c) sums.
-  const pick = (sums: Float64Array, n: ChannelNorm) => sums[n.src] * n.mul + n.add;
+  // Output channel c reads source channel norm[c].src of the (a, b, c) sums: as offsets 0..2.
+  const [src0, src1, src2] = [n0.src, n1.src, n2.src];
+  const [m0, m1, m2] = [n0.mul, n1.mul, n2.mul];
+  const [d0, d1, d2] = [n0.add, n1.add, n2.add];
   const sums = new Float64Array(3);
   for (let y = 0; y < t.copyHeight; y++) {
     const dstRow = (y + t.padTop) * t.tensorWidth + t.padLeft;
@@ -164,9 +188,9 @@ export function resampleToTensor(
       sums[1] = b;
       sums[2] = c;
       const d = dstRow + x;
-      out[d] = pick(sums, n0);
-      out[plane + d] = pick(sums, n1);
-      out[2 * plane + d] = pick(sums, n2);
+      out[d] = sums[src0] * m0 + d0;
+      out[plane + d] = sums[src1] * m1 + d1;
+      out[2 * plane + d] = sums[src2] * m2 + d2;
     }
   }
 }
