@@ -87,22 +87,33 @@ end
 local function pushOutRetained(recordsKey, usageKey, retainedKey, now, ageMs, maxCount, maxBytes, keep, ttl)
   local oldest = now - ageMs
   local pushedOut = {}
+  -- The retained bytes and count are read once, then moved as this loop moves them: a result
+  -- pushed out takes exactly its bytes off 'retained' (applyRecord) and its member off the set.
+  -- The TTLs are refreshed once, at the end (not once per result pushed out).
+  local total = tonumber(redis.call('HGET', usageKey, 'retained') or '0')
+  local count = redis.call('ZCARD', retainedKey)
+  local changed = false
   while true do
-    local total = tonumber(redis.call('HGET', usageKey, 'retained') or '0')
     local head = redis.call('ZRANGE', retainedKey, 0, 0, 'WITHSCORES')
     if #head == 0 then break end
     local headId = string.match(head[1], '^([^|]*)|%d+|.*$')
     local byAge = tonumber(head[2]) < oldest
-    local byCount = not byAge and redis.call('ZCARD', retainedKey) > maxCount
+    local byCount = not byAge and count > maxCount
     local byBytes = maxBytes > 0 and total > maxBytes and not keep(headId)
     -- A member this script did not write is dropped, so it can never wedge every later finish.
     if headId and not (byAge or byCount or byBytes) then break end
     redis.call('ZREM', retainedKey, head[1])
+    count = count - 1
     if headId then
       local out = getRecord(recordsKey, headId)
-      if out and out.stage == 'r' then setRecord(recordsKey, usageKey, headId, out, withStage(out, 'x'), ttl) end
+      if out and out.stage == 'r' then
+        setRecord(recordsKey, usageKey, headId, out, withStage(out, 'x'), ttl, true)
+        total = total - out.result
+        changed = true
+      end
       if not byAge and not byCount then table.insert(pushedOut, headId) end
     end
   end
+  if changed then expireAccounting(recordsKey, usageKey, ttl) end
   return pushedOut
 end
