@@ -16,6 +16,7 @@ import { defaultJobOptions, sideKeyTtlS } from '../shared/jobs/retention.js';
 import type { JobView } from '../shared/job-view.js';
 import {
   ENTRY_INPUTS_APART_VERSION,
+  ENTRY_PAYLOAD_VERSION,
   predictItemId,
   type EntryData,
   type EntryInputs,
@@ -57,7 +58,7 @@ export class PredictEntries {
     private readonly config: Config,
     private readonly log: Logger,
     /** The entry payload version to write for a model (api/entry-fleet.ts). Default: the newest. */
-    private readonly payloadVersion: (model: string) => number = () => ENTRY_INPUTS_APART_VERSION,
+    private readonly payloadVersion: (model: string) => number = () => ENTRY_PAYLOAD_VERSION,
   ) {
     this.store = storeCall(log);
     for (const name of jobs.queues.keys()) {
