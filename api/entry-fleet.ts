@@ -26,13 +26,18 @@ export class EntryFleet {
 
   /** True when a live worker reading entries serves `model` (as of the last read). */
   serves(model: string): boolean {
-    if (Date.now() - this.readAt > this.refreshMs) void this.read();
+    this.readIfStale();
     return this.versions.has(model);
   }
 
   /** The entry payload version to write for `model` now (1 when no worker reading entries serves it). */
   payloadVersion(model: string): number {
+    this.readIfStale();
     return Math.min(this.versions.get(model) ?? 1, ENTRY_PAYLOAD_VERSION);
+  }
+
+  private readIfStale(): void {
+    if (Date.now() - this.readAt > this.refreshMs) void this.read();
   }
 
   /** Reads the registry now (after any read in progress, which may predate what the caller knows). */

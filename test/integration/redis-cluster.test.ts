@@ -51,6 +51,9 @@ describe('Redis Cluster', () => {
 
   it("counts, claims, indexes and deletes a coalesced entry's calls through the cluster (one script per entry)", async () => {
     const image = b64(await solidImage(40, 40, [120, 60, 30]));
+    // The current payload (v2): its inputs key, written, read and deleted in the model's slot too.
+    await hub.api.ctx.predict.fleet.refresh();
+    expect(hub.api.ctx.predict.fleet.payloadVersion('resnet50')).toBe(2);
     const answers = await Promise.all(
       hub.api.ctx.predict.entries.submit(
         'resnet50',
