@@ -23,6 +23,8 @@ interface Taps {
    */
   nonZeroFrom: Int32Array;
   nonZeroTo: Int32Array;
+  /** clamped[i * count + k]: source start[i] + k clamped to the edge (0 .. srcSize − 1). */
+  clamped: Int32Array;
 }
 
 function computeTaps(srcSize: number, dstSize: number, from: number, length: number): Taps {
@@ -33,6 +35,7 @@ function computeTaps(srcSize: number, dstSize: number, from: number, length: num
   const weights = new Float32Array(length * count);
   const nonZeroFrom = new Int32Array(length);
   const nonZeroTo = new Int32Array(length);
+  const clamped = new Int32Array(length * count);
   for (let i = 0; i < length; i++) {
     const centre = (from + i + 0.5) * scale - 0.5;
     const first = Math.floor(centre - support) + 1;
@@ -50,8 +53,9 @@ function computeTaps(srcSize: number, dstSize: number, from: number, length: num
     while (hi > lo && weights[i * count + hi - 1] === 0) hi--;
     nonZeroFrom[i] = lo;
     nonZeroTo[i] = hi;
+    for (let k = 0; k < count; k++) clamped[i * count + k] = Math.min(srcSize - 1, Math.max(0, first + k));
   }
-  return { start, count, weights, nonZeroFrom, nonZeroTo };
+  return { start, count, weights, nonZeroFrom, nonZeroTo, clamped };
 }
 
 /**
@@ -121,20 +125,14 @@ export function resampleToTensor(
   // Pass 1: each needed source row resized horizontally, 3 channels interleaved, as floats.
   // Hot loops read typed arrays from locals and keep the sums in scalars (no per-pixel arrays):
   // the arithmetic, and its order, is the straightforward loop's, so the floats are the same.
-  // Each tap's source offset is clamped to the edge once per call, not once per row.
+  // Each tap's source column comes clamped to the edge with the (cached) taps.
   const W = t.copyWidth;
   const rows = new Float32Array((rowTo - rowFrom + 1) * W * 3);
-  const lastX = width - 1;
   const hCount = h.count;
   const hWeights = h.weights;
   const hFrom = h.nonZeroFrom;
   const hTo = h.nonZeroTo;
-  const hOffset = new Int32Array(W * hCount);
-  for (let x = 0; x < W; x++)
-    for (let k = 0; k < hCount; k++) {
-      const sx = h.start[x] + k;
-      hOffset[x * hCount + k] = (sx < 0 ? 0 : sx > lastX ? lastX : sx) * 3;
-    }
+  const hColumn = h.clamped;
   for (let r = rowFrom; r <= rowTo; r++) {
     const src = r * width * 3;
     let dst = (r - rowFrom) * W * 3;
@@ -145,7 +143,7 @@ export function resampleToTensor(
       const w0 = x * hCount;
       for (let k = w0 + hFrom[x], end = w0 + hTo[x]; k < end; k++) {
         const w = hWeights[k];
-        const p = src + hOffset[k];
+        const p = src + hColumn[k] * 3;
         a += rgb[p] * w;
         b += rgb[p + 1] * w;
         c += rgb[p + 2] * w;
