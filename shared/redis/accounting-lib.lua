@@ -10,9 +10,10 @@
 --   c  canceled, x  result pushed out by retention: nothing counted
 -- Counters: "w|<tenant>" waiting jobs, "s|<tenant>" stored bytes, "retained" the model's
 -- retained result bytes. Invariant: every counter equals the sum of what the records add to it.
--- Scripts change a record only through setRecord, which takes the old record's share out and
--- puts the new one's in, in the same atomic step; a transition a record has already made is a
--- no-op, so a script resent after a lost reply changes nothing the second time.
+-- Scripts change a record only through setRecord or a batch (batchSet), which take the old
+-- record's share out and put the new one's in, in the same atomic step; a transition a record
+-- has already made is a no-op, so a script resent after a lost reply changes nothing the second
+-- time.
 
 local function parseRecord(text)
   if not text then return nil end
@@ -41,17 +42,18 @@ local function addTo(usageKey, field, delta)
   if redis.call('HINCRBY', usageKey, field, delta) <= 0 then redis.call('HDEL', usageKey, field) end
 end
 
--- What a record adds to the counters, times `sign` (1 to add, -1 to take away).
-local function applyRecord(usageKey, r, sign)
-  if r.stage == 'w' and r.w == 1 then addTo(usageKey, 'w|' .. r.tenant, sign) end
+-- What a record adds to the counters, times `sign` (1 to add, -1 to take away), through
+-- `add(field, delta)`.
+local function applyRecord(add, r, sign)
+  if r.stage == 'w' and r.w == 1 then add('w|' .. r.tenant, sign) end
   local stored = 0
   if r.stage == 'w' or r.stage == 'i' then
     stored = r.input
   elseif r.stage == 'r' and r.tenant ~= '-' then
     stored = r.result
   end
-  addTo(usageKey, 's|' .. r.tenant, sign * stored)
-  if r.stage == 'r' then addTo(usageKey, 'retained', sign * r.result) end
+  add('s|' .. r.tenant, sign * stored)
+  if r.stage == 'r' then add('retained', sign * r.result) end
 end
 
 -- Refreshes the TTL of the records and usage hashes after records changed.
@@ -61,18 +63,87 @@ local function expireAccounting(recordsKey, usageKey, ttl)
   if redis.call('TTL', usageKey) < tonumber(ttl) then redis.call('EXPIRE', usageKey, ttl) end
 end
 
--- Replaces record `old` (nil: none) of job `id` with `new` (nil: delete it), moving the counters.
--- `deferExpiry`: the caller changes several records and calls expireAccounting once at its end
--- (a script over a whole entry would otherwise refresh both TTLs per item).
-local function setRecord(recordsKey, usageKey, id, old, new, ttl, deferExpiry)
-  if old then applyRecord(usageKey, old, -1) end
+-- Replaces record `old` (nil: none) of job `id` with `new` (nil: delete it), moving the counters
+-- and refreshing the TTLs at once. Scripts over many records use a batch (below) instead.
+local function setRecord(recordsKey, usageKey, id, old, new, ttl)
+  local add = function(field, delta) addTo(usageKey, field, delta) end
+  if old then applyRecord(add, old, -1) end
   if new then
-    applyRecord(usageKey, new, 1)
+    applyRecord(add, new, 1)
     redis.call('HSET', recordsKey, id, formatRecord(new))
   else
     redis.call('HDEL', recordsKey, id)
   end
-  if not deferExpiry then expireAccounting(recordsKey, usageKey, ttl) end
+  expireAccounting(recordsKey, usageKey, ttl)
+end
+
+-- A batch: the record changes of a script over many records (an entry's items, retention's
+-- push-out), made in memory as setRecord makes them and written by flushBatch at the script's
+-- end, each changed counter field with one HINCRBY of its summed delta and the records with one
+-- HSET and one HDEL. The script is atomic, so nothing can see the counters between its changes;
+-- while every counter equals the sum of its records (the invariant above), no field goes below
+-- zero part-way, so one summed HINCRBY ends where the per-record ones ended. Reads during the
+-- script go through batchGet and batchCounter, which see the changes not yet written.
+local function openBatch(recordsKey, usageKey)
+  local b = { records = recordsKey, usage = usageKey, deltas = {}, fields = {}, changed = {}, ids = {} }
+  b.add = function(field, delta)
+    if delta == 0 then return end
+    if b.deltas[field] == nil then
+      b.deltas[field] = 0
+      table.insert(b.fields, field)
+    end
+    b.deltas[field] = b.deltas[field] + delta
+  end
+  return b
+end
+
+-- As setRecord, in batch `b`.
+local function batchSet(b, id, old, new)
+  if old then applyRecord(b.add, old, -1) end
+  if new then applyRecord(b.add, new, 1) end
+  if b.changed[id] == nil then table.insert(b.ids, id) end
+  b.changed[id] = new or false
+end
+
+-- Whether batch `b` changed the record of `id`, and to what (nil: deleted).
+local function batchChanged(b, id)
+  local r = b.changed[id]
+  if r == nil then return false, nil end
+  return true, r or nil
+end
+
+-- Counter `field` as batch `b` leaves it, given its value in Redis (`stored`: a string or nil).
+local function batchCounter(b, field, stored)
+  return tonumber(stored or '0') + (b.deltas[field] or 0)
+end
+
+-- Calls redis.call(cmd, key, <list...>) in pieces, so a long list stays within Lua's stack.
+local function callInPieces(cmd, key, list)
+  local piece = 512
+  for i = 1, #list, piece do
+    redis.call(cmd, key, unpack(list, i, math.min(#list, i + piece - 1)))
+  end
+end
+
+-- Writes batch `b`'s changes and refreshes the TTLs once; returns whether there were any.
+local function flushBatch(b, ttl)
+  if #b.ids == 0 and #b.fields == 0 then return false end
+  for _, field in ipairs(b.fields) do addTo(b.usage, field, b.deltas[field]) end
+  local sets, dels = {}, {}
+  for _, id in ipairs(b.ids) do
+    local r = b.changed[id]
+    if r then
+      table.insert(sets, id)
+      table.insert(sets, formatRecord(r))
+    else
+      table.insert(dels, id)
+    end
+  end
+  callInPieces('HSET', b.records, sets)
+  callInPieces('HDEL', b.records, dels)
+  expireAccounting(b.records, b.usage, ttl)
+  b.deltas, b.fields, b.changed, b.ids = {}, {}, {}, {}
+  return true
 end
 
 local function getRecord(recordsKey, id)
@@ -81,39 +152,61 @@ end
 
 -- Retention's bounds over the model's retained results (ZSET "<id>|<bytes>|<tenant>" → finished
 -- at): members past the age or count bound, or the oldest while the retained bytes are over the
--- byte bound, move their record to x. `keep(id)` names results just finished, never pushed out
--- by bytes (their result fit MAX_RESULT_BYTES). Returns the ids the byte bound pushed out (their
--- jobs are still kept: the caller removes them); jobs past age or count are BullMQ's to remove.
-local function pushOutRetained(recordsKey, usageKey, retainedKey, now, ageMs, maxCount, maxBytes, keep, ttl)
+-- byte bound, move their record to x, in batch `b` (the caller flushes it). `keep(id)` names
+-- results just finished, never pushed out by bytes (their result fit MAX_RESULT_BYTES). Returns
+-- the ids the byte bound pushed out (their jobs are still kept: the caller removes them); jobs
+-- past age or count are BullMQ's to remove.
+local function pushOutRetained(b, retainedKey, now, ageMs, maxCount, maxBytes, keep)
   local oldest = now - ageMs
   local pushedOut = {}
   -- The retained bytes and count are read once, then moved as this loop moves them: a result
   -- pushed out takes exactly its bytes off 'retained' (applyRecord) and its member off the set.
-  -- The TTLs are refreshed once, at the end (not once per result pushed out).
-  local total = tonumber(redis.call('HGET', usageKey, 'retained') or '0')
+  local total = batchCounter(b, 'retained', redis.call('HGET', b.usage, 'retained'))
   local count = redis.call('ZCARD', retainedKey)
-  local changed = false
+  -- The set's head is read in pieces (the first as long as a finish usually pushes out), with
+  -- the pieces' records in one HMGET each; the members pushed out are always a prefix of the
+  -- set, taken off with one ZREMRANGEBYRANK at the end.
+  local removed, piece = 0, 4
   while true do
-    local head = redis.call('ZRANGE', retainedKey, 0, 0, 'WITHSCORES')
+    local head = redis.call('ZRANGE', retainedKey, removed, removed + piece - 1, 'WITHSCORES')
     if #head == 0 then break end
-    local headId = string.match(head[1], '^([^|]*)|%d+|.*$')
-    local byAge = tonumber(head[2]) < oldest
-    local byCount = not byAge and count > maxCount
-    local byBytes = maxBytes > 0 and total > maxBytes and not keep(headId)
-    -- A member this script did not write is dropped, so it can never wedge every later finish.
-    if headId and not (byAge or byCount or byBytes) then break end
-    redis.call('ZREM', retainedKey, head[1])
-    count = count - 1
-    if headId then
-      local out = getRecord(recordsKey, headId)
-      if out and out.stage == 'r' then
-        setRecord(recordsKey, usageKey, headId, out, withStage(out, 'x'), ttl, true)
-        total = total - out.result
-        changed = true
-      end
-      if not byAge and not byCount then table.insert(pushedOut, headId) end
+    local ids, unread = {}, {}
+    for k = 1, #head, 2 do
+      local headId = string.match(head[k], '^([^|]*)|%d+|.*$')
+      ids[(k + 1) / 2] = headId
+      if headId and not batchChanged(b, headId) then table.insert(unread, headId) end
     end
+    local fromRedis = {}
+    if #unread > 0 then
+      local raw = redis.call('HMGET', b.records, unpack(unread))
+      for k, id in ipairs(unread) do fromRedis[id] = raw[k] or false end
+    end
+    local stop = false
+    for k = 1, #head / 2 do
+      local headId = ids[k]
+      local byAge = tonumber(head[2 * k]) < oldest
+      local byCount = not byAge and count > maxCount
+      local byBytes = maxBytes > 0 and total > maxBytes and not keep(headId)
+      -- A member this script did not write is dropped, so it can never wedge every later finish.
+      if headId and not (byAge or byCount or byBytes) then
+        stop = true
+        break
+      end
+      removed = removed + 1
+      count = count - 1
+      if headId then
+        local changed, out = batchChanged(b, headId)
+        if not changed then out = parseRecord(fromRedis[headId] or nil) end
+        if out and out.stage == 'r' then
+          batchSet(b, headId, out, withStage(out, 'x'))
+          total = total - out.result
+        end
+        if not byAge and not byCount then table.insert(pushedOut, headId) end
+      end
+    end
+    if stop or #head < 2 * piece then break end
+    piece = piece * 4
   end
-  if changed then expireAccounting(recordsKey, usageKey, ttl) end
+  if removed > 0 then redis.call('ZREMRANGEBYRANK', retainedKey, 0, removed - 1) end
   return pushedOut
 end

@@ -2,8 +2,8 @@
 -- claims a job, all in one atomic step: an item's claim is set "running" unless a cancel came
 -- first ("canceled" wins: that item must not run); a retry of the entry finds its own earlier
 -- "running" claims and goes on. An item's first claim moves its record from w to i (it leaves its
--- tenant's waiting count; its input stays counted until the entry finishes). The records' and
--- counters' TTLs are refreshed once, at the end.
+-- tenant's waiting count; its input stays counted until the entry finishes). The records move
+-- in one batch (accounting-lib.lua), written once at the end.
 -- KEYS[1] records, KEYS[2] usage, KEYS[3..] the items' claims (all in the model queue's slot).
 -- ARGV[1] the claims' TTL (s), ARGV[2] accounting keys' TTL (s), ARGV[3..] the items' ids, in
 -- the order of their claims.
@@ -21,14 +21,11 @@ end
 -- The records of the items claimed just now, read in one command.
 if #claimed > 0 then
   local records = redis.call('HMGET', KEYS[1], unpack(claimed))
-  local changed = false
+  local batch = openBatch(KEYS[1], KEYS[2])
   for k, id in ipairs(claimed) do
     local record = parseRecord(records[k] or nil)
-    if record and record.stage == 'w' then
-      setRecord(KEYS[1], KEYS[2], id, record, withStage(record, 'i'), ttl, true)
-      changed = true
-    end
+    if record and record.stage == 'w' then batchSet(batch, id, record, withStage(record, 'i')) end
   end
-  if changed then expireAccounting(KEYS[1], KEYS[2], ttl) end
+  flushBatch(batch, ttl)
 end
 return claims

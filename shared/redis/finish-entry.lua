@@ -11,10 +11,11 @@
 -- (ms), ARGV[4] retention count, ARGV[5] retention bytes (0: no bound), ARGV[6] TTL (s), then per
 -- item: its id, its tenant ('-'), its result bytes (0: no result).
 -- Returns the ids of older results the byte bound pushed out.
--- The records' and counters' TTLs are refreshed once, after the items (not once per item).
+-- The items' records and the push-out move in one batch (accounting-lib.lua), written once at
+-- the end: one HINCRBY per counter field, one HSET and one HDEL of records, one TTL refresh.
 local ttl, now = ARGV[6], tonumber(ARGV[2])
 redis.call('DEL', KEYS[5])
-local changed = false
+local batch = openBatch(KEYS[2], KEYS[3])
 -- The items' records, read in one command before any changes (an entry's item ids are unique).
 local ids = {}
 for i = 7, #ARGV, 3 do table.insert(ids, ARGV[i]) end
@@ -24,40 +25,41 @@ if #ids > 0 then
   for k, id in ipairs(ids) do records[id] = parseRecord(raw[k] or nil) end
 end
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  for i = 7, #ARGV, 3 do
-    local id = ARGV[i]
+  local members = {}
+  for _, id in ipairs(ids) do
     local record = records[id]
     if record then
-      if record.stage == 'r' then redis.call('ZREM', KEYS[4], retainedMember(id, record)) end
-      setRecord(KEYS[2], KEYS[3], id, record, nil, ttl, true)
-      changed = true
+      if record.stage == 'r' then table.insert(members, retainedMember(id, record)) end
+      batchSet(batch, id, record, nil)
     end
   end
-  if changed then expireAccounting(KEYS[2], KEYS[3], ttl) end
+  callInPieces('ZREM', KEYS[4], members)
+  flushBatch(batch, ttl)
   return {}
 end
 redis.call('HSET', KEYS[1], 'data', ARGV[1])
-local finished = {}
+local finished, retained = {}, {}
 for i = 7, #ARGV, 3 do
   local id, tenant, resultBytes = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local record = records[id]
   if not (record and (record.stage == 'r' or record.stage == 'x' or record.stage == 'c')) then
     if resultBytes == 0 then
-      if record then
-        setRecord(KEYS[2], KEYS[3], id, record, nil, ttl, true)
-        changed = true
-      end
+      if record then batchSet(batch, id, record, nil) end
     else
       local before = record or { stage = 'i', w = 0, input = 0, result = 0, created = now, tenant = tenant }
       local done = withStage(before, 'r', resultBytes)
-      setRecord(KEYS[2], KEYS[3], id, record, done, ttl, true)
-      redis.call('ZADD', KEYS[4], now, retainedMember(id, done))
+      batchSet(batch, id, record, done)
+      table.insert(retained, now)
+      table.insert(retained, retainedMember(id, done))
       finished[id] = true
-      changed = true
     end
   end
 end
-if changed then expireAccounting(KEYS[2], KEYS[3], ttl) end
-if next(finished) then redis.call('EXPIRE', KEYS[4], ttl) end
-return pushOutRetained(KEYS[2], KEYS[3], KEYS[4], now, tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),
-  function(headId) return finished[headId] == true end, ttl)
+if #retained > 0 then
+  callInPieces('ZADD', KEYS[4], retained)
+  redis.call('EXPIRE', KEYS[4], ttl)
+end
+local pushedOut = pushOutRetained(batch, KEYS[4], now, tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),
+  function(headId) return finished[headId] == true end)
+flushBatch(batch, ttl)
+return pushedOut

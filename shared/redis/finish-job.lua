@@ -37,5 +37,8 @@ setRecord(KEYS[2], KEYS[3], id, record, finished, ttl)
 redis.call('ZADD', KEYS[4], now, retainedMember(id, finished))
 redis.call('EXPIRE', KEYS[4], ttl)
 
-return pushOutRetained(KEYS[2], KEYS[3], KEYS[4], now, tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]),
-  function(headId) return headId == id end, ttl)
+local batch = openBatch(KEYS[2], KEYS[3])
+local pushedOut = pushOutRetained(batch, KEYS[4], now, tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]),
+  function(headId) return headId == id end)
+flushBatch(batch, ttl)
+return pushedOut

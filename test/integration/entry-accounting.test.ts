@@ -10,6 +10,7 @@ import { SubmitQuotas } from '../../api/jobs/submit-quotas.js';
 import type { SpecError } from '../../shared/errors.js';
 import { JobAccounting, type SubmittedItem } from '../../shared/jobs/accounting.js';
 import type { TenancyOptions } from '../../shared/options/tenancy.js';
+import { entryHashKey } from '../../shared/redis/bullmq-internals.js';
 import { accountingKeys, jobClaimKey } from '../../shared/redis/keys.js';
 import { REDIS_URL, deletePrefix, testPrefix } from '../helpers/hub.js';
 
@@ -171,5 +172,65 @@ describe('claim-entry-for-run.lua', () => {
     for (const id of ids) single.push(await accounting.claimForRun('claims-single', id));
     expect(single).toEqual(['running', 'canceled', 'running']);
     expect(await counters('claims-single')).toEqual(await counters(model));
+  });
+});
+
+describe('finish-entry.lua: retention push-out over a long head', () => {
+  // The script reads the retained set's head in growing pieces (4, then 16, ...) and writes the
+  // records and counters once at the end: an entry that pushes out results across several pieces,
+  // or stops part-way through one, must end exactly where pushing them out one by one ends.
+  const finishAll = async (acct: JobAccounting, model: string, entry: string, n: number, now: number) => {
+    const ids = Array.from({ length: n }, (_, i) => `${entry}.p${i}`);
+    await acct.submitEntry(
+      model,
+      ids.map((id) => item(id, 't', 10, 0)),
+    );
+    await acct.claimEntryForRun(model, ids);
+    await redis.hset(entryHashKey(prefix, model, entry), 'data', '{}');
+    const pushedOut = await acct.finishEntry(
+      model,
+      { id: entry, dataWithoutInputs: '{}', items: ids.map((id) => ({ id, tenant: 't', resultBytes: 7 })) },
+      now,
+    );
+    return { ids, pushedOut };
+  };
+  const stages = async (model: string) =>
+    Object.fromEntries(
+      Object.entries(await redis.hgetall(accountingKeys(prefix, model).records)).map(([id, r]) => [id, r[0]]),
+    );
+  const retained = async (model: string) => redis.zrange(accountingKeys(prefix, model).retained, 0, -1);
+
+  it('by count: 30 of 40 results pushed out at once (pieces of 4, 16 and 64), the newest 10 kept', async () => {
+    const model = 'retain-count';
+    const { ids, pushedOut } = await finishAll(accounting, model, 'k', 40, 1000);
+    // Past the count bound (10), BullMQ removes the jobs itself: none is returned.
+    expect(pushedOut).toEqual([]);
+    // Same score: the set orders its members by name, so the first 30 names go.
+    const members = ids.map((id) => `${id}|7|t`).sort();
+    expect(await retained(model)).toEqual(members.slice(30));
+    const kept = new Set(members.slice(30).map((m) => m.split('|')[0]));
+    expect(await stages(model)).toEqual(Object.fromEntries(ids.map((id) => [id, kept.has(id) ? 'r' : 'x'])));
+    expect(await counters(model)).toEqual({ 's|t': '70', retained: '70' });
+  });
+
+  it('by bytes: older results go until the bound holds, stopping inside the second piece', async () => {
+    const model = 'retain-bytes';
+    const bounded = new JobAccounting(redis, prefix, {
+      ttlS: 60,
+      retention: { JOB_RETENTION_S: 60, JOB_RETENTION_COUNT: 1000, JOB_RETENTION_BYTES: 50 },
+    });
+    const first = await finishAll(bounded, model, 'b1', 6, 1000);
+    expect(first.pushedOut).toEqual([]);
+    // 6 + 6 results of 7 bytes: 84 > 50, so the oldest go until 49 are left; the entry just
+    // finished is never pushed out by bytes.
+    const second = await finishAll(bounded, model, 'b2', 6, 2000);
+    const oldest = first.ids.map((id) => `${id}|7|t`).sort();
+    const gone = oldest.slice(0, 5).map((m) => m.split('|')[0]);
+    expect(second.pushedOut).toEqual(gone);
+    expect(await retained(model)).toEqual([oldest[5], ...second.ids.map((id) => `${id}|7|t`).sort()]);
+    const st = await stages(model);
+    expect(Object.keys(st).filter((id) => st[id] === 'x')).toEqual(expect.arrayContaining(gone));
+    expect(Object.values(st).filter((s) => s === 'x')).toHaveLength(5);
+    expect(await counters(model)).toEqual({ 's|t': '49', retained: '49' });
   });
 });
