@@ -83,7 +83,7 @@ end
 -- HSET and one HDEL. The script is atomic, so nothing can see the counters between its changes;
 -- while every counter equals the sum of its records (the invariant above), no field goes below
 -- zero part-way, so one summed HINCRBY ends where the per-record ones ended. Reads during the
--- script go through batchGet and batchCounter, which see the changes not yet written.
+-- script go through batchChanged and batchCounter, which see the changes not yet written.
 local function openBatch(recordsKey, usageKey)
   local b = { records = recordsKey, usage = usageKey, deltas = {}, fields = {}, changed = {}, ids = {} }
   b.add = function(field, delta)
@@ -117,7 +117,8 @@ local function batchCounter(b, field, stored)
   return tonumber(stored or '0') + (b.deltas[field] or 0)
 end
 
--- Calls redis.call(cmd, key, <list...>) in pieces, so a long list stays within Lua's stack.
+-- Calls redis.call(cmd, key, <list...>) in pieces, so a long list stays within Lua's stack (an
+-- even piece: a list of pairs, field and value or score and member, keeps its pairs whole).
 local function callInPieces(cmd, key, list)
   local piece = 512
   for i = 1, #list, piece do
@@ -125,9 +126,10 @@ local function callInPieces(cmd, key, list)
   end
 end
 
--- Writes batch `b`'s changes and refreshes the TTLs once; returns whether there were any.
+-- Writes batch `b`'s changes, at the end of its script, and refreshes the TTLs once (none when
+-- nothing changed).
 local function flushBatch(b, ttl)
-  if #b.ids == 0 and #b.fields == 0 then return false end
+  if #b.ids == 0 and #b.fields == 0 then return end
   for _, field in ipairs(b.fields) do addTo(b.usage, field, b.deltas[field]) end
   local sets, dels = {}, {}
   for _, id in ipairs(b.ids) do
@@ -142,8 +144,6 @@ local function flushBatch(b, ttl)
   callInPieces('HSET', b.records, sets)
   callInPieces('HDEL', b.records, dels)
   expireAccounting(b.records, b.usage, ttl)
-  b.deltas, b.fields, b.changed, b.ids = {}, {}, {}, {}
-  return true
 end
 
 local function getRecord(recordsKey, id)
