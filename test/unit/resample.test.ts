@@ -83,4 +83,34 @@ describe('resampleToTensor (one-pass shrink + normalise)', () => {
     }
     expect(out.filter((v) => v === -9)).toHaveLength(36 - 6); // nothing outside the window touched
   });
+
+  it('gives a call the same floats whatever the calls before it resized (its scratch rows are reused)', () => {
+    const image = (w: number, h: number, seed: number) =>
+      Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 31 + seed * 7 + ((i * i) % 13)) % 256);
+    const target = (w: number, h: number) => ({
+      resizeWidth: w,
+      resizeHeight: h,
+      cropLeft: 0,
+      cropTop: 0,
+      copyWidth: w,
+      copyHeight: h,
+      tensorWidth: w,
+      tensorHeight: h,
+      padLeft: 0,
+      padTop: 0,
+    });
+    const bgr = [2, 1, 0].map((src, c) => ({ src, mul: 1 / (100 + c), add: c - 1 }));
+    const small = image(90, 30, 1);
+    const run = (rgb: Uint8Array, w: number, h: number, tw: number, th: number) => {
+      const out = new Float32Array(3 * tw * th);
+      resampleToTensor(rgb, w, h, target(tw, th), bgr, out);
+      return out;
+    };
+    const first = run(small, 90, 30, 40, 12);
+    // A larger resize leaves its rows behind in the scratch; a smaller one after it must not read them.
+    run(image(400, 120, 2), 400, 120, 300, 100);
+    expect(Array.from(run(small, 90, 30, 40, 12))).toEqual(Array.from(first));
+    run(image(7, 3, 3), 7, 3, 5, 2);
+    expect(Array.from(run(small, 90, 30, 40, 12))).toEqual(Array.from(first));
+  });
 });

@@ -76,6 +76,18 @@ function taps(srcSize: number, dstSize: number, from: number, length: number): T
   return t;
 }
 
+/**
+ * Pass 1's rows, reused from call to call instead of a fresh zero-filled array per image (129 KB
+ * for a text line). Safe: a call is synchronous, and pass 1 writes every value pass 2 reads. It
+ * holds at most the largest call's rows: 3 MB, as this path takes images up to 256 Ki pixels.
+ */
+let rowsScratch = new Float32Array(0);
+
+function scratchRows(length: number): Float32Array {
+  if (rowsScratch.length < length) rowsScratch = new Float32Array(length);
+  return rowsScratch;
+}
+
 export interface ResampleTarget {
   /** Size the whole image is resized to. */
   resizeWidth: number;
@@ -127,7 +139,7 @@ export function resampleToTensor(
   // the arithmetic, and its order, is the straightforward loop's, so the floats are the same.
   // Each tap's source column comes clamped to the edge with the (cached) taps.
   const W = t.copyWidth;
-  const rows = new Float32Array((rowTo - rowFrom + 1) * W * 3);
+  const rows = scratchRows((rowTo - rowFrom + 1) * W * 3);
   const hCount = h.count;
   const hWeights = h.weights;
   const hFrom = h.nonZeroFrom;
@@ -159,11 +171,10 @@ export function resampleToTensor(
   const vCount = v.count;
   const vWeights = v.weights;
   const rowBase = new Int32Array(vCount);
-  // Output channel c reads source channel norm[c].src of the (a, b, c) sums: as offsets 0..2.
+  // Output channel c reads source channel norm[c].src of the (a, b, c) sums.
   const [src0, src1, src2] = [n0.src, n1.src, n2.src];
   const [m0, m1, m2] = [n0.mul, n1.mul, n2.mul];
   const [d0, d1, d2] = [n0.add, n1.add, n2.add];
-  const sums = new Float64Array(3);
   for (let y = 0; y < t.copyHeight; y++) {
     const dstRow = (y + t.padTop) * t.tensorWidth + t.padLeft;
     const s0 = v.start[y];
@@ -182,13 +193,11 @@ export function resampleToTensor(
         b += rows[p + 1] * w;
         c += rows[p + 2] * w;
       }
-      sums[0] = a;
-      sums[1] = b;
-      sums[2] = c;
       const d = dstRow + x;
-      out[d] = sums[src0] * m0 + d0;
-      out[plane + d] = sums[src1] * m1 + d1;
-      out[2 * plane + d] = sums[src2] * m2 + d2;
+      // The channel picks branch the same way for every pixel (predicted), unlike an indexed array.
+      out[d] = (src0 === 0 ? a : src0 === 1 ? b : c) * m0 + d0;
+      out[plane + d] = (src1 === 0 ? a : src1 === 1 ? b : c) * m1 + d1;
+      out[2 * plane + d] = (src2 === 0 ? a : src2 === 1 ? b : c) * m2 + d2;
     }
   }
 }
