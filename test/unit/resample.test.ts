@@ -15,6 +15,20 @@ async function decoded(file: string) {
 
 const identity = [0, 1, 2].map((src) => ({ src, mul: 1, add: 0 }));
 
+/** The whole image resized to w × h, filling a tensor of that size. */
+const wholeImage = (w: number, h: number) => ({
+  resizeWidth: w,
+  resizeHeight: h,
+  cropLeft: 0,
+  cropTop: 0,
+  copyWidth: w,
+  copyHeight: h,
+  tensorWidth: w,
+  tensorHeight: h,
+  padLeft: 0,
+  padTop: 0,
+});
+
 describe('resampleToTensor (one-pass shrink + normalise)', () => {
   it.each([
     [192, 48],
@@ -27,25 +41,7 @@ describe('resampleToTensor (one-pass shrink + normalise)', () => {
       .raw()
       .toBuffer();
     const out = new Float32Array(3 * w * h);
-    resampleToTensor(
-      img.rgb,
-      img.width,
-      img.height,
-      {
-        resizeWidth: w,
-        resizeHeight: h,
-        cropLeft: 0,
-        cropTop: 0,
-        copyWidth: w,
-        copyHeight: h,
-        tensorWidth: w,
-        tensorHeight: h,
-        padLeft: 0,
-        padTop: 0,
-      },
-      identity,
-      out,
-    );
+    resampleToTensor(img.rgb, img.width, img.height, wholeImage(w, h), identity, out);
     let worst = 0;
     for (let i = 0; i < w * h; i++)
       for (let c = 0; c < 3; c++) worst = Math.max(worst, Math.abs(out[c * w * h + i] - ref[i * 3 + c]));
@@ -87,23 +83,11 @@ describe('resampleToTensor (one-pass shrink + normalise)', () => {
   it('gives a call the same floats whatever the calls before it resized (its scratch rows are reused)', () => {
     const image = (w: number, h: number, seed: number) =>
       Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 31 + seed * 7 + ((i * i) % 13)) % 256);
-    const target = (w: number, h: number) => ({
-      resizeWidth: w,
-      resizeHeight: h,
-      cropLeft: 0,
-      cropTop: 0,
-      copyWidth: w,
-      copyHeight: h,
-      tensorWidth: w,
-      tensorHeight: h,
-      padLeft: 0,
-      padTop: 0,
-    });
     const bgr = [2, 1, 0].map((src, c) => ({ src, mul: 1 / (100 + c), add: c - 1 }));
     const small = image(90, 30, 1);
     const run = (rgb: Uint8Array, w: number, h: number, tw: number, th: number) => {
       const out = new Float32Array(3 * tw * th);
-      resampleToTensor(rgb, w, h, target(tw, th), bgr, out);
+      resampleToTensor(rgb, w, h, wholeImage(tw, th), bgr, out);
       return out;
     };
     const first = run(small, 90, 30, 40, 12);
