@@ -155,26 +155,15 @@ export class EntryConsumer {
             attributes: { [ATTR.jobId]: it.id, [ATTR.model]: model, 'modelhub.entry_id': job.id! },
           },
           async () => {
-            if (claims[k] === 'canceled')
-              return {
-                ok: false,
-                error: new SpecError('CANCELED', 'the job was canceled before it ran'),
-                at: Date.now(),
-              };
+            if (claims[k] === 'canceled') return unrun(new SpecError('CANCELED', 'the job was canceled before it ran'));
             if (claims[k] === 'expired' || (it.deadline_at !== undefined && startedAt > it.deadline_at))
-              return {
-                ok: false,
-                error: new SpecError('DEADLINE_EXCEEDED', "the call's deadline passed before it could run"),
-                at: Date.now(),
-              };
+              return unrun(new SpecError('DEADLINE_EXCEEDED', "the call's deadline passed before it could run"));
             const input = inputs ? inputs[it.id] : it.input;
             // Only when the entry waited longer than its inputs' TTL (retention plus an hour).
             if (!input)
-              return {
-                ok: false,
-                error: new SpecError('DEADLINE_EXCEEDED', "the call's input expired from Redis before it could run"),
-                at: Date.now(),
-              };
+              return unrun(
+                new SpecError('DEADLINE_EXCEEDED', "the call's input expired from Redis before it could run"),
+              );
             const [settled] = await this.intake.run([input], 'interactive', it.deadline_at);
             return settled;
           },
@@ -244,6 +233,11 @@ export class EntryConsumer {
       );
     }
   }
+}
+
+/** An item that ends without running, with `error`, now. */
+function unrun(error: SpecError): ItemSettled {
+  return { ok: false, error, at: Date.now() };
 }
 
 /** An item's outcome as the jobs metric counts it: one canceled before it ran counts as a canceled job does. */
