@@ -20,6 +20,9 @@
  * coalescing on (MODELHUB_PREDICT_COALESCE_MS, default 1 ms) and off (0), alternated; each point
  * reports calls per queue entry (the API's modelhub_predict_entry_items). The all-models phase
  * (`allmodels`) loads every model in one worker and one API, as `npm start` does, and measures c=1.
+ * The hub's processes (and the bare baseline's) run compiled, as production does: the bench builds
+ * dist/ first (`--source`: TypeScript through tsx, no build). Each API is warmed at the top
+ * concurrency for --prime seconds (8) before it is measured: a fresh one costs twice the CPU per call.
  * Writes bench/results/<model>[-<size>].json and .png. Figures are ratios from one run: the
  * machine may be shared, so absolute numbers move between runs; the ratios are what to read.
  */
@@ -50,6 +53,8 @@ import {
   processProbe,
   selfProbe,
   snapshot,
+  buildCompiled,
+  hubNode,
   startService,
   stopAll,
   tsNode,
@@ -80,6 +85,14 @@ const { values: opts } = parseArgs({
     modes: { type: 'string', default: 'predict,poll,wait' },
     seconds: { type: 'string', default: '2' },
     warmup: { type: 'string', default: '0.5' },
+    /**
+     * Seconds of load at the top concurrency before an API's first measured point (and the bare
+     * baseline's): a fresh API spends 1.0–1.1 ms of CPU per text-direction call, a warm one 0.5,
+     * after 8–10 s of c=32 (V8's optimising tiers); production runs warm.
+     */
+    prime: { type: 'string', default: '8' },
+    /** Run the hub's processes from TypeScript through tsx instead of compiled dist/ (no build). */
+    source: { type: 'boolean', default: false },
     'poll-ms': { type: 'string', default: '20' },
     /**
      * A/B of one worker setting, interleaved in one run: "KEY=a,b" starts a worker with each
@@ -116,6 +129,8 @@ const warmup = Number(opts.warmup);
 const skip = new Set(opts.skip!.split(',').filter(Boolean));
 const topC = Math.max(...concurrencies);
 const cores = os.availableParallelism();
+const primeSeconds = Number(opts.prime);
+if (!opts.source) buildCompiled();
 
 generateTestModels();
 const config = loadConfig();
@@ -311,7 +326,7 @@ async function startApi(
 ): Promise<{ service: Service; url: string; metricsUrl: string }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const { command, args } = tsNode('api/main.ts', nodeArgs);
+  const { command, args } = hubNode('api/main.ts', nodeArgs, opts.source);
   // Its metrics listener too: a hub already running here holds the default port.
   const metricsPort = await freePort();
   const env = { ...baseEnv, PORT: String(port), API_METRICS_PORT: String(metricsPort), ...extraEnv };
@@ -371,7 +386,7 @@ async function startWorker(
   cpus?: string,
 ): Promise<WorkerHandle> {
   const port = await freePort();
-  const { command, args } = tsNode('worker/main.ts', nodeArgs);
+  const { command, args } = hubNode('worker/main.ts', nodeArgs, opts.source);
   // As the fleet launcher starts it (libuv's pool sized to the worker's cores).
   const workerEnv = {
     UV_THREADPOOL_SIZE: String(cpus ? cpus.split(',').length : cores),
@@ -478,8 +493,9 @@ async function measure(
 }
 
 /** Warms a freshly started worker (JIT, first batches, connections) before anything is measured. */
+/** Warms an API (and the workers behind it) at the top concurrency before it is measured (--prime). */
 async function prime(url: string, target: Target): Promise<void> {
-  await runLoad(url, target, 8, 1, 0);
+  await runLoad(url, target, Math.max(8, topC), primeSeconds, 0);
 }
 
 function hubProbes(api: Service, workers: WorkerHandle[]): CpuProbe[] {
@@ -805,7 +821,7 @@ try {
     const allApi = await startApi([], all, 'api-all');
     const allOff = await startApi([], { ...all, MODELHUB_PREDICT_COALESCE_MS: '0' }, 'api-all-uncoalesced');
     const port = await freePort();
-    const { command, args } = tsNode('worker/main.ts');
+    const { command, args } = hubNode('worker/main.ts', [], opts.source);
     const allWorker = await startService(
       'worker-all',
       command,
@@ -843,7 +859,7 @@ try {
   if (!skip.has('bare')) {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const w = tsNode('bench/bare/worker.ts');
+    const w = hubNode('bench/bare/worker.ts', [], opts.source);
     const bareWorker = await startService(
       'bare-worker',
       w.command,
@@ -851,7 +867,7 @@ try {
       { REDIS_URL: redisUrl },
       logReady('bare worker ready'),
     );
-    const s = tsNode('bench/bare/server.ts');
+    const s = hubNode('bench/bare/server.ts', [], opts.source);
     const bareServer = await startService(
       'bare-server',
       s.command,

@@ -3,9 +3,10 @@
  * run), the hub's API and worker processes (or the bare baseline's), each a child of the bench,
  * and CPU time per process and per thread read from /proc.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import ts from 'typescript';
 import { REPO_ROOT } from '../../shared/config.js';
 import { freePort } from '../../test/helpers/hub.js';
 
@@ -75,6 +76,35 @@ export const tsNode = (script: string, nodeArgs: string[] = []) => ({
   command: process.execPath,
   args: [...nodeArgs, '--import', 'tsx', path.join(REPO_ROOT, script)],
 });
+
+/**
+ * A hub entry point (`api/main.ts`, `worker/main.ts`, `bench/bare/server.ts`…) as production
+ * runs it: compiled JavaScript under dist/ (buildCompiled first). With `source`, the TypeScript
+ * through tsx, as before: no build, but its loader and source maps cost the processes 4–8 % of
+ * throughput at c=32 (docs/performance.md, 5 December).
+ */
+export const hubNode = (script: string, nodeArgs: string[] = [], source = false) =>
+  source
+    ? tsNode(script, nodeArgs)
+    : { command: process.execPath, args: [...nodeArgs, path.join(REPO_ROOT, 'dist', script.replace(/\.ts$/, '.js'))] };
+
+/**
+ * `npm run build` (dist/), plus the bare baseline's scripts transpiled beside it (dist/bench/bare),
+ * so the baseline runs compiled as the hub does.
+ */
+export function buildCompiled(): void {
+  const built = spawnSync(process.execPath, [path.join(REPO_ROOT, 'deploy', 'build.mjs')], { stdio: 'inherit' });
+  if (built.status !== 0) throw new Error('npm run build failed');
+  const bare = path.join(REPO_ROOT, 'bench', 'bare');
+  const out = path.join(REPO_ROOT, 'dist', 'bench', 'bare');
+  fs.mkdirSync(out, { recursive: true });
+  for (const file of fs.readdirSync(bare).filter((f) => f.endsWith('.ts'))) {
+    const { outputText } = ts.transpileModule(fs.readFileSync(path.join(bare, file), 'utf8'), {
+      compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
+    });
+    fs.writeFileSync(path.join(out, file.replace(/\.ts$/, '.js')), outputText);
+  }
+}
 
 export const httpReady = (url: string) => async () => (await fetch(url)).ok;
 export const logReady = (text: string) => async (log: () => string) => log().includes(text);
