@@ -99,6 +99,34 @@ describe('loadImageTensor', () => {
     }
   });
 
+  it('reads an opaque RGBA text line without flattening it: exactly the floats of its flattened RGB', async () => {
+    const line = ImagePreprocessSchema.parse({
+      resize: { mode: 'fixed-height', height: 48, max_width: 192 },
+      channel_order: 'BGR',
+      scale: 1 / 255,
+      mean: [0.5, 0.5, 0.5],
+      std: [0.5, 0.5, 0.5],
+    });
+    const [width, height] = [360, 56];
+    const raw = Buffer.alloc(width * height * 4);
+    for (let i = 0; i < raw.length; i++) raw[i] = i % 4 === 3 ? 255 : (i * 31 + ((i * i) % 23)) % 256;
+    const opaque = await sharp(raw, { raw: { width, height, channels: 4 } })
+      .png()
+      .toBuffer();
+    // The same line with one translucent pixel: flattened on white, as before.
+    raw[(7 * width + 100) * 4 + 3] = 128;
+    const translucent = await sharp(raw, { raw: { width, height, channels: 4 } })
+      .png()
+      .toBuffer();
+    for (const image of [opaque, translucent]) {
+      const one = await loadImageTensor(b64(image), limits, line);
+      const two = await imageToTensor(await decodeImage(b64(image), limits), line);
+      expect(one.geometry).toEqual(two.geometry);
+      expect(one.data.length).toBe(two.data.length);
+      expect(one.data.findIndex((v, i) => v !== two.data[i])).toBe(-1); // -1: every float the same
+    }
+  });
+
   it('keeps the pixel limit and refuses undecodable bytes with the spec errors', async () => {
     const png = await (await page(1280, 960)).png().toBuffer();
     await expect(loadImageTensor(b64(png), { ...limits, maxImagePixels: 1_000_000 }, pre)).rejects.toMatchObject({

@@ -97,4 +97,21 @@ describe('resampleToTensor (one-pass shrink + normalise)', () => {
     run(image(7, 3, 3), 7, 3, 5, 2);
     expect(Array.from(run(small, 90, 30, 40, 12))).toEqual(Array.from(first));
   });
+  it('reads RGBA with the alpha byte skipped: the same floats as the RGB image, whatever the alpha', () => {
+    const [w, h] = [97, 31];
+    const rgba = Uint8Array.from({ length: w * h * 4 }, (_, i) => (i * 53 + ((i * i) % 17)) % 256);
+    const rgb = Uint8Array.from({ length: w * h * 3 }, (_, i) => rgba[Math.floor(i / 3) * 4 + (i % 3)]);
+    const bgr = [2, 1, 0].map((src, c) => ({ src, mul: 1 / (100 + c), add: c - 1 }));
+    for (const [tw, th] of [
+      [40, 12],
+      [97, 20],
+      [33, 31],
+    ]) {
+      const fromRgb = new Float32Array(3 * tw * th);
+      const fromRgba = new Float32Array(3 * tw * th);
+      resampleToTensor(rgb, w, h, wholeImage(tw, th), bgr, fromRgb);
+      resampleToTensor(rgba, w, h, wholeImage(tw, th), bgr, fromRgba, 4);
+      expect(Array.from(fromRgba)).toEqual(Array.from(fromRgb));
+    }
+  });
 });

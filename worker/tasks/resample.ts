@@ -113,7 +113,9 @@ export interface ChannelNorm {
 
 /**
  * Resizes interleaved 8-bit RGB (`width` × `height`) and writes the normalised window into `out`
- * ([3, tensorHeight, tensorWidth], planar). Separable: rows first, then columns.
+ * ([3, tensorHeight, tensorWidth], planar). Separable: rows first, then columns. With
+ * `channels` 4 the pixels are RGBA and the alpha byte is skipped: for an image whose alpha is
+ * 255 everywhere, the same floats as its RGB without a flattening pass.
  */
 export function resampleToTensor(
   rgb: Uint8Array,
@@ -122,6 +124,7 @@ export function resampleToTensor(
   t: ResampleTarget,
   norm: ChannelNorm[],
   out: Float32Array,
+  channels: 3 | 4 = 3,
 ): void {
   const h = taps(width, t.resizeWidth, t.cropLeft, t.copyWidth);
   const v = taps(height, t.resizeHeight, t.cropTop, t.copyHeight);
@@ -146,7 +149,7 @@ export function resampleToTensor(
   const hTo = h.nonZeroTo;
   const hColumn = h.clamped;
   for (let r = rowFrom; r <= rowTo; r++) {
-    const src = r * width * 3;
+    const src = r * width * channels;
     let dst = (r - rowFrom) * W * 3;
     for (let x = 0; x < W; x++, dst += 3) {
       let a = 0;
@@ -155,7 +158,7 @@ export function resampleToTensor(
       const w0 = x * hCount;
       for (let k = w0 + hFrom[x], end = w0 + hTo[x]; k < end; k++) {
         const w = hWeights[k];
-        const p = src + hColumn[k] * 3;
+        const p = src + hColumn[k] * channels;
         a += rgb[p] * w;
         b += rgb[p + 1] * w;
         c += rgb[p + 2] * w;
