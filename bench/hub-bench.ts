@@ -989,6 +989,7 @@ try {
       seconds: Math.max(6, seconds),
       warmup,
       log,
+      source: opts.source,
     });
     results.attack = attack;
     log();

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { REPO_ROOT } from '../../shared/config.js';
 import { SVG_BOMB, LARGE_TEXT, bigBody, hugeFlatImage } from './hostile-mix.js';
 import { HttpClient, runLoad, type LoadResult } from './load.js';
-import { freePort, httpReady, startService, tsNode } from './procs.js';
+import { freePort, httpReady, hubNode, startService } from './procs.js';
 
 const A = 'bench-attacker-key-0123456789';
 const B = 'bench-neighbour-key-012345678';
@@ -28,6 +28,8 @@ export interface AttackOptions {
   /** A's requests in flight at once. Default 4. */
   attackers?: number;
   log: (s?: string) => void;
+  /** Run the API and worker from TypeScript through tsx instead of dist/ (the bench's --source). */
+  source?: boolean;
 }
 
 export interface AttackResult {
@@ -53,7 +55,7 @@ export async function attackPhase(o: AttackOptions): Promise<AttackResult> {
   };
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const api = tsNode('api/main.ts');
+  const api = hubNode('api/main.ts', [], o.source);
   const apiService = await startService(
     'attack-api',
     api.command,
@@ -62,7 +64,7 @@ export async function attackPhase(o: AttackOptions): Promise<AttackResult> {
     httpReady(`${url}/healthz`),
   );
   const metricsPort = await freePort();
-  const worker = tsNode('worker/main.ts');
+  const worker = hubNode('worker/main.ts', [], o.source);
   const workerService = await startService(
     'attack-worker',
     worker.command,
