@@ -224,10 +224,14 @@ describe('traces across the API and a worker', () => {
     expect([ra.status, ra.body.trace_id, rb.body.trace_id]).toEqual([202, a.traceId, b.traceId]);
     await hooks.waitFor(2);
     const deliveries = (spans: ReceivedSpan[]) => spans.filter((s) => s.name === 'webhook delivery');
+    // A delivery's span ends before its parent, the delivery job's process span, and the two can
+    // reach the collector in different exports: wait for both (a lost parent still times out).
+    const deliveredWithParent = (all: ReceivedSpan[], job: string) =>
+      deliveries(all).some(
+        (s) => s.attributes['modelhub.job.id'] === job && all.some((p) => p.spanId === s.parentSpanId),
+      );
     const spans = await otlp.until(
-      (all) =>
-        deliveries(all).some((s) => s.attributes['modelhub.job.id'] === ra.body.id) &&
-        deliveries(all).some((s) => s.attributes['modelhub.job.id'] === rb.body.id),
+      (all) => deliveredWithParent(all, ra.body.id as string) && deliveredWithParent(all, rb.body.id as string),
     );
     for (const [job, t] of [
       [ra.body.id as string, a],
