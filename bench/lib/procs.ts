@@ -80,8 +80,8 @@ export const tsNode = (script: string, nodeArgs: string[] = []) => ({
 /**
  * A hub entry point (`api/main.ts`, `worker/main.ts`, `bench/bare/server.ts`…) as production
  * runs it: compiled JavaScript under dist/ (buildCompiled first). With `source`, the TypeScript
- * through tsx, as before: no build, but its loader and source maps cost the processes 4–8 % of
- * throughput at c=32 (docs/performance.md, 5 December).
+ * through tsx, as before: no build, but it cost the hub 4–9 % of its throughput at c=32
+ * (docs/performance.md, "4 December, late night").
  */
 export const hubNode = (script: string, nodeArgs: string[] = [], source = false) =>
   source

@@ -18,6 +18,15 @@ const pre = ImagePreprocessSchema.parse({
   std: [0.229, 0.224, 0.225],
 });
 
+/** A text line's preprocessing (PP-OCR's direction classifier): fixed height 48, at most 192 wide. */
+const line = ImagePreprocessSchema.parse({
+  resize: { mode: 'fixed-height', height: 48, max_width: 192 },
+  channel_order: 'BGR',
+  scale: 1 / 255,
+  mean: [0.5, 0.5, 0.5],
+  std: [0.5, 0.5, 0.5],
+});
+
 /** A page-like picture: horizontal and vertical gradients with dark bars (text lines). */
 async function page(width: number, height: number): Promise<Sharp> {
   const raw = Buffer.alloc(width * height * 4);
@@ -68,13 +77,6 @@ describe('loadImageTensor', () => {
   });
 
   it('gives small text lines, EXIF-rotated or enlarged, exactly the two-step tensor', async () => {
-    const line = ImagePreprocessSchema.parse({
-      resize: { mode: 'fixed-height', height: 48, max_width: 192 },
-      channel_order: 'BGR',
-      scale: 1 / 255,
-      mean: [0.5, 0.5, 0.5],
-      std: [0.5, 0.5, 0.5],
-    });
     // Orientation 6 turns the stored 400 × 60 line into a 60 × 400 upright one (a shrink either way).
     const rotated = await (
       await page(400, 60)
@@ -100,13 +102,6 @@ describe('loadImageTensor', () => {
   });
 
   it('reads an opaque RGBA text line without flattening it: exactly the floats of its flattened RGB', async () => {
-    const line = ImagePreprocessSchema.parse({
-      resize: { mode: 'fixed-height', height: 48, max_width: 192 },
-      channel_order: 'BGR',
-      scale: 1 / 255,
-      mean: [0.5, 0.5, 0.5],
-      std: [0.5, 0.5, 0.5],
-    });
     const [width, height] = [360, 56];
     const raw = Buffer.alloc(width * height * 4);
     for (let i = 0; i < raw.length; i++) raw[i] = i % 4 === 3 ? 255 : (i * 31 + ((i * i) % 23)) % 256;
