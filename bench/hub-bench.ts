@@ -496,6 +496,7 @@ interface RatioRound {
   redisBare: number;
 }
 
+/** Redis-server CPU ms per job of a point (NaN for a point measured without a private Redis: no redis row). */
 const redisCpuMsOf = (p: Point) => (p.cpuMsPerJob.redis as number | undefined) ?? NaN;
 
 async function measure(
@@ -561,8 +562,10 @@ async function measure(
   return point;
 }
 
-/** Warms a freshly started worker (JIT, first batches, connections) before anything is measured. */
-/** Warms an API (and the workers behind it) at the top concurrency before it is measured (--prime). */
+/**
+ * Warms an API and the workers behind it (JIT, first batches, connections) at the top concurrency
+ * before anything is measured (--prime).
+ */
 async function prime(url: string, target: Target): Promise<void> {
   await runLoad(url, target, Math.max(8, topC), primeSeconds, 0);
 }
@@ -1009,7 +1012,6 @@ try {
   /** The better (lower) p50 of a label's rounds at c. */
   const bestP50 = (label: string, c: number) =>
     Math.min(...points.filter((p) => p.label === label && p.concurrency === c).map((p) => p.p50));
-  // A point measured without a private Redis has no redis row.
   const add = (what: string, v: number | undefined, target: string, ok: (v: number) => boolean | null, digits = 2) =>
     targets.push({
       what,
