@@ -33,11 +33,11 @@ end
 local before = record or { stage = 'i', w = 0, input = 0, result = 0, created = now, tenant = ARGV[3] }
 local finished = withStage(before, 'r', resultBytes)
 -- A job without a record (queued by a release without records, or counted nowhere) had no share.
-setRecord(KEYS[2], KEYS[3], id, record, finished, ttl)
+-- Its record and retention's push-out move in one batch, written once (accounting-lib.lua).
+local batch = openBatch(KEYS[2], KEYS[3])
+batchSet(batch, id, record, finished)
 redis.call('ZADD', KEYS[4], now, retainedMember(id, finished))
 redis.call('EXPIRE', KEYS[4], ttl)
-
-local batch = openBatch(KEYS[2], KEYS[3])
 local pushedOut = pushOutRetained(batch, KEYS[4], now, tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]),
   function(headId) return headId == id end)
 flushBatch(batch, ttl)
