@@ -32,6 +32,12 @@ local function withStage(r, stage, result)
   return { stage = stage, w = r.w, input = r.input, result = result or r.result, created = r.created, tenant = r.tenant }
 end
 
+-- Whether `id` is a coalesced predict call's (`<entry>.p<k>`, shared/predict/entry.ts); a job's
+-- id is a UUID.
+local function isItemId(id)
+  return string.find(id, '%.p%d+$') ~= nil
+end
+
 -- A retained result's member of the model's retained ZSET (the format finish-job.lua has always written).
 local function retainedMember(id, r)
   return id .. '|' .. r.result .. '|' .. r.tenant
@@ -198,7 +204,14 @@ local function pushOutRetained(b, retainedKey, now, ageMs, maxCount, maxBytes, k
         local changed, out = batchChanged(b, headId)
         if not changed then out = parseRecord(fromRedis[headId] or nil) end
         if out and out.stage == 'r' then
-          batchSet(b, headId, out, withStage(out, 'x'))
+          -- A coalesced call's record is dropped: its entry stays until BullMQ's own retention
+          -- removes it, and only the entry's finish marker (finish-entry.lua) guards its count. A
+          -- job's record waits at x until its job goes (finish-job.lua checks it).
+          if isItemId(headId) then
+            batchSet(b, headId, out, nil)
+          else
+            batchSet(b, headId, out, withStage(out, 'x'))
+          end
           total = total - out.result
         end
         if not byAge and not byCount then table.insert(pushedOut, headId) end

@@ -2,7 +2,7 @@
 -- and an item that answered keeps its result in its tenant's stored bytes and the model's retained
 -- results (record → r, bounded by retention like a job's); an item that failed, or a failed entry,
 -- leaves no record. Run by the worker whose finish BullMQ recorded, or by the reconciler when that
--- worker died first; a second run changes nothing (a record already at r, x or c is left alone).
+-- worker died first; a second run changes nothing (the entry's `accounted` mark, below).
 -- An entry already gone (removed by retention) gives back what its items' records held.
 -- KEYS[1] the entry's hash, KEYS[2] records, KEYS[3] usage, KEYS[4] retained results, KEYS[5] the
 -- entry's inputs (payload v2; absent for v1, and deleted either way: a finished entry runs no more).
@@ -37,7 +37,11 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   flushBatch(batch, ttl)
   return {}
 end
-redis.call('HSET', KEYS[1], 'data', ARGV[1])
+-- An entry's items are settled once. A second run (a resent call, the reconciler racing the
+-- worker) finds the entry's marker and changes nothing: the items' records cannot tell it, since
+-- retention drops a call's record when it pushes its result out (accounting-lib.lua).
+if redis.call('HEXISTS', KEYS[1], 'accounted') == 1 then return {} end
+redis.call('HSET', KEYS[1], 'data', ARGV[1], 'accounted', '1')
 local finished, retained = {}, {}
 for i = 7, #ARGV, 3 do
   local id, tenant, resultBytes = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])

@@ -8,23 +8,43 @@
 -- KEYS[1] records, KEYS[2] usage, KEYS[3] retained results (ZSET), KEYS[4..] the jobs' hashes,
 -- in the order of their ids. ARGV[1] now (ms), ARGV[2] grace (ms), ARGV[3] TTL (s), ARGV[4..] ids.
 -- Returns {released, {ids to finish}, {ids to remove}}.
+-- The pass runs over every record every period, idle or not, so its cost per record is what an
+-- idle hub costs Redis: the records are read with one HMGET, a job hash's existence is asked once
+-- (a coalesced entry's items share theirs) and the releases move in one batch (accounting-lib.lua).
 local now, grace, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local released, toFinish, toRemove = 0, {}, {}
-for i = 4, #ARGV do
-  local id, jobKey = ARGV[i], KEYS[i]
-  local record = getRecord(KEYS[1], id)
-  if record then
-    if redis.call('EXISTS', jobKey) == 0 then
-      if not (record.stage == 'w' and now - record.created < grace) then
-        if record.stage == 'r' then redis.call('ZREM', KEYS[3], retainedMember(id, record)) end
-        setRecord(KEYS[1], KEYS[2], id, record, nil, ttl)
+local ids = {}
+for i = 4, #ARGV do ids[i - 3] = ARGV[i] end
+if #ids == 0 then return { 0, {}, {} } end
+local raw = redis.call('HMGET', KEYS[1], unpack(ids))
+local batch = openBatch(KEYS[1], KEYS[2])
+local exists, members = {}, {}
+for k, id in ipairs(ids) do
+  -- An id given twice (HSCAN may return one twice) is checked once.
+  local text = not batchChanged(batch, id) and raw[k]
+  if text then
+    local jobKey = KEYS[k + 3]
+    local there = exists[jobKey]
+    if there == nil then
+      there = redis.call('EXISTS', jobKey) == 1
+      exists[jobKey] = there
+    end
+    -- Most records are of kept jobs and need only their stage: the rest is parsed only when used.
+    local stage = string.sub(text, 1, 1)
+    if not there then
+      local record = parseRecord(text)
+      if record and not (record.stage == 'w' and now - record.created < grace) then
+        if record.stage == 'r' then table.insert(members, retainedMember(id, record)) end
+        batchSet(batch, id, record, nil)
         released = released + 1
       end
-    elseif (record.stage == 'w' or record.stage == 'i') and redis.call('HEXISTS', jobKey, 'finishedOn') == 1 then
+    elseif (stage == 'w' or stage == 'i') and redis.call('HEXISTS', jobKey, 'finishedOn') == 1 then
       table.insert(toFinish, id)
-    elseif record.stage == 'x' then
+    elseif stage == 'x' then
       table.insert(toRemove, id)
     end
   end
 end
+callInPieces('ZREM', KEYS[3], members)
+flushBatch(batch, ttl)
 return { released, toFinish, toRemove }
