@@ -15,6 +15,8 @@ import { listLiveWorkers } from '../shared/worker-registry.js';
 export class EntryFleet {
   /** Model → the lowest entry payload version among the live workers reading entries that serve it. */
   private versions = new Map<string, number>();
+  /** Model → how many of those workers there are. */
+  private counts = new Map<string, number>();
   private readAt = 0;
   private reading: Promise<void> | null = null;
 
@@ -36,6 +38,12 @@ export class EntryFleet {
     return Math.min(this.versions.get(model) ?? 1, ENTRY_PAYLOAD_VERSION);
   }
 
+  /** How many live workers reading entries serve `model` (as of the last read). */
+  readers(model: string): number {
+    this.readIfStale();
+    return this.counts.get(model) ?? 0;
+  }
+
   private readIfStale(): void {
     if (Date.now() - this.readAt > this.refreshMs) void this.read();
   }
@@ -50,12 +58,17 @@ export class EntryFleet {
     this.reading ??= listLiveWorkers(this.redis, this.prefix)
       .then((workers) => {
         const versions = new Map<string, number>();
+        const counts = new Map<string, number>();
         for (const w of workers) {
           const reads = w.entries ?? 0;
           if (reads < 1) continue;
-          for (const m of w.models) versions.set(m, Math.min(versions.get(m) ?? reads, reads));
+          for (const m of w.models) {
+            versions.set(m, Math.min(versions.get(m) ?? reads, reads));
+            counts.set(m, (counts.get(m) ?? 0) + 1);
+          }
         }
         this.versions = versions;
+        this.counts = counts;
       })
       .catch(() => undefined)
       .finally(() => {

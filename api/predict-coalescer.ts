@@ -5,6 +5,13 @@
  * that finds nothing in flight goes straight out as a job of its own: a single caller pays no
  * window. Predict has one priority band (5), so the model is the key.
  *
+ * Backlog hold: when the window closes while this instance already has `holdAt` calls of the
+ * model sent and unanswered (enough to keep every worker reading the model's entries busy), the
+ * entry keeps filling until it is full, an answer brings the backlog below `holdAt`, or `holdMs`
+ * has passed since its window opened. Its calls would only wait in the queue behind that backlog;
+ * here they wait as one entry instead of several, and each entry costs Redis a fixed amount
+ * (BullMQ's add, fetch and finish, the accounting scripts) whatever it carries.
+ *
  * Fair fill: an entry is filled in arrival order, and while several tenants wait no tenant takes
  * more than its share of the entry (capacity / tenants waiting, rounded up); what a tenant could
  * not place waits for the next entry, which is sent at once.
@@ -47,6 +54,13 @@ export interface CoalescerOptions<T, R> {
   windowMs: number;
   /** Most calls in one entry (the model's max_batch_size). */
   capacity: (model: string) => number;
+  /**
+   * Calls of the model sent and unanswered at which a closed window holds its entry for more
+   * (see the class doc); 0: never hold.
+   */
+  holdAt?: (model: string) => number;
+  /** Longest an entry holds, ms from its window's opening (at least the window). */
+  holdMs?: number;
   /** Whether entries can be served now (a worker that reads them serves the model). */
   enabled: (model: string) => boolean;
   /** A call sent alone (a job of its own). */
@@ -66,6 +80,8 @@ export class PredictCoalescer<T, R> {
   private readonly inFlight = new Map<string, number>();
   private readonly pending = new Map<string, Pending<T, R>[]>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Models whose forming entry is held past its window (the backlog was deep when it closed). */
+  private readonly held = new Set<string>();
 
   constructor(private readonly options: CoalescerOptions<T, R>) {}
 
@@ -80,7 +96,31 @@ export class PredictCoalescer<T, R> {
       const left = (this.inFlight.get(model) ?? 1) - 1;
       if (left > 0) this.inFlight.set(model, left);
       else this.inFlight.delete(model);
+      if (this.held.has(model) && !this.backlogged(model)) this.flush(model);
     }
+  }
+
+  /** Whether this instance has at least `holdAt` calls of `model` sent and unanswered. */
+  private backlogged(model: string): boolean {
+    const holdAt = this.options.holdAt?.(model) ?? 0;
+    if (holdAt <= 0) return false;
+    const sent = (this.inFlight.get(model) ?? 0) - (this.pending.get(model)?.length ?? 0);
+    return sent >= holdAt;
+  }
+
+  /** The window closed: the entry goes now, or holds while the backlog is deep (at most until holdMs). */
+  private windowClosed(model: string): void {
+    this.timers.delete(model);
+    const holdMs = this.options.holdMs ?? 0;
+    if (holdMs > this.options.windowMs && this.backlogged(model)) {
+      this.held.add(model);
+      this.timers.set(
+        model,
+        setTimeout(() => this.flush(model), holdMs - this.options.windowMs),
+      );
+      return;
+    }
+    this.flush(model);
   }
 
   private join(model: string, p: Pending<T, R>): void {
@@ -91,7 +131,7 @@ export class PredictCoalescer<T, R> {
     else if (!this.timers.has(model))
       this.timers.set(
         model,
-        setTimeout(() => this.flush(model), this.options.windowMs),
+        setTimeout(() => this.windowClosed(model), this.options.windowMs),
       );
   }
 
@@ -99,6 +139,7 @@ export class PredictCoalescer<T, R> {
   private flush(model: string): void {
     clearTimeout(this.timers.get(model));
     this.timers.delete(model);
+    this.held.delete(model);
     let queue = this.pending.get(model) ?? [];
     while (queue.length > 0) {
       const capacity = Math.max(1, this.options.capacity(model));

@@ -31,6 +31,9 @@ export class PredictService {
     this.coalescer = new PredictCoalescer<PredictCall, PredictAnswer>({
       windowMs: config.MODELHUB_PREDICT_COALESCE_MS,
       capacity: (model) => jobs.model(model).manifest.batching.max_batch_size,
+      // A full batch per worker reading the model's entries: what keeps them all busy.
+      holdAt: (model) => jobs.model(model).manifest.batching.max_batch_size * this.fleet.readers(model),
+      holdMs: config.MODELHUB_PREDICT_HOLD_MS,
       enabled: (model) => this.fleet.serves(model),
       single: async (model, call) => {
         entryItems.observe({ model }, 1);

@@ -25,6 +25,12 @@ export const API_SETTINGS = {
    */
   MODELHUB_PREDICT_COALESCE_MS: z.coerce.number().min(0).max(1000).default(1),
   /**
+   * Longest a coalesced entry holds for more calls, ms from its window's opening, while this API
+   * already has a full batch of the model's calls per worker serving it queued and unanswered
+   * (api/predict-coalescer.ts "Backlog hold"). Not more than the window: no hold.
+   */
+  MODELHUB_PREDICT_HOLD_MS: z.coerce.number().min(0).max(10_000).default(50),
+  /**
    * A full pass of the reconciler (api/reconciler.ts) over each model's accounting records takes
    * at most this long, ms: after a crash or a cut-short DELETE, each tenant's counts are back to
    * the truth within it (plus 20 s for a submit whose job never appeared). 0 turns it off.
@@ -100,6 +106,11 @@ export interface ApiOptions {
    */
   predictCoalesceMs: number;
   /**
+   * Longest a coalesced entry holds for more calls while the model's backlog is deep, ms.
+   * @defaultValue 50 (MODELHUB_PREDICT_HOLD_MS)
+   */
+  predictHoldMs: number;
+  /**
    * Longest full pass of the reconciler over the accounting records, ms; 0: no reconciler.
    * @defaultValue 30000 (MODELHUB_RECONCILE_PERIOD_MS)
    */
@@ -124,6 +135,7 @@ export function apiOptions(config: Config): ApiOptions {
     allowAnonymous: config.MODELHUB_ALLOW_ANONYMOUS,
     predictWaitS: config.PREDICT_WAIT_S,
     predictCoalesceMs: config.MODELHUB_PREDICT_COALESCE_MS,
+    predictHoldMs: config.MODELHUB_PREDICT_HOLD_MS,
     reconcilePeriodMs: config.MODELHUB_RECONCILE_PERIOD_MS,
     intake: intakeOptions(config),
     tenancy: tenancyOptions(config),

@@ -74,11 +74,15 @@ describe('predict entry payload versions in a mixed fleet', () => {
         images.map((image, k) => ({ tenant: `t${k}`, input: { image } })),
       );
 
-    // A worker of the previous entry release (v1) and a current one (v2) serve the model.
+    // A worker of the previous entry release (v1) and a current one (v2) serve the model; each
+    // counts toward the backlog a coalesced entry holds for (a full batch per reader).
+    await fleet.refresh();
+    const readersBefore = fleet.readers(MODEL);
     await publishHeartbeat(redis, hub.prefix, heartbeat('old-reader', 1));
     await publishHeartbeat(redis, hub.prefix, heartbeat('new-reader', 2));
     await fleet.refresh();
     expect(fleet.payloadVersion(MODEL)).toBe(1);
+    expect(fleet.readers(MODEL)).toBe(readersBefore + 2);
     const v1Answers = send();
     const v1 = await waitingEntry(0);
     expect(v1.v).toBe(1);
@@ -89,6 +93,7 @@ describe('predict entry payload versions in a mixed fleet', () => {
     await removeWorker(redis, hub.prefix, 'old-reader');
     await fleet.refresh();
     expect(fleet.payloadVersion(MODEL)).toBe(2);
+    expect(fleet.readers(MODEL)).toBe(readersBefore + 1);
     const v2Answers = send();
     const v2 = await waitingEntry(1);
     expect(v2.v).toBe(2);

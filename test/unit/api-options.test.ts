@@ -21,6 +21,7 @@ describe('API options, resolved once from the configuration', () => {
       allowAnonymous: false,
       predictWaitS: 60,
       predictCoalesceMs: 1,
+      predictHoldMs: 50,
       reconcilePeriodMs: 30_000,
     });
     expect(intake).toEqual(intakeOptions(config));
@@ -40,6 +41,7 @@ describe('API options, resolved once from the configuration', () => {
         MODELHUB_ALLOW_ANONYMOUS: 'true',
         PREDICT_WAIT_S: '5',
         MODELHUB_PREDICT_COALESCE_MS: '0',
+        MODELHUB_PREDICT_HOLD_MS: '0',
         MODELHUB_RECONCILE_PERIOD_MS: '0',
       }),
     );
@@ -53,6 +55,7 @@ describe('API options, resolved once from the configuration', () => {
       allowAnonymous: true,
       predictWaitS: 5,
       predictCoalesceMs: 0,
+      predictHoldMs: 0,
       reconcilePeriodMs: 0,
     });
   });

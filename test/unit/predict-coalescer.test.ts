@@ -115,3 +115,102 @@ describe('the coalescer', () => {
     expect(await first).toBe('x0');
   });
 });
+
+describe('the backlog hold', () => {
+  /** holdAt 2: two calls sent and unanswered are a full backlog; each send answers when released. */
+  function holding(windowMs: number, holdMs: number, capacity = 4, holdAt = 2) {
+    const sent: Sent[] = [];
+    const releases: (() => void)[] = [];
+    const c = new PredictCoalescer<string, string>({
+      windowMs,
+      holdMs,
+      holdAt: () => holdAt,
+      capacity: () => capacity,
+      enabled: () => true,
+      single: async (_m, call) => {
+        sent.push({ kind: 'single', calls: [call] });
+        await new Promise<void>((r) => releases.push(r));
+        return `${call}:1`;
+      },
+      entry: (_m, calls) => {
+        sent.push({ kind: 'entry', calls });
+        const done = new Promise<void>((r) => releases.push(r));
+        return calls.map(async (call) => (await done, `${call}:${calls.length}`));
+      },
+    });
+    return { c, sent, releases };
+  }
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  /** x0 alone, then x1 + x2 as an entry after the 5 ms window: 3 calls sent and unanswered. */
+  async function backlog(h: ReturnType<typeof holding>) {
+    const first = [h.c.predict('m', 'a', 'x0'), h.c.predict('m', 'a', 'x1'), h.c.predict('m', 'a', 'x2')];
+    await sleep(15);
+    expect(h.sent).toEqual([
+      { kind: 'single', calls: ['x0'] },
+      { kind: 'entry', calls: ['x1', 'x2'] },
+    ]);
+    return first;
+  }
+
+  it('while the backlog is full, a closed window keeps filling its entry until it is full', async () => {
+    const h = holding(5, 60_000);
+    const first = await backlog(h);
+    const next = ['y0', 'y1', 'y2'].map((y) => h.c.predict('m', 'b', y));
+    await sleep(20);
+    // The window (5 ms) closed long ago: held, not sent.
+    expect(h.sent).toHaveLength(2);
+    const last = h.c.predict('m', 'a', 'y3');
+    await tick();
+    expect(h.sent[2]).toEqual({ kind: 'entry', calls: ['y0', 'y1', 'y2', 'y3'] });
+    for (const r of h.releases) r();
+    expect(await Promise.all([...first, ...next, last])).toEqual([
+      'x0:1',
+      'x1:2',
+      'x2:2',
+      'y0:4',
+      'y1:4',
+      'y2:4',
+      'y3:4',
+    ]);
+  });
+
+  it('an answer that brings the backlog below holdAt sends the held entry at once', async () => {
+    const h = holding(5, 60_000, 4, 3);
+    const first = await backlog(h);
+    const next = ['y0', 'y1'].map((y) => h.c.predict('m', 'b', y));
+    await sleep(20);
+    expect(h.sent).toHaveLength(2);
+    // x0 answered: 2 sent and unanswered, under holdAt 3.
+    h.releases[0]();
+    expect(await first[0]).toBe('x0:1');
+    await tick();
+    expect(h.sent[2]).toEqual({ kind: 'entry', calls: ['y0', 'y1'] });
+    for (const r of h.releases) r();
+    expect(await Promise.all(next)).toEqual(['y0:2', 'y1:2']);
+  });
+
+  it('holds no longer than holdMs from its window opening, however deep the backlog stays', async () => {
+    const h = holding(5, 40);
+    await backlog(h);
+    const opened = performance.now();
+    const next = h.c.predict('m', 'b', 'y0');
+    while (h.sent.length < 3) await sleep(2);
+    const waited = performance.now() - opened;
+    expect(h.sent[2]).toEqual({ kind: 'single', calls: ['y0'] });
+    // The hold's end, not the window's (5 ms); timers may fire late, never early.
+    expect(waited).toBeGreaterThanOrEqual(35);
+    for (const r of h.releases) r();
+    expect(await next).toBe('y0:1');
+  });
+
+  it('below holdAt, or with holdMs not past the window, a closed window sends at once', async () => {
+    for (const h of [holding(5, 60_000, 4, 10), holding(5, 5), holding(5, 60_000, 4, 0)]) {
+      await backlog(h);
+      h.c.predict('m', 'b', 'y0').catch(() => undefined);
+      await sleep(20);
+      expect(h.sent[2]).toEqual({ kind: 'single', calls: ['y0'] });
+      for (const r of h.releases) r();
+    }
+  });
+});
