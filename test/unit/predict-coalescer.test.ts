@@ -192,7 +192,7 @@ describe('the backlog hold', () => {
 
   it('holds no longer than holdMs from its window opening, however deep the backlog stays', async () => {
     const h = holding(5, 40);
-    await backlog(h);
+    const first = await backlog(h);
     const opened = performance.now();
     const next = h.c.predict('m', 'b', 'y0');
     while (h.sent.length < 3) await sleep(2);
@@ -202,15 +202,17 @@ describe('the backlog hold', () => {
     expect(waited).toBeGreaterThanOrEqual(35);
     for (const r of h.releases) r();
     expect(await next).toBe('y0:1');
+    expect(await Promise.all(first)).toEqual(['x0:1', 'x1:2', 'x2:2']);
   });
 
   it('below holdAt, or with holdMs not past the window, a closed window sends at once', async () => {
     for (const h of [holding(5, 60_000, 4, 10), holding(5, 5), holding(5, 60_000, 4, 0)]) {
-      await backlog(h);
-      h.c.predict('m', 'b', 'y0').catch(() => undefined);
+      const first = await backlog(h);
+      const next = h.c.predict('m', 'b', 'y0');
       await sleep(20);
       expect(h.sent[2]).toEqual({ kind: 'single', calls: ['y0'] });
       for (const r of h.releases) r();
+      expect(await Promise.all([...first, next])).toEqual(['x0:1', 'x1:2', 'x2:2', 'y0:1']);
     }
   });
 });
