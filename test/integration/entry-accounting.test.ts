@@ -175,25 +175,27 @@ describe('claim-entry-for-run.lua', () => {
   });
 });
 
+/** An entry of `n` calls (tenant t, 10 bytes in, 7 out each) submitted, claimed and finished at `now`. */
+const finishAll = async (acct: JobAccounting, model: string, entry: string, n: number, now: number) => {
+  const ids = Array.from({ length: n }, (_, i) => `${entry}.p${i}`);
+  await acct.submitEntry(
+    model,
+    ids.map((id) => item(id, 't', 10, 0)),
+  );
+  await acct.claimEntryForRun(model, ids);
+  await redis.hset(entryHashKey(prefix, model, entry), 'data', '{}');
+  const pushedOut = await acct.finishEntry(
+    model,
+    { id: entry, dataWithoutInputs: '{}', items: ids.map((id) => ({ id, tenant: 't', resultBytes: 7 })) },
+    now,
+  );
+  return { ids, pushedOut };
+};
+
 describe('finish-entry.lua: retention push-out over a long head', () => {
   // The script reads the retained set's head in growing pieces (4, then 16, ...) and writes the
   // records and counters once at the end: an entry that pushes out results across several pieces,
   // or stops part-way through one, must end exactly where pushing them out one by one ends.
-  const finishAll = async (acct: JobAccounting, model: string, entry: string, n: number, now: number) => {
-    const ids = Array.from({ length: n }, (_, i) => `${entry}.p${i}`);
-    await acct.submitEntry(
-      model,
-      ids.map((id) => item(id, 't', 10, 0)),
-    );
-    await acct.claimEntryForRun(model, ids);
-    await redis.hset(entryHashKey(prefix, model, entry), 'data', '{}');
-    const pushedOut = await acct.finishEntry(
-      model,
-      { id: entry, dataWithoutInputs: '{}', items: ids.map((id) => ({ id, tenant: 't', resultBytes: 7 })) },
-      now,
-    );
-    return { ids, pushedOut };
-  };
   const stages = async (model: string) =>
     Object.fromEntries(
       Object.entries(await redis.hgetall(accountingKeys(prefix, model).records)).map(([id, r]) => [id, r[0]]),
@@ -255,21 +257,7 @@ describe('finish-entry.lua: retention push-out over a long head', () => {
 
 describe('reconcile-jobs.lua over coalesced calls', () => {
   const model = 'reconcile';
-  const finished = async (entry: string, n: number) => {
-    const ids = Array.from({ length: n }, (_, i) => `${entry}.p${i}`);
-    await accounting.submitEntry(
-      model,
-      ids.map((id) => item(id, 't', 10, 0)),
-    );
-    await accounting.claimEntryForRun(model, ids);
-    await redis.hset(entryHashKey(prefix, model, entry), 'data', '{}');
-    await accounting.finishEntry(model, {
-      id: entry,
-      dataWithoutInputs: '{}',
-      items: ids.map((id) => ({ id, tenant: 't', resultBytes: 7 })),
-    });
-    return ids;
-  };
+  const finished = async (entry: string, n: number) => (await finishAll(accounting, model, entry, n, Date.now())).ids;
 
   it("releases a gone entry's calls once (an id given twice too), finishes an unrecorded finish, leaves the rest", async () => {
     const gone = await finished('g', 2);
