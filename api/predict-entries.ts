@@ -150,10 +150,15 @@ export class PredictEntries {
       v: version,
       kind: 'entry',
       model,
-      items: inputsApart ? accepted.map((it) => ({ ...it, input: {} })) : accepted,
+      items: accepted.map((it) => ({
+        ...it,
+        ...(inputsApart ? { input: {} } : {}),
+        ...(this.jobs.quotas.countsWaiting(it.tenant) ? { counted_waiting: true as const } : {}),
+      })),
       tenant: null,
       input: {},
       reply_to: this.jobs.waits.instance,
+      marks_waiting: true,
     };
     try {
       // No priority: every entry on the lane has predict's (5), so a plain FIFO list does.

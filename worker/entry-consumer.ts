@@ -8,9 +8,9 @@
  * finish-entry.lua) are emitted from the worker's `completed` and `failed` events, which fire only
  * after `moveToFinished` succeeded. A run that lost its lock is told through its abort signal and
  * ends without a word. A worker that dies holding an entry leaves it to BullMQ's stalled-job
- * recovery: another worker runs it again (each item's claim finds its own earlier claim), so every
- * waiting call is answered once, by that run. The items are claimed in one script for the entry
- * (claim-entry-for-run.lua), not one per item.
+ * recovery: another worker runs it again (its claim moves no record twice), so every waiting call
+ * is answered once, by that run. The items are claimed in one script for the entry
+ * (claim-entry-for-run.lua), not one per item, and only those counted as waiting.
  */
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { SpecError, asSpecError, isRetriable } from '../shared/errors.js';
@@ -132,20 +132,20 @@ export class EntryConsumer {
       // A newer release's entry: retried (another worker may read it), never run half-understood.
       throw new Error(new SpecError('INTERNAL', (err as Error).message).toReason(), { cause: err });
     }
-    // Each item leaves its tenant's waiting count as it is claimed (a retry finds its own claim),
-    // all in one script. An item a cancel claimed first fails alone, unrun, as a canceled job does.
-    // A v2 entry's inputs are read meanwhile, from their own key.
-    const [claims, inputs] = await Promise.all([
+    // The items counted as waiting leave their tenants' waiting counts, in one script (a retry
+    // moves nothing twice); an entry with none counted skips it. A v2 entry's inputs are read meanwhile.
+    const counted = data.marks_waiting ? data.items.filter((it) => it.counted_waiting) : data.items;
+    const [, inputs] = await Promise.all([
       this.accounting.claimEntryForRun(
         model,
-        data.items.map((it) => it.id),
+        counted.map((it) => it.id),
       ),
       this.inputsOf(data, job.id!),
     ]);
     // Tracing on: each item runs in a span of its own call's trace, linked to the entry's span.
     const entrySpan = spanContextOf(activeContext());
     const runs = Promise.all(
-      data.items.map((it, k): Promise<ItemSettled> =>
+      data.items.map((it): Promise<ItemSettled> =>
         inSpan(
           'predict item',
           {
@@ -155,8 +155,7 @@ export class EntryConsumer {
             attributes: { [ATTR.jobId]: it.id, [ATTR.model]: model, 'modelhub.entry_id': job.id! },
           },
           async () => {
-            if (claims[k] === 'canceled') return unrun(new SpecError('CANCELED', 'the job was canceled before it ran'));
-            if (claims[k] === 'expired' || (it.deadline_at !== undefined && startedAt > it.deadline_at))
+            if (it.deadline_at !== undefined && startedAt > it.deadline_at)
               return unrun(new SpecError('DEADLINE_EXCEEDED', "the call's deadline passed before it could run"));
             const input = inputs ? inputs[it.id] : it.input;
             // Only when the entry waited longer than its inputs' TTL (retention plus an hour).

@@ -94,6 +94,11 @@ export class SubmitQuotas {
     return outcomes.map((counted, k) => this.refusal(model, items[k], counted));
   }
 
+  /** Whether `tenant`'s jobs and calls count in its waiting jobs: it has a max_waiting quota. */
+  countsWaiting(tenant: string | null): boolean {
+    return tenant !== null && limitsOf(this.options.tenancy, tenant).maxWaiting > 0;
+  }
+
   /** A call's share and its tenant's limits (a stored-bytes quota only for a named tenant). */
   private submittedItem(id: string, tenant: string | null, input: Record<string, unknown>): SubmittedItem {
     const limits = limitsOf(this.options.tenancy, tenant);
@@ -102,7 +107,7 @@ export class SubmitQuotas {
     return {
       id,
       tenant,
-      share: { countWaiting: tenant !== null && limits.maxWaiting > 0, inputBytes },
+      share: { countWaiting: this.countsWaiting(tenant), inputBytes },
       limits: { maxWaiting: limits.maxWaiting, maxStoredBytes: storedQuota },
     };
   }

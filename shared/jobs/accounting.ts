@@ -27,7 +27,7 @@ interface AccountingCommands {
   modelhubAccountSubmitEntry(...args: (string | number)[]): Promise<[SubmitVerdict, number, number][]>;
   modelhubAccountRelease(records: string, usage: string, retained: string, id: string, ttlS: number): Promise<number>;
   modelhubClaimForRun(...args: (string | number)[]): Promise<JobClaim>;
-  modelhubClaimEntryForRun(numberOfKeys: number, ...args: (string | number)[]): Promise<JobClaim[]>;
+  modelhubClaimEntryForRun(...args: (string | number)[]): Promise<number>;
   modelhubClaimForCancel(...args: (string | number)[]): Promise<CancelClaim>;
   modelhubFinishJob(...args: (string | number)[]): Promise<string[]>;
   modelhubFinishEntry(...args: (string | number)[]): Promise<string[]>;
@@ -42,8 +42,8 @@ const commands = luaCommands<AccountingCommands>({
   modelhubClaimForCancel: { file: 'claim-for-cancel.lua', numberOfKeys: 5, include: LIB },
   modelhubFinishJob: { file: 'finish-job.lua', numberOfKeys: 4, include: LIB },
   modelhubFinishEntry: { file: 'finish-entry.lua', numberOfKeys: 5, include: LIB },
+  modelhubClaimEntryForRun: { file: 'claim-entry-for-run.lua', numberOfKeys: 2, include: LIB },
   // A variable number of keys: passed first on each call.
-  modelhubClaimEntryForRun: { file: 'claim-entry-for-run.lua', include: LIB },
   modelhubReconcileJobs: { file: 'reconcile-jobs.lua', include: LIB },
 });
 
@@ -191,21 +191,14 @@ export class JobAccounting {
   }
 
   /**
-   * A worker starting a coalesced predict entry: each item's claim (`claimForRun`'s), in one
-   * atomic step; an item claimed 'canceled' must not run. A retried entry finds its own claims.
+   * A worker starting a coalesced predict entry: its items counted as waiting leave their
+   * tenants' waiting counts, in one atomic step (a retried entry moves nothing twice). No claim is
+   * written per item: no cancel can claim a coalesced call. Returns the records moved.
    */
-  claimEntryForRun(model: string, ids: string[]): Promise<JobClaim[]> {
-    if (ids.length === 0) return Promise.resolve([]);
+  claimEntryForRun(model: string, ids: string[]): Promise<number> {
+    if (ids.length === 0) return Promise.resolve(0);
     const k = accountingKeys(this.prefix, model);
-    const keys = [k.records, k.usage, ...ids.map((id) => jobClaimKey(this.prefix, model, id))];
-    // ARGV[3..] (the ids) line up with KEYS[3..] (their claims).
-    return commands(this.redis).modelhubClaimEntryForRun(
-      keys.length,
-      ...keys,
-      this.options.ttlS,
-      this.options.ttlS,
-      ...ids,
-    );
+    return commands(this.redis).modelhubClaimEntryForRun(k.records, k.usage, this.options.ttlS, ...ids);
   }
 
   /**

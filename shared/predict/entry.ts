@@ -36,6 +36,12 @@ export interface EntryItem {
   trace_id?: string;
   /** Its W3C traceparent, so the item's run joins its own trace. */
   traceparent?: string;
+  /**
+   * Counted in its tenant's waiting jobs (a max_waiting quota): the worker that starts the entry
+   * moves its record out of that count (claim-entry-for-run.lua). Only read when the entry has
+   * `marks_waiting`.
+   */
+  counted_waiting?: true;
 }
 
 /** What the API queues: the items of one window, in the order they were filled. */
@@ -49,7 +55,13 @@ export interface EntryData {
   input: Record<string, never>;
   /** The API instance whose calls these are: the worker sends it the entry's finish notice. */
   reply_to?: string;
-  /** Set once the entry finished: its items' inputs were dropped from Redis. */
+  /**
+   * Its items counted as waiting carry `counted_waiting`, and only those are claimed. An entry
+   * without it (written by an earlier API) has every item claimed: the claim moves only records
+   * counted as waiting either way, so this only spares a script when none is.
+   */
+  marks_waiting?: true;
+  /** Set once a v1 entry finished: its items' inputs were dropped from its data. */
   input_dropped?: boolean;
 }
 

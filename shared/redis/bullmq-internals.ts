@@ -14,7 +14,7 @@
  * api/image-job-queue.ts relies on (test/integration/image-job-queue.test.ts).
  */
 import type { JobData } from '../jobs/payload.js';
-import type { EntryData } from '../predict/entry.js';
+import { ENTRY_INPUTS_APART_VERSION, type EntryData } from '../predict/entry.js';
 import type { RedisClient } from './connection.js';
 import { modelQueueName, predictQueueName } from './keys.js';
 
@@ -69,8 +69,13 @@ export function finishedJobData(data: JobData): string {
   return storedData({ ...data, input: {}, input_dropped: true });
 }
 
-/** A finished predict entry's `data` without its items' inputs (finish-entry.lua writes it). */
+/**
+ * A finished predict entry's `data` without its items' inputs, for finish-entry.lua to write over
+ * its data; '' (nothing to rewrite) for an entry whose inputs live apart (payload v2), whose data
+ * never held them: rewriting it cost each finish the data's bytes twice over, for nothing.
+ */
 export function finishedEntryData(data: EntryData): string {
+  if (data.v >= ENTRY_INPUTS_APART_VERSION) return '';
   return storedData({ ...data, items: data.items.map((it) => ({ ...it, input: {} })), input_dropped: true });
 }
 

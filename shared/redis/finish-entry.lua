@@ -7,7 +7,7 @@
 -- KEYS[1] the entry's hash, KEYS[2] records, KEYS[3] usage, KEYS[4] retained results, KEYS[5] the
 -- entry's inputs (payload v2; absent for v1, and deleted either way: a finished entry runs no more).
 -- One slot.
--- ARGV[1] the entry's data without its inputs (JSON), ARGV[2] now (ms), ARGV[3] retention age
+-- ARGV[1] the entry's data without its inputs (JSON; '' for a v2 entry, whose data holds none), ARGV[2] now (ms), ARGV[3] retention age
 -- (ms), ARGV[4] retention count, ARGV[5] retention bytes (0: no bound), ARGV[6] TTL (s), then per
 -- item: its id, its tenant ('-'), its result bytes (0: no result).
 -- Returns the ids of older results the byte bound pushed out.
@@ -41,7 +41,11 @@ end
 -- worker) finds the entry's marker and changes nothing: the items' records cannot tell it, since
 -- retention drops a call's record when it pushes its result out (accounting-lib.lua).
 if redis.call('HEXISTS', KEYS[1], 'accounted') == 1 then return {} end
-redis.call('HSET', KEYS[1], 'data', ARGV[1], 'accounted', '1')
+if ARGV[1] == '' then
+  redis.call('HSET', KEYS[1], 'accounted', '1')
+else
+  redis.call('HSET', KEYS[1], 'data', ARGV[1], 'accounted', '1')
+end
 local finished, retained = {}, {}
 for i = 7, #ARGV, 3 do
   local id, tenant, resultBytes = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])

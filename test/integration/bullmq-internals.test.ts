@@ -133,20 +133,26 @@ describe('BullMQ internals (shared/redis/bullmq-internals.ts)', () => {
     expect(after!.returnvalue).toEqual(RESULT);
   });
 
-  it("rewrites a finished predict entry's data at entryHashKey, read back by Job.fromId, and deletes its inputs' key", async () => {
-    // A v2 entry's inputs live apart; its items' own (v1's place) are kept here, to see them dropped too.
-    const data: EntryData = {
-      v: ENTRY_INPUTS_APART_VERSION,
+  it("rewrites a finished v1 entry's data at entryHashKey without its inputs, read back by Job.fromId; a v2 entry's is left as it was and its inputs' key deleted", async () => {
+    // v1: the items carry their inputs inside the entry's data; v2: apart, in the inputs key.
+    const v1: EntryData = {
+      v: ENTRY_INPUTS_APART_VERSION - 1,
       kind: 'entry',
       model: MODEL,
       tenant: null,
       input: {},
       items: [
-        { id: 'e1.0', tenant: 'a', input: { image: 'AAAA' } },
-        { id: 'e1.1', tenant: 'b', input: { image: 'BBBB' }, trace_id: 'f'.repeat(32) },
+        { id: 'e1.p0', tenant: 'a', input: { image: 'AAAA' } },
+        { id: 'e1.p1', tenant: 'b', input: { image: 'BBBB' }, trace_id: 'f'.repeat(32) },
       ],
     };
-    await lane.add('entry', data, { jobId: 'e1' });
+    const v2: EntryData = {
+      ...v1,
+      v: ENTRY_INPUTS_APART_VERSION,
+      items: v1.items.map((it) => ({ ...it, id: it.id.replace('e1', 'e2'), input: {} })),
+    };
+    await lane.add('entry', v1, { jobId: 'e1' });
+    await lane.add('entry', v2, { jobId: 'e2' });
     expect(entryHashKey(prefix, MODEL, 'e1')).toBe(lane.toKey('e1'));
     expect(await entryGoneOrFinished(redis, prefix, MODEL, 'e1')).toBe(false);
     const worker = new Worker(predictQueueName(MODEL), async () => ({ v: 1, items: [] }), {
@@ -155,16 +161,25 @@ describe('BullMQ internals (shared/redis/bullmq-internals.ts)', () => {
     });
     closing.push(worker);
     await finished(lane, 'e1');
+    await finished(lane, 'e2');
     expect(await entryGoneOrFinished(redis, prefix, MODEL, 'e1')).toBe(true);
-    const items = data.items.map((it) => ({ id: it.id, tenant: it.tenant, resultBytes: 0 }));
-    await redis.set(entryInputsKey(prefix, MODEL, 'e1'), JSON.stringify({ 'e1.0': { image: 'AAAA' } }));
-    await accounting.finishEntry(MODEL, { id: 'e1', items, dataWithoutInputs: finishedEntryData(data) });
-    expect(await redis.exists(entryInputsKey(prefix, MODEL, 'e1'))).toBe(0);
+    await redis.set(entryInputsKey(prefix, MODEL, 'e2'), JSON.stringify({ 'e2.p0': { image: 'AAAA' } }));
+    expect(finishedEntryData(v2)).toBe('');
+    for (const [id, data] of [
+      ['e1', v1],
+      ['e2', v2],
+    ] as const) {
+      const items = data.items.map((it) => ({ id: it.id, tenant: it.tenant, resultBytes: 0 }));
+      await accounting.finishEntry(MODEL, { id, items, dataWithoutInputs: finishedEntryData(data) });
+    }
+    expect(await redis.exists(entryInputsKey(prefix, MODEL, 'e2'))).toBe(0);
     expect((await Job.fromId(lane, 'e1'))!.data).toEqual({
-      ...data,
-      items: data.items.map((it) => ({ ...it, input: {} })),
+      ...v1,
+      items: v1.items.map((it) => ({ ...it, input: {} })),
       input_dropped: true,
     });
+    expect((await Job.fromId(lane, 'e2'))!.data).toEqual(v2);
+    for (const id of ['e1', 'e2']) expect(await redis.hget(entryHashKey(prefix, MODEL, id), 'accounted')).toBe('1');
     expect(await entryGoneOrFinished(redis, prefix, MODEL, 'gone')).toBe(true);
   });
 });

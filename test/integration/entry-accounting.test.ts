@@ -1,8 +1,8 @@
 /**
  * A coalesced predict entry's accounting in one script per entry (issue 22): its calls' quota
  * checks and records (account-submit-entry.lua) decide exactly as one account-submit.lua per call
- * in the entry's order would, and its claims (claim-entry-for-run.lua) move each record once,
- * with a cancel's claim winning for its own item only.
+ * in the entry's order would, and its claim (claim-entry-for-run.lua) moves each record counted as
+ * waiting once, with no claim key per item.
  */
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -135,43 +135,53 @@ describe('account-submit-entry.lua', () => {
 describe('claim-entry-for-run.lua', () => {
   const model = 'claims';
   const ids = ['c.p0', 'c.p1', 'c.p2'];
-
-  it("claims every item, moves each record once, and leaves a cancel's claim to win for its own item", async () => {
-    await accounting.submitEntry(
-      model,
-      ids.map((id) => item(id, 't', 100, 10)),
+  const stages = async (m: string) =>
+    Object.fromEntries(
+      Object.entries(await redis.hgetall(accountingKeys(prefix, m).records)).map(([id, r]) => [id, r[0]]),
     );
-    expect(await accounting.usage(model, 't')).toEqual({ waiting: 3, storedBytes: 300 });
-    // A cancel claimed the second call first (claim-for-cancel.lua's claim).
-    await redis.set(jobClaimKey(prefix, model, 'c.p1'), 'canceled', 'EX', 60);
 
-    expect(await accounting.claimEntryForRun(model, ids)).toEqual(['running', 'canceled', 'running']);
-    // The two claimed calls left the waiting count; their inputs stay counted until they finish.
-    expect(await accounting.usage(model, 't')).toEqual({ waiting: 1, storedBytes: 300 });
-    for (const id of ['c.p0', 'c.p2']) expect(await redis.get(jobClaimKey(prefix, model, id))).toBe('running');
+  it('moves each record counted as waiting out of the count once, writes no claim keys', async () => {
+    // p0 and p2 count as waiting (their tenant has a max_waiting); p1 does not.
+    await accounting.submitEntry(model, [
+      item('c.p0', 't', 100, 10),
+      item('c.p1', 't', 100, 0),
+      item('c.p2', 't', 100, 10),
+    ]);
+    expect(await accounting.usage(model, 't')).toEqual({ waiting: 2, storedBytes: 300 });
+
+    expect(await accounting.claimEntryForRun(model, ids)).toBe(2);
+    // The claimed calls left the waiting count; their inputs stay counted until they finish.
+    expect(await accounting.usage(model, 't')).toEqual({ waiting: 0, storedBytes: 300 });
+    // An uncounted record has nothing to move: it stays at w until its finish.
+    expect(await stages(model)).toEqual({ 'c.p0': 'i', 'c.p1': 'w', 'c.p2': 'i' });
+    for (const id of ids) expect(await redis.exists(jobClaimKey(prefix, model, id))).toBe(0);
   });
 
-  it('a retried entry finds its own claims and moves no count twice', async () => {
-    expect(await accounting.claimEntryForRun(model, ids)).toEqual(['running', 'canceled', 'running']);
-    expect(await accounting.usage(model, 't')).toEqual({ waiting: 1, storedBytes: 300 });
-    const records = await redis.hgetall(accountingKeys(prefix, model).records);
-    expect(Object.fromEntries(Object.entries(records).map(([id, r]) => [id, r[0]]))).toEqual({
-      'c.p0': 'i',
-      'c.p1': 'w',
-      'c.p2': 'i',
-    });
+  it('a retried entry (or a resent script) moves nothing twice', async () => {
+    expect(await accounting.claimEntryForRun(model, ids)).toBe(0);
+    expect(await accounting.usage(model, 't')).toEqual({ waiting: 0, storedBytes: 300 });
+    expect(await stages(model)).toEqual({ 'c.p0': 'i', 'c.p1': 'w', 'c.p2': 'i' });
   });
 
-  it('a claim per item gives the same claims and counts as the entry claim', async () => {
-    await accounting.submitEntry(
-      'claims-single',
-      ids.map((id) => item(id, 't', 100, 10)),
-    );
-    await redis.set(jobClaimKey(prefix, 'claims-single', 'c.p1'), 'canceled', 'EX', 60);
-    const single = [];
-    for (const id of ids) single.push(await accounting.claimForRun('claims-single', id));
-    expect(single).toEqual(['running', 'canceled', 'running']);
-    expect(await counters('claims-single')).toEqual(await counters(model));
+  it('ends with the counts a claim per item ends with, an id given twice moved once', async () => {
+    const single = 'claims-single';
+    const twice = 'claims-twice';
+    for (const m of [single, twice])
+      await accounting.submitEntry(m, [
+        item('c.p0', 't', 100, 10),
+        item('c.p1', 't', 100, 0),
+        item('c.p2', 't', 100, 10),
+      ]);
+    for (const id of ids) await accounting.claimForRun(single, id);
+    expect(await accounting.claimEntryForRun(twice, ['c.p0', 'c.p0', 'c.p1', 'c.p2'])).toBe(2);
+    expect(await counters(twice)).toEqual(await counters(single));
+    expect(await counters(twice)).toEqual(await counters(model));
+  });
+
+  it('an item with no record (released, or never counted) is left alone', async () => {
+    expect(await accounting.claimEntryForRun('claims-none', ['n.p0'])).toBe(0);
+    expect(await counters('claims-none')).toEqual({});
+    expect(await redis.exists(accountingKeys(prefix, 'claims-none').records)).toBe(0);
   });
 });
 
@@ -263,7 +273,7 @@ describe('reconcile-jobs.lua over coalesced calls', () => {
     const gone = await finished('g', 2);
     await redis.del(entryHashKey(prefix, model, 'g'));
     const kept = await finished('k', 1);
-    // Finished by BullMQ, never recorded: its call is still at i.
+    // Finished by BullMQ, never recorded: its call is still at w (not counted as waiting, its claim moved nothing).
     await accounting.submitEntry(model, [item('u.p0', 't', 10, 0)]);
     await accounting.claimEntryForRun(model, ['u.p0']);
     await redis.hset(entryHashKey(prefix, model, 'u'), 'data', '{}', 'finishedOn', '1');

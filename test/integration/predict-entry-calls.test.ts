@@ -2,7 +2,8 @@
  * Coalesced predict calls through the HTTP API once their entry is indexed under one key (issue
  * 22): each call still polls, refuses a cancel and deletes as a job of its own would, for its own
  * tenant only; deleting one leaves its entry-mates readable; a call refused by its quota leaves
- * nothing behind; a call a cancel claimed before its entry ran fails alone, unrun; and a call
+ * nothing behind; a worker starting an entry moves only the calls counted as waiting, and writes
+ * no claim key per call; a bad call fails alone; and a call
  * indexed the previous release's way (a key of its own) is still read. Entries are sent through
  * the API's PredictEntries directly, so which calls share one never depends on timing.
  */
@@ -36,7 +37,7 @@ const entryOf = (id: string) => id.replace(/\.p\d+$/, '');
 describe('coalesced calls indexed under their entry', () => {
   let hub: Hub;
   let image: string;
-  /** The entry of three calls (a, b, a) run with its second call canceled first. */
+  /** The entry of three calls (a, b, a) run with its second call's image undecodable. */
   let calls: PredictAnswer[];
 
   beforeAll(async () => {
@@ -44,11 +45,11 @@ describe('coalesced calls indexed under their entry', () => {
     hub = await startHub({
       name: 'entrycalls',
       models: MODEL,
-      // No worker yet: the first test claims a call canceled before any worker takes its entry.
+      // No worker yet: the first test reads its entry before any worker takes it.
       workers: 0,
       env: {
         MODELHUB_API_KEYS: `${KEY_A}:a,${KEY_B}:b,${KEY_C}:c,${ADMIN}:ops:admin`,
-        MODELHUB_TENANT_LIMITS: JSON.stringify({ c: { max_waiting: 1 } }),
+        MODELHUB_TENANT_LIMITS: JSON.stringify({ b: { max_waiting: 0 }, c: { max_waiting: 1 } }),
         TENANT_RATE_RPS: '0',
         // The tests' own reads decide; no reconciler pass runs meanwhile.
         MODELHUB_RECONCILE_PERIOD_MS: '0',
@@ -57,30 +58,40 @@ describe('coalesced calls indexed under their entry', () => {
   }, 60_000);
   afterAll(async () => hub?.stop());
 
-  it('a call a cancel claimed before its entry ran fails alone, unrun; the others run', async () => {
+  it('a worker starting the entry moves only the calls counted as waiting, with no claim key per call; a bad call fails alone', async () => {
     const redis = hub.api.ctx.redis;
     const lane = new Queue(predictQueueName(MODEL), { connection: redis, prefix: hub.prefix });
-    const answers = hub.api.ctx.predict.entries.submit(
-      MODEL,
-      ['a', 'b', 'a'].map((tenant) => ({ tenant, input: { image } })),
-    );
+    // a's calls count as waiting (the default max_waiting), b's do not (none); b's image does not decode.
+    const answers = hub.api.ctx.predict.entries.submit(MODEL, [
+      { tenant: 'a', input: { image } },
+      { tenant: 'b', input: { image: b64(Buffer.from('not an image at all')) } },
+      { tenant: 'a', input: { image } },
+    ]);
     await expect.poll(() => lane.getWaitingCount(), { timeout: 10_000 }).toBe(1);
-    const [entryId] = (await lane.getWaiting()).map((j) => j.id!);
+    const [queued] = await lane.getWaiting();
     await lane.close();
-    // What claim-for-cancel.lua leaves: the call's claim, before any worker fetched the entry.
-    await redis.set(jobClaimKey(hub.prefix, MODEL, `${entryId}.p1`), 'canceled', 'EX', 600);
+    expect(queued.data).toMatchObject({ marks_waiting: true });
+    expect(queued.data.items.map((it: { counted_waiting?: true }) => it.counted_waiting ?? false)).toEqual([
+      true,
+      false,
+      true,
+    ]);
+    expect((await usageOf(hub, 'a')).waiting).toBe(2);
     await hub.addWorker();
     calls = await Promise.all(answers);
 
+    const entryId = queued.id!;
     expect(calls.map((c) => c.view.id)).toEqual([0, 1, 2].map((k) => `${entryId}.p${k}`));
     expect(calls.map((c) => c.view.status)).toEqual(['succeeded', 'failed', 'succeeded']);
-    expect(calls[1].view.output).toMatchObject({ success: false, error_code: 2003 });
+    expect(calls[1].view.output).toMatchObject({ success: false, error_code: 1003 });
     expect(calls[0].view.output).toMatchObject({ success: true });
     expect(calls.map((c) => c.entryItems)).toEqual([3, 3, 3]);
+    expect((await usageOf(hub, 'a')).waiting).toBe(0);
+    for (const c of calls) expect(await redis.exists(jobClaimKey(hub.prefix, MODEL, c.view.id))).toBe(0);
     // One index key for the entry, none per call.
     expect(await redis.exists(entryIndexKey(hub.prefix, entryId))).toBe(1);
     for (const c of calls) expect(await redis.exists(jobIndexKey(hub.prefix, c.view.id))).toBe(0);
-    // The unrun call holds nothing: b's counts are zero.
+    // The failed call holds nothing: b's counts are zero.
     expect(await usageOf(hub, 'b')).toEqual({ waiting: 0, stored: 0 });
   }, 60_000);
 
@@ -92,7 +103,7 @@ describe('coalesced calls indexed under their entry', () => {
     expect(read.body.output).toEqual(calls[0].view.output);
     expect((await call(hub, 'GET', `/v1/jobs/${b1}`, KEY_B)).body).toMatchObject({
       status: 'failed',
-      output: { error_code: 2003 },
+      output: { error_code: 1003 },
     });
     // Another tenant's call answers exactly like a missing one, whatever it asks.
     for (const [method, path] of [
