@@ -83,15 +83,27 @@ export class SubmitQuotas {
   /**
    * `admit` for the calls of one coalesced predict entry, in one Redis step: each call is decided
    * as its own `admit` in that order would be (its tenant's limits, the counts after the calls
-   * before it); returns each call's refusal or null, in order.
+   * before it); returns each call's refusal or null, in order. Only calls with a share (and the
+   * first without one) are recorded here; the rest get their record from their finish.
    */
   async admitEntry(
     model: string,
     calls: { id: string; tenant: string | null; input: Record<string, unknown> }[],
   ): Promise<(SpecError | null)[]> {
     const items = calls.map((c) => this.submittedItem(c.id, c.tenant, c.input));
-    const outcomes = await this.accounting.submitEntry(model, items);
-    return outcomes.map((counted, k) => this.refusal(model, items[k], counted));
+    // A call with no share (not counted as waiting, no input bytes counted) no quota can refuse,
+    // and its record would hold nothing until its finish, which writes one where none is: it is
+    // admitted without a record, and the others' counts are what they would be with it. The
+    // entry's first such call is still recorded: a record is how the reconciler finds an entry
+    // whose finish never ran (its worker died in between), and a counted call may be refused.
+    const hasShare = (it: SubmittedItem) => it.share.countWaiting || it.share.inputBytes > 0;
+    const sentinel = items.find((it) => !hasShare(it));
+    const recorded = items.filter((it) => hasShare(it) || it === sentinel);
+    const outcomes = new Map((await this.accounting.submitEntry(model, recorded)).map((o, k) => [recorded[k].id, o]));
+    return items.map((it) => {
+      const outcome = outcomes.get(it.id);
+      return outcome ? this.refusal(model, it, outcome) : null;
+    });
   }
 
   /** Whether `tenant`'s jobs and calls count in its waiting jobs: it has a max_waiting quota. */

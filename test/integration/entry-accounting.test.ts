@@ -132,6 +132,74 @@ describe('account-submit-entry.lua', () => {
   });
 });
 
+describe('SubmitQuotas.admitEntry: calls with no share', () => {
+  const tenancy: TenancyOptions = {
+    rateRps: 0,
+    rateBytesPerS: 0,
+    maxWaiting: 0,
+    priorityCeiling: 3,
+    maxStoredBytes: 0,
+    maxBatchItems: 0,
+    overrides: { counted: { max_waiting: 5 } },
+  };
+  const quotas = new SubmitQuotas(accounting, { queueMaxWaiting: 100, tenancy }, async () => 0);
+  // Anonymous and "free" (no max_waiting) calls hold no share; "counted"'s count as waiting.
+  const calls = [null, 'free', 'counted', null, 'free'].map((tenant, k) => ({
+    id: `s.p${k}`,
+    tenant,
+    input: { text: 'x' },
+  }));
+  const shares = async (model: string) =>
+    Object.fromEntries(
+      Object.entries(await redis.hgetall(accountingKeys(prefix, model).records)).map(([id, r]) => [
+        id,
+        r.replace(/\|\d+\|([^|]*)$/, '|$1'), // without its created time
+      ]),
+    );
+
+  it("records only the calls with a share and the entry's first without; claimed and finished, it ends as a record per call does", async () => {
+    expect(await quotas.admitEntry('share-entry', calls)).toEqual([null, null, null, null, null]);
+    expect(Object.keys(await shares('share-entry')).sort()).toEqual(['s.p0', 's.p2']);
+    expect(await counters('share-entry')).toEqual({ 'w|counted': '1' });
+    // The same calls, each recorded at its submit (account-submit.lua per call).
+    for (const c of calls) expect(await quotas.admit('share-single', c.id, c.tenant, c.input)).toBeNull();
+    expect(await counters('share-single')).toEqual(await counters('share-entry'));
+
+    for (const [model, entry] of [
+      ['share-entry', 's'],
+      ['share-single', 's'],
+    ]) {
+      await accounting.claimEntryForRun(
+        model,
+        calls.map((c) => c.id),
+      );
+      await redis.hset(entryHashKey(prefix, model, entry), 'data', '{}');
+      await accounting.finishEntry(model, {
+        id: entry,
+        dataWithoutInputs: '',
+        items: calls.map((c, k) => ({ id: c.id, tenant: c.tenant, resultBytes: k === 1 ? 0 : 7 })),
+      });
+    }
+    expect(await shares('share-entry')).toEqual(await shares('share-single'));
+    expect(await counters('share-entry')).toEqual(await counters('share-single'));
+    expect(await counters('share-entry')).toEqual({ 's|counted': '7', 's|free': '7', retained: '28' });
+  });
+
+  it('an entry of calls with no share whose finish never ran is still found by the reconciler, through its first call', async () => {
+    const lost = calls.filter((c) => c.tenant !== 'counted').map((c) => ({ ...c, id: c.id.replace('s.', 'l.') }));
+    expect(await quotas.admitEntry('share-lost', lost)).toEqual([null, null, null, null]);
+    const ids = Object.keys(await shares('share-lost'));
+    expect(ids).toEqual(['l.p0']);
+    // BullMQ finished the entry; its worker died before finish-entry.lua.
+    await redis.hset(entryHashKey(prefix, 'share-lost', 'l'), 'data', '{}', 'finishedOn', '1');
+    expect(await accounting.reconcile('share-lost', ids, 60_000)).toEqual({
+      released: 0,
+      toFinish: ['l.p0'],
+      toRemove: [],
+    });
+  });
+});
+
 describe('claim-entry-for-run.lua', () => {
   const model = 'claims';
   const ids = ['c.p0', 'c.p1', 'c.p2'];
