@@ -39,6 +39,25 @@ const item = (
   limits: { maxWaiting, maxStoredBytes },
 });
 
+/** SubmitQuotas over this file's accounting: no rate limits, `maxWaiting` unless `overrides` say otherwise. */
+const quotasWith = (maxWaiting: number, overrides: TenancyOptions['overrides']) =>
+  new SubmitQuotas(
+    accounting,
+    {
+      queueMaxWaiting: 100,
+      tenancy: {
+        rateRps: 0,
+        rateBytesPerS: 0,
+        maxWaiting,
+        priorityCeiling: 3,
+        maxStoredBytes: 0,
+        maxBatchItems: 0,
+        overrides,
+      },
+    },
+    async () => 0,
+  );
+
 /** What the model's counters hold, as one object (empty: every count back to zero). */
 const counters = async (model: string) => redis.hgetall(accountingKeys(prefix, model).usage);
 
@@ -106,16 +125,7 @@ describe('account-submit-entry.lua', () => {
   });
 
   it("SubmitQuotas.admitEntry refuses with admit's own errors, per tenant's limits", async () => {
-    const tenancy: TenancyOptions = {
-      rateRps: 0,
-      rateBytesPerS: 0,
-      maxWaiting: 2,
-      priorityCeiling: 3,
-      maxStoredBytes: 0,
-      maxBatchItems: 0,
-      overrides: { big: { max_waiting: 5 } },
-    };
-    const quotas = new SubmitQuotas(accounting, { queueMaxWaiting: 100, tenancy }, async () => 0);
+    const quotas = quotasWith(2, { big: { max_waiting: 5 } });
     const calls = ['small', 'big', 'small', 'big', 'small', 'big'].map((tenant, k) => ({
       id: `q.p${k}`,
       tenant,
@@ -133,16 +143,7 @@ describe('account-submit-entry.lua', () => {
 });
 
 describe('SubmitQuotas.admitEntry: calls with no share', () => {
-  const tenancy: TenancyOptions = {
-    rateRps: 0,
-    rateBytesPerS: 0,
-    maxWaiting: 0,
-    priorityCeiling: 3,
-    maxStoredBytes: 0,
-    maxBatchItems: 0,
-    overrides: { counted: { max_waiting: 5 } },
-  };
-  const quotas = new SubmitQuotas(accounting, { queueMaxWaiting: 100, tenancy }, async () => 0);
+  const quotas = quotasWith(0, { counted: { max_waiting: 5 } });
   // Anonymous and "free" (no max_waiting) calls hold no share; "counted"'s count as waiting.
   const calls = [null, 'free', 'counted', null, 'free'].map((tenant, k) => ({
     id: `s.p${k}`,
