@@ -7,9 +7,10 @@
 -- KEYS[1] the entry's hash, KEYS[2] records, KEYS[3] usage, KEYS[4] retained results, KEYS[5] the
 -- entry's inputs (payload v2; absent for v1, and deleted either way: a finished entry runs no more).
 -- One slot.
--- ARGV[1] the entry's data without its inputs (JSON; '' for a v2 entry, whose data holds none), ARGV[2] now (ms), ARGV[3] retention age
--- (ms), ARGV[4] retention count, ARGV[5] retention bytes (0: no bound), ARGV[6] TTL (s), then per
--- item: its id, its tenant ('-'), its result bytes (0: no result).
+-- ARGV[1] the entry's data without its inputs (JSON; '' for a v2 entry, whose data holds none:
+-- only the mark is written), ARGV[2] now (ms), ARGV[3] retention age (ms), ARGV[4] retention count,
+-- ARGV[5] retention bytes (0: no bound), ARGV[6] TTL (s), then per item: its id, its tenant ('-'),
+-- its result bytes (0: no result).
 -- Returns the ids of older results the byte bound pushed out.
 -- The items' records and the push-out move in one batch (accounting-lib.lua), written once at
 -- the end: one HINCRBY per counter field, one HSET and one HDEL of records, one TTL refresh.
