@@ -21,6 +21,7 @@ import {
   ENTRY_INPUTS_APART_VERSION,
   ENTRY_RESULT_VERSION,
   itemResultBytes,
+  itemsToClaim,
   readEntryData,
   type EntryData,
   type EntryInputs,
@@ -134,11 +135,10 @@ export class EntryConsumer {
     }
     // The items counted as waiting leave their tenants' waiting counts, in one script (a retry
     // moves nothing twice); an entry with none counted skips it. A v2 entry's inputs are read meanwhile.
-    const counted = data.marks_waiting ? data.items.filter((it) => it.counted_waiting) : data.items;
     const [, inputs] = await Promise.all([
       this.accounting.claimEntryForRun(
         model,
-        counted.map((it) => it.id),
+        itemsToClaim(data).map((it) => it.id),
       ),
       this.inputsOf(data, job.id!),
     ]);

@@ -105,6 +105,14 @@ export function itemResultBytes(result: EntryItemResult): number {
   return 'error' in result ? 0 : JSON.stringify(result).length;
 }
 
+/**
+ * The items a worker starting the entry claims (claim-entry-for-run.lua): those it marks as
+ * counted as waiting, or every item of an entry that marks none (an earlier API's).
+ */
+export function itemsToClaim(data: EntryData): EntryItem[] {
+  return data.marks_waiting ? data.items.filter((it) => it.counted_waiting) : data.items;
+}
+
 /** A payload written by a newer release than this one: left for a worker that reads it. */
 export class UnknownEntryVersionError extends Error {
   override name = 'UnknownEntryVersionError';

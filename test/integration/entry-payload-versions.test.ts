@@ -2,7 +2,8 @@
  * Predict entry payloads across a rolling upgrade (issue 22): the API writes v2 (inputs in a key of
  * their own) only while every live worker reading entries for the model reads v2, and v1 (inputs
  * inside the entry) while any reads only v1; a current worker answers both; a v2 entry's inputs
- * key is gone once the entry finished; a v2 entry whose inputs expired fails its calls alone.
+ * key is gone once the entry finished; a v2 entry whose inputs expired fails its calls alone; an
+ * entry without waiting marks (a previous-release API's) has every item claimed.
  * Entries go through the API's PredictEntries directly, so which calls share one never depends on
  * timing; the fleet is what the worker registry says, written here as a worker of each release
  * would write its heartbeat.
@@ -10,7 +11,7 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EntryData } from '../../shared/predict/entry.js';
-import { entryInputsKey, predictQueueName } from '../../shared/redis/keys.js';
+import { accountingKeys, entryInputsKey, predictQueueName } from '../../shared/redis/keys.js';
 import { publishHeartbeat, removeWorker, type WorkerInfo } from '../../shared/worker-registry.js';
 import { startHub, type Hub } from '../helpers/hub.js';
 import { b64, solidImage } from '../helpers/images.js';
@@ -106,6 +107,19 @@ describe('predict entry payload versions in a mixed fleet', () => {
     const expiredAnswers = send();
     const expired = await waitingEntry(2);
     await redis.del(entryInputsKey(hub.prefix, MODEL, expired.id));
+    // Each tenant's calls count as waiting (the default max_waiting), and the entries say so.
+    expect(v2.marks_waiting).toBe(true);
+    expect(v2.items.map((it) => it.counted_waiting)).toEqual([true, true, true]);
+    const usage = accountingKeys(hub.prefix, MODEL).usage;
+    const waiting = () => redis.hmget(usage, 'w|t0', 'w|t1', 'w|t2');
+    expect(await waiting()).toEqual(['3', '3', '3']);
+    // As an API of the previous release wrote it: no marks, so the worker claims every item.
+    const unmarked = (await lane.getJob(v1.id))!;
+    await unmarked.updateData({
+      ...v1,
+      marks_waiting: undefined,
+      items: v1.items.map((it) => ({ ...it, counted_waiting: undefined })),
+    });
     await lane.close();
     await removeWorker(redis, hub.prefix, 'new-reader');
 
@@ -125,6 +139,8 @@ describe('predict entry payload versions in a mixed fleet', () => {
     // The expired entry's calls fail alone, as calls past their deadline do.
     expect(fromExpired.map((a) => a.view.status)).toEqual(['failed', 'failed', 'failed']);
     expect(fromExpired[0].view.output).toMatchObject({ success: false, error_code: 2002 });
+    // Every call left its tenant's waiting count, the unmarked entry's too.
+    expect(await waiting()).toEqual([null, null, null]);
     // A finished entry's inputs are deleted with it.
     await expect.poll(() => redis.exists(entryInputsKey(hub.prefix, MODEL, v2.id)), { timeout: 10_000 }).toBe(0);
   }, 90_000);
