@@ -161,7 +161,14 @@ export class Reconciler {
       ids,
       this.options.graceMs ?? 20_000,
     );
-    for (const id of toFinish) await this.finish(model, id);
+    // An entry's calls come back one record each (an id may come twice): its one finish settles them all.
+    const finished = new Set<string>();
+    for (const id of toFinish) {
+      const job = entryOfItem(id)?.entry ?? id;
+      if (finished.has(job)) continue;
+      finished.add(job);
+      await this.finish(model, id);
+    }
     // A coalesced item's result lives in its entry, which its retention removes with the others'.
     for (const id of toRemove) if (!entryOfItem(id)) await this.remove(model, id);
     const settled = released + toFinish.length + toRemove.length;

@@ -13,6 +13,12 @@ import type { TenancyOptions } from '../../shared/options/tenancy.js';
 import { entryHashKey } from '../../shared/redis/bullmq-internals.js';
 import { accountingKeys, jobClaimKey } from '../../shared/redis/keys.js';
 import { REDIS_URL, deletePrefix, testPrefix } from '../helpers/hub.js';
+import type { Queue } from 'bullmq';
+import { Reconciler } from '../../api/reconciler.js';
+import type { JobData, JobResult } from '../../shared/jobs/payload.js';
+import { createLogger } from '../../shared/logger.js';
+import { itemResultBytes, type EntryData, type EntryResult } from '../../shared/predict/entry.js';
+import type { WebhookJobData } from '../../shared/webhooks/events.js';
 
 const prefix = testPrefix('entryacct');
 const redis = new Redis(REDIS_URL);
@@ -360,5 +366,52 @@ describe('reconcile-jobs.lua over coalesced calls', () => {
       'u.p0',
       'y.p0',
     ]);
+  });
+});
+
+const ITEM_METRICS = { inference_ms: 1, preprocess_ms: 1, batch_size: 3 };
+
+describe('Reconciler over an entry whose finish never ran', () => {
+  it("finishes the entry once, however many of its calls' records come back", async () => {
+    const model = 'lost-finish';
+    const ids = ['lf.p0', 'lf.p1', 'lf.p2'];
+    // Three calls counted at their submit; BullMQ finished the entry, its worker died before
+    // finish-entry.lua. Each call's record comes back from the check; the entry is read once.
+    await accounting.submitEntry(
+      model,
+      ids.map((id) => item(id, 't', 10, 5)),
+    );
+    await redis.hset(entryHashKey(prefix, model, 'lf'), 'data', '{}', 'finishedOn', '1');
+    const entry = {
+      data: {
+        v: 2,
+        kind: 'entry',
+        model,
+        tenant: null,
+        input: {},
+        items: ids.map((id) => ({ id, tenant: 't', input: {} })),
+      },
+      returnvalue: { v: 1, items: ids.map((id) => ({ id, output: { ok: 1 }, metrics: ITEM_METRICS })) },
+    };
+    const bytes = String(3 * itemResultBytes(entry.returnvalue.items[0]));
+    let reads = 0;
+    const lane = { getJob: async () => (reads++, entry) } as unknown as Queue<EntryData, EntryResult>;
+    const reconciler = new Reconciler(
+      redis,
+      new Map([[model, {} as Queue<JobData, JobResult>]]),
+      {} as Queue<WebhookJobData>,
+      createLogger('test', { level: 'silent' }),
+      {
+        prefix,
+        accounting: { ttlS: 60, retention: { JOB_RETENTION_S: 60, JOB_RETENTION_COUNT: 10, JOB_RETENTION_BYTES: 0 } },
+        periodMs: 30_000,
+        entries: new Map([[model, lane]]),
+      },
+    );
+    await reconciler.reconcileAll();
+    expect(reads).toBe(1);
+    const records = await redis.hgetall(accountingKeys(prefix, model).records);
+    expect(Object.values(records).map((r) => r[0])).toEqual(['r', 'r', 'r']);
+    expect(await counters(model)).toEqual({ 's|t': bytes, retained: bytes });
   });
 });
