@@ -187,8 +187,8 @@ export class Reconciler {
       await enqueueWebhookEvent(this.webhooks, { id, model, webhook: job.data.webhook }, 'completed');
     }
     const dataWithoutInput = finishedJobData(job.data);
-    const pushedOut = await this.accounting.finish(model, { id, tenant: job.data.tenant, dataWithoutInput });
-    for (const out of pushedOut) await this.remove(model, out);
+    // The jobs its retention pushes out leave in the same script.
+    await this.accounting.finish(model, { id, tenant: job.data.tenant, dataWithoutInput });
   }
 
   /** A finished predict entry whose worker never recorded it: each of its items' finish, in one script. */
@@ -201,11 +201,13 @@ export class Reconciler {
       return { id: it.id, tenant: it.tenant, resultBytes: own ? itemResultBytes(own) : 0 };
     });
     const dataWithoutInputs = finishedEntryData(entry.data);
-    const pushedOut = await this.accounting.finishEntry(model, { id: entryId, items, dataWithoutInputs });
-    for (const out of pushedOut) if (!entryOfItem(out)) await this.remove(model, out);
+    await this.accounting.finishEntry(model, { id: entryId, items, dataWithoutInputs });
   }
 
-  /** A job whose result retention pushed out, still kept: removed, then its record goes. */
+  /**
+   * A job whose result retention pushed out, still kept (a record at x: written by a release
+   * before the finish scripts removed such jobs themselves): removed, then its record goes.
+   */
   private async remove(model: string, id: string): Promise<void> {
     await this.queues.get(model)!.remove(id);
     await this.accounting.release(model, id);

@@ -11,7 +11,7 @@
  * refused by BullMQ. A worker that dies after the completion but before those events leaves a
  * record the reconciler settles (api/reconciler.ts), the webhook event included.
  */
-import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import type { RetentionSettings } from '../shared/jobs/accounting.js';
 import { SpecError, deadlinePassedError, isRetriable } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -53,8 +53,6 @@ export class QueueConsumer {
   private readonly runner: ModelRunner;
   private readonly model: string;
   private readonly accounting: JobAccounting;
-  /** Removes jobs the retention's byte bound pushed out (made when first needed). */
-  private queue: Queue | null = null;
 
   constructor(
     /** An interactive job is an entry of one item: it goes through the intake like a batch chunk's. */
@@ -111,7 +109,6 @@ export class QueueConsumer {
 
   async close(): Promise<void> {
     await this.worker.close();
-    await this.queue?.close();
   }
 
   private async process(job: Job<JobData, JobResult>, signal?: AbortSignal): Promise<JobResult> {
@@ -195,7 +192,8 @@ export class QueueConsumer {
         tenant: job.data.tenant,
         dataWithoutInput,
       });
-      if (pushedOut.length > 0) await this.removePushedOut(pushedOut);
+      if (pushedOut.length > 0)
+        this.log.info({ model: this.model, removed: pushedOut.length }, 'results past JOB_RETENTION_BYTES removed');
     } catch (err) {
       this.log.warn(
         { err: (err as Error).message, jobId: job.id },
@@ -223,16 +221,6 @@ export class QueueConsumer {
       [ATTR.queueWaitMs]: Math.max(0, startedAt - job.timestamp),
       'modelhub.attempt': job.attemptsMade + 1,
     });
-  }
-
-  /** Jobs whose results the byte bound pushed out: removed through BullMQ (it knows all their keys). */
-  private async removePushedOut(ids: string[]): Promise<void> {
-    this.queue ??= new Queue(modelQueueName(this.model), {
-      connection: this.options.connection,
-      prefix: this.options.prefix,
-    });
-    for (const id of ids) await this.queue.remove(id).catch(() => undefined);
-    this.log.info({ model: this.model, removed: ids.length }, 'results past JOB_RETENTION_BYTES removed');
   }
 
   /** Enqueues a webhook event, when the job has a webhook that wants it (once: a repeat is a no-op). */

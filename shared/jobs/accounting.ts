@@ -16,7 +16,7 @@
 import type { Config } from '../config.js';
 import type { RedisClient } from '../redis/connection.js';
 import { accountingKeys, entryInputsKey, jobClaimKey } from '../redis/keys.js';
-import { entryHashKey, jobHashKey, jobLockKey } from '../redis/bullmq-internals.js';
+import { completedSetKey, entryHashKey, jobHashKey, jobLockKey } from '../redis/bullmq-internals.js';
 import { entryOfItem } from '../predict/entry.js';
 import { luaCommands } from '../redis/lua-commands.js';
 
@@ -40,8 +40,8 @@ const commands = luaCommands<AccountingCommands>({
   modelhubAccountRelease: { file: 'account-release.lua', numberOfKeys: 3, include: LIB },
   modelhubClaimForRun: { file: 'claim-for-run.lua', numberOfKeys: 3, include: LIB },
   modelhubClaimForCancel: { file: 'claim-for-cancel.lua', numberOfKeys: 5, include: LIB },
-  modelhubFinishJob: { file: 'finish-job.lua', numberOfKeys: 4, include: LIB },
-  modelhubFinishEntry: { file: 'finish-entry.lua', numberOfKeys: 5, include: LIB },
+  modelhubFinishJob: { file: 'finish-job.lua', numberOfKeys: 5, include: LIB },
+  modelhubFinishEntry: { file: 'finish-entry.lua', numberOfKeys: 6, include: LIB },
   modelhubClaimEntryForRun: { file: 'claim-entry-for-run.lua', numberOfKeys: 2, include: LIB },
   // A variable number of keys: passed first on each call.
   modelhubReconcileJobs: { file: 'reconcile-jobs.lua', include: LIB },
@@ -223,8 +223,9 @@ export class JobAccounting {
   }
 
   /**
-   * A finished job (completed, or failed for good) drops its input and counts its result; returns
-   * the ids of older jobs the retention's byte bound pushed out (the caller removes them).
+   * A finished job (completed, or failed for good) drops its input and counts its result; older
+   * results retention pushes out leave, their jobs with them. Returns the ids the byte bound pushed
+   * out (gone already: for the caller's log).
    */
   finish(model: string, job: FinishedJob, now = Date.now()): Promise<string[]> {
     const k = accountingKeys(this.prefix, model);
@@ -234,6 +235,7 @@ export class JobAccounting {
       k.records,
       k.usage,
       k.retained,
+      completedSetKey(this.prefix, model),
       job.id,
       job.dataWithoutInput,
       tenantField(job.tenant),
@@ -247,7 +249,8 @@ export class JobAccounting {
 
   /**
    * A finished predict entry: each item drops its input and counts its result (or, failed, leaves
-   * no record); returns the ids of older results the byte bound pushed out.
+   * no record); older results retention pushes out leave as in `finish`. Returns the ids the byte
+   * bound pushed out (gone already).
    */
   finishEntry(model: string, entry: FinishedEntry, now = Date.now()): Promise<string[]> {
     const k = accountingKeys(this.prefix, model);
@@ -258,6 +261,7 @@ export class JobAccounting {
       k.usage,
       k.retained,
       entryInputsKey(this.prefix, model, entry.id),
+      completedSetKey(this.prefix, model),
       entry.dataWithoutInputs,
       now,
       r.JOB_RETENTION_S * 1000,

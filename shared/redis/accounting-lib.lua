@@ -7,7 +7,8 @@
 --   w  submitted, not yet claimed: in its tenant's waiting count (when counted) and stored bytes
 --   i  claimed by a worker (running, or waiting for a retry): its input in the stored bytes
 --   r  finished: its result in the stored bytes and in the model's retained bytes
---   c  canceled, x  result pushed out by retention: nothing counted
+--   c  canceled, x  result pushed out by retention while its job is still kept (a release before
+--      removeCompletedJob, below, left them; the reconciler removes the job): nothing counted
 -- Counters: "w|<tenant>" waiting jobs, "s|<tenant>" stored bytes, "retained" the model's
 -- retained result bytes. Invariant: every counter equals the sum of what the records add to it.
 -- Scripts change a record only through setRecord or a batch (batchSet), which take the old
@@ -156,13 +157,31 @@ local function getRecord(recordsKey, id)
   return parseRecord(redis.call('HGET', recordsKey, id))
 end
 
+-- A finished job retention pushed out leaves BullMQ at once, as BullMQ's own count bound removes
+-- one (removeJobsByMaxCount: the job's keys, its member of the completed set), in the finishing
+-- script: before, its record waited at x for the reconciler's pass to remove it with Queue.remove
+-- (two more scripts and round trips a job), and a burst of predict calls pushing out earlier jobs
+-- paid for those removals in its own windows. `queueBase` is "<prefix>:<model queue>:" (the
+-- completed set's key without "completed"); the job hashes share its hash slot. A job not in the
+-- completed set (never the case for a finished record: failed jobs keep no result) is left for the
+-- reconciler, at x. The keys are BullMQ 6's (shared/redis/bullmq-internals.ts, checked by
+-- test/integration/bullmq-internals.test.ts); our jobs have no parent and no deduplication id.
+local function removeCompletedJob(queueBase, id)
+  if redis.call('ZREM', queueBase .. 'completed', id) == 0 then return false end
+  local jobKey = queueBase .. id
+  redis.call('DEL', jobKey, jobKey .. ':logs', jobKey .. ':dependencies', jobKey .. ':processed',
+    jobKey .. ':failed', jobKey .. ':unsuccessful')
+  return true
+end
+
 -- Retention's bounds over the model's retained results (ZSET "<id>|<bytes>|<tenant>" → finished
 -- at): members past the age or count bound, or the oldest while the retained bytes are over the
--- byte bound, move their record to x, in batch `b` (the caller flushes it). `keep(id)` names
--- results just finished, never pushed out by bytes (their result fit MAX_RESULT_BYTES). Returns
--- the ids the byte bound pushed out (their jobs are still kept: the caller removes them); jobs
--- past age or count are BullMQ's to remove.
-local function pushOutRetained(b, retainedKey, now, ageMs, maxCount, maxBytes, keep)
+-- byte bound, leave: a coalesced call's record is deleted (its entry stays until BullMQ's own
+-- retention removes it), a job is removed from BullMQ with its record (removeCompletedJob), in
+-- batch `b` (the caller flushes it). `keep(id)` names results just finished, never pushed out by
+-- bytes (their result fit MAX_RESULT_BYTES). Returns the ids the byte bound pushed out (for the
+-- caller's log: they are gone already).
+local function pushOutRetained(b, retainedKey, queueBase, now, ageMs, maxCount, maxBytes, keep)
   local oldest = now - ageMs
   local pushedOut = {}
   -- The retained bytes and count are read once, then moved as this loop moves them: a result
@@ -204,10 +223,10 @@ local function pushOutRetained(b, retainedKey, now, ageMs, maxCount, maxBytes, k
         local changed, out = batchChanged(b, headId)
         if not changed then out = parseRecord(fromRedis[headId] or nil) end
         if out and out.stage == 'r' then
-          -- A coalesced call's record is dropped: its entry stays until BullMQ's own retention
-          -- removes it, and only the entry's finish marker (finish-entry.lua) guards its count. A
-          -- job's record waits at x until its job goes (finish-job.lua checks it).
-          if isItemId(headId) then
+          -- A coalesced call's record is dropped: only the entry's finish marker (finish-entry.lua)
+          -- guards its count. A job's record goes with its job; a second finish of it finds the
+          -- job gone (finish-job.lua) and changes nothing.
+          if isItemId(headId) or removeCompletedJob(queueBase, headId) then
             batchSet(b, headId, out, nil)
           else
             batchSet(b, headId, out, withStage(out, 'x'))

@@ -9,7 +9,8 @@
  *
  * The Lua scripts beside this file cannot import it and read the same layout literally:
  * claim-for-cancel.lua (the lock key it is handed, the hash's `finishedOn`), finish-job.lua and
- * finish-entry.lua (they write `data`, read `returnvalue`), reconcile-jobs.lua (`finishedOn`).
+ * finish-entry.lua (they write `data`, read `returnvalue`), reconcile-jobs.lua (`finishedOn`),
+ * accounting-lib.lua (a completed job's keys, removed when retention pushes it out).
  * The other side of the job's `data`, how a Queue serialises it on add, is what
  * api/image-job-queue.ts relies on (test/integration/image-job-queue.test.ts).
  */
@@ -31,6 +32,15 @@ export function jobHashKey(prefix: string, model: string, jobId: string): string
 /** The hash of a predict entry (the predict lane's job), in the model's hash slot. */
 export function entryHashKey(prefix: string, model: string, entryId: string): string {
   return bullJobKey(prefix, predictQueueName(model), entryId);
+}
+
+/**
+ * The model queue's completed set (ZSET job id → finished at): the finish scripts take a job that
+ * retention pushed out off it and delete the job's keys, as BullMQ's own count bound does
+ * (accounting-lib.lua, removeCompletedJob: the job's key names are the set's without "completed").
+ */
+export function completedSetKey(prefix: string, model: string): string {
+  return `${prefix}:${modelQueueName(model)}:completed`;
 }
 
 /** BullMQ's lock of an active job: held (the worker's token) while a worker runs it, renewed, gone when it dies. */

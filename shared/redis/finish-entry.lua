@@ -5,13 +5,14 @@
 -- worker died first; a second run changes nothing (the entry's `accounted` mark, below).
 -- An entry already gone (removed by retention) gives back what its items' records held.
 -- KEYS[1] the entry's hash, KEYS[2] records, KEYS[3] usage, KEYS[4] retained results, KEYS[5] the
--- entry's inputs (payload v2; absent for v1, and deleted either way: a finished entry runs no more).
+-- entry's inputs (payload v2; absent for v1, and deleted either way: a finished entry runs no more),
+-- KEYS[6] the model queue's completed set (jobs retention pushes out leave it, with their hashes).
 -- One slot.
 -- ARGV[1] the entry's data without its inputs (JSON; '' for a v2 entry, whose data holds none:
 -- only the mark is written), ARGV[2] now (ms), ARGV[3] retention age (ms), ARGV[4] retention count,
 -- ARGV[5] retention bytes (0: no bound), ARGV[6] TTL (s), then per item: its id, its tenant ('-'),
 -- its result bytes (0: no result).
--- Returns the ids of older results the byte bound pushed out.
+-- Returns the ids of older results the byte bound pushed out (gone already: pushOutRetained).
 -- The items' records and the push-out move in one batch (accounting-lib.lua), written once at
 -- the end: one HINCRBY per counter field, one HSET and one HDEL of records, one TTL refresh.
 local ttl, now = ARGV[6], tonumber(ARGV[2])
@@ -68,7 +69,8 @@ if #retained > 0 then
   callInPieces('ZADD', KEYS[4], retained)
   redis.call('EXPIRE', KEYS[4], ttl)
 end
-local pushedOut = pushOutRetained(batch, KEYS[4], now, tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),
+local queueBase = string.sub(KEYS[6], 1, -#'completed' - 1)
+local pushedOut = pushOutRetained(batch, KEYS[4], queueBase, now, tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),
   function(headId) return finished[headId] == true end)
 flushBatch(batch, ttl)
 return pushedOut

@@ -5,12 +5,13 @@
 -- reconciler when that worker died first; a second run changes nothing. A job deleted (or
 -- removed by retention) before this runs gives back what its record held.
 -- KEYS[1] the job's hash, KEYS[2] records, KEYS[3] usage, KEYS[4] retained results (ZSET
--- "<id>|<bytes>|<tenant>" → finished at, ms). All in the queue's hash slot.
+-- "<id>|<bytes>|<tenant>" → finished at, ms), KEYS[5] the model queue's completed set (the jobs
+-- retention pushes out leave it, with their hashes). All in the queue's hash slot.
 -- ARGV[1] job id, ARGV[2] the job's data without its input (JSON), ARGV[3] its tenant ('-'),
 -- ARGV[4] now (ms), ARGV[5] retention age (ms), ARGV[6] retention count, ARGV[7] retention bytes
 -- (0: no bound), ARGV[8] accounting keys' TTL (s).
--- Returns the ids of older jobs the byte bound pushed out (BullMQ still holds them: the caller
--- removes them); jobs past the age or count bound are BullMQ's own to remove.
+-- Returns the ids of older jobs the byte bound pushed out (removed already, with those past the age
+-- or count bound: accounting-lib.lua's pushOutRetained).
 local id, ttl = ARGV[1], ARGV[8]
 local record = getRecord(KEYS[2], id)
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -38,7 +39,8 @@ local batch = openBatch(KEYS[2], KEYS[3])
 batchSet(batch, id, record, finished)
 redis.call('ZADD', KEYS[4], now, retainedMember(id, finished))
 redis.call('EXPIRE', KEYS[4], ttl)
-local pushedOut = pushOutRetained(batch, KEYS[4], now, tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]),
+local queueBase = string.sub(KEYS[5], 1, -#'completed' - 1)
+local pushedOut = pushOutRetained(batch, KEYS[4], queueBase, now, tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]),
   function(headId) return headId == id end)
 flushBatch(batch, ttl)
 return pushedOut

@@ -182,4 +182,38 @@ describe('BullMQ internals (shared/redis/bullmq-internals.ts)', () => {
     for (const id of ['e1', 'e2']) expect(await redis.hget(entryHashKey(prefix, MODEL, id), 'accounted')).toBe('1');
     expect(await entryGoneOrFinished(redis, prefix, MODEL, 'gone')).toBe(true);
   });
+
+  it("removes a completed job retention pushed out as BullMQ's own bound would: no key of it left, the completed set one short", async () => {
+    // Its own queue, so the count bound below sees only these jobs.
+    const name = '{model.pushed}';
+    const pushedQueue = new Queue<JobData, JobResult>(name, { connection: connection(), prefix });
+    const worker = new Worker<JobData, JobResult>(
+      name,
+      async (job) => {
+        await job.log('a log line: BullMQ keeps it under the job key');
+        return RESULT;
+      },
+      { connection: connection(), prefix },
+    );
+    closing.push(pushedQueue, worker);
+    const bound = new JobAccounting(redis, prefix, {
+      ttlS: 60,
+      retention: { JOB_RETENTION_S: 60, JOB_RETENTION_COUNT: 1, JOB_RETENTION_BYTES: 0 },
+    });
+    const model = 'pushed';
+    for (const id of ['old', 'new']) {
+      await pushedQueue.add('predict', dataOf(1), { jobId: id });
+      const job = await finished(pushedQueue, id);
+      await bound.finish(model, { id, tenant: 't', dataWithoutInput: finishedJobData(job.data) }, job.finishedOn);
+    }
+    expect(await pushedQueue.getJob('old')).toBeUndefined();
+    expect(await pushedQueue.getJobCounts('completed')).toEqual({ completed: 1 });
+    expect((await pushedQueue.getJob('new'))!.returnvalue).toEqual(RESULT);
+    // Every key BullMQ wrote for the job went with it (its hash, its logs).
+    const left = await redis.keys(`${prefix}:${name}:old*`);
+    expect(left).toEqual([]);
+    expect(await redis.keys(`${prefix}:${name}:new*`)).toEqual(
+      expect.arrayContaining([jobHashKey(prefix, model, 'new'), `${jobHashKey(prefix, model, 'new')}:logs`]),
+    );
+  });
 });

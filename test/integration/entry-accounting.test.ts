@@ -10,7 +10,7 @@ import { SubmitQuotas } from '../../api/jobs/submit-quotas.js';
 import type { SpecError } from '../../shared/errors.js';
 import { JobAccounting, type SubmittedItem } from '../../shared/jobs/accounting.js';
 import type { TenancyOptions } from '../../shared/options/tenancy.js';
-import { entryHashKey } from '../../shared/redis/bullmq-internals.js';
+import { completedSetKey, entryHashKey, jobHashKey } from '../../shared/redis/bullmq-internals.js';
 import { accountingKeys, jobClaimKey } from '../../shared/redis/keys.js';
 import { REDIS_URL, deletePrefix, testPrefix } from '../helpers/hub.js';
 import type { Queue } from 'bullmq';
@@ -290,15 +290,38 @@ describe('finish-entry.lua: retention push-out over a long head', () => {
   it('by count: 30 of 40 results pushed out at once (pieces of 4, 16 and 64), the newest 10 kept', async () => {
     const model = 'retain-count';
     const { ids, pushedOut } = await finishAll(accounting, model, 'k', 40, 1000);
-    // Past the count bound (10), BullMQ removes the jobs itself: none is returned.
+    // Only what the byte bound pushes out is returned: none here.
     expect(pushedOut).toEqual([]);
     // Same score: the set orders its members by name, so the first 30 names go.
     const members = ids.map((id) => `${id}|7|t`).sort();
     expect(await retained(model)).toEqual(members.slice(30));
     const kept = new Set(members.slice(30).map((m) => m.split('|')[0]));
-    // A coalesced call's record goes with its result (a job's would wait at x for its job).
+    // A coalesced call's record goes with its result (a job's goes with its job: below).
     expect(await stages(model)).toEqual(Object.fromEntries(ids.filter((id) => kept.has(id)).map((id) => [id, 'r'])));
     expect(await counters(model)).toEqual({ 's|t': '70', retained: '70' });
+  });
+
+  it("a job an entry's results push out leaves BullMQ in the same script, with its record", async () => {
+    const model = 'retain-job';
+    const bounded = new JobAccounting(redis, prefix, {
+      ttlS: 60,
+      retention: { JOB_RETENTION_S: 60, JOB_RETENTION_COUNT: 2, JOB_RETENTION_BYTES: 0 },
+    });
+    // An async job, finished as BullMQ leaves it (its hash, its member of the completed set).
+    const job = jobHashKey(prefix, model, 'j');
+    const completed = completedSetKey(prefix, model);
+    await bounded.submit(model, 'j', 't', { countWaiting: false, inputBytes: 5 }, { maxWaiting: 0, maxStoredBytes: 0 });
+    await bounded.claimForRun(model, 'j');
+    await redis.hset(job, 'data', '{}', 'returnvalue', 'r'.repeat(9));
+    await redis.zadd(completed, 500, 'j');
+    await bounded.finish(model, { id: 'j', tenant: 't', dataWithoutInput: '{}' }, 500);
+    expect(await counters(model)).toEqual({ 's|t': '9', retained: '9' });
+    // Two calls' results make three: the oldest, the job, goes past the count bound.
+    const { ids } = await finishAll(bounded, model, 'e', 2, 1000);
+    expect(await redis.exists(job)).toBe(0);
+    expect(await redis.zscore(completed, 'j')).toBeNull();
+    expect(await stages(model)).toEqual(Object.fromEntries(ids.map((id) => [id, 'r'])));
+    expect(await counters(model)).toEqual({ 's|t': '14', retained: '14' });
   });
 
   it('a second finish of an entry whose results were pushed out changes nothing (the entry is marked, the records are gone)', async () => {

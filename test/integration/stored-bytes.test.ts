@@ -25,7 +25,8 @@ describe('the finish script (finish-job.lua)', () => {
 
   /**
    * A job submitted (its input counted, as the API does), run, and finished as BullMQ leaves it
-   * (its data with input, a result of `resultBytes`), then recorded by the finish script.
+   * (its data with input, a result of `resultBytes`, its member of the completed set), then
+   * recorded by the finish script.
    */
   async function finished(
     id: string,
@@ -35,7 +36,7 @@ describe('the finish script (finish-job.lua)', () => {
     at: number,
     bounds = retention,
   ): Promise<string[]> {
-    const key = `${prefix}:{model.m}:${id}`;
+    const key = jobKey(id);
     await accounting.submit('m', id, tenant, { countWaiting: false, inputBytes }, { maxWaiting: 0, maxStoredBytes: 0 });
     await accounting.claimForRun('m', id);
     await redis.hset(
@@ -45,12 +46,18 @@ describe('the finish script (finish-job.lua)', () => {
       'returnvalue',
       'r'.repeat(resultBytes),
     );
+    await redis.zadd(completedSet, at, id);
     return accountingWith(bounds).finish(
       'm',
       { id, tenant, dataWithoutInput: JSON.stringify({ model: 'm', input: {}, tenant, input_dropped: true }) },
       at,
     );
   }
+  const jobKey = (id: string) => `${prefix}:{model.m}:${id}`;
+  const completedSet = `${prefix}:{model.m}:completed`;
+  /** Whether BullMQ still holds the job: its hash, or its member of the completed set. */
+  const held = async (id: string) =>
+    (await redis.exists(jobKey(id))) === 1 || (await redis.zscore(completedSet, id)) !== null;
   const stored = async (tenant: string) => (await accounting.usage('m', tenant)).storedBytes;
   const keys = accountingKeys(prefix, 'm');
   const retainedBytes = () => accounting.retainedBytes('m');
@@ -76,6 +83,10 @@ describe('the finish script (finish-job.lua)', () => {
     expect(await retainedBytes()).toBe(800);
     expect(await stored('a')).toBe(800);
     expect(await kept()).toEqual(['j2', 'j3']);
+    // j1 left BullMQ in the same script (its hash and its completed member), and its record with it.
+    expect(await held('j1')).toBe(false);
+    expect(await redis.hexists(keys.records, 'j1')).toBe(0);
+    expect(await held('j2')).toBe(true);
     // The job's input is gone from its hash; its result stays.
     expect(JSON.parse((await redis.hget(`${prefix}:{model.m}:j3`, 'data'))!)).toMatchObject({
       input: {},
@@ -84,27 +95,44 @@ describe('the finish script (finish-job.lua)', () => {
     expect(await redis.hstrlen(`${prefix}:{model.m}:j3`, 'returnvalue')).toBe(400);
   });
 
-  it("follows BullMQ's age and count bounds without removing anything itself, and never pushes out the job just finished", async () => {
-    // j2 (finished at 2 000) is older than the hour: it leaves the counts; BullMQ removes the job.
+  it('removes the jobs past the age and count bounds as BullMQ would, and never pushes out the job just finished', async () => {
+    // j2 (finished at 2 000) is older than the hour: it leaves the counts and BullMQ at once (not
+    // on the reconciler's next pass, nor when BullMQ's own bound next runs on this queue).
     expect(await finished('j4', null, 100, 0, 2_000 + 3600_000 + 1)).toEqual([]);
     expect(await kept()).toEqual(['j3', 'j4']);
     expect(await stored('a')).toBe(400);
+    expect(await held('j2')).toBe(false);
     // Count bound 1: j3 leaves, not pushed out by bytes.
     expect(await finished('j5', null, 100, 0, 2_000 + 3600_000 + 2, { ...retention, JOB_RETENTION_COUNT: 2 })).toEqual(
       [],
     );
     expect(await kept()).toEqual(['j4', 'j5']);
     expect(await stored('a')).toBe(0);
+    expect(await held('j3')).toBe(false);
+    expect(await redis.hlen(keys.records)).toBe(2);
     // A single result over the byte bound stays (its size passed MAX_RESULT_BYTES); the older ones go.
     expect(await finished('j6', null, 5000, 0, 2_000 + 3600_000 + 3)).toEqual(['j4', 'j5']);
     expect(await kept()).toEqual(['j6']);
     expect(await retainedBytes()).toBe(5000);
   });
 
+  it('leaves a pushed-out job that is not in the completed set at x, for the reconciler', async () => {
+    // Never a finished record's case (a failed job keeps no result): the script removes only
+    // what BullMQ's own count bound would, and the record keeps nothing counted meanwhile.
+    await redis.zrem(completedSet, 'j6');
+    expect(await finished('j6b', null, 10, 0, 2_000 + 3600_000 + 4, { ...retention, JOB_RETENTION_COUNT: 1 })).toEqual(
+      [],
+    );
+    expect(await redis.exists(jobKey('j6'))).toBe(1);
+    expect((await redis.hget(keys.records, 'j6'))?.[0]).toBe('x');
+    expect(await kept()).toEqual(['j6b']);
+    expect(await retainedBytes()).toBe(10);
+  });
+
   it('drops a retained entry it cannot read instead of failing every later finish', async () => {
     await redis.zadd(keys.retained, 0, 'not-a-member-this-script-wrote');
-    await expect(finished('j7', null, 10, 0, 2_000 + 3600_000 + 4)).resolves.toEqual(['j6']);
-    expect(await kept()).toEqual(['j7']);
+    await expect(finished('j7', null, 10, 0, 2_000 + 3600_000 + 5)).resolves.toEqual([]);
+    expect(await kept()).toEqual(['j6b', 'j7']);
   });
 
   it("gives a deleted job's bytes back, and a canceled job's input once only", async () => {
