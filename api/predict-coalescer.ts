@@ -12,6 +12,15 @@
  * here they wait as one entry instead of several, and each entry costs Redis a fixed amount
  * (BullMQ's add, fetch and finish, the accounting scripts) whatever it carries.
  *
+ * Arrival hold: a window that closes while calls are still arriving (one joined less than a
+ * window ago) and this instance has some of the model's calls sent and unanswered keeps filling,
+ * a window at a time, until the calls stop, it is full, nothing is in flight any more, or `holdMs`
+ * has passed since it opened. After a burst of answers the callers come back spread out by the
+ * API's own intake (about 0.5 ms of CPU a call): without it the entries went out at each 1 ms
+ * window as 2 to 5 calls, and at 32 clients the fill could settle near 32 / 3 instead of 16, with
+ * up to a quarter less throughput and a third more Redis per call (docs/performance.md, "5
+ * December, late morning"). With nothing in flight the window closes on time: the worker would idle.
+ *
  * Fair fill: an entry is filled in arrival order, and while several tenants wait no tenant takes
  * more than its share of the entry (capacity / tenants waiting, rounded up); what a tenant could
  * not place waits for the next entry, which is sent at once.
@@ -59,7 +68,7 @@ export interface CoalescerOptions<T, R> {
    * (see the class doc); 0: never hold.
    */
   holdAt?: (model: string) => number;
-  /** Longest an entry holds, ms from its window's opening (at least the window). */
+  /** Longest an entry holds (backlog or arrival hold), ms from its window's opening (at least the window). */
   holdMs?: number;
   /** Whether entries can be served now (a worker that reads them serves the model). */
   enabled: (model: string) => boolean;
@@ -82,6 +91,8 @@ export class PredictCoalescer<T, R> {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   /** Models whose forming entry is held past its window (the backlog was deep when it closed). */
   private readonly held = new Set<string>();
+  /** Each forming entry's window: when it opened and when its last call joined (performance.now()). */
+  private readonly windows = new Map<string, { openedAt: number; lastJoinAt: number }>();
 
   constructor(private readonly options: CoalescerOptions<T, R>) {}
 
@@ -100,25 +111,46 @@ export class PredictCoalescer<T, R> {
     }
   }
 
+  /** Calls of `model` this instance has sent and not yet answered. */
+  private sent(model: string): number {
+    return (this.inFlight.get(model) ?? 0) - (this.pending.get(model)?.length ?? 0);
+  }
+
   /** Whether this instance has at least `holdAt` calls of `model` sent and unanswered. */
   private backlogged(model: string): boolean {
     const holdAt = this.options.holdAt?.(model) ?? 0;
     if (holdAt <= 0) return false;
-    const sent = (this.inFlight.get(model) ?? 0) - (this.pending.get(model)?.length ?? 0);
-    return sent >= holdAt;
+    return this.sent(model) >= holdAt;
   }
 
-  /** The window closed: the entry goes now, or holds while the backlog is deep (at most until holdMs). */
+  /**
+   * The window closed: the entry goes now, holds while the backlog is deep (at most until holdMs),
+   * or, while calls still arrive and some are in flight, waits one more window (the arrival hold).
+   */
   private windowClosed(model: string): void {
     this.timers.delete(model);
     const holdMs = this.options.holdMs ?? 0;
-    if (holdMs > this.options.windowMs && this.backlogged(model)) {
-      this.held.add(model);
-      this.timers.set(
-        model,
-        setTimeout(() => this.flush(model), holdMs - this.options.windowMs),
-      );
-      return;
+    const windowMs = this.options.windowMs;
+    const window = this.windows.get(model);
+    if (holdMs > windowMs && window) {
+      const now = performance.now();
+      const holdLeft = holdMs - (now - window.openedAt);
+      if (this.backlogged(model)) {
+        this.held.add(model);
+        this.timers.set(
+          model,
+          setTimeout(() => this.flush(model), Math.max(0, holdLeft)),
+        );
+        return;
+      }
+      const quietFor = now - window.lastJoinAt;
+      if (quietFor < windowMs && holdLeft > 0 && this.sent(model) > 0) {
+        this.timers.set(
+          model,
+          setTimeout(() => this.windowClosed(model), Math.min(windowMs - quietFor, holdLeft)),
+        );
+        return;
+      }
     }
     this.flush(model);
   }
@@ -127,6 +159,10 @@ export class PredictCoalescer<T, R> {
     const queue = this.pending.get(model) ?? [];
     this.pending.set(model, queue);
     queue.push(p);
+    const now = performance.now();
+    const window = this.windows.get(model);
+    if (window) window.lastJoinAt = now;
+    else this.windows.set(model, { openedAt: now, lastJoinAt: now });
     if (queue.length >= Math.max(1, this.options.capacity(model))) this.flush(model);
     else if (!this.timers.has(model))
       this.timers.set(
@@ -140,6 +176,7 @@ export class PredictCoalescer<T, R> {
     clearTimeout(this.timers.get(model));
     this.timers.delete(model);
     this.held.delete(model);
+    this.windows.delete(model);
     let queue = this.pending.get(model) ?? [];
     while (queue.length > 0) {
       const capacity = Math.max(1, this.options.capacity(model));

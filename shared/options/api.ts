@@ -106,7 +106,8 @@ export interface ApiOptions {
    */
   predictCoalesceMs: number;
   /**
-   * Longest a coalesced entry holds for more calls while the model's backlog is deep, ms.
+   * Longest a coalesced entry holds for more calls while the model's backlog is deep, or while
+   * calls still arrive with some in flight, ms from its window's opening.
    * @defaultValue 50 (MODELHUB_PREDICT_HOLD_MS)
    */
   predictHoldMs: number;

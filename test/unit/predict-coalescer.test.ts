@@ -215,4 +215,80 @@ describe('the backlog hold', () => {
       expect(await Promise.all([...first, next])).toEqual(['x0:1', 'x1:2', 'x2:2', 'y0:1']);
     }
   });
+
+  describe('the arrival hold', () => {
+    /** Calls of model m arriving `gapMs` apart, `n` of them, named y<from>... */
+    async function arriving(h: ReturnType<typeof holding>, n: number, gapMs: number, from = 0) {
+      const calls: Promise<string>[] = [];
+      for (let i = from; i < from + n; i++) {
+        calls.push(h.c.predict('m', 'b', `y${i}`));
+        await sleep(gapMs);
+      }
+      return calls;
+    }
+
+    it('while calls still arrive and one is in flight, a closed window keeps filling its entry', async () => {
+      // holdAt 100: never a full backlog; the window (10 ms) would close on y0..y2 at the latest.
+      const h = holding(10, 60_000, 16, 100);
+      const first = h.c.predict('m', 'a', 'x0');
+      const next = await arriving(h, 6, 4);
+      await sleep(40);
+      expect(h.sent).toEqual([
+        { kind: 'single', calls: ['x0'] },
+        { kind: 'entry', calls: ['y0', 'y1', 'y2', 'y3', 'y4', 'y5'] },
+      ]);
+      for (const r of h.releases) r();
+      expect(await Promise.all([first, ...next])).toEqual(['x0:1', ...next.map((_, i) => `y${i}:6`)]);
+    });
+
+    it('once nothing is in flight, the next window check sends what it has', async () => {
+      const h = holding(10, 60_000, 16, 100);
+      const first = h.c.predict('m', 'a', 'x0');
+      const next = await arriving(h, 2, 4);
+      // x0 answered: nothing in flight, so the worker would idle; y2 still arrives within the window.
+      h.releases[0]();
+      expect(await first).toBe('x0:1');
+      next.push(...(await arriving(h, 1, 0, 2)));
+      await sleep(40);
+      expect(h.sent[1]).toEqual({ kind: 'entry', calls: ['y0', 'y1', 'y2'] });
+      for (const r of h.releases) r();
+      expect(await Promise.all(next)).toEqual(['y0:3', 'y1:3', 'y2:3']);
+    });
+
+    it('holds no longer than holdMs from its window opening, however long the calls keep coming', async () => {
+      const h = holding(10, 40, 100, 100);
+      const first = h.c.predict('m', 'a', 'x0');
+      const opened = performance.now();
+      let sentAt = 0;
+      const next: Promise<string>[] = [];
+      for (let i = 0; performance.now() - opened < 150; i++) {
+        next.push(h.c.predict('m', 'b', `y${i}`));
+        if (!sentAt && h.sent.length > 1) sentAt = performance.now() - opened;
+        await sleep(4);
+      }
+      expect(h.sent[1].kind).toBe('entry');
+      // Sent at the hold's end, with calls still coming (timers fire late, never early).
+      expect(sentAt).toBeGreaterThanOrEqual(35);
+      expect(h.sent[1].calls.length).toBeLessThan(next.length);
+      // Every call is sent once the calls stop (the last window closes); then all are answered.
+      const sentCalls = () => h.sent.reduce((n, e) => n + e.calls.length, 0);
+      while (sentCalls() < next.length + 1) await sleep(5);
+      for (const r of h.releases) r();
+      expect(await first).toBe('x0:1');
+      expect(h.sent.flatMap((e) => e.calls)).toEqual(['x0', ...next.map((_, i) => `y${i}`)]);
+      await Promise.all(next);
+    });
+
+    it('with holdMs not past the window, or calls that stopped, a closed window sends on time', async () => {
+      for (const h of [holding(10, 10, 16, 100), holding(10, 60_000, 16, 100)]) {
+        const first = h.c.predict('m', 'a', 'x0');
+        // Two calls at once, then none: the window closes 10 ms after they joined.
+        const next = [h.c.predict('m', 'b', 'y0'), h.c.predict('m', 'b', 'y1')];
+        await sleep(30);
+        expect(h.sent[1]).toEqual({ kind: 'entry', calls: ['y0', 'y1'] });
+        for (const r of h.releases) r();
+        expect(await Promise.all([first, ...next])).toEqual(['x0:1', 'y0:2', 'y1:2']);
+      }
+    });
+  });
 });
