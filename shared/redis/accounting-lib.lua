@@ -161,14 +161,14 @@ end
 -- one (removeJobsByMaxCount: the job's keys, its member of the completed set), in the finishing
 -- script: before, its record waited at x for the reconciler's pass to remove it with Queue.remove
 -- (two more scripts and round trips a job), and a burst of predict calls pushing out earlier jobs
--- paid for those removals in its own windows. `queueBase` is "<prefix>:<model queue>:" (the
--- completed set's key without "completed"); the job hashes share its hash slot. A job not in the
--- completed set (never the case for a finished record: failed jobs keep no result) is left for the
--- reconciler, at x. The keys are BullMQ 6's (shared/redis/bullmq-internals.ts, checked by
+-- paid for those removals in its own windows. `completedKey` is "<prefix>:<model queue>:completed";
+-- a job's hash is that name with the job id in place of "completed", in the same hash slot. A job
+-- not in the completed set (never the case for a finished record: failed jobs keep no result) is
+-- left for the reconciler, at x. The keys are BullMQ 6's (shared/redis/bullmq-internals.ts, checked by
 -- test/integration/bullmq-internals.test.ts); our jobs have no parent and no deduplication id.
-local function removeCompletedJob(queueBase, id)
-  if redis.call('ZREM', queueBase .. 'completed', id) == 0 then return false end
-  local jobKey = queueBase .. id
+local function removeCompletedJob(completedKey, id)
+  if redis.call('ZREM', completedKey, id) == 0 then return false end
+  local jobKey = string.sub(completedKey, 1, -#'completed' - 1) .. id
   redis.call('DEL', jobKey, jobKey .. ':logs', jobKey .. ':dependencies', jobKey .. ':processed',
     jobKey .. ':failed', jobKey .. ':unsuccessful')
   return true
@@ -181,7 +181,7 @@ end
 -- batch `b` (the caller flushes it). `keep(id)` names results just finished, never pushed out by
 -- bytes (their result fit MAX_RESULT_BYTES). Returns the ids the byte bound pushed out (for the
 -- caller's log: they are gone already).
-local function pushOutRetained(b, retainedKey, queueBase, now, ageMs, maxCount, maxBytes, keep)
+local function pushOutRetained(b, retainedKey, completedKey, now, ageMs, maxCount, maxBytes, keep)
   local oldest = now - ageMs
   local pushedOut = {}
   -- The retained bytes and count are read once, then moved as this loop moves them: a result
@@ -226,7 +226,7 @@ local function pushOutRetained(b, retainedKey, queueBase, now, ageMs, maxCount, 
           -- A coalesced call's record is dropped: only the entry's finish marker (finish-entry.lua)
           -- guards its count. A job's record goes with its job; a second finish of it finds the
           -- job gone (finish-job.lua) and changes nothing.
-          if isItemId(headId) or removeCompletedJob(queueBase, headId) then
+          if isItemId(headId) or removeCompletedJob(completedKey, headId) then
             batchSet(b, headId, out, nil)
           else
             batchSet(b, headId, out, withStage(out, 'x'))

@@ -69,8 +69,7 @@ if #retained > 0 then
   callInPieces('ZADD', KEYS[4], retained)
   redis.call('EXPIRE', KEYS[4], ttl)
 end
-local queueBase = string.sub(KEYS[6], 1, -#'completed' - 1)
-local pushedOut = pushOutRetained(batch, KEYS[4], queueBase, now, tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),
+local pushedOut = pushOutRetained(batch, KEYS[4], KEYS[6], now, tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),
   function(headId) return finished[headId] == true end)
 flushBatch(batch, ttl)
 return pushedOut

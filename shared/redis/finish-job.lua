@@ -39,8 +39,7 @@ local batch = openBatch(KEYS[2], KEYS[3])
 batchSet(batch, id, record, finished)
 redis.call('ZADD', KEYS[4], now, retainedMember(id, finished))
 redis.call('EXPIRE', KEYS[4], ttl)
-local queueBase = string.sub(KEYS[5], 1, -#'completed' - 1)
-local pushedOut = pushOutRetained(batch, KEYS[4], queueBase, now, tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]),
+local pushedOut = pushOutRetained(batch, KEYS[4], KEYS[5], now, tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]),
   function(headId) return headId == id end)
 flushBatch(batch, ttl)
 return pushedOut
