@@ -173,7 +173,8 @@ export class JobAccounting {
   /** Gives back all a job's record holds (the job is gone, or will never exist); returns the bytes released. */
   release(model: string, id: string): Promise<number> {
     const k = accountingKeys(this.prefix, model);
-    return commands(this.redis).modelhubAccountRelease(k.records, k.usage, k.retained, id, this.options.ttlS);
+    const retained = entryOfItem(id) ? k.retainedCalls : k.retained;
+    return commands(this.redis).modelhubAccountRelease(k.records, k.usage, retained, id, this.options.ttlS);
   }
 
   /** A worker starting a job: 'running' unless a cancel came first (a retry keeps its claim). */
@@ -249,8 +250,9 @@ export class JobAccounting {
 
   /**
    * A finished predict entry: each item drops its input and counts its result (or, failed, leaves
-   * no record); older results retention pushes out leave as in `finish`. Returns the ids the byte
-   * bound pushed out (gone already).
+   * no record); older coalesced calls' results retention pushes out leave as in `finish` (the
+   * calls' retained set is apart from the jobs': a job's result is never pushed out by a call's).
+   * Returns the ids the byte bound pushed out (gone already).
    */
   finishEntry(model: string, entry: FinishedEntry, now = Date.now()): Promise<string[]> {
     const k = accountingKeys(this.prefix, model);
@@ -259,7 +261,7 @@ export class JobAccounting {
       entryHashKey(this.prefix, model, entry.id),
       k.records,
       k.usage,
-      k.retained,
+      k.retainedCalls,
       entryInputsKey(this.prefix, model, entry.id),
       completedSetKey(this.prefix, model),
       entry.dataWithoutInputs,
@@ -289,8 +291,8 @@ export class JobAccounting {
       const item = entryOfItem(id);
       return item ? entryHashKey(this.prefix, model, item.entry) : jobHashKey(this.prefix, model, id);
     };
-    const keys = [k.records, k.usage, k.retained, ...ids.map(hashOf)];
-    // ARGV[4..] (the ids) line up with KEYS[4..] (their jobs' hashes).
+    const keys = [k.records, k.usage, k.retained, k.retainedCalls, ...ids.map(hashOf)];
+    // ARGV[4..] (the ids) line up with KEYS[5..] (their jobs' hashes).
     const [released, toFinish, toRemove] = await commands(this.redis).modelhubReconcileJobs(
       keys.length,
       ...keys,

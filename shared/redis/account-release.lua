@@ -1,7 +1,8 @@
 -- A job that is gone, or will never be: whatever its record holds leaves the counts, and the
 -- record and its retained-result entry go. Used after a DELETE has removed the job, when an add
 -- surely failed, and by the reconciler for records whose job no longer exists. Idempotent.
--- KEYS[1] records, KEYS[2] usage, KEYS[3] retained results (ZSET). ARGV[1] job id, ARGV[2] TTL (s).
+-- KEYS[1] records, KEYS[2] usage, KEYS[3] the retained set the id's result is in (keys.ts: the
+-- jobs', or the coalesced calls'). ARGV[1] job id, ARGV[2] TTL (s).
 -- Returns the bytes that left the tenant's stored bytes.
 local id = ARGV[1]
 local record = getRecord(KEYS[1], id)

@@ -174,9 +174,10 @@ local function removeCompletedJob(completedKey, id)
   return true
 end
 
--- Retention's bounds over the model's retained results (ZSET "<id>|<bytes>|<tenant>" → finished
--- at): members past the age or count bound, or the oldest while the retained bytes are over the
--- byte bound, leave: a coalesced call's record is deleted (its entry stays until BullMQ's own
+-- Retention's bounds over one of the model's two retained sets (ZSET "<id>|<bytes>|<tenant>" →
+-- finished at; keys.ts: the jobs' results, or coalesced predict calls'), the one the finishing
+-- script's results joined: members past the age or that set's count bound, or the oldest while the
+-- model's retained bytes (both sets) are over the byte bound, leave: a coalesced call's record is deleted (its entry stays until BullMQ's own
 -- retention removes it), a job is removed from BullMQ with its record (removeCompletedJob), in
 -- batch `b` (the caller flushes it). `keep(id)` names results just finished, never pushed out by
 -- bytes (their result fit MAX_RESULT_BYTES). Returns the ids the byte bound pushed out (for the

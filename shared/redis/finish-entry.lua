@@ -4,7 +4,8 @@
 -- leaves no record. Run by the worker whose finish BullMQ recorded, or by the reconciler when that
 -- worker died first; a second run changes nothing (the entry's `accounted` mark, below).
 -- An entry already gone (removed by retention) gives back what its items' records held.
--- KEYS[1] the entry's hash, KEYS[2] records, KEYS[3] usage, KEYS[4] retained results, KEYS[5] the
+-- KEYS[1] the entry's hash, KEYS[2] records, KEYS[3] usage, KEYS[4] the coalesced calls' retained
+-- results (keys.ts `retainedCalls`: a job's are never pushed out by them), KEYS[5] the
 -- entry's inputs (payload v2; absent for v1, and deleted either way: a finished entry runs no more),
 -- KEYS[6] the model queue's completed set (jobs retention pushes out leave it, with their hashes).
 -- One slot.

@@ -125,7 +125,11 @@ export function readinessProbeKey(prefix: string): string {
  *   jobs not yet finished plus retained results: the TENANT_MAX_STORED_BYTES quota), and
  *   "retained" (the model's retained result bytes, the JOB_RETENTION_BYTES bound);
  * - `retained`: ZSET "<id>|<bytes>|<tenant>" → finished at (ms), oldest first, beside BullMQ's
- *   completed set, so retention can also be bounded by bytes;
+ *   completed set, so retention can also be bounded by bytes: the jobs' results (async jobs, and
+ *   predict calls that ran as jobs of their own);
+ * - `retainedCalls`: the same for coalesced predict calls' results, kept apart so a flood of
+ *   predict calls cannot push out the async results their owners are still polling for, and
+ *   each lane's finishes pay for pushing out its own results (docs/exactness.md, "Two retained sets");
  * - `reconciling`: held (SET NX PX) by the API replica reconciling the model this tick.
  */
 export function accountingKeys(prefix: string, model: string) {
@@ -136,6 +140,7 @@ export function accountingKeys(prefix: string, model: string) {
     batchRecords: `${base}:bacct`,
     usage: `${base}:usage`,
     retained: `${base}:retained`,
+    retainedCalls: `${base}:retained-calls`,
     reconciling: `${base}:reconciling`,
   };
 }

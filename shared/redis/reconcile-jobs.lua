@@ -5,8 +5,8 @@
 -- worker died between completing the job and recording it, or its completion's reply was lost)
 -- and records of results pushed out while their job is still kept are returned for the caller to
 -- settle: the finish needs the job's data and may enqueue its webhook event.
--- KEYS[1] records, KEYS[2] usage, KEYS[3] retained results (ZSET), KEYS[4..] the jobs' hashes,
--- in the order of their ids. ARGV[1] now (ms), ARGV[2] grace (ms), ARGV[3] TTL (s), ARGV[4..] ids.
+-- KEYS[1] records, KEYS[2] usage, KEYS[3] the jobs' retained results, KEYS[4] the coalesced
+-- calls' (keys.ts), KEYS[5..] the jobs' hashes, in the order of their ids. ARGV[1] now (ms), ARGV[2] grace (ms), ARGV[3] TTL (s), ARGV[4..] ids.
 -- Returns {released, {ids to finish}, {ids to remove}}.
 -- The pass runs over every record every period, idle or not, so its cost per record is what an
 -- idle hub costs Redis: the records are read with one HMGET, a job hash's existence is asked once
@@ -18,12 +18,12 @@ for i = 4, #ARGV do ids[i - 3] = ARGV[i] end
 if #ids == 0 then return { 0, {}, {} } end
 local raw = redis.call('HMGET', KEYS[1], unpack(ids))
 local batch = openBatch(KEYS[1], KEYS[2])
-local exists, members = {}, {}
+local exists, members, callMembers = {}, {}, {}
 for k, id in ipairs(ids) do
   -- An id given twice (HSCAN may return one twice) is checked once.
   local text = not batchChanged(batch, id) and raw[k]
   if text then
-    local jobKey = KEYS[k + 3]
+    local jobKey = KEYS[k + 4]
     local there = exists[jobKey]
     if there == nil then
       there = redis.call('EXISTS', jobKey) == 1
@@ -34,7 +34,9 @@ for k, id in ipairs(ids) do
     if not there then
       local record = parseRecord(text)
       if record and not (record.stage == 'w' and now - record.created < grace) then
-        if record.stage == 'r' then table.insert(members, retainedMember(id, record)) end
+        if record.stage == 'r' then
+          table.insert(isItemId(id) and callMembers or members, retainedMember(id, record))
+        end
         batchSet(batch, id, record, nil)
         released = released + 1
       end
@@ -46,5 +48,6 @@ for k, id in ipairs(ids) do
   end
 end
 callInPieces('ZREM', KEYS[3], members)
+callInPieces('ZREM', KEYS[4], callMembers)
 flushBatch(batch, ttl)
 return { released, toFinish, toRemove }

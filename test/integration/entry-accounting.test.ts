@@ -285,7 +285,7 @@ describe('finish-entry.lua: retention push-out over a long head', () => {
     Object.fromEntries(
       Object.entries(await redis.hgetall(accountingKeys(prefix, model).records)).map(([id, r]) => [id, r[0]]),
     );
-  const retained = async (model: string) => redis.zrange(accountingKeys(prefix, model).retained, 0, -1);
+  const retained = async (model: string) => redis.zrange(accountingKeys(prefix, model).retainedCalls, 0, -1);
 
   it('by count: 30 of 40 results pushed out at once (pieces of 4, 16 and 64), the newest 10 kept', async () => {
     const model = 'retain-count';
@@ -301,27 +301,57 @@ describe('finish-entry.lua: retention push-out over a long head', () => {
     expect(await counters(model)).toEqual({ 's|t': '70', retained: '70' });
   });
 
-  it("a job an entry's results push out leaves BullMQ in the same script, with its record", async () => {
+  // One finished async job (its hash, its member of BullMQ's completed set), as BullMQ leaves it.
+  const finishedJob = async (bounded: JobAccounting, model: string, resultBytes: number) => {
+    const job = jobHashKey(prefix, model, 'j');
+    const completed = completedSetKey(prefix, model);
+    await bounded.submit(model, 'j', 't', { countWaiting: false, inputBytes: 5 }, { maxWaiting: 0, maxStoredBytes: 0 });
+    await bounded.claimForRun(model, 'j');
+    await redis.hset(job, 'data', '{}', 'returnvalue', 'r'.repeat(resultBytes));
+    await redis.zadd(completed, 500, 'j');
+    await bounded.finish(model, { id: 'j', tenant: 't', dataWithoutInput: '{}' }, 500);
+    const stillKept = async () => ({
+      hash: await redis.exists(job),
+      completed: await redis.zscore(completed, 'j'),
+      member: await redis.zrange(accountingKeys(prefix, model).retained, 0, -1),
+      stage: (await redis.hget(accountingKeys(prefix, model).records, 'j'))?.[0],
+    });
+    return { stillKept };
+  };
+  const kept = { hash: 1, completed: '500', member: ['j|9|t'], stage: 'r' };
+
+  it("the calls' results are bounded by count in their own set: a job's result is never pushed out by them", async () => {
     const model = 'retain-job';
     const bounded = new JobAccounting(redis, prefix, {
       ttlS: 60,
       retention: { JOB_RETENTION_S: 60, JOB_RETENTION_COUNT: 2, JOB_RETENTION_BYTES: 0 },
     });
-    // An async job, finished as BullMQ leaves it (its hash, its member of the completed set).
-    const job = jobHashKey(prefix, model, 'j');
-    const completed = completedSetKey(prefix, model);
-    await bounded.submit(model, 'j', 't', { countWaiting: false, inputBytes: 5 }, { maxWaiting: 0, maxStoredBytes: 0 });
-    await bounded.claimForRun(model, 'j');
-    await redis.hset(job, 'data', '{}', 'returnvalue', 'r'.repeat(9));
-    await redis.zadd(completed, 500, 'j');
-    await bounded.finish(model, { id: 'j', tenant: 't', dataWithoutInput: '{}' }, 500);
+    const { stillKept } = await finishedJob(bounded, model, 9);
     expect(await counters(model)).toEqual({ 's|t': '9', retained: '9' });
-    // Two calls' results make three: the oldest, the job, goes past the count bound.
-    const { ids } = await finishAll(bounded, model, 'e', 2, 1000);
-    expect(await redis.exists(job)).toBe(0);
-    expect(await redis.zscore(completed, 'j')).toBeNull();
-    expect(await stages(model)).toEqual(Object.fromEntries(ids.map((id) => [id, 'r'])));
-    expect(await counters(model)).toEqual({ 's|t': '14', retained: '14' });
+    // Three calls' results past a count of 2: the oldest call goes (same score: by name), not the older job.
+    const { ids } = await finishAll(bounded, model, 'e', 3, 1000);
+    expect(await stillKept()).toEqual(kept);
+    expect(await retained(model)).toEqual(ids.slice(1).map((id) => `${id}|7|t`));
+    expect(await stages(model)).toEqual({ j: 'r', ...Object.fromEntries(ids.slice(1).map((id) => [id, 'r'])) });
+    expect(await counters(model)).toEqual({ 's|t': '23', retained: '23' });
+  });
+
+  it("the byte bound counts both sets, and a call's finish pushes out only calls", async () => {
+    const model = 'retain-job-bytes';
+    const bounded = new JobAccounting(redis, prefix, {
+      ttlS: 60,
+      retention: { JOB_RETENTION_S: 60, JOB_RETENTION_COUNT: 1000, JOB_RETENTION_BYTES: 20 },
+    });
+    const { stillKept } = await finishedJob(bounded, model, 9);
+    // 9 + 3 × 7 = 30 > 20, but an entry's own results are never pushed out by bytes.
+    const first = await finishAll(bounded, model, 'b1', 3, 1000);
+    expect(first.pushedOut).toEqual([]);
+    // 37: the older calls go until 20 holds (16 left), the job stays though it is the oldest.
+    const second = await finishAll(bounded, model, 'b2', 1, 2000);
+    expect(second.pushedOut).toEqual([...first.ids].sort());
+    expect(await stillKept()).toEqual(kept);
+    expect(await retained(model)).toEqual([`${second.ids[0]}|7|t`]);
+    expect(await counters(model)).toEqual({ 's|t': '16', retained: '16' });
   });
 
   it('a second finish of an entry whose results were pushed out changes nothing (the entry is marked, the records are gone)', async () => {
@@ -383,7 +413,7 @@ describe('reconcile-jobs.lua over coalesced calls', () => {
     expect(out).toEqual({ released: 2, toFinish: ['u.p0'], toRemove: [] });
     // g's two results (7 bytes each) left the tenant's and the model's counts; nothing else moved.
     expect(await counters(model)).toEqual({ 's|t': '27', retained: '7' });
-    expect(await redis.zrange(accountingKeys(prefix, model).retained, 0, -1)).toEqual(['k.p0|7|t']);
+    expect(await redis.zrange(accountingKeys(prefix, model).retainedCalls, 0, -1)).toEqual(['k.p0|7|t']);
     expect(Object.keys(await redis.hgetall(accountingKeys(prefix, model).records)).sort()).toEqual([
       'k.p0',
       'u.p0',
