@@ -180,7 +180,7 @@ end
 -- model's retained bytes (both sets) are over the byte bound, leave: a coalesced call's record is deleted (its entry stays until BullMQ's own
 -- retention removes it), a job is removed from BullMQ with its record (removeCompletedJob), in
 -- batch `b` (the caller flushes it). `keep(id)` names results just finished, never pushed out by
--- bytes (their result fit MAX_RESULT_BYTES). Returns the ids the byte bound pushed out (for the
+-- count or bytes (their result fit MAX_RESULT_BYTES; a lost notice's caller reads it back). Returns the ids the byte bound pushed out (for the
 -- caller's log: they are gone already).
 local function pushOutRetained(b, retainedKey, completedKey, now, ageMs, maxCount, maxBytes, keep)
   local oldest = now - ageMs
@@ -211,7 +211,10 @@ local function pushOutRetained(b, retainedKey, completedKey, now, ageMs, maxCoun
     for k = 1, #head / 2 do
       local headId = ids[k]
       local byAge = tonumber(head[2 * k]) < oldest
-      local byCount = not byAge and count > maxCount
+      -- A result just finished is never pushed out by count either: one older but finished in the
+      -- same millisecond may sort after it (equal scores order by member), and the members leave
+      -- as a prefix, so the bound stops there and the set is one over until the next finish.
+      local byCount = not byAge and count > maxCount and not keep(headId)
       local byBytes = maxBytes > 0 and total > maxBytes and not keep(headId)
       -- A member this script did not write is dropped, so it can never wedge every later finish.
       if headId and not (byAge or byCount or byBytes) then

@@ -135,6 +135,22 @@ describe('the finish script (finish-job.lua)', () => {
     expect(await kept()).toEqual(['j6b', 'j7']);
   });
 
+  it('keeps the job just finished when an older result finished in the same millisecond sorts after it', async () => {
+    const t = 2_000 + 3600_000 + 6;
+    const countOf1 = { ...retention, JOB_RETENTION_COUNT: 1 };
+    expect(await finished('j8b', null, 10, 0, t, countOf1)).toEqual([]);
+    expect(await kept()).toEqual(['j8b']);
+    // Equal scores order by member: j8a, just finished, is the head. The count bound stops there
+    // (the set is one over until the next finish) rather than pushing out the result it just counted.
+    expect(await finished('j8a', null, 10, 0, t, countOf1)).toEqual([]);
+    expect(await kept()).toEqual(['j8a', 'j8b']);
+    expect(await held('j8a')).toBe(true);
+    expect((await redis.hget(keys.records, 'j8a'))?.[0]).toBe('r');
+    expect(await finished('j9', null, 10, 0, t + 1, countOf1)).toEqual([]);
+    expect(await kept()).toEqual(['j9']);
+    expect([await held('j8a'), await held('j8b')]).toEqual([false, false]);
+  });
+
   it("gives a deleted job's bytes back, and a canceled job's input once only", async () => {
     await finished('k1', 'b', 250, 300, 10_000_000);
     expect(await stored('b')).toBe(250);
