@@ -61,6 +61,8 @@ const storedQuota = (limit: number) =>
 
 /** Validations in flight while reading an upload (image headers are read asynchronously). */
 const VALIDATION_WINDOW = 32;
+/** When a failed upload's cleanup is tried again while Redis cannot be reached (about 6 s in all). */
+const DISCARD_RETRY_DELAYS_MS = [100, 200, 400, 800, 1600, 3200];
 /** Result blocks read per Redis call when streaming results. */
 const RESULT_PAGE = 16;
 
@@ -150,17 +152,10 @@ export class BatchService {
         await this.store(() => this.redis.set(keys.input(chunk), json, 'EX', ttl));
       },
     );
-    const discard = async () => {
-      await Promise.all(stager.sizes.map((_, n) => this.redis.del(keys.input(n)).catch(() => 0)));
-      await this.accounting
-        .release(
-          model,
-          id,
-          stager.sizes.map((_, n) => n),
-        )
-        .catch((err: Error) => this.log.warn({ err: err.message, batch: id }, 'batch release failed; reconciler will'));
-    };
     let committed = false;
+    // A commit that failed on Redis may still have been applied (a timed-out MULTI): then the
+    // staged chunks are kept unless the batch is surely not stored.
+    let maybeStored = false;
     try {
       const window: Promise<StagedItem>[] = [];
       let index = 0;
@@ -200,28 +195,71 @@ export class BatchService {
         return { view: await idem.replay((batchId) => this.get(batchId, options.tenant)), replayed: true };
       }
       const queue = this.queues.get(model)!;
+      let commitSent = false;
       try {
         const index: BatchIndexEntry = { model, tenant: options.tenant };
         await this.store(() => this.redis.set(batchIndexKey(prefix, id), JSON.stringify(index), 'EX', ttl));
+        commitSent = true;
         await this.store(() => this.commit(data, stager.sizes, options.priority ?? 5));
         committed = true;
         await idem?.markStored(id);
       } catch (err) {
         // Only a commit that failed on Redis is ambiguous (a timed-out MULTI may have been applied).
-        const ambiguous = !(err instanceof SpecError) || err.kind === 'STORE_UNAVAILABLE';
-        const stored = ambiguous
-          ? await queue.getJob(id).then(
-              (j) => Boolean(j),
-              () => null,
-            )
-          : false;
+        const ambiguous = commitSent && (!(err instanceof SpecError) || err.kind === 'STORE_UNAVAILABLE');
+        const stored = committed
+          ? true
+          : ambiguous
+            ? await queue.getJob(id).then(
+                (j) => Boolean(j),
+                () => null,
+              )
+            : false;
+        maybeStored = stored !== false;
         await idem?.settleAfterFailure(stored);
         throw err;
       }
       return { view: batchView(data, {}), replayed: false };
     } finally {
-      if (!committed) await discard();
+      if (!committed) await this.discardStaged(model, id, stager.sizes.length, maybeStored);
     }
+  }
+
+  /**
+   * A failed upload's staged chunks: their inputs deleted and their counts given back. When the
+   * commit's outcome is unknown the batch is looked up first, and a stored one keeps its chunks
+   * (it runs). Tried at once; when Redis cannot be reached (the upload failed because its
+   * connection was cut, and the cleanup meets the same cut) tried again in the background, with
+   * backoff, for about 6 s. Past that the reconciler releases them once the upload bound has
+   * passed (BatchAccounting.reconcile): never later than that, and exactly once either way.
+   */
+  private async discardStaged(model: string, id: string, chunks: number, maybeStored: boolean): Promise<void> {
+    const numbers = Array.from({ length: chunks }, (_, n) => n);
+    const keys = batchKeys(this.config.MODELHUB_PREFIX, id);
+    const attempt = async () => {
+      if (maybeStored && (await this.queues.get(model)!.getJob(id))) return;
+      await Promise.all(numbers.map((n) => this.redis.del(keys.input(n))));
+      await this.accounting.release(model, id, numbers);
+    };
+    if (
+      await attempt().then(
+        () => true,
+        () => false,
+      )
+    )
+      return;
+    void (async () => {
+      for (const ms of DISCARD_RETRY_DELAYS_MS) {
+        await new Promise((resolve) => setTimeout(resolve, ms).unref());
+        if (
+          await attempt().then(
+            () => true,
+            () => false,
+          )
+        )
+          return;
+      }
+      this.log.warn({ batch: id, model }, 'could not discard a failed upload; the reconciler will release it');
+    })();
   }
 
   private requestHash(model: string, bodyHash: string, options: BatchOptions): string {

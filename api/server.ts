@@ -1,4 +1,5 @@
 /** Builds and starts the API: configuration, model repository, queues, HTTP server. */
+import { UPLOAD_TIMEOUT_MS } from '../shared/batches/accounting.js';
 import { sideKeyTtlS } from '../shared/jobs/retention.js';
 import { Reconciler } from './reconciler.js';
 import type { Server } from 'node:http';
@@ -143,6 +144,8 @@ export async function startApi(config: Config = loadConfig(), start: StartApiOpt
   const app = createApp(ctx);
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(options.port, options.host, () => resolve(s));
+    // Node's default, set here because the reconciler's release of abandoned uploads rests on it.
+    s.requestTimeout = UPLOAD_TIMEOUT_MS;
     s.once('error', reject);
   });
   const metricsServer = await serveMetrics(registry, options.metricsPort, options.metricsHost);

@@ -7,9 +7,20 @@
  * worker that finished it, a cancel, the batch's final sweep, a failed upload, or the reconciler
  * once its staged inputs are gone (expired).
  */
+import { bullJobKey } from '../redis/bullmq-internals.js';
 import type { RedisClient } from '../redis/connection.js';
-import { accountingKeys, batchKeys } from '../redis/keys.js';
+import { accountingKeys, batchKeys, bulkQueueName } from '../redis/keys.js';
 import { luaCommands } from '../redis/lua-commands.js';
+
+/**
+ * The longest a batch upload can take: the API's HTTP server drops a request it has not received
+ * whole by then (api/server.ts sets it, as Node's default). Its commit follows within a few Redis
+ * timeouts, so a chunk still staged `ABANDONED_UPLOAD_MS` after it was counted, whose batch was
+ * never committed, belongs to an upload that failed and could not clean up (its API died, or its
+ * connection stayed cut through the retries).
+ */
+export const UPLOAD_TIMEOUT_MS = 300_000;
+const ABANDONED_UPLOAD_MS = UPLOAD_TIMEOUT_MS + 60_000;
 
 interface BatchAccountingCommands {
   modelhubAccountBatchChunk(...args: (string | number)[]): Promise<[BatchVerdict, number, number]>;
@@ -89,6 +100,9 @@ export class BatchAccounting {
    * expired with its batch) but that is still counted: a worker or API that died between the two
    * steps. A record younger than `graceMs` is left alone (it is counted just before its inputs are
    * written). Staged inputs never come back once gone, so a check that saw them gone stays right.
+   * A chunk still staged past the upload bound (ABANDONED_UPLOAD_MS) whose batch job does not
+   * exist was left by a failed upload: its inputs are deleted, then it is released (a batch job
+   * cannot appear after the bound, and one removed by retention has no chunk left to run).
    */
   async reconcile(model: string, graceMs: number, now = Date.now()): Promise<number> {
     const k = accountingKeys(this.prefix, model);
@@ -97,19 +111,28 @@ export class BatchAccounting {
     do {
       const [next, flat] = await this.redis.hscan(k.batchRecords, cursor, 'COUNT', SLICE);
       cursor = next;
-      const chunks: { batch: string; chunk: number }[] = [];
+      const chunks: { batch: string; chunk: number; age: number }[] = [];
       for (let i = 0; i < flat.length; i += 2) {
         const m = /^(.+)#(\d+)$/.exec(flat[i]);
-        const created = Number(flat[i + 1].split('|')[2]);
-        if (m && now - created > graceMs) chunks.push({ batch: m[1], chunk: Number(m[2]) });
+        const age = now - Number(flat[i + 1].split('|')[2]);
+        if (m && age > graceMs) chunks.push({ batch: m[1], chunk: Number(m[2]), age });
       }
       // One key per command: on a Cluster each batch's keys live in its own slot.
       const staged = await Promise.all(
         chunks.map((c) => this.redis.exists(batchKeys(this.prefix, c.batch).input(c.chunk))),
       );
-      for (const [i, c] of chunks.entries())
-        if (staged[i] === 0) released += await this.release(model, c.batch, [c.chunk]);
+      for (const [i, c] of chunks.entries()) {
+        if (staged[i] === 1 && !(c.age > ABANDONED_UPLOAD_MS + graceMs && (await this.neverCommitted(model, c.batch))))
+          continue;
+        if (staged[i] === 1) await this.redis.del(batchKeys(this.prefix, c.batch).input(c.chunk));
+        released += await this.release(model, c.batch, [c.chunk]);
+      }
     } while (cursor !== '0');
     return released;
+  }
+
+  /** Whether `batch` has no job on the model's bulk queue (the commit adds it with its chunks). */
+  private async neverCommitted(model: string, batch: string): Promise<boolean> {
+    return (await this.redis.exists(bullJobKey(this.prefix, bulkQueueName(model), batch))) === 0;
   }
 }

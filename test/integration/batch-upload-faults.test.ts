@@ -1,0 +1,114 @@
+/**
+ * A batch upload that fails while its Redis connection is cut (the chaos run's client-kill-api, or
+ * a Redis restart) must not leave its staged chunks counted: the cleanup meets the same cut, so it
+ * is tried again once the connection is back, and an upload whose API died before cleaning up is
+ * released by the reconciler once the upload bound has passed. Found by `npm run chaos -- --seed
+ * 9229`: a 3-item upload answered 503 kept its tenant's batch counts for a week (its inputs' TTL).
+ */
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BatchService } from '../../api/batch-service.js';
+import type { JobService } from '../../api/job-service.js';
+import { BatchAccounting, UPLOAD_TIMEOUT_MS } from '../../shared/batches/accounting.js';
+import { loadConfig } from '../../shared/config.js';
+import { createLogger } from '../../shared/logger.js';
+import { bullJobKey } from '../../shared/redis/bullmq-internals.js';
+import { createRedis } from '../../shared/redis/connection.js';
+import { accountingKeys, batchIndexKey, batchKeys, bulkQueueName } from '../../shared/redis/keys.js';
+import { REDIS_URL, deletePrefix, testPrefix } from '../helpers/hub.js';
+
+const prefix = testPrefix('uploadfault');
+const admin = new Redis(REDIS_URL);
+const MODEL = 'slow';
+const keys = accountingKeys(prefix, MODEL);
+
+afterAll(async () => {
+  await deletePrefix(prefix);
+  admin.disconnect();
+});
+
+const counted = async () => ({
+  records: await admin.hgetall(keys.batchRecords),
+  usage: Object.fromEntries(Object.entries(await admin.hgetall(keys.usage)).filter(([, v]) => v !== '0')),
+});
+
+async function* items(n: number) {
+  for (let i = 0; i < n; i++) yield { value: { image: 'x'.repeat(200 + i) } };
+}
+
+describe('a batch upload cut with its Redis connection', () => {
+  it('answers 503 and, once the connection is back, leaves nothing staged or counted', async () => {
+    const config = loadConfig({ ...process.env, REDIS_URL, MODELHUB_PREFIX: prefix, BATCH_CHUNK_SIZE: '4' });
+    // The API's producer connection: no offline queue, so every command fails at once while it reconnects.
+    const redis = createRedis(config, { blocking: false }) as Redis;
+    const jobs = {
+      queues: new Map([[MODEL, {}]]),
+      runnableModel: () => ({}),
+      accounting: { usage: async () => ({ storedBytes: 0, waiting: 0 }) },
+    } as unknown as JobService;
+    const service = new BatchService(jobs, redis, config, createLogger('test', { level: 'silent' }), async (_m, v) =>
+      Object(v),
+    );
+    while (redis.status !== 'ready') await new Promise((r) => setTimeout(r, 20));
+    const ownId = String(await redis.client('ID'));
+    // The chunk is counted and staged; the connection is cut just before the commit's first write
+    // (the batch's index key), and the cleanup that follows meets the same cut.
+    const set = redis.set.bind(redis) as (...args: unknown[]) => Promise<unknown>;
+    let cut = false;
+    (redis as unknown as { set: (...args: unknown[]) => Promise<unknown> }).set = async (key, ...rest) => {
+      if (!cut && String(key).startsWith(batchIndexKey(prefix, ''))) {
+        cut = true;
+        await admin.client('KILL', 'ID', ownId);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return set(key, ...rest);
+    };
+    const failed = await service.submit(MODEL, items(3), () => 'h', { tenant: 'tb' }).catch((err: unknown) => err);
+    expect(cut).toBe(true);
+    expect(failed).toMatchObject({ kind: 'STORE_UNAVAILABLE' });
+
+    // Retried in the background once Redis answers again: the records, counters and inputs go.
+    const deadline = Date.now() + 8000;
+    while (Object.keys((await counted()).records).length > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(await counted()).toEqual({ records: {}, usage: {} });
+    expect(await admin.keys(`${prefix}:batch:*:in:*`)).toEqual([]);
+    await service.close();
+    redis.disconnect();
+  });
+});
+
+describe('the reconciler over a chunk whose upload never committed', () => {
+  const accounting = new BatchAccounting(admin, prefix, 3600);
+  /** A chunk counted and staged as an upload leaves it, with or without its batch's job. */
+  async function staged(batch: string, committed: boolean): Promise<string> {
+    await accounting.account(
+      MODEL,
+      batch,
+      0,
+      { items: 3, bytes: 600, tenant: 'tr' },
+      { maxBatchItems: 0, maxStoredBytes: 0 },
+    );
+    const input = batchKeys(prefix, batch).input(0);
+    await admin.set(input, 'x'.repeat(600), 'EX', 3600);
+    if (committed) await admin.hset(bullJobKey(prefix, bulkQueueName(MODEL), batch), 'data', '{}');
+    return input;
+  }
+
+  it('releases it, and deletes its inputs, only once the upload bound has passed', async () => {
+    const input = await staged('abandoned', false);
+    expect(await accounting.reconcile(MODEL, 0, Date.now() + 60_000)).toBe(0);
+    expect(await admin.exists(input)).toBe(1);
+    expect(await accounting.reconcile(MODEL, 0, Date.now() + UPLOAD_TIMEOUT_MS + 61_000)).toBe(600);
+    expect(await admin.exists(input)).toBe(0);
+    expect(await counted()).toEqual({ records: {}, usage: {} });
+  });
+
+  it("never releases a committed batch's staged chunk, however old", async () => {
+    const input = await staged('committed', true);
+    expect(await accounting.reconcile(MODEL, 0, Date.now() + 7 * 24 * 3600_000)).toBe(0);
+    expect(await admin.exists(input)).toBe(1);
+    expect(await accounting.release(MODEL, 'committed', [0])).toBe(600);
+    expect(await counted()).toEqual({ records: {}, usage: {} });
+  });
+});
