@@ -240,23 +240,16 @@ export class BatchService {
       await Promise.all(numbers.map((n) => this.redis.del(keys.input(n))));
       await this.accounting.release(model, id, numbers);
     };
-    if (
-      await attempt().then(
+    const done = () =>
+      attempt().then(
         () => true,
         () => false,
-      )
-    )
-      return;
+      );
+    if (await done()) return;
     void (async () => {
       for (const ms of DISCARD_RETRY_DELAYS_MS) {
         await new Promise((resolve) => setTimeout(resolve, ms).unref());
-        if (
-          await attempt().then(
-            () => true,
-            () => false,
-          )
-        )
-          return;
+        if (await done()) return;
       }
       this.log.warn({ batch: id, model }, 'could not discard a failed upload; the reconciler will release it');
     })();

@@ -5,7 +5,7 @@
  * chunk's input bytes, which count in the stored bytes jobs' inputs count in
  * (TENANT_MAX_STORED_BYTES). A chunk's record is released once, whoever gets there first: the
  * worker that finished it, a cancel, the batch's final sweep, a failed upload, or the reconciler
- * once its staged inputs are gone (expired).
+ * once its staged inputs are gone (expired) or its upload is past the bound without a batch.
  */
 import { bullJobKey } from '../redis/bullmq-internals.js';
 import type { RedisClient } from '../redis/connection.js';

@@ -176,12 +176,13 @@ end
 
 -- Retention's bounds over one of the model's two retained sets (ZSET "<id>|<bytes>|<tenant>" →
 -- finished at; keys.ts: the jobs' results, or coalesced predict calls'), the one the finishing
--- script's results joined: members past the age or that set's count bound, or the oldest while the
--- model's retained bytes (both sets) are over the byte bound, leave: a coalesced call's record is deleted (its entry stays until BullMQ's own
--- retention removes it), a job is removed from BullMQ with its record (removeCompletedJob), in
--- batch `b` (the caller flushes it). `keep(id)` names results just finished, never pushed out by
--- count or bytes (their result fit MAX_RESULT_BYTES; a lost notice's caller reads it back). Returns the ids the byte bound pushed out (for the
--- caller's log: they are gone already).
+-- script's results joined: members past the age or that set's count bound, or the oldest while
+-- the model's retained bytes (both sets) are over the byte bound, leave: a coalesced call's record
+-- is deleted (its entry stays until BullMQ's own retention removes it), a job is removed from
+-- BullMQ with its record (removeCompletedJob), in batch `b` (the caller flushes it). `keep(id)`
+-- names results just finished, never pushed out by count or bytes (their result fit
+-- MAX_RESULT_BYTES; a caller whose notice was lost reads it back). Returns the ids the byte bound
+-- pushed out (for the caller's log: they are gone already).
 local function pushOutRetained(b, retainedKey, completedKey, now, ageMs, maxCount, maxBytes, keep)
   local oldest = now - ageMs
   local pushedOut = {}

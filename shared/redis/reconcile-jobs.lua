@@ -6,7 +6,8 @@
 -- and records of results pushed out while their job is still kept are returned for the caller to
 -- settle: the finish needs the job's data and may enqueue its webhook event.
 -- KEYS[1] records, KEYS[2] usage, KEYS[3] the jobs' retained results, KEYS[4] the coalesced
--- calls' (keys.ts), KEYS[5..] the jobs' hashes, in the order of their ids. ARGV[1] now (ms), ARGV[2] grace (ms), ARGV[3] TTL (s), ARGV[4..] ids.
+-- calls' (keys.ts), KEYS[5..] the jobs' hashes, in the order of their ids. ARGV[1] now (ms),
+-- ARGV[2] grace (ms), ARGV[3] TTL (s), ARGV[4..] ids.
 -- Returns {released, {ids to finish}, {ids to remove}}.
 -- The pass runs over every record every period, idle or not, so its cost per record is what an
 -- idle hub costs Redis: the records are read with one HMGET, a job hash's existence is asked once
