@@ -27,6 +27,7 @@ import { ChunkStager } from './batch-upload.js';
 import { IdempotencyKey, canonicalJson } from './idempotency.js';
 import type { JobService } from './job-service.js';
 import { storeCall, type StoreCall } from './store-call.js';
+import { cleanUpOrRetry } from '../shared/redis/cleanup-retry.js';
 import { bullTelemetry } from '../shared/tracing.js';
 
 /** One item as read from the upload: a value to validate, or why it could not be read. */
@@ -61,8 +62,6 @@ const storedQuota = (limit: number) =>
 
 /** Validations in flight while reading an upload (image headers are read asynchronously). */
 const VALIDATION_WINDOW = 32;
-/** When a failed upload's cleanup is tried again while Redis cannot be reached (about 6 s in all). */
-const DISCARD_RETRY_DELAYS_MS = [100, 200, 400, 800, 1600, 3200];
 /** Result blocks read per Redis call when streaming results. */
 const RESULT_PAGE = 16;
 
@@ -227,32 +226,25 @@ export class BatchService {
   /**
    * A failed upload's staged chunks: their inputs deleted and their counts given back. When the
    * commit's outcome is unknown the batch is looked up first, and a stored one keeps its chunks
-   * (it runs). Tried at once; when Redis cannot be reached (the upload failed because its
-   * connection was cut, and the cleanup meets the same cut) tried again in the background, with
-   * backoff, for about 6 s. Past that the reconciler releases them once the upload bound has
-   * passed (BatchAccounting.reconcile): never later than that, and exactly once either way.
+   * (it runs). Tried at once, and again in the background while Redis cannot be reached
+   * (cleanUpOrRetry); past that the reconciler releases them once the upload bound has passed
+   * (BatchAccounting.reconcile). Exactly once either way: every step is idempotent.
    */
   private async discardStaged(model: string, id: string, chunks: number, maybeStored: boolean): Promise<void> {
     const numbers = Array.from({ length: chunks }, (_, n) => n);
     const keys = batchKeys(this.config.MODELHUB_PREFIX, id);
-    const attempt = async () => {
-      if (maybeStored && (await this.queues.get(model)!.getJob(id))) return;
-      await Promise.all(numbers.map((n) => this.redis.del(keys.input(n))));
-      await this.accounting.release(model, id, numbers);
-    };
-    const done = () =>
-      attempt().then(
-        () => true,
-        () => false,
-      );
-    if (await done()) return;
-    void (async () => {
-      for (const ms of DISCARD_RETRY_DELAYS_MS) {
-        await new Promise((resolve) => setTimeout(resolve, ms).unref());
-        if (await done()) return;
-      }
-      this.log.warn({ batch: id, model }, 'could not discard a failed upload; the reconciler will release it');
-    })();
+    await cleanUpOrRetry(
+      async () => {
+        if (maybeStored && (await this.queues.get(model)!.getJob(id))) return;
+        await Promise.all(numbers.map((n) => this.redis.del(keys.input(n))));
+        await this.accounting.release(model, id, numbers);
+      },
+      (err) =>
+        this.log.warn(
+          { err: (err as Error).message, batch: id, model },
+          'could not discard a failed upload; the reconciler will release it',
+        ),
+    );
   }
 
   private requestHash(model: string, bodyHash: string, options: BatchOptions): string {

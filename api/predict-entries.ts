@@ -29,6 +29,7 @@ import { entryGoneOrFinished } from '../shared/redis/bullmq-internals.js';
 import { bullTelemetry } from '../shared/tracing.js';
 import type { Finish } from './job-finish-events.js';
 import type { JobService } from './job-service.js';
+import { cleanUpOrRetry } from '../shared/redis/cleanup-retry.js';
 import { storeCall, type StoreCall } from './store-call.js';
 
 export interface PredictCall {
@@ -166,17 +167,26 @@ export class PredictEntries {
       added = true;
     } catch (err) {
       finish.cancel();
-      // Only an add that failed on Redis is ambiguous: then the records stay for the reconciler.
-      const stored = await queue.getJob(entryId).then(
-        (j) => Boolean(j),
-        () => null,
+      // The add may have been applied with its reply lost: an entry found queued keeps its
+      // records and inputs (it runs). One surely not stored leaves nothing behind: its calls'
+      // records, its index and its inputs go, and again in the background while Redis cannot be
+      // reached (the cut that failed the add fails this too); past that the reconciler releases
+      // the records, and the inputs expire with their key.
+      await cleanUpOrRetry(
+        async () => {
+          if (await queue.getJob(entryId)) return;
+          await Promise.all([
+            ...accepted.map((it) => this.jobs.accounting.release(model, it.id)),
+            this.jobs.index.writeEntry(entryId, model, now, []),
+            inputsApart ? this.redis.del(inputsKey) : undefined,
+          ]);
+        },
+        (cause) =>
+          this.log.warn(
+            { err: (cause as Error).message, entry: entryId, model },
+            'could not clean up after a failed entry; the reconciler will release its calls',
+          ),
       );
-      if (stored === false)
-        await Promise.all([
-          ...accepted.map((it) => this.jobs.accounting.release(model, it.id).catch(() => undefined)),
-          this.jobs.index.writeEntry(entryId, model, now, []).catch(() => undefined),
-          dropInputs(),
-        ]);
       throw err;
     }
     const outcome = await finish.done;

@@ -1,21 +1,25 @@
 /**
- * A batch upload that fails while its Redis connection is cut (the chaos run's client-kill-api, or
- * a Redis restart) must not leave its staged chunks counted: the cleanup meets the same cut, so it
- * is tried again once the connection is back, and an upload whose API died before cleaning up is
- * released by the reconciler once the upload bound has passed. Found by `npm run chaos -- --seed
- * 9229`: a 3-item upload answered 503 kept its tenant's batch counts for a week (its inputs' TTL).
+ * A request that fails because its Redis connection is cut (the chaos run's client-kill-api, or a
+ * Redis restart) must not leave what it staged counted or stored: its cleanup meets the same cut,
+ * so it is tried again once the connection is back (shared/redis/cleanup-retry.ts). A batch upload
+ * whose API died before cleaning up is released by the reconciler once the upload bound has
+ * passed. Found by `npm run chaos -- --seed 9229`: a 3-item upload answered 503 kept its tenant's
+ * batch counts for a week (its inputs' TTL).
  */
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BatchService } from '../../api/batch-service.js';
+import { PredictEntries } from '../../api/predict-entries.js';
 import type { JobService } from '../../api/job-service.js';
 import { BatchAccounting, UPLOAD_TIMEOUT_MS } from '../../shared/batches/accounting.js';
 import { loadConfig } from '../../shared/config.js';
 import { createLogger } from '../../shared/logger.js';
+import { ENTRY_PAYLOAD_VERSION } from '../../shared/predict/entry.js';
 import { bullJobKey } from '../../shared/redis/bullmq-internals.js';
 import { createRedis } from '../../shared/redis/connection.js';
 import { accountingKeys, batchIndexKey, batchKeys, bulkQueueName } from '../../shared/redis/keys.js';
-import { REDIS_URL, deletePrefix, testPrefix } from '../helpers/hub.js';
+import { REDIS_URL, deletePrefix, startHub, testPrefix } from '../helpers/hub.js';
+import { b64, solidImage } from '../helpers/images.js';
 
 const prefix = testPrefix('uploadfault');
 const admin = new Redis(REDIS_URL);
@@ -26,6 +30,12 @@ afterAll(async () => {
   await deletePrefix(prefix);
   admin.disconnect();
 });
+
+/** Kills `client`'s connection from another, and lets ioredis see it close (it then reconnects). */
+async function cut(client: Redis): Promise<void> {
+  await admin.client('KILL', 'ID', String(await client.client('ID')));
+  await new Promise((r) => setTimeout(r, 20));
+}
 
 const counted = async () => ({
   records: await admin.hgetall(keys.batchRecords),
@@ -50,21 +60,19 @@ describe('a batch upload cut with its Redis connection', () => {
       Object(v),
     );
     while (redis.status !== 'ready') await new Promise((r) => setTimeout(r, 20));
-    const ownId = String(await redis.client('ID'));
     // The chunk is counted and staged; the connection is cut just before the commit's first write
     // (the batch's index key), and the cleanup that follows meets the same cut.
     const set = redis.set.bind(redis) as (...args: unknown[]) => Promise<unknown>;
-    let cut = false;
+    let wasCut = false;
     (redis as unknown as { set: (...args: unknown[]) => Promise<unknown> }).set = async (key, ...rest) => {
-      if (!cut && String(key).startsWith(batchIndexKey(prefix, ''))) {
-        cut = true;
-        await admin.client('KILL', 'ID', ownId);
-        await new Promise((r) => setTimeout(r, 20));
+      if (!wasCut && String(key).startsWith(batchIndexKey(prefix, ''))) {
+        wasCut = true;
+        await cut(redis);
       }
       return set(key, ...rest);
     };
     const failed = await service.submit(MODEL, items(3), () => 'h', { tenant: 'tb' }).catch((err: unknown) => err);
-    expect(cut).toBe(true);
+    expect(wasCut).toBe(true);
     expect(failed).toMatchObject({ kind: 'STORE_UNAVAILABLE' });
 
     // Retried in the background once Redis answers again: the records, counters and inputs go.
@@ -111,4 +119,57 @@ describe('the reconciler over a chunk whose upload never committed', () => {
     expect(await accounting.release(MODEL, 'committed', [0])).toBe(600);
     expect(await counted()).toEqual({ records: {}, usage: {} });
   });
+});
+
+describe('a coalesced predict entry whose add is cut with its Redis connection', () => {
+  it('answers each call 503 and, once the connection is back, leaves no record, index or inputs', async () => {
+    const hub = await startHub({
+      name: 'cutentry',
+      models: 'resnet50',
+      workers: 0,
+      env: {
+        MODELHUB_API_KEYS: 'key-tenant-t-cutentry-0001:t',
+        // Counted as waiting: each call has a record from its submit.
+        MODELHUB_TENANT_LIMITS: JSON.stringify({ t: { max_waiting: 10 } }),
+        TENANT_RATE_RPS: '0',
+        // Only the cleanup may release the records here.
+        MODELHUB_RECONCILE_PERIOD_MS: '0',
+      },
+    });
+    try {
+      const ctx = hub.api.ctx;
+      const records = accountingKeys(hub.prefix, 'resnet50').records;
+      // The newest payload (inputs in a key of their own), as with a current worker serving the model.
+      const config = loadConfig({ ...process.env, REDIS_URL, MODELHUB_PREFIX: hub.prefix });
+      const entries = new PredictEntries(ctx.jobs, ctx.redis, config, ctx.log, () => ENTRY_PAYLOAD_VERSION);
+      const queue = entries.queues.get('resnet50')!;
+      const add = queue.add.bind(queue);
+      // Counted and its inputs written; the connection is cut just before the entry's add.
+      queue.add = (async (...args: Parameters<typeof add>) => {
+        await cut(ctx.redis as Redis);
+        return add(...args);
+      }) as typeof queue.add;
+      const image = b64(await solidImage(32, 32, [10, 200, 30]));
+      const answers = entries.submit('resnet50', [
+        { tenant: 't', input: { image } },
+        { tenant: 't', input: { image } },
+      ]);
+      for (const a of answers) await expect(a).rejects.toMatchObject({ kind: 'STORE_UNAVAILABLE' });
+
+      const left = async () => ({
+        records: await admin.hgetall(records),
+        inputs: await admin.keys(`${hub.prefix}:{model.resnet50}.predict:inputs:*`),
+        index: await admin.keys(`${hub.prefix}:entryindex:*`),
+      });
+      const none = { records: {}, inputs: [], index: [] };
+      const deadline = Date.now() + 8000;
+      while (JSON.stringify(await left()) !== JSON.stringify(none) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(await left()).toEqual(none);
+      expect(await queue.getJobCounts()).toMatchObject({ waiting: 0 });
+      await Promise.all([...entries.queues.values()].map((q) => q.close()));
+    } finally {
+      await hub.stop();
+    }
+  }, 60_000);
 });
