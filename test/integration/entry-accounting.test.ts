@@ -301,8 +301,13 @@ describe('finish-entry.lua: retention push-out over a long head', () => {
     expect(await counters(model)).toEqual({ 's|t': '70', retained: '70' });
   });
 
-  // One finished async job (its hash, its member of BullMQ's completed set), as BullMQ leaves it.
-  const finishedJob = async (bounded: JobAccounting, model: string, resultBytes: number) => {
+  // An accounting with these retention bounds, holding one finished async job (its hash, its
+  // member of BullMQ's completed set) as BullMQ leaves it.
+  const finishedJob = async (model: string, bounds: { count: number; bytes: number }, resultBytes: number) => {
+    const bounded = new JobAccounting(redis, prefix, {
+      ttlS: 60,
+      retention: { JOB_RETENTION_S: 60, JOB_RETENTION_COUNT: bounds.count, JOB_RETENTION_BYTES: bounds.bytes },
+    });
     const job = jobHashKey(prefix, model, 'j');
     const completed = completedSetKey(prefix, model);
     await bounded.submit(model, 'j', 't', { countWaiting: false, inputBytes: 5 }, { maxWaiting: 0, maxStoredBytes: 0 });
@@ -316,17 +321,13 @@ describe('finish-entry.lua: retention push-out over a long head', () => {
       member: await redis.zrange(accountingKeys(prefix, model).retained, 0, -1),
       stage: (await redis.hget(accountingKeys(prefix, model).records, 'j'))?.[0],
     });
-    return { stillKept };
+    return { bounded, stillKept };
   };
   const kept = { hash: 1, completed: '500', member: ['j|9|t'], stage: 'r' };
 
   it("the calls' results are bounded by count in their own set: a job's result is never pushed out by them", async () => {
     const model = 'retain-job';
-    const bounded = new JobAccounting(redis, prefix, {
-      ttlS: 60,
-      retention: { JOB_RETENTION_S: 60, JOB_RETENTION_COUNT: 2, JOB_RETENTION_BYTES: 0 },
-    });
-    const { stillKept } = await finishedJob(bounded, model, 9);
+    const { bounded, stillKept } = await finishedJob(model, { count: 2, bytes: 0 }, 9);
     expect(await counters(model)).toEqual({ 's|t': '9', retained: '9' });
     // Four calls' results past a count of 2: the older entry's calls go, not the older job.
     await finishAll(bounded, model, 'e', 2, 1000);
@@ -339,11 +340,7 @@ describe('finish-entry.lua: retention push-out over a long head', () => {
 
   it("the byte bound counts both sets, and a call's finish pushes out only calls", async () => {
     const model = 'retain-job-bytes';
-    const bounded = new JobAccounting(redis, prefix, {
-      ttlS: 60,
-      retention: { JOB_RETENTION_S: 60, JOB_RETENTION_COUNT: 1000, JOB_RETENTION_BYTES: 20 },
-    });
-    const { stillKept } = await finishedJob(bounded, model, 9);
+    const { bounded, stillKept } = await finishedJob(model, { count: 1000, bytes: 20 }, 9);
     // 9 + 3 × 7 = 30 > 20, but an entry's own results are never pushed out by bytes.
     const first = await finishAll(bounded, model, 'b1', 3, 1000);
     expect(first.pushedOut).toEqual([]);
