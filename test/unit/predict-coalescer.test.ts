@@ -1,5 +1,5 @@
 /** The coalescing window's rules (api/predict-coalescer.ts), without Redis. */
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PredictCoalescer, fairFill } from '../../api/predict-coalescer.js';
 
 interface Sent {
@@ -217,12 +217,23 @@ describe('the backlog hold', () => {
   });
 
   describe('the arrival hold', () => {
+    // A fake clock and timers: which window check sees which call is decided by the test, never by
+    // how late a loaded host fires a timer (a real-timer version failed once in CI: the window's
+    // check ran between x0's answer and y2's arrival).
+    beforeEach(() => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    });
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+    const tick = (ms: number) => vi.advanceTimersByTimeAsync(ms);
+
     /** Calls of model m arriving `gapMs` apart, `n` of them, named y<from>... */
     async function arriving(h: ReturnType<typeof holding>, n: number, gapMs: number, from = 0) {
       const calls: Promise<string>[] = [];
       for (let i = from; i < from + n; i++) {
         calls.push(h.c.predict('m', 'b', `y${i}`));
-        await sleep(gapMs);
+        await tick(gapMs);
       }
       return calls;
     }
@@ -232,7 +243,7 @@ describe('the backlog hold', () => {
       const h = holding(10, 60_000, 16, 100);
       const first = h.c.predict('m', 'a', 'x0');
       const next = await arriving(h, 6, 4);
-      await sleep(40);
+      await tick(40);
       expect(h.sent).toEqual([
         { kind: 'single', calls: ['x0'] },
         { kind: 'entry', calls: ['y0', 'y1', 'y2', 'y3', 'y4', 'y5'] },
@@ -249,7 +260,7 @@ describe('the backlog hold', () => {
       h.releases[0]();
       expect(await first).toBe('x0:1');
       next.push(...(await arriving(h, 1, 0, 2)));
-      await sleep(40);
+      await tick(40);
       expect(h.sent[1]).toEqual({ kind: 'entry', calls: ['y0', 'y1', 'y2'] });
       for (const r of h.releases) r();
       expect(await Promise.all(next)).toEqual(['y0:3', 'y1:3', 'y2:3']);
@@ -264,7 +275,7 @@ describe('the backlog hold', () => {
       for (let i = 0; performance.now() - opened < 150; i++) {
         next.push(h.c.predict('m', 'b', `y${i}`));
         if (!sentAt && h.sent.length > 1) sentAt = performance.now() - opened;
-        await sleep(4);
+        await tick(4);
       }
       expect(h.sent[1].kind).toBe('entry');
       // Sent at the hold's end, with calls still coming (timers fire late, never early).
@@ -272,7 +283,7 @@ describe('the backlog hold', () => {
       expect(h.sent[1].calls.length).toBeLessThan(next.length);
       // Every call is sent once the calls stop (the last window closes); then all are answered.
       const sentCalls = () => h.sent.reduce((n, e) => n + e.calls.length, 0);
-      while (sentCalls() < next.length + 1) await sleep(5);
+      while (sentCalls() < next.length + 1) await tick(5);
       for (const r of h.releases) r();
       expect(await first).toBe('x0:1');
       expect(h.sent.flatMap((e) => e.calls)).toEqual(['x0', ...next.map((_, i) => `y${i}`)]);
@@ -284,7 +295,7 @@ describe('the backlog hold', () => {
         const first = h.c.predict('m', 'a', 'x0');
         // Two calls at once, then none: the window closes 10 ms after they joined.
         const next = [h.c.predict('m', 'b', 'y0'), h.c.predict('m', 'b', 'y1')];
-        await sleep(30);
+        await tick(30);
         expect(h.sent[1]).toEqual({ kind: 'entry', calls: ['y0', 'y1'] });
         for (const r of h.releases) r();
         expect(await Promise.all([first, ...next])).toEqual(['x0:1', 'y0:2', 'y1:2']);
