@@ -122,9 +122,12 @@ export class BatchAccounting {
         chunks.map((c) => this.redis.exists(batchKeys(this.prefix, c.batch).input(c.chunk))),
       );
       for (const [i, c] of chunks.entries()) {
-        if (staged[i] === 1 && !(c.age > ABANDONED_UPLOAD_MS + graceMs && (await this.neverCommitted(model, c.batch))))
-          continue;
-        if (staged[i] === 1) await this.redis.del(batchKeys(this.prefix, c.batch).input(c.chunk));
+        if (staged[i] === 1) {
+          // Still staged: its batch may yet run, unless its upload is past the bound uncommitted.
+          const abandoned = c.age > ABANDONED_UPLOAD_MS + graceMs && (await this.neverCommitted(model, c.batch));
+          if (!abandoned) continue;
+          await this.redis.del(batchKeys(this.prefix, c.batch).input(c.chunk));
+        }
         released += await this.release(model, c.batch, [c.chunk]);
       }
     } while (cursor !== '0');
