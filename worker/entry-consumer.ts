@@ -33,6 +33,7 @@ import { finishedEntryData } from '../shared/redis/bullmq-internals.js';
 import { deviceName } from './backend/device.js';
 import { untilAborted, type ItemIntake, type ItemSettled } from './item-intake.js';
 import { abandonOnLockLoss, laneWorkerOptions } from './lane-worker.js';
+import { ProbingWorker } from './probing-worker.js';
 import type { WorkerMetrics } from './metrics.js';
 import type { ConsumerOptions } from './queue-consumer.js';
 import {
@@ -71,7 +72,7 @@ export class EntryConsumer {
       ttlS: options.claimTtlS,
       retention: options.retention,
     });
-    this.worker = new Worker<EntryData, EntryResult>(
+    this.worker = new ProbingWorker<EntryData, EntryResult>(
       predictQueueName(model),
       (job, _token, signal) => this.process(job, signal),
       laneWorkerOptions(options, options.entriesAtOnce ?? intake.runner.entry.manifest.batching.max_batch_size * 2),

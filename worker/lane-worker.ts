@@ -20,7 +20,10 @@ export interface LaneWorkerSettings {
 }
 
 /** The BullMQ options of a lane's worker that runs `concurrency` jobs at once. */
-export function laneWorkerOptions(settings: LaneWorkerSettings, concurrency: number): WorkerOptions {
+export function laneWorkerOptions(
+  settings: LaneWorkerSettings,
+  concurrency: number,
+): WorkerOptions & { connection: RedisClient } {
   return {
     connection: settings.connection,
     prefix: settings.prefix,

@@ -25,6 +25,7 @@ import { finishedJobData } from '../shared/redis/bullmq-internals.js';
 import { enqueueWebhookEvent, type WebhookJobData } from '../shared/webhooks/events.js';
 import { deviceName } from './backend/device.js';
 import { abandonOnLockLoss, laneWorkerOptions } from './lane-worker.js';
+import { ProbingWorker } from './probing-worker.js';
 import type { WorkerMetrics } from './metrics.js';
 import type { ItemIntake } from './item-intake.js';
 import type { ModelRunner, RunResult } from './model-runner.js';
@@ -68,7 +69,7 @@ export class QueueConsumer {
       retention: options.retention,
     });
     // Three parameters: BullMQ hands the processor an abort signal only when it takes one.
-    this.worker = new Worker<JobData, JobResult>(
+    this.worker = new ProbingWorker<JobData, JobResult>(
       modelQueueName(model),
       (job, _token, signal) => this.process(job, signal),
       laneWorkerOptions(options, runner.entry.manifest.batching.max_batch_size * 2),
