@@ -9,17 +9,24 @@
  * lengths and, when nothing is left, drops the stale marker in the same atomic step: the worker
  * then blocks until a job is added, as BullMQ intends. A fetch after a wake-up is BullMQ's own.
  *
+ * For the same reason a run that finishes while the queue was last seen empty (the worker is
+ * blocked on the marker, or about to be) does not fetch inside its finish script: that fetch
+ * would find nothing and write a `drained` event; a job added meanwhile has re-added the marker,
+ * and the blocking pop takes it. While the worker keeps finding jobs, each finish fetches the next
+ * in the same script, as BullMQ does.
+ *
  * What it keeps: a job is never left waiting while this worker could take it. The probe and the
  * marker's removal are one script, so a job added before it is seen (the worker fetches) and one
  * added after it re-adds the marker (the worker's blocking pop wakes). Stalled jobs moved back to
  * wait and promoted delayed jobs add the marker too. With delayed jobs the probe always says
  * fetch, so BullMQ's fetch promotes them as before.
  *
- * It relies on BullMQ 6's protected `moveToActive` and `nextJobFromJobData` and its key names
+ * It relies on BullMQ 6's protected `moveToActive`, `nextJobFromJobData`, `handleCompleted` and
+ * `handleFailed`, and its key names
  * (`keys.wait` …; shared/redis/bullmq-internals.ts lists what else we read), checked by
  * test/integration/probing-worker.test.ts.
  */
-import { Worker, type Job, type JobJson, type Processor, type WorkerOptions } from 'bullmq';
+import { Worker, type Job, type JobJson, type Processor, type Span, type WorkerOptions } from 'bullmq';
 import type { RedisClient } from '../shared/redis/connection.js';
 import { luaCommands } from '../shared/redis/lua-commands.js';
 
@@ -59,6 +66,26 @@ export class ProbingWorker<DataType = unknown, ResultType = unknown> extends Wor
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- BullMQ types it as always a job; it is undefined when the queue was empty
     this.tookJob = job !== undefined;
     return job;
+  }
+
+  protected override handleCompleted(
+    result: ResultType,
+    job: Job<DataType, ResultType>,
+    token: string,
+    fetchNext: () => boolean = () => true,
+    span?: Span,
+  ): Promise<Job<DataType, ResultType>> {
+    return super.handleCompleted(result, job, token, () => this.tookJob && fetchNext(), span);
+  }
+
+  protected override handleFailed(
+    err: Error,
+    job: Job<DataType, ResultType>,
+    token: string,
+    fetchNext: () => boolean = () => true,
+    span?: Span,
+  ): Promise<Job<DataType, ResultType>> {
+    return super.handleFailed(err, job, token, () => this.tookJob && fetchNext(), span);
   }
 
   private async mayHaveJob(): Promise<boolean> {

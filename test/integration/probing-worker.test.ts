@@ -5,7 +5,7 @@
  * below). Each worker blocks far longer than any test waits (`drainDelay`), so a lost wake-up
  * fails the test instead of being hidden by the blocking pop's timeout.
  */
-import { Queue, Worker } from 'bullmq';
+import { Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { ProbingWorker } from '../../worker/probing-worker.js';
@@ -44,9 +44,11 @@ const fetchScripts = () =>
   vi.spyOn(Worker.prototype as unknown as { moveToActive: () => Promise<unknown> }, 'moveToActive');
 
 describe('ProbingWorker', () => {
-  it('fetches each of jobs added one at a time with one fetch script (BullMQ alone: three, two of them empty)', async () => {
+  it('fetches each of jobs added one at a time with one fetch script (BullMQ alone: three, two of them empty), and their finishes fetch nothing', async () => {
     const fetches = fetchScripts();
-    const { queue, worker, ran } = lane();
+    const finishes = vi.spyOn(Job.prototype, 'moveToCompleted');
+    // Each run takes a moment, so the worker has probed the queue (empty) before it finishes.
+    const { queue, worker, ran } = lane(4, () => new Promise((r) => setTimeout(r, 50)));
     await worker.waitUntilReady();
     void worker.run();
     const n = 20;
@@ -59,6 +61,11 @@ describe('ProbingWorker', () => {
     expect(ran).toEqual(Array.from({ length: n }, (_, k) => `j${k}`));
     // One per job, plus the first fetch on start (an empty queue).
     expect(fetches.mock.calls.length).toBeLessThanOrEqual(n + 1);
+    // A finish on a queue last seen empty does not try to fetch the next job in its script (a
+    // loaded host may let a finish overtake the probe now and then).
+    const fetchingFinishes = finishes.mock.calls.filter(([, , fetchNext]) => fetchNext).length;
+    expect(finishes.mock.calls.length).toBe(n);
+    expect(fetchingFinishes).toBeLessThanOrEqual(2);
   });
 
   it('a job added between the probe and the blocking pop still wakes the worker', async () => {
