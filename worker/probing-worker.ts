@@ -22,9 +22,9 @@
  * fetch, so BullMQ's fetch promotes them as before.
  *
  * It relies on BullMQ 6's protected `moveToActive`, `nextJobFromJobData`, `handleCompleted` and
- * `handleFailed`, and its key names
- * (`keys.wait` …; shared/redis/bullmq-internals.ts lists what else we read), checked by
- * test/integration/probing-worker.test.ts.
+ * `handleFailed`, and on its key names (`keys.wait` …; shared/redis/bullmq-internals.ts lists what
+ * else we read of BullMQ), checked by test/integration/probing-worker.test.ts. The connection is
+ * kept for the probe: BullMQ 6's workers expose no client of their own.
  */
 import { Worker, type Job, type JobJson, type Processor, type Span, type WorkerOptions } from 'bullmq';
 import type { RedisClient } from '../shared/redis/connection.js';

@@ -12,7 +12,10 @@
  * finish-entry.lua (they write `data`, read `returnvalue`), reconcile-jobs.lua (`finishedOn`),
  * accounting-lib.lua (a completed job's keys, removed when retention pushes it out).
  * The other side of the job's `data`, how a Queue serialises it on add, is what
- * api/image-job-queue.ts relies on (test/integration/image-job-queue.test.ts).
+ * api/image-job-queue.ts relies on (test/integration/image-job-queue.test.ts). How a worker
+ * fetches, worker/probing-worker.ts and fetch-probe.lua rely on: the queue's wait, prioritized
+ * and delayed keys, and its marker ZSET, whose member "0" only means that a job may be waiting
+ * (test/integration/probing-worker.test.ts).
  */
 import type { JobData } from '../jobs/payload.js';
 import { ENTRY_INPUTS_APART_VERSION, type EntryData } from '../predict/entry.js';
