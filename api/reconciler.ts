@@ -20,7 +20,7 @@ import type { RedisClient } from '../shared/redis/connection.js';
 import { accountingKeys, modelQueueName } from '../shared/redis/keys.js';
 import { finishedEntryData, finishedJobData } from '../shared/redis/bullmq-internals.js';
 import { enqueueWebhookEvent, type WebhookJobData } from '../shared/webhooks/events.js';
-import { entryOfItem, itemResultBytes, type EntryData, type EntryResult } from '../shared/predict/entry.js';
+import { entryOfRecord, itemResultBytes, type EntryData, type EntryResult } from '../shared/predict/entry.js';
 import { itemResultOf } from '../shared/predict/view.js';
 
 export interface ReconcilerOptions {
@@ -164,13 +164,13 @@ export class Reconciler {
     // An entry's calls come back one record each (an id may come twice): its one finish settles them all.
     const finished = new Set<string>();
     for (const id of toFinish) {
-      const job = entryOfItem(id)?.entry ?? id;
+      const job = entryOfRecord(id) ?? id;
       if (finished.has(job)) continue;
       finished.add(job);
       await this.finish(model, id);
     }
     // A coalesced item's result lives in its entry, which its retention removes with the others'.
-    for (const id of toRemove) if (!entryOfItem(id)) await this.remove(model, id);
+    for (const id of toRemove) if (!entryOfRecord(id)) await this.remove(model, id);
     const settled = released + toFinish.length + toRemove.length;
     if (settled > 0)
       this.log.info({ model, released, finished: toFinish.length, removed: toRemove.length }, 'reconciled job records');
@@ -178,8 +178,8 @@ export class Reconciler {
 
   /** A finished job whose worker never recorded it: its `completed` event (once), then its finish. */
   private async finish(model: string, id: string): Promise<void> {
-    const item = entryOfItem(id);
-    if (item) return this.finishEntry(model, item.entry);
+    const entry = entryOfRecord(id);
+    if (entry) return this.finishEntry(model, entry);
     const queue = this.queues.get(model)!;
     const job = await queue.getJob(id);
     if (!job) return;

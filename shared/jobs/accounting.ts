@@ -17,7 +17,7 @@ import type { Config } from '../config.js';
 import type { RedisClient } from '../redis/connection.js';
 import { accountingKeys, entryInputsKey, jobClaimKey } from '../redis/keys.js';
 import { completedSetKey, entryHashKey, jobHashKey, jobLockKey } from '../redis/bullmq-internals.js';
-import { entryOfItem } from '../predict/entry.js';
+import { entryOfRecord } from '../predict/entry.js';
 import { luaCommands } from '../redis/lua-commands.js';
 
 const LIB = ['accounting-lib.lua'];
@@ -173,7 +173,7 @@ export class JobAccounting {
   /** Gives back all a job's record holds (the job is gone, or will never exist); returns the bytes released. */
   release(model: string, id: string): Promise<number> {
     const k = accountingKeys(this.prefix, model);
-    const retained = entryOfItem(id) ? k.retainedCalls : k.retained;
+    const retained = entryOfRecord(id) ? k.retainedCalls : k.retained;
     return commands(this.redis).modelhubAccountRelease(k.records, k.usage, retained, id, this.options.ttlS);
   }
 
@@ -286,10 +286,11 @@ export class JobAccounting {
   ): Promise<{ released: number; toFinish: string[]; toRemove: string[] }> {
     if (ids.length === 0) return { released: 0, toFinish: [], toRemove: [] };
     const k = accountingKeys(this.prefix, model);
-    // A coalesced predict's record stands for its item in the entry: the entry's hash is its job's.
+    // A coalesced predict's record stands for its item (or the entry's anonymous calls) in the
+    // entry: the entry's hash is its job's.
     const hashOf = (id: string) => {
-      const item = entryOfItem(id);
-      return item ? entryHashKey(this.prefix, model, item.entry) : jobHashKey(this.prefix, model, id);
+      const entry = entryOfRecord(id);
+      return entry ? entryHashKey(this.prefix, model, entry) : jobHashKey(this.prefix, model, id);
     };
     const keys = [k.records, k.usage, k.retained, k.retainedCalls, ...ids.map(hashOf)];
     // ARGV[4..] (the ids) line up with KEYS[5..] (their jobs' hashes).

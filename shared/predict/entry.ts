@@ -97,6 +97,20 @@ export function entryOfItem(id: string): { entry: string; item: number } | null 
 }
 
 /**
+ * The accounting record of an entry's anonymous calls with no share, `<entry>.a`: one for all of
+ * them, written at the entry's finish (shared/redis/finish-entry.lua), instead of one per call.
+ */
+const ANONYMOUS_CALLS_ID = /^(.+)\.a$/;
+
+/**
+ * The entry an accounting record stands for: an item's (`<entry>.p<k>`) or its anonymous calls'
+ * (`<entry>.a`); null for a job's record.
+ */
+export function entryOfRecord(id: string): string | null {
+  return entryOfItem(id)?.entry ?? ANONYMOUS_CALLS_ID.exec(id)?.[1] ?? null;
+}
+
+/**
  * Bytes an item's result is counted as in its tenant's stored bytes: its JSON inside the entry's
  * result (what the checker recomputes from the stored entry; 0 for an error: a failed job keeps
  * nothing either).

@@ -33,10 +33,17 @@ local function withStage(r, stage, result)
   return { stage = stage, w = r.w, input = r.input, result = result or r.result, created = r.created, tenant = r.tenant }
 end
 
--- Whether `id` is a coalesced predict call's (`<entry>.p<k>`, shared/predict/entry.ts); a job's
--- id is a UUID.
+-- Whether `id` is a coalesced predict call's record (`<entry>.p<k>`, or `<entry>.a` for the
+-- entry's anonymous calls: shared/predict/entry.ts); a job's id is a UUID.
 local function isItemId(id)
-  return string.find(id, '%.p%d+$') ~= nil
+  return string.find(id, '%.p%d+$') ~= nil or string.find(id, '%.a$') ~= nil
+end
+
+-- The record id of the anonymous calls of the entry item `id` belongs to (finish-entry.lua), or
+-- nil for an id that is not an item's.
+local function anonymousCallsId(id)
+  local entry = string.match(id, '^(.+)%.p%d+$')
+  return entry and (entry .. '.a') or nil
 end
 
 -- A retained result's member of the model's retained ZSET (the format finish-job.lua has always written).

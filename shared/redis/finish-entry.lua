@@ -3,6 +3,11 @@
 -- results (record → r, bounded by retention like a job's); an item that failed, or a failed entry,
 -- leaves no record. Run by the worker whose finish BullMQ recorded, or by the reconciler when that
 -- worker died first; a second run changes nothing (the entry's `accounted` mark, below).
+-- The entry's anonymous calls with no share (counted nowhere but the model's retained bytes)
+-- answer as one record, "<entry>.a", holding their results' bytes: one record and one retained
+-- member per entry instead of one per call, which was most of this script's work (issue 22).
+-- A call with a tenant, or with a share, keeps a record of its own: its bytes are its tenant's,
+-- and a DELETE gives them back one call at a time.
 -- An entry already gone (removed by retention) gives back what its items' records held.
 -- KEYS[1] the entry's hash, KEYS[2] records, KEYS[3] usage, KEYS[4] the coalesced calls' retained
 -- results (keys.ts `retainedCalls`: a job's are never pushed out by them), KEYS[5] the
@@ -22,6 +27,9 @@ local batch = openBatch(KEYS[2], KEYS[3])
 -- The items' records, read in one command before any changes (an entry's item ids are unique).
 local ids = {}
 for i = 7, #ARGV, 3 do table.insert(ids, ARGV[i]) end
+-- The anonymous calls' record, read with the items' (an entry's item ids are "<entry>.p<k>").
+local anonymousId = #ids > 0 and anonymousCallsId(ids[1]) or nil
+if anonymousId then table.insert(ids, anonymousId) end
 local records = {}
 if #ids > 0 then
   local raw = redis.call('HMGET', KEYS[2], unpack(ids))
@@ -50,11 +58,21 @@ else
   redis.call('HSET', KEYS[1], 'data', ARGV[1], 'accounted', '1')
 end
 local finished, retained = {}, {}
+-- Only a record that counts nothing (the submit's first call without a share, or an earlier
+-- API's record of every call) joins the anonymous calls' record; one that counts a share keeps its own.
+local function countsNothing(record)
+  return record == nil or (record.w == 0 and record.input == 0)
+end
+local anonymousBytes = 0
+local anonymousOpen = anonymousId ~= nil and records[anonymousId] == nil
 for i = 7, #ARGV, 3 do
   local id, tenant, resultBytes = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local record = records[id]
   if not (record and (record.stage == 'r' or record.stage == 'x' or record.stage == 'c')) then
-    if resultBytes == 0 then
+    if anonymousOpen and tenant == '-' and countsNothing(record) and anonymousCallsId(id) == anonymousId then
+      if record then batchSet(batch, id, record, nil) end
+      anonymousBytes = anonymousBytes + resultBytes
+    elseif resultBytes == 0 then
       if record then batchSet(batch, id, record, nil) end
     else
       local before = record or { stage = 'i', w = 0, input = 0, result = 0, created = now, tenant = tenant }
@@ -65,6 +83,13 @@ for i = 7, #ARGV, 3 do
       finished[id] = true
     end
   end
+end
+if anonymousBytes > 0 then
+  local done = { stage = 'r', w = 0, input = 0, result = anonymousBytes, created = now, tenant = '-' }
+  batchSet(batch, anonymousId, nil, done)
+  table.insert(retained, now)
+  table.insert(retained, retainedMember(anonymousId, done))
+  finished[anonymousId] = true
 end
 if #retained > 0 then
   callInPieces('ZADD', KEYS[4], retained)

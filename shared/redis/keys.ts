@@ -130,6 +130,8 @@ export function readinessProbeKey(prefix: string): string {
  * - `retainedCalls`: the same for coalesced predict calls' results, kept apart so a flood of
  *   predict calls cannot push out the async results their owners are still polling for, and
  *   each lane's finishes pay for pushing out its own results (docs/exactness.md, "Two retained sets");
+ *   an entry's anonymous calls with no share are one member (`<entry>.a`), so the count bound
+ *   counts their records, not each call;
  * - `reconciling`: held (SET NX PX) by the API replica reconciling the model this tick.
  */
 export function accountingKeys(prefix: string, model: string) {

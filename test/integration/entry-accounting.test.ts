@@ -391,6 +391,102 @@ describe('finish-entry.lua: retention push-out over a long head', () => {
   });
 });
 
+describe("finish-entry.lua: an entry's anonymous calls as one record", () => {
+  const records = async (model: string) => redis.hgetall(accountingKeys(prefix, model).records);
+  const retained = async (model: string) => redis.zrange(accountingKeys(prefix, model).retainedCalls, 0, -1);
+  // Anonymous calls with no share (p0 the submit's sentinel, p1 failed, p3 answered), a named
+  // tenant's call with none (p2) and one with a share (p4: its input counted).
+  const submitted = async (acct: JobAccounting, model: string, entry: string) => {
+    const ids = [0, 1, 2, 3, 4].map((k) => `${entry}.p${k}`);
+    await acct.submitEntry(model, [item(ids[0], '-', 0, 0), item(ids[4], 'q', 10, 0)]);
+    await acct.claimEntryForRun(model, [ids[0], ids[4]]);
+    await redis.hset(entryHashKey(prefix, model, entry), 'data', '{}');
+    const tenants = ['-', '-', 'free', '-', 'q'];
+    const bytes = [7, 0, 7, 9, 7];
+    return ids.map((id, k) => ({ id, tenant: tenants[k] === '-' ? null : tenants[k], resultBytes: bytes[k] }));
+  };
+
+  it('one record and one retained member hold the anonymous calls; the others keep their own; the counts are as before', async () => {
+    const model = 'anon-one';
+    const items = await submitted(accounting, model, 'a');
+    expect(await accounting.finishEntry(model, { id: 'a', dataWithoutInputs: '', items }, 1000)).toEqual([]);
+    const rs = await records(model);
+    expect(Object.keys(rs).sort()).toEqual(['a.a', 'a.p2', 'a.p4']);
+    // The sentinel's record went into it; the failed call added nothing.
+    expect(rs['a.a']).toBe('r|0|0|16|1000|-');
+    expect(await retained(model)).toEqual(['a.a|16|-', 'a.p2|7|free', 'a.p4|7|q']);
+    // Exactly the counts one record per call leaves (the anonymous calls count in no tenant's).
+    expect(await counters(model)).toEqual({ 's|free': '7', 's|q': '7', retained: '30' });
+
+    // A second run (a resent call, the reconciler racing the worker) changes nothing, nor does
+    // the reconciler's check while the entry is kept.
+    await accounting.finishEntry(model, { id: 'a', dataWithoutInputs: '', items }, 1001);
+    expect(await accounting.reconcile(model, Object.keys(rs), 60_000)).toEqual({
+      released: 0,
+      toFinish: [],
+      toRemove: [],
+    });
+    expect(await records(model)).toEqual(rs);
+    expect(await counters(model)).toEqual({ 's|free': '7', 's|q': '7', retained: '30' });
+  });
+
+  it('retention pushes the record out as one result, and the reconciler gives it back once its entry is gone', async () => {
+    const model = 'anon-bounds';
+    const bounded = new JobAccounting(redis, prefix, {
+      ttlS: 60,
+      retention: { JOB_RETENTION_S: 60, JOB_RETENTION_COUNT: 3, JOB_RETENTION_BYTES: 0 },
+    });
+    await bounded.finishEntry(
+      model,
+      { id: 'a', dataWithoutInputs: '', items: await submitted(bounded, model, 'a') },
+      1000,
+    );
+    // Three more results past a count of 3: a's three members go, its anonymous calls' as one.
+    await bounded.finishEntry(
+      model,
+      { id: 'b', dataWithoutInputs: '', items: await submitted(bounded, model, 'b') },
+      2000,
+    );
+    expect(Object.keys(await records(model)).sort()).toEqual(['b.a', 'b.p2', 'b.p4']);
+    expect(await counters(model)).toEqual({ 's|free': '7', 's|q': '7', retained: '30' });
+
+    // b removed by its own retention: the reconciler gives back its three records once.
+    await redis.del(entryHashKey(prefix, model, 'b'));
+    const ids = Object.keys(await records(model));
+    expect(await bounded.reconcile(model, [...ids, 'b.a'], 60_000)).toEqual({
+      released: 3,
+      toFinish: [],
+      toRemove: [],
+    });
+    expect(await records(model)).toEqual({});
+    expect(await retained(model)).toEqual([]);
+    expect(await counters(model)).toEqual({});
+  });
+
+  it("a finish that comes after its entry is gone gives back the anonymous calls' record too", async () => {
+    const model = 'anon-gone';
+    const items = await submitted(accounting, model, 'a');
+    await accounting.finishEntry(model, { id: 'a', dataWithoutInputs: '', items }, 1000);
+    await redis.del(entryHashKey(prefix, model, 'a'));
+    await accounting.finishEntry(model, { id: 'a', dataWithoutInputs: '', items }, 1001);
+    expect(await records(model)).toEqual({});
+    expect(await retained(model)).toEqual([]);
+    expect(await counters(model)).toEqual({});
+  });
+
+  it('a DELETE of one anonymous call gives back nothing of its own: its bytes stay in the record until it goes', async () => {
+    const model = 'anon-delete';
+    await accounting.finishEntry(
+      model,
+      { id: 'a', dataWithoutInputs: '', items: await submitted(accounting, model, 'a') },
+      1000,
+    );
+    expect(await accounting.release(model, 'a.p3')).toBe(0);
+    expect(await accounting.release(model, 'a.p2')).toBe(7);
+    expect(await counters(model)).toEqual({ 's|q': '7', retained: '23' });
+  });
+});
+
 describe('reconcile-jobs.lua over coalesced calls', () => {
   const model = 'reconcile';
   const finished = async (entry: string, n: number) => (await finishAll(accounting, model, entry, n, Date.now())).ids;
