@@ -17,6 +17,7 @@ import type { JobView } from '../shared/job-view.js';
 import {
   ENTRY_INPUTS_APART_VERSION,
   ENTRY_PAYLOAD_VERSION,
+  anonymousCallsRecordId,
   predictItemId,
   type EntryData,
   type EntryInputs,
@@ -177,6 +178,7 @@ export class PredictEntries {
           if (await queue.getJob(entryId)) return;
           await Promise.all([
             ...accepted.map((it) => this.jobs.accounting.release(model, it.id)),
+            this.jobs.accounting.release(model, anonymousCallsRecordId(entryId)),
             this.jobs.index.writeEntry(entryId, model, now, []),
             inputsApart ? this.redis.del(inputsKey) : undefined,
           ]);

@@ -10,6 +10,7 @@ import { JobAccounting, inputBytesOf, type SubmitOutcome, type SubmittedItem } f
 import { tenancyOptions, type TenancyOptions } from '../../shared/options/tenancy.js';
 import { limitsOf } from '../../shared/tenant-limits.js';
 import { WaitingCount } from '../waiting-count.js';
+import { entryOfItem } from '../../shared/predict/entry.js';
 
 export interface SubmitQuotaOptions {
   /**
@@ -84,7 +85,8 @@ export class SubmitQuotas {
    * `admit` for the calls of one coalesced predict entry, in one Redis step: each call is decided
    * as its own `admit` in that order would be (its tenant's limits, the counts after the calls
    * before it); returns each call's refusal or null, in order. Only calls with a share (and the
-   * first without one) are recorded here; the rest get their record from their finish.
+   * first without one) are recorded here; the rest get their record from their finish. An entry
+   * of calls with no share, some anonymous, takes no script: its anonymous calls' record is written.
    */
   async admitEntry(
     model: string,
@@ -97,6 +99,13 @@ export class SubmitQuotas {
     // entry's first such call is still recorded: a record is how the reconciler finds an entry
     // whose finish never ran (its worker died in between), and a counted call may be refused.
     const hasShare = (it: SubmittedItem) => it.share.countWaiting || it.share.inputBytes > 0;
+    // None holds a share and some are anonymous: nothing to decide, and the anonymous calls'
+    // record (finish-entry.lua settles them in it) stands in for the first call's.
+    const entry = entryOfItem(items[0]?.id ?? '')?.entry;
+    if (entry && !items.some(hasShare) && items.some((it) => it.tenant === null)) {
+      await this.accounting.recordAnonymousCalls(model, entry);
+      return items.map(() => null);
+    }
     const sentinel = items.find((it) => !hasShare(it));
     const recorded = items.filter((it) => hasShare(it) || it === sentinel);
     const outcomes = new Map((await this.accounting.submitEntry(model, recorded)).map((o, k) => [recorded[k].id, o]));

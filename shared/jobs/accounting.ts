@@ -17,7 +17,7 @@ import type { Config } from '../config.js';
 import type { RedisClient } from '../redis/connection.js';
 import { accountingKeys, entryInputsKey, jobClaimKey } from '../redis/keys.js';
 import { completedSetKey, entryHashKey, jobHashKey, jobLockKey } from '../redis/bullmq-internals.js';
-import { entryOfRecord } from '../predict/entry.js';
+import { anonymousCallsRecordId, entryOfRecord } from '../predict/entry.js';
 import { luaCommands } from '../redis/lua-commands.js';
 
 const LIB = ['accounting-lib.lua'];
@@ -168,6 +168,18 @@ export class JobAccounting {
       ]),
     );
     return verdicts.map(([verdict, waiting, storedBytes]) => ({ verdict, waiting, storedBytes }));
+  }
+
+  /**
+   * The submit of an entry none of whose calls holds a share, some anonymous: its anonymous calls'
+   * record (`<entry>.a`, which finish-entry.lua settles them in) at `w`, counting nothing, so the
+   * reconciler finds the entry if its finish never runs. No quota can refuse such calls, so no
+   * script decides them: one HSETNX, which moves no counter (the record adds nothing to any). The
+   * records hash keeps the TTL the scripts give it.
+   */
+  async recordAnonymousCalls(model: string, entryId: string, now = Date.now()): Promise<void> {
+    const k = accountingKeys(this.prefix, model);
+    await this.redis.hsetnx(k.records, anonymousCallsRecordId(entryId), `w|0|0|0|${now}|-`);
   }
 
   /** Gives back all a job's record holds (the job is gone, or will never exist); returns the bytes released. */

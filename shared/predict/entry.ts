@@ -98,8 +98,10 @@ export function entryOfItem(id: string): { entry: string; item: number } | null 
 
 /**
  * The accounting record of an entry's anonymous calls with no share, `<entry>.a`: one for all of
- * them, written at the entry's finish (shared/redis/finish-entry.lua), instead of one per call.
+ * them instead of one per call (shared/redis/finish-entry.lua).
  */
+export const anonymousCallsRecordId = (entryId: string) => `${entryId}.a`;
+
 const ANONYMOUS_CALLS_ID = /^(.+)\.a$/;
 
 /**

@@ -63,8 +63,13 @@ local finished, retained = {}, {}
 local function countsNothing(record)
   return record == nil or (record.w == 0 and record.input == 0)
 end
+-- The anonymous calls' record is written at the submit when no call holds a share
+-- (JobAccounting.recordAnonymousCalls): at w, counting nothing, it stands for the entry's calls
+-- until this settles them.
 local anonymousBytes = 0
-local anonymousOpen = anonymousId ~= nil and records[anonymousId] == nil
+local anonymousRecord = anonymousId and records[anonymousId] or nil
+local anonymousOpen = anonymousId ~= nil and (anonymousRecord == nil or
+  ((anonymousRecord.stage == 'w' or anonymousRecord.stage == 'i') and countsNothing(anonymousRecord)))
 for i = 7, #ARGV, 3 do
   local id, tenant, resultBytes = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local record = records[id]
@@ -84,12 +89,14 @@ for i = 7, #ARGV, 3 do
     end
   end
 end
-if anonymousBytes > 0 then
+if anonymousOpen and anonymousBytes > 0 then
   local done = { stage = 'r', w = 0, input = 0, result = anonymousBytes, created = now, tenant = '-' }
-  batchSet(batch, anonymousId, nil, done)
+  batchSet(batch, anonymousId, anonymousRecord, done)
   table.insert(retained, now)
   table.insert(retained, retainedMember(anonymousId, done))
   finished[anonymousId] = true
+elseif anonymousOpen and anonymousRecord then
+  batchSet(batch, anonymousId, anonymousRecord, nil)
 end
 if #retained > 0 then
   callInPieces('ZADD', KEYS[4], retained)

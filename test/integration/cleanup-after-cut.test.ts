@@ -122,19 +122,14 @@ describe('the reconciler over a chunk whose upload never committed', () => {
 });
 
 describe('a coalesced predict entry whose add is cut with its Redis connection', () => {
-  it('answers each call 503 and, once the connection is back, leaves no record, index or inputs', async () => {
+  /** Two calls of `tenant` as one entry whose add is cut; what is left once the cleanup ran. */
+  async function cutAdd(name: string, tenant: string | null, env: Record<string, string>) {
     const hub = await startHub({
-      name: 'cutentry',
+      name,
       models: 'resnet50',
       workers: 0,
-      env: {
-        MODELHUB_API_KEYS: 'key-tenant-t-cutentry-0001:t',
-        // Counted as waiting: each call has a record from its submit.
-        MODELHUB_TENANT_LIMITS: JSON.stringify({ t: { max_waiting: 10 } }),
-        TENANT_RATE_RPS: '0',
-        // Only the cleanup may release the records here.
-        MODELHUB_RECONCILE_PERIOD_MS: '0',
-      },
+      // Only the cleanup may release the records here.
+      env: { TENANT_RATE_RPS: '0', MODELHUB_RECONCILE_PERIOD_MS: '0', ...env },
     });
     try {
       const ctx = hub.api.ctx;
@@ -151,8 +146,8 @@ describe('a coalesced predict entry whose add is cut with its Redis connection',
       }) as typeof queue.add;
       const image = b64(await solidImage(32, 32, [10, 200, 30]));
       const answers = entries.submit('resnet50', [
-        { tenant: 't', input: { image } },
-        { tenant: 't', input: { image } },
+        { tenant, input: { image } },
+        { tenant, input: { image } },
       ]);
       for (const a of answers) await expect(a).rejects.toMatchObject({ kind: 'STORE_UNAVAILABLE' });
 
@@ -161,15 +156,29 @@ describe('a coalesced predict entry whose add is cut with its Redis connection',
         inputs: await admin.keys(`${hub.prefix}:{model.resnet50}.predict:inputs:*`),
         index: await admin.keys(`${hub.prefix}:entryindex:*`),
       });
-      const none = { records: {}, inputs: [], index: [] };
+      const none = JSON.stringify({ records: {}, inputs: [], index: [] });
       const deadline = Date.now() + 8000;
-      while (JSON.stringify(await left()) !== JSON.stringify(none) && Date.now() < deadline)
+      while (JSON.stringify(await left()) !== none && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 100));
-      expect(await left()).toEqual(none);
-      expect(await queue.getJobCounts()).toMatchObject({ waiting: 0 });
+      const waiting = (await queue.getJobCounts()).waiting;
       await Promise.all([...entries.queues.values()].map((q) => q.close()));
+      return { ...(await left()), waiting };
     } finally {
       await hub.stop();
     }
+  }
+  const none = { records: {}, inputs: [], index: [], waiting: 0 };
+
+  it('answers each call 503 and, once the connection is back, leaves no record, index or inputs', async () => {
+    const left = await cutAdd('cutentry', 't', {
+      MODELHUB_API_KEYS: 'key-tenant-t-cutentry-0001:t',
+      // Counted as waiting: each call has a record from its submit.
+      MODELHUB_TENANT_LIMITS: JSON.stringify({ t: { max_waiting: 10 } }),
+    });
+    expect(left).toEqual(none);
+  }, 60_000);
+
+  it("anonymous calls: the anonymous calls' record written at the submit goes too", async () => {
+    expect(await cutAdd('cutanon', null, {})).toEqual(none);
   }, 60_000);
 });

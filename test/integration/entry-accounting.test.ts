@@ -193,17 +193,47 @@ describe('SubmitQuotas.admitEntry: calls with no share', () => {
   });
 
   it('an entry of calls with no share whose finish never ran is still found by the reconciler, through its first call', async () => {
-    const lost = calls.filter((c) => c.tenant !== 'counted').map((c) => ({ ...c, id: c.id.replace('s.', 'l.') }));
-    expect(await quotas.admitEntry('share-lost', lost)).toEqual([null, null, null, null]);
+    // Named tenants only: the first call's record stands for the entry.
+    const lost = calls.filter((c) => c.tenant === 'free').map((c) => ({ ...c, id: c.id.replace('s.', 'l.') }));
+    expect(await quotas.admitEntry('share-lost', lost)).toEqual([null, null]);
     const ids = Object.keys(await shares('share-lost'));
-    expect(ids).toEqual(['l.p0']);
+    expect(ids).toEqual(['l.p1']);
     // BullMQ finished the entry; its worker died before finish-entry.lua.
     await redis.hset(entryHashKey(prefix, 'share-lost', 'l'), 'data', '{}', 'finishedOn', '1');
     expect(await accounting.reconcile('share-lost', ids, 60_000)).toEqual({
       released: 0,
-      toFinish: ['l.p0'],
+      toFinish: ['l.p1'],
       toRemove: [],
     });
+  });
+
+  it("with anonymous calls among them, the anonymous calls' record (no call's) stands for the entry, written without a quota script", async () => {
+    const model = 'share-anonymous';
+    const lost = calls.filter((c) => c.tenant !== 'counted').map((c) => ({ ...c, id: c.id.replace('s.', 'n.') }));
+    expect(await quotas.admitEntry(model, lost)).toEqual([null, null, null, null]);
+    expect(await shares(model)).toEqual({ 'n.a': 'w|0|0|0|-' });
+    expect(await counters(model)).toEqual({});
+    // Its finish never ran: the reconciler finds it through that record and finishes it; the
+    // anonymous calls' results join the record, the named tenant's keep their own.
+    await redis.hset(entryHashKey(prefix, model, 'n'), 'data', '{}', 'finishedOn', '1');
+    expect(await accounting.reconcile(model, ['n.a'], 60_000)).toEqual({
+      released: 0,
+      toFinish: ['n.a'],
+      toRemove: [],
+    });
+    await accounting.finishEntry(model, {
+      id: 'n',
+      dataWithoutInputs: '',
+      items: lost.map((c) => ({ id: c.id, tenant: c.tenant, resultBytes: 7 })),
+    });
+    expect(await shares(model)).toEqual({ 'n.a': 'r|0|0|14|-', 'n.p1': 'r|0|0|7|free', 'n.p4': 'r|0|0|7|free' });
+    expect(await counters(model)).toEqual({ 's|free': '14', retained: '28' });
+
+    // An entry whose add failed (never in BullMQ): its record is given back once past the grace.
+    await quotas.admitEntry(model, [{ id: 'f.p0', tenant: null, input: { text: 'x' } }]);
+    expect(await accounting.reconcile(model, ['f.a'], 60_000)).toEqual({ released: 0, toFinish: [], toRemove: [] });
+    expect(await accounting.reconcile(model, ['f.a'], 0)).toEqual({ released: 1, toFinish: [], toRemove: [] });
+    expect(Object.keys(await shares(model)).sort()).toEqual(['n.a', 'n.p1', 'n.p4']);
   });
 });
 
