@@ -51,7 +51,16 @@ end
 -- An entry's items are settled once. A second run (a resent call, the reconciler racing the
 -- worker) finds the entry's marker and changes nothing: the items' records cannot tell it, since
 -- retention drops a call's record when it pushes its result out (accounting-lib.lua).
-if redis.call('HEXISTS', KEYS[1], 'accounted') == 1 then return {} end
+if redis.call('HEXISTS', KEYS[1], 'accounted') == 1 then
+  -- Settled by an earlier release's worker, which knows no anonymous calls' record: the one this
+  -- entry's submit wrote counts nothing and would come back from every reconciliation, so it goes.
+  local stale = anonymousId and records[anonymousId]
+  if stale and (stale.stage == 'w' or stale.stage == 'i') and stale.w == 0 and stale.input == 0 then
+    batchSet(batch, anonymousId, stale, nil)
+    flushBatch(batch, ttl)
+  end
+  return {}
+end
 if ARGV[1] == '' then
   redis.call('HSET', KEYS[1], 'accounted', '1')
 else

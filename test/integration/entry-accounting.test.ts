@@ -229,6 +229,22 @@ describe('SubmitQuotas.admitEntry: calls with no share', () => {
     expect(await shares(model)).toEqual({ 'n.a': 'r|0|0|14|-', 'n.p1': 'r|0|0|7|free', 'n.p4': 'r|0|0|7|free' });
     expect(await counters(model)).toEqual({ 's|free': '14', retained: '28' });
 
+    // Rolling upgrade: an earlier release's worker settled the entry (a record per call, the
+    // entry marked) and left the anonymous calls' record at w; the reconciler's finish drops it.
+    await quotas.admitEntry(model, [{ id: 'o.p0', tenant: null, input: { text: 'x' } }]);
+    await redis.hset(entryHashKey(prefix, model, 'o'), 'data', '{}', 'finishedOn', '1', 'accounted', '1');
+    expect(await accounting.reconcile(model, ['o.a'], 60_000)).toEqual({
+      released: 0,
+      toFinish: ['o.a'],
+      toRemove: [],
+    });
+    await accounting.finishEntry(model, {
+      id: 'o',
+      dataWithoutInputs: '',
+      items: [{ id: 'o.p0', tenant: null, resultBytes: 7 }],
+    });
+    expect(await shares(model)).not.toHaveProperty(['o.a']);
+
     // An entry whose add failed (never in BullMQ): its record is given back once past the grace.
     await quotas.admitEntry(model, [{ id: 'f.p0', tenant: null, input: { text: 'x' } }]);
     expect(await accounting.reconcile(model, ['f.a'], 60_000)).toEqual({ released: 0, toFinish: [], toRemove: [] });
