@@ -12,7 +12,7 @@ import { Queue } from 'bullmq';
 import type { Config } from '../shared/config.js';
 import { SpecError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { defaultJobOptions, sideKeyTtlS } from '../shared/jobs/retention.js';
+import { PREDICT_LANE_EVENTS_MAX_LEN, defaultJobOptions, sideKeyTtlS } from '../shared/jobs/retention.js';
 import type { JobView } from '../shared/job-view.js';
 import {
   ENTRY_INPUTS_APART_VERSION,
@@ -69,6 +69,7 @@ export class PredictEntries {
         prefix: config.MODELHUB_PREFIX,
         defaultJobOptions: defaultJobOptions(config),
         telemetry: bullTelemetry(),
+        streams: { events: { maxLen: PREDICT_LANE_EVENTS_MAX_LEN } },
       });
       queue.on('error', (err) => log.warn({ err: err.message, model: name }, 'predict lane error'));
       this.queues.set(name, queue);

@@ -8,6 +8,7 @@ import { SpecError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { ModelEntry } from '../../shared/manifest.js';
 import type { JobData, JobResult } from '../../shared/jobs/payload.js';
+import { PREDICT_LANE_EVENTS_MAX_LEN } from '../../shared/jobs/retention.js';
 import type { EntryData, EntryResult } from '../../shared/predict/entry.js';
 import type { RedisClient } from '../../shared/redis/connection.js';
 import { WEBHOOK_QUEUE, modelQueueName, predictQueueName } from '../../shared/redis/keys.js';
@@ -51,7 +52,12 @@ export class JobQueues {
         readQueue.on('error', (err) => log.warn({ err: err.message, model: name }, 'queue error (reads)'));
         this.reads.set(name, readQueue);
       }
-      const predictRead = new Queue<EntryData, EntryResult>(predictQueueName(name), { connection: reader, prefix });
+      // Its options as PredictEntries' queue has them: each Queue writes the lane's meta.
+      const predictRead = new Queue<EntryData, EntryResult>(predictQueueName(name), {
+        connection: reader,
+        prefix,
+        streams: { events: { maxLen: PREDICT_LANE_EVENTS_MAX_LEN } },
+      });
       predictRead.on('error', (err) => log.warn({ err: err.message, model: name }, 'predict lane error (reads)'));
       this.predictReads.set(name, predictRead);
       // Adds store a large image without re-encoding it on the event loop (image-job-queue.ts).

@@ -26,6 +26,15 @@ export function defaultJobOptions(
   };
 }
 
+/**
+ * Events BullMQ keeps in a model's predict lane's event stream (its default is 10,000). The
+ * lane's calls are answered by finish notices (shared/jobs/finish-notices.ts); the stream serves
+ * only `GET` with `Prefer: wait` on a coalesced call, which listens for new events and, had it
+ * missed one, answers at its wait's end with the call's state. A completed entry's event carries
+ * the entry's result (about 4.7 KB for 16 text-direction calls), so 10,000 held about 47 MB per model.
+ */
+export const PREDICT_LANE_EVENTS_MAX_LEN = 1000;
+
 /** Longest timeout_s a request may ask for. */
 const LONGEST_DEADLINE_S = 7 * 24 * 3600;
 
