@@ -48,6 +48,12 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   flushBatch(batch, ttl)
   return {}
 end
+-- A record that stands for calls without counting anything (at w or i, nothing counted): the
+-- submit's first call without a share, an earlier API's record of every call, or the anonymous
+-- calls' record the submit wrote (JobAccounting.recordAnonymousCalls).
+local function holdsNothing(record)
+  return (record.stage == 'w' or record.stage == 'i') and record.w == 0 and record.input == 0
+end
 -- An entry's items are settled once. A second run (a resent call, the reconciler racing the
 -- worker) finds the entry's marker and changes nothing: the items' records cannot tell it, since
 -- retention drops a call's record when it pushes its result out (accounting-lib.lua).
@@ -55,7 +61,7 @@ if redis.call('HEXISTS', KEYS[1], 'accounted') == 1 then
   -- Settled by an earlier release's worker, which knows no anonymous calls' record: the one this
   -- entry's submit wrote counts nothing and would come back from every reconciliation, so it goes.
   local stale = anonymousId and records[anonymousId]
-  if stale and (stale.stage == 'w' or stale.stage == 'i') and stale.w == 0 and stale.input == 0 then
+  if stale and holdsNothing(stale) then
     batchSet(batch, anonymousId, stale, nil)
     flushBatch(batch, ttl)
   end
@@ -67,23 +73,19 @@ else
   redis.call('HSET', KEYS[1], 'data', ARGV[1], 'accounted', '1')
 end
 local finished, retained = {}, {}
--- Only a record that counts nothing (the submit's first call without a share, or an earlier
--- API's record of every call) joins the anonymous calls' record; one that counts a share keeps its own.
-local function countsNothing(record)
-  return record == nil or (record.w == 0 and record.input == 0)
-end
--- The anonymous calls' record is written at the submit when no call holds a share
--- (JobAccounting.recordAnonymousCalls): at w, counting nothing, it stands for the entry's calls
--- until this settles them.
+-- An anonymous call joins the anonymous calls' record when its own record, if any, holds nothing;
+-- one that counts a share keeps its own. The anonymous calls' record, if the submit wrote it,
+-- stands for the entry's calls until this settles them.
 local anonymousBytes = 0
 local anonymousRecord = anonymousId and records[anonymousId] or nil
-local anonymousOpen = anonymousId ~= nil and (anonymousRecord == nil or
-  ((anonymousRecord.stage == 'w' or anonymousRecord.stage == 'i') and countsNothing(anonymousRecord)))
+local anonymousOpen = anonymousId ~= nil and (anonymousRecord == nil or holdsNothing(anonymousRecord))
 for i = 7, #ARGV, 3 do
   local id, tenant, resultBytes = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local record = records[id]
   if not (record and (record.stage == 'r' or record.stage == 'x' or record.stage == 'c')) then
-    if anonymousOpen and tenant == '-' and countsNothing(record) and anonymousCallsId(id) == anonymousId then
+    -- (Here a record is at w or i: finished ones were skipped above.)
+    local joins = anonymousOpen and tenant == '-' and anonymousCallsId(id) == anonymousId
+    if joins and (record == nil or holdsNothing(record)) then
       if record then batchSet(batch, id, record, nil) end
       anonymousBytes = anonymousBytes + resultBytes
     elseif resultBytes == 0 then
