@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SubmitQuotas } from '../../api/jobs/submit-quotas.js';
 import type { SpecError } from '../../shared/errors.js';
-import { JobAccounting, type SubmittedItem } from '../../shared/jobs/accounting.js';
+import { JobAccounting, type FinishedEntry, type SubmittedItem } from '../../shared/jobs/accounting.js';
 import type { TenancyOptions } from '../../shared/options/tenancy.js';
 import { completedSetKey, entryHashKey, jobHashKey } from '../../shared/redis/bullmq-internals.js';
 import { accountingKeys, jobClaimKey } from '../../shared/redis/keys.js';
@@ -207,6 +207,13 @@ describe('SubmitQuotas.admitEntry: calls with no share', () => {
     });
   });
 
+  /** The reconciler finds `entry` finished but unsettled through its anonymous calls' record, and finishes it. */
+  const reconcilerFinishes = async (model: string, entry: string, items: FinishedEntry['items']) => {
+    const id = `${entry}.a`;
+    expect(await accounting.reconcile(model, [id], 60_000)).toEqual({ released: 0, toFinish: [id], toRemove: [] });
+    await accounting.finishEntry(model, { id: entry, dataWithoutInputs: '', items });
+  };
+
   it("with anonymous calls among them, the anonymous calls' record (no call's) stands for the entry, written without a quota script", async () => {
     const model = 'share-anonymous';
     const lost = calls.filter((c) => c.tenant !== 'counted').map((c) => ({ ...c, id: c.id.replace('s.', 'n.') }));
@@ -216,16 +223,11 @@ describe('SubmitQuotas.admitEntry: calls with no share', () => {
     // Its finish never ran: the reconciler finds it through that record and finishes it; the
     // anonymous calls' results join the record, the named tenant's keep their own.
     await redis.hset(entryHashKey(prefix, model, 'n'), 'data', '{}', 'finishedOn', '1');
-    expect(await accounting.reconcile(model, ['n.a'], 60_000)).toEqual({
-      released: 0,
-      toFinish: ['n.a'],
-      toRemove: [],
-    });
-    await accounting.finishEntry(model, {
-      id: 'n',
-      dataWithoutInputs: '',
-      items: lost.map((c) => ({ id: c.id, tenant: c.tenant, resultBytes: 7 })),
-    });
+    await reconcilerFinishes(
+      model,
+      'n',
+      lost.map((c) => ({ id: c.id, tenant: c.tenant, resultBytes: 7 })),
+    );
     expect(await shares(model)).toEqual({ 'n.a': 'r|0|0|14|-', 'n.p1': 'r|0|0|7|free', 'n.p4': 'r|0|0|7|free' });
     expect(await counters(model)).toEqual({ 's|free': '14', retained: '28' });
 
@@ -233,16 +235,7 @@ describe('SubmitQuotas.admitEntry: calls with no share', () => {
     // entry marked) and left the anonymous calls' record at w; the reconciler's finish drops it.
     await quotas.admitEntry(model, [{ id: 'o.p0', tenant: null, input: { text: 'x' } }]);
     await redis.hset(entryHashKey(prefix, model, 'o'), 'data', '{}', 'finishedOn', '1', 'accounted', '1');
-    expect(await accounting.reconcile(model, ['o.a'], 60_000)).toEqual({
-      released: 0,
-      toFinish: ['o.a'],
-      toRemove: [],
-    });
-    await accounting.finishEntry(model, {
-      id: 'o',
-      dataWithoutInputs: '',
-      items: [{ id: 'o.p0', tenant: null, resultBytes: 7 }],
-    });
+    await reconcilerFinishes(model, 'o', [{ id: 'o.p0', tenant: null, resultBytes: 7 }]);
     expect(await shares(model)).not.toHaveProperty(['o.a']);
 
     // An entry whose add failed (never in BullMQ): its record is given back once past the grace.
