@@ -1,16 +1,17 @@
 /**
  * Waiting for jobs this API instance submitted (predict, `Prefer: wait` on submit), through its
- * own finish-notice stream (shared/jobs/finish-notices.ts): one blocking XREAD per instance, which
- * reads only the notices meant for it. A wait whose notice does not come (lost to a Redis restart,
- * a worker of an earlier release) reads the job back, at growing intervals, until it finished or
- * its time is up. Every wait is bounded by a timer and ended at once on close.
+ * own finish-notice channel (shared/jobs/finish-notices.ts): one subscribed connection per
+ * instance, which hears only the notices meant for it. A wait whose notice does not come (lost to
+ * a Redis restart or while the subscription reconnects, or a worker of an earlier release) reads
+ * the job back, at growing intervals, until it finished or its time is up. Every wait is bounded
+ * by a timer and ended at once on close.
  */
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
-import type { FinishNotice } from '../shared/jobs/finish-notices.js';
+import { channelReplyTo, type FinishNotice } from '../shared/jobs/finish-notices.js';
 import { createRedis, type RedisClient } from '../shared/redis/connection.js';
-import { finishNoticesKey } from '../shared/redis/keys.js';
+import { finishNoticesChannel } from '../shared/redis/keys.js';
 import type { Finish, FinishWatch } from './job-finish-events.js';
 
 export interface FinishWaitsOptions {
@@ -25,14 +26,15 @@ interface Waiter {
 }
 
 export class FinishWaits {
-  /** This instance's name in jobs' `reply_to`. */
+  /** This instance's name. */
   readonly instance = randomUUID();
-  /** Notices read (every one is for a call of this instance): counted for tests and metrics. */
+  /** What jobs carry as `reply_to`: this instance, told over its channel. */
+  readonly replyTo = channelReplyTo(this.instance);
+  /** Notices heard (every one is for a call of this instance): counted for tests and metrics. */
   received = 0;
-  private readonly key: string;
+  private readonly channel: string;
   private readonly waiters = new Map<string, Waiter>();
   private connection: RedisClient | null = null;
-  private reading: Promise<void> | null = null;
   private closed = false;
 
   constructor(
@@ -40,7 +42,7 @@ export class FinishWaits {
     private readonly log: Logger,
     private readonly options: FinishWaitsOptions = {},
   ) {
-    this.key = finishNoticesKey(config.MODELHUB_PREFIX, this.instance);
+    this.channel = finishNoticesChannel(config.MODELHUB_PREFIX, this.instance);
   }
 
   /**
@@ -79,32 +81,18 @@ export class FinishWaits {
   }
 
   private start(): void {
-    if (this.reading || this.closed) return;
+    if (this.connection || this.closed) return;
+    // A subscriber connection: ioredis subscribes again after every reconnect (Redis restarted).
     const connection = createRedis(this.config, { blocking: true });
     connection.on('error', (err) => this.log.debug({ err: err.message }, 'finish notices connection error'));
+    connection.on('message', (channel: string, message: string) => {
+      if (channel === this.channel) this.deliver(message);
+    });
     this.connection = connection;
-    this.reading = this.readLoop(connection);
-  }
-
-  private async readLoop(connection: RedisClient): Promise<void> {
-    // The stream is this instance's alone and new: read it from its start.
-    let last = '0';
-    while (!this.closed) {
-      try {
-        const reply = (await connection.xread('COUNT', 1000, 'BLOCK', 0, 'STREAMS', this.key, last)) as
-          [string, [string, string[]][]][] | null;
-        for (const [, entries] of reply ?? [])
-          for (const [entryId, fields] of entries) {
-            last = entryId;
-            this.deliver(fields[1]);
-          }
-      } catch (err) {
-        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() sets it during the await
-        if (this.closed) return;
-        this.log.debug({ err: (err as Error).message }, 'finish notices read failed; reading again');
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
+    connection.subscribe(this.channel).catch((err: Error) => {
+      // Only while Redis cannot be reached; the subscription is made again once it can.
+      this.log.debug({ err: err.message }, 'could not subscribe to finish notices yet');
+    });
   }
 
   private deliver(json: string | undefined): void {
@@ -129,6 +117,5 @@ export class FinishWaits {
     this.closed = true;
     for (const w of [...this.waiters.values()]) w.finish(null);
     this.connection?.disconnect();
-    await this.reading?.catch(() => undefined);
   }
 }

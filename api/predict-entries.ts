@@ -160,7 +160,7 @@ export class PredictEntries {
       })),
       tenant: null,
       input: {},
-      reply_to: this.jobs.waits.instance,
+      reply_to: this.jobs.waits.replyTo,
       marks_waiting: true,
     };
     try {

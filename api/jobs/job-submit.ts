@@ -90,7 +90,7 @@ export class JobSubmitter {
             [ATTR.model]: model,
           },
         },
-        () => this.add(model, id, input, options, finish ? waits.notices.instance : undefined),
+        () => this.add(model, id, input, options, finish ? waits.notices.replyTo : undefined),
       );
       added = true;
     } catch (err) {

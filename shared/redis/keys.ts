@@ -81,10 +81,18 @@ export function entryInputsKey(prefix: string, model: string, entryId: string): 
 }
 
 /**
- * An API instance's finish notices (shared/jobs/finish-notices.ts): a stream the workers append
- * the answers of the calls this instance waits for to, so no instance reads another's. Tagged
- * with the instance id: one slot per instance on a Cluster. Trimmed on each append, and expires
- * an hour after the last (an instance that died leaves nothing behind).
+ * An API instance's finish notices (shared/jobs/finish-notices.ts): the Pub/Sub channel the
+ * workers publish the answers of the calls this instance waits for on, so no instance hears
+ * another's. A channel is no key: nothing is stored, and nothing outlives the instance.
+ */
+export function finishNoticesChannel(prefix: string, instance: string): string {
+  return `${prefix}:notices:${instance}`;
+}
+
+/**
+ * The previous release's finish notices: a stream per API instance, tagged with the instance id
+ * (one slot per instance on a Cluster), trimmed on each append and expiring an hour after the last.
+ * Only a worker telling an API of that release still appends to it.
  */
 export function finishNoticesKey(prefix: string, instance: string): string {
   return `${prefix}:notices:{${instance}}`;

@@ -1,13 +1,17 @@
 /**
  * Finish notices (issue 22): a worker tells only the API instance that waits for a call that it
- * finished, through that instance's own stream, instead of every instance reading every
- * completion through QueueEvents. Counted here: each replica reads exactly its own notices.
+ * finished, on that instance's own channel, instead of every instance reading every completion
+ * through QueueEvents. Counted here: each replica hears exactly its own notices. An API of the
+ * previous release, which reads a stream of its own, is still told there.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type RunningApi } from '../../api/server.js';
 import { metricValue, startHub, type Hub } from '../helpers/hub.js';
 import { b64, solidImage } from '../helpers/images.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis-server.js';
+import { Redis } from 'ioredis';
+import { channelReplyTo, sendFinishNotice } from '../../shared/jobs/finish-notices.js';
+import { finishNoticesChannel, finishNoticesKey } from '../../shared/redis/keys.js';
 
 const MODEL = 'resnet50';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -112,9 +116,54 @@ describe('across a Redis restart', () => {
     await redis.start();
     for (const deadline = Date.now() + 30_000; (await post(url, { image })).status !== 200; await sleep(200))
       if (Date.now() > deadline) throw new Error('predict did not recover after the restart');
-    // The notice reader is back on its stream: every later call is answered by its notice.
+    // A call finished while the subscription was still being made again was answered by reading
+    // its job back; once a notice is heard the subscription is back.
+    for (let heard = hub.api.ctx.jobs.waits.received, deadline = Date.now() + 30_000; ; await sleep(200)) {
+      expect((await post(url, { image })).status).toBe(200);
+      if (hub.api.ctx.jobs.waits.received > heard) break;
+      heard = hub.api.ctx.jobs.waits.received;
+      if (Date.now() > deadline) throw new Error('no finish notice heard after the restart');
+    }
+    // Every later call is answered by its notice.
     const after = hub.api.ctx.jobs.waits.received;
     for (let i = 0; i < 3; i++) expect((await post(url, { image })).status).toBe(200);
     expect(hub.api.ctx.jobs.waits.received).toBe(after + 3);
   }, 90_000);
+});
+
+describe('how a worker tells the waiting instance', () => {
+  let redis: PrivateRedis;
+  beforeAll(async () => {
+    redis = await startPrivateRedis();
+  });
+  afterAll(async () => {
+    await redis?.cleanup();
+  });
+
+  it('publishes on the channel of an instance of this release, storing nothing; appends to the stream of one of the previous release', async () => {
+    const prefix = `notices-${process.pid}`;
+    const client = new Redis(redis.url);
+    const listener = new Redis(redis.url);
+    try {
+      const heard: string[] = [];
+      listener.on('message', (channel: string, message: string) => heard.push(`${channel} ${message}`));
+      await listener.subscribe(finishNoticesChannel(prefix, 'inst-a'));
+      const notice = { id: 'e1', event: 'completed' as const, returnvalue: { v: 1 } };
+      expect(await sendFinishNotice(client, prefix, channelReplyTo('inst-a'), notice)).toBe(true);
+      for (const deadline = Date.now() + 5000; heard.length === 0 && Date.now() < deadline;) await sleep(20);
+      expect(heard).toEqual([`${finishNoticesChannel(prefix, 'inst-a')} ${JSON.stringify(notice)}`]);
+      expect(await client.keys(`${prefix}:*`)).toEqual([]);
+
+      // The previous release's API names itself bare and reads its stream.
+      const failed = { id: 'e2', event: 'failed' as const, failedReason: 'boom' };
+      expect(await sendFinishNotice(client, prefix, 'inst-b', failed)).toBe(true);
+      const stream = (await client.xrange(finishNoticesKey(prefix, 'inst-b'), '-', '+')).map(([, f]) => f);
+      expect(stream).toEqual([['n', JSON.stringify(failed)]]);
+      expect(await client.ttl(finishNoticesKey(prefix, 'inst-b'))).toBeGreaterThan(3000);
+      expect(heard).toHaveLength(1);
+    } finally {
+      client.disconnect();
+      listener.disconnect();
+    }
+  });
 });
