@@ -113,30 +113,24 @@ export class PredictEntries {
     const dropInputs = () => (inputsApart ? this.redis.del(inputsKey).catch(() => 0) : Promise.resolve(0));
     // Each call counted as a job of its own would be (its quota check, its record), all in one
     // script; the entry's calls indexed under one key, written meanwhile.
-    const [refusals] = await Promise.all([
+    const writes = Promise.all([
       this.jobs.quotas.admitEntry(model, items),
       this.jobs.index.writeEntry(entryId, model, now, items),
       inputsApart
         ? this.redis.set(inputsKey, entryInputsJson(items), 'EX', sideKeyTtlS(this.config))
         : Promise.resolve(null),
     ]);
-    const accepted: EntryItem[] = [];
-    for (const [k, it] of items.entries()) {
-      const refusal = refusals[k];
-      if (refusal) out.set(it.id, refusal);
-      else accepted.push(it);
-    }
-    // A refused call leaves nothing behind: its record goes, and the index keeps only the others.
-    if (accepted.length < items.length)
-      await Promise.all([
-        ...items
-          .filter((it) => out.has(it.id))
-          .map((it) => this.jobs.accounting.release(model, it.id).catch(() => undefined)),
-        this.jobs.index.writeEntry(entryId, model, now, accepted).catch(() => undefined),
-      ]);
-    if (accepted.length === 0) {
-      await dropInputs();
-      return out;
+    // When no call can be refused, the add does not wait for those writes' replies: it follows
+    // them on the same connection, so Redis runs it after them, in one round trip instead of two.
+    const pipelined = !this.jobs.quotas.mayRefuse(items);
+    let accepted = items;
+    if (!pipelined) {
+      const [refusals] = await writes;
+      accepted = await this.dropRefused(model, entryId, now, items, refusals, out);
+      if (accepted.length === 0) {
+        await dropInputs();
+        return out;
+      }
     }
 
     const waitMs = this.config.PREDICT_WAIT_S * 1000;
@@ -165,7 +159,17 @@ export class PredictEntries {
     };
     try {
       // No priority: every entry on the lane has predict's (5), so a plain FIFO list does.
-      await queue.add('entry', data, { jobId: entryId, timestamp: now });
+      const add = queue.add('entry', data, { jobId: entryId, timestamp: now });
+      // A write that failed while the add went through leaves the entry to run: finish-entry.lua
+      // writes a record the submit did not, and the reconciler releases one left without its entry.
+      if (pipelined)
+        await Promise.all([
+          add,
+          writes.catch((cause: unknown) =>
+            this.log.warn({ err: (cause as Error).message, entry: entryId, model }, 'a predict entry write failed'),
+          ),
+        ]);
+      else await add;
       added = true;
     } catch (err) {
       finish.cancel();
@@ -196,6 +200,34 @@ export class PredictEntries {
     const n = accepted.length;
     for (const it of accepted) out.set(it.id, await this.answer(model, it, now, n, outcome));
     return out;
+  }
+
+  /**
+   * The calls admitted; a refused one gets its refusal in `out` and leaves nothing behind: its
+   * record goes, and the index keeps only the others.
+   */
+  private async dropRefused(
+    model: string,
+    entryId: string,
+    now: number,
+    items: EntryItem[],
+    refusals: (SpecError | null)[],
+    out: Map<string, PredictAnswer | Error>,
+  ): Promise<EntryItem[]> {
+    const accepted: EntryItem[] = [];
+    for (const [k, it] of items.entries()) {
+      const refusal = refusals[k];
+      if (refusal) out.set(it.id, refusal);
+      else accepted.push(it);
+    }
+    if (accepted.length < items.length)
+      await Promise.all([
+        ...items
+          .filter((it) => out.has(it.id))
+          .map((it) => this.jobs.accounting.release(model, it.id).catch(() => undefined)),
+        this.jobs.index.writeEntry(entryId, model, now, accepted).catch(() => undefined),
+      ]);
+    return accepted;
   }
 
   /** One call's answer from its entry's finishing event, or read back when there was none. */

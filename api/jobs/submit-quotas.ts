@@ -92,13 +92,12 @@ export class SubmitQuotas {
     model: string,
     calls: { id: string; tenant: string | null; input: Record<string, unknown> }[],
   ): Promise<(SpecError | null)[]> {
-    const items = calls.map((c) => this.submittedItem(c.id, c.tenant, c.input));
+    const items = this.submittedItems(calls);
     // A call with no share (not counted as waiting, no input bytes counted) no quota can refuse,
     // and its record would hold nothing until its finish, which writes one where none is: it is
     // admitted without a record, and the others' counts are what they would be with it. The
     // entry's first such call is still recorded: a record is how the reconciler finds an entry
     // whose finish never ran (its worker died in between), and a counted call may be refused.
-    const hasShare = (it: SubmittedItem) => it.share.countWaiting || it.share.inputBytes > 0;
     // None holds a share and some are anonymous: nothing to decide, and the anonymous calls'
     // record (finish-entry.lua settles them in it) stands in for the first call's.
     const entry = entryOfItem(items[0]?.id ?? '')?.entry;
@@ -113,6 +112,18 @@ export class SubmitQuotas {
       const outcome = outcomes.get(it.id);
       return outcome ? this.refusal(model, it, outcome) : null;
     });
+  }
+
+  /**
+   * Whether admitEntry may refuse any of these calls: only one holding a share can be. When none
+   * can, an entry need not wait for the admission's reply before it is added (PredictEntries).
+   */
+  mayRefuse(calls: { id: string; tenant: string | null; input: Record<string, unknown> }[]): boolean {
+    return this.submittedItems(calls).some(hasShare);
+  }
+
+  private submittedItems(calls: { id: string; tenant: string | null; input: Record<string, unknown> }[]) {
+    return calls.map((c) => this.submittedItem(c.id, c.tenant, c.input));
   }
 
   /** Whether `tenant`'s jobs and calls count in its waiting jobs: it has a max_waiting quota. */
@@ -149,4 +160,9 @@ export class SubmitQuotas {
       ).withReason('tenant_stored_bytes');
     return null;
   }
+}
+
+/** A call counted somewhere before it runs (as waiting, or its input bytes): what a quota can refuse. */
+function hasShare(it: SubmittedItem): boolean {
+  return it.share.countWaiting || it.share.inputBytes > 0;
 }
