@@ -2,8 +2,9 @@
  * The reconciler: brings every model's accounting records back in line with the jobs they stand
  * for, so a crash at any point (an API between counting a submit and adding its job, a worker
  * between completing a job and recording it, a DELETE cut short) leaves each tenant's counts equal
- * to the truth within one period. The counters always equal the sum of the records (each script
- * moves both at once); this walks the records, a slice per tick (HSCAN), and settles those whose
+ * to the truth within two periods at worst (each record is checked once a period). The counters
+ * always equal the sum of the records (each script moves both at once); this walks the records, a
+ * slice per tick (HSCAN), and settles those whose
  * job disagrees, each in one atomic script (shared/redis/reconcile-jobs.lua), so it needs no
  * snapshot and is safe beside live traffic and beside another replica doing the same.
  *

@@ -7,7 +7,7 @@
  * already reached is a no-op, so a script resent after a lost reply (ioredis resends in-flight
  * commands on reconnect) changes nothing the second time. Records that disagree with their job
  * (a crash between completing a job and recording it, a job deleted meanwhile) are settled by the
- * reconciler (api/reconciler.ts) within one reconciliation period.
+ * reconciler (api/reconciler.ts), which checks each record once a reconciliation period.
  *
  * The run/cancel claim lives here too: whoever claims a job first, a worker starting it or a
  * cancel, decides, so a job is never both canceled and run, and a cancel never wins against a
