@@ -51,7 +51,7 @@ export class FinishWaits {
    * ends with `{ event: 'removed' }` (the caller reads the job). `done` never rejects.
    */
   watch(id: string, ttlMs: number, isDone: () => Promise<boolean>): FinishWatch {
-    this.start();
+    this.listen();
     let finish!: (outcome: Finish | null) => void;
     const done = new Promise<Finish | null>((resolve) => {
       let readBack = this.options.readBackMs ?? 1000;
@@ -80,7 +80,11 @@ export class FinishWaits {
     return { done, cancel: () => finish(null) };
   }
 
-  private start(): void {
+  /**
+   * Subscribes to this instance's channel now (the API does at start-up), so its first call's
+   * notice does not race the subscription; the first watch() does it otherwise.
+   */
+  listen(): void {
     if (this.connection || this.closed) return;
     // A subscriber connection: ioredis subscribes again after every reconnect (Redis restarted).
     const connection = createRedis(this.config, { blocking: true });

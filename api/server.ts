@@ -111,6 +111,8 @@ export async function startApi(config: Config = loadConfig(), start: StartApiOpt
     entries: predict.entries.queues,
   });
   if (options.reconcilePeriodMs > 0) reconciler.start();
+  // Subscribed before the first call, whose notice would otherwise race the subscription.
+  jobs.waits.listen();
   const ctx: ApiContext = {
     version: VERSION,
     options,

@@ -54,6 +54,21 @@ describe('two API replicas behind one Redis', () => {
     await hub?.stop();
   });
 
+  it('each is subscribed to its own channel from start-up, before its first call', async () => {
+    const admin = new Redis(hub.config.REDIS_URL);
+    try {
+      for (const api of [hub.api, second]) {
+        const channel = finishNoticesChannel(hub.prefix, api.ctx.jobs.waits.instance);
+        for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(50))
+          if ((await admin.pubsub('NUMSUB', channel))[1] === 1) break;
+        expect(await admin.pubsub('NUMSUB', channel)).toEqual([channel, 1]);
+      }
+      expect(hub.api.ctx.jobs.waits.received + second.ctx.jobs.waits.received).toBe(0);
+    } finally {
+      admin.disconnect();
+    }
+  });
+
   it('each reads only the notices of its own calls, and no replica reads the queues’ event streams', async () => {
     const images = await Promise.all([1, 2, 3].map((k) => solidImage(32, 32, [k * 70, 40, 90])));
     const run = async (api: RunningApi) => {
