@@ -27,6 +27,18 @@ const READY_TIMEOUT_MS = 2000;
 /** While no event stream can be had, a wait checks the job this often. */
 const DEGRADED_POLL_MS = 250;
 
+export interface JobFinishEventsOptions {
+  /**
+   * First read-back of a job whose event has not come, ms; doubled each time up to
+   * `maxReadBackMs`. An event can be missed: a stream just opened reads only events after its
+   * first read, and a job that finished between the wait's first check and that read would
+   * otherwise hold its wait to the end. @defaultValue 1000
+   */
+  readBackMs?: number;
+  /** @defaultValue 5000 */
+  maxReadBackMs?: number;
+}
+
 export class JobFinishEvents {
   private readonly streams = new Map<string, QueueEvents>();
   /** BullMQ leaves connections it was given open: these are closed here. */
@@ -39,6 +51,7 @@ export class JobFinishEvents {
   constructor(
     private readonly config: Pick<Config, 'MODELHUB_PREFIX' | 'REDIS_URL' | 'REDIS_CLUSTER_NODES'>,
     private readonly log: Logger,
+    private readonly options: JobFinishEventsOptions = {},
   ) {}
 
   /** Event streams opened so far (each one reads every finish of its queue). */
@@ -105,16 +118,34 @@ export class JobFinishEvents {
     }
     await new Promise<void>((resolve) => {
       const names = ['completed', 'failed', 'removed'].map((e) => `${e}:${id}`);
+      let readBack = this.options.readBackMs ?? 1000;
+      let poll: NodeJS.Timeout | undefined;
+      let ended = false;
       const done = () => {
+        ended = true;
         clearTimeout(timer);
+        clearTimeout(poll);
         for (const n of names) emitter.off(n, done);
         this.waiters.delete(done);
         resolve();
       };
+      // Checked now (it may have finished before the listeners were attached), then again at
+      // growing intervals, in case its event was missed.
+      const check = () => {
+        void isDone()
+          .catch(() => false)
+          .then((finished) => {
+            if (finished) done();
+            else if (!ended) {
+              poll = setTimeout(check, readBack);
+              readBack = Math.min(readBack * 2, this.options.maxReadBackMs ?? 5000);
+            }
+          });
+      };
       this.waiters.add(done);
       const timer = setTimeout(done, Math.max(0, deadline - Date.now()));
       for (const n of names) emitter.on(n, done);
-      void isDone().then((finished) => finished && done());
+      check();
     });
   }
 
