@@ -13,12 +13,9 @@ import type { TenancyOptions } from '../../shared/options/tenancy.js';
 import { completedSetKey, entryHashKey, jobHashKey } from '../../shared/redis/bullmq-internals.js';
 import { accountingKeys, jobClaimKey } from '../../shared/redis/keys.js';
 import { REDIS_URL, deletePrefix, testPrefix } from '../helpers/hub.js';
+import { modelReconciler } from '../helpers/reconciler.js';
 import type { Queue } from 'bullmq';
-import { Reconciler } from '../../api/reconciler.js';
-import type { JobData, JobResult } from '../../shared/jobs/payload.js';
-import { createLogger } from '../../shared/logger.js';
 import { itemResultBytes, type EntryData, type EntryResult } from '../../shared/predict/entry.js';
-import type { WebhookJobData } from '../../shared/webhooks/events.js';
 
 const prefix = testPrefix('entryacct');
 const redis = new Redis(REDIS_URL);
@@ -582,18 +579,7 @@ describe('Reconciler over an entry whose finish never ran', () => {
     const bytes = String(3 * itemResultBytes(entry.returnvalue.items[0]));
     let reads = 0;
     const lane = { getJob: async () => (reads++, entry) } as unknown as Queue<EntryData, EntryResult>;
-    const reconciler = new Reconciler(
-      redis,
-      new Map([[model, {} as Queue<JobData, JobResult>]]),
-      {} as Queue<WebhookJobData>,
-      createLogger('test', { level: 'silent' }),
-      {
-        prefix,
-        accounting: { ttlS: 60, retention: { JOB_RETENTION_S: 60, JOB_RETENTION_COUNT: 10, JOB_RETENTION_BYTES: 0 } },
-        periodMs: 30_000,
-        entries: new Map([[model, lane]]),
-      },
-    );
+    const reconciler = modelReconciler(redis, prefix, model, { entries: new Map([[model, lane]]) });
     await reconciler.reconcileAll();
     expect(reads).toBe(1);
     const records = await redis.hgetall(accountingKeys(prefix, model).records);

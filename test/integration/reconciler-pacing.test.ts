@@ -5,15 +5,11 @@
  * so another replica does not start a pass in between. Only the clock (Date) is faked here: Redis
  * and its I/O are real.
  */
-import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { Reconciler } from '../../api/reconciler.js';
-import type { JobData, JobResult } from '../../shared/jobs/payload.js';
-import { createLogger } from '../../shared/logger.js';
 import { accountingKeys } from '../../shared/redis/keys.js';
-import type { WebhookJobData } from '../../shared/webhooks/events.js';
 import { REDIS_URL, deletePrefix, testPrefix } from '../helpers/hub.js';
+import { modelReconciler } from '../helpers/reconciler.js';
 
 const prefix = testPrefix('recpace');
 const model = 'm';
@@ -36,19 +32,12 @@ function replica() {
   redises.push(redis);
   const commands = vi.spyOn(redis, 'sendCommand');
   const passStarts = vi.spyOn(redis, 'hlen');
-  const reconciler = new Reconciler(
-    redis,
-    new Map([[model, {} as Queue<JobData, JobResult>]]),
-    {} as Queue<WebhookJobData>,
-    createLogger('test', { level: 'silent' }),
-    {
-      prefix,
-      accounting: { ttlS: 600, retention: { JOB_RETENTION_S: 600, JOB_RETENTION_COUNT: 10, JOB_RETENTION_BYTES: 0 } },
-      periodMs: PERIOD_MS,
-      tickMs: TICK_MS,
-      graceMs: 3_600_000,
-    },
-  );
+  const reconciler = modelReconciler(redis, prefix, model, {
+    retentionS: 600,
+    periodMs: PERIOD_MS,
+    tickMs: TICK_MS,
+    graceMs: 3_600_000,
+  });
   return { reconciler, commands, passTicks: () => passStarts.mock.calls.length };
 }
 
