@@ -4,9 +4,9 @@
  * between completing a job and recording it, a DELETE cut short) leaves each tenant's counts equal
  * to the truth within two periods at worst (each record is checked once a period). The counters
  * always equal the sum of the records (each script moves both at once); this walks the records, a
- * slice per tick (HSCAN), and settles those whose
- * job disagrees, each in one atomic script (shared/redis/reconcile-jobs.lua), so it needs no
- * snapshot and is safe beside live traffic and beside another replica doing the same.
+ * slice per tick (HSCAN), and settles those whose job disagrees, each in one atomic script
+ * (shared/redis/reconcile-jobs.lua), so it needs no snapshot and is safe beside live traffic and
+ * beside another replica doing the same.
  *
  * It runs in the API (every model's queue is there, with or without workers), on start-up and
  * then every tick; with several replicas, the one holding a model's `reconciling` key does it.
@@ -122,20 +122,14 @@ export class Reconciler {
     }
   }
 
-  private async holdTurn(model: string): Promise<boolean> {
+  /** Takes or keeps the model's turn here, for three ticks plus `forMs`; false when another replica holds it. */
+  private async holdTurn(model: string, forMs = 0): Promise<boolean> {
     const key = accountingKeys(this.options.prefix, model).reconciling;
-    const ttl = 3 * (this.options.tickMs ?? 1000);
+    const ttl = forMs + 3 * (this.options.tickMs ?? 1000);
     if (await this.redis.set(key, this.owner, 'PX', ttl, 'NX')) return true;
     if ((await this.redis.get(key)) !== this.owner) return false;
     await this.redis.pexpire(key, ttl);
     return true;
-  }
-
-  /** Keeps the model's turn here for `ms` more than a held turn lasts, if it is still this replica's. */
-  private async keepTurn(model: string, ms: number): Promise<void> {
-    const key = accountingKeys(this.options.prefix, model).reconciling;
-    if ((await this.redis.get(key)) === this.owner)
-      await this.redis.pexpire(key, ms + 3 * (this.options.tickMs ?? 1000));
   }
 
   /** Checks the next slice of the model's records; `budget` records at most (default: this tick's share). */
@@ -176,7 +170,7 @@ export class Reconciler {
       this.nextPassAt.set(model, next);
       // The turn stays here until then (and for as long after as a held turn lasts), so another
       // replica does not start a pass in between; if this one dies, the key expires.
-      if (budget === undefined && next > now) await this.keepTurn(model, next - now);
+      if (budget === undefined && next > now) await this.holdTurn(model, next - now);
     }
   }
 
