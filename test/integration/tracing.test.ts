@@ -304,10 +304,12 @@ describe('traces across the API and a worker', () => {
     );
     expect(upload.status).toBe(202);
     await pollBatch(hub.url, upload.body.id);
+    // The chunk's process span ends after its items' spans, and may be exported after them.
     const spans = await otlp.until(
       (all) =>
         named(ofTrace(all, t.traceId), 'postprocess').length === 3 &&
-        named(ofTrace(all, t.traceId), 'inference').length === 3,
+        named(ofTrace(all, t.traceId), 'inference').length === 3 &&
+        named(ofTrace(all, t.traceId), `process ${bulkQueueName(MODEL)}`).length > 0,
     );
     const own = ofTrace(spans, t.traceId);
     const byId = new Map(own.map((s) => [s.spanId, s]));
