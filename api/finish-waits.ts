@@ -13,6 +13,7 @@ import { channelReplyTo, type FinishNotice } from '../shared/jobs/finish-notices
 import { createRedis, type RedisClient } from '../shared/redis/connection.js';
 import { finishNoticesChannel } from '../shared/redis/keys.js';
 import type { Finish, FinishWatch } from './job-finish-events.js';
+import { readBackUntilDone } from './read-back.js';
 
 export interface FinishWaitsOptions {
   /** First read-back of a job whose notice has not come, ms; doubled each time up to `maxReadBackMs`. @defaultValue 1000 */
@@ -54,27 +55,19 @@ export class FinishWaits {
     this.listen();
     let finish!: (outcome: Finish | null) => void;
     const done = new Promise<Finish | null>((resolve) => {
-      let readBack = this.options.readBackMs ?? 1000;
-      let poll: NodeJS.Timeout | undefined;
       const timer = setTimeout(() => finish(null), ttlMs);
       finish = (outcome) => {
         if (this.waiters.get(id)?.finish !== finish) return;
         clearTimeout(timer);
-        clearTimeout(poll);
+        stopReadBack();
         this.waiters.delete(id);
         resolve(outcome);
       };
-      const check = () => {
-        poll = setTimeout(() => {
-          void isDone().then(
-            (finished) => (finished ? finish({ event: 'removed' }) : check()),
-            () => check(),
-          );
-        }, readBack);
-        readBack = Math.min(readBack * 2, this.options.maxReadBackMs ?? 5000);
-      };
       this.waiters.set(id, { finish });
-      check();
+      const stopReadBack = readBackUntilDone(isDone, () => finish({ event: 'removed' }), {
+        firstMs: this.options.readBackMs,
+        maxMs: this.options.maxReadBackMs,
+      });
     });
     if (this.closed) finish(null);
     return { done, cancel: () => finish(null) };

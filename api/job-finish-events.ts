@@ -10,6 +10,7 @@ import type { Logger } from '../shared/logger.js';
 import type { JobResult } from '../shared/jobs/payload.js';
 import { createRedis, type RedisClient } from '../shared/redis/connection.js';
 import { modelQueueName } from '../shared/redis/keys.js';
+import { readBackUntilDone } from './read-back.js';
 
 /** What a job's finishing event says (completed with its result, failed with its reason, or removed). */
 export type Finish =
@@ -118,34 +119,23 @@ export class JobFinishEvents {
     }
     await new Promise<void>((resolve) => {
       const names = ['completed', 'failed', 'removed'].map((e) => `${e}:${id}`);
-      let readBack = this.options.readBackMs ?? 1000;
-      let poll: NodeJS.Timeout | undefined;
-      let ended = false;
       const done = () => {
-        ended = true;
         clearTimeout(timer);
-        clearTimeout(poll);
+        stopReadBack();
         for (const n of names) emitter.off(n, done);
         this.waiters.delete(done);
         resolve();
       };
-      // Checked now (it may have finished before the listeners were attached), then again at
-      // growing intervals, in case its event was missed.
-      const check = () => {
-        void isDone()
-          .catch(() => false)
-          .then((finished) => {
-            if (finished) done();
-            else if (!ended) {
-              poll = setTimeout(check, readBack);
-              readBack = Math.min(readBack * 2, this.options.maxReadBackMs ?? 5000);
-            }
-          });
-      };
       this.waiters.add(done);
       const timer = setTimeout(done, Math.max(0, deadline - Date.now()));
       for (const n of names) emitter.on(n, done);
-      check();
+      // Read now (it may have finished before the listeners were attached), then again at
+      // growing intervals, in case its event was missed.
+      const stopReadBack = readBackUntilDone(isDone, done, {
+        firstMs: this.options.readBackMs,
+        maxMs: this.options.maxReadBackMs,
+        now: true,
+      });
     });
   }
 
