@@ -2,8 +2,9 @@
  * The reconciler's pace (api/reconciler.ts): a model's passes start one period apart. A pass over
  * more records than a tick's share goes on every tick until it ends; one that ended early leaves
  * the model alone (no Redis command at all) until the period is up, and keeps its turn meanwhile,
- * so another replica does not start a pass in between. Only the clock (Date) is faked here: Redis
- * and its I/O are real.
+ * so another replica does not start a pass in between. That replica, having found the turn held,
+ * asks again only when the holder's key is due to expire. Only the clock (Date) is faked here:
+ * Redis and its I/O are real.
  */
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
@@ -82,10 +83,39 @@ describe('the reconciler’s pace', () => {
     vi.setSystemTime(T0 + PERIOD_MS - TICK_MS);
     await b.reconciler.tick();
     expect(b.passTicks()).toBe(0);
+    // Having found it held, the other replica asks no more until the holder's key is due to expire
+    // (Redis's clock, which is not faked: about the period from now).
+    const asked = b.commands.mock.calls.length;
+    expect(asked).toBeGreaterThan(0);
+    for (let t = 0; t < 10; t++) {
+      vi.setSystemTime(T0 + PERIOD_MS + t * TICK_MS);
+      await b.reconciler.tick();
+    }
+    expect(b.commands.mock.calls.length).toBe(asked);
 
     // The period is up: the next pass starts.
     const before = a.passTicks();
     await tickAt(a, PERIOD_MS);
     expect(a.passTicks()).toBe(before + 1);
+  });
+
+  it('takes the turn once the holder’s key is due to expire, when the holder has gone', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(T0);
+    const turn = accountingKeys(prefix, model).reconciling;
+    const seed = new Redis(REDIS_URL);
+    redises.push(seed);
+    await seed.set(turn, 'a replica that has gone', 'PX', 5 * TICK_MS);
+
+    const b = replica();
+    await tickAt(b, 0);
+    expect(b.passTicks()).toBe(0);
+    await tickAt(b, 2 * TICK_MS);
+    expect(b.passTicks()).toBe(0);
+    // The key expires (made to here, rather than waited for): b's next tick after its PTTL takes the turn.
+    await seed.del(turn);
+    await tickAt(b, 5 * TICK_MS + 1);
+    expect(b.passTicks()).toBe(1);
+    expect(await seed.get(turn)).not.toBe(null);
   });
 });
