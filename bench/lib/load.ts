@@ -165,3 +165,47 @@ export async function runLoad(
     failed,
   };
 }
+
+export interface InterleavedResult {
+  /** Each URL's p50 over the window, ms, in the order given. */
+  p50: number[];
+  /** Each URL's answered calls in the window. */
+  calls: number[];
+  failed: number;
+}
+
+/**
+ * One client, one call at a time, sent in turn to each of two services (orders A B, B A, A B, …,
+ * each body to both): the same load as c=1 for each, at the same moments of the host. Comparing
+ * windows run one after the other instead compared the host's moments: a busy neighbour for two
+ * seconds moved one side's p50 by up to a third.
+ */
+export async function runInterleaved(
+  baseUrls: [string, string],
+  target: Target,
+  seconds: number,
+  warmupS: number,
+): Promise<InterleavedResult> {
+  const clients = baseUrls.map((u) => new HttpClient(u, 1));
+  const measureFrom = performance.now() + warmupS * 1000;
+  const stopAt = measureFrom + seconds * 1000;
+  const latencies: number[][] = [[], []];
+  let failed = 0;
+  for (let i = 0; performance.now() < stopAt; i++) {
+    const pair = Math.floor(i / 2);
+    const side = (i + pair) % 2;
+    const body = target.body[pair % target.body.length];
+    const started = performance.now();
+    let ok: boolean;
+    try {
+      ok = await cycle(clients[side], target, body);
+    } catch {
+      ok = false;
+    }
+    if (!ok) failed += 1;
+    else if (started >= measureFrom) latencies[side].push(performance.now() - started);
+  }
+  for (const c of clients) c.close();
+  for (const l of latencies) l.sort((a, b) => a - b);
+  return { p50: latencies.map((l) => percentile(l, 50)), calls: latencies.map((l) => l.length), failed };
+}
