@@ -571,10 +571,9 @@ async function measure(
 }
 
 /**
- * Warms an API and the workers behind it (JIT, first batches, connections) at the top concurrency
- * before anything is measured (--prime).
+ * Warms an API and the workers behind it (JIT, first batches, connections) before anything is
+ * measured (--prime), at `concurrency` (default: the top concurrency, at least 8).
  */
-/** `concurrency`: the load it warms (default: the top concurrency, at least 8). */
 async function prime(url: string, target: Target, concurrency = Math.max(8, topC)): Promise<void> {
   await runLoad(url, target, concurrency, primeSeconds, 0);
 }
@@ -735,10 +734,10 @@ try {
       }
     // A second round at c=1, in the other order: the better p50 of each is shown (the check itself
     // is on calls sent in turn to both APIs, where the host's moments cancel).
-    if (modes.includes('predict') && concurrencies.includes(1))
+    if (modes.includes('predict') && concurrencies.includes(1)) {
       await onAndOff('hub predict', hubTarget(opts.model!, 'predict', modelBody), 1, [worker], 2);
-    if (modes.includes('predict'))
       await interleavedOnOff('hub predict', [api.url, apiOff.url], hubTarget(opts.model!, 'predict', modelBody));
+    }
     const rounds = Number(opts['page-rounds']);
     if (textPages && raw && rounds > 0) {
       log(`page rounds: raw (best options, batch ${raw.bestBatch}) and hub predict at c=4, alternated`);

@@ -112,7 +112,7 @@ describe('the reconciler’s pace', () => {
     expect(b.passTicks()).toBe(0);
     await tickAt(b, 2 * TICK_MS);
     expect(b.passTicks()).toBe(0);
-    // The key expires (made to here, rather than waited for): b's next tick after its PTTL takes the turn.
+    // The key expires (deleted here rather than waited for): b's first tick past its PTTL takes the turn.
     await seed.del(turn);
     await tickAt(b, 5 * TICK_MS + 1);
     expect(b.passTicks()).toBe(1);
