@@ -980,6 +980,12 @@ try {
     const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as { models: string[] };
     log(`all models loaded in one worker: ${health.models.length} (${health.models.join(', ')})`);
     const target = hubTarget(opts.model!, 'predict', modelBody);
+    const allProbes = (apiService: Service) => [
+      processProbe('api', apiService.pid),
+      processProbe('worker', allWorker.pid),
+      processProbe('redis', redisServer.pid),
+      selfProbe('bench clients'),
+    ];
     // At c=1, the load measured: at the top concurrency the coalescing API would warm its entry
     // path, not the lone call's, and the other API the lone call's (up to 0.6 ms of API CPU per
     // call apart at c=1 in the first windows after).
@@ -993,12 +999,7 @@ try {
           on ? allApi.url : allOff.url,
           target,
           1,
-          [
-            processProbe('api', (on ? allApi : allOff).service.pid),
-            processProbe('worker', allWorker.pid),
-            processProbe('redis', redisServer.pid),
-            selfProbe('bench clients'),
-          ],
+          allProbes(on ? allApi.service : allOff.service),
           on ? allApi.metricsUrl : allOff.metricsUrl,
         );
     await interleavedOnOff('all models, hub predict', [allApi.url, allOff.url], target);
@@ -1022,12 +1023,7 @@ try {
               allApi.url,
               target,
               allModelsC,
-              [
-                processProbe('api', allApi.service.pid),
-                processProbe('worker', allWorker.pid),
-                processProbe('redis', redisServer.pid),
-                selfProbe('bench clients'),
-              ],
+              allProbes(allApi.service),
               allApi.metricsUrl,
             )),
         ];
