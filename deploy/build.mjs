@@ -1,6 +1,6 @@
 // `npm run build`: compiles the TypeScript to dist/ (tsc -p tsconfig.build.json, with source
 // maps), then copies every other file under api/, worker/, webhooks/, shared/ and deploy/local/ (.lua
-// scripts, the session thread host .mjs, static web files, ...) to the same place under dist/,
+// scripts, the session thread host .mjs, the resampler's .wasm, static web files, ...) to the same place under dist/,
 // so code that loads a file from next to itself (`new URL('./x.lua', import.meta.url)`) finds
 // it when compiled too. models/ is neither compiled nor copied: manifests, labels, examples and
 // weights are read in place from the repository root (REPO_ROOT in shared/config.ts), and the

@@ -7,55 +7,107 @@
  * The filter is libvips' linear kernel as sharp's `kernel: 'linear'` uses it: a triangle whose
  * support widens with the reduction factor (antialiased when shrinking), pixel centres aligned,
  * edges clamped. Results match sharp to within rounding (sharp rounds to 8-bit in between).
+ *
+ * The two passes run in WebAssembly SIMD (resample.wat): a pixel's channels are one f32x4, so a
+ * tap is one load and one multiply-add where JavaScript did three. This file computes the taps
+ * (cached per geometry), lays out the module's memory and copies the result into the tensor.
  */
+import fs from 'node:fs';
 
-/** Source pixel taps of one output coordinate along one axis. */
+interface ResampleKernels {
+  memory: WebAssembly.Memory;
+  horizontal(
+    src: number,
+    stride: number,
+    rowCount: number,
+    width: number,
+    offsets: number,
+    weights: number,
+    taps: number,
+    rows: number,
+  ): void;
+  vertical(
+    width: number,
+    height: number,
+    rowAt: number,
+    weights: number,
+    taps: number,
+    norm: number,
+    out: number,
+  ): void;
+}
+
+// Compiled once, synchronously (515 bytes). The memory is never grown: growing detaches its
+// ArrayBuffer, and V8 then guards every typed-array access in the process against detached
+// buffers (the JavaScript resampler ran at half speed after one grow, measured). Its 18 MiB
+// (resample.wat) hold the largest call the worker makes, an image of 256 Ki pixels
+// (OWN_RESAMPLE_MAX_PIXELS): source 1 MiB, pass 1's rows 4 MiB, result 3 MiB, and taps of at
+// most about 8 bytes × 2 × (width + height) per axis. Untouched pages cost nothing.
+const kernels = new WebAssembly.Instance(
+  new WebAssembly.Module(fs.readFileSync(new URL('./resample.wasm', import.meta.url))),
+).exports as unknown as ResampleKernels;
+const heap = kernels.memory.buffer;
+const heapBytes = new Uint8Array(heap);
+const heapI32 = new Int32Array(heap);
+const heapF32 = new Float32Array(heap);
+
+/** Taps of one axis: for each output index, `count` source indices and weights (zero-padded). */
 interface Taps {
-  /** First source index of each output index. */
-  start: Int32Array;
-  /** Taps per output index (the same for all). */
+  /** Taps per output index: the most non-zero weights any index has. */
   count: number;
-  /** weights[i * count + k]: weight of source start[i] + k (clamped to the edge), normalised. */
+  /** index[i * count + k]: source index of tap k of output i, clamped to the edge. */
+  index: Int32Array;
+  /** Its weight, normalised; an index with fewer taps ends in weights of 0 (they add nothing). */
   weights: Float32Array;
-  /**
-   * The taps of index i with a weight other than 0: k from nonZeroFrom[i] to nonZeroTo[i]
-   * (exclusive). The triangle's ends often weigh exactly 0; skipping them changes no sum.
-   */
-  nonZeroFrom: Int32Array;
-  nonZeroTo: Int32Array;
-  /** clamped[i * count + k]: source start[i] + k clamped to the edge (0 .. srcSize − 1). */
-  clamped: Int32Array;
+  /** Lowest and highest source index read. */
+  first: number;
+  last: number;
 }
 
 function computeTaps(srcSize: number, dstSize: number, from: number, length: number): Taps {
   const scale = srcSize / dstSize;
   const support = Math.max(1, scale);
-  const count = Math.ceil(support * 2) + 1;
-  const start = new Int32Array(length);
-  const weights = new Float32Array(length * count);
-  const nonZeroFrom = new Int32Array(length);
-  const nonZeroTo = new Int32Array(length);
-  const clamped = new Int32Array(length * count);
+  const span = Math.ceil(support * 2) + 1;
+  const raw = new Float64Array(length * span);
+  const starts = new Int32Array(length);
+  const lo = new Int32Array(length);
+  const hi = new Int32Array(length);
+  let count = 1;
   for (let i = 0; i < length; i++) {
     const centre = (from + i + 0.5) * scale - 0.5;
-    const first = Math.floor(centre - support) + 1;
-    start[i] = first;
+    const start = Math.floor(centre - support) + 1;
+    starts[i] = start;
     let sum = 0;
-    for (let k = 0; k < count; k++) {
-      const w = Math.max(0, 1 - Math.abs(first + k - centre) / support);
-      weights[i * count + k] = w;
+    for (let k = 0; k < span; k++) {
+      const w = Math.max(0, 1 - Math.abs(start + k - centre) / support);
+      raw[i * span + k] = w;
       sum += w;
     }
-    for (let k = 0; k < count; k++) weights[i * count + k] /= sum;
-    let lo = 0;
-    let hi = count;
-    while (lo < hi && weights[i * count + lo] === 0) lo++;
-    while (hi > lo && weights[i * count + hi - 1] === 0) hi--;
-    nonZeroFrom[i] = lo;
-    nonZeroTo[i] = hi;
-    for (let k = 0; k < count; k++) clamped[i * count + k] = Math.min(srcSize - 1, Math.max(0, first + k));
+    for (let k = 0; k < span; k++) raw[i * span + k] /= sum;
+    // The triangle's ends often weigh exactly 0: skipping them changes no sum.
+    let a = 0;
+    let b = span;
+    while (a < b && raw[i * span + a] === 0) a++;
+    while (b > a && raw[i * span + b - 1] === 0) b--;
+    lo[i] = a;
+    hi[i] = b;
+    count = Math.max(count, b - a);
   }
-  return { start, count, weights, nonZeroFrom, nonZeroTo, clamped };
+  const index = new Int32Array(length * count);
+  const weights = new Float32Array(length * count);
+  let first = srcSize - 1;
+  let last = 0;
+  for (let i = 0; i < length; i++) {
+    for (let k = 0; k < count; k++) {
+      const tap = Math.min(lo[i] + k, hi[i] - 1);
+      const at = Math.min(srcSize - 1, Math.max(0, starts[i] + tap));
+      index[i * count + k] = at;
+      weights[i * count + k] = lo[i] + k < hi[i] ? raw[i * span + tap] : 0;
+      first = Math.min(first, at);
+      last = Math.max(last, at);
+    }
+  }
+  return { count, index, weights, first, last };
 }
 
 /**
@@ -74,18 +126,6 @@ function taps(srcSize: number, dstSize: number, from: number, length: number): T
     tapsCache.set(key, t);
   }
   return t;
-}
-
-/**
- * Pass 1's rows, reused from call to call instead of a fresh zero-filled array per image (129 KB
- * for a text line). Safe: a call is synchronous, and pass 1 writes every value pass 2 reads. It
- * holds at most the largest call's rows: 3 MB, as this path takes images up to 256 Ki pixels.
- */
-let rowsScratch = new Float32Array(0);
-
-function scratchRows(length: number): Float32Array {
-  if (rowsScratch.length < length) rowsScratch = new Float32Array(length);
-  return rowsScratch;
 }
 
 export interface ResampleTarget {
@@ -111,11 +151,17 @@ export interface ChannelNorm {
   add: number;
 }
 
+const align16 = (n: number) => (n + 15) & ~15;
+/** Bytes 0–47 of the memory: the normalisation (mul, add as f32x4; each lane's plane offset). */
+const NORM_AT = 0;
+const LAYOUT_FROM = 64;
+
 /**
  * Resizes interleaved 8-bit RGB (`width` × `height`) and writes the normalised window into `out`
  * ([3, tensorHeight, tensorWidth], planar). Separable: rows first, then columns. With
  * `channels` 4 the pixels are RGBA and the alpha byte is skipped: for an image whose alpha is
- * 255 everywhere, the same floats as its RGB without a flattening pass.
+ * 255 everywhere, the same floats as its RGB without a flattening pass. `norm` maps the three
+ * output channels to the three source channels one to one (RGB or BGR order).
  */
 export function resampleToTensor(
   rgb: Uint8Array,
@@ -128,79 +174,51 @@ export function resampleToTensor(
 ): void {
   const h = taps(width, t.resizeWidth, t.cropLeft, t.copyWidth);
   const v = taps(height, t.resizeHeight, t.cropTop, t.copyHeight);
-  // Source rows the vertical taps need.
-  let rowFrom = Infinity;
-  let rowTo = -Infinity;
-  for (let y = 0; y < t.copyHeight; y++) {
-    rowFrom = Math.min(rowFrom, v.start[y]);
-    rowTo = Math.max(rowTo, v.start[y] + v.count - 1);
-  }
-  rowFrom = Math.max(0, rowFrom);
-  rowTo = Math.min(height - 1, rowTo);
-  // Pass 1: each needed source row resized horizontally, 3 channels interleaved, as floats.
-  // Hot loops read typed arrays from locals and keep the sums in scalars (no per-pixel arrays):
-  // the arithmetic, and its order, is the straightforward loop's, so the floats are the same.
-  // Each tap's source column comes clamped to the edge with the (cached) taps.
   const W = t.copyWidth;
-  const rows = scratchRows((rowTo - rowFrom + 1) * W * 3);
-  const hCount = h.count;
-  const hWeights = h.weights;
-  const hFrom = h.nonZeroFrom;
-  const hTo = h.nonZeroTo;
-  const hColumn = h.clamped;
-  for (let r = rowFrom; r <= rowTo; r++) {
-    const src = r * width * channels;
-    let dst = (r - rowFrom) * W * 3;
-    for (let x = 0; x < W; x++, dst += 3) {
-      let a = 0;
-      let b = 0;
-      let c = 0;
-      const w0 = x * hCount;
-      for (let k = w0 + hFrom[x], end = w0 + hTo[x]; k < end; k++) {
-        const w = hWeights[k];
-        const p = src + hColumn[k] * channels;
-        a += rgb[p] * w;
-        b += rgb[p + 1] * w;
-        c += rgb[p + 2] * w;
-      }
-      rows[dst] = a;
-      rows[dst + 1] = b;
-      rows[dst + 2] = c;
-    }
-  }
-  // Pass 2: vertically, normalised, into the tensor's planes.
-  const plane = t.tensorWidth * t.tensorHeight;
-  const [n0, n1, n2] = norm;
-  const vCount = v.count;
-  const vWeights = v.weights;
-  const rowBase = new Int32Array(vCount);
-  // Output channel c reads source channel norm[c].src of the (a, b, c) sums.
-  const [src0, src1, src2] = [n0.src, n1.src, n2.src];
-  const [m0, m1, m2] = [n0.mul, n1.mul, n2.mul];
-  const [d0, d1, d2] = [n0.add, n1.add, n2.add];
-  for (let y = 0; y < t.copyHeight; y++) {
-    const dstRow = (y + t.padTop) * t.tensorWidth + t.padLeft;
-    const s0 = v.start[y];
-    for (let k = 0; k < vCount; k++) rowBase[k] = (Math.min(rowTo, Math.max(rowFrom, s0 + k)) - rowFrom) * W * 3;
-    const wBase = y * vCount;
-    const kFrom = v.nonZeroFrom[y];
-    const kTo = v.nonZeroTo[y];
-    for (let x = 0, px = 0; x < W; x++, px += 3) {
-      let a = 0;
-      let b = 0;
-      let c = 0;
-      for (let k = kFrom; k < kTo; k++) {
-        const w = vWeights[wBase + k];
-        const p = rowBase[k] + px;
-        a += rows[p] * w;
-        b += rows[p + 1] * w;
-        c += rows[p + 2] * w;
-      }
-      const d = dstRow + x;
-      // The channel picks branch the same way for every pixel (predicted), unlike an indexed array.
-      out[d] = (src0 === 0 ? a : src0 === 1 ? b : c) * m0 + d0;
-      out[plane + d] = (src1 === 0 ? a : src1 === 1 ? b : c) * m1 + d1;
-      out[2 * plane + d] = (src2 === 0 ? a : src2 === 1 ? b : c) * m2 + d2;
-    }
+  const H = t.copyHeight;
+  const rowFrom = v.first;
+  const rowCount = v.last - v.first + 1;
+  const stride = width * channels;
+  // The module's memory for this call; the source rows get 4 bytes of slack (a pixel is read as 4).
+  const srcAt = LAYOUT_FROM;
+  const offsetsAt = align16(srcAt + rowCount * stride + 4);
+  const hWeightsAt = offsetsAt + align16(h.index.length * 4);
+  const rowAtAt = hWeightsAt + align16(h.index.length * 4);
+  const vWeightsAt = rowAtAt + align16(v.index.length * 4);
+  const rowsAt = vWeightsAt + align16(v.index.length * 4);
+  const outAt = rowsAt + rowCount * W * 16;
+  if (outAt + 3 * W * H * 4 > heap.byteLength)
+    throw new RangeError(
+      `resample of ${width}×${height} to ${W}×${H} needs more than the ${heap.byteLength} bytes it has`,
+    );
+
+  heapBytes.set(rgb.subarray(rowFrom * stride, (rowFrom + rowCount) * stride), srcAt);
+  for (let i = 0, o = offsetsAt >> 2; i < h.index.length; i++) heapI32[o + i] = h.index[i] * channels;
+  heapF32.set(h.weights, hWeightsAt >> 2);
+  for (let i = 0, o = rowAtAt >> 2; i < v.index.length; i++) heapI32[o + i] = rowsAt + (v.index[i] - rowFrom) * W * 16;
+  heapF32.set(v.weights, vWeightsAt >> 2);
+  // Lane s of a sum is source channel s: it is scaled as, and stored in the plane of, the output
+  // channel that reads it.
+  const plane = W * H;
+  let lanes = 0;
+  norm.forEach((n, c) => {
+    heapF32[(NORM_AT >> 2) + n.src] = n.mul;
+    heapF32[(NORM_AT >> 2) + 4 + n.src] = n.add;
+    heapI32[(NORM_AT >> 2) + 8 + n.src] = c * plane * 4;
+    lanes |= 1 << n.src;
+  });
+  if (norm.length !== 3 || lanes !== 7) throw new Error('resampleToTensor: norm must map channels one to one');
+
+  kernels.horizontal(srcAt, stride, rowCount, W, offsetsAt, hWeightsAt, h.count, rowsAt);
+  kernels.vertical(W, H, rowAtAt, vWeightsAt, v.count, NORM_AT, outAt);
+
+  const tensorPlane = t.tensorWidth * t.tensorHeight;
+  const result = outAt >> 2;
+  for (let c = 0; c < 3; c++) {
+    const from = result + c * plane;
+    const to = c * tensorPlane + t.padTop * t.tensorWidth + t.padLeft;
+    if (W === t.tensorWidth) out.set(heapF32.subarray(from, from + plane), to);
+    else
+      for (let y = 0; y < H; y++) out.set(heapF32.subarray(from + y * W, from + (y + 1) * W), to + y * t.tensorWidth);
   }
 }
