@@ -24,7 +24,9 @@
  * dist/ first (`--source`: TypeScript through tsx, no build). Each API is warmed at the top
  * concurrency for --prime seconds (8) before it is measured: a fresh one costs twice the CPU per call.
  * The c=32 / raw and Redis-per-call / bare targets are medians of --ratio-rounds (3) rounds that
- * alternate a raw onnxruntime window, hub predict at c=32 and the bare round trip at c=32.
+ * alternate a raw onnxruntime window, hub predict at c=32 and the bare round trip at c=32. The c=1
+ * checks against the bare round trip (overhead ≤ bare p50 + 2.5 ms; no-op p50 ≤ 1.25 × bare) are
+ * medians of --c1-windows windows of calls sent in turn to the hub and the bare server.
  * Writes bench/results/<model>[-<size>].json and .png. Figures are ratios from one run: the
  * machine may be shared, so absolute numbers move between runs; the ratios are what to read.
  */
@@ -118,7 +120,8 @@ const { values: opts } = parseArgs({
     /**
      * Windows of c=1 predict sent in turn to the API with coalescing on and the one with it off
      * (bench/lib/load.ts runInterleaved), single-model and all-models phases, for the c=1 on / off
-     * checks: the median of the windows' p50 ratios. A lone call takes the same path either way, and
+     * checks: the median of the windows' p50 ratios. As many windows of calls sent in turn to the
+     * hub and the bare server, for the single-model and no-op c=1 checks against the bare round trip. A lone call takes the same path either way, and
      * one window of each after the other compared two moments of the host (rounds 0.78–1.38 here).
      */
     'c1-windows': { type: 'string', default: '6' },
@@ -715,6 +718,25 @@ try {
     c1OnOff.set(label, ratios);
     results.c1OnOff = Object.fromEntries(c1OnOff);
   };
+  /**
+   * The c=1 checks against the bare round trip, by label: each window's [hub p50, bare p50], the
+   * hub's calls and the bare server's sent in turn (phases minutes apart compared the host's moments).
+   */
+  const c1AgainstBare = new Map<string, [number, number][]>();
+  const interleavedWithBare = async (label: string, url: string, target: Target) => {
+    if (skip.has('bare')) return;
+    const b = (bare ??= await startBare());
+    const windows: [number, number][] = [];
+    for (let w = 0; w < c1Windows; w++) {
+      const r = await runInterleaved([url, b.url], [target, b.target], seconds, warmup);
+      windows.push([r.p50[0], r.p50[1]]);
+      log(
+        `${label}, c=1 in turn with the bare round trip: p50 ${f(r.p50[0], 2)} / ${f(r.p50[1], 2)} ms (${r.calls.join(' / ')} calls${r.failed > 0 ? `, ${r.failed} failed` : ''})`,
+      );
+    }
+    c1AgainstBare.set(label, windows);
+    results.c1AgainstBare = Object.fromEntries(c1AgainstBare);
+  };
 
   let batchingOn: Point | undefined;
   /** All models loaded: the model's predict at allModelsC / raw best batch, each alternated round. */
@@ -740,6 +762,7 @@ try {
     if (modes.includes('predict') && concurrencies.includes(1)) {
       await onAndOff('hub predict', hubTarget(opts.model!, 'predict', modelBody), 1, [worker], 2);
       await interleavedOnOff('hub predict', [api.url, apiOff.url], hubTarget(opts.model!, 'predict', modelBody));
+      await interleavedWithBare('hub predict', api.url, hubTarget(opts.model!, 'predict', modelBody));
     }
     const rounds = Number(opts['page-rounds']);
     if (textPages && raw && rounds > 0) {
@@ -927,6 +950,7 @@ try {
     await prime(api.url, target);
     await prime(apiOff.url, target);
     for (const c of concurrencies) await onAndOff('no-op model, hub predict', target, c, [worker]);
+    if (concurrencies.includes(1)) await interleavedWithBare('no-op model, hub predict', api.url, target);
     await worker.service.stop();
     log();
   }
@@ -1098,7 +1122,26 @@ try {
       target,
       met: v === undefined || !Number.isFinite(v) ? null : ok(v),
     });
-  if (predict1 && raw && bare1) {
+  const median = (values: number[]) =>
+    percentile(
+      [...values].sort((a, b) => a - b),
+      50,
+    );
+  // The c=1 checks against the bare round trip: on calls sent in turn when the phase ran them (the
+  // median of the windows), else on the two phases' own points, minutes apart.
+  const inTurn = (label: string) => c1AgainstBare.get(label)?.filter(([hub, b]) => Number.isFinite(hub + b));
+  const phasesApart = (hub: Point | undefined, note: string) =>
+    hub && bare1 ? `; the phases minutes apart: ${note}` : '';
+  const predictInTurn = inTurn('hub predict');
+  if (raw && predictInTurn?.length) {
+    const margins = predictInTurn.map(([hub, b]) => hub - raw.batch1P50Ms - b);
+    add(
+      `overhead at c=1 (predict p50 − raw batch-1 p50) − bare p50, ms, median of ${margins.length} windows of calls sent in turn to the hub and the bare round trip (${margins.map((m) => f(m, 2)).join(', ')}${phasesApart(predict1, f(predict1!.p50 - raw.batch1P50Ms - bare1!.p50, 2))})`,
+      median(margins),
+      '≤ 2.5',
+      (v) => v <= 2.5,
+    );
+  } else if (predict1 && raw && bare1) {
     const overhead = predict1.p50 - raw.batch1P50Ms;
     add(
       `overhead at c=1 (predict p50 − raw batch-1 p50), ms`,
@@ -1109,12 +1152,16 @@ try {
   }
   if (noopTop && bareTop)
     add(`no-op throughput / bare at c=${topC}`, noopTop.throughput / bareTop.throughput, '≥ 0.8', (v) => v >= 0.8);
-  if (noop1 && bare1) add('no-op p50 / bare p50 at c=1', noop1.p50 / bare1.p50, '≤ 1.25', (v) => v <= 1.25);
-  const median = (values: number[]) =>
-    percentile(
-      [...values].sort((a, b) => a - b),
-      50,
+  const noopInTurn = inTurn('no-op model, hub predict');
+  if (noopInTurn?.length) {
+    const ratios = noopInTurn.map(([hub, b]) => hub / b);
+    add(
+      `no-op p50 / bare p50 at c=1, median of ${ratios.length} windows of calls sent in turn (${ratios.map((r) => f(r, 2)).join(', ')}${phasesApart(noop1, f(noop1!.p50 / bare1!.p50, 2))})`,
+      median(ratios),
+      '≤ 1.25',
+      (v) => v <= 1.25,
     );
+  } else if (noop1 && bare1) add('no-op p50 / bare p50 at c=1', noop1.p50 / bare1.p50, '≤ 1.25', (v) => v <= 1.25);
   const c32Goal = opts.model === 'text-detection' ? (opts.size ? 0.9 : 0.75) : 0.4;
   const c32Target = `≥ ${c32Goal}${opts.model === 'text-detection' ? (opts.size ? ' (page)' : ' (small)') : ''}`;
   if (ratioRounds.length > 0) {

@@ -179,16 +179,18 @@ export interface InterleavedResult {
  * each body to both): the same load as c=1 for each, at the same moments of the host. Comparing
  * windows run one after the other instead compared the host's moments: a busy neighbour for two
  * seconds moved one side's p50 by up to a third. The window lasts `seconds` and until each side
- * has `minCalls` answers (a p50 of the 16 calls a DBNet page got in 2 s moved by 5 %).
+ * has `minCalls` answers (a p50 of the 16 calls a DBNet page got in 2 s moved by 5 %). `target`
+ * is what both are sent, or one per service (the hub against the bare round trip).
  */
 export async function runInterleaved(
   baseUrls: [string, string],
-  target: Target,
+  target: Target | readonly [Target, Target],
   seconds: number,
   warmupS: number,
   minCalls = 100,
 ): Promise<InterleavedResult> {
   const clients = baseUrls.map((u) => new HttpClient(u, 1));
+  const targets = Array.isArray(target) ? target : [target, target];
   const measureFrom = performance.now() + warmupS * 1000;
   const stopAt = measureFrom + seconds * 1000;
   const latencies: number[][] = [[], []];
@@ -199,11 +201,12 @@ export async function runInterleaved(
   for (let i = 0; !enough(); i++) {
     const pair = Math.floor(i / 2);
     const side = (i + pair) % 2;
-    const body = target.body[pair % target.body.length];
+    const sideTarget = targets[side];
+    const body = sideTarget.body[pair % sideTarget.body.length];
     const started = performance.now();
     let ok: boolean;
     try {
-      ok = await cycle(clients[side], target, body);
+      ok = await cycle(clients[side], sideTarget, body);
     } catch {
       ok = false;
     }
