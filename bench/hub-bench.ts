@@ -120,9 +120,10 @@ const { values: opts } = parseArgs({
     /**
      * Windows of c=1 predict sent in turn to the API with coalescing on and the one with it off
      * (bench/lib/load.ts runInterleaved), single-model and all-models phases, for the c=1 on / off
-     * checks: the median of the windows' p50 ratios. As many windows of calls sent in turn to the
-     * hub and the bare server, for the single-model and no-op c=1 checks against the bare round trip. A lone call takes the same path either way, and
+     * checks: the median of the windows' p50 ratios. A lone call takes the same path either way, and
      * one window of each after the other compared two moments of the host (rounds 0.78–1.38 here).
+     * As many windows of calls sent in turn to the hub and the bare server, for the single-model
+     * and no-op c=1 checks against the bare round trip.
      */
     'c1-windows': { type: 'string', default: '6' },
     /** Phases to skip: raw,hub,nobatch,noop,bare,scale,attack,batch,allmodels */
@@ -1130,13 +1131,13 @@ try {
   // The c=1 checks against the bare round trip: on calls sent in turn when the phase ran them (the
   // median of the windows), else on the two phases' own points, minutes apart.
   const inTurn = (label: string) => c1AgainstBare.get(label)?.filter(([hub, b]) => Number.isFinite(hub + b));
-  const phasesApart = (hub: Point | undefined, note: string) =>
-    hub && bare1 ? `; the phases minutes apart: ${note}` : '';
+  const phasesApart = (hub: Point | undefined, value: (hub: Point, bare: Point) => number) =>
+    hub && bare1 ? `; the phases minutes apart: ${f(value(hub, bare1), 2)}` : '';
   const predictInTurn = inTurn('hub predict');
   if (raw && predictInTurn?.length) {
     const margins = predictInTurn.map(([hub, b]) => hub - raw.batch1P50Ms - b);
     add(
-      `overhead at c=1 (predict p50 − raw batch-1 p50) − bare p50, ms, median of ${margins.length} windows of calls sent in turn to the hub and the bare round trip (${margins.map((m) => f(m, 2)).join(', ')}${phasesApart(predict1, f(predict1!.p50 - raw.batch1P50Ms - bare1!.p50, 2))})`,
+      `overhead at c=1 (predict p50 − raw batch-1 p50) − bare p50, ms, median of ${margins.length} windows of calls sent in turn to the hub and the bare round trip (${margins.map((m) => f(m, 2)).join(', ')}${phasesApart(predict1, (p, b) => p.p50 - raw.batch1P50Ms - b.p50)})`,
       median(margins),
       '≤ 2.5',
       (v) => v <= 2.5,
@@ -1156,7 +1157,7 @@ try {
   if (noopInTurn?.length) {
     const ratios = noopInTurn.map(([hub, b]) => hub / b);
     add(
-      `no-op p50 / bare p50 at c=1, median of ${ratios.length} windows of calls sent in turn (${ratios.map((r) => f(r, 2)).join(', ')}${phasesApart(noop1, f(noop1!.p50 / bare1!.p50, 2))})`,
+      `no-op p50 / bare p50 at c=1, median of ${ratios.length} windows of calls sent in turn (${ratios.map((r) => f(r, 2)).join(', ')}${phasesApart(noop1, (p, b) => p.p50 / b.p50)})`,
       median(ratios),
       '≤ 1.25',
       (v) => v <= 1.25,

@@ -1,10 +1,11 @@
 // `npm run build`: compiles the TypeScript to dist/ (tsc -p tsconfig.build.json, with source
 // maps), then copies every other file under api/, worker/, webhooks/, shared/ and deploy/local/ (.lua
-// scripts, the session thread host .mjs, the resampler's .wasm, static web files, ...) to the same place under dist/,
-// so code that loads a file from next to itself (`new URL('./x.lua', import.meta.url)`) finds
-// it when compiled too. models/ is neither compiled nor copied: manifests, labels, examples and
-// weights are read in place from the repository root (REPO_ROOT in shared/config.ts), and the
-// test-model generators in models/tools/ are dev tools, run from source.
+// scripts, the session thread host .mjs, the resampler's .wasm, static web files, ...) to the same
+// place under dist/, so code that loads a file from next to itself (`new URL('./x.lua',
+// import.meta.url)`) finds it when compiled too. models/ is neither compiled nor copied:
+// manifests, labels, examples and weights are read in place from the repository root (REPO_ROOT
+// in shared/config.ts), and the test-model generators in models/tools/ are dev tools, run from
+// source.
 //   node deploy/build.mjs [--out-dir DIR]     (default: dist/ of the repository)
 // Plain JavaScript, because it runs before anything is compiled.
 import { spawnSync } from 'node:child_process';
