@@ -285,6 +285,26 @@ async function rawWindow(options: ort.InferenceSession.SessionOptions, batch: nu
   return rate;
 }
 
+/**
+ * One alternated round: a raw onnxruntime window at the best options and batch, and the hub's
+ * measurements, in an order reversed every other round so no step always follows the same one
+ * (the host's load moves between windows). Returns raw images/s and each measurement's point.
+ */
+async function alternatedRound<P>(
+  raw: RawResult,
+  round: number,
+  measurements: (() => Promise<P>)[],
+): Promise<{ rawRate: number; points: P[] }> {
+  let rawRate = NaN;
+  const points: P[] = [];
+  const steps = [
+    async () => void (rawRate = await rawWindow(raw.options, raw.bestBatch)),
+    ...measurements.map((m, k) => async () => void (points[k] = await m())),
+  ];
+  for (const step of round % 2 === 0 ? steps : [...steps].reverse()) await step();
+  return { rawRate, points };
+}
+
 /** CPU ms per image of the task's postprocessing, on the outputs of one raw batch-1 run (as the worker does it, threads included). */
 async function measurePostprocess(options: ort.InferenceSession.SessionOptions): Promise<number> {
   const session = await ort.InferenceSession.create(entry!.modelPath!, options);
@@ -792,13 +812,12 @@ try {
         `ratio rounds: raw (best options, batch ${raw.bestBatch}), hub predict at c=32${bare ? ' and the bare round trip at c=32' : ''}, alternated`,
       );
       for (let round = 0; round < ratioRoundCount; round++) {
-        let rawRate = NaN;
-        let hub: Point | undefined;
-        let baseline: Point | undefined;
-        const steps = [
-          async () => void (rawRate = await rawWindow(raw.options, raw.bestBatch)),
-          async () =>
-            void (hub = await measure(
+        const {
+          rawRate,
+          points: [hub, baseline],
+        } = await alternatedRound(raw, round, [
+          () =>
+            measure(
               'hub predict, ratio round',
               'predict',
               api.url,
@@ -806,14 +825,12 @@ try {
               32,
               probes,
               api.metricsUrl,
-            )),
+            ),
           async () =>
-            void (baseline = bare
+            bare
               ? await measure('bare BullMQ round trip, ratio round', 'bare', bare.url, bare.target, 32, bare.probes)
-              : undefined),
-        ];
-        // A different order each round, so no step always follows the same one.
-        for (const step of round % 2 === 0 ? steps : [...steps].reverse()) await step();
+              : undefined,
+        ]);
         const r: RatioRound = {
           raw: rawRate,
           hub: hub!.throughput,
@@ -1037,12 +1054,12 @@ try {
         `all models, ratio rounds: raw (best options, batch ${raw.bestBatch}) and hub predict at c=${allModelsC}, alternated`,
       );
       for (let round = 0; round < allRoundCount; round++) {
-        let rawRate = NaN;
-        let hub: Point | undefined;
-        const steps = [
-          async () => void (rawRate = await rawWindow(raw.options, raw.bestBatch)),
-          async () =>
-            void (hub = await measure(
+        const {
+          rawRate,
+          points: [hub],
+        } = await alternatedRound(raw, round, [
+          () =>
+            measure(
               'all models, hub predict, ratio round',
               'predict',
               allApi.url,
@@ -1050,9 +1067,8 @@ try {
               allModelsC,
               allProbes(allApi.service),
               allApi.metricsUrl,
-            )),
-        ];
-        for (const step of round % 2 === 0 ? steps : [...steps].reverse()) await step();
+            ),
+        ]);
         allModelsRatios.push(hub!.throughput / rawRate);
         log(
           `  round ${round + 1}: raw ${f(rawRate, 1)} images/s, hub ${f(hub!.throughput, 1)} jobs/s → ${f(hub!.throughput / rawRate, 2)}`,
